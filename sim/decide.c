@@ -1,0 +1,211 @@
+/* decide.c — the one door every simulated choice goes through: decision
+ * sources (seed, bytes, recorded schedule, prefix), the streams a seed is split
+ * into, and the interleaving strategies (random walk, PCT).
+ *
+ * The generator is fixed forever: splitmix64 expands the seed, and each
+ * stream is a xoshiro256** seeded from splitmix64(seed ^ stream constant), so a
+ * new fault knob draws from its own stream and never reshuffles interleavings.
+ * Bounded values use Lemire's multiply-and-reject, which is exact and
+ * platform-independent. Every decision, whatever its source, is recorded so
+ * the run can be printed as a schedule and replayed.
+ */
+#include "sim.h"
+
+#include <stdio.h>
+
+static const uint64_t stream_salt[WEFT__S_COUNT] = {
+    0x1D8E4E27C47D124Full, 0xA0761D6478BD642Full, 0xE7037ED1A0B428DBull,
+    0x8EBC6AF09C88C6E3ull, 0x589965CC75374CC3ull, 0x1D8E4E27C47D125Bull,
+};
+
+int weft__decisions_push(weft_rt *rt, weft__decisions *d, const weft__decision *x)
+{
+    if (d->len == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 256;
+        weft__decision *v = rt->alloc.alloc(rt->alloc.ctx, cap * sizeof *v);
+        if (!v)
+            return WEFT_ENOMEM;
+        if (d->len)
+            memcpy(v, d->v, d->len * sizeof *v);
+        if (d->v)
+            rt->alloc.free(rt->alloc.ctx, d->v, d->cap * sizeof *v);
+        d->v = v;
+        d->cap = cap;
+    }
+    d->v[d->len++] = *x;
+    return 0;
+}
+
+void weft__decisions_free(weft_rt *rt, weft__decisions *d)
+{
+    if (d->v)
+        rt->alloc.free(rt->alloc.ctx, d->v, d->cap * sizeof *d->v);
+    memset(d, 0, sizeof *d);
+}
+
+/* Uniform in [0, bound) from a 64-bit generator (Lemire 2019). */
+static uint64_t bounded(uint64_t s[4], uint32_t bound)
+{
+    uint64_t x = weft__xoshiro_next(s) >> 32;
+    uint64_t m = x * bound;
+    uint32_t low = (uint32_t)m;
+    if (low < bound) {
+        uint32_t threshold = (uint32_t)(-bound) % bound;
+        while (low < threshold) {
+            x = weft__xoshiro_next(s) >> 32;
+            m = x * bound;
+            low = (uint32_t)m;
+        }
+    }
+    return m >> 32;
+}
+
+static uint64_t from_bytes(weft__sim *s, uint32_t bound)
+{
+    unsigned need = bound == 0 ? 8 : bound <= 256 ? 1 : bound <= 65536 ? 2 : 4;
+    uint64_t v = 0;
+    for (unsigned i = 0; i < need; i++) {
+        if (s->bytes_pos >= s->bytes_len)
+            return 0; /* out of input: the fixed default choice */
+        v = (v << 8) | s->bytes[s->bytes_pos++];
+    }
+    return bound ? v % bound : v;
+}
+
+static uint64_t from_replay(weft__sim *s, int stream, uint32_t bound)
+{
+    if (s->replay_pos >= s->replay.len)
+        return 0;
+    const weft__decision *d = &s->replay.v[s->replay_pos++];
+    if (s->source == WEFT__SRC_REPLAY && (d->bound != bound || (bound && d->value >= bound))) {
+        weft__sim_failf(s->rt, WEFT_ESCHEDULE,
+                        "the schedule does not fit this program: decision %zu offers %u choice(s) (stream %d) but the "
+                        "schedule recorded %u — was it recorded from a different program or configuration?",
+                        s->replay_pos, bound, stream, d->bound);
+        return 0;
+    }
+    /* A prefix being shrunk may have shifted: clamp rather than fail. */
+    return bound && d->value >= bound ? bound - 1 : d->value;
+}
+
+static void pct_init(weft__sim *s, const weft_config *cfg)
+{
+    weft_rt *rt = s->rt;
+    unsigned n = rt->nworkers;
+    s->pct_depth = cfg->sim.pct_depth ? cfg->sim.pct_depth : 2;
+    s->pct_steps = cfg->sim.pct_steps ? cfg->sim.pct_steps : 1000;
+    uint64_t *st = s->streams[WEFT__S_INTERLEAVE];
+    /* Initial priorities d .. d+n-1 in random order (a Fisher-Yates shuffle);
+     * the change points lower the running worker to 1 .. d-1. */
+    for (unsigned i = 0; i < n; i++)
+        s->pct_prio[i] = s->pct_depth + i;
+    for (unsigned i = n; i > 1; i--) {
+        unsigned j = (unsigned)bounded(st, i);
+        uint32_t t = s->pct_prio[i - 1];
+        s->pct_prio[i - 1] = s->pct_prio[j];
+        s->pct_prio[j] = t;
+    }
+    for (unsigned k = 0; k + 1 < s->pct_depth; k++)
+        s->pct_change_at[k] = 1 + bounded(st, (uint32_t)(s->pct_steps > UINT32_MAX ? UINT32_MAX : s->pct_steps));
+}
+
+int weft__decide_init(weft__sim *s, const weft_config *cfg)
+{
+    weft_rt *rt = s->rt;
+    s->seed = cfg->seed;
+    s->strategy = cfg->sim.strategy;
+    for (int i = 0; i < WEFT__S_COUNT; i++)
+        weft__xoshiro_seed(s->streams[i], cfg->seed ^ stream_salt[i]);
+    if (cfg->schedule) {
+        char why[256];
+        int r = weft__schedule_decode(rt, cfg->schedule, &s->replay, why, sizeof why);
+        if (r < 0) {
+            if (!rt->quiet)
+                fprintf(stderr, "weft: WEFT_SCHEDULE is not a valid schedule: %s\n", why);
+            return WEFT_EINVAL;
+        }
+        s->source = WEFT__SRC_REPLAY;
+    } else if (cfg->sim.strategy == WEFT_STRATEGY_BYTES) {
+        s->source = WEFT__SRC_BYTES;
+        s->bytes = cfg->sim.bytes;
+        s->bytes_len = cfg->sim.bytes ? cfg->sim.bytes_len : 0;
+    }
+    if (s->strategy == WEFT_STRATEGY_PCT) {
+        unsigned d = cfg->sim.pct_depth ? cfg->sim.pct_depth : 2;
+        s->pct_prio = weft__calloc(rt, rt->nworkers * sizeof *s->pct_prio);
+        s->pct_change_at = weft__calloc(rt, d * sizeof *s->pct_change_at);
+        if (!s->pct_prio || !s->pct_change_at)
+            return WEFT_ENOMEM;
+        pct_init(s, cfg);
+    }
+    return 0;
+}
+
+void weft__decide_free(weft__sim *s)
+{
+    weft_rt *rt = s->rt;
+    weft__decisions_free(rt, &s->replay);
+    weft__decisions_free(rt, &s->rec);
+    if (s->pct_prio)
+        weft__free(rt, s->pct_prio, rt->nworkers * sizeof *s->pct_prio);
+    if (s->pct_change_at)
+        weft__free(rt, s->pct_change_at, s->pct_depth * sizeof *s->pct_change_at);
+}
+
+static void record(weft__sim *s, int stream, uint32_t bound, uint64_t value, bool preempt)
+{
+    weft__decision d = {value, bound, (uint8_t)stream, preempt};
+    /* The record is what makes a run replayable; losing it silently would
+     * print a wrong replay line, so an allocation failure here fails the run. */
+    if (weft__decisions_push(s->rt, &s->rec, &d) < 0)
+        weft__sim_failf(s->rt, WEFT_ENOMEM, "out of memory recording the schedule");
+    weft__trace(s, WEFT__EV_DECIDE, weft__tls_worker ? (int)weft__tls_worker->index : -1, 0,
+                ((uint64_t)stream << 32) | bound, value, NULL);
+}
+
+uint64_t weft__decide(weft__sim *s, int stream, uint32_t bound, bool preempt)
+{
+    if (bound == 1)
+        return 0;
+    uint64_t v;
+    switch (s->source) {
+    case WEFT__SRC_BYTES: v = from_bytes(s, bound); break;
+    case WEFT__SRC_REPLAY:
+    case WEFT__SRC_PREFIX: v = from_replay(s, stream, bound); break;
+    default: v = bound ? bounded(s->streams[stream], bound) : weft__xoshiro_next(s->streams[stream]); break;
+    }
+    record(s, stream, bound, v, preempt);
+    return v;
+}
+
+/* PCT: the enabled worker with the highest priority runs; at each change
+ * point the running worker drops below every initial priority. */
+static unsigned pct_pick(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
+{
+    if (cur_first) {
+        s->pct_step++;
+        for (unsigned k = 0; k + 1 < s->pct_depth; k++)
+            if (s->pct_change_at[k] == s->pct_step)
+                s->pct_prio[cands[0]->index] = k + 1;
+    }
+    unsigned best = 0;
+    for (unsigned i = 1; i < n; i++)
+        if (s->pct_prio[cands[i]->index] > s->pct_prio[cands[best]->index])
+            best = i;
+    return best;
+}
+
+unsigned weft__decide_worker(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
+{
+    if (s->source == WEFT__SRC_SEED && s->strategy == WEFT_STRATEGY_PCT) {
+        unsigned v = pct_pick(s, cands, n, cur_first);
+        record(s, WEFT__S_INTERLEAVE, n, v, cur_first);
+        return v;
+    }
+    return (unsigned)weft__decide(s, WEFT__S_INTERLEAVE, n, cur_first);
+}
+
+uint32_t weft__sim_choose(weft_rt *rt, int stream, uint32_t n)
+{
+    return (uint32_t)weft__decide(rt->sim, stream, n, false);
+}

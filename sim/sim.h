@@ -1,0 +1,116 @@
+/* sim.h — the simulator's private state, shared by the files of sim/: the
+ * virtual machine (sim.c), decisions (decide.c), the trace (trace.c),
+ * schedules (schedule.c), faults (faults.c) and exploration (explore.c). */
+#ifndef WEFT_SIM_PRIVATE_H
+#define WEFT_SIM_PRIVATE_H
+
+#include "../src/internal.h"
+
+/* One decision as recorded and replayed. bound 0 means a full 64-bit value. */
+typedef struct weft__decision {
+    uint64_t value;
+    uint32_t bound;
+    uint8_t stream;
+    uint8_t preempt; /* interleaving: value > 0 preempts a runnable worker */
+} weft__decision;
+
+typedef struct weft__decisions {
+    weft__decision *v;
+    size_t len, cap;
+} weft__decisions;
+
+/* Where decisions come from. */
+enum weft__source {
+    WEFT__SRC_SEED = 0, /* per-stream xoshiro256** seeded from the seed */
+    WEFT__SRC_BYTES,    /* a byte buffer (libFuzzer's input) */
+    WEFT__SRC_REPLAY,   /* a recorded schedule, strictly */
+    WEFT__SRC_PREFIX    /* a schedule prefix, then defaults (exhaustive, shrink) */
+};
+
+/* Trace event kinds (values are part of the trace hash: never renumber). */
+enum weft__ev_kind {
+    WEFT__EV_HOOK = 1,   /* a lifecycle hook event: a = hook event, b = status */
+    WEFT__EV_DECIDE = 2, /* a = stream << 32 | bound, b = value */
+    WEFT__EV_CLOCK = 3,  /* the virtual clock jumped: b = new time */
+    WEFT__EV_FAIL = 4,   /* a = status */
+    WEFT__EV_SWITCH = 5  /* control passed to worker */
+};
+
+typedef struct weft__event {
+    uint64_t time;
+    uint64_t task;
+    uint64_t a, b;
+    uint32_t seq_lo;
+    uint8_t kind, worker;
+    const char *text; /* static string (reason, name) or NULL */
+} weft__event;
+
+typedef struct weft__buggify_site {
+    uint64_t key;
+    uint8_t state; /* 0 unseen, 1 disabled, 2 enabled */
+} weft__buggify_site;
+
+struct weft__sim {
+    weft_rt *rt;
+    uint64_t now;
+    uint64_t seed;
+    int source;
+    int strategy;
+    uint64_t streams[WEFT__S_COUNT][4];
+    /* bytes source */
+    const uint8_t *bytes;
+    size_t bytes_len, bytes_pos;
+    /* replay/prefix source */
+    weft__decisions replay;
+    size_t replay_pos;
+    /* every decision of this run */
+    weft__decisions rec;
+    /* PCT */
+    unsigned pct_depth;
+    uint64_t pct_steps;
+    uint32_t *pct_prio;      /* per worker */
+    uint64_t *pct_change_at; /* d-1 step numbers */
+    uint64_t pct_step;
+    /* steps and budget */
+    uint64_t steps, step_budget, step_cost;
+    /* trace */
+    uint64_t hash, events;
+    bool record;
+    weft__event *ev;
+    size_t ev_len, ev_cap;
+    int hook_id;
+    /* failure */
+    int failed;
+    char message[4096];
+    /* faults */
+    weft__buggify_site *sites;
+    size_t nsites, sites_cap;
+    uint64_t allocs;
+    /* scratch for picking */
+    weft__worker **cands;
+};
+
+/* decide.c */
+WEFT_HIDDEN int weft__decide_init(weft__sim *s, const weft_config *cfg);
+WEFT_HIDDEN void weft__decide_free(weft__sim *s);
+WEFT_HIDDEN uint64_t weft__decide(weft__sim *s, int stream, uint32_t bound, bool preempt);
+WEFT_HIDDEN unsigned weft__decide_worker(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first);
+WEFT_HIDDEN int weft__decisions_push(weft_rt *rt, weft__decisions *d, const weft__decision *x);
+WEFT_HIDDEN void weft__decisions_free(weft_rt *rt, weft__decisions *d);
+
+/* trace.c */
+WEFT_HIDDEN void weft__trace(weft__sim *s, int kind, int worker, uint64_t task, uint64_t a, uint64_t b,
+                             const char *text);
+WEFT_HIDDEN int weft__trace_attach(weft__sim *s);
+WEFT_HIDDEN void weft__trace_free(weft__sim *s);
+WEFT_HIDDEN void weft__trace_format(const weft__event *e, char *buf, size_t len);
+
+/* schedule.c */
+WEFT_HIDDEN int weft__schedule_encode(const weft__decision *d, size_t n, char **out);
+WEFT_HIDDEN int weft__schedule_decode(weft_rt *rt, const char *text, weft__decisions *out, char *why, size_t whylen);
+WEFT_HIDDEN size_t weft__schedule_encode_into(const weft__decision *d, size_t n, char *buf, size_t len);
+
+/* sim.c */
+WEFT_HIDDEN void weft__sim_failf(weft_rt *rt, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

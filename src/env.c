@@ -1,0 +1,76 @@
+/* env.c — the WEFT_* environment overrides, read once in weft_rt_new. A
+ * malformed value is refused with a message naming the variable: a typo in
+ * WEFT_SEED must not silently run a different seed. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+
+static int bad(const char *var, const char *value, const char *want, int quiet)
+{
+    if (!quiet)
+        fprintf(stderr, "weft: %s=\"%s\" is not valid: expected %s\n", var, value, want);
+    return WEFT_EINVAL;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    int base = (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10;
+    if (s[0] == '-')
+        return -1;
+    unsigned long long v = strtoull(s, &end, base);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int weft__env_apply(weft_config *cfg, int quiet)
+{
+    const char *v;
+    if ((v = getenv("WEFT_MODE")) && *v) {
+        if (!strcasecmp(v, "sim") || !strcasecmp(v, "simulation"))
+            cfg->mode = WEFT_MODE_SIM;
+        else if (!strcasecmp(v, "threaded") || !strcasecmp(v, "real"))
+            cfg->mode = WEFT_MODE_THREADED;
+        else
+            return bad("WEFT_MODE", v, "sim or threaded", quiet);
+    }
+    if ((v = getenv("WEFT_SEED")) && *v) {
+        uint64_t seed;
+        if (parse_u64(v, &seed) < 0)
+            return bad("WEFT_SEED", v, "an unsigned 64-bit integer (decimal or 0x hex)", quiet);
+        cfg->seed = seed;
+    }
+    if ((v = getenv("WEFT_WORKERS")) && *v) {
+        uint64_t n;
+        if (parse_u64(v, &n) < 0 || n == 0 || n > WEFT_WORKERS_MAX)
+            return bad("WEFT_WORKERS", v, "a worker count from 1 to 64", quiet);
+        cfg->workers = (unsigned)n;
+    }
+    if ((v = getenv("WEFT_STRATEGY")) && *v) {
+        if (!strcasecmp(v, "random"))
+            cfg->sim.strategy = WEFT_STRATEGY_RANDOM;
+        else if (!strncasecmp(v, "pct", 3)) {
+            cfg->sim.strategy = WEFT_STRATEGY_PCT;
+            uint64_t d;
+            if (v[3] == ':' && parse_u64(v + 4, &d) == 0 && d >= 1 && d <= 64)
+                cfg->sim.pct_depth = (unsigned)d;
+            else if (v[3])
+                return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth 1-64> or exhaustive", quiet);
+        } else if (!strcasecmp(v, "exhaustive"))
+            cfg->sim.strategy = WEFT_STRATEGY_EXHAUSTIVE;
+        else
+            return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth 1-64> or exhaustive", quiet);
+    }
+    if ((v = getenv("WEFT_SCHEDULE")) && *v)
+        cfg->schedule = v; /* checked when the simulator decodes it */
+    if ((v = getenv("WEFT_TRACE")) && *v)
+        cfg->trace_path = v;
+    return 0;
+}

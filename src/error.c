@@ -1,0 +1,45 @@
+/* error.c — the one table of weft's error codes and their messages, and the
+ * debug-build explanation printed when a call is refused. */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+const char *weft_strerror(int err)
+{
+    switch (err) {
+    case WEFT_OK: return "success";
+    case WEFT_EPERM: return "operation not permitted here";
+    case WEFT_ESRCH: return "no such task (stale, joined or detached handle)";
+    case WEFT_EIO: return "input/output error";
+    case WEFT_EAGAIN: return "operation would block";
+    case WEFT_ENOMEM: return "out of memory";
+    case WEFT_EBUSY: return "object is busy";
+    case WEFT_EINVAL: return "invalid argument";
+    case WEFT_EPIPE: return "channel closed";
+    case WEFT_EDEADLK: return "deadlock: the wait could never end";
+    case WEFT_ENOTSUP: return "not supported in this configuration";
+    case WEFT_ETIMEDOUT: return "deadline passed";
+    case WEFT_EALREADY: return "already done";
+    case WEFT_ECANCELED: return "task cancelled";
+    case WEFT_ESHUTDOWN: return "runtime shutting down";
+    case WEFT_EFAILED: return "simulated run failed";
+    case WEFT_ELIVELOCK: return "step budget exceeded (livelock?)";
+    case WEFT_ESCHEDULE: return "schedule does not fit this program";
+    default: return "unknown error";
+    }
+}
+
+int weft__misuse(int code, const char *fmt, ...)
+{
+    weft__worker *w = weft__tls_worker;
+    if (w && w->rt->quiet)
+        return code;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "weft: %s (%s)\n", buf, weft_strerror(code));
+    return code;
+}

@@ -1,0 +1,82 @@
+/* fiber_x86_64.S — the fiber context switch for x86-64 (System V ABI).
+ *
+ * Saves the callee-saved registers and the FP control state (MXCSR control
+ * bits, x87 control word) on the suspending stack. The control state is
+ * reloaded only when it differs from the current one: ldmxcsr/fldcw cost about
+ * 70 ns on this class of machine against 2.5 ns for the rest of the switch,
+ * and almost every fiber runs with the default state.
+ *
+ * void *weft__ctx_switch_asm(void **from_sp, void *to_sp, void *transfer);
+ *   rdi = where to store our stack pointer, rsi = stack to resume,
+ *   rdx = value the resumed side sees returned (and, for a fresh context, as
+ *   its entry's first argument).
+ *
+ * Frame (low to high): [mxcsr:4][x87cw:2][pad:2] r15 r14 r13 r12 rbx rbp ret
+ */
+#if defined(__x86_64__) && !defined(WEFT_UCONTEXT)
+
+    .text
+    .globl  weft__ctx_switch_asm
+    .hidden weft__ctx_switch_asm
+    .type   weft__ctx_switch_asm, @function
+    .p2align 4
+weft__ctx_switch_asm:
+    .cfi_startproc
+    pushq   %rbp
+    pushq   %rbx
+    pushq   %r12
+    pushq   %r13
+    pushq   %r14
+    pushq   %r15
+    subq    $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+    movq    %rsp, (%rdi)
+    movl    (%rsp), %r8d        /* our MXCSR */
+    movzwl  4(%rsp), %r9d       /* our x87 control word */
+    movq    %rsi, %rsp          /* now on the other stack */
+    movl    (%rsp), %ecx
+    xorl    %r8d, %ecx
+    testl   $0xffc0, %ecx       /* bits 0-5 are status flags, caller-saved */
+    jnz     .Lload_mxcsr
+.Lmxcsr_done:
+    movzwl  4(%rsp), %ecx
+    cmpl    %r9d, %ecx
+    jne     .Lload_x87
+.Lx87_done:
+    addq    $8, %rsp
+    popq    %r15
+    popq    %r14
+    popq    %r13
+    popq    %r12
+    popq    %rbx
+    popq    %rbp
+    movq    %rdx, %rax
+    movq    %rdx, %rdi
+    ret
+.Lload_mxcsr:
+    ldmxcsr (%rsp)
+    jmp     .Lmxcsr_done
+.Lload_x87:
+    fldcw   4(%rsp)
+    jmp     .Lx87_done
+    .cfi_endproc
+    .size   weft__ctx_switch_asm, .-weft__ctx_switch_asm
+
+/* First code of a fresh context: r12 holds the entry, rdi the transfer. The
+ * undefined return address ends debugger backtraces here. */
+    .globl  weft__ctx_trampoline
+    .hidden weft__ctx_trampoline
+    .type   weft__ctx_trampoline, @function
+    .p2align 4
+weft__ctx_trampoline:
+    .cfi_startproc
+    .cfi_undefined rip
+    callq   *%r12
+    ud2
+    .cfi_endproc
+    .size   weft__ctx_trampoline, .-weft__ctx_trampoline
+
+#endif
+
+    .section .note.GNU-stack, "", @progbits

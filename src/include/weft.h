@@ -1,0 +1,377 @@
+/* weft.h — the public API of weft, a simulation-first runtime for concurrent C.
+ *
+ * One header for everything a program needs: the runtime, tasks, timers, run
+ * queues, lifecycle hooks, coordination (weft/sync.h) and the simulator's
+ * controls (weft/sim.h). Every function returns 0 (or a count) on success and a
+ * negative WEFT_E… code on failure; errno is never used for reporting.
+ *
+ * Ownership, in one rule: objects whose size is public (weft_timer, weft_mutex,
+ * …) are caller-allocated and must outlive their use; objects whose size is
+ * private (weft_rt, weft_task, weft_chan) are created and freed by weft.
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(WEFT_BUILDING) && defined(__GNUC__)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Values are -errno where one fits, so they print sensibly with strerror(-e). */
+#define WEFT_OK 0
+#define WEFT_EPERM (-EPERM)         /* not allowed here (e.g. blocking outside a task) */
+#define WEFT_ESRCH (-ESRCH)         /* no such task (stale or already joined handle) */
+#define WEFT_EIO (-EIO)             /* an I/O error (real or injected) */
+#define WEFT_EAGAIN (-EAGAIN)       /* would block (try_ operations) */
+#define WEFT_ENOMEM (-ENOMEM)       /* allocation failed; nothing was leaked */
+#define WEFT_EBUSY (-EBUSY)         /* object in use (destroy with waiters, …) */
+#define WEFT_EINVAL (-EINVAL)       /* bad argument */
+#define WEFT_EPIPE (-EPIPE)         /* channel closed */
+#define WEFT_EDEADLK (-EDEADLK)     /* deadlock: would wait forever */
+#define WEFT_ENOTSUP (-ENOTSUP)     /* not supported in this configuration */
+#define WEFT_ETIMEDOUT (-ETIMEDOUT) /* a deadline passed */
+#define WEFT_EALREADY (-EALREADY)   /* already done (timer not pending, …) */
+#define WEFT_ECANCELED (-ECANCELED) /* the task was cancelled */
+#define WEFT_ESHUTDOWN (-ESHUTDOWN) /* the runtime is shutting down */
+/* weft's own codes, outside the errno range. */
+#define WEFT_EFAILED (-4001)   /* a simulated run failed (WEFT_ASSERT, weft_fail) */
+#define WEFT_ELIVELOCK (-4002) /* a simulated run exceeded its step budget */
+#define WEFT_ESCHEDULE (-4003) /* a replayed schedule does not fit this program */
+#define WEFT_ECLOSED WEFT_EPIPE
+
+/* A static string describing err (a WEFT_E… code); never NULL. */
+WEFT_API const char *weft_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Types                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct weft_rt weft_rt;     /* a runtime (opaque) */
+typedef struct weft_task weft_task; /* a task handle (opaque, never dereferenced) */
+
+/* A task body. Its return value is the task's result, handed to weft_join. */
+typedef void *(*weft_fn)(void *arg);
+
+typedef enum weft_mode {
+    WEFT_MODE_SIM = 0,     /* deterministic simulator: virtual time and workers */
+    WEFT_MODE_THREADED = 1 /* real backend: monotonic clock, OS parking */
+} weft_mode;
+
+/* A replaceable allocator. alloc returns NULL on failure; free gets the size
+ * that was asked for. ctx is passed back untouched. */
+typedef struct weft_allocator {
+    void *(*alloc)(void *ctx, size_t size);
+    void (*free)(void *ctx, void *ptr, size_t size);
+    void *ctx;
+} weft_allocator;
+
+/* ---- Pluggable run queues ---------------------------------------------- */
+
+/* The link a run queue uses to hold a task. The runtime embeds one in every
+ * task; while a task is queued, next/prev/qword belong to the queue. task_id
+ * and priority are read-only for the queue. */
+typedef struct weft_runq_node {
+    struct weft_runq_node *next, *prev;
+    uintptr_t qword;
+    uint64_t task_id;
+    int priority;
+} weft_runq_node;
+
+/* A run queue implementation. The runtime allocates state_size bytes per
+ * worker (zeroed, aligned for any type) and calls init on them. push must not
+ * fail (the node carries its own link); pop returns NULL when empty. steal is
+ * optional (NULL): move up to half of the queue's nodes into out[], at most
+ * max, return how many. */
+typedef struct weft_runq_ops {
+    const char *name;
+    size_t state_size;
+    int (*init)(void *state, void *arg);
+    void (*destroy)(void *state);
+    void (*push)(void *state, weft_runq_node *node);
+    weft_runq_node *(*pop)(void *state);
+    size_t (*len)(const void *state);
+    size_t (*steal)(void *state, weft_runq_node **out, size_t max);
+} weft_runq_ops;
+
+/* The built-in queues. Priority levels: 0 (lowest) to WEFT_PRIO_MAX; higher
+ * runs first, FIFO within a level. */
+#define WEFT_PRIO_MAX 7
+WEFT_API const weft_runq_ops *weft_runq_fifo(void);
+WEFT_API const weft_runq_ops *weft_runq_lifo(void);
+WEFT_API const weft_runq_ops *weft_runq_priority(void);
+
+/* ---- Simulation settings ------------------------------------------------ */
+
+typedef enum weft_strategy {
+    WEFT_STRATEGY_RANDOM = 0,     /* uniform random walk over the choices */
+    WEFT_STRATEGY_PCT = 1,        /* probabilistic concurrency testing, depth d */
+    WEFT_STRATEGY_EXHAUSTIVE = 2, /* depth-first over the choice tree (weft_explore) */
+    WEFT_STRATEGY_BYTES = 3       /* choices read from a byte buffer (fuzzing) */
+} weft_strategy;
+
+typedef struct weft_sim_config {
+    weft_strategy strategy;  /* how interleavings are chosen */
+    unsigned pct_depth;      /* PCT's d; 0 → 2 */
+    unsigned pct_steps;      /* PCT's estimate of steps per run; 0 → 1000 */
+    uint64_t step_budget;    /* steps before a livelock is reported; 0 → 10^7 */
+    uint64_t step_cost_ns;   /* virtual ns each scheduling step costs; 0 → none */
+    unsigned buggify_permille; /* chance a WEFT_BUGGIFY site is enabled; 0 → 250 */
+    uint64_t fail_alloc_nth; /* fail the n-th allocation (1-based); 0 → never */
+    unsigned fail_alloc_permille; /* fail each allocation with this chance */
+    const uint8_t *bytes;    /* WEFT_STRATEGY_BYTES: the choices; not copied */
+    size_t bytes_len;
+    int record_trace;        /* keep every trace event in memory (for export) */
+} weft_sim_config;
+
+/* ---- Runtime configuration ----------------------------------------------- */
+
+#define WEFT_STACK_DEFAULT (64u * 1024u)
+#define WEFT_STACK_MIN (16u * 1024u)
+#define WEFT_STACK_MAX (256u * 1024u * 1024u)
+#define WEFT_WORKERS_MAX 64
+
+/* weft_config.flags */
+#define WEFT_CFG_NO_ENV 0x1u /* ignore WEFT_* environment overrides */
+#define WEFT_CFG_QUIET 0x2u  /* no diagnostics on stderr (tests of failures) */
+
+/* A zeroed weft_config is valid: simulation, seed 0, one worker, 64 KiB
+ * stacks, FIFO run queue, malloc. Environment overrides are read once in
+ * weft_rt_new: WEFT_MODE (sim|threaded), WEFT_SEED, WEFT_SCHEDULE,
+ * WEFT_WORKERS, WEFT_STRATEGY (random|pct|exhaustive), WEFT_TRACE (a path). */
+typedef struct weft_config {
+    weft_mode mode;
+    uint64_t seed;            /* simulation seed */
+    unsigned workers;         /* 0 → 1; at most WEFT_WORKERS_MAX */
+    size_t stack_size;        /* 0 → WEFT_STACK_DEFAULT; rounded up to pages */
+    const weft_runq_ops *runq; /* NULL → weft_runq_fifo() */
+    void *runq_arg;           /* passed to runq->init */
+    const weft_allocator *allocator; /* NULL → malloc/free; must outlive rt */
+    unsigned flags;           /* WEFT_CFG_… */
+    const char *schedule;     /* simulation: replay this schedule (copied) */
+    const char *trace_path;   /* simulation: write the trace here at exit (copied) */
+    weft_sim_config sim;
+    const struct weft_os *os; /* NULL → the real OS calls (see weft/os.h) */
+} weft_config;
+
+/* ---- Spawning ------------------------------------------------------------ */
+
+/* weft_spawn_opts.flags */
+#define WEFT_SPAWN_NOSTACK 0x1u  /* run to completion on the worker's stack */
+#define WEFT_SPAWN_PINNED 0x2u   /* run only on worker `worker` */
+
+/* A zeroed weft_spawn_opts means: no name, the runtime's stack size,
+ * priority 0, any worker. name is not copied: it must stay valid until the
+ * task is joined (a string literal is the usual choice). */
+typedef struct weft_spawn_opts {
+    const char *name;
+    size_t stack_size;
+    int priority; /* 0..WEFT_PRIO_MAX, for the priority queue */
+    unsigned worker;
+    unsigned flags;
+} weft_spawn_opts;
+
+/* ------------------------------------------------------------------------ */
+/* Runtime                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Create a runtime. cfg may be NULL (all defaults). On success *rt owns every
+ * resource and must be released with weft_rt_free. Returns WEFT_EINVAL for a
+ * bad configuration (the reason is printed in debug builds), WEFT_ENOTSUP for
+ * a mode this build cannot run, WEFT_ENOMEM. */
+WEFT_API int weft_rt_new(weft_rt **rt, const weft_config *cfg);
+
+/* Run fn(arg) as a task on rt and drive the runtime until it returns; *result
+ * (may be NULL) receives its return value. Other tasks keep their state and
+ * continue at the next block_on. Returns 0, or WEFT_EDEADLK (every task
+ * blocked forever), WEFT_EFAILED (a simulated run failed; the reproduction line
+ * has been printed), WEFT_ELIVELOCK, WEFT_ESCHEDULE, WEFT_ENOMEM, WEFT_EPERM
+ * (called from inside a task), WEFT_EINVAL. */
+WEFT_API int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result);
+
+/* Cancel every task still alive, let each reach its cancellation point and
+ * finish, and report each one it had to cancel: a WEFT_HOOK_CANCEL event with
+ * status WEFT_ESHUTDOWN per task, a line per task on stderr in debug builds,
+ * a one-line summary in every build (unless WEFT_CFG_QUIET), and the counts in
+ * weft_rt_stats. Returns the number of tasks cancelled. Idempotent; weft_rt_free calls it. Tasks that ignore
+ * cancellation past the budget are reported and their stacks reclaimed. */
+WEFT_API int weft_rt_shutdown(weft_rt *rt);
+
+/* Shut down (see above) and release everything rt owns. rt may be NULL. */
+WEFT_API void weft_rt_free(weft_rt *rt);
+
+/* The runtime the calling task runs on, or NULL outside a task. */
+WEFT_API weft_rt *weft_rt_current(void);
+
+/* Counters kept by every runtime. */
+typedef struct weft_rt_stats {
+    uint64_t spawned, finished, cancelled, steps, switches;
+    uint64_t shutdown_cancelled; /* tasks weft_rt_shutdown had to cancel */
+    uint64_t shutdown_unjoined;  /* finished tasks nobody joined, at shutdown */
+    uint64_t shutdown_abandoned; /* tasks that ignored cancellation */
+    uint64_t live_tasks, stacks_mapped, stacks_cached;
+} weft_rt_stats;
+WEFT_API int weft_rt_stats_get(const weft_rt *rt, weft_rt_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* Tasks                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Spawn fn(arg) on the current runtime (must be called from a task). If t is
+ * non-NULL, *t is a handle that must be passed to weft_join or weft_detach
+ * exactly once; if t is NULL the task is detached. Returns WEFT_EPERM outside
+ * a task, WEFT_ENOMEM (nothing leaked, nothing spawned), WEFT_EINVAL. */
+WEFT_API int weft_spawn(weft_task **t, weft_fn fn, void *arg);
+WEFT_API int weft_spawn_ex(weft_task **t, weft_fn fn, void *arg, const weft_spawn_opts *opts);
+
+/* Wait for t to finish; *result (may be NULL) receives its return value, which
+ * is delivered even when the task was cancelled. Releases the handle.
+ * Returns 0; WEFT_ECANCELED if t was cancelled before it finished (result still
+ * delivered) or if the caller is cancelled while waiting (then the handle
+ * stays valid); WEFT_ESRCH for a stale handle (double join, detached task);
+ * WEFT_EDEADLK to join oneself; WEFT_EBUSY if another task is joining t;
+ * WEFT_EPERM outside a task. */
+WEFT_API int weft_join(weft_task *t, void **result);
+
+/* Give up the handle: the task's resources are released when it finishes. */
+WEFT_API int weft_detach(weft_task *t);
+
+/* Ask t to stop: its current blocking call (or the next one) returns
+ * WEFT_ECANCELED, and so does every blocking call after that. Returns 0, also
+ * when t already finished (too late: its join then returns its result);
+ * WEFT_ESRCH for a stale handle. */
+WEFT_API int weft_cancel(weft_task *t);
+
+/* Let other runnable tasks run; the caller goes to the back of its queue. */
+WEFT_API void weft_yield(void);
+
+/* Block for ns nanoseconds (virtual in simulation). Returns 0, WEFT_ECANCELED,
+ * WEFT_ETIMEDOUT (a scope deadline came first), WEFT_EPERM (not in a fiber
+ * task). weft_sleep_until takes an absolute weft_now() deadline. */
+WEFT_API int weft_sleep(uint64_t ns);
+WEFT_API int weft_sleep_until(uint64_t deadline);
+
+/* Nanoseconds on the runtime's monotonic clock (virtual in simulation); 0
+ * outside a runtime. */
+WEFT_API uint64_t weft_now(void);
+
+/* 64 random bits: from the decision source in simulation (so a seed replays
+ * them), from a PRNG seeded by the OS otherwise; 0 outside a runtime. */
+WEFT_API uint64_t weft_rand(void);
+
+/* A point where the simulator may switch to another virtual worker, for user
+ * code that touches shared memory without calling the runtime. Free in
+ * threaded mode. */
+WEFT_API void weft_sched_point(void);
+
+/* The calling task's id (deterministic per runtime, from 1) or 0. */
+WEFT_API uint64_t weft_task_id(void);
+/* The calling task's name or NULL. */
+WEFT_API const char *weft_task_name(void);
+/* The index of the worker running the caller, or -1 outside a runtime. */
+WEFT_API int weft_worker_index(void);
+
+/* Memory from the runtime's allocator (the one fault injection sees).
+ * weft_free takes the size that was asked for. Outside a runtime: malloc. */
+WEFT_API void *weft_alloc(size_t size);
+WEFT_API void weft_free(void *ptr, size_t size);
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle hooks                                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef enum weft_hook_event {
+    WEFT_HOOK_SPAWN = 0, /* a task was created */
+    WEFT_HOOK_START,     /* a task runs for the first time */
+    WEFT_HOOK_RESUME,    /* a task runs again after yielding or blocking */
+    WEFT_HOOK_YIELD,     /* a task yielded */
+    WEFT_HOOK_PARK,      /* a task blocked (info.reason says on what) */
+    WEFT_HOOK_WAKE,      /* a blocked task became runnable */
+    WEFT_HOOK_FINISH,    /* a task returned (status: 0 or WEFT_ECANCELED) */
+    WEFT_HOOK_CANCEL,    /* a task was cancelled (status WEFT_ESHUTDOWN at shutdown) */
+    WEFT_HOOK_IDLE,      /* a worker has nothing to run and is about to park */
+    WEFT_HOOK_STEAL,     /* a worker took a task queued on another */
+    WEFT_HOOK_ERROR,     /* misuse or failure inside a task (status says which) */
+    WEFT_HOOK_EVENT_COUNT
+} weft_hook_event;
+
+#define WEFT_HOOK_MASK(ev) (1u << (ev))
+#define WEFT_HOOK_ALL ((1u << WEFT_HOOK_EVENT_COUNT) - 1u)
+
+typedef struct weft_hook_info {
+    weft_hook_event event;
+    uint64_t task_id;      /* 0 for worker events (idle) */
+    const char *task_name; /* may be NULL */
+    int worker;            /* worker index */
+    uint64_t now;          /* runtime clock */
+    int status;            /* see the events above */
+    const char *reason;    /* park: what the task waits on */
+} weft_hook_info;
+
+/* info is valid only during the call. A hook must not block. */
+typedef void (*weft_hook_fn)(void *ctx, const weft_hook_info *info);
+
+/* Add a hook for the events in mask; hooks run in the order they were added.
+ * *id (may be NULL) identifies it for weft_hook_remove. Safe to call from a
+ * hook or a task. Returns 0, WEFT_EINVAL, WEFT_ENOMEM. */
+WEFT_API int weft_hook_add(weft_rt *rt, uint32_t mask, weft_hook_fn fn, void *ctx, int *id);
+/* Remove a hook (also from inside a hook). Returns 0 or WEFT_EINVAL. */
+WEFT_API int weft_hook_remove(weft_rt *rt, int id);
+/* A short stable name for an event ("spawn", "start", …). */
+WEFT_API const char *weft_hook_event_name(weft_hook_event ev);
+
+/* ------------------------------------------------------------------------ */
+/* Timers                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct weft_timer weft_timer;
+/* Runs on the worker loop, not in a task: it must not block. */
+typedef void (*weft_timer_cb)(weft_timer *timer, void *arg);
+
+/* Caller-allocated; the fields are private. Set with weft_timer_init. */
+struct weft_timer {
+    struct weft_timer *next, *prev;
+    uint64_t deadline, seq;
+    weft_timer_cb cb;
+    void *arg;
+    void *wheel;
+    uint32_t where;
+    uint32_t state;
+};
+
+/* Prepare t (not pending). Returns 0 or WEFT_EINVAL. */
+WEFT_API int weft_timer_init(weft_timer *t);
+/* Arm t to call cb(t, arg) once weft_now() >= deadline, on the calling
+ * worker's wheel; re-arming a pending timer moves it. Timers with equal
+ * deadlines fire in the order they were started. Call from a task or a timer
+ * callback. Returns 0, WEFT_EINVAL, WEFT_EPERM outside a runtime. */
+WEFT_API int weft_timer_start(weft_timer *t, uint64_t deadline, weft_timer_cb cb, void *arg);
+/* Disarm t. Returns 0, or WEFT_EALREADY if it was not pending (fired or never
+ * started), WEFT_EINVAL. */
+WEFT_API int weft_timer_stop(weft_timer *t);
+/* 1 if t is armed, else 0. */
+WEFT_API int weft_timer_pending(const weft_timer *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include "weft/sync.h"
+#include "weft/sim.h"
+
+#endif /* WEFT_H */

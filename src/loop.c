@@ -1,0 +1,247 @@
+/* loop.c — the worker loop: pop a task, switch into it, handle how it came
+ * back (yielded, parked, finished), fire due timers, and park in the backend
+ * when there is nothing to run. The same loop runs under the simulator and
+ * on real threads; only the backend's park, wake and clock differ.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+
+WEFT_TLS weft__worker *weft__tls_worker;
+
+static void finish(weft__worker *w, weft__task *t)
+{
+    weft_rt *rt = w->rt;
+    if (t->stack) {
+        weft__stack_put(rt, t->stack);
+        t->stack = NULL;
+    }
+    t->state = WEFT__T_FINISHED;
+    if (!t->finish_status && (t->flags & WEFT__F_CANCELLED_LIVE))
+        t->finish_status = WEFT_ECANCELED;
+    rt->live--;
+    rt->stats.finished++;
+    weft__hook(rt, WEFT_HOOK_FINISH, w, t, t->finish_status, NULL);
+    if (t->joiner) {
+        weft__task *j = t->joiner;
+        t->joiner = NULL;
+        weft__wake(j, 0);
+    }
+    if (t->flags & WEFT__F_ROOT) {
+        rt->root_result = t->result;
+        if (rt->stop_when == WEFT__STOP_ROOT)
+            rt->stop = 1;
+    }
+    if (t->flags & WEFT__F_DETACHED)
+        weft__task_release(rt, t);
+    if (rt->stop_when == WEFT__STOP_ALL_DONE && rt->live == 0)
+        rt->stop = 1;
+}
+
+void weft__task_entry(void *transfer)
+{
+    weft__task *t = transfer;
+    weft__ctx_entered(&t->ctx);
+    t->result = t->fn(t->arg);
+    weft__switch_to_loop(t, WEFT__T_FINISHED);
+    __builtin_unreachable();
+}
+
+void weft__switch_to_loop(weft__task *t, int state)
+{
+    weft__worker *w = t->worker;
+    t->state = (uint8_t)state;
+    weft__ctx_jump(&t->ctx, &w->loop_ctx, t, state == WEFT__T_FINISHED);
+}
+
+static bool bind_stack(weft__worker *w, weft__task *t)
+{
+    weft_rt *rt = w->rt;
+    size_t size = t->stack_size ? t->stack_size : rt->cfg.stack_size;
+    int r = weft__stack_get(rt, size, &t->stack);
+    if (r < 0) {
+        /* The task cannot run at all: it finishes with the error, which its
+         * join reports; nothing is silently dropped. */
+        t->flags |= WEFT__F_STACKFAIL;
+        t->finish_status = r;
+        weft__hook(rt, WEFT_HOOK_ERROR, w, t, r, "no stack");
+        return false;
+    }
+    weft__ctx_make(&t->ctx, t->stack, weft__task_entry);
+    return true;
+}
+
+static void run_task(weft__worker *w, weft__task *t)
+{
+    weft_rt *rt = w->rt;
+    w->current = t;
+    t->worker = w;
+    rt->stats.steps++;
+    if (!(t->flags & WEFT__F_STARTED)) {
+        t->flags |= WEFT__F_STARTED;
+        weft__hook(rt, WEFT_HOOK_START, w, t, 0, NULL);
+        if (t->flags & WEFT__F_NOSTACK) {
+            t->state = WEFT__T_RUNNING;
+            t->result = t->fn(t->arg);
+            w->current = NULL;
+            finish(w, t);
+            return;
+        }
+        if (!bind_stack(w, t)) {
+            w->current = NULL;
+            finish(w, t);
+            return;
+        }
+    } else {
+        weft__hook(rt, WEFT_HOOK_RESUME, w, t, 0, NULL);
+    }
+    t->state = WEFT__T_RUNNING;
+    rt->stats.switches++;
+    weft__ctx_jump(&w->loop_ctx, &t->ctx, t, false);
+    w->current = NULL;
+    switch (t->state) {
+    case WEFT__T_YIELDED:
+        t->state = WEFT__T_QUEUED;
+        w->rq_ops->push(w->rq, &t->node);
+        break;
+    case WEFT__T_FINISHED:
+        finish(w, t);
+        break;
+    case WEFT__T_ABANDONED:
+        if (t->stack) {
+            weft__stack_put(rt, t->stack);
+            t->stack = NULL;
+        }
+        rt->live--;
+        break;
+    default: /* PARKED: whoever wakes it queues it */
+        break;
+    }
+}
+
+bool weft__poll_timers(weft__worker *w)
+{
+    if (!w->wheel.count)
+        return false;
+    weft_rt *rt = w->rt;
+    return weft__wheel_advance(&w->wheel, rt->backend->now(rt)) > 0;
+}
+
+void weft__worker_loop(weft__worker *w)
+{
+    weft_rt *rt = w->rt;
+    for (;;) {
+        if (WEFT_UNLIKELY(rt->stop)) {
+            if (rt->backend->on_stop(w))
+                return;
+            continue;
+        }
+        weft_runq_node *n = w->rq_ops->pop(w->rq);
+        if (n) {
+            run_task(w, (weft__task *)n);
+            /* A busy worker still fires timers every few steps (tokio's
+             * event_interval); an idle one fires them before parking. */
+            if ((++w->ticks & rt->timer_poll_mask) == 0)
+                weft__poll_timers(w);
+            continue;
+        }
+        if (weft__poll_timers(w) || rt->stop)
+            continue;
+        weft__hook(rt, WEFT_HOOK_IDLE, w, NULL, 0, NULL);
+        rt->backend->park(w, weft__wheel_next_deadline(&w->wheel));
+    }
+}
+
+void weft__worker_loop_entry(void *transfer)
+{
+    weft__worker *w = transfer;
+    weft__ctx_entered(&w->loop_ctx);
+    weft__worker_loop(w);
+    __builtin_unreachable(); /* simulated loops never leave */
+}
+
+void weft__make_runnable(weft_rt *rt, weft__task *t)
+{
+    weft__worker *cur = weft__tls_worker;
+    unsigned local = cur && cur->rt == rt ? cur->index : 0;
+    unsigned target;
+    if (t->flags & WEFT__F_PINNED)
+        target = t->pin;
+    else if (rt->backend->place)
+        target = rt->backend->place(rt, t, local);
+    else
+        target = local;
+    weft__worker *w = &rt->workers[target];
+    t->state = WEFT__T_QUEUED;
+    t->worker = w;
+    w->rq_ops->push(w->rq, &t->node);
+    if (w != cur)
+        rt->backend->wake(w);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The calls a task makes about itself                                       */
+/* ------------------------------------------------------------------------ */
+
+void weft_yield(void)
+{
+    weft__worker *w = weft__tls_worker;
+    weft__task *t = w ? w->current : NULL;
+    if (!t || (t->flags & WEFT__F_NOSTACK)) {
+        if (t)
+            weft__hook(w->rt, WEFT_HOOK_ERROR, w, t, WEFT_EPERM, "yield in a no-stack task");
+        WEFT_MISUSE(WEFT_EPERM, "weft_yield: %s", t ? "a WEFT_SPAWN_NOSTACK task cannot yield" : "not inside a task");
+        return;
+    }
+    weft__sched_point(w);
+    weft__hook(w->rt, WEFT_HOOK_YIELD, w, t, 0, NULL);
+    weft__switch_to_loop(t, WEFT__T_YIELDED);
+}
+
+void weft_sched_point(void)
+{
+    weft__worker *w = weft__tls_worker;
+    if (w)
+        weft__sched_point(w);
+}
+
+int weft_sleep_until(uint64_t deadline)
+{
+    weft__task *t;
+    int r = weft__blocking_entry(&t, "weft_sleep");
+    if (r < 0)
+        return r;
+    weft_rt *rt = t->worker->rt;
+    weft__sched_point(t->worker);
+    if (deadline <= rt->backend->now(rt))
+        return 0;
+    r = weft__block(t, WEFT__W_SLEEP, NULL, NULL, deadline);
+    /* The wait's own deadline is the normal end of a sleep; only a scope
+     * deadline that came first is a timeout. */
+    if (r == WEFT_ETIMEDOUT && rt->backend->now(rt) >= deadline)
+        r = 0;
+    return r;
+}
+
+int weft_sleep(uint64_t ns)
+{
+    weft__worker *w = weft__tls_worker;
+    if (!w)
+        return WEFT_MISUSE(WEFT_EPERM, "weft_sleep: not inside a task");
+    uint64_t now = w->rt->backend->now(w->rt);
+    uint64_t deadline = ns > UINT64_MAX - 1 - now ? UINT64_MAX - 1 : now + ns;
+    return weft_sleep_until(deadline);
+}
+
+uint64_t weft_now(void)
+{
+    weft__worker *w = weft__tls_worker;
+    return w ? w->rt->backend->now(w->rt) : 0;
+}
+
+uint64_t weft_rand(void)
+{
+    weft__worker *w = weft__tls_worker;
+    /* Outside a runtime there is no decision source to draw from. */
+    return w ? w->rt->backend->rand(w->rt) : 0;
+}

@@ -1,0 +1,365 @@
+/* stack.c — pooled fiber stacks with guard pages, and the report of a stack
+ * overflow as "task <id> (<name>) overflowed its <N>-byte stack".
+ *
+ * Stacks are carved from slabs (one mmap each) and bound to a task when it
+ * first runs, so a million queued tasks need no stacks. Each stack has a guard
+ * region below it. Where the kernel has MADV_GUARD_INSTALL (Linux 6.13+) the
+ * guards are page-table markers inside one mapping, so 100,000 guarded stacks
+ * cost a handful of VMAs; otherwise each guard is an mprotect'ed range, two
+ * VMAs per stack, which vm.max_map_count (65,530 by default) caps at about
+ * 30,000 live stacks — past that a stack allocation fails with WEFT_ENOMEM.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define WEFT_HAVE_VALGRIND 1
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+/* 16 KiB of guard catches a frame of up to 16 KiB that jumps past the bottom
+ * (one page would miss a 5 KiB local array); guard markers cost no memory. */
+#define WEFT__GUARD_SIZE (16u * 1024u)
+/* Slabs grow geometrically so a burst of fibers costs few mmaps; the first is
+ * small so an idle runtime maps little. */
+#define WEFT__SLAB_FIRST 4u
+#define WEFT__SLAB_MAX 1024u
+/* Free stacks kept with their pages resident; beyond this, idle time hands
+ * the pages back (MADV_DONTNEED). */
+#define WEFT__STACK_WARM_MAX 64u
+
+struct weft__stack_slab {
+    weft__stack_slab *next;
+    char *mem;
+    size_t len;
+    size_t count;
+    weft__stack *stacks;
+};
+
+static size_t page_size(void)
+{
+    static _Atomic size_t cached; /* a constant of the process, not state */
+    size_t p = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (!p) {
+        long v = sysconf(_SC_PAGESIZE);
+        p = v > 0 ? (size_t)v : 4096u;
+        atomic_store_explicit(&cached, p, memory_order_relaxed);
+    }
+    return p;
+}
+
+size_t weft__stack_round(size_t size)
+{
+    size_t p = page_size();
+    return (size + p - 1) & ~(p - 1);
+}
+
+static int install_guards(weft_rt *rt, weft__stack_slab *sl, size_t stride)
+{
+    for (size_t i = 0; i < sl->count; i++) {
+        char *g = sl->mem + i * stride;
+        int r = rt->os.madvise(rt->os.ctx, g, WEFT__GUARD_SIZE, MADV_GUARD_INSTALL);
+        if (r == -EINVAL || r == -ENOSYS)
+            r = rt->os.mprotect(rt->os.ctx, g, WEFT__GUARD_SIZE, PROT_NONE);
+        if (r < 0)
+            return r == -ENOMEM ? WEFT_MISUSE(WEFT_ENOMEM,
+                                              "cannot guard another stack (vm.max_map_count reached; a "
+                                              "kernel with MADV_GUARD_INSTALL lifts the limit)")
+                                : WEFT_ENOMEM;
+    }
+    return 0;
+}
+
+static int slab_new(weft_rt *rt, weft__stack_pool *pool)
+{
+    size_t count = pool->next_slab_count ? pool->next_slab_count : WEFT__SLAB_FIRST;
+    size_t stride = pool->size + WEFT__GUARD_SIZE;
+    weft__stack_slab *sl = weft__calloc(rt, sizeof *sl);
+    weft__stack *st = sl ? weft__calloc(rt, count * sizeof *st) : NULL;
+    if (!st) {
+        weft__free(rt, sl, sizeof *sl);
+        return WEFT_ENOMEM;
+    }
+    int err = 0;
+    sl->len = count * stride;
+    sl->mem = rt->os.mmap(rt->os.ctx, sl->len, PROT_READ | PROT_WRITE, &err);
+    if (!sl->mem || install_guards(rt, sl, stride) < 0) {
+        if (sl->mem)
+            rt->os.munmap(rt->os.ctx, sl->mem, sl->len);
+        weft__free(rt, st, count * sizeof *st);
+        weft__free(rt, sl, sizeof *sl);
+        return WEFT_ENOMEM;
+    }
+    sl->count = count;
+    sl->stacks = st;
+    /* Push in reverse so the lowest-addressed stack is handed out first:
+     * deterministic, and it keeps a small pool within few pages. */
+    for (size_t i = count; i-- > 0;) {
+        st[i].base = sl->mem + i * stride + WEFT__GUARD_SIZE;
+        st[i].size = pool->size;
+        st[i].pool = pool;
+#ifdef WEFT_HAVE_VALGRIND
+        st[i].valgrind_id = VALGRIND_STACK_REGISTER(st[i].base, st[i].base + st[i].size);
+#endif
+        st[i].next = pool->free;
+        pool->free = &st[i];
+    }
+    pool->nfree += count;
+    pool->total += count;
+    sl->next = pool->slabs;
+    pool->slabs = sl;
+    pool->next_slab_count = count * 2 > WEFT__SLAB_MAX ? WEFT__SLAB_MAX : count * 2;
+    rt->stats.stacks_mapped += count;
+    return 0;
+}
+
+static weft__stack_pool *pool_for(weft_rt *rt, size_t size)
+{
+    weft__stack_pool *best = NULL;
+    for (unsigned i = 0; i < WEFT__STACK_CLASSES; i++) {
+        weft__stack_pool *p = &rt->pools[i];
+        if (p->size == size)
+            return p;
+        if (p->size == 0) {
+            p->size = size;
+            return p;
+        }
+        if (p->size > size && (!best || p->size < best->size))
+            best = p;
+    }
+    /* Every class is taken: the next larger class still fits the request. */
+    return best;
+}
+
+int weft__stack_get(weft_rt *rt, size_t size, weft__stack **out)
+{
+    weft__stack_pool *pool = pool_for(rt, weft__stack_round(size));
+    if (!pool)
+        return WEFT_MISUSE(WEFT_ENOMEM, "more than %d distinct stack sizes, and none large enough",
+                           WEFT__STACK_CLASSES);
+    if (!pool->free) {
+        int r = slab_new(rt, pool);
+        if (r < 0)
+            return r;
+    }
+    weft__stack *s = pool->free;
+    pool->free = s->next;
+    pool->nfree--;
+    if (s->touched)
+        pool->nwarm--;
+    s->next = NULL;
+    s->touched = 1;
+    *out = s;
+    return 0;
+}
+
+void weft__stack_put(weft_rt *rt, weft__stack *s)
+{
+    (void)rt;
+    weft__stack_pool *pool = s->pool;
+    s->next = pool->free;
+    pool->free = s;
+    pool->nfree++;
+    pool->nwarm++;
+}
+
+/* Hand back the pages of free stacks beyond the warm budget (called when a
+ * worker goes idle, where the syscalls cost nothing anyone waits for). */
+void weft__stacks_trim(weft_rt *rt)
+{
+    for (unsigned i = 0; i < WEFT__STACK_CLASSES; i++) {
+        weft__stack_pool *pool = &rt->pools[i];
+        size_t keep = WEFT__STACK_WARM_MAX;
+        for (weft__stack *s = pool->free; s && pool->nwarm > WEFT__STACK_WARM_MAX; s = s->next) {
+            if (keep) {
+                keep -= s->touched ? 1 : 0;
+                continue;
+            }
+            if (s->touched) {
+                rt->os.madvise(rt->os.ctx, s->base, s->size, MADV_DONTNEED);
+                s->touched = 0;
+                pool->nwarm--;
+            }
+        }
+    }
+}
+
+void weft__stacks_free(weft_rt *rt)
+{
+    for (unsigned i = 0; i < WEFT__STACK_CLASSES; i++) {
+        weft__stack_pool *pool = &rt->pools[i];
+        weft__stack_slab *sl = pool->slabs;
+        while (sl) {
+            weft__stack_slab *next = sl->next;
+#ifdef WEFT_HAVE_VALGRIND
+            for (size_t k = 0; k < sl->count; k++)
+                VALGRIND_STACK_DEREGISTER(sl->stacks[k].valgrind_id);
+#endif
+            rt->os.munmap(rt->os.ctx, sl->mem, sl->len);
+            weft__free(rt, sl->stacks, sl->count * sizeof *sl->stacks);
+            weft__free(rt, sl, sizeof *sl);
+            sl = next;
+        }
+        memset(pool, 0, sizeof *pool);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Fault reporting                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* The dispositions that were in place before weft's, to chain to. Signal
+ * dispositions are process-wide, so this is the one piece of process state
+ * weft keeps; it is written once, before the handler is installed. */
+static struct sigaction previous[NSIG];
+static _Atomic int handlers_installed;
+
+static size_t fmt_u64(char *out, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static size_t fmt_str(char *out, size_t room, const char *s)
+{
+    size_t n = 0;
+    while (s && s[n] && n < room)
+    {
+        out[n] = s[n];
+        n++;
+    }
+    return n;
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t w = write(fd, buf, len);
+        if (w <= 0)
+            return;
+        buf += w;
+        len -= (size_t)w;
+    }
+}
+
+static bool in_guard(const weft__stack *s, const char *addr)
+{
+    return s && addr >= s->base - WEFT__GUARD_SIZE && addr < s->base;
+}
+
+static void report_overflow(const weft__task *t, const weft__stack *s)
+{
+    char buf[256];
+    size_t n = 0;
+    n += fmt_str(buf + n, 64, "weft: task ");
+    n += fmt_u64(buf + n, t ? t->node.task_id : 0);
+    n += fmt_str(buf + n, 4, " (");
+    n += fmt_str(buf + n, 64, t && t->name ? t->name : (t ? "unnamed" : "worker loop"));
+    n += fmt_str(buf + n, 32, ") overflowed its ");
+    n += fmt_u64(buf + n, s->size);
+    n += fmt_str(buf + n, 32, "-byte stack\n");
+    write_all(2, buf, n);
+}
+
+static void on_fatal_signal(int sig, siginfo_t *si, void *uc)
+{
+    weft__worker *w = weft__tls_worker;
+    if (w && (sig == SIGSEGV || sig == SIGBUS)) {
+        weft__task *t = w->current;
+        const char *addr = si->si_addr;
+        const weft__stack *s = NULL;
+        if (t && in_guard(t->stack, addr))
+            s = t->stack;
+        else if (in_guard(w->loop_stack, addr))
+            s = w->loop_stack;
+        if (s) {
+            report_overflow(s == w->loop_stack ? NULL : t, s);
+            if (w->rt->sim)
+                weft__print_repro(w->rt, 2);
+            signal(SIGABRT, SIG_DFL);
+            abort();
+        }
+    }
+    if (w && w->rt->sim)
+        weft__print_repro(w->rt, 2);
+    /* Chain: a previous handler runs as if weft were not there; the default
+     * disposition is restored and the signal re-raised on return. */
+    struct sigaction *prev = &previous[sig];
+    if ((prev->sa_flags & SA_SIGINFO) && prev->sa_sigaction) {
+        prev->sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN && prev->sa_handler) {
+        prev->sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);
+    if (sig == SIGABRT)
+        raise(sig);
+}
+
+int weft__guard_install(weft_rt *rt)
+{
+    (void)rt;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&handlers_installed, &expected, 1))
+        return 0;
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_fatal_signal;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], NULL, &previous[sigs[i]]);
+        /* Under a sanitizer its own handler reports better; keep it. */
+        if (previous[sigs[i]].sa_handler != SIG_DFL)
+            continue;
+        sigaction(sigs[i], &sa, NULL);
+    }
+    return 0;
+}
+
+/* The overflow handler needs a stack of its own: the faulting one is full. */
+void weft__guard_enter(weft_rt *rt)
+{
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+        return; /* the thread has one already (ours or the program's) */
+    if (!rt->altstack) {
+        size_t size = 64u * 1024u;
+        int err = 0;
+        rt->altstack = rt->os.mmap(rt->os.ctx, size, PROT_READ | PROT_WRITE, &err);
+        if (!rt->altstack)
+            return;
+        rt->altstack_size = size;
+    }
+    stack_t ss = {.ss_sp = rt->altstack, .ss_size = rt->altstack_size, .ss_flags = 0};
+    sigaltstack(&ss, NULL);
+}
+
+void weft__guard_leave(weft_rt *rt)
+{
+    stack_t cur;
+    if (!rt->altstack || sigaltstack(NULL, &cur) != 0 || cur.ss_sp != rt->altstack)
+        return;
+    stack_t off = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+    sigaltstack(&off, NULL);
+}

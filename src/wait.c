@@ -1,0 +1,157 @@
+/* wait.c — how a task blocks and is woken: the one place that handles
+ * deadlines (its own and its scopes'), cancellation and the wait lists that
+ * every coordination primitive is built on. */
+#include "internal.h"
+
+int weft__blocking_entry(weft__task **out, const char *what)
+{
+    weft__worker *w = weft__tls_worker;
+    weft__task *t = w ? w->current : NULL;
+    if (!t)
+        return WEFT_MISUSE(WEFT_EPERM, "%s: not inside a task (weft_rt_block_on runs the first one)", what);
+    if (t->flags & WEFT__F_NOSTACK) {
+        weft__hook(w->rt, WEFT_HOOK_ERROR, w, t, WEFT_EPERM, what);
+        return WEFT_MISUSE(WEFT_EPERM, "%s: task %llu (%s) was spawned with WEFT_SPAWN_NOSTACK and cannot block", what,
+                           (unsigned long long)t->node.task_id, t->name ? t->name : "unnamed");
+    }
+    if (t->flags & WEFT__F_CANCEL)
+        return WEFT_ECANCELED;
+    if (t->scope) {
+        uint64_t d = weft__effective_deadline(t, WEFT_NO_DEADLINE);
+        if (d != WEFT_NO_DEADLINE && w->rt->backend->now(w->rt) >= d)
+            return WEFT_ETIMEDOUT;
+    }
+    *out = t;
+    return 0;
+}
+
+uint64_t weft__effective_deadline(const weft__task *t, uint64_t deadline)
+{
+    for (const weft_scope *s = t->scope; s; s = s->parent)
+        if (s->deadline < deadline)
+            deadline = s->deadline;
+    return deadline;
+}
+
+static void on_deadline(weft_timer *tm, void *arg)
+{
+    (void)tm;
+    weft__task *t = arg;
+    if (t->state != WEFT__T_PARKED)
+        return;
+    if (!t->unlink || t->unlink(t))
+        weft__wake(t, WEFT_ETIMEDOUT);
+}
+
+int weft__block(weft__task *t, int kind, void *obj, weft__unlink_fn unlink, uint64_t deadline)
+{
+    weft__worker *w = t->worker;
+    weft_rt *rt = w->rt;
+    uint64_t eff = weft__effective_deadline(t, deadline);
+    t->wait_kind = (uint8_t)kind;
+    t->wait_obj = obj;
+    t->unlink = unlink;
+    weft_timer tm;
+    bool timed = eff != WEFT_NO_DEADLINE;
+    if (timed) {
+        if (eff <= rt->backend->now(rt)) {
+            bool mine = !unlink || unlink(t);
+            t->unlink = NULL;
+            t->wait_kind = WEFT__W_NONE;
+            if (mine)
+                return WEFT_ETIMEDOUT;
+            /* A waker claimed us in the meantime; its wake is on the way. */
+        }
+        weft_timer_init(&tm);
+        tm.deadline = eff;
+        tm.cb = on_deadline;
+        tm.arg = t;
+        weft__wheel_insert(&w->wheel, &tm);
+    }
+    weft__hook(rt, WEFT_HOOK_PARK, w, t, 0, weft__wait_name(kind));
+    weft__switch_to_loop(t, WEFT__T_PARKED);
+    if (timed && tm.wheel)
+        weft__wheel_remove(tm.wheel, &tm);
+    t->unlink = NULL;
+    t->wait_obj = NULL;
+    t->wait_kind = WEFT__W_NONE;
+    return t->wait_result;
+}
+
+void weft__wake(weft__task *t, int result)
+{
+    weft_rt *rt = t->worker->rt;
+    assert(t->state == WEFT__T_PARKED);
+    t->wait_result = result;
+    t->unlink = NULL;
+    weft__hook(rt, WEFT_HOOK_WAKE, weft__tls_worker, t, result, NULL);
+    weft__make_runnable(rt, t);
+}
+
+static const char *const wait_names[WEFT__W_COUNT] = {
+    "nothing", "sleep", "join", "mutex", "condition", "semaphore", "wait group", "barrier",
+    "event", "once", "channel send", "channel receive", "select", "scope"};
+
+const char *weft__wait_name(int kind)
+{
+    return (unsigned)kind < WEFT__W_COUNT ? wait_names[kind] : "unknown";
+}
+
+/* ---- wait lists ---- */
+
+void weft__waitlist_push(weft_waitlist *l, weft__waiter *w)
+{
+    weft__waiter *tail = l->tail;
+    w->next = NULL;
+    w->prev = tail;
+    if (tail)
+        tail->next = w;
+    else
+        l->head = w;
+    l->tail = w;
+    w->list = l;
+    w->linked = true;
+}
+
+void weft__waitlist_remove(weft_waitlist *l, weft__waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        l->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        l->tail = w->prev;
+    w->next = w->prev = NULL;
+    w->linked = false;
+}
+
+weft__waiter *weft__waitlist_pop(weft_waitlist *l)
+{
+    weft__waiter *w = l->head;
+    if (w)
+        weft__waitlist_remove(l, w);
+    return w;
+}
+
+bool weft__unlink_from_list(weft__task *t)
+{
+    weft__waiter *wt = t->wait_obj;
+    weft__spin_lock(wt->lock);
+    bool mine = wt->linked;
+    if (mine)
+        weft__waitlist_remove(wt->list, wt);
+    weft__spin_unlock(wt->lock);
+    return mine;
+}
+
+int weft__block_on_list(weft__task *t, weft__waiter *wt, weft_waitlist *l, uint32_t *lock, int kind,
+                        uint64_t deadline)
+{
+    wt->task = t;
+    wt->lock = lock;
+    weft__waitlist_push(l, wt);
+    weft__spin_unlock(lock);
+    return weft__block(t, kind, wt, weft__unlink_from_list, deadline);
+}
