@@ -475,6 +475,9 @@ enum weft__stream {
     WEFT__S_COUNT
 };
 
+/* ---- scope.c ---- */
+WEFT_HIDDEN void weft__scope_cancel_children(weft_scope *s);
+
 /* ---- report.c ---- */
 WEFT_HIDDEN size_t weft__blocked_tasks(weft_rt *rt, char *out, size_t len);
 WEFT_HIDDEN void weft__report_deadlock(weft_rt *rt);

@@ -258,6 +258,15 @@ int weft__cancel_task(weft_rt *rt, weft__task *t, int hook_status)
     t->flags |= WEFT__F_CANCEL | WEFT__F_CANCELLED_LIVE;
     rt->stats.cancelled++;
     weft__hook(rt, WEFT_HOOK_CANCEL, weft__tls_worker, t, hook_status, NULL);
+    /* An owner waiting for its scope cannot leave early (no task outlives
+     * its scope): the cancellation goes on to the scope's children. */
+    if (t->state == WEFT__T_PARKED && t->wait_kind == WEFT__W_SCOPE) {
+        weft__waiter *wt = t->wait_obj;
+        weft_scope *s = WEFT_CONTAINER_OF(wt->list, weft_scope, waiters);
+        s->owner_cancelled = 1;
+        weft__scope_cancel_children(s);
+        return 0;
+    }
     if (t->state == WEFT__T_PARKED && !(t->flags & WEFT__F_UNCANCELLABLE) && (!t->unlink || t->unlink(t)))
         weft__wake(t, WEFT_ECANCELED);
     return 0;

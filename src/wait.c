@@ -47,7 +47,9 @@ int weft__block(weft__task *t, int kind, void *obj, weft__unlink_fn unlink, uint
 {
     weft__worker *w = t->worker;
     weft_rt *rt = w->rt;
-    uint64_t eff = weft__effective_deadline(t, deadline);
+    /* An uncancellable wait (re-taking a mutex after a condition wait) is
+     * not cut short by a scope deadline either. */
+    uint64_t eff = (t->flags & WEFT__F_UNCANCELLABLE) ? deadline : weft__effective_deadline(t, deadline);
     t->wait_kind = (uint8_t)kind;
     t->wait_obj = obj;
     t->unlink = unlink;

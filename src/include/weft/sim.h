@@ -93,7 +93,7 @@ typedef struct weft_explore_result {
     size_t schedule_len;      /* its decisions */
     char *shrunk;             /* shrunk schedule (malloc'ed) or NULL */
     size_t shrunk_len;
-    char message[512];        /* what failed, and the replay line */
+    char message[4096];       /* what failed, and the replay line */
     double elapsed_s;
 } weft_explore_result;
 

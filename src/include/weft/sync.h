@@ -196,16 +196,17 @@ WEFT_API int weft_try_select(weft_select_case *cases, size_t n);
 #define WEFT_SCOPE_FAIL_FAST 0x1u
 typedef int (*weft_scope_fn)(void *arg);
 
-typedef struct weft_scope {
+typedef struct weft_scope { /* private fields */
     struct weft_scope *parent;
     void *owner;
     uint64_t deadline;
     uint32_t flags, magic;
     uint32_t live, cancelled;
-    int first_error, timed_out;
-    void *children; /* private */
+    int first_error, timed_out, owner_cancelled;
+    uint32_t lock;
+    void *children;
     weft_waitlist waiters;
-    uint32_t lock, pad;
+    weft_timer timer;
 } weft_scope;
 
 /* Open a scope in the calling task. Returns 0, WEFT_EPERM outside a task. */

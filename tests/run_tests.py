@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""run_tests.py — what `scons test` runs: the Check suite (its summary line
+stays visible), then the determinism comparison across builds: the same seeds
+must give the same trace hashes whether the library was built -O0 or -O2, by
+gcc or by clang."""
+import argparse
+import os
+import subprocess
+import sys
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--suite', required=True)
+    ap.add_argument('--det-dir', required=True)
+    args = ap.parse_args()
+
+    rc = subprocess.call([args.suite])
+    if rc != 0:
+        print('weft: the Check suite failed (exit %d)' % rc, file=sys.stderr)
+        return rc
+
+    builds = sorted(d for d in os.listdir(args.det_dir) if os.path.exists(os.path.join(args.det_dir, d, 'det_hashes')))
+    if not builds:
+        print('weft: determinism across builds: no builds found', file=sys.stderr)
+        return 1
+    outputs = {}
+    for b in builds:
+        out = subprocess.run([os.path.join(args.det_dir, b, 'det_hashes')], capture_output=True, text=True,
+                             env={k: v for k, v in os.environ.items() if not k.startswith('WEFT_')})
+        if out.returncode != 0:
+            print('weft: determinism: %s failed:\n%s' % (b, out.stderr), file=sys.stderr)
+            return 1
+        outputs[b] = out.stdout
+    first = builds[0]
+    lines = outputs[first].splitlines()
+    for b in builds[1:]:
+        if outputs[b] != outputs[first]:
+            other = outputs[b].splitlines()
+            for i, (x, y) in enumerate(zip(lines, other)):
+                if x != y:
+                    print('weft: determinism across builds FAILED: %s and %s differ at line %d:\n  %s\n  %s'
+                          % (first, b, i + 1, x, y), file=sys.stderr)
+                    return 1
+            print('weft: determinism across builds FAILED: %s and %s differ in length' % (first, b), file=sys.stderr)
+            return 1
+    missing = [cc for cc in ('gcc', 'clang') if not any(b.startswith(cc) for b in builds)]
+    note = ' (not built: %s, not installed)' % ', '.join(missing) if missing else ''
+    print('determinism across builds: %d cases, identical trace hashes in %s%s'
+          % (len(lines), ', '.join(builds), note))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

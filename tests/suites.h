@@ -1,0 +1,13 @@
+/* suites.h — every Check suite of the test binary, one per area. */
+#ifndef WEFT_TEST_SUITES_H
+#define WEFT_TEST_SUITES_H
+#include <check.h>
+
+#define WEFT_SUITES(X) \
+    X(timer)
+
+#define WEFT_DECLARE_SUITE(name) Suite *suite_##name(void);
+WEFT_SUITES(WEFT_DECLARE_SUITE)
+#undef WEFT_DECLARE_SUITE
+
+#endif
