@@ -1,0 +1,127 @@
+/* libuv peer for weft's benchmark suite.
+ *
+ * Usage: peer_libuv <workload>   (timers | idle_rss)
+ *        peer_libuv --list
+ *
+ * timers:   1,000,000 uv_timer_t in one array, uv_timer_init'ed (untimed),
+ *           then uv_timer_start with a timeout drawn uniformly from
+ *           0..1000 ms (fixed-seed xorshift64*), then uv_timer_stop on every
+ *           other one. Reported: (1,000,000 starts + 500,000 stops) /
+ *           elapsed. The loop is never run, so nothing fires.
+ * idle_rss: uv_default_loop() with one 50 ms timer, uv_run until it fired,
+ *           VmRSS read in the timer callback.
+ *
+ * Output lines: "BENCH <workload> <impl> <value> <unit>" (value as %.6g).
+ * Build: cc -O2 uv.c $(pkg-config --cflags --libs libuv)
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#define NUM_TIMERS 1000000
+#define TIMER_MAX_MS 1000
+
+static void report(const char *workload, const char *impl, double value, const char *unit) {
+    printf("BENCH %s %s %.6g %s\n", workload, impl, value, unit);
+    fflush(stdout);
+}
+
+static double now_sec(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static long vm_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    if (!f) abort();
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kb = strtol(line + 6, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    if (kb < 0) abort();
+    return kb * 1024;
+}
+
+/* xorshift64*, same generator and seed as the other peers. */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rng_next(void) {
+    uint64_t x = rng_state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+static void never_cb(uv_timer_t *t) {
+    (void)t;
+    abort(); /* the loop is never run */
+}
+
+static double timers_once(uv_timer_t *timers, const uint64_t *timeouts) {
+    double t0 = now_sec();
+    for (int i = 0; i < NUM_TIMERS; i++) {
+        if (uv_timer_start(&timers[i], never_cb, timeouts[i], 0) != 0) abort();
+    }
+    for (int i = 0; i < NUM_TIMERS; i += 2) uv_timer_stop(&timers[i]);
+    double elapsed = now_sec() - t0;
+    for (int i = 1; i < NUM_TIMERS; i += 2) uv_timer_stop(&timers[i]); /* untimed */
+    return elapsed;
+}
+
+static int timers(void) {
+    uv_loop_t *loop = uv_default_loop();
+    uv_timer_t *t = calloc(NUM_TIMERS, sizeof *t);
+    uint64_t *timeouts = malloc(NUM_TIMERS * sizeof *timeouts);
+    if (!t || !timeouts) abort();
+    for (int i = 0; i < NUM_TIMERS; i++) {
+        uv_timer_init(loop, &t[i]);
+        timeouts[i] = rng_next() % (TIMER_MAX_MS + 1);
+    }
+    timers_once(t, timeouts); /* warm-up */
+    double s = timers_once(t, timeouts);
+    report("timers", "libuv", (NUM_TIMERS + NUM_TIMERS / 2) / s, "ops/s");
+    /* 1M inactive handles are still on the loop's handle queue; no teardown. */
+    return 0;
+}
+
+static long idle_rss_value = -1;
+
+static void idle_cb(uv_timer_t *t) {
+    idle_rss_value = vm_rss_bytes();
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static int idle_rss(void) {
+    uv_loop_t *loop = uv_default_loop();
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    uv_timer_start(&t, idle_cb, 50, 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+    if (idle_rss_value < 0) abort();
+    report("idle_rss", "libuv", (double)idle_rss_value, "bytes");
+    uv_loop_close(loop);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *arg = argc > 1 ? argv[1] : "";
+    if (strcmp(arg, "--list") == 0) {
+        printf("timers\nidle_rss\n");
+        return 0;
+    }
+    if (strcmp(arg, "timers") == 0) return timers();
+    if (strcmp(arg, "idle_rss") == 0) return idle_rss();
+    fprintf(stderr, "usage: %s timers|idle_rss|--list\n", argv[0]);
+    return 2;
+}
