@@ -155,10 +155,11 @@ void weft__decide_free(weft__sim *s)
 static void record(weft__sim *s, int stream, uint32_t bound, uint64_t value, bool preempt)
 {
     weft__decision d = {value, bound, (uint8_t)stream, preempt};
-    /* The record is what makes a run replayable; losing it silently would
-     * print a wrong replay line, so an allocation failure here fails the run. */
-    if (weft__decisions_push(s->rt, &s->rec, &d) < 0)
-        weft__sim_failf(s->rt, WEFT_ENOMEM, "out of memory recording the schedule");
+    /* Out of memory for the record: the run goes on (the seed still replays
+     * it), but the schedule is marked incomplete so it is never printed as
+     * if it were whole. */
+    if (!s->rec_truncated && weft__decisions_push(s->rt, &s->rec, &d) < 0)
+        s->rec_truncated = true;
     weft__trace(s, WEFT__EV_DECIDE, weft__tls_worker ? (int)weft__tls_worker->index : -1, 0,
                 ((uint64_t)stream << 32) | bound, value, NULL);
 }

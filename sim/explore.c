@@ -309,8 +309,8 @@ static void repro_line(const weft_config *cfg, bool by_schedule, uint64_t seed, 
         return;
     }
     if (cfg->sim.strategy == WEFT_STRATEGY_PCT)
-        snprintf(buf, len, "weft: reproduce with WEFT_STRATEGY=pct:%u WEFT_SEED=%" PRIu64,
-                 cfg->sim.pct_depth ? cfg->sim.pct_depth : 2, seed);
+        snprintf(buf, len, "weft: reproduce with WEFT_STRATEGY=pct:%u:%u WEFT_SEED=%" PRIu64,
+                 cfg->sim.pct_depth ? cfg->sim.pct_depth : 2, cfg->sim.pct_steps ? cfg->sim.pct_steps : 1000, seed);
     else
         snprintf(buf, len, "weft: reproduce with WEFT_SEED=%" PRIu64, seed);
 }
@@ -461,6 +461,7 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
             return r;
     }
     weft__decisions fail_rec = {0};
+    weft_config fail_cfg = cfg;
     if (by_schedule) {
         r = explore_exhaustive(o, &base, res, &hs, t0);
     } else {
@@ -471,7 +472,7 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
             /* PCT needs the number of steps of a run; learn it from the runs
              * so far (the paper's k), starting from the configured guess. */
             if (cfg.sim.strategy == WEFT_STRATEGY_PCT && max_steps)
-                cfg.sim.pct_steps = max_steps;
+                cfg.sim.pct_steps = (unsigned)(max_steps > UINT32_MAX ? UINT32_MAX : max_steps);
             outcome out;
             run_spec sp = base;
             sp.keep_rec = true;
@@ -487,6 +488,7 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
                     record_failure(res, &out, &out.rec, cfg.seed);
                     fail_rec = out.rec;
                     out.rec.v = NULL;
+                    fail_cfg = cfg;
                 }
                 if (!(o->flags & WEFT_EXPLORE_KEEP_GOING)) {
                     free_decisions(&out.rec);
@@ -509,7 +511,7 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
     progress_line(o, res, t0, true);
     if (res->failures) {
         char line[1024];
-        repro_line(&cfg, by_schedule, res->failing_seed, res->schedule, line, sizeof line);
+        repro_line(&fail_cfg, by_schedule, res->failing_seed, res->schedule, line, sizeof line);
         append(res->message, sizeof res->message, "%s%s", res->message[0] ? "\n" : "", line);
         if ((o->flags & WEFT_EXPLORE_SHRINK) && res->schedule) {
             weft_config sc = cfg;
@@ -588,14 +590,13 @@ int weft_check_seeds(const weft_config *base, weft_fn test, void *arg, uint64_t 
      * the way weft_rt_new would for a single run. */
     weft_config envcfg = o.cfg;
     envcfg.schedule = NULL;
-    int r = weft__env_apply(&envcfg, 0);
-    if (r < 0) {
-        snprintf(msg, msglen, "weft: invalid WEFT_* environment (see the message above)");
+    int r = weft__env_apply(&envcfg, 1, msg, msglen);
+    if (r < 0)
         return r;
-    }
     o.cfg.workers = envcfg.workers;
     o.cfg.sim.strategy = envcfg.sim.strategy;
     o.cfg.sim.pct_depth = envcfg.sim.pct_depth;
+    o.cfg.sim.pct_steps = envcfg.sim.pct_steps;
     uint64_t seed = 0, seeds = default_seeds;
     bool has_seed, has_seeds;
     if ((r = env_u64("WEFT_SEED", &seed, &has_seed, msg, msglen)) < 0 ||

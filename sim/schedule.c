@@ -261,5 +261,7 @@ int weft_rt_schedule(const weft_rt *rt, char **out, size_t *len)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_schedule: not a simulated runtime");
     if (len)
         *len = rt->sim->rec.len;
+    if (rt->sim->rec_truncated)
+        return WEFT_ENOMEM;
     return weft__schedule_encode(rt->sim->rec.v, rt->sim->rec.len, out);
 }

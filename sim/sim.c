@@ -313,6 +313,29 @@ void weft__sim_failf(weft_rt *rt, int status, const char *fmt, ...)
     sim_fail(rt, status, msg);
 }
 
+static size_t put_str(char *out, const char *s)
+{
+    size_t n = 0;
+    while (s[n]) {
+        out[n] = s[n];
+        n++;
+    }
+    return n;
+}
+
+static size_t put_u64(char *out, uint64_t v)
+{
+    char tmp[24];
+    size_t m = 0, n = 0;
+    do {
+        tmp[m++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (m)
+        out[n++] = tmp[--m];
+    return n;
+}
+
 void weft__print_repro(weft_rt *rt, int fd)
 {
     /* Signal-safe: called from the crash handler. No allocation, no stdio. */
@@ -323,19 +346,16 @@ void weft__print_repro(weft_rt *rt, int fd)
     for (const char *p = head; *p; p++)
         line[n++] = *p;
     if (s->source == WEFT__SRC_SEED) {
-        const char *k = s->strategy == WEFT_STRATEGY_PCT ? "WEFT_STRATEGY=pct WEFT_SEED=" : "WEFT_SEED=";
-        for (const char *p = k; *p; p++)
-            line[n++] = *p;
-        char tmp[24];
-        size_t m = 0;
-        uint64_t v = s->seed;
-        do {
-            tmp[m++] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
-        while (m)
-            line[n++] = tmp[--m];
-    } else {
+        if (s->strategy == WEFT_STRATEGY_PCT) {
+            n += put_str(line + n, "WEFT_STRATEGY=pct:");
+            n += put_u64(line + n, s->pct_depth);
+            line[n++] = ':';
+            n += put_u64(line + n, s->pct_steps);
+            line[n++] = ' ';
+        }
+        n += put_str(line + n, "WEFT_SEED=");
+        n += put_u64(line + n, s->seed);
+    } else if (!s->rec_truncated) {
         const char *k = "WEFT_SCHEDULE=";
         for (const char *p = k; *p; p++)
             line[n++] = *p;

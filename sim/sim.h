@@ -65,6 +65,7 @@ struct weft__sim {
     size_t replay_pos;
     /* every decision of this run */
     weft__decisions rec;
+    bool rec_truncated;
     /* PCT */
     unsigned pct_depth;
     uint64_t pct_steps;

@@ -7,10 +7,14 @@
 #include <stdlib.h>
 #include <strings.h>
 
-static int bad(const char *var, const char *value, const char *want, int quiet)
+static int bad(const char *var, const char *value, const char *want, int quiet, char *why, size_t whylen)
 {
+    char msg[256];
+    snprintf(msg, sizeof msg, "weft: %s=\"%s\" is not valid: expected %s", var, value, want);
+    if (why && whylen)
+        snprintf(why, whylen, "%s", msg);
     if (!quiet)
-        fprintf(stderr, "weft: %s=\"%s\" is not valid: expected %s\n", var, value, want);
+        fprintf(stderr, "%s\n", msg);
     return WEFT_EINVAL;
 }
 
@@ -30,7 +34,7 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-int weft__env_apply(weft_config *cfg, int quiet)
+int weft__env_apply(weft_config *cfg, int quiet, char *why, size_t whylen)
 {
     const char *v;
     if ((v = getenv("WEFT_MODE")) && *v) {
@@ -39,34 +43,50 @@ int weft__env_apply(weft_config *cfg, int quiet)
         else if (!strcasecmp(v, "threaded") || !strcasecmp(v, "real"))
             cfg->mode = WEFT_MODE_THREADED;
         else
-            return bad("WEFT_MODE", v, "sim or threaded", quiet);
+            return bad("WEFT_MODE", v, "sim or threaded", quiet, why, whylen);
     }
     if ((v = getenv("WEFT_SEED")) && *v) {
         uint64_t seed;
         if (parse_u64(v, &seed) < 0)
-            return bad("WEFT_SEED", v, "an unsigned 64-bit integer (decimal or 0x hex)", quiet);
+            return bad("WEFT_SEED", v, "an unsigned 64-bit integer (decimal or 0x hex)", quiet, why, whylen);
         cfg->seed = seed;
     }
     if ((v = getenv("WEFT_WORKERS")) && *v) {
         uint64_t n;
         if (parse_u64(v, &n) < 0 || n == 0 || n > WEFT_WORKERS_MAX)
-            return bad("WEFT_WORKERS", v, "a worker count from 1 to 64", quiet);
+            return bad("WEFT_WORKERS", v, "a worker count from 1 to 64", quiet, why, whylen);
         cfg->workers = (unsigned)n;
     }
     if ((v = getenv("WEFT_STRATEGY")) && *v) {
         if (!strcasecmp(v, "random"))
             cfg->sim.strategy = WEFT_STRATEGY_RANDOM;
         else if (!strncasecmp(v, "pct", 3)) {
+            /* pct, pct:<depth> or pct:<depth>:<steps> (what explore prints,
+             * since PCT's change points depend on the step estimate). */
             cfg->sim.strategy = WEFT_STRATEGY_PCT;
-            uint64_t d;
-            if (v[3] == ':' && parse_u64(v + 4, &d) == 0 && d >= 1 && d <= 64)
+            char depth[24] = "", steps[24] = "";
+            const char *colon = v[3] == ':' ? strchr(v + 4, ':') : NULL;
+            size_t dl = colon ? (size_t)(colon - (v + 4)) : (v[3] ? strlen(v + 4) : 0);
+            if (v[3] && v[3] != ':')
+                return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth>[:<steps>] or exhaustive", quiet, why, whylen);
+            if (dl >= sizeof depth || (colon && strlen(colon + 1) >= sizeof steps))
+                return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth>[:<steps>] or exhaustive", quiet, why, whylen);
+            memcpy(depth, v + 4, v[3] ? dl : 0);
+            if (colon)
+                strcpy(steps, colon + 1);
+            uint64_t d = 0, k = 0;
+            if ((v[3] && (parse_u64(depth, &d) < 0 || d < 1 || d > 64)) ||
+                (colon && (parse_u64(steps, &k) < 0 || k < 1 || k > UINT32_MAX)))
+                return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth 1-64>[:<steps>] or exhaustive", quiet, why,
+                           whylen);
+            if (d)
                 cfg->sim.pct_depth = (unsigned)d;
-            else if (v[3])
-                return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth 1-64> or exhaustive", quiet);
+            if (k)
+                cfg->sim.pct_steps = (unsigned)k;
         } else if (!strcasecmp(v, "exhaustive"))
             cfg->sim.strategy = WEFT_STRATEGY_EXHAUSTIVE;
         else
-            return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth 1-64> or exhaustive", quiet);
+            return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth>[:<steps>] or exhaustive", quiet, why, whylen);
     }
     if ((v = getenv("WEFT_SCHEDULE")) && *v)
         cfg->schedule = v; /* checked when the simulator decodes it */

@@ -314,6 +314,7 @@ struct weft_rt {
     weft__hooks hooks;
     uint32_t hook_mask;
     uint32_t timer_poll_mask; /* poll timers every (mask+1) steps when busy */
+    uint64_t step_limit;      /* stop the loops at this many steps (shutdown's budget) */
     weft__task *root;
     void *root_result;
     int stop;
@@ -484,7 +485,7 @@ WEFT_HIDDEN void weft__report_deadlock(weft_rt *rt);
 WEFT_HIDDEN WEFT_NORETURN void weft__die(const char *msg);
 
 /* ---- misc ---- */
-WEFT_HIDDEN int weft__env_apply(weft_config *cfg, int quiet);
+WEFT_HIDDEN int weft__env_apply(weft_config *cfg, int quiet, char *why, size_t whylen);
 WEFT_HIDDEN uint64_t weft__splitmix64(uint64_t *state);
 WEFT_HIDDEN uint64_t weft__xoshiro_next(uint64_t s[4]);
 WEFT_HIDDEN void weft__xoshiro_seed(uint64_t s[4], uint64_t seed);

@@ -143,6 +143,8 @@ void weft__worker_loop(weft__worker *w)
              * event_interval); an idle one fires them before parking. */
             if ((++w->ticks & rt->timer_poll_mask) == 0)
                 weft__poll_timers(w);
+            if (WEFT_UNLIKELY(rt->stats.steps >= rt->step_limit))
+                rt->stop = 1;
             continue;
         }
         if (weft__poll_timers(w) || rt->stop)

@@ -141,7 +141,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg)
     else
         memset(&c, 0, sizeof c);
     int r;
-    if (!(c.flags & WEFT_CFG_NO_ENV) && (r = weft__env_apply(&c, c.flags & WEFT_CFG_QUIET)) < 0)
+    if (!(c.flags & WEFT_CFG_NO_ENV) && (r = weft__env_apply(&c, c.flags & WEFT_CFG_QUIET, NULL, 0)) < 0)
         return r;
     if ((r = validate(&c)) < 0)
         return r;
@@ -161,6 +161,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg)
     weft__os_fill(&rt->os, c.os);
     rt->nworkers = c.workers;
     rt->free_slot = UINT32_MAX;
+    rt->step_limit = UINT64_MAX;
     rt->backend = c.mode == WEFT_MODE_SIM ? &weft__backend_sim : &weft__backend_single;
     rt->timer_poll_mask = c.mode == WEFT_MODE_SIM ? 0 : WEFT__TIMER_POLL_MASK_REAL;
     rt->schedule = copy_string(rt, c.schedule);
@@ -248,16 +249,17 @@ static void drain(weft_rt *rt)
     rt->stop = 0;
     rt->status = 0;
     rt->stop_when = WEFT__STOP_ALL_DONE;
-    uint64_t budget = rt->stats.steps + WEFT__SHUTDOWN_STEPS;
+    rt->step_limit = rt->stats.steps + WEFT__SHUTDOWN_STEPS;
     rt->running = 1;
     weft__guard_enter(rt);
-    while (rt->live && rt->stats.steps < budget) {
+    while (rt->live && rt->stats.steps < rt->step_limit) {
         rt->stop = 0;
         if (rt->backend->run(rt) != 0 || rt->live == 0)
             break;
     }
     weft__guard_leave(rt);
     rt->running = 0;
+    rt->step_limit = UINT64_MAX;
 }
 
 int weft_rt_shutdown(weft_rt *rt)
@@ -283,7 +285,16 @@ int weft_rt_shutdown(weft_rt *rt)
         if (t->state == WEFT__T_FINISHED && !(t->flags & WEFT__F_DETACHED)) {
             rt->stats.shutdown_unjoined++;
             report(rt, t, "finished but was never joined");
-        } else if (t->state != WEFT__T_FREE && t->state != WEFT__T_FINISHED && t->state != WEFT__T_ABANDONED) {
+        } else if (t->state == WEFT__T_ABANDONED) {
+            /* Left behind by a failed simulated run: its frames are gone. */
+            rt->stats.shutdown_abandoned++;
+            report(rt, t, "was abandoned by a failed run");
+            if (t->stack)
+                weft__stack_put(rt, t->stack);
+            t->stack = NULL;
+            t->state = WEFT__T_FINISHED;
+            t->flags |= WEFT__F_DETACHED;
+        } else if (t->state != WEFT__T_FREE && t->state != WEFT__T_FINISHED) {
             rt->stats.shutdown_abandoned++;
             report(rt, t, "ignored cancellation: abandoned, its stack reclaimed");
             weft__hook(rt, WEFT_HOOK_ERROR, NULL, t, WEFT_ESHUTDOWN, "abandoned at shutdown");

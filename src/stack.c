@@ -92,6 +92,7 @@ static int slab_new(weft_rt *rt, weft__stack_pool *pool)
     }
     int err = 0;
     sl->len = count * stride;
+    sl->count = count;
     sl->mem = rt->os.mmap(rt->os.ctx, sl->len, PROT_READ | PROT_WRITE, &err);
     if (!sl->mem || install_guards(rt, sl, stride) < 0) {
         if (sl->mem)
@@ -100,7 +101,6 @@ static int slab_new(weft_rt *rt, weft__stack_pool *pool)
         weft__free(rt, sl, sizeof *sl);
         return WEFT_ENOMEM;
     }
-    sl->count = count;
     sl->stacks = st;
     /* Push in reverse so the lowest-addressed stack is handed out first:
      * deterministic, and it keeps a small pool within few pages. */

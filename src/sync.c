@@ -397,7 +397,9 @@ int weft_wg_add(weft_wg *wg, int64_t delta)
     if (w)
         weft__sched_point(w);
     weft__spin_lock(&wg->lock);
-    if ((delta < 0 && wg->count < -delta) || (delta > 0 && wg->count > INT64_MAX - delta)) {
+    /* count >= 0, so count + delta cannot overflow when delta < 0 (where
+     * -delta would, for INT64_MIN). */
+    if ((delta < 0 && wg->count + delta < 0) || (delta > 0 && wg->count > INT64_MAX - delta)) {
         weft__spin_unlock(&wg->lock);
         return WEFT_MISUSE(WEFT_EINVAL, "weft_wg_add: count %lld %+lld goes out of range", (long long)wg->count,
                            (long long)delta);

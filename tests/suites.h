@@ -4,7 +4,14 @@
 #include <check.h>
 
 #define WEFT_SUITES(X) \
-    X(timer)
+    X(timer)           \
+    X(runq)            \
+    X(hooks)           \
+    X(fiber)           \
+    X(task)            \
+    X(rt)              \
+    X(sim)             \
+    X(explore)
 
 #define WEFT_DECLARE_SUITE(name) Suite *suite_##name(void);
 WEFT_SUITES(WEFT_DECLARE_SUITE)

@@ -1,0 +1,267 @@
+/* test_explore.c — exploration over seeds and strategies, shrinking,
+ * timelines, the Check helper and its environment, and the determinism
+ * self-check, on the bank of examples/bank.h. */
+#define _GNU_SOURCE
+#include "../examples/bank.h"
+#include "support.h"
+#include <weft/check.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static weft_explore_result explore(weft_fn fn, weft_strategy strategy, uint64_t seeds, unsigned flags)
+{
+    weft_explore_opts o;
+    memset(&o, 0, sizeof o);
+    o.cfg.workers = 2;
+    o.cfg.sim.strategy = strategy;
+    o.cfg.sim.pct_depth = 2;
+    o.seeds = seeds;
+    o.flags = WEFT_EXPLORE_QUIET | flags;
+    weft_explore_result r;
+    ck_assert_weft(weft_explore(&o, fn, NULL, &r), 0);
+    return r;
+}
+
+START_TEST(lost_update_found_by_random_walk_within_1000_seeds)
+{
+    weft_explore_result r = explore(bank_lost_update_test, WEFT_STRATEGY_RANDOM, 1000, 0);
+    ck_assert_uint_eq(r.failures, 1);
+    ck_assert_uint_le(r.runs, 1000);
+    ck_assert_weft(r.status, WEFT_EFAILED);
+    ck_assert_msg(strstr(r.message, "assertion failed: bank_total"), "%s", r.message);
+    char want[64];
+    snprintf(want, sizeof want, "weft: reproduce with WEFT_SEED=%llu", (unsigned long long)r.failing_seed);
+    ck_assert_msg(strstr(r.message, want), "%s", r.message);
+    /* The seed replays it. */
+    weft_config c = test_config(2, r.failing_seed);
+    ck_assert_weft(run_in(&c, bank_lost_update_test, NULL, NULL), WEFT_EFAILED);
+    weft_explore_result_free(&r);
+}
+END_TEST
+
+START_TEST(lost_update_found_by_pct_within_100_runs)
+{
+    weft_explore_result r = explore(bank_lost_update_test, WEFT_STRATEGY_PCT, 100, 0);
+    ck_assert_uint_eq(r.failures, 1);
+    ck_assert_msg(strstr(r.message, "WEFT_STRATEGY=pct:2:"), "%s", r.message);
+    /* The printed line replays it: PCT with that depth, step estimate and
+     * seed, through the environment as a user would. */
+    const char *line = strstr(r.message, "WEFT_STRATEGY=");
+    char strategy[64], seed[32];
+    ck_assert_int_eq(sscanf(line, "WEFT_STRATEGY=%63s WEFT_SEED=%31s", strategy, seed), 2);
+    setenv("WEFT_STRATEGY", strategy, 1);
+    setenv("WEFT_SEED", seed, 1);
+    weft_config c = test_config(2, 0);
+    c.flags = WEFT_CFG_QUIET;
+    ck_assert_weft(run_in(&c, bank_lost_update_test, NULL, NULL), WEFT_EFAILED);
+    unsetenv("WEFT_STRATEGY");
+    unsetenv("WEFT_SEED");
+    weft_explore_result_free(&r);
+    /* Over many independent PCT campaigns, the bug is found in most within
+     * 100 runs (the paper's bound is a floor, not an average). */
+    int found = 0;
+    for (uint64_t start = 0; start < 2000; start += 100) {
+        weft_explore_opts o;
+        memset(&o, 0, sizeof o);
+        o.cfg.workers = 2;
+        o.cfg.sim.strategy = WEFT_STRATEGY_PCT;
+        o.seed_start = start * 7;
+        o.seeds = 100;
+        o.flags = WEFT_EXPLORE_QUIET;
+        ck_assert_weft(weft_explore(&o, bank_lost_update_test, NULL, &r), 0);
+        found += r.failures > 0;
+        weft_explore_result_free(&r);
+    }
+    ck_assert_int_ge(found, 18);
+}
+END_TEST
+
+START_TEST(deadlock_reported_as_deadlock_within_1000_seeds)
+{
+    weft_explore_result r = explore(bank_deadlock_test, WEFT_STRATEGY_RANDOM, 1000, 0);
+    ck_assert_uint_eq(r.failures, 1);
+    ck_assert_weft(r.status, WEFT_EDEADLK);
+    ck_assert_msg(strstr(r.message, "waits on a mutex held by task") && strstr(r.message, "(a->b)") &&
+                      strstr(r.message, "(b->a)"),
+                  "%s", r.message);
+    weft_explore_result_free(&r);
+}
+END_TEST
+
+START_TEST(shrinking_cuts_the_bank_schedule_to_a_quarter)
+{
+    char path[] = "/tmp/weft-timeline-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    int checked = 0;
+    /* Over the first few failing seeds, each shrinks to a quarter or less and
+     * the shrunk schedule still fails the same way. */
+    for (uint64_t start = 0; checked < 5 && start < 5000; start++) {
+        weft_explore_opts o;
+        memset(&o, 0, sizeof o);
+        o.cfg.workers = 2;
+        o.seed_start = start;
+        o.seeds = 1;
+        o.flags = WEFT_EXPLORE_QUIET | WEFT_EXPLORE_SHRINK;
+        o.timeline_path = path;
+        weft_explore_result r;
+        ck_assert_weft(weft_explore(&o, bank_lost_update_test, NULL, &r), 0);
+        if (!r.failures) {
+            weft_explore_result_free(&r);
+            continue;
+        }
+        checked++;
+        ck_assert_ptr_nonnull(r.shrunk);
+        ck_assert_msg(r.shrunk_len * 4 <= r.schedule_len, "seed %llu: shrunk %zu of %zu decisions",
+                      (unsigned long long)r.failing_seed, r.shrunk_len, r.schedule_len);
+        weft_config c = test_config(2, 999);
+        c.schedule = r.shrunk;
+        ck_assert_weft(run_in(&c, bank_lost_update_test, NULL, NULL), WEFT_EFAILED);
+        FILE *f = fopen(path, "r");
+        char head[64] = "";
+        ck_assert_ptr_nonnull(fgets(head, sizeof head, f));
+        fclose(f);
+        ck_assert_msg(strstr(head, "displayTimeUnit"), "timeline starts: %s", head);
+        weft_explore_result_free(&r);
+    }
+    ck_assert_int_eq(checked, 5);
+    unlink(path);
+    char *out;
+    ck_assert_weft(weft_shrink(NULL, bank_lost_update_test, NULL, "S1.", 100, &out, NULL), WEFT_EINVAL);
+    ck_assert_weft(weft_shrink(NULL, NULL, NULL, "S1.", 100, &out, NULL), WEFT_EINVAL);
+}
+END_TEST
+
+START_TEST(keep_going_counts_every_failing_seed)
+{
+    weft_explore_result r = explore(bank_lost_update_test, WEFT_STRATEGY_RANDOM, 200, WEFT_EXPLORE_KEEP_GOING);
+    ck_assert_uint_eq(r.runs, 200);
+    ck_assert_uint_gt(r.failures, 1);
+    ck_assert_uint_lt(r.failures, 200);
+    weft_explore_result_free(&r);
+}
+END_TEST
+
+/* ---- the Check helper ---- */
+
+static void *transfers_fixed(void *arg)
+{
+    (void)arg;
+    bank b;
+    bank_open(&b);
+    transfer t[4] = {{0, 0, 1, 10, NULL}, {0, 1, 0, 5, NULL}, {0, 0, 1, 20, NULL}, {0, 1, 0, 7, NULL}};
+    bank_run(&b, t, 4, transfer_fixed);
+    WEFT_ASSERT(bank_total(&b) == BANK_OPENING * BANK_ACCOUNTS);
+    bank_close(&b);
+    return NULL;
+}
+
+START_TEST(check_helper_passes_correct_code)
+{
+    WEFT_CK_EXPLORE(transfers_fixed, NULL, seeds_for(500), NULL);
+}
+END_TEST
+
+START_TEST(check_helper_reports_the_replay_line_and_honours_the_environment)
+{
+    char msg[4096];
+    weft_config c = test_config(2, 0);
+    ck_assert_weft(weft_check_seeds(&c, bank_lost_update_test, NULL, 1000, msg, sizeof msg), WEFT_EFAILED);
+    ck_assert_msg(strstr(msg, "weft: reproduce with WEFT_SEED="), "%s", msg);
+    unsigned long long seed = strtoull(strstr(msg, "WEFT_SEED=") + 10, NULL, 10);
+    char v[32];
+    snprintf(v, sizeof v, "%llu", seed);
+    setenv("WEFT_SEED", v, 1);
+    ck_assert_weft(weft_check_seeds(&c, bank_lost_update_test, NULL, 1000, msg, sizeof msg), WEFT_EFAILED);
+    ck_assert_msg(strstr(msg, v), "%s", msg);
+    /* A passing seed alone passes. */
+    ck_assert_weft(weft_check_seeds(&c, transfers_fixed, NULL, 1000, msg, sizeof msg), 0);
+    setenv("WEFT_SEED", "nope", 1);
+    ck_assert_weft(weft_check_seeds(&c, transfers_fixed, NULL, 1000, msg, sizeof msg), WEFT_EINVAL);
+    ck_assert_msg(strstr(msg, "WEFT_SEED"), "%s", msg);
+    unsetenv("WEFT_SEED");
+    setenv("WEFT_SEEDS", "3", 1);
+    ck_assert_weft(weft_check_seeds(&c, transfers_fixed, NULL, 1000, msg, sizeof msg), 0);
+    unsetenv("WEFT_SEEDS");
+    /* A schedule from the environment is replayed as is. */
+    weft_explore_result r = explore(bank_lost_update_test, WEFT_STRATEGY_RANDOM, 1000, WEFT_EXPLORE_SHRINK);
+    setenv("WEFT_SCHEDULE", r.shrunk, 1);
+    ck_assert_weft(weft_check_seeds(&c, bank_lost_update_test, NULL, 1000, msg, sizeof msg), WEFT_EFAILED);
+    ck_assert_msg(strstr(msg, "WEFT_SCHEDULE=S1."), "%s", msg);
+    setenv("WEFT_SCHEDULE", "S1.!!", 1);
+    ck_assert_int_lt(weft_check_seeds(&c, bank_lost_update_test, NULL, 1000, msg, sizeof msg), 0);
+    unsetenv("WEFT_SCHEDULE");
+    weft_explore_result_free(&r);
+    /* The exhaustive strategy through the environment. */
+    setenv("WEFT_STRATEGY", "exhaustive", 1);
+    ck_assert_weft(weft_check_seeds(&c, bank_lost_update_test, NULL, 1000, msg, sizeof msg), WEFT_EFAILED);
+    ck_assert_msg(strstr(msg, "WEFT_SCHEDULE="), "%s", msg);
+    unsetenv("WEFT_STRATEGY");
+}
+END_TEST
+
+/* A test that depends on state outside the runtime: it behaves differently
+ * the second time it runs, which the self-check must catch. */
+static int g_calls;
+
+static void *nondeterministic(void *arg)
+{
+    (void)arg;
+    if (g_calls++ % 2)
+        weft_yield();
+    weft_sleep(5);
+    return NULL;
+}
+
+START_TEST(the_determinism_self_check_names_the_first_difference)
+{
+    char msg[4096];
+    weft_config c = test_config(1, 0);
+    g_calls = 0;
+    ck_assert_weft(weft_check_seeds(&c, nondeterministic, NULL, 10, msg, sizeof msg), WEFT_EFAILED);
+    ck_assert_msg(strstr(msg, "nondeterminism") && strstr(msg, "first run:") && strstr(msg, "second run:"), "%s",
+                  msg);
+    ck_assert_msg(strstr(msg, "yield") || strstr(msg, "park"), "%s", msg);
+}
+END_TEST
+
+START_TEST(explore_bad_input_and_time_budget)
+{
+    weft_explore_result r;
+    weft_explore_opts o;
+    memset(&o, 0, sizeof o);
+    ck_assert_weft(weft_explore(NULL, transfers_fixed, NULL, &r), WEFT_EINVAL);
+    ck_assert_weft(weft_explore(&o, NULL, NULL, &r), WEFT_EINVAL);
+    ck_assert_weft(weft_explore(&o, transfers_fixed, NULL, NULL), WEFT_EINVAL);
+    o.cfg.workers = 2;
+    o.seeds = 100000000;
+    o.time_budget_s = 0.2;
+    o.flags = WEFT_EXPLORE_QUIET;
+    ck_assert_weft(weft_explore(&o, transfers_fixed, NULL, &r), 0);
+    ck_assert_uint_lt(r.runs, o.seeds);
+    ck_assert_msg(r.elapsed_s < 5.0, "a 0.2 s budget ran %.2f s", r.elapsed_s);
+    weft_explore_result_free(&r);
+    weft_explore_result_free(NULL);
+}
+END_TEST
+
+Suite *suite_explore(void)
+{
+    Suite *s = suite_create("explore");
+    TCase *tc = tcase_create("explore");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, lost_update_found_by_random_walk_within_1000_seeds);
+    tcase_add_test(tc, lost_update_found_by_pct_within_100_runs);
+    tcase_add_test(tc, deadlock_reported_as_deadlock_within_1000_seeds);
+    tcase_add_test(tc, shrinking_cuts_the_bank_schedule_to_a_quarter);
+    tcase_add_test(tc, keep_going_counts_every_failing_seed);
+    tcase_add_test(tc, check_helper_passes_correct_code);
+    tcase_add_test(tc, check_helper_reports_the_replay_line_and_honours_the_environment);
+    tcase_add_test(tc, the_determinism_self_check_names_the_first_difference);
+    tcase_add_test(tc, explore_bad_input_and_time_budget);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,581 @@
+/* test_sim.c — the deterministic simulator: same seed same trace, different
+ * seeds different interleavings, exact exhaustive counts, replay of
+ * schedules (and refusal of foreign ones), failures, faults, time and traces. */
+#define _GNU_SOURCE
+#include "../sim/sim.h"
+#include "support.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- three tasks, ten scheduling points each, on two workers ---- */
+
+typedef struct race {
+    uint64_t shared;
+    uint64_t order; /* which task touched it, in order: a fingerprint */
+} race;
+
+static void *stepper(void *arg)
+{
+    race *r = arg;
+    uint64_t me = weft_task_id();
+    for (int i = 0; i < 10; i++) {
+        weft_sched_point();
+        r->order = r->order * 31 + me;
+        r->shared += me;
+    }
+    return NULL;
+}
+
+static void *three_steppers(void *arg)
+{
+    race *r = arg;
+    memset(r, 0, sizeof *r);
+    weft_task *t[3];
+    for (int i = 0; i < 3; i++)
+        weft_spawn(&t[i], stepper, r);
+    for (int i = 0; i < 3; i++)
+        weft_join(t[i], NULL);
+    return (void *)(uintptr_t)r->order;
+}
+
+static uint64_t run_hash(unsigned workers, uint64_t seed, weft_fn fn, void *arg, uint64_t *order)
+{
+    weft_config c = test_config(workers, seed);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    void *res = NULL;
+    ck_assert_weft(weft_rt_block_on(rt, fn, arg, &res), 0);
+    uint64_t h = weft_rt_trace_hash(rt);
+    weft_rt_free(rt);
+    if (order)
+        *order = (uint64_t)(uintptr_t)res;
+    return h;
+}
+
+START_TEST(same_seed_same_hash_100_times)
+{
+    race r;
+    uint64_t order0;
+    uint64_t h = run_hash(2, 42, three_steppers, &r, &order0);
+    for (int i = 0; i < 100; i++) {
+        uint64_t order;
+        ck_assert_uint_eq(run_hash(2, 42, three_steppers, &r, &order), h);
+        ck_assert_uint_eq(order, order0);
+    }
+}
+END_TEST
+
+START_TEST(different_seeds_explore_different_interleavings)
+{
+    race r;
+    weft_explore_opts o;
+    memset(&o, 0, sizeof o);
+    o.cfg.workers = 2;
+    o.seeds = seeds_for(1000);
+    o.flags = WEFT_EXPLORE_QUIET;
+    weft_explore_result res;
+    ck_assert_weft(weft_explore(&o, three_steppers, &r, &res), 0);
+    ck_assert_uint_eq(res.runs, o.seeds);
+    ck_assert_uint_eq(res.failures, 0);
+    ck_assert_msg(res.distinct_traces >= (under_valgrind() ? 20 : 300), "only %llu distinct traces in %llu seeds",
+                  (unsigned long long)res.distinct_traces, (unsigned long long)res.runs);
+    weft_explore_result_free(&res);
+    /* And they really ran on both workers. */
+    ck_assert_uint_ne(run_hash(2, 1, three_steppers, &r, NULL), run_hash(2, 2, three_steppers, &r, NULL));
+}
+END_TEST
+
+/* ---- exhaustive search: two tasks of three atomic steps = C(6,3) = 20 ---- */
+
+typedef struct steps {
+    char log[8];
+    int n;
+} steps;
+
+static steps *g_steps;
+static char g_seen[64][8];
+static int g_nseen;
+
+static void step(char c)
+{
+    weft_sched_point();
+    g_steps->log[g_steps->n++] = c;
+}
+
+static void *b_steps(void *arg)
+{
+    (void)arg;
+    g_steps->log[g_steps->n++] = 'x'; /* its first step needs no point before it: it just started */
+    step('y');
+    step('z');
+    return NULL;
+}
+
+static void *two_by_three(void *arg)
+{
+    steps s = {{0}, 0};
+    g_steps = &s;
+    weft_spawn_opts o = {.flags = WEFT_SPAWN_PINNED, .worker = 1};
+    weft_task *b;
+    weft_spawn_ex(&b, b_steps, NULL, &o);
+    step('a');
+    step('b');
+    step('c');
+    weft_join(b, NULL);
+    int dup = 0;
+    for (int i = 0; i < g_nseen; i++)
+        dup |= !strcmp(g_seen[i], s.log);
+    if (!dup && g_nseen < 64)
+        strcpy(g_seen[g_nseen++], s.log);
+    (void)arg;
+    return NULL;
+}
+
+START_TEST(exhaustive_search_counts_the_20_interleavings)
+{
+    weft_explore_opts o;
+    memset(&o, 0, sizeof o);
+    o.cfg.workers = 2;
+    o.cfg.sim.strategy = WEFT_STRATEGY_EXHAUSTIVE;
+    o.preemption_bound = 10;
+    o.flags = WEFT_EXPLORE_QUIET;
+    g_nseen = 0;
+    weft_explore_result res;
+    ck_assert_weft(weft_explore(&o, two_by_three, NULL, &res), 0);
+    ck_assert_int_eq(res.exhausted, 1);
+    ck_assert_uint_eq(res.runs, 20);
+    ck_assert_int_eq(g_nseen, 20); /* and they are 20 different step orders */
+    ck_assert_uint_eq(res.failures, 0);
+    weft_explore_result_free(&res);
+    /* A preemption bound prunes: with none, the only schedules are the ones
+     * that switch when a task ends or blocks. */
+    o.preemption_bound = 1;
+    g_nseen = 0;
+    ck_assert_weft(weft_explore(&o, two_by_three, NULL, &res), 0);
+    ck_assert_int_eq(res.exhausted, 1);
+    ck_assert_uint_lt(res.runs, 20);
+    ck_assert_uint_gt(res.runs, 1);
+    weft_explore_result_free(&res);
+}
+END_TEST
+
+/* ---- replay ---- */
+
+static void *rand_and_race(void *arg)
+{
+    race *r = arg;
+    three_steppers(r);
+    return (void *)(uintptr_t)(r->order ^ weft_rand());
+}
+
+START_TEST(a_recorded_schedule_replays_the_run)
+{
+    race r;
+    weft_config c = test_config(3, 99);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    void *res1, *res2;
+    ck_assert_weft(weft_rt_block_on(rt, rand_and_race, &r, &res1), 0);
+    uint64_t h = weft_rt_trace_hash(rt);
+    char *sched;
+    size_t n;
+    ck_assert_weft(weft_rt_schedule(rt, &sched, &n), 0);
+    ck_assert_uint_gt(n, 10);
+    weft_rt_free(rt);
+    weft_config rc = test_config(3, 12345); /* the seed no longer matters */
+    rc.schedule = sched;
+    ck_assert_weft(weft_rt_new(&rt, &rc), 0);
+    ck_assert_weft(weft_rt_block_on(rt, rand_and_race, &r, &res2), 0);
+    ck_assert_uint_eq(weft_rt_trace_hash(rt), h);
+    ck_assert_ptr_eq(res1, res2);
+    weft_rt_free(rt);
+    /* The same schedule through the environment. */
+    weft_config ec = test_config(3, 7);
+    ec.flags = WEFT_CFG_QUIET;
+    setenv("WEFT_SCHEDULE", sched, 1);
+    ck_assert_weft(weft_rt_new(&rt, &ec), 0);
+    ck_assert_weft(weft_rt_block_on(rt, rand_and_race, &r, &res2), 0);
+    ck_assert_uint_eq(weft_rt_trace_hash(rt), h);
+    weft_rt_free(rt);
+    unsetenv("WEFT_SCHEDULE");
+    free(sched);
+}
+END_TEST
+
+static void *other_program(void *arg)
+{
+    (void)arg;
+    /* Five workers' worth of choices where the recorded program had three. */
+    for (int i = 0; i < 50; i++) {
+        weft_spawn(NULL, stepper, &(race){0});
+        weft_sched_point();
+    }
+    weft_sleep(10);
+    return NULL;
+}
+
+START_TEST(a_schedule_from_another_program_is_detected)
+{
+    race r;
+    weft_config c = test_config(3, 5);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, three_steppers, &r, NULL), 0);
+    char *sched;
+    ck_assert_weft(weft_rt_schedule(rt, &sched, NULL), 0);
+    weft_rt_free(rt);
+    weft_config rc = test_config(5, 0);
+    rc.schedule = sched;
+    ck_assert_weft(weft_rt_new(&rt, &rc), 0);
+    ck_assert_weft(weft_rt_block_on(rt, other_program, NULL, NULL), WEFT_ESCHEDULE);
+    weft_rt_free(rt);
+    free(sched);
+}
+END_TEST
+
+START_TEST(schedule_encoding_round_trips)
+{
+    weft_rt *rt;
+    weft_config c = test_config(1, 0);
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    weft__decision d[300];
+    uint64_t s[4];
+    weft__xoshiro_seed(s, 3);
+    for (int i = 0; i < 300; i++) {
+        uint64_t x = weft__xoshiro_next(s);
+        uint32_t bounds[] = {2, 2, 3, 0, 7, 1000, 65537};
+        d[i].bound = bounds[x % 7];
+        d[i].value = d[i].bound ? (x >> 8) % d[i].bound : x;
+        d[i].stream = 0;
+        d[i].preempt = 0;
+    }
+    char *text;
+    ck_assert_weft(weft__schedule_encode(d, 300, &text), 0);
+    weft__decisions back;
+    char why[128];
+    ck_assert_weft(weft__schedule_decode(rt, text, &back, why, sizeof why), 0);
+    ck_assert_uint_eq(back.len, 300);
+    for (int i = 0; i < 300; i++) {
+        ck_assert_uint_eq(back.v[i].bound, d[i].bound);
+        ck_assert_uint_eq(back.v[i].value, d[i].value);
+    }
+    char buf[8192];
+    size_t n = weft__schedule_encode_into(d, 300, buf, sizeof buf);
+    ck_assert_uint_eq(n, strlen(text));
+    ck_assert_str_eq(buf, text);
+    weft__decisions_free(rt, &back);
+    const char *bad[] = {"", "S1", "S2.AAA", "S1.A", "S1.@@@@", "S1.gA", "S1.Aw"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(weft__schedule_decode(rt, bad[i], &back, why, sizeof why) == WEFT_EINVAL, "accepted '%s'",
+                      bad[i]);
+    free(text);
+    weft_rt_free(rt);
+}
+END_TEST
+
+/* ---- failures: assertions, livelock ---- */
+
+static void *asserts_in_a_child(void *arg)
+{
+    (void)arg;
+    weft_task *t;
+    weft_spawn(&t, (weft_fn)(void (*)(void))0, NULL); /* refused: NULL fn */
+    WEFT_ASSERT(weft_task_id() == 1);
+    WEFT_ASSERT(1 + 1 == 3);
+    return NULL;
+}
+
+START_TEST(an_assertion_fails_the_run_with_its_text)
+{
+    weft_config c = test_config(2, 3);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, asserts_in_a_child, NULL, NULL), WEFT_EFAILED);
+    ck_assert_msg(strstr(rt->sim->message, "assertion failed: 1 + 1 == 3"), "message: %s", rt->sim->message);
+    weft_rt_stats st;
+    weft_rt_free(rt);
+    (void)st;
+}
+END_TEST
+
+static void *spins(void *arg)
+{
+    (void)arg;
+    for (;;)
+        weft_yield();
+    return NULL;
+}
+
+START_TEST(a_livelock_hits_the_step_budget)
+{
+    weft_config c = test_config(2, 0);
+    c.sim.step_budget = 5000;
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, spins, NULL, NULL), WEFT_ELIVELOCK);
+    weft_rt_free(rt);
+}
+END_TEST
+
+/* ---- faults ---- */
+
+typedef struct bug_counts {
+    int fired, visits;
+} bug_counts;
+
+static void *buggify_visits(void *arg)
+{
+    bug_counts *b = arg;
+    for (int i = 0; i < 200; i++) {
+        b->visits++;
+        b->fired += WEFT_BUGGIFY() ? 1 : 0;
+    }
+    return NULL;
+}
+
+START_TEST(buggify_fires_sometimes_in_simulation_never_for_real)
+{
+    int enabled_runs = 0, max = 0;
+    for (uint64_t seed = 0; seed < 40; seed++) {
+        bug_counts b = {0, 0}, again = {0, 0};
+        ck_assert_weft(run_sim(1, seed, buggify_visits, &b), 0);
+        ck_assert_weft(run_sim(1, seed, buggify_visits, &again), 0);
+        ck_assert_int_eq(b.fired, again.fired); /* decided by the seed */
+        enabled_runs += b.fired > 0;
+        if (b.fired > max)
+            max = b.fired;
+    }
+    /* Enabled in about a quarter of runs, then firing on about a quarter of
+     * visits (50 of 200). */
+    ck_assert_int_ge(enabled_runs, 3);
+    ck_assert_int_le(enabled_runs, 25);
+    ck_assert_int_gt(max, 20);
+    ck_assert_int_lt(max, 100);
+    weft_config c = test_config(1, 0);
+    c.mode = WEFT_MODE_THREADED;
+    bug_counts b = {0, 0};
+    ck_assert_weft(run_in(&c, buggify_visits, &b, NULL), 0);
+    ck_assert_int_eq(b.fired, 0);
+    ck_assert_int_eq(weft_buggify("x", 1), 0);
+}
+END_TEST
+
+static void *race_and_buggify(void *arg)
+{
+    bug_counts b = {0, 0};
+    buggify_visits(&b);
+    return three_steppers(arg);
+}
+
+static size_t interleavings_of(uint64_t seed, unsigned permille, weft__decision *out, size_t max)
+{
+    race r;
+    weft_config c = test_config(2, seed);
+    c.sim.buggify_permille = permille;
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, race_and_buggify, &r, NULL), 0);
+    size_t n = 0;
+    for (size_t i = 0; i < rt->sim->rec.len && n < max; i++)
+        if (rt->sim->rec.v[i].stream == WEFT__S_INTERLEAVE)
+            out[n++] = rt->sim->rec.v[i];
+    weft_rt_free(rt);
+    return n;
+}
+
+START_TEST(a_fault_knob_does_not_reshuffle_interleavings)
+{
+    static weft__decision a[4096], b[4096];
+    for (uint64_t seed = 0; seed < 20; seed++) {
+        size_t na = interleavings_of(seed, 1, a, 4096), nb = interleavings_of(seed, 999, b, 4096);
+        ck_assert_uint_eq(na, nb);
+        for (size_t i = 0; i < na; i++)
+            ck_assert_uint_eq(a[i].value, b[i].value);
+    }
+}
+END_TEST
+
+static void *allocates(void *arg)
+{
+    counting_alloc *ca = arg;
+    int ok = 0, failed = 0;
+    for (int i = 0; i < 200; i++) {
+        void *p = weft_alloc(64);
+        if (p) {
+            ok++;
+            weft_free(p, 64);
+        } else {
+            failed++;
+        }
+        weft_chan *ch;
+        if (weft_chan_new(&ch, 8, WEFT_CHAN_UNBOUNDED) == 0) {
+            for (uint64_t k = 0; k < 20; k++)
+                weft_chan_try_send(ch, &k);
+            weft_chan_free(ch);
+        }
+    }
+    (void)ca;
+    return (void *)(intptr_t)(failed * 1000 + ok);
+}
+
+START_TEST(allocation_failures_are_injected_by_seed)
+{
+    int ran = 0;
+    for (uint64_t seed = 0; seed < 20; seed++) {
+        counting_alloc ca;
+        counting_alloc_init(&ca);
+        weft_config c = test_config(1, seed);
+        c.allocator = &ca.a;
+        c.sim.fail_alloc_permille = 100;
+        void *r1 = NULL, *r2 = NULL;
+        /* Even the root's stack may be refused: then block_on says ENOMEM.
+         * Either way the same seed gives the same outcome and leaks nothing. */
+        int s1 = run_in(&c, allocates, &ca, &r1);
+        ck_assert_uint_eq(ca.live_blocks, 0);
+        int s2 = run_in(&c, allocates, &ca, &r2);
+        ck_assert_uint_eq(ca.live_blocks, 0);
+        ck_assert_int_eq(s1, s2);
+        ck_assert_ptr_eq(r1, r2);
+        ck_assert_msg(s1 == 0 || s1 == WEFT_ENOMEM, "seed %llu: %s", (unsigned long long)seed, weft_strerror(s1));
+        if (s1 == 0) {
+            ran++;
+            int failed = (int)((intptr_t)r1 / 1000);
+            ck_assert_int_gt(failed, 5); /* about 10% of 200 */
+            ck_assert_int_lt(failed, 50);
+        }
+    }
+    ck_assert_int_ge(ran, 5);
+}
+END_TEST
+
+/* ---- time ---- */
+
+static weft_event g_done;
+
+static void *computes(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 1000; i++)
+        weft_sched_point(); /* a long computation, 1 ms of CPU per step */
+    weft_event_set(&g_done);
+    return NULL;
+}
+
+static void *waits_with_timeout(void *arg)
+{
+    (void)arg;
+    weft_event_init(&g_done, 0);
+    weft_task *t;
+    /* The computation runs on the other worker, as on another core. */
+    weft_spawn_opts o = {.flags = WEFT_SPAWN_PINNED, .worker = 1};
+    weft_spawn_ex(&t, computes, NULL, &o);
+    uint64_t t0 = weft_now();
+    int r = weft_event_wait_until(&g_done, t0 + 100 * 1000000ull);
+    weft_join(t, NULL);
+    return (void *)(intptr_t)r;
+}
+
+START_TEST(step_cost_lets_timeouts_fire_during_computation)
+{
+    weft_config c = test_config(2, 0);
+    c.sim.step_cost_ns = 1000000;
+    void *r;
+    ck_assert_weft(run_in(&c, waits_with_timeout, NULL, &r), 0);
+    ck_assert_int_eq((int)(intptr_t)r, WEFT_ETIMEDOUT);
+    c.sim.step_cost_ns = 0; /* time stands still while tasks compute */
+    ck_assert_weft(run_in(&c, waits_with_timeout, NULL, &r), 0);
+    ck_assert_int_eq((int)(intptr_t)r, 0);
+}
+END_TEST
+
+static void *rand_pair(void *arg)
+{
+    uint64_t *out = arg;
+    out[0] = weft_rand();
+    out[1] = weft_rand();
+    return NULL;
+}
+
+START_TEST(weft_rand_comes_from_the_seed)
+{
+    uint64_t a[2], b[2], c2[2];
+    ck_assert_weft(run_sim(1, 11, rand_pair, a), 0);
+    ck_assert_weft(run_sim(1, 11, rand_pair, b), 0);
+    ck_assert_weft(run_sim(1, 12, rand_pair, c2), 0);
+    ck_assert_uint_eq(a[0], b[0]);
+    ck_assert_uint_eq(a[1], b[1]);
+    ck_assert_uint_ne(a[0], c2[0]);
+    ck_assert_uint_ne(a[0], a[1]);
+}
+END_TEST
+
+/* ---- traces ---- */
+
+START_TEST(traces_export_as_text_and_chrome_json)
+{
+    race r;
+    char json[] = "/tmp/weft-trace-XXXXXX.json", text[] = "/tmp/weft-trace-XXXXXX";
+    int fd = mkstemps(json, 5);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    fd = mkstemp(text);
+    close(fd);
+    weft_config c = test_config(2, 4);
+    c.trace_path = json;
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, three_steppers, &r, NULL), 0);
+    ck_assert_weft(weft_rt_trace_write_text(rt, text), 0);
+    uint64_t events = weft_rt_trace_events(rt);
+    weft_rt_free(rt);
+    FILE *f = fopen(json, "r");
+    char *buf = calloc(1, 1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    fclose(f);
+    ck_assert_uint_gt(n, 100);
+    ck_assert_msg(strstr(buf, "\"traceEvents\"") && strstr(buf, "\"worker 1\"") && strstr(buf, "\"ph\":\"X\""),
+                  "not a Chrome trace: %.200s", buf);
+    f = fopen(text, "r");
+    n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    size_t lines = 0;
+    for (size_t i = 0; i < n; i++)
+        lines += buf[i] == '\n';
+    ck_assert_uint_eq(lines, events + 1); /* a header, then one line per event */
+    ck_assert_ptr_nonnull(strstr(buf, "decide interleave"));
+    free(buf);
+    unlink(json);
+    unlink(text);
+    weft_config q = test_config(1, 0);
+    ck_assert_weft(weft_rt_new(&rt, &q), 0);
+    ck_assert_weft(weft_rt_trace_write_json(rt, "/tmp/never"), WEFT_EINVAL); /* nothing recorded */
+    weft_rt_free(rt);
+}
+END_TEST
+
+Suite *suite_sim(void)
+{
+    Suite *s = suite_create("sim");
+    TCase *tc = tcase_create("sim");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, same_seed_same_hash_100_times);
+    tcase_add_test(tc, different_seeds_explore_different_interleavings);
+    tcase_add_test(tc, exhaustive_search_counts_the_20_interleavings);
+    tcase_add_test(tc, a_recorded_schedule_replays_the_run);
+    tcase_add_test(tc, a_schedule_from_another_program_is_detected);
+    tcase_add_test(tc, schedule_encoding_round_trips);
+    tcase_add_test(tc, an_assertion_fails_the_run_with_its_text);
+    tcase_add_test(tc, a_livelock_hits_the_step_budget);
+    tcase_add_test(tc, buggify_fires_sometimes_in_simulation_never_for_real);
+    tcase_add_test(tc, a_fault_knob_does_not_reshuffle_interleavings);
+    tcase_add_test(tc, allocation_failures_are_injected_by_seed);
+    tcase_add_test(tc, step_cost_lets_timeouts_fire_during_computation);
+    tcase_add_test(tc, weft_rand_comes_from_the_seed);
+    tcase_add_test(tc, traces_export_as_text_and_chrome_json);
+    suite_add_tcase(s, tc);
+    return s;
+}

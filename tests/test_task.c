@@ -1,0 +1,563 @@
+/* test_task.c — spawn, join, detach, cancel, no-stack tasks, allocation
+ * failures, shutdown, and misuse, in simulation and on the real backend. */
+#include "support.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void *twice(void *arg)
+{
+    return (void *)((uintptr_t)arg * 2);
+}
+
+static void *spawn_and_join(void *arg)
+{
+    (void)arg;
+    weft_task *t[64];
+    for (uintptr_t i = 0; i < 64; i++)
+        ck_assert_weft(weft_spawn(&t[i], twice, (void *)i), 0);
+    for (uintptr_t i = 0; i < 64; i++) {
+        void *r = NULL;
+        ck_assert_weft(weft_join(t[i], &r), 0);
+        ck_assert_ptr_eq(r, (void *)(i * 2));
+    }
+    ck_assert_uint_eq(weft_task_id(), 1);
+    ck_assert_str_eq(weft_task_name(), "root");
+    return (void *)0x5EED;
+}
+
+START_TEST(spawn_join_delivers_results)
+{
+    void *r = NULL;
+    ck_assert_weft(run_in(NULL, spawn_and_join, NULL, &r), 0);
+    ck_assert_ptr_eq(r, (void *)0x5EED);
+    weft_config c = test_config(1, 0);
+    c.mode = WEFT_MODE_THREADED;
+    ck_assert_weft(run_in(&c, spawn_and_join, NULL, &r), 0);
+    ck_assert_ptr_eq(r, (void *)0x5EED);
+}
+END_TEST
+
+static void *sleepy(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)weft_sleep(1000);
+}
+
+static void *joiner_of(void *arg)
+{
+    return (void *)(intptr_t)weft_join((weft_task *)arg, NULL);
+}
+
+static void *misuse(void *arg)
+{
+    (void)arg;
+    weft_task *t, *u;
+    /* double join */
+    ck_assert_weft(weft_spawn(&t, twice, NULL), 0);
+    ck_assert_weft(weft_join(t, NULL), 0);
+    ck_assert_weft(weft_join(t, NULL), WEFT_ESRCH);
+    ck_assert_weft(weft_cancel(t), WEFT_ESRCH);
+    ck_assert_weft(weft_detach(t), WEFT_ESRCH);
+    /* join of a detached task */
+    ck_assert_weft(weft_spawn(&t, sleepy, NULL), 0);
+    ck_assert_weft(weft_detach(t), 0);
+    ck_assert_weft(weft_join(t, NULL), WEFT_ESRCH);
+    /* garbage handles */
+    ck_assert_weft(weft_join(NULL, NULL), WEFT_ESRCH);
+    ck_assert_weft(weft_join((weft_task *)(uintptr_t)0xFFFFFFFFFFull, NULL), WEFT_ESRCH);
+    /* a second joiner while the first waits */
+    ck_assert_weft(weft_spawn(&t, sleepy, NULL), 0);
+    ck_assert_weft(weft_spawn(&u, joiner_of, t), 0);
+    weft_yield(); /* u starts waiting on t */
+    ck_assert_weft(weft_join(t, NULL), WEFT_EBUSY);
+    void *r;
+    ck_assert_weft(weft_join(u, &r), 0);
+    ck_assert_int_eq((int)(intptr_t)r, 0);
+    /* bad spawns */
+    ck_assert_weft(weft_spawn(&t, NULL, NULL), WEFT_EINVAL);
+    weft_spawn_opts o = {.flags = 0x100};
+    ck_assert_weft(weft_spawn_ex(&t, twice, NULL, &o), WEFT_EINVAL);
+    o = (weft_spawn_opts){.priority = WEFT_PRIO_MAX + 1};
+    ck_assert_weft(weft_spawn_ex(&t, twice, NULL, &o), WEFT_EINVAL);
+    o = (weft_spawn_opts){.priority = -1};
+    ck_assert_weft(weft_spawn_ex(&t, twice, NULL, &o), WEFT_EINVAL);
+    o = (weft_spawn_opts){.flags = WEFT_SPAWN_PINNED, .worker = 1};
+    ck_assert_weft(weft_spawn_ex(&t, twice, NULL, &o), WEFT_EINVAL);
+    /* still usable */
+    ck_assert_weft(weft_spawn(&t, twice, (void *)21), 0);
+    ck_assert_weft(weft_join(t, &r), 0);
+    ck_assert_ptr_eq(r, (void *)42);
+    return NULL;
+}
+
+START_TEST(misuse_returns_codes_and_leaves_the_runtime_usable)
+{
+    ck_assert_weft(run_in(NULL, misuse, NULL, NULL), 0);
+}
+END_TEST
+
+static void *self_join(void *arg)
+{
+    (void)arg;
+    weft_task *t;
+    ck_assert_weft(weft_spawn(&t, twice, NULL), 0);
+    ck_assert_weft(weft_join(t, NULL), 0);
+    return NULL;
+}
+
+START_TEST(calls_outside_a_runtime)
+{
+    weft_task *t = (weft_task *)1;
+    ck_assert_weft(weft_spawn(&t, twice, NULL), WEFT_EPERM);
+    ck_assert_ptr_null(t);
+    ck_assert_weft(weft_join(t, NULL), WEFT_EPERM);
+    ck_assert_weft(weft_cancel(t), WEFT_EPERM);
+    ck_assert_weft(weft_detach(t), WEFT_EPERM);
+    ck_assert_weft(weft_sleep(1), WEFT_EPERM);
+    ck_assert_weft(weft_sleep_until(1), WEFT_EPERM);
+    weft_yield();
+    weft_sched_point();
+    ck_assert_uint_eq(weft_now(), 0);
+    ck_assert_uint_eq(weft_rand(), 0);
+    ck_assert_uint_eq(weft_task_id(), 0);
+    ck_assert_ptr_null(weft_task_name());
+    ck_assert_int_eq(weft_worker_index(), -1);
+    ck_assert_ptr_null(weft_rt_current());
+    ck_assert_weft(run_in(NULL, self_join, NULL, NULL), 0);
+}
+END_TEST
+
+/* ---- cancellation ---- */
+
+static void *cancel_cases(void *arg)
+{
+    (void)arg;
+    weft_task *t;
+    void *r;
+    /* Cancel while blocked: the sleep returns ECANCELED, the result still
+     * arrives, the join says it was cancelled. */
+    ck_assert_weft(weft_spawn(&t, sleepy, NULL), 0);
+    weft_yield();
+    ck_assert_weft(weft_cancel(t), 0);
+    ck_assert_weft(weft_join(t, &r), WEFT_ECANCELED);
+    ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);
+    /* Cancel after it finished: too late, its result stands. */
+    ck_assert_weft(weft_spawn(&t, twice, (void *)4), 0);
+    weft_yield();
+    ck_assert_weft(weft_cancel(t), 0);
+    ck_assert_weft(weft_join(t, &r), 0);
+    ck_assert_ptr_eq(r, (void *)8);
+    /* Cancel before it ever ran: its first blocking call fails. */
+    ck_assert_weft(weft_spawn(&t, sleepy, NULL), 0);
+    ck_assert_weft(weft_cancel(t), 0);
+    ck_assert_weft(weft_cancel(t), 0); /* idempotent */
+    ck_assert_weft(weft_join(t, &r), WEFT_ECANCELED);
+    ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);
+    return NULL;
+}
+
+START_TEST(cancel_semantics)
+{
+    ck_assert_weft(run_in(NULL, cancel_cases, NULL, NULL), 0);
+}
+END_TEST
+
+static void *sticky(void *arg)
+{
+    (void)arg;
+    int first = weft_sleep(1000000);
+    int second = weft_sleep(1);
+    weft_yield();
+    int third = weft_sleep(0);
+    return (void *)(intptr_t)(first == WEFT_ECANCELED && second == WEFT_ECANCELED && third == WEFT_ECANCELED);
+}
+
+static void *cancelled_joiner(void *arg)
+{
+    weft_task *target = arg;
+    int r = weft_join(target, NULL);
+    return (void *)(intptr_t)r;
+}
+
+static void *cancel_sticky_and_join_wait(void *arg)
+{
+    (void)arg;
+    weft_task *t, *target, *j;
+    void *r;
+    ck_assert_weft(weft_spawn(&t, sticky, NULL), 0);
+    weft_yield();
+    ck_assert_weft(weft_cancel(t), 0);
+    ck_assert_weft(weft_join(t, &r), WEFT_ECANCELED);
+    ck_assert_ptr_eq(r, (void *)1);
+    /* A joiner cancelled while waiting gives up; the handle stays valid. */
+    ck_assert_weft(weft_spawn(&target, sleepy, NULL), 0);
+    ck_assert_weft(weft_spawn(&j, cancelled_joiner, target), 0);
+    weft_yield();
+    ck_assert_weft(weft_cancel(j), 0);
+    ck_assert_weft(weft_join(j, &r), WEFT_ECANCELED);
+    ck_assert_int_eq((int)(intptr_t)r, WEFT_ECANCELED);
+    ck_assert_weft(weft_join(target, &r), 0);
+    ck_assert_int_eq((int)(intptr_t)r, 0);
+    return NULL;
+}
+
+START_TEST(cancellation_is_sticky_and_a_cancelled_joiner_lets_go)
+{
+    ck_assert_weft(run_in(NULL, cancel_sticky_and_join_wait, NULL, NULL), 0);
+}
+END_TEST
+
+/* ---- no-stack tasks ---- */
+
+static int nostack_ran;
+
+static void *nostack_body(void *arg)
+{
+    (void)arg;
+    nostack_ran++;
+    ck_assert_weft(weft_sleep(10), WEFT_EPERM);
+    weft_yield(); /* refused: a no-op */
+    ck_assert_uint_ne(weft_task_id(), 0);
+    return (void *)7;
+}
+
+static void *nostack_root(void *arg)
+{
+    (void)arg;
+    weft_rt_stats before, after;
+    ck_assert_weft(weft_rt_stats_get(weft_rt_current(), &before), 0);
+    weft_spawn_opts o = {.name = "plain", .flags = WEFT_SPAWN_NOSTACK};
+    weft_task *t;
+    void *r;
+    ck_assert_weft(weft_spawn_ex(&t, nostack_body, NULL, &o), 0);
+    ck_assert_weft(weft_join(t, &r), 0);
+    ck_assert_ptr_eq(r, (void *)7);
+    for (int i = 0; i < 1000; i++)
+        ck_assert_weft(weft_spawn_ex(NULL, nostack_body, NULL, &o), 0);
+    ck_assert_weft(weft_sleep(1), 0);
+    ck_assert_weft(weft_rt_stats_get(weft_rt_current(), &after), 0);
+    ck_assert_uint_eq(after.stacks_mapped, before.stacks_mapped); /* no-stack tasks took none */
+    ck_assert_uint_eq(after.finished - before.finished, 1001);
+    return NULL;
+}
+
+static int error_events;
+static void count_errors(void *ctx, const weft_hook_info *i)
+{
+    (void)ctx;
+    ck_assert_int_eq(i->status, WEFT_EPERM);
+    error_events++;
+}
+
+START_TEST(nostack_tasks_run_to_completion_and_cannot_suspend)
+{
+    weft_config c = test_config(1, 0);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_hook_add(rt, WEFT_HOOK_MASK(WEFT_HOOK_ERROR), count_errors, NULL, NULL), 0);
+    nostack_ran = error_events = 0;
+    ck_assert_weft(weft_rt_block_on(rt, nostack_root, NULL, NULL), 0);
+    weft_rt_free(rt);
+    ck_assert_int_eq(nostack_ran, 1001);
+    ck_assert_int_eq(error_events, 2 * 1001);
+}
+END_TEST
+
+/* ---- the 10,000-task acceptance program ---- */
+
+static void *sleep_and_yield(void *arg)
+{
+    (void)arg;
+    for (int k = 0; k < 3; k++) {
+        ck_assert_weft(weft_sleep(weft_rand() % 1000000000ull), 0);
+        weft_yield();
+    }
+    return arg;
+}
+
+static void *ten_thousand(void *arg)
+{
+    (void)arg;
+    enum { N = 10000 };
+    weft_task **t = malloc(N * sizeof *t);
+    for (uintptr_t i = 0; i < N; i++)
+        ck_assert_weft(weft_spawn(&t[i], sleep_and_yield, (void *)i), 0);
+    for (uintptr_t i = 0; i < N; i++) {
+        void *r;
+        ck_assert_weft(weft_join(t[i], &r), 0);
+        ck_assert_ptr_eq(r, (void *)i);
+    }
+    free(t);
+    uint64_t before = weft_now();
+    ck_assert_weft(weft_sleep(3600ull * 1000000000ull), 0);
+    ck_assert_uint_eq(weft_now() - before, 3600ull * 1000000000ull);
+    return NULL;
+}
+
+START_TEST(ten_thousand_fibers_and_an_hour_of_virtual_sleep)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    ck_assert_weft(run_sim(1, 7, ten_thousand, NULL), 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double wall = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+    ck_assert_msg(wall < (under_valgrind() ? 120.0 : 10.0), "an hour of virtual sleep took %.2f s of wall time", wall);
+}
+END_TEST
+
+/* ---- allocation failures ---- */
+
+static void *spawns_until_enomem(void *arg)
+{
+    counting_alloc *ca = arg;
+    weft_task *t[300];
+    int i;
+    ca->fail_from = ca->calls + 1;
+    for (i = 0; i < 300; i++) {
+        int r = weft_spawn(&t[i], twice, (void *)(uintptr_t)i);
+        if (r == WEFT_ENOMEM)
+            break;
+        ck_assert_weft(r, 0);
+    }
+    ck_assert_int_lt(i, 300); /* a new chunk of task slots was needed */
+    ck_assert_int_ge(i, 200);
+    ca->fail_from = 0;
+    for (int k = 0; k < i; k++) {
+        void *r;
+        ck_assert_weft(weft_join(t[k], &r), 0);
+        ck_assert_ptr_eq(r, (void *)(uintptr_t)(2 * k));
+    }
+    return NULL;
+}
+
+START_TEST(spawn_enomem_leaks_nothing)
+{
+    counting_alloc ca;
+    counting_alloc_init(&ca);
+    weft_config c = test_config(1, 0);
+    c.allocator = &ca.a;
+    ck_assert_weft(run_in(&c, spawns_until_enomem, &ca, NULL), 0);
+    ck_assert_uint_eq(ca.live_blocks, 0);
+    ck_assert_uint_eq(ca.live_bytes, 0);
+}
+END_TEST
+
+static void *stackless_world(void *arg)
+{
+    counting_alloc *ca = arg;
+    weft_task *t;
+    /* The next stack slab cannot be allocated: the task cannot run, and its
+     * join says so instead of the task silently vanishing. */
+    ck_assert_weft(weft_spawn(&t, twice, NULL), 0);
+    ck_assert_weft(weft_spawn(NULL, sleepy, NULL), 0);
+    ca->fail_from = ca->calls + 1;
+    weft_spawn_opts o = {.stack_size = 128 * 1024};
+    weft_task *big;
+    ck_assert_weft(weft_spawn_ex(&big, twice, NULL, &o), 0);
+    ck_assert_weft(weft_join(big, NULL), WEFT_ENOMEM);
+    ca->fail_from = 0;
+    ck_assert_weft(weft_join(t, NULL), 0);
+    return NULL;
+}
+
+START_TEST(a_task_without_a_stack_is_reported_not_lost)
+{
+    counting_alloc ca;
+    counting_alloc_init(&ca);
+    weft_config c = test_config(1, 0);
+    c.allocator = &ca.a;
+    ck_assert_weft(run_in(&c, stackless_world, &ca, NULL), 0);
+    ck_assert_uint_eq(ca.live_blocks, 0);
+}
+END_TEST
+
+static void *busy_program(void *arg)
+{
+    (void)arg;
+    weft_chan *ch;
+    int r = weft_chan_new(&ch, sizeof(int), WEFT_CHAN_UNBOUNDED);
+    if (r < 0)
+        return (void *)(intptr_t)r;
+    weft_task *t[8];
+    int spawned = 0;
+    for (int i = 0; i < 8; i++) {
+        if (weft_spawn(&t[i], sleep_and_yield, NULL) == 0)
+            spawned++;
+        else
+            break;
+    }
+    for (int i = 0; i < 100; i++)
+        weft_chan_try_send(ch, &i);
+    for (int i = 0; i < spawned; i++)
+        weft_join(t[i], NULL);
+    weft_chan_free(ch);
+    return NULL;
+}
+
+START_TEST(every_allocation_failure_is_survived)
+{
+    /* SQLite's loop: fail the 1st allocation, then the 2nd, … until a run
+     * needs no failure; every run must end cleanly with nothing leaked. */
+    int clean = 0;
+    for (uint64_t k = 1; k < 400 && !clean; k++) {
+        counting_alloc ca;
+        counting_alloc_init(&ca);
+        ca.fail_nth = k;
+        weft_config c = test_config(2, 3);
+        c.allocator = &ca.a;
+        weft_rt *rt;
+        int r = weft_rt_new(&rt, &c);
+        if (r == 0) {
+            r = weft_rt_block_on(rt, busy_program, NULL, NULL);
+            weft_rt_free(rt);
+            if (ca.calls < k)
+                clean = 1;
+        } else {
+            ck_assert_weft(r, WEFT_ENOMEM);
+        }
+        ck_assert_msg(ca.live_blocks == 0, "failing allocation #%llu leaked %llu block(s)", (unsigned long long)k,
+                      (unsigned long long)ca.live_blocks);
+    }
+    ck_assert_msg(clean, "the program never ran without hitting the injected failure");
+}
+END_TEST
+
+/* ---- shutdown ---- */
+
+static weft_event g_never;
+
+static void *waits_forever(void *arg)
+{
+    (void)arg;
+    int r = weft_event_wait(&g_never);
+    return (void *)(intptr_t)r;
+}
+
+static void *ignores_cancel(void *arg)
+{
+    (void)arg;
+    for (;;)
+        weft_yield();
+    return NULL;
+}
+
+static void *leave_tasks_behind(void *arg)
+{
+    int rude = (int)(intptr_t)arg;
+    weft_event_init(&g_never, 0);
+    for (int i = 0; i < 5; i++)
+        ck_assert_weft(weft_spawn(NULL, waits_forever, NULL), 0);
+    if (rude)
+        ck_assert_weft(weft_spawn(NULL, ignores_cancel, NULL), 0);
+    weft_task *finished;
+    ck_assert_weft(weft_spawn(&finished, twice, NULL), 0); /* never joined */
+    weft_yield();
+    return NULL;
+}
+
+START_TEST(shutdown_cancels_reports_and_reclaims)
+{
+    weft_config c = test_config(1, 0);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, leave_tasks_behind, (void *)0, NULL), 0);
+    ck_assert_int_eq(weft_rt_shutdown(rt), 5);
+    weft_rt_stats st;
+    weft_rt_stats_get(rt, &st);
+    ck_assert_uint_eq(st.shutdown_cancelled, 5);
+    ck_assert_uint_eq(st.shutdown_unjoined, 1);
+    ck_assert_uint_eq(st.shutdown_abandoned, 0);
+    ck_assert_uint_eq(st.live_tasks, 0);
+    ck_assert_weft(weft_rt_block_on(rt, twice, NULL, NULL), WEFT_ESHUTDOWN);
+    weft_rt_free(rt);
+}
+END_TEST
+
+START_TEST(a_task_that_ignores_cancellation_is_abandoned_and_reported)
+{
+    weft_config c = test_config(1, 0);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, leave_tasks_behind, (void *)1, NULL), 0);
+    ck_assert_int_eq(weft_rt_shutdown(rt), 6);
+    weft_rt_stats st;
+    weft_rt_stats_get(rt, &st);
+    ck_assert_uint_eq(st.shutdown_abandoned, 1);
+    weft_rt_free(rt);
+}
+END_TEST
+
+/* ---- deadlock instead of a hang ---- */
+
+static void *deadlocks(void *arg)
+{
+    (void)arg;
+    weft_event_init(&g_never, 0);
+    weft_task *t;
+    ck_assert_weft(weft_spawn(&t, waits_forever, NULL), 0);
+    weft_join(t, NULL);
+    return NULL;
+}
+
+START_TEST(a_deadlock_is_reported_not_hung)
+{
+    ck_assert_weft(run_sim(1, 0, deadlocks, NULL), WEFT_EDEADLK);
+    ck_assert_weft(run_sim(3, 0, deadlocks, NULL), WEFT_EDEADLK);
+    weft_config c = test_config(1, 0);
+    c.mode = WEFT_MODE_THREADED;
+    ck_assert_weft(run_in(&c, deadlocks, NULL, NULL), WEFT_EDEADLK);
+}
+END_TEST
+
+static void *real_sleeps(void *arg)
+{
+    (void)arg;
+    uint64_t t0 = weft_now();
+    weft_task *t[10];
+    for (int i = 0; i < 10; i++)
+        ck_assert_weft(weft_spawn(&t[i], sleepy, NULL), 0);
+    ck_assert_weft(weft_sleep(5000000), 0);
+    for (int i = 0; i < 10; i++)
+        ck_assert_weft(weft_join(t[i], NULL), 0);
+    uint64_t dt = weft_now() - t0;
+    ck_assert_uint_ge(dt, 5000000);
+    return NULL;
+}
+
+START_TEST(threaded_mode_sleeps_in_real_time)
+{
+    weft_config c = test_config(1, 0);
+    c.mode = WEFT_MODE_THREADED;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    ck_assert_weft(run_in(&c, real_sleeps, NULL, NULL), 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+    ck_assert_msg(ms >= 5.0, "5 ms of real sleep took %.3f ms", ms);
+}
+END_TEST
+
+Suite *suite_task(void)
+{
+    Suite *s = suite_create("task");
+    TCase *tc = tcase_create("task");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, spawn_join_delivers_results);
+    tcase_add_test(tc, misuse_returns_codes_and_leaves_the_runtime_usable);
+    tcase_add_test(tc, calls_outside_a_runtime);
+    tcase_add_test(tc, cancel_semantics);
+    tcase_add_test(tc, cancellation_is_sticky_and_a_cancelled_joiner_lets_go);
+    tcase_add_test(tc, nostack_tasks_run_to_completion_and_cannot_suspend);
+    tcase_add_test(tc, ten_thousand_fibers_and_an_hour_of_virtual_sleep);
+    tcase_add_test(tc, spawn_enomem_leaks_nothing);
+    tcase_add_test(tc, a_task_without_a_stack_is_reported_not_lost);
+    tcase_add_test(tc, every_allocation_failure_is_survived);
+    tcase_add_test(tc, shutdown_cancels_reports_and_reclaims);
+    tcase_add_test(tc, a_task_that_ignores_cancellation_is_abandoned_and_reported);
+    tcase_add_test(tc, a_deadlock_is_reported_not_hung);
+    tcase_add_test(tc, threaded_mode_sleeps_in_real_time);
+    suite_add_tcase(s, tc);
+    return s;
+}
