@@ -85,6 +85,7 @@ const weft__backend weft__backend_single = {
     .on_stop = single_on_stop,
     .sched_point = NULL,
     .place = NULL,
+    .steal = NULL,
     .rand = single_rand,
     .fail = single_fail,
 };

@@ -160,8 +160,8 @@ static void record(weft__sim *s, int stream, uint32_t bound, uint64_t value, boo
      * if it were whole. */
     if (!s->rec_truncated && weft__decisions_push(s->rt, &s->rec, &d) < 0)
         s->rec_truncated = true;
-    weft__trace(s, WEFT__EV_DECIDE, weft__tls_worker ? (int)weft__tls_worker->index : -1, 0,
-                ((uint64_t)stream << 32) | bound, value, NULL);
+    weft__trace(s, WEFT__EV_DECIDE, weft__tls_worker ? (int)weft__tls_worker->index : -1, (unsigned)stream,
+                (int32_t)bound, value, NULL);
 }
 
 uint64_t weft__decide(weft__sim *s, int stream, uint32_t bound, bool preempt)

@@ -40,6 +40,7 @@ int weft__sim_new(weft_rt *rt)
     s->step_budget = rt->cfg.sim.step_budget ? rt->cfg.sim.step_budget : WEFT__SIM_STEP_BUDGET;
     s->step_cost = rt->cfg.sim.step_cost_ns;
     s->record = rt->cfg.sim.record_trace || rt->cfg.trace_path;
+    s->recorded_time = UINT64_MAX;
     s->hash = 0x6A09E667F3BCC908ull;
     int r = weft__decide_init(s, &rt->cfg);
     if (r < 0)
@@ -71,11 +72,62 @@ static uint64_t sim_now(weft_rt *rt)
     return rt->sim->now;
 }
 
+/* Could w take work from another worker? Only unpinned tasks, and only from
+ * queues that implement steal. */
+static bool can_steal(const weft__sim *s, const weft__worker *w)
+{
+    const weft_rt *rt = s->rt;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        const weft__worker *v = &rt->workers[i];
+        if (v != w && v->queued_unpinned && v->rq_ops->steal)
+            return true;
+    }
+    return false;
+}
+
+/* A parked worker is enabled when work arrived for it, a timer of its is
+ * due, or — as an idle thread of a work-stealing pool would — it can steal. */
 static bool enabled(const weft__sim *s, const weft__worker *w)
 {
     if (w->vstate == WEFT__V_READY)
         return true;
-    return w->vstate == WEFT__V_PARKED && (w->wakeup || w->park_deadline <= s->now);
+    return w->vstate == WEFT__V_PARKED && (w->wakeup || w->park_deadline <= s->now || can_steal(s, w));
+}
+
+/* Steal half of a victim's queue, as tokio and Go do; which victim is a
+ * decision. Pinned tasks found in the stolen half go back where they were. */
+static weft_runq_node *sim_steal(weft__worker *w)
+{
+    weft_rt *rt = w->rt;
+    weft__sim *s = rt->sim;
+    unsigned n = 0;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        weft__worker *v = &rt->workers[i];
+        if (v != w && v->queued_unpinned && v->rq_ops->steal)
+            s->cands[n++] = v;
+    }
+    if (!n)
+        return NULL;
+    weft__worker *victim = s->cands[weft__decide(s, WEFT__S_PLACE, n, false)];
+    weft_runq_node *got[64], *first = NULL;
+    size_t k = victim->rq_ops->steal(victim->rq, got, 64);
+    for (size_t i = 0; i < k; i++) {
+        weft__task *t = (weft__task *)got[i];
+        bool pinned = t->flags & WEFT__F_PINNED;
+        if (!pinned)
+            victim->queued_unpinned--;
+        if (pinned) {
+            victim->rq_ops->push(victim->rq, got[i]);
+        } else if (!first) {
+            first = got[i];
+            t->worker = w;
+            weft__hook(rt, WEFT_HOOK_STEAL, w, t, (int)victim->index, NULL);
+        } else {
+            t->worker = w;
+            weft__rq_push(w, got[i]);
+        }
+    }
+    return first;
 }
 
 /* Move the clock to the earliest timer of any parked worker. false: there
@@ -112,7 +164,7 @@ static void deadlock(weft__sim *s)
     s->failed = WEFT_EDEADLK;
     rt->status = WEFT_EDEADLK;
     rt->stop = 1;
-    weft__trace(s, WEFT__EV_FAIL, -1, 0, (uint64_t)(int64_t)WEFT_EDEADLK, 0, NULL);
+    weft__trace(s, WEFT__EV_FAIL, -1, 0, WEFT_EDEADLK, 0, NULL);
 }
 
 /* Choose the next worker to run. cur (may be NULL) is the worker asking, and
@@ -280,8 +332,8 @@ static void sim_fail(weft_rt *rt, int status, const char *msg)
     rt->status = s->failed;
     rt->stop = 1;
     weft__worker *w = weft__tls_worker;
-    weft__trace(s, WEFT__EV_FAIL, w ? (int)w->index : -1, w && w->current ? w->current->node.task_id : 0,
-                (uint64_t)(int64_t)status, 0, NULL);
+    weft__trace(s, WEFT__EV_FAIL, w ? (int)w->index : -1, 0, status, w && w->current ? w->current->node.task_id : 0,
+                NULL);
     if (!w)
         return; /* on the host: sim_run sees rt->stop */
     weft__task *t = w->current;
@@ -400,6 +452,7 @@ const weft__backend weft__backend_sim = {
     .on_stop = sim_on_stop,
     .sched_point = sim_sched_point,
     .place = sim_place,
+    .steal = sim_steal,
     .rand = sim_rand,
     .fail = sim_fail,
 };

@@ -29,21 +29,24 @@ enum weft__source {
 
 /* Trace event kinds (values are part of the trace hash: never renumber). */
 enum weft__ev_kind {
-    WEFT__EV_HOOK = 1,   /* a lifecycle hook event: a = hook event, b = status */
-    WEFT__EV_DECIDE = 2, /* a = stream << 32 | bound, b = value */
+    WEFT__EV_HOOK = 1,   /* a lifecycle hook: extra = hook event, a = status, b = task */
+    WEFT__EV_DECIDE = 2, /* extra = stream, a = bound, b = value */
     WEFT__EV_CLOCK = 3,  /* the virtual clock jumped: b = new time */
-    WEFT__EV_FAIL = 4,   /* a = status */
-    WEFT__EV_SWITCH = 5  /* control passed to worker */
+    WEFT__EV_FAIL = 4,   /* a = status, b = task */
+    WEFT__EV_TIME = 5    /* recording only, never hashed: b = virtual time from here on */
 };
 
+/* 24 bytes: a trace of a million steps stays in tens of megabytes. */
 typedef struct weft__event {
-    uint64_t time;
-    uint64_t task;
-    uint64_t a, b;
-    uint32_t seq_lo;
-    uint8_t kind, worker;
-    const char *text; /* static string (reason, name) or NULL */
+    uint8_t kind;
+    int8_t worker;
+    uint16_t extra;
+    int32_t a;
+    uint64_t b;
+    const char *text; /* static or task-owned string (reason, name), or NULL */
 } weft__event;
+
+#define WEFT__TRACE_CHUNK 4096u
 
 typedef struct weft__buggify_site {
     uint64_t key;
@@ -74,11 +77,14 @@ struct weft__sim {
     uint64_t pct_step;
     /* steps and budget */
     uint64_t steps, step_budget, step_cost;
-    /* trace */
+    /* trace: the hash always, the events when recording (in chunks that
+     * never move, so appending never copies) */
     uint64_t hash, events;
     bool record;
-    weft__event *ev;
-    size_t ev_len, ev_cap;
+    weft__event **chunks;
+    size_t nchunks, chunk_cap;
+    size_t ev_len; /* recorded events, TIME markers included */
+    uint64_t recorded_time;
     int hook_id;
     /* failure */
     int failed;
@@ -100,8 +106,9 @@ WEFT_HIDDEN int weft__decisions_push(weft_rt *rt, weft__decisions *d, const weft
 WEFT_HIDDEN void weft__decisions_free(weft_rt *rt, weft__decisions *d);
 
 /* trace.c */
-WEFT_HIDDEN void weft__trace(weft__sim *s, int kind, int worker, uint64_t task, uint64_t a, uint64_t b,
+WEFT_HIDDEN void weft__trace(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
                              const char *text);
+WEFT_HIDDEN const weft__event *weft__trace_at(const weft__sim *s, size_t i);
 WEFT_HIDDEN int weft__trace_attach(weft__sim *s);
 WEFT_HIDDEN void weft__trace_free(weft__sim *s);
 WEFT_HIDDEN void weft__trace_format(const weft__event *e, char *buf, size_t len);

@@ -5,12 +5,13 @@
  * Runtime events arrive through an ordinary lifecycle hook: the trace is
  * built on hooks, not wired into the loop. The hash mixes only integers and
  * string contents — never a pointer — so it is the same on every build and
- * machine.
+ * machine, and it never depends on whether the events are being recorded.
  */
 #include "sim.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static inline uint64_t mix(uint64_t h, uint64_t v)
 {
@@ -22,17 +23,55 @@ static inline uint64_t mix(uint64_t h, uint64_t v)
 static uint64_t hash_text(const char *s)
 {
     uint64_t h = 0xCBF29CE484222325ull;
-    while (s && *s)
+    while (*s)
         h = (h ^ (uint8_t)*s++) * 0x100000001B3ull;
     return h;
 }
 
-void weft__trace(weft__sim *s, int kind, int worker, uint64_t task, uint64_t a, uint64_t b, const char *text)
+static weft__event *slot(weft__sim *s)
 {
-    uint64_t h = s->hash;
-    h = mix(h, (uint64_t)kind | ((uint64_t)(uint8_t)worker << 8));
-    h = mix(h, task);
-    h = mix(h, a);
+    size_t k = s->ev_len / WEFT__TRACE_CHUNK;
+    if (k == s->nchunks) {
+        weft_rt *rt = s->rt;
+        if (s->nchunks == s->chunk_cap) {
+            size_t cap = s->chunk_cap ? s->chunk_cap * 2 : 16;
+            weft__event **v = rt->alloc.alloc(rt->alloc.ctx, cap * sizeof *v);
+            if (!v)
+                return NULL;
+            if (s->nchunks)
+                memcpy(v, s->chunks, s->nchunks * sizeof *v);
+            if (s->chunks)
+                rt->alloc.free(rt->alloc.ctx, s->chunks, s->chunk_cap * sizeof *v);
+            s->chunks = v;
+            s->chunk_cap = cap;
+        }
+        weft__event *c = rt->alloc.alloc(rt->alloc.ctx, WEFT__TRACE_CHUNK * sizeof *c);
+        if (!c)
+            return NULL;
+        s->chunks[s->nchunks++] = c;
+    }
+    return &s->chunks[k][s->ev_len++ % WEFT__TRACE_CHUNK];
+}
+
+static void append(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b, const char *text)
+{
+    weft__event *e = slot(s);
+    if (!e) {
+        s->record = false; /* the hash goes on; the export will say it is partial */
+        return;
+    }
+    e->kind = (uint8_t)kind;
+    e->worker = (int8_t)worker;
+    e->extra = (uint16_t)extra;
+    e->a = a;
+    e->b = b;
+    e->text = text;
+}
+
+void weft__trace(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b, const char *text)
+{
+    uint64_t h = mix(s->hash, (uint64_t)kind | (uint64_t)(uint8_t)worker << 8 | (uint64_t)extra << 16 |
+                                  (uint64_t)(uint32_t)a << 32);
     h = mix(h, b);
     if (text)
         h = mix(h, hash_text(text));
@@ -40,38 +79,28 @@ void weft__trace(weft__sim *s, int kind, int worker, uint64_t task, uint64_t a, 
     s->events++;
     if (!s->record)
         return;
-    if (s->ev_len == s->ev_cap) {
-        size_t cap = s->ev_cap ? s->ev_cap * 2 : 1024;
-        weft_rt *rt = s->rt;
-        weft__event *v = rt->alloc.alloc(rt->alloc.ctx, cap * sizeof *v);
-        if (!v) {
-            s->record = false; /* the hash goes on; the export will say it is partial */
-            return;
-        }
-        if (s->ev_len)
-            memcpy(v, s->ev, s->ev_len * sizeof *v);
-        if (s->ev)
-            rt->alloc.free(rt->alloc.ctx, s->ev, s->ev_cap * sizeof *v);
-        s->ev = v;
-        s->ev_cap = cap;
+    /* Virtual time stands still while tasks run: note it only when it moved. */
+    if (s->now != s->recorded_time || s->ev_len == 0) {
+        s->recorded_time = s->now;
+        append(s, WEFT__EV_TIME, -1, 0, 0, s->now, NULL);
     }
-    weft__event *e = &s->ev[s->ev_len++];
-    e->time = s->now;
-    e->task = task;
-    e->a = a;
-    e->b = b;
-    e->seq_lo = (uint32_t)s->events;
-    e->kind = (uint8_t)kind;
-    e->worker = (uint8_t)worker;
-    e->text = text;
+    append(s, kind, worker, extra, a, b, text);
 }
 
+const weft__event *weft__trace_at(const weft__sim *s, size_t i)
+{
+    return &s->chunks[i / WEFT__TRACE_CHUNK][i % WEFT__TRACE_CHUNK];
+}
+
+/* Names travel with spawn events and reasons with park events; the other
+ * events of a task are tied to it by its id. */
 static void on_hook(void *ctx, const weft_hook_info *info)
 {
     weft__sim *s = ctx;
-    const char *text = info->event == WEFT_HOOK_PARK ? info->reason : info->task_name;
-    weft__trace(s, WEFT__EV_HOOK, info->worker, info->task_id, (uint64_t)info->event, (uint64_t)(int64_t)info->status,
-                text);
+    const char *text = info->event == WEFT_HOOK_PARK ? info->reason
+                       : info->event == WEFT_HOOK_SPAWN ? info->task_name
+                                                          : NULL;
+    weft__trace(s, WEFT__EV_HOOK, info->worker, (unsigned)info->event, info->status, info->task_id, text);
 }
 
 int weft__trace_attach(weft__sim *s)
@@ -82,42 +111,47 @@ int weft__trace_attach(weft__sim *s)
 void weft__trace_free(weft__sim *s)
 {
     weft_rt *rt = s->rt;
-    if (s->ev)
-        rt->alloc.free(rt->alloc.ctx, s->ev, s->ev_cap * sizeof *s->ev);
-    s->ev = NULL;
-    s->ev_len = s->ev_cap = 0;
+    for (size_t i = 0; i < s->nchunks; i++)
+        rt->alloc.free(rt->alloc.ctx, s->chunks[i], WEFT__TRACE_CHUNK * sizeof(weft__event));
+    if (s->chunks)
+        rt->alloc.free(rt->alloc.ctx, s->chunks, s->chunk_cap * sizeof *s->chunks);
+    s->chunks = NULL;
+    s->nchunks = s->chunk_cap = s->ev_len = 0;
 }
 
-static const char *stream_name(uint64_t stream)
+static const char *stream_name(unsigned stream)
 {
     static const char *const names[WEFT__S_COUNT] = {"interleave", "place", "timing", "fault", "rand", "select"};
     return stream < WEFT__S_COUNT ? names[stream] : "?";
 }
 
-void weft__trace_format(const weft__event *e, char *buf, size_t len)
+/* One event as text; time is the virtual time it happened at. */
+static void format(const weft__event *e, uint64_t time, char *buf, size_t len)
 {
     switch (e->kind) {
     case WEFT__EV_HOOK:
-        snprintf(buf, len, "t=%" PRIu64 " w%d %s task %" PRIu64 "%s%s%s status %" PRId64, e->time, (int8_t)e->worker,
-                 weft_hook_event_name((weft_hook_event)e->a), e->task, e->text ? " (" : "", e->text ? e->text : "",
-                 e->text ? ")" : "", (int64_t)e->b);
+        snprintf(buf, len, "t=%" PRIu64 " w%d %s task %" PRIu64 "%s%s%s status %d", time, e->worker,
+                 weft_hook_event_name((weft_hook_event)e->extra), e->b, e->text ? " (" : "", e->text ? e->text : "",
+                 e->text ? ")" : "", (int)e->a);
         break;
     case WEFT__EV_DECIDE:
-        snprintf(buf, len, "t=%" PRIu64 " w%d decide %s: %" PRIu64 " of %" PRIu64, e->time, (int8_t)e->worker,
-                 stream_name(e->a >> 32), e->b, e->a & 0xFFFFFFFFu);
+        snprintf(buf, len, "t=%" PRIu64 " w%d decide %s: %" PRIu64 " of %u", time, e->worker, stream_name(e->extra),
+                 e->b, (unsigned)e->a);
         break;
     case WEFT__EV_CLOCK:
-        snprintf(buf, len, "t=%" PRIu64 " clock jumps to %" PRIu64, e->time, e->b);
+        snprintf(buf, len, "t=%" PRIu64 " clock jumps to %" PRIu64, time, e->b);
         break;
     case WEFT__EV_FAIL:
-        snprintf(buf, len, "t=%" PRIu64 " w%d run failed: %s", e->time, (int8_t)e->worker, weft_strerror((int)e->a));
-        break;
-    case WEFT__EV_SWITCH:
-        snprintf(buf, len, "t=%" PRIu64 " switch to w%d", e->time, (int8_t)e->worker);
+        snprintf(buf, len, "t=%" PRIu64 " w%d run failed: %s", time, e->worker, weft_strerror((int)e->a));
         break;
     default:
-        snprintf(buf, len, "t=%" PRIu64 " event %d", e->time, e->kind);
+        snprintf(buf, len, "t=%" PRIu64 " event %d", time, e->kind);
     }
+}
+
+void weft__trace_format(const weft__event *e, char *buf, size_t len)
+{
+    format(e, 0, buf, len);
 }
 
 uint64_t weft_rt_trace_hash(const weft_rt *rt)
@@ -130,19 +164,33 @@ uint64_t weft_rt_trace_events(const weft_rt *rt)
     return rt && rt->sim ? rt->sim->events : 0;
 }
 
-int weft_rt_trace_write_text(const weft_rt *rt, const char *path)
+static int need_record(const weft_rt *rt, const char *path, const char *what)
 {
     if (!rt || !path || !rt->sim || !rt->sim->ev_len)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_trace_write_text: nothing recorded (set sim.record_trace or WEFT_TRACE)");
+        return WEFT_MISUSE(WEFT_EINVAL, "%s: nothing recorded (set sim.record_trace or WEFT_TRACE)", what);
+    return 0;
+}
+
+int weft_rt_trace_write_text(const weft_rt *rt, const char *path)
+{
+    int r = need_record(rt, path, "weft_rt_trace_write_text");
+    if (r < 0)
+        return r;
     FILE *f = fopen(path, "w");
     if (!f)
         return WEFT_EIO;
     const weft__sim *s = rt->sim;
-    fprintf(f, "# weft trace: seed %" PRIu64 ", %" PRIu64 " events, hash %016" PRIx64 "\n", s->seed, s->events,
-            s->hash);
+    fprintf(f, "# weft trace: seed %" PRIu64 ", %" PRIu64 " events, hash %016" PRIx64 "%s\n", s->seed, s->events,
+            s->hash, s->record ? "" : " (recording stopped early: out of memory)");
     char line[256];
+    uint64_t time = 0;
     for (size_t i = 0; i < s->ev_len; i++) {
-        weft__trace_format(&s->ev[i], line, sizeof line);
+        const weft__event *e = weft__trace_at(s, i);
+        if (e->kind == WEFT__EV_TIME) {
+            time = e->b;
+            continue;
+        }
+        format(e, time, line, sizeof line);
         fprintf(f, "%s\n", line);
     }
     return fclose(f) == 0 ? 0 : WEFT_EIO;
@@ -160,6 +208,38 @@ static void json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* Task names by id, from the spawn events (ids are dense from 1). */
+typedef struct names {
+    const char **v;
+    size_t n;
+} names;
+
+static void names_build(const weft__sim *s, names *nm)
+{
+    nm->n = 0;
+    nm->v = NULL;
+    uint64_t max = 0;
+    for (size_t i = 0; i < s->ev_len; i++) {
+        const weft__event *e = weft__trace_at(s, i);
+        if (e->kind == WEFT__EV_HOOK && e->extra == WEFT_HOOK_SPAWN && e->b > max)
+            max = e->b;
+    }
+    nm->v = calloc(max + 1, sizeof *nm->v);
+    if (!nm->v)
+        return;
+    nm->n = max + 1;
+    for (size_t i = 0; i < s->ev_len; i++) {
+        const weft__event *e = weft__trace_at(s, i);
+        if (e->kind == WEFT__EV_HOOK && e->extra == WEFT_HOOK_SPAWN)
+            nm->v[e->b] = e->text;
+    }
+}
+
+static const char *name_of(const names *nm, uint64_t id)
+{
+    return id < nm->n && nm->v[id] ? nm->v[id] : NULL;
+}
+
 /* Chrome's trace-event format: each virtual worker is a thread lane; a task
  * running on it is a complete ("X") slice from its start/resume to the event
  * that took it off the worker; decisions, clock jumps and failures are
@@ -168,12 +248,15 @@ static void json_string(FILE *f, const char *s)
  * is in each event's args. */
 int weft_rt_trace_write_json(const weft_rt *rt, const char *path)
 {
-    if (!rt || !path || !rt->sim || !rt->sim->ev_len)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_trace_write_json: nothing recorded (set sim.record_trace or WEFT_TRACE)");
+    int r = need_record(rt, path, "weft_rt_trace_write_json");
+    if (r < 0)
+        return r;
     FILE *f = fopen(path, "w");
     if (!f)
         return WEFT_EIO;
     const weft__sim *s = rt->sim;
+    names nm;
+    names_build(s, &nm);
     fprintf(f, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"seed\":\"%" PRIu64 "\",\"hash\":\"%016" PRIx64 "\"},"
                "\"traceEvents\":[\n",
             s->seed, s->hash);
@@ -184,72 +267,92 @@ int weft_rt_trace_write_json(const weft_rt *rt, const char *path)
     enum { MAXW = WEFT_WORKERS_MAX };
     int64_t open_at[MAXW];
     uint64_t open_task[MAXW];
-    const char *open_name[MAXW];
     for (int i = 0; i < MAXW; i++)
         open_at[i] = -1;
     char line[256];
+    uint64_t time = 0;
+    int64_t ts = 0;
     for (size_t i = 0; i < s->ev_len; i++) {
-        const weft__event *e = &s->ev[i];
-        int w = (int8_t)e->worker;
-        int64_t ts = (int64_t)i;
+        const weft__event *e = weft__trace_at(s, i);
+        if (e->kind == WEFT__EV_TIME) {
+            time = e->b;
+            continue;
+        }
+        int w = e->worker;
+        ts++;
         if (e->kind == WEFT__EV_HOOK && w >= 0 && w < MAXW) {
-            weft_hook_event ev = (weft_hook_event)e->a;
+            weft_hook_event ev = (weft_hook_event)e->extra;
             if (ev == WEFT_HOOK_START || ev == WEFT_HOOK_RESUME) {
                 open_at[w] = ts;
-                open_task[w] = e->task;
-                open_name[w] = e->text;
+                open_task[w] = e->b;
                 continue;
             }
             if ((ev == WEFT_HOOK_YIELD || ev == WEFT_HOOK_PARK || ev == WEFT_HOOK_FINISH) && open_at[w] >= 0 &&
-                open_task[w] == e->task) {
+                open_task[w] == e->b) {
                 fprintf(f, ",\n{\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%" PRId64 ",\"dur\":%" PRId64 ",\"name\":", w,
                         open_at[w], ts - open_at[w] + 1);
                 char name[96];
-                snprintf(name, sizeof name, "task %" PRIu64 "%s%s", e->task, open_name[w] ? " " : "",
-                         open_name[w] ? open_name[w] : "");
+                const char *n = name_of(&nm, e->b);
+                snprintf(name, sizeof name, "task %" PRIu64 "%s%s", e->b, n ? " " : "", n ? n : "");
                 json_string(f, name);
-                fprintf(f, ",\"args\":{\"ended_by\":\"%s\",\"virtual_ns\":%" PRIu64 "}}",
-                        weft_hook_event_name(ev), e->time);
+                fprintf(f, ",\"args\":{\"ended_by\":\"%s\",\"virtual_ns\":%" PRIu64 "}}", weft_hook_event_name(ev), time);
                 open_at[w] = -1;
             }
         }
-        weft__trace_format(e, line, sizeof line);
+        format(e, time, line, sizeof line);
         fprintf(f, ",\n{\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":%d,\"ts\":%" PRId64 ",\"name\":", w < 0 ? 0 : w, ts);
         json_string(f, line);
-        fprintf(f, ",\"args\":{\"virtual_ns\":%" PRIu64 "}}", e->time);
+        fprintf(f, ",\"args\":{\"virtual_ns\":%" PRIu64 "}}", time);
     }
     fprintf(f, "\n]}\n");
+    free(nm.v);
     return fclose(f) == 0 ? 0 : WEFT_EIO;
+}
+
+/* The n-th hashed event of a trace (TIME markers skipped), and its time. */
+typedef struct cursor {
+    const weft__sim *s;
+    size_t i;
+    uint64_t time;
+} cursor;
+
+static const weft__event *next_event(cursor *c)
+{
+    while (c->i < c->s->ev_len) {
+        const weft__event *e = weft__trace_at(c->s, c->i++);
+        if (e->kind != WEFT__EV_TIME)
+            return e;
+        c->time = e->b;
+    }
+    return NULL;
 }
 
 int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, size_t alen, char *b, size_t blen)
 {
     if (!x || !y || !x->sim || !y->sim)
         return -1;
-    const weft__sim *p = x->sim, *q = y->sim;
-    size_t n = p->ev_len < q->ev_len ? p->ev_len : q->ev_len;
-    for (size_t i = 0; i <= n; i++) {
-        bool pe = i == p->ev_len, qe = i == q->ev_len;
-        if (pe && qe)
+    cursor p = {x->sim, 0, 0}, q = {y->sim, 0, 0};
+    for (int64_t n = 0;; n++) {
+        const weft__event *e = next_event(&p), *f = next_event(&q);
+        if (!e && !f)
             break;
-        const weft__event *e = pe ? NULL : &p->ev[i], *f = qe ? NULL : &q->ev[i];
-        bool same = e && f && e->kind == f->kind && e->worker == f->worker && e->task == f->task && e->a == f->a &&
-                    e->b == f->b && e->time == f->time;
+        bool same = e && f && e->kind == f->kind && e->worker == f->worker && e->extra == f->extra &&
+                    e->a == f->a && e->b == f->b && p.time == q.time;
         if (same)
             continue;
         if (a && alen) {
             if (e)
-                weft__trace_format(e, a, alen);
+                format(e, p.time, a, alen);
             else
                 snprintf(a, alen, "(end of trace)");
         }
         if (b && blen) {
             if (f)
-                weft__trace_format(f, b, blen);
+                format(f, q.time, b, blen);
             else
                 snprintf(b, blen, "(end of trace)");
         }
-        return (int64_t)i;
+        return n;
     }
-    return p->hash == q->hash ? -1 : (int64_t)n;
+    return x->sim->hash == y->sim->hash ? -1 : (int64_t)x->sim->events;
 }

@@ -58,8 +58,11 @@ void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_fn entry)
     ctx->fake_stack = NULL;
 #endif
 #ifdef WEFT_TSAN
-    if (!ctx->tsan_fiber)
-        ctx->tsan_fiber = __tsan_create_fiber(0);
+    /* TSan counts fibers against its thread limit (~8k): one per pooled
+     * stack, not one per task. */
+    if (!stack->tsan_fiber)
+        stack->tsan_fiber = __tsan_create_fiber(0);
+    ctx->tsan_fiber = stack->tsan_fiber;
 #endif
 #if defined(WEFT_UCONTEXT)
     (void)top;
@@ -130,11 +133,5 @@ void weft__ctx_entered(weft__ctx *self)
 
 void weft__ctx_release(weft__ctx *ctx)
 {
-#ifdef WEFT_TSAN
-    if (ctx->tsan_fiber)
-        __tsan_destroy_fiber(ctx->tsan_fiber);
-    ctx->tsan_fiber = NULL;
-#else
-    (void)ctx;
-#endif
+    (void)ctx; /* the stack owns what the sanitizers know of the context */
 }

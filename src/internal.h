@@ -80,6 +80,9 @@ typedef struct weft__stack {
     struct weft__stack_pool *pool;
     unsigned valgrind_id;
     uint32_t touched; /* the stack has been used since it was last released */
+#ifdef WEFT_TSAN
+    void *tsan_fiber; /* one per stack, reused by every task that runs on it */
+#endif
 } weft__stack;
 
 typedef struct weft__stack_slab weft__stack_slab;
@@ -251,9 +254,12 @@ struct weft__worker {
     unsigned index;
     const weft_runq_ops *rq_ops;
     void *rq;
+    bool rq_fifo;           /* the built-in FIFO: called directly, not through rq_ops */
+    uint32_t queued_unpinned; /* queued tasks another worker may steal */
+    void (*sched_point)(struct weft__worker *w); /* the backend's, cached; NULL if none */
+    uint32_t countdown;     /* steps until the next housekeeping (timers, step limit) */
     weft__task *current;
     weft__ctx loop_ctx;     /* the worker loop's own context */
-    uint64_t ticks;
     weft__wheel wheel;
     /* Simulation: a virtual thread. */
     weft__ctx *resume;      /* what runs when this worker is scheduled */
@@ -283,6 +289,8 @@ typedef struct weft__backend {
     void (*sched_point)(weft__worker *w);
     /* Which worker a spawned or woken task goes to; NULL: `local`. */
     unsigned (*place)(weft_rt *rt, weft__task *t, unsigned local);
+    /* w ran out of work: take some from another worker; NULL: no stealing. */
+    weft_runq_node *(*steal)(weft__worker *w);
     uint64_t (*rand)(weft_rt *rt);
     /* A task failed the run (simulation) — never returns to the task. */
     void (*fail)(weft_rt *rt, int status, const char *msg);
@@ -392,8 +400,56 @@ WEFT_HIDDEN bool weft__poll_timers(weft__worker *w);
 WEFT_HIDDEN void weft__task_entry(void *transfer);
 static inline void weft__sched_point(weft__worker *w)
 {
-    if (WEFT_UNLIKELY(w->rt->backend->sched_point != NULL))
-        w->rt->backend->sched_point(w);
+    if (WEFT_UNLIKELY(w->sched_point != NULL))
+        w->sched_point(w);
+}
+
+/* The built-in FIFO, inline: the common queue should not cost two indirect
+ * calls per step. Other queues go through their ops table. */
+typedef struct weft__fifo {
+    weft_runq_node *head, *tail;
+    size_t len;
+} weft__fifo;
+
+static inline void weft__fifo_push(weft__fifo *q, weft_runq_node *n)
+{
+    n->next = NULL;
+    if (q->tail)
+        q->tail->next = n;
+    else
+        q->head = n;
+    q->tail = n;
+    q->len++;
+}
+
+static inline weft_runq_node *weft__fifo_pop(weft__fifo *q)
+{
+    weft_runq_node *n = q->head;
+    if (n) {
+        q->head = n->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->len--;
+        n->next = NULL;
+    }
+    return n;
+}
+
+static inline void weft__rq_push(weft__worker *w, weft_runq_node *n)
+{
+    w->queued_unpinned += !(((weft__task *)n)->flags & WEFT__F_PINNED);
+    if (WEFT_LIKELY(w->rq_fifo))
+        weft__fifo_push((weft__fifo *)w->rq, n);
+    else
+        w->rq_ops->push(w->rq, n);
+}
+
+static inline weft_runq_node *weft__rq_pop(weft__worker *w)
+{
+    weft_runq_node *n = WEFT_LIKELY(w->rq_fifo) ? weft__fifo_pop((weft__fifo *)w->rq) : w->rq_ops->pop(w->rq);
+    if (n)
+        w->queued_unpinned -= !(((weft__task *)n)->flags & WEFT__F_PINNED);
+    return n;
 }
 
 /* ---- waiting (wait.c) ---- */
@@ -413,7 +469,18 @@ typedef struct weft__waiter {
 /* The calling task, or a negative code: WEFT_EPERM outside a task or in a
  * no-stack task (those cannot block), WEFT_ECANCELED if cancelled, WEFT_ETIMEDOUT
  * if a scope deadline passed. `what` names the call for the debug message. */
-WEFT_HIDDEN int weft__blocking_entry(weft__task **out, const char *what);
+WEFT_HIDDEN int weft__blocking_entry_slow(weft__task **out, const char *what);
+static inline int weft__blocking_entry(weft__task **out, const char *what)
+{
+    weft__worker *w = weft__tls_worker;
+    weft__task *t = w ? w->current : NULL;
+    /* The common case in one test: a fiber task, not cancelled, in no scope. */
+    if (WEFT_LIKELY(t && !(t->flags & (WEFT__F_NOSTACK | WEFT__F_CANCEL)) && !t->scope)) {
+        *out = t;
+        return 0;
+    }
+    return weft__blocking_entry_slow(out, what);
+}
 /* Block the current task until woken (the return value is the wake's code) or
  * until the deadline (min with scope deadlines), which unlinks it and returns
  * WEFT_ETIMEDOUT; cancellation unlinks it and returns WEFT_ECANCELED. unlink
@@ -423,9 +490,41 @@ WEFT_HIDDEN int weft__block(weft__task *t, int kind, void *obj, weft__unlink_fn 
 WEFT_HIDDEN void weft__wake(weft__task *t, int result);
 WEFT_HIDDEN uint64_t weft__effective_deadline(const weft__task *t, uint64_t deadline);
 
-WEFT_HIDDEN void weft__waitlist_push(weft_waitlist *l, weft__waiter *w);
-WEFT_HIDDEN weft__waiter *weft__waitlist_pop(weft_waitlist *l);
-WEFT_HIDDEN void weft__waitlist_remove(weft_waitlist *l, weft__waiter *w);
+static inline void weft__waitlist_push(weft_waitlist *l, weft__waiter *w)
+{
+    weft__waiter *tail = l->tail;
+    w->next = NULL;
+    w->prev = tail;
+    if (tail)
+        tail->next = w;
+    else
+        l->head = w;
+    l->tail = w;
+    w->list = l;
+    w->linked = true;
+}
+
+static inline void weft__waitlist_remove(weft_waitlist *l, weft__waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        l->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        l->tail = w->prev;
+    w->next = w->prev = NULL;
+    w->linked = false;
+}
+
+static inline weft__waiter *weft__waitlist_pop(weft_waitlist *l)
+{
+    weft__waiter *w = l->head;
+    if (w)
+        weft__waitlist_remove(l, w);
+    return w;
+}
 static inline bool weft__waitlist_empty(const weft_waitlist *l) { return l->head == NULL; }
 /* Queue wt on l and block; called with *lock held, which it releases before
  * parking. Cancellation and timeouts remove wt from l under *lock. */

@@ -99,24 +99,29 @@ static void run_task(weft__worker *w, weft__task *t)
     rt->stats.switches++;
     weft__ctx_jump(&w->loop_ctx, &t->ctx, t, false);
     w->current = NULL;
-    switch (t->state) {
-    case WEFT__T_YIELDED:
+    if (WEFT_LIKELY(t->state == WEFT__T_YIELDED)) {
         t->state = WEFT__T_QUEUED;
-        w->rq_ops->push(w->rq, &t->node);
-        break;
-    case WEFT__T_FINISHED:
+        weft__rq_push(w, &t->node);
+    } else if (t->state == WEFT__T_FINISHED) {
         finish(w, t);
-        break;
-    case WEFT__T_ABANDONED:
+    } else if (t->state == WEFT__T_ABANDONED) {
         if (t->stack) {
             weft__stack_put(rt, t->stack);
             t->stack = NULL;
         }
         rt->live--;
-        break;
-    default: /* PARKED: whoever wakes it queues it */
-        break;
-    }
+    } /* PARKED: whoever wakes it queues it */
+}
+
+/* Every few steps: fire due timers even when the queue never empties
+ * (tokio's event_interval does the same), and honour shutdown's budget. */
+static void housekeeping(weft__worker *w)
+{
+    weft_rt *rt = w->rt;
+    w->countdown = rt->timer_poll_mask + 1;
+    weft__poll_timers(w);
+    if (WEFT_UNLIKELY(rt->stats.steps >= rt->step_limit))
+        rt->stop = 1;
 }
 
 bool weft__poll_timers(weft__worker *w)
@@ -136,15 +141,13 @@ void weft__worker_loop(weft__worker *w)
                 return;
             continue;
         }
-        weft_runq_node *n = w->rq_ops->pop(w->rq);
+        weft_runq_node *n = weft__rq_pop(w);
+        if (!n && rt->backend->steal)
+            n = rt->backend->steal(w);
         if (n) {
             run_task(w, (weft__task *)n);
-            /* A busy worker still fires timers every few steps (tokio's
-             * event_interval); an idle one fires them before parking. */
-            if ((++w->ticks & rt->timer_poll_mask) == 0)
-                weft__poll_timers(w);
-            if (WEFT_UNLIKELY(rt->stats.steps >= rt->step_limit))
-                rt->stop = 1;
+            if (WEFT_UNLIKELY(--w->countdown == 0))
+                housekeeping(w);
             continue;
         }
         if (weft__poll_timers(w) || rt->stop)
@@ -165,6 +168,13 @@ void weft__worker_loop_entry(void *transfer)
 void weft__make_runnable(weft_rt *rt, weft__task *t)
 {
     weft__worker *cur = weft__tls_worker;
+    /* The real single-worker case: it can only go to the local queue. */
+    if (WEFT_LIKELY(!rt->backend->place && cur && cur->rt == rt && !(t->flags & WEFT__F_PINNED))) {
+        t->state = WEFT__T_QUEUED;
+        t->worker = cur;
+        weft__rq_push(cur, &t->node);
+        return;
+    }
     unsigned local = cur && cur->rt == rt ? cur->index : 0;
     unsigned target;
     if (t->flags & WEFT__F_PINNED)
@@ -176,7 +186,7 @@ void weft__make_runnable(weft_rt *rt, weft__task *t)
     weft__worker *w = &rt->workers[target];
     t->state = WEFT__T_QUEUED;
     t->worker = w;
-    w->rq_ops->push(w->rq, &t->node);
+    weft__rq_push(w, &t->node);
     if (w != cur)
         rt->backend->wake(w);
 }
@@ -192,7 +202,8 @@ void weft_yield(void)
     if (!t || (t->flags & WEFT__F_NOSTACK)) {
         if (t)
             weft__hook(w->rt, WEFT_HOOK_ERROR, w, t, WEFT_EPERM, "yield in a no-stack task");
-        WEFT_MISUSE(WEFT_EPERM, "weft_yield: %s", t ? "a WEFT_SPAWN_NOSTACK task cannot yield" : "not inside a task");
+        (void)WEFT_MISUSE(WEFT_EPERM, "weft_yield: %s",
+                          t ? "a WEFT_SPAWN_NOSTACK task cannot yield" : "not inside a task");
         return;
     }
     weft__sched_point(w);

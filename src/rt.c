@@ -83,6 +83,9 @@ static int workers_new(weft_rt *rt)
         w->rt = rt;
         w->index = i;
         w->rq_ops = q;
+        w->rq_fifo = q == weft_runq_fifo();
+        w->sched_point = rt->backend->sched_point;
+        w->countdown = 1;
         w->park_deadline = UINT64_MAX;
         w->vstate = WEFT__V_PARKED;
         w->rq = weft__calloc(rt, q->state_size);
@@ -202,7 +205,7 @@ int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result)
     weft__hook(rt, WEFT_HOOK_SPAWN, NULL, t, 0, NULL);
     t->state = WEFT__T_QUEUED;
     t->worker = &rt->workers[0];
-    rt->workers[0].rq_ops->push(rt->workers[0].rq, &t->node);
+    weft__rq_push(&rt->workers[0], &t->node);
     rt->backend->wake(&rt->workers[0]);
     rt->root = t;
     rt->root_result = NULL;
@@ -320,7 +323,7 @@ void weft_rt_free(weft_rt *rt)
     if (!rt)
         return;
     if (rt->running || weft__tls_worker) {
-        WEFT_MISUSE(WEFT_EPERM, "weft_rt_free: the runtime is running; not freed");
+        (void)WEFT_MISUSE(WEFT_EPERM, "weft_rt_free: the runtime is running; not freed");
         return;
     }
     weft_rt_shutdown(rt);

@@ -2,10 +2,7 @@
  * weft_runq_ops table that users can also implement themselves. */
 #include "internal.h"
 
-typedef struct fifo {
-    weft_runq_node *head, *tail;
-    size_t len;
-} fifo;
+typedef weft__fifo fifo;
 
 static int fifo_init(void *state, void *arg)
 {
@@ -16,29 +13,8 @@ static int fifo_init(void *state, void *arg)
 
 static void fifo_destroy(void *state) { (void)state; }
 
-static inline void fifo_push_node(fifo *q, weft_runq_node *n)
-{
-    n->next = NULL;
-    if (q->tail)
-        q->tail->next = n;
-    else
-        q->head = n;
-    q->tail = n;
-    q->len++;
-}
-
-static inline weft_runq_node *fifo_pop_node(fifo *q)
-{
-    weft_runq_node *n = q->head;
-    if (n) {
-        q->head = n->next;
-        if (!q->head)
-            q->tail = NULL;
-        q->len--;
-        n->next = NULL;
-    }
-    return n;
-}
+#define fifo_push_node weft__fifo_push
+#define fifo_pop_node weft__fifo_pop
 
 static void fifo_push(void *state, weft_runq_node *n) { fifo_push_node(state, n); }
 static weft_runq_node *fifo_pop(void *state) { return fifo_pop_node(state); }

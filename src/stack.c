@@ -23,6 +23,13 @@
 #define WEFT_HAVE_VALGRIND 1
 #endif
 
+#ifdef WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+#ifdef WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
@@ -166,6 +173,11 @@ int weft__stack_get(weft_rt *rt, size_t size, weft__stack **out)
 void weft__stack_put(weft_rt *rt, weft__stack *s)
 {
     (void)rt;
+#ifdef WEFT_ASAN
+    /* A task abandoned mid-function (a failed simulated run) never returned
+     * through its frames, so their poison is still on the stack. */
+    __asan_unpoison_memory_region(s->base, s->size);
+#endif
     weft__stack_pool *pool = s->pool;
     s->next = pool->free;
     pool->free = s;
@@ -204,6 +216,11 @@ void weft__stacks_free(weft_rt *rt)
 #ifdef WEFT_HAVE_VALGRIND
             for (size_t k = 0; k < sl->count; k++)
                 VALGRIND_STACK_DEREGISTER(sl->stacks[k].valgrind_id);
+#endif
+#ifdef WEFT_TSAN
+            for (size_t k = 0; k < sl->count; k++)
+                if (sl->stacks[k].tsan_fiber)
+                    __tsan_destroy_fiber(sl->stacks[k].tsan_fiber);
 #endif
             rt->os.munmap(rt->os.ctx, sl->mem, sl->len);
             weft__free(rt, sl->stacks, sl->count * sizeof *sl->stacks);

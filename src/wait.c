@@ -3,7 +3,7 @@
  * every coordination primitive is built on. */
 #include "internal.h"
 
-int weft__blocking_entry(weft__task **out, const char *what)
+int weft__blocking_entry_slow(weft__task **out, const char *what)
 {
     weft__worker *w = weft__tls_worker;
     weft__task *t = w ? w->current : NULL;
@@ -100,42 +100,6 @@ const char *weft__wait_name(int kind)
 }
 
 /* ---- wait lists ---- */
-
-void weft__waitlist_push(weft_waitlist *l, weft__waiter *w)
-{
-    weft__waiter *tail = l->tail;
-    w->next = NULL;
-    w->prev = tail;
-    if (tail)
-        tail->next = w;
-    else
-        l->head = w;
-    l->tail = w;
-    w->list = l;
-    w->linked = true;
-}
-
-void weft__waitlist_remove(weft_waitlist *l, weft__waiter *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        l->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        l->tail = w->prev;
-    w->next = w->prev = NULL;
-    w->linked = false;
-}
-
-weft__waiter *weft__waitlist_pop(weft_waitlist *l)
-{
-    weft__waiter *w = l->head;
-    if (w)
-        weft__waitlist_remove(l, w);
-    return w;
-}
 
 bool weft__unlink_from_list(weft__task *t)
 {

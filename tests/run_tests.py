@@ -26,12 +26,16 @@ def main():
         return 1
     outputs = {}
     for b in builds:
-        out = subprocess.run([os.path.join(args.det_dir, b, 'det_hashes')], capture_output=True, text=True,
+        cmd = [os.path.join(args.det_dir, b, 'det_hashes')]
+        if b.startswith('aarch64'):
+            cmd.insert(0, 'qemu-aarch64')  # another machine, emulated
+        out = subprocess.run(cmd, capture_output=True, text=True,
                              env={k: v for k, v in os.environ.items() if not k.startswith('WEFT_')})
         if out.returncode != 0:
             print('weft: determinism: %s failed:\n%s' % (b, out.stderr), file=sys.stderr)
             return 1
         outputs[b] = out.stdout
+    builds.sort(key=lambda b: b.startswith('aarch64'))  # report against a native build
     first = builds[0]
     lines = outputs[first].splitlines()
     for b in builds[1:]:

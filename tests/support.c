@@ -68,6 +68,30 @@ int under_valgrind(void)
     return v && *v == '1';
 }
 
+int under_tsan(void)
+{
+#if defined(__SANITIZE_THREAD__)
+    return 1;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+    return 1;
+#endif
+#endif
+    return 0;
+}
+
+int under_asan(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return 1;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return 1;
+#endif
+#endif
+    return 0;
+}
+
 uint64_t seeds_for(uint64_t n)
 {
     return under_valgrind() ? (n > 50 ? 50 : n) : n;

@@ -27,6 +27,13 @@ void counting_alloc_init(counting_alloc *c);
 
 /* 1 under valgrind (WEFT_VALGRIND=1 is set by `scons valgrind`). */
 int under_valgrind(void);
+/* 1 in a ThreadSanitizer build. TSan tracks each fiber like a thread and
+ * allows about 8,000 of them, so tests that keep tens of thousands of fibers
+ * alive run smaller there. */
+int under_tsan(void);
+/* 1 in an AddressSanitizer build (its SIGSEGV handler reports overflows). */
+int under_asan(void);
+
 /* How many seeds a property test should run: n, or fewer under valgrind. */
 uint64_t seeds_for(uint64_t n);
 

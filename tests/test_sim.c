@@ -88,6 +88,58 @@ START_TEST(different_seeds_explore_different_interleavings)
 }
 END_TEST
 
+/* ---- idle virtual workers steal ---- */
+
+typedef struct spread {
+    unsigned used; /* bit per worker that ran a step */
+} spread;
+
+static void *note_workers(void *arg)
+{
+    spread *sp = arg;
+    for (int i = 0; i < 5; i++) {
+        sp->used |= 1u << weft_worker_index();
+        weft_sched_point();
+    }
+    return NULL;
+}
+
+static void *eight_tasks(void *arg)
+{
+    weft_task *t[8];
+    for (int i = 0; i < 8; i++)
+        weft_spawn(&t[i], note_workers, arg);
+    for (int i = 0; i < 8; i++)
+        weft_join(t[i], NULL);
+    return NULL;
+}
+
+static int steals;
+static void count_steals(void *ctx, const weft_hook_info *i)
+{
+    (void)ctx;
+    ck_assert_int_ne(i->status, i->worker); /* taken from another worker */
+    steals++;
+}
+
+START_TEST(idle_virtual_workers_steal_so_every_seed_interleaves)
+{
+    steals = 0;
+    for (uint64_t seed = 0; seed < seeds_for(300); seed++) {
+        spread sp = {0};
+        weft_config c = test_config(2, seed);
+        weft_rt *rt;
+        ck_assert_weft(weft_rt_new(&rt, &c), 0);
+        ck_assert_weft(weft_hook_add(rt, WEFT_HOOK_MASK(WEFT_HOOK_STEAL), count_steals, NULL, NULL), 0);
+        ck_assert_weft(weft_rt_block_on(rt, eight_tasks, &sp, NULL), 0);
+        weft_rt_free(rt);
+        ck_assert_msg(sp.used == 3u, "seed %llu ran everything on one worker (mask %u)", (unsigned long long)seed,
+                      sp.used);
+    }
+    ck_assert_int_gt(steals, 0);
+}
+END_TEST
+
 /* ---- exhaustive search: two tasks of three atomic steps = C(6,3) = 20 ---- */
 
 typedef struct steps {
@@ -564,6 +616,7 @@ Suite *suite_sim(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, same_seed_same_hash_100_times);
     tcase_add_test(tc, different_seeds_explore_different_interleavings);
+    tcase_add_test(tc, idle_virtual_workers_steal_so_every_seed_interleaves);
     tcase_add_test(tc, exhaustive_search_counts_the_20_interleavings);
     tcase_add_test(tc, a_recorded_schedule_replays_the_run);
     tcase_add_test(tc, a_schedule_from_another_program_is_detected);
