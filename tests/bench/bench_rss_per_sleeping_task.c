@@ -1,0 +1,131 @@
+/* bench_rss.c — workload `rss_per_sleeping_task` (bytes, lower is better).
+ *
+ * 100,000 fiber tasks each call weft_sleep(3600 s). VmRSS (/proc/self/status)
+ * is read in the spawning task before the first spawn and again once every
+ * task has run and parked (the spawner sleeps 200 ms after spawning, which
+ * lets the single worker run all of them). Reported: (after - before) /
+ * 100,000, as the peers do. The handle array is allocated and touched before
+ * the first reading, so it is not counted.
+ *
+ * Afterwards every task is cancelled (weft_cancel) and joined; each sleep must
+ * return WEFT_ECANCELED. Threaded mode, one worker, default 64 KiB stacks.
+ * Measured once, without warm-up (like the peers).
+ * Output: "BENCH <workload> <impl> <value> <unit>".
+ */
+#define _GNU_SOURCE
+#include "weft.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NUM_TASKS 100000u
+#define SLEEP_NS (3600ull * 1000000000ull)
+#define SETTLE_NS (200ull * 1000000ull)
+
+static void report(const char *workload, const char *impl, double value, const char *unit)
+{
+    printf("BENCH %s %s %.6g %s\n", workload, impl, value, unit);
+    fflush(stdout);
+}
+
+static void check(int r, const char *what)
+{
+    if (r < 0) {
+        fprintf(stderr, "bench_rss: %s: %s\n", what, weft_strerror(r));
+        exit(1);
+    }
+}
+
+static long vm_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    if (!f)
+        abort();
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kb = strtol(line + 6, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    if (kb < 0)
+        abort();
+    return kb * 1024;
+}
+
+static unsigned started;
+
+static void *sleeper(void *arg)
+{
+    (void)arg;
+    started++;
+    int r = weft_sleep(SLEEP_NS);
+    return (void *)(intptr_t)r;
+}
+
+typedef struct state {
+    weft_task **handles;
+    double per_task;
+} state;
+
+static void *root(void *arg)
+{
+    state *s = arg;
+    long before = vm_rss_bytes();
+    for (unsigned i = 0; i < NUM_TASKS; i++)
+        check(weft_spawn(&s->handles[i], sleeper, NULL), "weft_spawn");
+    check(weft_sleep(SETTLE_NS), "weft_sleep");
+    long after = vm_rss_bytes();
+    if (started != NUM_TASKS) {
+        fprintf(stderr, "bench_rss: only %u of %u tasks started\n", started, NUM_TASKS);
+        exit(1);
+    }
+    s->per_task = (double)(after - before) / NUM_TASKS;
+    weft_rt_stats st;
+    check(weft_rt_stats_get(weft_rt_current(), &st), "weft_rt_stats_get");
+    printf("# rss before %ld, after %ld; live tasks %llu, stacks mapped %llu\n", before, after,
+           (unsigned long long)st.live_tasks, (unsigned long long)st.stacks_mapped);
+
+    for (unsigned i = 0; i < NUM_TASKS; i++)
+        check(weft_cancel(s->handles[i]), "weft_cancel");
+    unsigned cancelled = 0;
+    for (unsigned i = 0; i < NUM_TASKS; i++) {
+        void *res = NULL;
+        int r = weft_join(s->handles[i], &res);
+        if (r != 0 && r != WEFT_ECANCELED)
+            check(r, "weft_join");
+        if ((intptr_t)res == WEFT_ECANCELED)
+            cancelled++;
+    }
+    if (cancelled != NUM_TASKS) {
+        fprintf(stderr, "bench_rss: %u of %u sleeps returned WEFT_ECANCELED\n", cancelled, NUM_TASKS);
+        exit(1);
+    }
+    return NULL;
+}
+
+int main(void)
+{
+    state s;
+    s.handles = malloc(NUM_TASKS * sizeof *s.handles);
+    if (!s.handles)
+        abort();
+    memset(s.handles, 0, NUM_TASKS * sizeof *s.handles);
+    s.per_task = 0;
+    weft_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.mode = WEFT_MODE_THREADED;
+    cfg.workers = 1;
+    cfg.flags = WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
+    weft_rt *rt;
+    check(weft_rt_new(&rt, &cfg), "weft_rt_new");
+    check(weft_rt_block_on(rt, root, &s, NULL), "weft_rt_block_on");
+    weft_rt_free(rt);
+    report("rss_per_sleeping_task", "weft", s.per_task, "bytes");
+    free(s.handles);
+    return 0;
+}
