@@ -1,0 +1,99 @@
+/* fuzz_timer_wheel.c — the timing wheel against a sorted-list model, with
+ * the operation sequence taken from the fuzzer's bytes. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+enum { N = 64 };
+
+typedef struct slot {
+    weft_timer t;
+    int pending;
+    uint64_t key, seq;
+} slot;
+
+static slot timers[N];
+static int fired[N * 8], nfired;
+static uint64_t elapsed, seq;
+
+static void on_fire(weft_timer *t, void *arg)
+{
+    (void)arg;
+    fired[nfired++] = (int)((slot *)t - timers);
+}
+
+static uint64_t take(const uint8_t **p, const uint8_t *end, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes && *p < end; i++)
+        v = (v << 8) | *(*p)++;
+    return v;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    weft__wheel *wh = calloc(1, sizeof *wh);
+    memset(timers, 0, sizeof timers);
+    const uint8_t *p = data, *end = data + size;
+    uint64_t now = take(&p, end, 4);
+    weft__wheel_init(wh, now, NULL);
+    elapsed = now;
+    seq = 0;
+    while (p < end) {
+        uint8_t op = *p++;
+        int i = op % N;
+        switch (op >> 6) {
+        case 0:
+        case 1: {
+            uint64_t d = now + take(&p, end, 1 + (op & 3) * 2);
+            if (timers[i].pending)
+                weft__wheel_remove(wh, &timers[i].t);
+            weft_timer_init(&timers[i].t);
+            timers[i].t.deadline = d;
+            timers[i].t.cb = on_fire;
+            weft__wheel_insert(wh, &timers[i].t);
+            timers[i].pending = 1;
+            timers[i].key = d < elapsed ? elapsed - 1 : d;
+            timers[i].seq = seq++;
+            break;
+        }
+        case 2:
+            if (timers[i].pending) {
+                weft__wheel_remove(wh, &timers[i].t);
+                timers[i].pending = 0;
+            }
+            break;
+        default: {
+            now += take(&p, end, 1 + (op & 3));
+            /* The model: everything due, by (key, seq). */
+            int want[N], n = 0;
+            for (int k = 0; k < N; k++)
+                if (timers[k].pending && timers[k].key <= now)
+                    want[n++] = k;
+            for (int a = 1; a < n; a++)
+                for (int b = a; b > 0; b--) {
+                    slot *x = &timers[want[b - 1]], *y = &timers[want[b]];
+                    if (x->key > y->key || (x->key == y->key && x->seq > y->seq)) {
+                        int t = want[b];
+                        want[b] = want[b - 1];
+                        want[b - 1] = t;
+                    }
+                }
+            nfired = 0;
+            weft__wheel_advance(wh, now);
+            if (nfired != n)
+                abort();
+            for (int k = 0; k < n; k++) {
+                if (fired[k] != want[k])
+                    abort();
+                timers[want[k]].pending = 0;
+            }
+            if (now + 1 > elapsed)
+                elapsed = now + 1;
+        }
+        }
+    }
+    free(wh);
+    return 0;
+}
