@@ -257,6 +257,20 @@ static void finish_op(weft_chan *ch, weft__waiter *peer, int code)
         complete(peer, code);
 }
 
+/* A blocking call checks for cancellation on entry, but the scheduling point
+ * it takes when the channel looks ready lets other tasks run: a competitor
+ * may take what it saw, and a cancel that comes then finds this task running,
+ * only sets the flag, and nothing would wake the task once parked. Called with
+ * the channel's lock held right before parking: true (lock released) if the
+ * call must end with WEFT_ECANCELED instead. */
+static bool cancel_pending(const weft__task *self, uint32_t *lock)
+{
+    if (!(self->flags & WEFT__F_CANCEL))
+        return false;
+    weft__spin_unlock(lock);
+    return true;
+}
+
 /* ---- the operations without blocking; lock held on entry and released ---- */
 
 /* 0 sent, WEFT_EPIPE closed, WEFT_ENOMEM, WEFT_EAGAIN (would block: the lock
@@ -340,6 +354,8 @@ int weft_chan_send_until(weft_chan *ch, const void *elem, uint64_t deadline)
     r = try_send_locked(ch, elem);
     if (r != WEFT_EAGAIN)
         return r;
+    if (cancel_pending(self, &ch->lock))
+        return WEFT_ECANCELED;
     weft__waiter wt = {0};
     wt.data = (void *)(uintptr_t)elem;
     /* 0: a receiver (or the buffer) took the element; anything else: it was
@@ -380,6 +396,8 @@ int weft_chan_recv_until(weft_chan *ch, void *out, uint64_t deadline)
     r = try_recv_locked(ch, out);
     if (r != WEFT_EAGAIN)
         return r;
+    if (cancel_pending(self, &ch->lock))
+        return WEFT_ECANCELED;
     weft__waiter wt = {0};
     wt.data = out;
     return weft__block_on_list(self, &wt, &ch->receivers, &ch->lock, WEFT__W_CHAN_RECV, deadline);
@@ -557,6 +575,8 @@ int weft_select(weft_select_case *cases, size_t n, uint64_t deadline)
     r = poll_cases(cases, n);
     if (r != WEFT_EAGAIN)
         return r;
+    if (self->flags & WEFT__F_CANCEL)
+        return WEFT_ECANCELED; /* cancelled during poll_cases' scheduling point */
     weft__waiter waiters[WEFT_SELECT_MAX];
     weft__select sel = {.result = 0, .n = n, .waiters = waiters, .cases = cases};
     atomic_init(&sel.fired, UNCLAIMED);

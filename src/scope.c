@@ -25,6 +25,14 @@ static int bad_scope(const char *what, const weft_scope *s)
                                                       : "NULL scope");
 }
 
+static bool inside(const weft__task *t, const weft_scope *s)
+{
+    for (const weft_scope *p = t->scope; p; p = p->parent)
+        if (p == s)
+            return true;
+    return false;
+}
+
 int weft_scope_init(weft_scope *s, unsigned flags)
 {
     if (!s)
@@ -34,6 +42,10 @@ int weft_scope_init(weft_scope *s, unsigned flags)
     weft__task *self = weft__current();
     if (!self)
         return WEFT_MISUSE(WEFT_EPERM, "weft_scope_init: not inside a task");
+    /* Re-opening a scope the caller is inside would make it its own parent
+     * (and every walk up the chain loop forever). */
+    if (inside(self, s))
+        return WEFT_MISUSE(WEFT_EBUSY, "weft_scope_init: this scope is open (join it before reusing it)");
     memset(s, 0, sizeof *s);
     s->magic = SCOPE_MAGIC;
     s->flags = flags;
@@ -43,14 +55,6 @@ int weft_scope_init(weft_scope *s, unsigned flags)
     weft_timer_init(&s->timer);
     self->scope = s;
     return 0;
-}
-
-static bool inside(const weft__task *t, const weft_scope *s)
-{
-    for (const weft_scope *p = t->scope; p; p = p->parent)
-        if (p == s)
-            return true;
-    return false;
 }
 
 /* The deadline passed: every task blocked inside the scope (its children,
@@ -103,11 +107,29 @@ int weft_scope_cancel(weft_scope *s)
     return 0;
 }
 
+/* The deadline in force inside s: its own or an enclosing scope's. */
+static uint64_t deadline_in_force(const weft_scope *s)
+{
+    uint64_t d = WEFT_NO_DEADLINE;
+    for (const weft_scope *p = s; p; p = p->parent)
+        if (p->deadline < d)
+            d = p->deadline;
+    return d;
+}
+
 static void child_done(scope_child *c, int result)
 {
     weft_scope *s = c->scope;
     weft_rt *rt = weft__tls_worker->rt;
+    /* A child still running when the deadline passed means the deadline cut
+     * the scope short. Decided here rather than only in the deadline's timer:
+     * the children's own waits time out at the same instant and may finish
+     * before that timer runs (on another worker), and a deadline of an
+     * enclosing scope has no timer of this scope at all. */
+    bool late = rt->backend->now(rt) >= deadline_in_force(s);
     weft__spin_lock(&s->lock);
+    if (late)
+        s->timed_out = 1;
     if (c->prev)
         c->prev->next = c->next;
     else

@@ -35,6 +35,20 @@ static int bad_object(const char *what, const void *obj)
     return WEFT_MISUSE(WEFT_EINVAL, "%s: %s", what, obj ? "object not initialized or already destroyed" : "NULL object");
 }
 
+/* A blocking call checks for cancellation on entry, but the scheduling point
+ * it may take on the way to parking lets other tasks run, and a cancel that
+ * comes then finds this task running: it only sets the flag, and nothing
+ * would wake the task once parked. Called with the object's lock held right
+ * before parking: true (lock released) if the call must end with
+ * WEFT_ECANCELED instead. */
+static bool cancel_pending(const weft__task *self, uint32_t *lock)
+{
+    if (!(self->flags & WEFT__F_CANCEL))
+        return false;
+    weft__spin_unlock(lock);
+    return true;
+}
+
 /* Wake every waiter of l with code; called with the object's lock held, the
  * wakes happen after it is released. */
 static void wake_all(weft_waitlist *l, uint32_t *lock, int code)
@@ -103,6 +117,8 @@ static int mutex_acquire(weft_mutex *m, weft__task *self, uint64_t deadline, boo
         weft__spin_unlock(&m->lock);
         return 0;
     }
+    if (!uncancellable && cancel_pending(self, &m->lock))
+        return WEFT_ECANCELED;
     atomic_fetch_or_explicit(mstate(m), WAITERS_BIT, memory_order_relaxed);
     weft__waiter wt = {0};
     if (uncancellable)
@@ -216,6 +232,8 @@ int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline)
     if (owner_of(atomic_load_explicit(mstate(m), memory_order_relaxed)) != self)
         return WEFT_MISUSE(WEFT_EPERM, "weft_cond_wait: the calling task does not hold the mutex");
     weft__sched_point(self->worker);
+    if (self->flags & WEFT__F_CANCEL)
+        return WEFT_ECANCELED; /* cancelled during the point: the mutex is still held */
     /* On the list before the mutex is released: a signal sent after the
      * release cannot be missed. */
     weft__waiter wt = {0};
@@ -308,6 +326,8 @@ int weft_sem_acquire_until(weft_sem *s, uint64_t deadline)
         weft__spin_unlock(&s->lock);
         return 0;
     }
+    if (cancel_pending(self, &s->lock))
+        return WEFT_ECANCELED;
     weft__waiter wt = {0};
     /* 0: release handed a permit straight to us; otherwise none was taken. */
     return weft__block_on_list(self, &wt, &s->waiters, &s->lock, WEFT__W_SEM, deadline);
@@ -433,6 +453,8 @@ int weft_wg_wait_until(weft_wg *wg, uint64_t deadline)
         weft__spin_unlock(&wg->lock);
         return 0;
     }
+    if (cancel_pending(self, &wg->lock))
+        return WEFT_ECANCELED;
     weft__waiter wt = {0};
     return weft__block_on_list(self, &wt, &wg->waiters, &wg->lock, WEFT__W_WG, deadline);
 }
@@ -495,6 +517,8 @@ int weft_barrier_wait(weft_barrier *b)
     if (b->arrived + 1 == b->parties)
         weft__sched_point(self->worker);
     weft__spin_lock(&b->lock);
+    if (b->arrived + 1 < b->parties && cancel_pending(self, &b->lock))
+        return WEFT_ECANCELED; /* before arriving: nothing to withdraw */
     if (++b->arrived == b->parties) {
         b->arrived = 0;
         b->generation++;
@@ -581,6 +605,8 @@ int weft_event_wait_until(weft_event *e, uint64_t deadline)
         weft__spin_unlock(&e->lock);
         return 0;
     }
+    if (cancel_pending(self, &e->lock))
+        return WEFT_ECANCELED;
     weft__waiter wt = {0};
     return weft__block_on_list(self, &wt, &e->waiters, &e->lock, WEFT__W_EVENT, deadline);
 }

@@ -11,7 +11,11 @@
     X(task)            \
     X(rt)              \
     X(sim)             \
-    X(explore)
+    X(explore)         \
+    X(sync)            \
+    X(chan)            \
+    X(scope)           \
+    X(props)
 
 #define WEFT_DECLARE_SUITE(name) Suite *suite_##name(void);
 WEFT_SUITES(WEFT_DECLARE_SUITE)
