@@ -148,6 +148,18 @@ size_t weft_chan_len(const weft_chan *ch)
 
 /* ---- the buffer ---- */
 
+/* Copy one element. Most elements are a word or two: a fixed-size copy is a
+ * couple of moves, where a call to memcpy is a dozen instructions. */
+static inline void copy_elem(void *dst, const void *src, size_t size)
+{
+    switch (size) {
+    case 4: memcpy(dst, src, 4); break;
+    case 8: memcpy(dst, src, 8); break;
+    case 16: memcpy(dst, src, 16); break;
+    default: memcpy(dst, src, size);
+    }
+}
+
 static unsigned char *slot(weft_chan *ch, size_t i)
 {
     return ch->buf + ((ch->head + i) % ch->ring) * ch->elem_size;
@@ -183,14 +195,14 @@ static int buf_push(weft_chan *ch, const void *elem)
         if (r < 0)
             return r;
     }
-    memcpy(slot(ch, ch->len), elem, ch->elem_size);
+    copy_elem(slot(ch, ch->len), elem, ch->elem_size);
     ch->len++;
     return 0;
 }
 
 static void buf_pop(weft_chan *ch, void *out)
 {
-    memcpy(out, slot(ch, 0), ch->elem_size);
+    copy_elem(out, slot(ch, 0), ch->elem_size);
     ch->head = (ch->head + 1) % ch->ring;
     ch->len--;
 }
@@ -242,7 +254,7 @@ static void finish_op(weft_chan *ch, weft__waiter *peer, int code)
             w->next = list;
             list = w;
         }
-        weft__spin_unlock(&ch->lock);
+        weft__obj_unlock(&ch->lock);
         if (peer)
             complete(peer, code);
         while (list) {
@@ -252,23 +264,9 @@ static void finish_op(weft_chan *ch, weft__waiter *peer, int code)
         }
         return;
     }
-    weft__spin_unlock(&ch->lock);
+    weft__obj_unlock(&ch->lock);
     if (peer)
         complete(peer, code);
-}
-
-/* A blocking call checks for cancellation on entry, but the scheduling point
- * it takes when the channel looks ready lets other tasks run: a competitor
- * may take what it saw, and a cancel that comes then finds this task running,
- * only sets the flag, and nothing would wake the task once parked. Called with
- * the channel's lock held right before parking: true (lock released) if the
- * call must end with WEFT_ECANCELED instead. */
-static bool cancel_pending(const weft__task *self, uint32_t *lock)
-{
-    if (!(self->flags & WEFT__F_CANCEL))
-        return false;
-    weft__spin_unlock(lock);
-    return true;
 }
 
 /* ---- the operations without blocking; lock held on entry and released ---- */
@@ -278,19 +276,19 @@ static bool cancel_pending(const weft__task *self, uint32_t *lock)
 static int try_send_locked(weft_chan *ch, const void *elem)
 {
     if (ch->closed) {
-        weft__spin_unlock(&ch->lock);
+        weft__obj_unlock(&ch->lock);
         return WEFT_EPIPE;
     }
     weft__waiter *rx = claim_first(&ch->receivers);
     if (rx) {
-        memcpy(rx->data, elem, ch->elem_size);
+        copy_elem(rx->data, elem, ch->elem_size);
         finish_op(ch, rx, 0);
         return 0;
     }
     if (ch->capacity && has_room(ch)) {
         int r = buf_push(ch, elem);
         if (r < 0) {
-            weft__spin_unlock(&ch->lock);
+            weft__obj_unlock(&ch->lock);
             return r;
         }
         finish_op(ch, NULL, 0);
@@ -307,22 +305,22 @@ static int try_recv_locked(weft_chan *ch, void *out)
         weft__waiter *tx = claim_first(&ch->senders);
         if (tx) {
             buf_push(ch, tx->data); /* cannot fail: one slot just freed */
-            weft__spin_unlock(&ch->lock);
+            weft__obj_unlock(&ch->lock);
             complete(tx, 0);
             return 0;
         }
-        weft__spin_unlock(&ch->lock);
+        weft__obj_unlock(&ch->lock);
         return 0;
     }
     weft__waiter *tx = claim_first(&ch->senders);
     if (tx) {
-        memcpy(out, tx->data, ch->elem_size);
-        weft__spin_unlock(&ch->lock);
+        copy_elem(out, tx->data, ch->elem_size);
+        weft__obj_unlock(&ch->lock);
         complete(tx, 0);
         return 0;
     }
     if (ch->closed) {
-        weft__spin_unlock(&ch->lock);
+        weft__obj_unlock(&ch->lock);
         return WEFT_EPIPE;
     }
     return WEFT_EAGAIN;
@@ -350,12 +348,10 @@ int weft_chan_send_until(weft_chan *ch, const void *elem, uint64_t deadline)
         return r;
     if (send_ready(ch))
         weft__sched_point(self->worker);
-    weft__spin_lock(&ch->lock);
+    weft__obj_lock(&ch->lock);
     r = try_send_locked(ch, elem);
     if (r != WEFT_EAGAIN)
         return r;
-    if (cancel_pending(self, &ch->lock))
-        return WEFT_ECANCELED;
     weft__waiter wt = {0};
     wt.data = (void *)(uintptr_t)elem;
     /* 0: a receiver (or the buffer) took the element; anything else: it was
@@ -375,10 +371,10 @@ int weft_chan_try_send(weft_chan *ch, const void *elem)
     weft__worker *w = weft__tls_worker;
     if (w)
         weft__sched_point(w);
-    weft__spin_lock(&ch->lock);
+    weft__obj_lock(&ch->lock);
     int r = try_send_locked(ch, elem);
     if (r == WEFT_EAGAIN)
-        weft__spin_unlock(&ch->lock);
+        weft__obj_unlock(&ch->lock);
     return r;
 }
 
@@ -392,12 +388,10 @@ int weft_chan_recv_until(weft_chan *ch, void *out, uint64_t deadline)
         return r;
     if (recv_ready(ch))
         weft__sched_point(self->worker);
-    weft__spin_lock(&ch->lock);
+    weft__obj_lock(&ch->lock);
     r = try_recv_locked(ch, out);
     if (r != WEFT_EAGAIN)
         return r;
-    if (cancel_pending(self, &ch->lock))
-        return WEFT_ECANCELED;
     weft__waiter wt = {0};
     wt.data = out;
     return weft__block_on_list(self, &wt, &ch->receivers, &ch->lock, WEFT__W_CHAN_RECV, deadline);
@@ -416,10 +410,10 @@ int weft_chan_try_recv(weft_chan *ch, void *out)
     weft__worker *w = weft__tls_worker;
     if (w)
         weft__sched_point(w);
-    weft__spin_lock(&ch->lock);
+    weft__obj_lock(&ch->lock);
     int r = try_recv_locked(ch, out);
     if (r == WEFT_EAGAIN)
-        weft__spin_unlock(&ch->lock);
+        weft__obj_unlock(&ch->lock);
     return r;
 }
 
@@ -430,9 +424,9 @@ int weft_chan_close(weft_chan *ch)
     weft__worker *w = weft__tls_worker;
     if (w)
         weft__sched_point(w);
-    weft__spin_lock(&ch->lock);
+    weft__obj_lock(&ch->lock);
     if (ch->closed) {
-        weft__spin_unlock(&ch->lock);
+        weft__obj_unlock(&ch->lock);
         return WEFT_EPIPE;
     }
     ch->closed = true;
@@ -447,7 +441,7 @@ int weft_chan_close(weft_chan *ch)
         x->next = list;
         list = x;
     }
-    weft__spin_unlock(&ch->lock);
+    weft__obj_unlock(&ch->lock);
     weft__waiter *ordered = NULL;
     while (list) {
         weft__waiter *n = list->next;
@@ -490,10 +484,10 @@ static bool case_ready(const weft_select_case *c)
 static int try_case(weft_select_case *c)
 {
     weft_chan *ch = c->chan;
-    weft__spin_lock(&ch->lock);
+    weft__obj_lock(&ch->lock);
     int r = c->op == WEFT_SELECT_SEND ? try_send_locked(ch, c->elem) : try_recv_locked(ch, c->elem);
     if (r == WEFT_EAGAIN)
-        weft__spin_unlock(&ch->lock);
+        weft__obj_unlock(&ch->lock);
     return r;
 }
 
@@ -544,10 +538,10 @@ static void unregister_all(weft__select *sel)
     for (size_t i = 0; i < sel->n; i++) {
         weft__waiter *w = &sel->waiters[i];
         weft_chan *ch = sel->cases[i].chan;
-        weft__spin_lock(&ch->lock);
+        weft__obj_lock(&ch->lock);
         if (w->linked)
             weft__waitlist_remove(w->list, w);
-        weft__spin_unlock(&ch->lock);
+        weft__obj_unlock(&ch->lock);
     }
 }
 
@@ -588,9 +582,9 @@ int weft_select(weft_select_case *cases, size_t n, uint64_t deadline)
         w->lock = &ch->lock;
         w->data = cases[i].elem;
         w->aux = (uint64_t)(uintptr_t)&sel;
-        weft__spin_lock(&ch->lock);
+        weft__obj_lock(&ch->lock);
         weft__waitlist_push(cases[i].op == WEFT_SELECT_SEND ? &ch->senders : &ch->receivers, w);
-        weft__spin_unlock(&ch->lock);
+        weft__obj_unlock(&ch->lock);
     }
     r = weft__block(self, WEFT__W_SELECT, &sel, select_unlink, deadline);
     int fired = atomic_load(&sel.fired);

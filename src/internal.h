@@ -136,7 +136,8 @@ enum weft__task_flags {
     WEFT__F_CANCELLED_LIVE = 1u << 7, /* cancel arrived before it finished */
     WEFT__F_SHUTDOWN = 1u << 8,  /* cancelled by shutdown */
     WEFT__F_STACKFAIL = 1u << 9, /* no stack could be bound */
-    WEFT__F_UNCANCELLABLE = 1u << 10 /* in a wait cancellation must not break */
+    WEFT__F_UNCANCELLABLE = 1u << 10, /* in a wait cancellation must not break */
+    WEFT__F_SHIELDED = 1u << 11       /* weft_cancel_shield: cancellation deferred */
 };
 
 /* Why a task is blocked (for deadlock reports, hooks and traces). */
@@ -179,6 +180,7 @@ struct weft__task {
     weft__unlink_fn unlink;   /* set while parked in a cancellable wait */
     void *wait_obj;           /* what it waits on (for unlink and reports) */
     weft_scope *scope;        /* innermost scope it runs in, or NULL */
+    void (*on_finish)(weft__task *t); /* told of every end, also when fn never ran */
     uint32_t slot, gen;
     uint32_t stack_size;
     uint16_t flags;
@@ -256,6 +258,7 @@ struct weft__worker {
     void *rq;
     bool rq_fifo;           /* the built-in FIFO: called directly, not through rq_ops */
     uint32_t queued_unpinned; /* queued tasks another worker may steal */
+    bool concurrent;        /* its runtime may run tasks on several OS threads at once */
     void (*sched_point)(struct weft__worker *w); /* the backend's, cached; NULL if none */
     uint32_t countdown;     /* steps until the next housekeeping (timers, step limit) */
     weft__task *current;
@@ -554,6 +557,30 @@ static inline void weft__spin_lock(uint32_t *l)
 static inline void weft__spin_unlock(uint32_t *l)
 {
     atomic_store_explicit((_Atomic uint32_t *)l, 0, memory_order_release);
+}
+
+/* Coordination objects need atomic instructions only when their tasks can
+ * run on several OS threads at once. The simulator and the single-thread
+ * backend run every task of a runtime on one OS thread, switching only inside
+ * the runtime's own calls, so plain loads and stores are exact there; a lock
+ * prefix would cost 7-8 ns per operation for nothing. Outside any runtime the
+ * safe path is taken. */
+static inline bool weft__concurrent(void)
+{
+    weft__worker *w = weft__tls_worker;
+    return !w || w->concurrent;
+}
+
+static inline void weft__obj_lock(uint32_t *l)
+{
+    if (weft__concurrent())
+        weft__spin_lock(l);
+}
+
+static inline void weft__obj_unlock(uint32_t *l)
+{
+    if (weft__concurrent())
+        weft__spin_unlock(l);
 }
 
 /* ---- simulation entry points the core calls (sim/) ---- */

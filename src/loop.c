@@ -22,6 +22,8 @@ static void finish(weft__worker *w, weft__task *t)
     rt->live--;
     rt->stats.finished++;
     weft__hook(rt, WEFT_HOOK_FINISH, w, t, t->finish_status, NULL);
+    if (t->on_finish)
+        t->on_finish(t);
     if (t->joiner) {
         weft__task *j = t->joiner;
         t->joiner = NULL;

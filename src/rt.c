@@ -42,7 +42,7 @@ static int validate(const weft_config *c)
     if (c->stack_size && (c->stack_size < WEFT_STACK_MIN || c->stack_size > WEFT_STACK_MAX))
         return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_new: stack_size %zu outside [%u, %u]", c->stack_size,
                            WEFT_STACK_MIN, WEFT_STACK_MAX);
-    if (c->flags & ~(WEFT_CFG_NO_ENV | WEFT_CFG_QUIET))
+    if (c->flags & ~(WEFT_CFG_NO_ENV | WEFT_CFG_QUIET | WEFT_CFG_ATOMIC_SYNC))
         return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_new: unknown flags 0x%x", c->flags);
     const weft_runq_ops *q = c->runq;
     if (q && (!q->init || !q->push || !q->pop || !q->len || q->state_size == 0))
@@ -85,6 +85,9 @@ static int workers_new(weft_rt *rt)
         w->rq_ops = q;
         w->rq_fifo = q == weft_runq_fifo();
         w->sched_point = rt->backend->sched_point;
+        /* Every backend of this build runs a runtime's tasks on one OS
+         * thread; a thread-pool backend sets this for its workers. */
+        w->concurrent = (rt->cfg.flags & WEFT_CFG_ATOMIC_SYNC) != 0;
         w->countdown = 1;
         w->park_deadline = UINT64_MAX;
         w->vstate = WEFT__V_PARKED;

@@ -12,6 +12,7 @@ typedef struct scope_child {
     weft_scope_fn fn;
     void *arg;
     weft__task *task;
+    int result;
 } scope_child;
 
 static bool valid(const weft_scope *s)
@@ -98,11 +99,13 @@ void weft__scope_cancel_children(weft_scope *s)
 
 int weft_scope_cancel(weft_scope *s)
 {
-    if (!valid(s))
-        return bad_scope("weft_scope_cancel", s);
     if (!weft__tls_worker)
         return WEFT_MISUSE(WEFT_EPERM, "weft_scope_cancel: not inside a task");
+    /* The point first: the scope may be joined while other tasks run, and
+     * must be checked after that, not before. */
     weft__sched_point(weft__tls_worker);
+    if (!valid(s))
+        return bad_scope("weft_scope_cancel", s);
     weft__scope_cancel_children(s);
     return 0;
 }
@@ -127,7 +130,7 @@ static void child_done(scope_child *c, int result)
      * before that timer runs (on another worker), and a deadline of an
      * enclosing scope has no timer of this scope at all. */
     bool late = rt->backend->now(rt) >= deadline_in_force(s);
-    weft__spin_lock(&s->lock);
+    weft__obj_lock(&s->lock);
     if (late)
         s->timed_out = 1;
     if (c->prev)
@@ -141,7 +144,7 @@ static void child_done(scope_child *c, int result)
     if (result < 0 && !s->first_error)
         s->first_error = result;
     weft__waiter *owner = s->live == 0 ? weft__waitlist_pop(&s->waiters) : NULL;
-    weft__spin_unlock(&s->lock);
+    weft__obj_unlock(&s->lock);
     weft__free(rt, c, sizeof *c);
     if (fail_fast)
         weft__scope_cancel_children(s);
@@ -153,9 +156,16 @@ static void *child_main(void *arg)
 {
     scope_child *c = arg;
     weft__current()->scope = c->scope;
-    int r = c->fn(c->arg);
-    child_done(c, r);
+    c->result = c->fn(c->arg);
     return NULL;
+}
+
+/* Called by the loop at every child's end — also for a child that never ran
+ * because no stack could be bound for it, whose failure the scope must hear. */
+static void child_finished(weft__task *t)
+{
+    scope_child *c = t->arg;
+    child_done(c, (t->flags & WEFT__F_STACKFAIL) ? t->finish_status : c->result);
 }
 
 int weft_scope_spawn(weft_scope *s, weft_scope_fn fn, void *arg, const weft_spawn_opts *opts)
@@ -180,14 +190,15 @@ int weft_scope_spawn(weft_scope *s, weft_scope_fn fn, void *arg, const weft_spaw
         return r;
     }
     c->task = weft__task_from_handle(rt, h);
+    c->task->on_finish = child_finished;
     weft_detach(h);
-    weft__spin_lock(&s->lock);
+    weft__obj_lock(&s->lock);
     c->next = s->children;
     if (c->next)
         c->next->prev = c;
     s->children = c;
     s->live++;
-    weft__spin_unlock(&s->lock);
+    weft__obj_unlock(&s->lock);
     /* A scope already cancelled (fail-fast, or its owner) starts new
      * children cancelled. */
     if (s->cancelled)
@@ -212,9 +223,9 @@ int weft_scope_join(weft_scope *s)
      * cancellation; cancelling the owner cancels the children instead
      * (weft__cancel_task), and their ends wake it. */
     while (s->live) {
-        weft__spin_lock(&s->lock);
+        weft__obj_lock(&s->lock);
         if (!s->live) {
-            weft__spin_unlock(&s->lock);
+            weft__obj_unlock(&s->lock);
             break;
         }
         weft__waiter wt = {0};

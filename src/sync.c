@@ -25,6 +25,32 @@ static _Atomic uintptr_t *mstate(weft_mutex *m)
     return (_Atomic uintptr_t *)&m->state;
 }
 
+/* The mutex word, read and compare-and-swapped with atomics only when the
+ * runtime is concurrent (see weft__concurrent). */
+static inline uintptr_t state_load(weft_mutex *m, bool conc)
+{
+    return conc ? atomic_load_explicit(mstate(m), memory_order_relaxed) : m->state;
+}
+
+static inline bool state_cas(weft_mutex *m, uintptr_t expect, uintptr_t want, bool conc, memory_order order)
+{
+    if (!conc) {
+        if (m->state != expect)
+            return false;
+        m->state = want;
+        return true;
+    }
+    return atomic_compare_exchange_strong_explicit(mstate(m), &expect, want, order, memory_order_relaxed);
+}
+
+static inline void state_store(weft_mutex *m, uintptr_t v, bool conc)
+{
+    if (conc)
+        atomic_store_explicit(mstate(m), v, memory_order_release);
+    else
+        m->state = v;
+}
+
 static weft__task *owner_of(uintptr_t s)
 {
     return (weft__task *)(s & ~WAITERS_BIT);
@@ -33,20 +59,6 @@ static weft__task *owner_of(uintptr_t s)
 static int bad_object(const char *what, const void *obj)
 {
     return WEFT_MISUSE(WEFT_EINVAL, "%s: %s", what, obj ? "object not initialized or already destroyed" : "NULL object");
-}
-
-/* A blocking call checks for cancellation on entry, but the scheduling point
- * it may take on the way to parking lets other tasks run, and a cancel that
- * comes then finds this task running: it only sets the flag, and nothing
- * would wake the task once parked. Called with the object's lock held right
- * before parking: true (lock released) if the call must end with
- * WEFT_ECANCELED instead. */
-static bool cancel_pending(const weft__task *self, uint32_t *lock)
-{
-    if (!(self->flags & WEFT__F_CANCEL))
-        return false;
-    weft__spin_unlock(lock);
-    return true;
 }
 
 /* Wake every waiter of l with code; called with the object's lock held, the
@@ -58,7 +70,7 @@ static void wake_all(weft_waitlist *l, uint32_t *lock, int code)
         w->next = list;
         list = w;
     }
-    weft__spin_unlock(lock);
+    weft__obj_unlock(lock);
     /* list is newest-first; wake in arrival order. */
     weft__waiter *ordered = NULL;
     while (list) {
@@ -99,27 +111,20 @@ int weft_mutex_destroy(weft_mutex *m)
     return 0;
 }
 
-/* Take m for self, blocking; flags may make the wait uncancellable (the
- * re-lock after a condition wait must not fail). */
-static int mutex_acquire(weft_mutex *m, weft__task *self, uint64_t deadline, bool uncancellable)
+/* Contended: queue up and wait for the hand-off. Kept out of line so the
+ * uncontended path stays a few instructions. */
+static __attribute__((noinline)) int mutex_acquire_slow(weft_mutex *m, weft__task *self, uint64_t deadline,
+                                                       bool uncancellable, bool conc)
 {
-    uintptr_t zero = 0;
-    if (atomic_load_explicit(mstate(m), memory_order_relaxed) == 0) {
-        weft__sched_point(self->worker);
-        if (atomic_compare_exchange_strong_explicit(mstate(m), &zero, (uintptr_t)self, memory_order_acquire,
-                                                    memory_order_relaxed))
-            return 0;
-    }
-    weft__spin_lock(&m->lock);
-    zero = 0;
-    if (atomic_compare_exchange_strong_explicit(mstate(m), &zero, (uintptr_t)self, memory_order_acquire,
-                                                memory_order_relaxed)) {
-        weft__spin_unlock(&m->lock);
+    weft__obj_lock(&m->lock);
+    if (state_cas(m, 0, (uintptr_t)self, conc, memory_order_acquire)) {
+        weft__obj_unlock(&m->lock);
         return 0;
     }
-    if (!uncancellable && cancel_pending(self, &m->lock))
-        return WEFT_ECANCELED;
-    atomic_fetch_or_explicit(mstate(m), WAITERS_BIT, memory_order_relaxed);
+    if (conc)
+        atomic_fetch_or_explicit(mstate(m), WAITERS_BIT, memory_order_relaxed);
+    else
+        m->state |= WAITERS_BIT;
     weft__waiter wt = {0};
     if (uncancellable)
         self->flags |= WEFT__F_UNCANCELLABLE;
@@ -130,6 +135,20 @@ static int mutex_acquire(weft_mutex *m, weft__task *self, uint64_t deadline, boo
     return r;
 }
 
+/* Take m for self, blocking; flags may make the wait uncancellable (the
+ * re-lock after a condition wait must not fail). */
+static int mutex_acquire(weft_mutex *m, weft__task *self, uint64_t deadline, bool uncancellable)
+{
+    bool conc = self->worker->concurrent;
+    if (state_load(m, conc) == 0) {
+        weft__sched_point(self->worker);
+        if (state_cas(m, 0, (uintptr_t)self, conc, memory_order_acquire))
+            return 0;
+    }
+    return mutex_acquire_slow(m, self, deadline, uncancellable, conc);
+}
+
+
 int weft_mutex_lock_until(weft_mutex *m, uint64_t deadline)
 {
     if (!m || m->magic != MUTEX_MAGIC)
@@ -138,7 +157,7 @@ int weft_mutex_lock_until(weft_mutex *m, uint64_t deadline)
     int r = weft__blocking_entry(&self, "weft_mutex_lock");
     if (r < 0)
         return r;
-    if (owner_of(atomic_load_explicit(mstate(m), memory_order_relaxed)) == self)
+    if (owner_of(state_load(m, self->worker->concurrent)) == self)
         return WEFT_MISUSE(WEFT_EDEADLK, "weft_mutex_lock: task %llu already holds this mutex",
                            (unsigned long long)self->node.task_id);
     return mutex_acquire(m, self, deadline, false);
@@ -157,30 +176,26 @@ int weft_mutex_trylock(weft_mutex *m)
     if (!self)
         return WEFT_MISUSE(WEFT_EPERM, "weft_mutex_trylock: not inside a task");
     weft__sched_point(self->worker);
-    uintptr_t zero = 0;
-    return atomic_compare_exchange_strong_explicit(mstate(m), &zero, (uintptr_t)self, memory_order_acquire,
-                                                   memory_order_relaxed)
-               ? 0
-               : WEFT_EBUSY;
+    return state_cas(m, 0, (uintptr_t)self, self->worker->concurrent, memory_order_acquire) ? 0 : WEFT_EBUSY;
 }
 
 /* Release m held by self: FIFO hand-off to the first waiter, if any. */
 static void mutex_release(weft_mutex *m, weft__task *self)
 {
-    uintptr_t mine = (uintptr_t)self;
-    if (atomic_compare_exchange_strong_explicit(mstate(m), &mine, 0, memory_order_release, memory_order_relaxed))
+    bool conc = self->worker->concurrent;
+    if (state_cas(m, (uintptr_t)self, 0, conc, memory_order_release))
         return;
-    weft__spin_lock(&m->lock);
+    weft__obj_lock(&m->lock);
     weft__waiter *wt = weft__waitlist_pop(&m->waiters);
     if (!wt) {
-        atomic_store_explicit(mstate(m), 0, memory_order_release);
-        weft__spin_unlock(&m->lock);
+        state_store(m, 0, conc);
+        weft__obj_unlock(&m->lock);
         return;
     }
     uintptr_t next = (uintptr_t)wt->task | (m->waiters.head ? WAITERS_BIT : 0);
-    atomic_store_explicit(mstate(m), next, memory_order_release);
+    state_store(m, next, conc);
     weft__task *t = wt->task;
-    weft__spin_unlock(&m->lock);
+    weft__obj_unlock(&m->lock);
     weft__wake(t, 0);
 }
 
@@ -189,7 +204,7 @@ int weft_mutex_unlock(weft_mutex *m)
     if (!m || m->magic != MUTEX_MAGIC)
         return bad_object("weft_mutex_unlock", m);
     weft__task *self = weft__current();
-    if (!self || owner_of(atomic_load_explicit(mstate(m), memory_order_relaxed)) != self)
+    if (!self || owner_of(state_load(m, self->worker->concurrent)) != self)
         return WEFT_MISUSE(WEFT_EPERM, "weft_mutex_unlock: the calling task does not hold the mutex");
     weft__sched_point(self->worker);
     mutex_release(m, self);
@@ -229,7 +244,7 @@ int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline)
     int r = weft__blocking_entry(&self, "weft_cond_wait");
     if (r < 0)
         return r;
-    if (owner_of(atomic_load_explicit(mstate(m), memory_order_relaxed)) != self)
+    if (owner_of(state_load(m, self->worker->concurrent)) != self)
         return WEFT_MISUSE(WEFT_EPERM, "weft_cond_wait: the calling task does not hold the mutex");
     weft__sched_point(self->worker);
     if (self->flags & WEFT__F_CANCEL)
@@ -239,9 +254,9 @@ int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline)
     weft__waiter wt = {0};
     wt.task = self;
     wt.lock = &c->lock;
-    weft__spin_lock(&c->lock);
+    weft__obj_lock(&c->lock);
     weft__waitlist_push(&c->waiters, &wt);
-    weft__spin_unlock(&c->lock);
+    weft__obj_unlock(&c->lock);
     mutex_release(m, self);
     r = weft__block(self, WEFT__W_COND, &wt, weft__unlink_from_list, deadline);
     int relock = mutex_acquire(m, self, WEFT_NO_DEADLINE, true);
@@ -262,13 +277,13 @@ static int cond_wake(weft_cond *c, bool all, const char *what)
     weft__worker *w = weft__tls_worker;
     if (w)
         weft__sched_point(w);
-    weft__spin_lock(&c->lock);
+    weft__obj_lock(&c->lock);
     if (all) {
         wake_all(&c->waiters, &c->lock, 0);
         return 0;
     }
     weft__waiter *wt = weft__waitlist_pop(&c->waiters);
-    weft__spin_unlock(&c->lock);
+    weft__obj_unlock(&c->lock);
     if (wt)
         weft__wake(wt->task, 0);
     return 0;
@@ -321,13 +336,11 @@ int weft_sem_acquire_until(weft_sem *s, uint64_t deadline)
         return r;
     if (s->permits && !s->waiters.head)
         weft__sched_point(self->worker);
-    weft__spin_lock(&s->lock);
+    weft__obj_lock(&s->lock);
     if (sem_take(s)) {
-        weft__spin_unlock(&s->lock);
+        weft__obj_unlock(&s->lock);
         return 0;
     }
-    if (cancel_pending(self, &s->lock))
-        return WEFT_ECANCELED;
     weft__waiter wt = {0};
     /* 0: release handed a permit straight to us; otherwise none was taken. */
     return weft__block_on_list(self, &wt, &s->waiters, &s->lock, WEFT__W_SEM, deadline);
@@ -345,9 +358,9 @@ int weft_sem_try_acquire(weft_sem *s)
     weft__worker *w = weft__tls_worker;
     if (w)
         weft__sched_point(w);
-    weft__spin_lock(&s->lock);
+    weft__obj_lock(&s->lock);
     bool ok = sem_take(s);
-    weft__spin_unlock(&s->lock);
+    weft__obj_unlock(&s->lock);
     return ok ? 0 : WEFT_EAGAIN;
 }
 
@@ -358,9 +371,9 @@ int weft_sem_release(weft_sem *s, uint64_t n)
     weft__worker *w = weft__tls_worker;
     if (w)
         weft__sched_point(w);
-    weft__spin_lock(&s->lock);
+    weft__obj_lock(&s->lock);
     if (s->permits > UINT64_MAX - n) {
-        weft__spin_unlock(&s->lock);
+        weft__obj_unlock(&s->lock);
         return WEFT_MISUSE(WEFT_EINVAL, "weft_sem_release: the permit count would overflow");
     }
     weft__waiter *handed = NULL, **tail = &handed;
@@ -372,7 +385,7 @@ int weft_sem_release(weft_sem *s, uint64_t n)
         n--;
     }
     s->permits += n;
-    weft__spin_unlock(&s->lock);
+    weft__obj_unlock(&s->lock);
     while (handed) {
         weft__waiter *next = handed->next;
         weft__wake(handed->task, 0);
@@ -416,11 +429,11 @@ int weft_wg_add(weft_wg *wg, int64_t delta)
     weft__worker *w = weft__tls_worker;
     if (w)
         weft__sched_point(w);
-    weft__spin_lock(&wg->lock);
+    weft__obj_lock(&wg->lock);
     /* count >= 0, so count + delta cannot overflow when delta < 0 (where
      * -delta would, for INT64_MIN). */
     if ((delta < 0 && wg->count + delta < 0) || (delta > 0 && wg->count > INT64_MAX - delta)) {
-        weft__spin_unlock(&wg->lock);
+        weft__obj_unlock(&wg->lock);
         return WEFT_MISUSE(WEFT_EINVAL, "weft_wg_add: count %lld %+lld goes out of range", (long long)wg->count,
                            (long long)delta);
     }
@@ -429,7 +442,7 @@ int weft_wg_add(weft_wg *wg, int64_t delta)
         wake_all(&wg->waiters, &wg->lock, 0);
         return 0;
     }
-    weft__spin_unlock(&wg->lock);
+    weft__obj_unlock(&wg->lock);
     return 0;
 }
 
@@ -448,13 +461,11 @@ int weft_wg_wait_until(weft_wg *wg, uint64_t deadline)
         return r;
     if (wg->count == 0)
         weft__sched_point(self->worker);
-    weft__spin_lock(&wg->lock);
+    weft__obj_lock(&wg->lock);
     if (wg->count == 0) {
-        weft__spin_unlock(&wg->lock);
+        weft__obj_unlock(&wg->lock);
         return 0;
     }
-    if (cancel_pending(self, &wg->lock))
-        return WEFT_ECANCELED;
     weft__waiter wt = {0};
     return weft__block_on_list(self, &wt, &wg->waiters, &wg->lock, WEFT__W_WG, deadline);
 }
@@ -496,13 +507,13 @@ static bool barrier_unlink(weft__task *t)
 {
     weft__waiter *wt = t->wait_obj;
     weft_barrier *b = WEFT_CONTAINER_OF(wt->list, weft_barrier, waiters);
-    weft__spin_lock(&b->lock);
+    weft__obj_lock(&b->lock);
     bool mine = wt->linked;
     if (mine) {
         weft__waitlist_remove(&b->waiters, wt);
         b->arrived--;
     }
-    weft__spin_unlock(&b->lock);
+    weft__obj_unlock(&b->lock);
     return mine;
 }
 
@@ -516,9 +527,7 @@ int weft_barrier_wait(weft_barrier *b)
         return r;
     if (b->arrived + 1 == b->parties)
         weft__sched_point(self->worker);
-    weft__spin_lock(&b->lock);
-    if (b->arrived + 1 < b->parties && cancel_pending(self, &b->lock))
-        return WEFT_ECANCELED; /* before arriving: nothing to withdraw */
+    weft__obj_lock(&b->lock);
     if (++b->arrived == b->parties) {
         b->arrived = 0;
         b->generation++;
@@ -530,7 +539,7 @@ int weft_barrier_wait(weft_barrier *b)
     wt.lock = &b->lock;
     wt.aux = b->generation;
     weft__waitlist_push(&b->waiters, &wt);
-    weft__spin_unlock(&b->lock);
+    weft__obj_unlock(&b->lock);
     r = weft__block(self, WEFT__W_BARRIER, &wt, barrier_unlink, WEFT_NO_DEADLINE);
     return r < 0 ? r : 0;
 }
@@ -566,7 +575,7 @@ int weft_event_set(weft_event *e)
     weft__worker *w = weft__tls_worker;
     if (w)
         weft__sched_point(w);
-    weft__spin_lock(&e->lock);
+    weft__obj_lock(&e->lock);
     e->set = 1;
     wake_all(&e->waiters, &e->lock, 0);
     return 0;
@@ -600,13 +609,11 @@ int weft_event_wait_until(weft_event *e, uint64_t deadline)
         return r;
     if (e->set)
         weft__sched_point(self->worker);
-    weft__spin_lock(&e->lock);
+    weft__obj_lock(&e->lock);
     if (e->set) {
-        weft__spin_unlock(&e->lock);
+        weft__obj_unlock(&e->lock);
         return 0;
     }
-    if (cancel_pending(self, &e->lock))
-        return WEFT_ECANCELED;
     weft__waiter wt = {0};
     return weft__block_on_list(self, &wt, &e->waiters, &e->lock, WEFT__W_EVENT, deadline);
 }
@@ -629,28 +636,28 @@ int weft_once_call(weft_once *o, void (*fn)(void *arg), void *arg)
     weft__worker *w = weft__tls_worker;
     if (w)
         weft__sched_point(w);
-    weft__spin_lock(&o->lock);
+    weft__obj_lock(&o->lock);
     if (o->state == ONCE_DONE) {
-        weft__spin_unlock(&o->lock);
+        weft__obj_unlock(&o->lock);
         return 0;
     }
     if (o->state == ONCE_NEW) {
         o->state = ONCE_RUNNING;
-        weft__spin_unlock(&o->lock);
+        weft__obj_unlock(&o->lock);
         fn(arg);
-        weft__spin_lock(&o->lock);
+        weft__obj_lock(&o->lock);
         o->state = ONCE_DONE;
         wake_all(&o->waiters, &o->lock, 0);
         return 0;
     }
-    weft__spin_unlock(&o->lock);
+    weft__obj_unlock(&o->lock);
     weft__task *self;
     int r = weft__blocking_entry(&self, "weft_once_call");
     if (r < 0)
         return r;
-    weft__spin_lock(&o->lock);
+    weft__obj_lock(&o->lock);
     if (o->state == ONCE_DONE) {
-        weft__spin_unlock(&o->lock);
+        weft__obj_unlock(&o->lock);
         return 0;
     }
     weft__waiter wt = {0};

@@ -267,7 +267,8 @@ int weft__cancel_task(weft_rt *rt, weft__task *t, int hook_status)
         weft__scope_cancel_children(s);
         return 0;
     }
-    if (t->state == WEFT__T_PARKED && !(t->flags & WEFT__F_UNCANCELLABLE) && (!t->unlink || t->unlink(t)))
+    if (t->state == WEFT__T_PARKED && !(t->flags & (WEFT__F_UNCANCELLABLE | WEFT__F_SHIELDED)) &&
+        (!t->unlink || t->unlink(t)))
         weft__wake(t, WEFT_ECANCELED);
     return 0;
 }

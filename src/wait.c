@@ -14,7 +14,7 @@ int weft__blocking_entry_slow(weft__task **out, const char *what)
         return WEFT_MISUSE(WEFT_EPERM, "%s: task %llu (%s) was spawned with WEFT_SPAWN_NOSTACK and cannot block", what,
                            (unsigned long long)t->node.task_id, t->name ? t->name : "unnamed");
     }
-    if (t->flags & WEFT__F_CANCEL)
+    if ((t->flags & WEFT__F_CANCEL) && !(t->flags & WEFT__F_SHIELDED))
         return WEFT_ECANCELED;
     if (t->scope) {
         uint64_t d = weft__effective_deadline(t, WEFT_NO_DEADLINE);
@@ -23,6 +23,19 @@ int weft__blocking_entry_slow(weft__task **out, const char *what)
     }
     *out = t;
     return 0;
+}
+
+int weft_cancel_shield(int on)
+{
+    weft__task *t = weft__current();
+    if (!t)
+        return WEFT_MISUSE(WEFT_EPERM, "weft_cancel_shield: not inside a task");
+    int was = (t->flags & WEFT__F_SHIELDED) != 0;
+    if (on)
+        t->flags |= WEFT__F_SHIELDED;
+    else
+        t->flags &= (uint16_t)~WEFT__F_SHIELDED;
+    return was;
 }
 
 uint64_t weft__effective_deadline(const weft__task *t, uint64_t deadline)
@@ -53,6 +66,16 @@ int weft__block(weft__task *t, int kind, void *obj, weft__unlink_fn unlink, uint
     t->wait_kind = (uint8_t)kind;
     t->wait_obj = obj;
     t->unlink = unlink;
+    /* The caller checked for cancellation on entry, but its scheduling point
+     * let other tasks run since; a cancel that came then found this task
+     * running and only set the flag. Nothing would wake it once parked. */
+    if (WEFT_UNLIKELY((t->flags & WEFT__F_CANCEL) && !(t->flags & (WEFT__F_UNCANCELLABLE | WEFT__F_SHIELDED)))) {
+        bool mine = !unlink || unlink(t);
+        t->unlink = NULL;
+        t->wait_kind = WEFT__W_NONE;
+        if (mine)
+            return WEFT_ECANCELED;
+    }
     weft_timer tm;
     bool timed = eff != WEFT_NO_DEADLINE;
     if (timed) {
@@ -104,11 +127,11 @@ const char *weft__wait_name(int kind)
 bool weft__unlink_from_list(weft__task *t)
 {
     weft__waiter *wt = t->wait_obj;
-    weft__spin_lock(wt->lock);
+    weft__obj_lock(wt->lock);
     bool mine = wt->linked;
     if (mine)
         weft__waitlist_remove(wt->list, wt);
-    weft__spin_unlock(wt->lock);
+    weft__obj_unlock(wt->lock);
     return mine;
 }
 
@@ -118,6 +141,6 @@ int weft__block_on_list(weft__task *t, weft__waiter *wt, weft_waitlist *l, uint3
     wt->task = t;
     wt->lock = lock;
     weft__waitlist_push(l, wt);
-    weft__spin_unlock(lock);
+    weft__obj_unlock(lock);
     return weft__block(t, kind, wt, weft__unlink_from_list, deadline);
 }

@@ -84,6 +84,13 @@ static void check_property(const char *name, weft_fn body)
             ck_assert_msg(r == 0, "%s, %u virtual worker(s), %s run queue: %d (%s)\n%s", name, workers[w],
                           qnames[q], r, weft_strerror(r), msg);
         }
+    /* The atomic paths the objects take when tasks run on several OS
+     * threads, under the same interleavings. */
+    weft_config c = test_config(4, 0);
+    c.flags |= WEFT_CFG_ATOMIC_SYNC;
+    msg[0] = 0;
+    int r = weft_check_seeds(&c, body, NULL, seeds_for(1000), msg, sizeof msg);
+    ck_assert_msg(r == 0, "%s, 4 virtual workers, atomic sync paths: %d (%s)\n%s", name, r, weft_strerror(r), msg);
 }
 
 /* ======================================================================== */

@@ -810,14 +810,7 @@ Suite *suite_scope(void)
     tcase_add_test(tc, scope_cancel_cancels_children);
     tcase_add_test(tc, scope_bad_input);
     tcase_add_test(tc, scope_spawn_allocation_failure);
-#ifdef WEFT_KNOWN_BUG
-    /* Known bug (loop.c): a task whose stack cannot be bound finishes
-     * without running its function, so the scope never hears of the child
-     * and weft_scope_join waits forever (deadlock). */
     tcase_add_test(tc, scope_child_without_stack_is_reported);
-#else
-    (void)scope_child_without_stack_is_reported;
-#endif
     suite_add_tcase(s, tc);
 
     tc = tcase_create("threaded");

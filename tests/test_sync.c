@@ -1679,15 +1679,7 @@ Suite *suite_sync(void)
     tc = tcase_create("cancel_race");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, cancel_while_entering_a_wait_is_not_lost);
-#ifdef WEFT_KNOWN_BUG
-    /* Known bug (loop.c weft_sleep_until, and weft__block in wait.c, which
-     * re-checks the deadline before parking but not cancellation): a cancel
-     * that lands at the sleep's scheduling point is ignored for the whole
-     * sleep. */
     tcase_add_test(tc, cancel_while_entering_sleep_is_not_lost);
-#else
-    (void)cancel_while_entering_sleep_is_not_lost;
-#endif
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad_input");

@@ -209,6 +209,60 @@ START_TEST(cancellation_is_sticky_and_a_cancelled_joiner_lets_go)
 }
 END_TEST
 
+/* ---- the cancellation shield ---- */
+
+typedef struct cleanup {
+    weft_mutex m;
+    int locked_in_cleanup, after_shield;
+} cleanup;
+
+static void *cleans_up(void *arg)
+{
+    cleanup *c = arg;
+    int r = weft_sleep(1000000); /* cancelled here */
+    ck_assert_weft(r, WEFT_ECANCELED);
+    ck_assert_weft(weft_mutex_lock(&c->m), WEFT_ECANCELED); /* sticky: cleanup cannot wait */
+    ck_assert_int_eq(weft_cancel_shield(1), 0);
+    ck_assert_int_eq(weft_cancel_shield(1), 1); /* nesting: the previous setting */
+    ck_assert_weft(weft_mutex_lock(&c->m), 0);   /* waits for the holder, uninterrupted */
+    c->locked_in_cleanup = 1;
+    ck_assert_weft(weft_mutex_unlock(&c->m), 0);
+    ck_assert_weft(weft_sleep(10), 0);
+    ck_assert_int_eq(weft_cancel_shield(0), 1);
+    c->after_shield = weft_sleep(10);            /* the cancel still stands */
+    return NULL;
+}
+
+static void *shield_root(void *arg)
+{
+    cleanup *c = arg;
+    weft_mutex_init(&c->m);
+    ck_assert_weft(weft_mutex_lock(&c->m), 0);
+    weft_task *t;
+    ck_assert_weft(weft_spawn(&t, cleans_up, c), 0);
+    weft_yield();
+    ck_assert_weft(weft_cancel(t), 0);
+    weft_yield();
+    weft_yield();
+    ck_assert_weft(weft_cancel(t), 0); /* again, while it waits shielded: no effect */
+    ck_assert_weft(weft_sleep(100), 0);
+    ck_assert_int_eq(c->locked_in_cleanup, 0); /* still waiting for us */
+    ck_assert_weft(weft_mutex_unlock(&c->m), 0);
+    ck_assert_weft(weft_join(t, NULL), WEFT_ECANCELED);
+    weft_mutex_destroy(&c->m);
+    return NULL;
+}
+
+START_TEST(a_shield_lets_cancelled_cleanup_block)
+{
+    cleanup c = {0};
+    ck_assert_weft(run_in(NULL, shield_root, &c, NULL), 0);
+    ck_assert_int_eq(c.locked_in_cleanup, 1);
+    ck_assert_int_eq(c.after_shield, WEFT_ECANCELED);
+    ck_assert_weft(weft_cancel_shield(1), WEFT_EPERM);
+}
+END_TEST
+
 /* ---- no-stack tasks ---- */
 
 static int nostack_ran;
@@ -549,6 +603,7 @@ Suite *suite_task(void)
     tcase_add_test(tc, calls_outside_a_runtime);
     tcase_add_test(tc, cancel_semantics);
     tcase_add_test(tc, cancellation_is_sticky_and_a_cancelled_joiner_lets_go);
+    tcase_add_test(tc, a_shield_lets_cancelled_cleanup_block);
     tcase_add_test(tc, nostack_tasks_run_to_completion_and_cannot_suspend);
     tcase_add_test(tc, ten_thousand_fibers_and_an_hour_of_virtual_sleep);
     tcase_add_test(tc, spawn_enomem_leaks_nothing);

@@ -149,6 +149,10 @@ typedef struct weft_sim_config {
 /* weft_config.flags */
 #define WEFT_CFG_NO_ENV 0x1u /* ignore WEFT_* environment overrides */
 #define WEFT_CFG_QUIET 0x2u  /* no diagnostics on stderr (tests of failures) */
+/* Coordination objects use atomic instructions even though this runtime runs
+ * its tasks on one OS thread (where plain loads and stores are exact and
+ * faster). For testing the multi-thread paths. */
+#define WEFT_CFG_ATOMIC_SYNC 0x4u
 
 /* A zeroed weft_config is valid: simulation, seed 0, one worker, 64 KiB
  * stacks, FIFO run queue, malloc. Environment overrides are read once in
@@ -256,6 +260,14 @@ WEFT_API int weft_detach(weft_task *t);
  * when t already finished (too late: its join then returns its result);
  * WEFT_ESRCH for a stale handle. */
 WEFT_API int weft_cancel(weft_task *t);
+
+/* Defer cancellation of the calling task while on is non-zero: its blocking
+ * calls are not cut short by weft_cancel, so cleanup can still lock, wait and
+ * join; a cancel that arrives meanwhile takes effect at the first blocking
+ * call after the shield is lowered. Returns the previous setting (0 or 1), so
+ * shields nest by restoring it; WEFT_EPERM outside a task. Scope deadlines
+ * still apply. */
+WEFT_API int weft_cancel_shield(int on);
 
 /* Let other runnable tasks run; the caller goes to the back of its queue. */
 WEFT_API void weft_yield(void);

@@ -44,7 +44,8 @@ WEFT_API int weft_mutex_destroy(weft_mutex *m);
  * WEFT_EINVAL, WEFT_EPERM (outside a task). */
 WEFT_API int weft_mutex_lock(weft_mutex *m);
 WEFT_API int weft_mutex_lock_until(weft_mutex *m, uint64_t deadline);
-/* 0 or WEFT_EBUSY; never blocks. */
+/* 0 or WEFT_EBUSY; never blocks. WEFT_EPERM outside a task (a mutex is
+ * owned by a task), WEFT_EINVAL for a bad object. */
 WEFT_API int weft_mutex_trylock(weft_mutex *m);
 /* 0, or WEFT_EPERM if the caller does not hold m. */
 WEFT_API int weft_mutex_unlock(weft_mutex *m);
@@ -80,6 +81,7 @@ WEFT_API int weft_sem_try_acquire(weft_sem *s);
 /* Add n permits (waking waiters). WEFT_EOVERFLOW-free: WEFT_EINVAL if the
  * count would overflow. */
 WEFT_API int weft_sem_release(weft_sem *s, uint64_t n);
+/* Permits available now; 0 also for an invalid object. */
 WEFT_API uint64_t weft_sem_value(const weft_sem *s);
 
 /* ---- Wait group ----------------------------------------------------------- */
@@ -148,7 +150,8 @@ typedef struct weft_chan weft_chan;
 #define WEFT_CHAN_UNBOUNDED SIZE_MAX
 
 WEFT_API int weft_chan_new(weft_chan **ch, size_t elem_size, size_t capacity);
-/* A channel that accepts exactly one element, then closes itself. */
+/* A channel that accepts exactly one element, then closes itself (so a later
+ * weft_chan_close returns WEFT_EPIPE: it is closed already). */
 WEFT_API int weft_chan_new_oneshot(weft_chan **ch, size_t elem_size);
 /* WEFT_EBUSY if tasks still wait on it (nothing freed); NULL is allowed. */
 WEFT_API int weft_chan_free(weft_chan *ch);
@@ -162,7 +165,7 @@ WEFT_API int weft_chan_recv_until(weft_chan *ch, void *out, uint64_t deadline);
 WEFT_API int weft_chan_try_recv(weft_chan *ch, void *out);
 /* 0, or WEFT_EPIPE if already closed. Wakes every waiter. */
 WEFT_API int weft_chan_close(weft_chan *ch);
-/* Elements buffered now. */
+/* Elements buffered now; 0 also for an invalid channel. */
 WEFT_API size_t weft_chan_len(const weft_chan *ch);
 
 /* ---- Select ------------------------------------------------------------------
@@ -214,11 +217,13 @@ WEFT_API int weft_scope_init(weft_scope *s, unsigned flags);
 WEFT_API int weft_scope_set_deadline(weft_scope *s, uint64_t deadline);
 /* Spawn fn(arg) into s. opts may be NULL. */
 WEFT_API int weft_scope_spawn(weft_scope *s, weft_scope_fn fn, void *arg, const weft_spawn_opts *opts);
-/* Cancel every child. */
+/* Cancel every child. Call it from the owner or from a task inside the
+ * scope: only those are sure the scope has not been joined and gone. */
 WEFT_API int weft_scope_cancel(weft_scope *s);
 /* Wait for every child and close the scope. Returns 0, the first child's
- * failure code, WEFT_ETIMEDOUT (the deadline passed), or WEFT_ECANCELED (the
- * owner was cancelled: the children were cancelled and still joined). */
+ * failure code, WEFT_ETIMEDOUT (a child was still running when the deadline —
+ * the scope's or an enclosing one's — passed), or WEFT_ECANCELED (the owner was
+ * cancelled: the children were cancelled and still joined). */
 WEFT_API int weft_scope_join(weft_scope *s);
 
 #ifdef __cplusplus
