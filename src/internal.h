@@ -399,6 +399,9 @@ WEFT_HIDDEN void weft__worker_loop_entry(void *transfer);
 WEFT_HIDDEN void weft__make_runnable(weft_rt *rt, weft__task *t);
 /* The current task goes back to its worker's loop in state `state`. */
 WEFT_HIDDEN void weft__switch_to_loop(weft__task *t, int state);
+/* The current task yields (YIELDED) or parks (PARKED): straight to the next
+ * runnable task when the loop has nothing else to do, else via the loop. */
+WEFT_HIDDEN void weft__switch_away(weft__task *t, int state);
 WEFT_HIDDEN bool weft__poll_timers(weft__worker *w);
 WEFT_HIDDEN void weft__task_entry(void *transfer);
 static inline void weft__sched_point(weft__worker *w)

@@ -169,7 +169,9 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg)
     rt->free_slot = UINT32_MAX;
     rt->step_limit = UINT64_MAX;
     rt->backend = c.mode == WEFT_MODE_SIM ? &weft__backend_sim : &weft__backend_single;
-    rt->timer_poll_mask = c.mode == WEFT_MODE_SIM ? 0 : WEFT__TIMER_POLL_MASK_REAL;
+    /* Virtual time stands still while tasks run, unless each step costs
+     * some: only then can a timer fall due between two idle moments. */
+    rt->timer_poll_mask = c.mode == WEFT_MODE_SIM && c.sim.step_cost_ns ? 0 : WEFT__TIMER_POLL_MASK_REAL;
     rt->schedule = copy_string(rt, c.schedule);
     rt->trace_path = copy_string(rt, c.trace_path);
     rt->cfg.schedule = rt->schedule;

@@ -94,7 +94,7 @@ int weft__block(weft__task *t, int kind, void *obj, weft__unlink_fn unlink, uint
         weft__wheel_insert(&w->wheel, &tm);
     }
     weft__hook(rt, WEFT_HOOK_PARK, w, t, 0, weft__wait_name(kind));
-    weft__switch_to_loop(t, WEFT__T_PARKED);
+    weft__switch_away(t, WEFT__T_PARKED);
     if (timed && tm.wheel)
         weft__wheel_remove(tm.wheel, &tm);
     t->unlink = NULL;
