@@ -448,7 +448,9 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
     hashset hs = {0};
     int r = 0;
     bool by_schedule = cfg.sim.strategy == WEFT_STRATEGY_EXHAUSTIVE;
-    if ((o->flags & WEFT_EXPLORE_CHECK_DETERMINISM) && !by_schedule) {
+    const char *check = getenv("WEFT_CHECK_DETERMINISM");
+    bool self_check = (o->flags & WEFT_EXPLORE_CHECK_DETERMINISM) || (check && check[0] == '1');
+    if (self_check && !by_schedule) {
         r = determinism_check(&cfg, test, arg, o->seed_start, res->message, sizeof res->message);
         if (r == WEFT_EFAILED) {
             res->status = r;

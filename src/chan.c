@@ -492,28 +492,32 @@ static int try_case(weft_select_case *c)
 }
 
 /* Among the ready cases pick one fairly: by the decision source in
- * simulation, round-robin from a per-task rotating start otherwise. */
+ * simulation, round-robin from a per-task rotating start otherwise (no case
+ * starves: a case that stays ready is reached within n selects). */
 static int poll_cases(weft_select_case *cases, size_t n)
 {
     weft__worker *w = weft__tls_worker;
     weft__task *self = w ? w->current : NULL;
+    size_t start = 0;
+    if (self) {
+        start = self->select_rr < n ? self->select_rr : 0; /* no division on this path */
+        self->select_rr = (uint32_t)(start + 1);
+    }
     size_t ready[WEFT_SELECT_MAX], nready = 0;
-    size_t start = self ? self->select_rr++ % n : 0;
-    for (size_t k = 0; k < n; k++) {
-        size_t i = (start + k) % n;
+    for (size_t k = 0, i = start; k < n; k++, i = i + 1 == n ? 0 : i + 1)
         if (case_ready(&cases[i]))
             ready[nready++] = i;
-    }
     if (!nready)
         return WEFT_EAGAIN;
-    if (w)
-        weft__sched_point(w);
     size_t first = 0;
-    if (w && w->rt->sim && nready > 1)
-        first = weft__sim_choose(w->rt, WEFT__S_SELECT, (uint32_t)nready);
+    if (w) {
+        weft__sched_point(w);
+        if (w->rt->sim && nready > 1)
+            first = weft__sim_choose(w->rt, WEFT__S_SELECT, (uint32_t)nready);
+    }
     /* The peek was racy: try the chosen case, then the rest in order. */
-    for (size_t k = 0; k < nready; k++) {
-        size_t i = ready[(first + k) % nready];
+    for (size_t k = 0, j = first; k < nready; k++, j = j + 1 == nready ? 0 : j + 1) {
+        size_t i = ready[j];
         int r = try_case(&cases[i]);
         if (r == WEFT_EAGAIN)
             continue;

@@ -69,7 +69,7 @@ WEFT_API int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, si
 #define WEFT_EXPLORE_PROGRESS 0x2u   /* progress line on stderr (if a tty) */
 #define WEFT_EXPLORE_QUIET 0x4u      /* print nothing */
 #define WEFT_EXPLORE_SHRINK 0x8u     /* shrink the first failing schedule */
-#define WEFT_EXPLORE_CHECK_DETERMINISM 0x10u /* run the first seed twice */
+#define WEFT_EXPLORE_CHECK_DETERMINISM 0x10u /* run the first seed twice (also WEFT_CHECK_DETERMINISM=1) */
 
 typedef struct weft_explore_opts {
     weft_config cfg;          /* base config: workers, strategy, budgets… */
