@@ -54,6 +54,9 @@ WORKLOADS = [
 # Units for which a smaller number is better. Everything else (ops/s,
 # tasks/s, ...) is treated as higher-is-better.
 LOWER_IS_BETTER = {"ns", "us", "ms", "s", "bytes", "B", "KiB", "MiB", "kB", "KB", "MB"}
+# Dimensionless ratios ("x") go either way; these are costs (a factor over a
+# baseline), so smaller is better.
+LOWER_IS_BETTER_WORKLOADS = {"sim_trace_cost", "select4_vs_recv"}
 
 BENCH_RE = re.compile(r"^BENCH\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$")
 
@@ -72,8 +75,8 @@ def tail(text, lines=15):
     return "\n".join("    " + line for line in text.splitlines()[-lines:])
 
 
-def is_lower_better(unit):
-    return unit in LOWER_IS_BETTER
+def is_lower_better(unit, workload=None):
+    return unit in LOWER_IS_BETTER or workload in LOWER_IS_BETTER_WORKLOADS
 
 
 def is_weft_impl(impl):
@@ -629,7 +632,7 @@ def build_report(info, tools, reps, results, blog, only, pinned=None):
         unit_desc = ", ".join(sorted(units))
         if len(units) == 1:
             u = next(iter(units))
-            unit_desc += ", lower is better" if is_lower_better(u) else ", higher is better"
+            unit_desc += ", lower is better" if is_lower_better(u, w) else ", higher is better"
         lines.append(f"## {w} ({unit_desc})")
         lines.append("")
         head = ["impl", "median", "unit", "runs", "spread"]
