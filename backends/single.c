@@ -32,7 +32,7 @@ static int single_run(weft_rt *rt)
 static void single_park(weft__worker *w, uint64_t deadline)
 {
     weft_rt *rt = w->rt;
-    if (deadline == UINT64_MAX) {
+    if (deadline == UINT64_MAX && rt->time_limit == UINT64_MAX) {
         /* One worker, no reactor, no other thread: nothing can wake a task
          * any more. Waiting would hang the program; say why instead. */
         weft__report_deadlock(rt);
@@ -41,10 +41,13 @@ static void single_park(weft__worker *w, uint64_t deadline)
         return;
     }
     weft__stacks_trim(rt);
+    if (deadline > rt->time_limit)
+        deadline = rt->time_limit;
     uint32_t seen = atomic_load_explicit(&w->futex, memory_order_acquire);
-    if (w->rq_ops->len(w->rq) || single_now(rt) >= deadline)
-        return;
-    rt->os.futex_wait(rt->os.ctx, (uint32_t *)&w->futex, seen, deadline);
+    if (!w->rq_ops->len(w->rq) && single_now(rt) < deadline)
+        rt->os.futex_wait(rt->os.ctx, (uint32_t *)&w->futex, seen, deadline);
+    if (single_now(rt) >= rt->time_limit)
+        rt->stop = 1;
 }
 
 static void single_wake(weft__worker *w)

@@ -119,6 +119,8 @@ int weft__decide_init(weft__sim *s, const weft_config *cfg)
     if (cfg->schedule) {
         char why[256];
         int r = weft__schedule_decode(rt, cfg->schedule, &s->replay, why, sizeof why);
+        if (r == WEFT_ENOMEM)
+            return r;
         if (r < 0) {
             if (!rt->quiet)
                 fprintf(stderr, "weft: WEFT_SCHEDULE is not a valid schedule: %s\n", why);
@@ -131,9 +133,11 @@ int weft__decide_init(weft__sim *s, const weft_config *cfg)
         s->bytes_len = cfg->sim.bytes ? cfg->sim.bytes_len : 0;
     }
     if (s->strategy == WEFT_STRATEGY_PCT) {
-        unsigned d = cfg->sim.pct_depth ? cfg->sim.pct_depth : 2;
+        /* pct_depth is set before the allocations so free sizes them right
+         * even when one of them fails. */
+        s->pct_depth = cfg->sim.pct_depth ? cfg->sim.pct_depth : 2;
         s->pct_prio = weft__calloc(rt, rt->nworkers * sizeof *s->pct_prio);
-        s->pct_change_at = weft__calloc(rt, d * sizeof *s->pct_change_at);
+        s->pct_change_at = weft__calloc(rt, s->pct_depth * sizeof *s->pct_change_at);
         if (!s->pct_prio || !s->pct_change_at)
             return WEFT_ENOMEM;
         pct_init(s, cfg);

@@ -562,14 +562,11 @@ static int env_u64(const char *name, uint64_t *out, bool *present, char *msg, si
     *present = v && *v;
     if (!*present)
         return 0;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 0);
-    if (errno || *end || v[0] == '-') {
-        snprintf(msg, len, "weft: %s=\"%s\" is not valid: expected an unsigned integer", name, v);
+    if (weft__parse_u64(v, out) < 0) {
+        snprintf(msg, len, "weft: %s=\"%s\" is not valid: expected an unsigned 64-bit integer (decimal or 0x hex)",
+                 name, v);
         return WEFT_EINVAL;
     }
-    *out = x;
     return 0;
 }
 
@@ -614,6 +611,16 @@ int weft_check_seeds(const weft_config *base, weft_fn test, void *arg, uint64_t 
             return r;
         }
         r = weft_rt_block_on(rt, test, arg, NULL);
+        weft__sim *s = rt->sim;
+        if (r == 0 && s->replay_pos < s->replay.len) {
+            /* The whole run is one block_on here: decisions left over mean the
+             * schedule was recorded from a different program. */
+            r = WEFT_ESCHEDULE;
+            snprintf(s->message, sizeof s->message,
+                     "the schedule does not fit this program: it ran to the end with %zu of its %zu decisions "
+                     "unused — was it recorded from a different program or configuration?",
+                     s->replay.len - s->replay_pos, s->replay.len);
+        }
         if (is_failure(r))
             snprintf(msg, msglen, "%s\nweft: reproduce with WEFT_SCHEDULE=%s", rt->sim->message, envcfg.schedule);
         weft_rt_free(rt);

@@ -72,14 +72,33 @@ static uint64_t sim_now(weft_rt *rt)
     return rt->sim->now;
 }
 
-/* Could w take work from another worker? Only unpinned tasks, and only from
- * queues that implement steal. */
+static void step(weft__sim *s)
+{
+    s->steps++;
+    s->now = s->now > UINT64_MAX - s->step_cost ? UINT64_MAX : s->now + s->step_cost;
+    if (WEFT_UNLIKELY(s->steps > s->step_budget) && !s->failed)
+        weft__sim_failf(s->rt, WEFT_ELIVELOCK,
+                        "step budget of %" PRIu64 " scheduling steps exceeded: a livelock, or raise sim.step_budget",
+                        s->step_budget);
+}
+
+/* Could w take work from v? Only unpinned tasks, only from queues that
+ * implement steal, and not again from a victim whose last steal came back
+ * empty (its stealable half held only pinned tasks) until something new is
+ * queued there — or an idle worker would be offered the same futile steal
+ * forever. */
+static bool stealable(const weft__worker *w, const weft__worker *v)
+{
+    return v != w && v->queued_unpinned && v->rq_ops->steal && v->pushes != v->nosteal_at;
+}
+
+/* Could w take work from another worker? */
 static bool can_steal(const weft__sim *s, const weft__worker *w)
 {
     const weft_rt *rt = s->rt;
     for (unsigned i = 0; i < rt->nworkers; i++) {
         const weft__worker *v = &rt->workers[i];
-        if (v != w && v->queued_unpinned && v->rq_ops->steal)
+        if (stealable(w, v))
             return true;
     }
     return false;
@@ -103,7 +122,7 @@ static weft_runq_node *sim_steal(weft__worker *w)
     unsigned n = 0;
     for (unsigned i = 0; i < rt->nworkers; i++) {
         weft__worker *v = &rt->workers[i];
-        if (v != w && v->queued_unpinned && v->rq_ops->steal)
+        if (stealable(w, v))
             s->cands[n++] = v;
     }
     if (!n)
@@ -127,6 +146,8 @@ static weft_runq_node *sim_steal(weft__worker *w)
             weft__rq_push(w, got[i]);
         }
     }
+    if (!first)
+        victim->nosteal_at = victim->pushes;
     return first;
 }
 
@@ -150,6 +171,9 @@ static bool advance_clock(weft__sim *s)
         s->now = next;
         weft__trace(s, WEFT__EV_CLOCK, -1, 0, 0, next, NULL);
     }
+    /* A clock jump is a step: a ticker that fires forever while every task
+     * waits is a livelock the budget must catch. */
+    step(s);
     return true;
 }
 
@@ -227,6 +251,11 @@ static void to_host(weft_rt *rt, weft__ctx *from)
 static int sim_run(weft_rt *rt)
 {
     weft__sim *s = rt->sim;
+    /* Each run starts clean: an earlier failure must not be reported again,
+     * colour this run's status, or switch off its step budget. */
+    s->failed = 0;
+    s->message[0] = 0;
+    s->steps = 0;
     weft__ctx_init_host(&rt->host_ctx);
     weft__worker *next = pick(s, NULL);
     if (next)
@@ -235,15 +264,6 @@ static int sim_run(weft_rt *rt)
     return rt->status;
 }
 
-static void step(weft__sim *s)
-{
-    s->steps++;
-    s->now += s->step_cost;
-    if (WEFT_UNLIKELY(s->steps > s->step_budget) && !s->failed)
-        weft__sim_failf(s->rt, WEFT_ELIVELOCK,
-                        "step budget of %" PRIu64 " scheduling steps exceeded: a livelock, or raise sim.step_budget",
-                        s->step_budget);
-}
 
 /* The context the worker is executing in right now: its current fiber task,
  * or its loop (no-stack tasks and timer callbacks run there). */
@@ -338,8 +358,11 @@ static void sim_fail(weft_rt *rt, int status, const char *msg)
         return; /* on the host: sim_run sees rt->stop */
     weft__task *t = w->current;
     w->vstate = WEFT__V_READY;
-    if (t && !(t->flags & WEFT__F_NOSTACK)) {
+    /* On the task's own stack only if it is running as a fiber; a task the
+     * loop is still preparing (binding its stack) is failed from the loop. */
+    if (t && t->state == WEFT__T_RUNNING && !(t->flags & WEFT__F_NOSTACK)) {
         t->state = WEFT__T_ABANDONED;
+        rt->live--;
         w->resume = &w->loop_ctx;
         to_host(rt, &t->ctx);
     } else {
@@ -386,6 +409,14 @@ static size_t put_u64(char *out, uint64_t v)
     while (m)
         out[n++] = tmp[--m];
     return n;
+}
+
+void weft__sim_steps(weft_rt *rt, uint64_t n)
+{
+    weft__sim *s = rt->sim;
+    s->steps += n > 0 ? n - 1 : 0;
+    if (n)
+        step(s); /* timers that fire count, so a self re-arming one is caught too */
 }
 
 void weft__print_repro(weft_rt *rt, int fd)

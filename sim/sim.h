@@ -85,6 +85,9 @@ struct weft__sim {
     size_t nchunks, chunk_cap;
     size_t ev_len; /* recorded events, TIME markers included */
     uint64_t recorded_time;
+    char *names;          /* copies of task names, for export after the tasks are gone */
+    size_t names_used, names_cap;
+    struct weft__name_chunk *name_chunks;
     int hook_id;
     /* failure */
     int failed;

@@ -92,6 +92,36 @@ const weft__event *weft__trace_at(const weft__sim *s, size_t i)
     return &s->chunks[i / WEFT__TRACE_CHUNK][i % WEFT__TRACE_CHUNK];
 }
 
+/* A task's name need only live until it is joined, but a trace is exported
+ * later: recording keeps a copy. Copies go to chunks that never move. */
+struct weft__name_chunk {
+    struct weft__name_chunk *next;
+    size_t size;
+    char text[];
+};
+
+static const char *keep_name(weft__sim *s, const char *name)
+{
+    size_t n = strlen(name) + 1;
+    if (s->names_used + n > s->names_cap) {
+        size_t size = n > 4000 ? n : 4000;
+        weft_rt *rt = s->rt;
+        struct weft__name_chunk *c = rt->alloc.alloc(rt->alloc.ctx, sizeof *c + size);
+        if (!c)
+            return NULL;
+        c->next = s->name_chunks;
+        c->size = size;
+        s->name_chunks = c;
+        s->names = c->text;
+        s->names_used = 0;
+        s->names_cap = size;
+    }
+    char *copy = s->names + s->names_used;
+    memcpy(copy, name, n);
+    s->names_used += n;
+    return copy;
+}
+
 /* Names travel with spawn events and reasons with park events; the other
  * events of a task are tied to it by its id. */
 static void on_hook(void *ctx, const weft_hook_info *info)
@@ -100,6 +130,8 @@ static void on_hook(void *ctx, const weft_hook_info *info)
     const char *text = info->event == WEFT_HOOK_PARK ? info->reason
                        : info->event == WEFT_HOOK_SPAWN ? info->task_name
                                                           : NULL;
+    if (text && info->event == WEFT_HOOK_SPAWN && s->record)
+        text = keep_name(s, text); /* hashed by content either way */
     weft__trace(s, WEFT__EV_HOOK, info->worker, (unsigned)info->event, info->status, info->task_id, text);
 }
 
@@ -117,6 +149,11 @@ void weft__trace_free(weft__sim *s)
         rt->alloc.free(rt->alloc.ctx, s->chunks, s->chunk_cap * sizeof *s->chunks);
     s->chunks = NULL;
     s->nchunks = s->chunk_cap = s->ev_len = 0;
+    while (s->name_chunks) {
+        struct weft__name_chunk *next = s->name_chunks->next;
+        rt->alloc.free(rt->alloc.ctx, s->name_chunks, sizeof *s->name_chunks + s->name_chunks->size);
+        s->name_chunks = next;
+    }
 }
 
 static const char *stream_name(unsigned stream)

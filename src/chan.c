@@ -509,12 +509,21 @@ static int poll_cases(weft_select_case *cases, size_t n)
             ready[nready++] = i;
     if (!nready)
         return WEFT_EAGAIN;
-    size_t first = 0;
-    if (w) {
+    /* The point goes before the cases are read for real: other tasks may
+     * run during it, and a case that became ready then must be seen, or a
+     * select that goes on to park would wait for a wake-up already gone. */
+    if (w && w->sched_point) {
         weft__sched_point(w);
-        if (w->rt->sim && nready > 1)
-            first = weft__sim_choose(w->rt, WEFT__S_SELECT, (uint32_t)nready);
+        nready = 0;
+        for (size_t k = 0, i = start; k < n; k++, i = i + 1 == n ? 0 : i + 1)
+            if (case_ready(&cases[i]))
+                ready[nready++] = i;
+        if (!nready)
+            return WEFT_EAGAIN;
     }
+    size_t first = 0;
+    if (w && w->rt->sim && nready > 1)
+        first = weft__sim_choose(w->rt, WEFT__S_SELECT, (uint32_t)nready);
     /* The peek was racy: try the chosen case, then the rest in order. */
     for (size_t k = 0, j = first; k < nready; k++, j = j + 1 == nready ? 0 : j + 1) {
         size_t i = ready[j];
@@ -573,7 +582,7 @@ int weft_select(weft_select_case *cases, size_t n, uint64_t deadline)
     r = poll_cases(cases, n);
     if (r != WEFT_EAGAIN)
         return r;
-    if (self->flags & WEFT__F_CANCEL)
+    if ((self->flags & WEFT__F_CANCEL) && !(self->flags & WEFT__F_SHIELDED))
         return WEFT_ECANCELED; /* cancelled during poll_cases' scheduling point */
     weft__waiter waiters[WEFT_SELECT_MAX];
     weft__select sel = {.result = 0, .n = n, .waiters = waiters, .cases = cases};

@@ -18,7 +18,7 @@ static int bad(const char *var, const char *value, const char *want, int quiet, 
     return WEFT_EINVAL;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
+int weft__parse_u64(const char *s, uint64_t *out)
 {
     if (!s || !*s)
         return -1;
@@ -47,13 +47,13 @@ int weft__env_apply(weft_config *cfg, int quiet, char *why, size_t whylen)
     }
     if ((v = getenv("WEFT_SEED")) && *v) {
         uint64_t seed;
-        if (parse_u64(v, &seed) < 0)
+        if (weft__parse_u64(v, &seed) < 0)
             return bad("WEFT_SEED", v, "an unsigned 64-bit integer (decimal or 0x hex)", quiet, why, whylen);
         cfg->seed = seed;
     }
     if ((v = getenv("WEFT_WORKERS")) && *v) {
         uint64_t n;
-        if (parse_u64(v, &n) < 0 || n == 0 || n > WEFT_WORKERS_MAX)
+        if (weft__parse_u64(v, &n) < 0 || n == 0 || n > WEFT_WORKERS_MAX)
             return bad("WEFT_WORKERS", v, "a worker count from 1 to 64", quiet, why, whylen);
         cfg->workers = (unsigned)n;
     }
@@ -75,8 +75,8 @@ int weft__env_apply(weft_config *cfg, int quiet, char *why, size_t whylen)
             if (colon)
                 strcpy(steps, colon + 1);
             uint64_t d = 0, k = 0;
-            if ((v[3] && (parse_u64(depth, &d) < 0 || d < 1 || d > 64)) ||
-                (colon && (parse_u64(steps, &k) < 0 || k < 1 || k > UINT32_MAX)))
+            if ((v[3] && (weft__parse_u64(depth, &d) < 0 || d < 1 || d > 64)) ||
+                (colon && (weft__parse_u64(steps, &k) < 0 || k < 1 || k > UINT32_MAX)))
                 return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth 1-64>[:<steps>] or exhaustive", quiet, why,
                            whylen);
             if (d)

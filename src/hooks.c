@@ -92,6 +92,13 @@ void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const
         .reason = reason,
     };
     weft__hooks *h = &rt->hooks;
+    /* A hook runs on whatever stack raised the event, often not the stack of
+     * the task the event is about: it must not block or be switched away, so
+     * for its duration there is no current task (blocking calls refuse with
+     * WEFT_EPERM) and no scheduling point (weft__sched_point checks this). */
+    weft__task *cur = w ? w->current : NULL;
+    if (w)
+        w->current = NULL;
     h->dispatching++;
     /* Hooks added during the dispatch wait for the next event: n is read once. */
     size_t n = h->n;
@@ -103,6 +110,8 @@ void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const
     }
     if (--h->dispatching == 0 && h->dirty)
         compact(rt);
+    if (w)
+        w->current = cur;
 }
 
 void weft__hooks_free(weft_rt *rt)

@@ -224,6 +224,7 @@ WEFT_HIDDEN uint64_t weft__wheel_next_deadline(weft__wheel *wh);
 /* Fire every timer with deadline <= now in deadline order (equal deadlines in
  * the order set); returns how many fired. */
 WEFT_HIDDEN size_t weft__wheel_advance(weft__wheel *wh, uint64_t now);
+WEFT_HIDDEN void weft__wheel_clear(weft__wheel *wh);
 
 /* ------------------------------------------------------------------------ */
 /* Hooks                                                                     */
@@ -258,6 +259,8 @@ struct weft__worker {
     void *rq;
     bool rq_fifo;           /* the built-in FIFO: called directly, not through rq_ops */
     uint32_t queued_unpinned; /* queued tasks another worker may steal */
+    uint64_t pushes;        /* tasks ever queued here (the simulator's steal guard) */
+    uint64_t nosteal_at;    /* pushes when a steal from here last came back empty */
     bool concurrent;        /* its runtime may run tasks on several OS threads at once */
     void (*sched_point)(struct weft__worker *w); /* the backend's, cached; NULL if none */
     uint32_t countdown;     /* steps until the next housekeeping (timers, step limit) */
@@ -326,6 +329,7 @@ struct weft_rt {
     uint32_t hook_mask;
     uint32_t timer_poll_mask; /* poll timers every (mask+1) steps when busy */
     uint64_t step_limit;      /* stop the loops at this many steps (shutdown's budget) */
+    uint64_t time_limit;      /* real backends: stop parking past this time (shutdown's budget) */
     weft__task *root;
     void *root_result;
     int stop;
@@ -406,7 +410,7 @@ WEFT_HIDDEN bool weft__poll_timers(weft__worker *w);
 WEFT_HIDDEN void weft__task_entry(void *transfer);
 static inline void weft__sched_point(weft__worker *w)
 {
-    if (WEFT_UNLIKELY(w->sched_point != NULL))
+    if (WEFT_UNLIKELY(w->sched_point != NULL) && !w->rt->hooks.dispatching)
         w->sched_point(w);
 }
 
@@ -443,6 +447,7 @@ static inline weft_runq_node *weft__fifo_pop(weft__fifo *q)
 
 static inline void weft__rq_push(weft__worker *w, weft_runq_node *n)
 {
+    w->pushes++;
     w->queued_unpinned += !(((weft__task *)n)->flags & WEFT__F_PINNED);
     if (WEFT_LIKELY(w->rq_fifo))
         weft__fifo_push((weft__fifo *)w->rq, n);
@@ -594,6 +599,8 @@ WEFT_HIDDEN int weft__sim_buggify(weft_rt *rt, const char *file, int line);
 WEFT_HIDDEN bool weft__sim_fail_alloc(weft_rt *rt);
 WEFT_HIDDEN void weft__sim_after_run(weft_rt *rt);
 WEFT_HIDDEN void weft__sim_report_deadlock(weft_rt *rt);
+/* Timers fired by a simulated worker count against the step budget. */
+WEFT_HIDDEN void weft__sim_steps(weft_rt *rt, uint64_t n);
 
 enum weft__stream {
     WEFT__S_INTERLEAVE = 0,
@@ -615,6 +622,8 @@ WEFT_HIDDEN WEFT_NORETURN void weft__die(const char *msg);
 
 /* ---- misc ---- */
 WEFT_HIDDEN int weft__env_apply(weft_config *cfg, int quiet, char *why, size_t whylen);
+/* Decimal or 0x hexadecimal, nothing else (no octal surprise for "010"). */
+WEFT_HIDDEN int weft__parse_u64(const char *s, uint64_t *out);
 WEFT_HIDDEN uint64_t weft__splitmix64(uint64_t *state);
 WEFT_HIDDEN uint64_t weft__xoshiro_next(uint64_t s[4]);
 WEFT_HIDDEN void weft__xoshiro_seed(uint64_t s[4], uint64_t seed);

@@ -12,6 +12,14 @@ WEFT_TLS weft__worker *weft__tls_worker;
 static void finish(weft__worker *w, weft__task *t)
 {
     weft_rt *rt = w->rt;
+    if (WEFT_UNLIKELY(t->scope && t->scope->owner == (void *)t)) {
+        /* It returned with a scope still open: its children still point at
+         * the scope in this task's frame, so the stack must not be reused. */
+        weft__hook(rt, WEFT_HOOK_ERROR, w, t, WEFT_EPERM, "returned inside an open scope");
+        (void)WEFT_MISUSE(WEFT_EPERM, "task %llu (%s) returned without joining the scope it opened",
+                          (unsigned long long)t->node.task_id, t->name ? t->name : "unnamed");
+        t->stack = NULL;
+    }
     if (t->stack) {
         weft__stack_put(rt, t->stack);
         t->stack = NULL;
@@ -29,7 +37,7 @@ static void finish(weft__worker *w, weft__task *t)
         t->joiner = NULL;
         weft__wake(j, 0);
     }
-    if (t->flags & WEFT__F_ROOT) {
+    if (t == rt->root) { /* not the flag: an old root left by a failed run may end now */
         rt->root_result = t->result;
         if (rt->stop_when == WEFT__STOP_ROOT)
             rt->stop = 1;
@@ -145,11 +153,10 @@ static void run_task(weft__worker *w, weft__task *t)
     } else if (t->state == WEFT__T_FINISHED) {
         finish(w, t);
     } else if (t->state == WEFT__T_ABANDONED) {
-        if (t->stack) {
-            weft__stack_put(rt, t->stack);
-            t->stack = NULL;
-        }
-        rt->live--;
+        /* Its frames live on: other tasks may still point into them (a
+         * scope, a mutex's wait list), so the stack is never handed out
+         * again; the slab goes with the runtime. (The simulator already took
+         * it off the live count.) */
     } /* PARKED: whoever wakes it queues it */
 }
 
@@ -169,7 +176,10 @@ bool weft__poll_timers(weft__worker *w)
     if (!w->wheel.count)
         return false;
     weft_rt *rt = w->rt;
-    return weft__wheel_advance(&w->wheel, rt->backend->now(rt)) > 0;
+    size_t fired = weft__wheel_advance(&w->wheel, rt->backend->now(rt));
+    if (WEFT_UNLIKELY(fired && rt->sim))
+        weft__sim_steps(rt, fired);
+    return fired > 0;
 }
 
 void weft__worker_loop(weft__worker *w)

@@ -13,9 +13,14 @@ static void describe_wait(const weft__task *t, char *buf, size_t len)
         const weft__waiter *wt = t->wait_obj;
         const weft_mutex *m = WEFT_CONTAINER_OF(wt->list, weft_mutex, waiters);
         const weft__task *owner = (const weft__task *)(m->state & ~(uintptr_t)1);
-        if (owner) {
+        if (owner && owner->node.task_id == m->owner_id && owner->state != WEFT__T_FINISHED &&
+            owner->state != WEFT__T_FREE) {
             snprintf(buf, len, "a mutex held by task %llu (%s)", (unsigned long long)owner->node.task_id,
                      owner->name ? owner->name : "unnamed");
+            return;
+        }
+        if (owner) {
+            snprintf(buf, len, "a mutex still held by task %llu, which has ended", (unsigned long long)m->owner_id);
             return;
         }
     }

@@ -11,6 +11,9 @@
  * and return; a task still running after that ignores cancellation and is
  * abandoned (reported, stack reclaimed). */
 #define WEFT__SHUTDOWN_STEPS 1000000u
+/* ... and, on a real backend, the wall time they are granted: a task that
+ * shields itself and sleeps must not hold the program's exit for hours. */
+#define WEFT__SHUTDOWN_NS (5ull * 1000000000ull)
 /* Real time is checked for due timers every this many steps when the run
  * queue never empties (tokio's event_interval is 61 for the same reason). */
 #define WEFT__TIMER_POLL_MASK_REAL 63u
@@ -90,6 +93,7 @@ static int workers_new(weft_rt *rt)
         w->concurrent = (rt->cfg.flags & WEFT_CFG_ATOMIC_SYNC) != 0;
         w->countdown = 1;
         w->park_deadline = UINT64_MAX;
+        w->nosteal_at = UINT64_MAX;
         w->vstate = WEFT__V_PARKED;
         w->rq = weft__calloc(rt, q->state_size);
         if (!w->rq)
@@ -110,6 +114,7 @@ static void workers_free(weft_rt *rt)
         return;
     for (unsigned i = 0; i < rt->nworkers; i++) {
         weft__worker *w = &rt->workers[i];
+        weft__wheel_clear(&w->wheel); /* before the stacks holding some of them go */
         if (!w->rq)
             continue;
         if (w->rq_ops->destroy)
@@ -168,6 +173,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg)
     rt->nworkers = c.workers;
     rt->free_slot = UINT32_MAX;
     rt->step_limit = UINT64_MAX;
+    rt->time_limit = UINT64_MAX;
     rt->backend = c.mode == WEFT_MODE_SIM ? &weft__backend_sim : &weft__backend_single;
     /* Virtual time stands still while tasks run, unless each step costs
      * some: only then can a timer fall due between two idle moments. */
@@ -258,6 +264,8 @@ static void drain(weft_rt *rt)
     rt->status = 0;
     rt->stop_when = WEFT__STOP_ALL_DONE;
     rt->step_limit = rt->stats.steps + WEFT__SHUTDOWN_STEPS;
+    if (!rt->sim)
+        rt->time_limit = rt->backend->now(rt) + WEFT__SHUTDOWN_NS;
     rt->running = 1;
     weft__guard_enter(rt);
     while (rt->live && rt->stats.steps < rt->step_limit) {
@@ -268,6 +276,7 @@ static void drain(weft_rt *rt)
     weft__guard_leave(rt);
     rt->running = 0;
     rt->step_limit = UINT64_MAX;
+    rt->time_limit = UINT64_MAX;
 }
 
 int weft_rt_shutdown(weft_rt *rt)
@@ -294,26 +303,22 @@ int weft_rt_shutdown(weft_rt *rt)
             rt->stats.shutdown_unjoined++;
             report(rt, t, "finished but was never joined");
         } else if (t->state == WEFT__T_ABANDONED) {
-            /* Left behind by a failed simulated run: its frames are gone. */
+            /* Left behind by a failed simulated run; its stack stays out of
+             * the pool (see run_task) until the runtime is freed. */
             rt->stats.shutdown_abandoned++;
             report(rt, t, "was abandoned by a failed run");
-            if (t->stack)
-                weft__stack_put(rt, t->stack);
-            t->stack = NULL;
             t->state = WEFT__T_FINISHED;
             t->flags |= WEFT__F_DETACHED;
         } else if (t->state != WEFT__T_FREE && t->state != WEFT__T_FINISHED) {
             rt->stats.shutdown_abandoned++;
             report(rt, t, "ignored cancellation: abandoned, its stack reclaimed");
             weft__hook(rt, WEFT_HOOK_ERROR, NULL, t, WEFT_ESHUTDOWN, "abandoned at shutdown");
-            /* Its waiter lives on the stack being reclaimed: take it off the
-             * object it waits on first. */
+            /* Its waiter lives on its stack: take it off the object it waits
+             * on, and keep the stack out of the pool. */
             if (t->state == WEFT__T_PARKED && t->unlink)
                 t->unlink(t);
-            if (t->stack)
-                weft__stack_put(rt, t->stack);
-            t->stack = NULL;
             t->state = WEFT__T_ABANDONED;
+            rt->live--;
         }
     }
     if (!rt->quiet && (rt->stats.shutdown_cancelled || rt->stats.shutdown_unjoined))

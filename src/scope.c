@@ -43,9 +43,13 @@ int weft_scope_init(weft_scope *s, unsigned flags)
     weft__task *self = weft__current();
     if (!self)
         return WEFT_MISUSE(WEFT_EPERM, "weft_scope_init: not inside a task");
-    /* Re-opening a scope the caller is inside would make it its own parent
-     * (and every walk up the chain loop forever). */
-    if (inside(self, s))
+    /* A no-stack task cannot block in weft_scope_join, and its frame is the
+     * worker's own stack: the scope would not stay put. */
+    if (self->flags & WEFT__F_NOSTACK)
+        return WEFT_MISUSE(WEFT_EPERM, "weft_scope_init: a WEFT_SPAWN_NOSTACK task cannot own a scope");
+    /* Re-opening an open scope (this task's or another's) would corrupt its
+     * children's view of it; the magic is cleared when it is joined. */
+    if (inside(self, s) || s->magic == SCOPE_MAGIC)
         return WEFT_MISUSE(WEFT_EBUSY, "weft_scope_init: this scope is open (join it before reusing it)");
     memset(s, 0, sizeof *s);
     s->magic = SCOPE_MAGIC;
@@ -215,6 +219,8 @@ int weft_scope_join(weft_scope *s)
         return WEFT_MISUSE(WEFT_EPERM, "weft_scope_join: only the task that opened the scope can join it");
     if (self->scope != s)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_scope_join: join nested scopes before the scopes around them");
+    if (self->flags & WEFT__F_NOSTACK)
+        return WEFT_MISUSE(WEFT_EPERM, "weft_scope_join: a WEFT_SPAWN_NOSTACK task cannot block");
     if (self->flags & WEFT__F_CANCEL) {
         s->owner_cancelled = 1;
         weft__scope_cancel_children(s);

@@ -56,6 +56,14 @@ static weft__task *owner_of(uintptr_t s)
     return (weft__task *)(s & ~WAITERS_BIT);
 }
 
+/* Does self hold m? The word names a task slot, and slots are reused: a task
+ * that ended holding the mutex must not make the next task in its slot an
+ * owner, so the id is checked too. */
+static bool holds(weft_mutex *m, const weft__task *self)
+{
+    return owner_of(state_load(m, self->worker->concurrent)) == self && m->owner_id == self->node.task_id;
+}
+
 static int bad_object(const char *what, const void *obj)
 {
     return WEFT_MISUSE(WEFT_EINVAL, "%s: %s", what, obj ? "object not initialized or already destroyed" : "NULL object");
@@ -118,6 +126,7 @@ static __attribute__((noinline)) int mutex_acquire_slow(weft_mutex *m, weft__tas
 {
     weft__obj_lock(&m->lock);
     if (state_cas(m, 0, (uintptr_t)self, conc, memory_order_acquire)) {
+        m->owner_id = self->node.task_id;
         weft__obj_unlock(&m->lock);
         return 0;
     }
@@ -142,8 +151,10 @@ static int mutex_acquire(weft_mutex *m, weft__task *self, uint64_t deadline, boo
     bool conc = self->worker->concurrent;
     if (state_load(m, conc) == 0) {
         weft__sched_point(self->worker);
-        if (state_cas(m, 0, (uintptr_t)self, conc, memory_order_acquire))
+        if (state_cas(m, 0, (uintptr_t)self, conc, memory_order_acquire)) {
+            m->owner_id = self->node.task_id;
             return 0;
+        }
     }
     return mutex_acquire_slow(m, self, deadline, uncancellable, conc);
 }
@@ -157,7 +168,7 @@ int weft_mutex_lock_until(weft_mutex *m, uint64_t deadline)
     int r = weft__blocking_entry(&self, "weft_mutex_lock");
     if (r < 0)
         return r;
-    if (owner_of(state_load(m, self->worker->concurrent)) == self)
+    if (holds(m, self))
         return WEFT_MISUSE(WEFT_EDEADLK, "weft_mutex_lock: task %llu already holds this mutex",
                            (unsigned long long)self->node.task_id);
     return mutex_acquire(m, self, deadline, false);
@@ -176,7 +187,10 @@ int weft_mutex_trylock(weft_mutex *m)
     if (!self)
         return WEFT_MISUSE(WEFT_EPERM, "weft_mutex_trylock: not inside a task");
     weft__sched_point(self->worker);
-    return state_cas(m, 0, (uintptr_t)self, self->worker->concurrent, memory_order_acquire) ? 0 : WEFT_EBUSY;
+    if (!state_cas(m, 0, (uintptr_t)self, self->worker->concurrent, memory_order_acquire))
+        return WEFT_EBUSY;
+    m->owner_id = self->node.task_id;
+    return 0;
 }
 
 /* Release m held by self: FIFO hand-off to the first waiter, if any. */
@@ -193,6 +207,7 @@ static void mutex_release(weft_mutex *m, weft__task *self)
         return;
     }
     uintptr_t next = (uintptr_t)wt->task | (m->waiters.head ? WAITERS_BIT : 0);
+    m->owner_id = wt->task->node.task_id;
     state_store(m, next, conc);
     weft__task *t = wt->task;
     weft__obj_unlock(&m->lock);
@@ -204,7 +219,7 @@ int weft_mutex_unlock(weft_mutex *m)
     if (!m || m->magic != MUTEX_MAGIC)
         return bad_object("weft_mutex_unlock", m);
     weft__task *self = weft__current();
-    if (!self || owner_of(state_load(m, self->worker->concurrent)) != self)
+    if (!self || !holds(m, self))
         return WEFT_MISUSE(WEFT_EPERM, "weft_mutex_unlock: the calling task does not hold the mutex");
     weft__sched_point(self->worker);
     mutex_release(m, self);
@@ -244,10 +259,10 @@ int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline)
     int r = weft__blocking_entry(&self, "weft_cond_wait");
     if (r < 0)
         return r;
-    if (owner_of(state_load(m, self->worker->concurrent)) != self)
+    if (!holds(m, self))
         return WEFT_MISUSE(WEFT_EPERM, "weft_cond_wait: the calling task does not hold the mutex");
     weft__sched_point(self->worker);
-    if (self->flags & WEFT__F_CANCEL)
+    if ((self->flags & WEFT__F_CANCEL) && !(self->flags & WEFT__F_SHIELDED))
         return WEFT_ECANCELED; /* cancelled during the point: the mutex is still held */
     /* On the list before the mutex is released: a signal sent after the
      * release cannot be missed. */

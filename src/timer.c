@@ -65,10 +65,30 @@ void weft__wheel_init(weft__wheel *wh, uint64_t now, weft__worker *w)
     wh->worker = w;
 }
 
+/* Overdue timers wait in deadline order (equal deadlines in the order set),
+ * so they fire as they would have on time. The list is short: it holds only
+ * what was set in the past since the last pass. */
+static void due_insert(weft__wheel *wh, weft_timer *t)
+{
+    weft_timer *after = wh->due_tail;
+    while (after && after->deadline > t->deadline)
+        after = after->prev;
+    t->prev = after;
+    t->next = after ? after->next : wh->due_head;
+    if (t->next)
+        t->next->prev = t;
+    else
+        wh->due_tail = t;
+    if (after)
+        after->next = t;
+    else
+        wh->due_head = t;
+}
+
 static void place(weft__wheel *wh, weft_timer *t)
 {
     if (t->deadline < wh->elapsed) {
-        list_append(&wh->due_head, &wh->due_tail, t);
+        due_insert(wh, t);
         t->where = WHERE_DUE;
         return;
     }
@@ -211,8 +231,13 @@ size_t weft__wheel_advance(weft__wheel *wh, uint64_t now)
      * callback that re-arms itself for `now` cannot spin us forever. */
     uint64_t limit = wh->seq;
     size_t fired = 0;
-    while (wh->due_head && wh->due_head->seq < limit) {
-        fire(wh, wh->due_head, &wh->due_head, &wh->due_tail);
+    for (;;) { /* in deadline order; timers set by these callbacks wait */
+        weft_timer *t = wh->due_head;
+        while (t && t->seq >= limit)
+            t = t->next;
+        if (!t)
+            break;
+        fire(wh, t, &wh->due_head, &wh->due_tail);
         fired++;
     }
     expiry e;
@@ -239,6 +264,19 @@ size_t weft__wheel_advance(weft__wheel *wh, uint64_t now)
     return fired;
 }
 
+/* The runtime is going: disarm every timer still armed, so none is left
+ * pointing into a wheel that no longer exists (a caller's weft_timer can be
+ * initialised and started again on another runtime). */
+void weft__wheel_clear(weft__wheel *wh)
+{
+    for (unsigned level = 0; level < WEFT__WHEEL_LEVELS; level++)
+        for (unsigned slot = 0; slot < WEFT__WHEEL_SLOTS; slot++)
+            while (wh->head[level][slot])
+                weft__wheel_remove(wh, wh->head[level][slot]);
+    while (wh->due_head)
+        weft__wheel_remove(wh, wh->due_head);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The public caller-allocated timer                                         */
 /* ------------------------------------------------------------------------ */
@@ -252,6 +290,8 @@ int weft_timer_init(weft_timer *t)
 {
     if (!t)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_timer_init: NULL timer");
+    if (timer_valid(t) && t->wheel)
+        return WEFT_MISUSE(WEFT_EBUSY, "weft_timer_init: the timer is armed (stop it first)");
     memset(t, 0, sizeof *t);
     t->state = TIMER_MAGIC;
     return 0;

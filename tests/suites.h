@@ -15,7 +15,8 @@
     X(sync)            \
     X(chan)            \
     X(scope)           \
-    X(props)
+    X(props)           \
+    X(regress)
 
 #define WEFT_DECLARE_SUITE(name) Suite *suite_##name(void);
 WEFT_SUITES(WEFT_DECLARE_SUITE)

@@ -42,9 +42,9 @@ static void model_insert(model *m, int i, uint64_t deadline)
     mt->t.arg = m;
     weft__wheel_insert(&m->wheel, &mt->t);
     mt->pending = 1;
-    /* Past deadlines fire at the next advance, before anything else, in the
-     * order they were set. */
-    mt->key = deadline < m->elapsed ? m->elapsed - 1 : deadline;
+    /* Past deadlines fire at the next advance, before anything else (they
+     * are all earlier than what the wheel holds), in deadline order. */
+    mt->key = deadline;
     mt->seq = m->seq++;
 }
 
@@ -92,12 +92,7 @@ static uint64_t model_next(model *m)
             best_seq = mt->seq;
         }
     }
-    if (best == UINT64_MAX)
-        return best;
-    /* A past-due timer reports its own (past) deadline. */
-    for (int i = 0; i < MAXT; i++)
-        if (m->timers[i].pending && m->timers[i].seq == best_seq)
-            return m->timers[i].t.deadline;
+    (void)best_seq;
     return best;
 }
 

@@ -247,9 +247,10 @@ WEFT_API int weft_spawn_ex(weft_task **t, weft_fn fn, void *arg, const weft_spaw
  * is delivered even when the task was cancelled. Releases the handle.
  * Returns 0; WEFT_ECANCELED if t was cancelled before it finished (result still
  * delivered) or if the caller is cancelled while waiting (then the handle
- * stays valid); WEFT_ESRCH for a stale handle (double join, detached task);
- * WEFT_EDEADLK to join oneself; WEFT_EBUSY if another task is joining t;
- * WEFT_EPERM outside a task. */
+ * stays valid); WEFT_ENOMEM if t never ran because no stack could be had;
+ * WEFT_ESRCH for a stale handle (double join, detached task); WEFT_EDEADLK to
+ * join oneself; WEFT_EBUSY if another task is joining t; WEFT_EPERM outside a
+ * task. */
 WEFT_API int weft_join(weft_task *t, void **result);
 
 /* Give up the handle: the task's resources are released when it finishes. */

@@ -9,6 +9,12 @@
  * forever. Blocking calls inside a scope with a deadline return WEFT_ETIMEDOUT
  * once it passes. All caller-allocated objects must be _init'ed before use;
  * using one after _destroy returns WEFT_EINVAL.
+ *
+ * Threads: an object is used by the tasks of one runtime, and by code on the
+ * OS thread that runs it. The runtimes of this build run all their tasks on
+ * one OS thread, and their objects take a path without atomic instructions;
+ * calling into an object from another OS thread while its runtime runs is not
+ * supported (a thread-pool backend will lift this).
  */
 #ifndef WEFT_SYNC_H
 #define WEFT_SYNC_H
@@ -31,8 +37,9 @@ typedef struct weft_waitlist {
  * Fairness: FIFO hand-off. An uncontended lock is one compare-and-swap; when
  * tasks wait, unlock passes ownership straight to the longest waiter, so no
  * waiter starves and a releasing task cannot barge back in ahead of it. */
-typedef struct weft_mutex {
-    uintptr_t state; /* owner task | waiters bit; private */
+typedef struct weft_mutex { /* private fields */
+    uintptr_t state;   /* owner task | waiters bit */
+    uint64_t owner_id; /* the owner's task id: task slots are reused, ids never */
     uint32_t lock, magic;
     weft_waitlist waiters;
 } weft_mutex;
@@ -183,7 +190,8 @@ typedef struct weft_select_case {
 } weft_select_case;
 
 /* Returns the index of the case performed, or WEFT_ETIMEDOUT, WEFT_ECANCELED,
- * WEFT_EINVAL. n is at most WEFT_SELECT_MAX. */
+ * WEFT_ENOMEM (a send to an unbounded channel could not grow it), WEFT_EINVAL.
+ * n is at most WEFT_SELECT_MAX. */
 #define WEFT_SELECT_MAX 64
 WEFT_API int weft_select(weft_select_case *cases, size_t n, uint64_t deadline);
 /* Like weft_select but never blocks: WEFT_EAGAIN when nothing is ready. */

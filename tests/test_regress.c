@@ -1,0 +1,637 @@
+/* test_regress.c — regression tests for bugs found by review, one per
+ * finding, each built from the reproducer that showed it. */
+#define _GNU_SOURCE
+#include "../sim/sim.h"
+#include "support.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- select saw a case become ready during its scheduling point too late
+ * and parked for good (a lost wake-up). ---- */
+
+static weft_chan *g_ch0, *g_ch1;
+
+static void *send_on(void *arg)
+{
+    int x = 1;
+    weft_chan_send(arg, &x);
+    return NULL;
+}
+
+static void *try_take(void *arg)
+{
+    (void)arg;
+    int v;
+    for (int i = 0; i < 4; i++) {
+        if (weft_chan_try_recv(g_ch0, &v) == 0)
+            break;
+        weft_yield();
+    }
+    return NULL;
+}
+
+static void *selector(void *arg)
+{
+    (void)arg;
+    int v0, v1;
+    weft_select_case cs[2] = {{g_ch0, WEFT_SELECT_RECV, &v0, 0}, {g_ch1, WEFT_SELECT_RECV, &v1, 0}};
+    return (void *)(intptr_t)weft_select(cs, 2, WEFT_NO_DEADLINE);
+}
+
+static void *select_race(void *arg)
+{
+    (void)arg;
+    weft_chan_new(&g_ch0, sizeof(int), 0);
+    weft_chan_new(&g_ch1, sizeof(int), 0);
+    weft_task *a, *b, *c, *s;
+    weft_spawn(&a, send_on, g_ch0);
+    weft_spawn(&s, selector, NULL);
+    weft_spawn(&b, try_take, NULL);
+    weft_spawn(&c, send_on, g_ch1);
+    /* Only the selector receives on ch1, so it always completes. */
+    WEFT_ASSERT(weft_join(s, NULL) == 0);
+    weft_join(b, NULL);
+    weft_chan_close(g_ch0);
+    weft_chan_close(g_ch1);
+    weft_join(a, NULL);
+    weft_join(c, NULL);
+    weft_chan_free(g_ch0);
+    weft_chan_free(g_ch1);
+    return NULL;
+}
+
+START_TEST(select_never_misses_a_case_that_became_ready)
+{
+    weft_explore_opts o;
+    memset(&o, 0, sizeof o);
+    o.cfg.workers = 2;
+    o.seeds = seeds_for(3000);
+    o.flags = WEFT_EXPLORE_QUIET;
+    weft_explore_result r;
+    ck_assert_weft(weft_explore(&o, select_race, NULL, &r), 0);
+    ck_assert_msg(r.failures == 0, "%s", r.message);
+    weft_explore_result_free(&r);
+}
+END_TEST
+
+/* ---- a failed task's stack went back to the pool while a scope in it was
+ * still referenced by its child. ---- */
+
+static int napping_child(void *arg)
+{
+    (void)arg;
+    weft_sleep(1000000);
+    return 0;
+}
+
+static void *scribbler(void *arg)
+{
+    (void)arg;
+    weft_cancel_shield(1);
+    volatile unsigned char buf[8192];
+    memset((void *)buf, 0xAB, sizeof buf);
+    weft_sleep(10); /* the child finishes meanwhile and updates its scope */
+    size_t bad = 0;
+    for (size_t i = 0; i < sizeof buf; i++)
+        bad += buf[i] != 0xAB;
+    return (void *)bad;
+}
+
+static weft_task *g_scribbler;
+
+static void *fails_owning_a_scope(void *arg)
+{
+    (void)arg;
+    weft_scope s;
+    weft_scope_init(&s, 0);
+    weft_scope_spawn(&s, napping_child, NULL, NULL);
+    weft_yield();
+    weft_spawn(&g_scribbler, scribbler, NULL);
+    WEFT_ASSERT(0); /* abandoned, with the scope in its frame */
+    return NULL;
+}
+
+static void *join_scribbler(void *arg)
+{
+    void **out = arg;
+    weft_join(g_scribbler, out);
+    return NULL;
+}
+
+START_TEST(an_abandoned_stack_is_not_reused)
+{
+    weft_config c = test_config(1, 0);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, fails_owning_a_scope, NULL, NULL), WEFT_EFAILED);
+    void *bad = (void *)1;
+    ck_assert_weft(weft_rt_block_on(rt, join_scribbler, &bad, NULL), 0);
+    ck_assert_ptr_eq(bad, NULL); /* no byte of the scribbler's frame was written by anyone else */
+    weft_rt_free(rt);
+}
+END_TEST
+
+/* ---- a scheduling point reached inside a hook saved the wrong stack. ---- */
+
+static weft_chan *g_metrics;
+static int g_hook_blocked;
+
+static void on_resume(void *ctx, const weft_hook_info *i)
+{
+    (void)ctx;
+    uint64_t id = i->task_id;
+    weft_chan_try_send(g_metrics, &id); /* reaches a scheduling point */
+    int v;
+    g_hook_blocked += weft_chan_recv(g_metrics, &v) == WEFT_EPERM; /* a hook must not block */
+}
+
+static void *yields5(void *arg)
+{
+    for (int i = 0; i < 5; i++)
+        weft_yield();
+    return arg;
+}
+
+static void *four_yielders(void *arg)
+{
+    weft_task *t[4];
+    for (int i = 0; i < 4; i++)
+        weft_spawn(&t[i], yields5, NULL);
+    for (int i = 0; i < 4; i++)
+        weft_join(t[i], NULL);
+    return arg;
+}
+
+START_TEST(hooks_may_call_the_runtime_but_not_be_switched_or_block)
+{
+    g_hook_blocked = 0;
+    for (uint64_t seed = 0; seed < seeds_for(100); seed++) {
+        weft_config c = test_config(2, seed);
+        weft_rt *rt;
+        ck_assert_weft(weft_rt_new(&rt, &c), 0);
+        ck_assert_weft(weft_chan_new(&g_metrics, sizeof(uint64_t), WEFT_CHAN_UNBOUNDED), 0);
+        ck_assert_weft(weft_hook_add(rt, WEFT_HOOK_MASK(WEFT_HOOK_RESUME), on_resume, NULL, NULL), 0);
+        ck_assert_weft(weft_rt_block_on(rt, four_yielders, NULL, NULL), 0);
+        weft_rt_free(rt);
+        ck_assert_weft(weft_chan_free(g_metrics), 0);
+    }
+    ck_assert_int_gt(g_hook_blocked, 0);
+}
+END_TEST
+
+/* ---- a root left by a failed run ended a later block_on early. ---- */
+
+static weft_event g_ev;
+static int g_second_done;
+
+static void *waits_for_event(void *arg)
+{
+    weft_event_wait(&g_ev);
+    return arg;
+}
+
+static void *sets_then_works(void *arg)
+{
+    (void)arg;
+    weft_event_set(&g_ev);
+    weft_yield();
+    weft_sleep(10);
+    g_second_done = 1;
+    return (void *)"second";
+}
+
+static void old_root_case(weft_mode mode)
+{
+    weft_config c = test_config(1, 0);
+    c.mode = mode;
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    weft_event_init(&g_ev, 0);
+    g_second_done = 0;
+    ck_assert_weft(weft_rt_block_on(rt, waits_for_event, NULL, NULL), WEFT_EDEADLK);
+    void *res = NULL;
+    ck_assert_weft(weft_rt_block_on(rt, sets_then_works, NULL, &res), 0);
+    ck_assert_int_eq(g_second_done, 1);
+    ck_assert_str_eq((const char *)res, "second");
+    weft_rt_free(rt);
+}
+
+START_TEST(an_old_root_does_not_end_a_later_run)
+{
+    old_root_case(WEFT_MODE_SIM);
+    old_root_case(WEFT_MODE_THREADED);
+}
+END_TEST
+
+/* ---- one failure coloured every later run of the runtime. ---- */
+
+static void *asserts(void *arg)
+{
+    WEFT_ASSERT(arg != NULL);
+    return arg;
+}
+
+static void *fine(void *arg)
+{
+    return arg;
+}
+
+static void *deadlocks(void *arg)
+{
+    weft_event e;
+    weft_event_init(&e, 0);
+    weft_event_wait(&e);
+    return arg;
+}
+
+static void *spins(void *arg)
+{
+    for (;;)
+        weft_yield();
+    return arg;
+}
+
+START_TEST(each_run_has_its_own_failure_and_budget)
+{
+    weft_config c = test_config(1, 0);
+    c.sim.step_budget = 1000;
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, deadlocks, NULL, NULL), WEFT_EDEADLK);
+    ck_assert_weft(weft_rt_block_on(rt, asserts, NULL, NULL), WEFT_EFAILED);
+    ck_assert_msg(strstr(rt->sim->message, "assertion failed"), "%s", rt->sim->message);
+    ck_assert_weft(weft_rt_block_on(rt, fine, NULL, NULL), 0);
+    ck_assert_str_eq(rt->sim->message, "");
+    ck_assert_weft(weft_rt_block_on(rt, spins, NULL, NULL), WEFT_ELIVELOCK);
+    weft_rt_free(rt);
+}
+END_TEST
+
+/* ---- a no-stack task could open and join a scope. ---- */
+
+static int yields_once(void *arg)
+{
+    (void)arg;
+    weft_yield();
+    return 0;
+}
+
+static void *nostack_scope(void *arg)
+{
+    (void)arg;
+    weft_scope s;
+    ck_assert_weft(weft_scope_init(&s, 0), WEFT_EPERM);
+    ck_assert_weft(weft_scope_join(&s), WEFT_EINVAL); /* never opened */
+    return NULL;
+}
+
+static void *spawn_nostack_scope(void *arg)
+{
+    (void)arg;
+    weft_spawn_opts o = {.flags = WEFT_SPAWN_NOSTACK};
+    weft_task *t;
+    ck_assert_weft(weft_spawn_ex(&t, nostack_scope, NULL, &o), 0);
+    ck_assert_weft(weft_join(t, NULL), 0);
+    weft_scope s;
+    ck_assert_weft(weft_scope_init(&s, 0), 0);
+    ck_assert_weft(weft_scope_spawn(&s, yields_once, NULL, NULL), 0);
+    ck_assert_weft(weft_scope_init(&s, 0), WEFT_EBUSY); /* open: cannot be reopened */
+    ck_assert_weft(weft_scope_join(&s), 0);
+    return NULL;
+}
+
+START_TEST(a_nostack_task_cannot_own_a_scope)
+{
+    ck_assert_weft(run_sim(1, 0, spawn_nostack_scope, NULL), 0);
+    weft_config c = test_config(1, 0);
+    c.mode = WEFT_MODE_THREADED;
+    ck_assert_weft(run_in(&c, spawn_nostack_scope, NULL, NULL), 0);
+}
+END_TEST
+
+/* ---- two kinds of simulated livelock escaped the step budget. ---- */
+
+static weft_event g_go;
+
+static void *unpinned(void *arg)
+{
+    return arg;
+}
+
+static void *pinned_spawner(void *arg)
+{
+    weft_spawn(NULL, unpinned, NULL);
+    weft_event_set(&g_go);
+    return arg;
+}
+
+static void *lifo_scene(void *arg)
+{
+    (void)arg;
+    weft_event_init(&g_go, 0);
+    weft_spawn_opts o = {.flags = WEFT_SPAWN_PINNED, .worker = 1};
+    weft_task *x;
+    weft_spawn_ex(&x, pinned_spawner, NULL, &o);
+    weft_event_wait(&g_go);
+    weft_join(x, NULL);
+    return NULL;
+}
+
+START_TEST(a_futile_steal_is_not_offered_forever)
+{
+    for (uint64_t seed = 0; seed < 40; seed++) {
+        weft_config c = test_config(2, seed);
+        c.runq = weft_runq_lifo();
+        c.sim.strategy = WEFT_STRATEGY_PCT;
+        c.sim.step_budget = 100000;
+        ck_assert_msg(run_in(&c, lifo_scene, NULL, NULL) == 0, "seed %llu", (unsigned long long)seed);
+    }
+}
+END_TEST
+
+static weft_timer g_ticker;
+static unsigned long g_ticks;
+
+static void tick(weft_timer *t, void *arg)
+{
+    g_ticks++;
+    weft_timer_start(t, weft_now() + (arg ? 1000000 : 0), tick, arg);
+}
+
+static void *ticks_while_blocked(void *arg)
+{
+    weft_timer_init(&g_ticker);
+    weft_timer_start(&g_ticker, weft_now() + 1000000, tick, arg);
+    weft_event e;
+    weft_event_init(&e, 0);
+    weft_event_wait(&e); /* forever */
+    return NULL;
+}
+
+START_TEST(timer_livelocks_hit_the_step_budget)
+{
+    for (int periodic = 0; periodic < 2; periodic++) {
+        weft_config c = test_config(1, 0);
+        c.sim.step_budget = 1000;
+        g_ticks = 0;
+        ck_assert_weft(run_in(&c, ticks_while_blocked, periodic ? (void *)1 : NULL, NULL), WEFT_ELIVELOCK);
+        ck_assert_uint_le(g_ticks, 1001);
+        /* Still armed when its runtime was freed: disarmed, not dangling. */
+        ck_assert_int_eq(weft_timer_pending(&g_ticker), 0);
+        ck_assert_weft(weft_timer_stop(&g_ticker), WEFT_EALREADY);
+    }
+}
+END_TEST
+
+/* ---- shields were ignored by cond_wait and select. ---- */
+
+static weft_mutex g_m;
+static weft_cond g_cv;
+static weft_chan *g_ch;
+static int g_ready, g_r[4];
+
+static void *shielded_cleanup(void *arg)
+{
+    (void)arg;
+    weft_sleep(1000); /* cancelled here */
+    int prev = weft_cancel_shield(1);
+    weft_mutex_lock(&g_m);
+    int r = 0;
+    while (!g_ready && (r = weft_cond_wait(&g_cv, &g_m)) == 0)
+        ;
+    g_r[0] = r;
+    weft_mutex_unlock(&g_m);
+    int v;
+    weft_select_case cs[1] = {{g_ch, WEFT_SELECT_RECV, &v, 0}};
+    g_r[1] = weft_select(cs, 1, WEFT_NO_DEADLINE);
+    g_r[2] = weft_chan_recv(g_ch, &v);
+    weft_cancel_shield(prev);
+    g_r[3] = weft_sleep(10);
+    return NULL;
+}
+
+static void *helps(void *arg)
+{
+    (void)arg;
+    weft_sleep(5000);
+    weft_mutex_lock(&g_m);
+    g_ready = 1;
+    weft_cond_signal(&g_cv);
+    weft_mutex_unlock(&g_m);
+    int x = 7;
+    weft_chan_send(g_ch, &x);
+    weft_chan_send(g_ch, &x);
+    return NULL;
+}
+
+static void *shield_scene(void *arg)
+{
+    (void)arg;
+    weft_mutex_init(&g_m);
+    weft_cond_init(&g_cv);
+    weft_chan_new(&g_ch, sizeof(int), 0);
+    g_ready = 0;
+    weft_task *v, *h;
+    weft_spawn(&v, shielded_cleanup, NULL);
+    weft_spawn(&h, helps, NULL);
+    weft_sleep(1);
+    weft_cancel(v);
+    weft_join(v, NULL);
+    weft_join(h, NULL);
+    weft_chan_free(g_ch);
+    return NULL;
+}
+
+START_TEST(a_shield_covers_cond_wait_and_select)
+{
+    ck_assert_weft(run_sim(1, 0, shield_scene, NULL), 0);
+    ck_assert_weft(g_r[0], 0);
+    ck_assert_weft(g_r[1], 0);
+    ck_assert_weft(g_r[2], 0);
+    ck_assert_weft(g_r[3], WEFT_ECANCELED); /* the cancel still stands after the shield */
+}
+END_TEST
+
+/* ---- a mutex held by a finished task passed to the next task in its slot;
+ * re-initialising a pending timer corrupted the wheel. ---- */
+
+static void *locks_and_returns(void *arg)
+{
+    weft_mutex_lock(arg);
+    return NULL;
+}
+
+static void *stranger(void *arg)
+{
+    return (void *)(intptr_t)weft_mutex_unlock(arg);
+}
+
+static void nop(weft_timer *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+}
+
+static void *slot_reuse(void *arg)
+{
+    (void)arg;
+    weft_mutex m;
+    weft_mutex_init(&m);
+    weft_task *t;
+    void *r;
+    weft_spawn(&t, locks_and_returns, &m);
+    weft_join(t, NULL);
+    weft_spawn(&t, stranger, &m); /* same slot, new task */
+    weft_join(t, &r);
+    ck_assert_int_eq((int)(intptr_t)r, WEFT_EPERM);
+    weft_timer a, b;
+    weft_timer_init(&a);
+    weft_timer_init(&b);
+    weft_timer_start(&a, weft_now() + 100, nop, NULL);
+    weft_timer_start(&b, weft_now() + 100, nop, NULL);
+    ck_assert_weft(weft_timer_init(&a), WEFT_EBUSY);
+    ck_assert_weft(weft_timer_stop(&b), 0);
+    ck_assert_weft(weft_timer_stop(&a), 0);
+    ck_assert_weft(weft_sleep(1000), 0);
+    return NULL;
+}
+
+START_TEST(mutex_owner_survives_slot_reuse_and_a_pending_timer_stays_intact)
+{
+    ck_assert_weft(run_sim(1, 0, slot_reuse, NULL), 0);
+}
+END_TEST
+
+/* ---- a recorded trace kept pointers to names freed after join. ---- */
+
+static void *named_child(void *arg)
+{
+    (void)arg;
+    char *name = malloc(32);
+    strcpy(name, "worker-alpha");
+    weft_spawn_opts o = {.name = name};
+    weft_task *t;
+    weft_spawn_ex(&t, fine, NULL, &o);
+    weft_join(t, NULL);
+    memset(name, 'X', 31);
+    free(name); /* allowed: a name lives until its task is joined */
+    return NULL;
+}
+
+START_TEST(trace_names_outlive_their_tasks)
+{
+    char path[] = "/tmp/weft-names-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    weft_config c = test_config(1, 0);
+    c.sim.record_trace = 1;
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, named_child, NULL, NULL), 0);
+    ck_assert_weft(weft_rt_trace_write_text(rt, path), 0);
+    weft_rt_free(rt);
+    FILE *f = fopen(path, "r");
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    unlink(path);
+    ck_assert_msg(strstr(buf, "spawn task 2 (worker-alpha)"), "%s", buf);
+}
+END_TEST
+
+/* ---- overdue timers fired in the order set, not by deadline; the live
+ * count stayed up after shutdown abandoned a task; a leftover schedule was
+ * not reported; WEFT_SEED=010 meant 8 in one place and 10 in another. ---- */
+
+static int g_order[3], g_n;
+
+static void note_fire(weft_timer *t, void *arg)
+{
+    (void)t;
+    g_order[g_n++] = (int)(intptr_t)arg;
+}
+
+static void *overdue(void *arg)
+{
+    (void)arg;
+    weft_sleep(1000);
+    uint64_t now = weft_now();
+    weft_timer t[3];
+    for (int i = 0; i < 3; i++)
+        weft_timer_init(&t[i]);
+    weft_timer_start(&t[0], now - 10, note_fire, (void *)0);
+    weft_timer_start(&t[1], now - 30, note_fire, (void *)1);
+    weft_timer_start(&t[2], now - 20, note_fire, (void *)2);
+    weft_sleep(1);
+    return NULL;
+}
+
+START_TEST(small_things)
+{
+    g_n = 0;
+    ck_assert_weft(run_sim(1, 0, overdue, NULL), 0);
+    ck_assert_int_eq(g_n, 3);
+    ck_assert_int_eq(g_order[0], 1);
+    ck_assert_int_eq(g_order[1], 2);
+    ck_assert_int_eq(g_order[2], 0);
+
+    weft_config c = test_config(1, 0);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, spins, NULL, NULL), WEFT_ELIVELOCK);
+    weft_rt_shutdown(rt);
+    weft_rt_stats st;
+    weft_rt_stats_get(rt, &st);
+    ck_assert_uint_eq(st.live_tasks, 0);
+    weft_rt_free(rt);
+
+    /* A schedule longer than the program: refused at the end of the run. */
+    weft_config rc = test_config(2, 1);
+    rc.flags = WEFT_CFG_QUIET;
+    ck_assert_weft(weft_rt_new(&rt, &rc), 0);
+    ck_assert_weft(weft_rt_block_on(rt, four_yielders, NULL, NULL), 0);
+    char *sched;
+    ck_assert_weft(weft_rt_schedule(rt, &sched, NULL), 0);
+    weft_rt_free(rt);
+    setenv("WEFT_SCHEDULE", sched, 1);
+    char msg[4096];
+    ck_assert_weft(weft_check_seeds(&rc, fine, NULL, 1, msg, sizeof msg), WEFT_ESCHEDULE);
+    ck_assert_msg(strstr(msg, "unused"), "%s", msg);
+    ck_assert_weft(weft_check_seeds(&rc, four_yielders, NULL, 1, msg, sizeof msg), 0);
+    unsetenv("WEFT_SCHEDULE");
+    free(sched);
+
+    setenv("WEFT_SEED", "010", 1);
+    weft_config e = test_config(1, 0);
+    e.flags = WEFT_CFG_QUIET;
+    ck_assert_weft(weft_rt_new(&rt, &e), 0);
+    ck_assert_uint_eq(rt->sim->seed, 10);
+    weft_rt_free(rt);
+    unsetenv("WEFT_SEED");
+}
+END_TEST
+
+Suite *suite_regress(void)
+{
+    Suite *s = suite_create("regress");
+    TCase *tc = tcase_create("review");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, select_never_misses_a_case_that_became_ready);
+    tcase_add_test(tc, an_abandoned_stack_is_not_reused);
+    tcase_add_test(tc, hooks_may_call_the_runtime_but_not_be_switched_or_block);
+    tcase_add_test(tc, an_old_root_does_not_end_a_later_run);
+    tcase_add_test(tc, each_run_has_its_own_failure_and_budget);
+    tcase_add_test(tc, a_nostack_task_cannot_own_a_scope);
+    tcase_add_test(tc, a_futile_steal_is_not_offered_forever);
+    tcase_add_test(tc, timer_livelocks_hit_the_step_budget);
+    tcase_add_test(tc, a_shield_covers_cond_wait_and_select);
+    tcase_add_test(tc, mutex_owner_survives_slot_reuse_and_a_pending_timer_stays_intact);
+    tcase_add_test(tc, trace_names_outlive_their_tasks);
+    tcase_add_test(tc, small_things);
+    suite_add_tcase(s, tc);
+    return s;
+}
