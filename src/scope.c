@@ -47,9 +47,10 @@ int weft_scope_init(weft_scope *s, unsigned flags)
      * worker's own stack: the scope would not stay put. */
     if (self->flags & WEFT__F_NOSTACK)
         return WEFT_MISUSE(WEFT_EPERM, "weft_scope_init: a WEFT_SPAWN_NOSTACK task cannot own a scope");
-    /* Re-opening an open scope (this task's or another's) would corrupt its
-     * children's view of it; the magic is cleared when it is joined. */
-    if (inside(self, s) || s->magic == SCOPE_MAGIC)
+    /* Re-opening a scope this task is inside would make it its own parent.
+     * (Another task's open scope cannot be told from fresh memory without
+     * reading memory the caller never initialised: that is the contract.) */
+    if (inside(self, s))
         return WEFT_MISUSE(WEFT_EBUSY, "weft_scope_init: this scope is open (join it before reusing it)");
     memset(s, 0, sizeof *s);
     s->magic = SCOPE_MAGIC;

@@ -109,6 +109,11 @@ static int slab_new(weft_rt *rt, weft__stack_pool *pool)
         return WEFT_ENOMEM;
     }
     sl->stacks = st;
+#ifdef WEFT_ASAN
+    /* A fresh mapping may sit where an earlier slab was, whose frames left
+     * their poison in ASan's shadow (munmap does not clear it). */
+    __asan_unpoison_memory_region(sl->mem, sl->len);
+#endif
     /* Push in reverse so the lowest-addressed stack is handed out first:
      * deterministic, and it keeps a small pool within few pages. */
     for (size_t i = count; i-- > 0;) {
@@ -221,6 +226,9 @@ void weft__stacks_free(weft_rt *rt)
             for (size_t k = 0; k < sl->count; k++)
                 if (sl->stacks[k].tsan_fiber)
                     __tsan_destroy_fiber(sl->stacks[k].tsan_fiber);
+#endif
+#ifdef WEFT_ASAN
+            __asan_unpoison_memory_region(sl->mem, sl->len);
 #endif
             rt->os.munmap(rt->os.ctx, sl->mem, sl->len);
             weft__free(rt, sl->stacks, sl->count * sizeof *sl->stacks);

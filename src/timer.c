@@ -290,8 +290,6 @@ int weft_timer_init(weft_timer *t)
 {
     if (!t)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_timer_init: NULL timer");
-    if (timer_valid(t) && t->wheel)
-        return WEFT_MISUSE(WEFT_EBUSY, "weft_timer_init: the timer is armed (stop it first)");
     memset(t, 0, sizeof *t);
     t->state = TIMER_MAGIC;
     return 0;

@@ -32,6 +32,62 @@ int run_sim(unsigned workers, uint64_t seed, weft_fn fn, void *arg)
     return run_in(&c, fn, arg, NULL);
 }
 
+weft_config threaded_config(void)
+{
+    weft_config c = test_config(1, 0);
+    c.mode = WEFT_MODE_THREADED;
+    return c;
+}
+
+/* The loop behind run_matrix and run_race. */
+static void run_seeds(const unsigned *workers, size_t nworkers, uint64_t seeds, weft_fn body, void *arg,
+                      void (*reset)(void *), const char *what)
+{
+    for (size_t w = 0; w < nworkers; w++)
+        for (uint64_t seed = 0; seed < seeds; seed++) {
+            reset(arg);
+            int r = run_sim(workers[w], seed, body, arg);
+            ck_assert_msg(r == 0, "%s%sworkers=%u seed=%llu: run returned %d (%s)", what ? what : "", what ? ", " : "",
+                          workers[w], (unsigned long long)seed, r, weft_strerror(r));
+        }
+}
+
+void run_matrix(weft_fn body, void *arg, void (*reset)(void *), uint64_t seeds)
+{
+    static const unsigned workers[] = {1, 2, 4};
+    run_seeds(workers, 3, seeds, body, arg, reset, NULL);
+}
+
+void run_race(weft_fn body, void *arg, void (*reset)(void *), const char *what)
+{
+    static const unsigned workers[] = {2, 4};
+    run_seeds(workers, 2, seeds_for(300), body, arg, reset, what);
+}
+
+weft_task *spawn_ok(weft_fn fn, void *arg)
+{
+    weft_task *t = NULL;
+    ck_assert_weft(weft_spawn(&t, fn, arg), 0);
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
+void cancel_race(weft_fn victim, weft_fn thief, void *arg, const int *result)
+{
+    weft_task *v = spawn_ok(victim, arg);
+    weft_task *t = spawn_ok(thief, arg);
+    weft_sched_point();
+    ck_assert_weft(weft_cancel(v), 0);
+    weft_join(v, NULL);
+    weft_rt_stats st;
+    ck_assert_weft(weft_rt_stats_get(weft_rt_current(), &st), 0);
+    ck_assert_msg(st.shutdown_cancelled == 0,
+                  "the cancel was lost: the victim stayed blocked for good (deadlock; the run was shut down)");
+    ck_assert_weft(weft_join(t, NULL), 0);
+    ck_assert_msg(*result == 0 || *result == WEFT_ECANCELED, "victim returned %d (%s)", *result,
+                  weft_strerror(*result));
+}
+
 static void *counting_malloc(void *ctx, size_t size)
 {
     counting_alloc *c = ctx;
@@ -62,34 +118,42 @@ void counting_alloc_init(counting_alloc *c)
     c->a.ctx = c;
 }
 
+int run_counted(counting_alloc *ca, weft_fn fn, void *arg)
+{
+    weft_config c = test_config(1, 0);
+    c.allocator = &ca->a;
+    return run_in(&c, fn, arg, NULL);
+}
+
 int under_valgrind(void)
 {
     const char *v = getenv("WEFT_VALGRIND");
     return v && *v == '1';
 }
 
+/* gcc announces a sanitizer with __SANITIZE_*__, clang with __has_feature. */
+#ifdef __has_feature
+#define HAS_FEATURE(f) __has_feature(f)
+#else
+#define HAS_FEATURE(f) 0
+#endif
+
 int under_tsan(void)
 {
-#if defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__) || HAS_FEATURE(thread_sanitizer)
     return 1;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-    return 1;
-#endif
-#endif
+#else
     return 0;
+#endif
 }
 
 int under_asan(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || HAS_FEATURE(address_sanitizer)
     return 1;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    return 1;
-#endif
-#endif
+#else
     return 0;
+#endif
 }
 
 uint64_t seeds_for(uint64_t n)

@@ -1,6 +1,8 @@
 /* support.h — helpers shared by the test suites: running a body in a fresh
- * runtime, an allocator that fails on demand and counts what is live, and a
- * way to know whether valgrind is watching. */
+ * runtime (once, over a matrix of workers and seeds, or on the real backend),
+ * spawning and cancelling tasks with the checks every suite makes, an
+ * allocator that fails on demand and counts what is live, and a way to know
+ * whether valgrind or a sanitizer is watching. */
 #ifndef WEFT_TEST_SUPPORT_H
 #define WEFT_TEST_SUPPORT_H
 
@@ -15,6 +17,27 @@ int run_in(const weft_config *cfg, weft_fn fn, void *arg, void **result);
 int run_sim(unsigned workers, uint64_t seed, weft_fn fn, void *arg);
 /* A base config: simulation, quiet, environment ignored. */
 weft_config test_config(unsigned workers, uint64_t seed);
+/* The same on the real backend: one worker, the monotonic clock. */
+weft_config threaded_config(void);
+
+/* Run body(arg) on 1, 2 and 4 virtual workers under seeds 0..seeds-1 each,
+ * calling reset(arg) before every run; a run that does not return 0 fails the
+ * test, naming the worker count and the seed to replay. */
+void run_matrix(weft_fn body, void *arg, void (*reset)(void *), uint64_t seeds);
+/* The same for a race between tasks: 2 and 4 workers (one cannot race),
+ * seeds_for(300) seeds each so that the rare interleaving is hit; `what`
+ * (or NULL) names the case in a failure. */
+void run_race(weft_fn body, void *arg, void (*reset)(void *), const char *what);
+
+/* Spawn fn(arg) and assert that it worked; returns the handle. */
+weft_task *spawn_ok(weft_fn fn, void *arg);
+/* A cancel raced against a task entering a wait: spawn victim(arg) and
+ * thief(arg) (a competitor that can prove the victim's "can proceed" peek
+ * wrong), take a scheduling point so that both start, cancel the victim and
+ * join both. A lost cancel leaves the victim parked for good: the run
+ * deadlocks, its shutdown cancels every task and the test fails here. What
+ * the victim's call returned, *result, must be 0 or WEFT_ECANCELED. */
+void cancel_race(weft_fn victim, weft_fn thief, void *arg, const int *result);
 
 /* An allocator that counts live bytes and fails the n-th call (1-based; 0 =
  * never) or every call after `fail_from` (0 = never). */
@@ -24,6 +47,9 @@ typedef struct counting_alloc {
     uint64_t fail_nth, fail_from;
 } counting_alloc;
 void counting_alloc_init(counting_alloc *c);
+/* Run fn(arg) as the root of a one-worker simulation that allocates through
+ * ca; returns run_in's code. */
+int run_counted(counting_alloc *ca, weft_fn fn, void *arg);
 
 /* 1 under valgrind (WEFT_VALGRIND=1 is set by `scons valgrind`). */
 int under_valgrind(void);
@@ -45,5 +71,18 @@ uint64_t seeds_for(uint64_t n);
         ck_assert_msg(ck_got_ == ck_want_, "%s returned %d (%s), expected %d (%s)", #expr, ck_got_,        \
                       weft_strerror(ck_got_), ck_want_, weft_strerror(ck_want_));                         \
     } while (0)
+
+/* A call the API must refuse: assert it returned `want`, then call the
+ * suite's own still_usable(), which shows that the refusal left the runtime
+ * working (each suite checks it with the objects it is about). */
+#define BAD(expr, want)                                                                                   \
+    do {                                                                                                  \
+        ck_assert_weft(expr, want);                                                                       \
+        still_usable();                                                                                   \
+    } while (0)
+
+/* Time in ns as the runtime sees it (virtual in simulation), and 1 ms. */
+#define NOW() weft_now()
+#define MS 1000000ull
 
 #endif

@@ -9,29 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOW() weft_now()
-#define MS 1000000ull
-
-static weft_task *spawn_ok(weft_fn fn, void *arg)
-{
-    weft_task *t = NULL;
-    ck_assert_weft(weft_spawn(&t, fn, arg), 0);
-    ck_assert_ptr_nonnull(t);
-    return t;
-}
-
-static void run_matrix(weft_fn body, void *arg, void (*reset)(void *), uint64_t seeds)
-{
-    static const unsigned workers[] = {1, 2, 4};
-    for (size_t w = 0; w < 3; w++)
-        for (uint64_t seed = 0; seed < seeds; seed++) {
-            reset(arg);
-            int r = run_sim(workers[w], seed, body, arg);
-            ck_assert_msg(r == 0, "workers=%u seed=%llu: run returned %d (%s)", workers[w],
-                          (unsigned long long)seed, r, weft_strerror(r));
-        }
-}
-
 /* After a refused call, the runtime still works: a fresh channel carries an
  * element from one task to another, and the caller can block and wake. */
 static void *still_usable_peer(void *arg)
@@ -54,12 +31,6 @@ static void still_usable(void)
     ck_assert_weft(weft_chan_free(ch), 0);
     ck_assert_weft(weft_sleep(1), 0);
 }
-
-#define BAD(expr, want)                                                                                   \
-    do {                                                                                                  \
-        ck_assert_weft(expr, want);                                                                       \
-        still_usable();                                                                                   \
-    } while (0)
 
 /* A task doing one channel operation, with what it saw. */
 typedef struct op_task {
@@ -640,18 +611,7 @@ static void *chan_race_body(void *arg)
         int e = 5;
         ck_assert_weft(weft_chan_send(cr->ch, &e), 0);
     }
-    weft_task *v = spawn_ok(chan_race_victim, cr);
-    weft_task *t = spawn_ok(chan_race_thief, cr);
-    weft_sched_point();
-    ck_assert_weft(weft_cancel(v), 0);
-    weft_join(v, NULL);
-    weft_rt_stats st;
-    ck_assert_weft(weft_rt_stats_get(weft_rt_current(), &st), 0);
-    ck_assert_msg(st.shutdown_cancelled == 0,
-                  "the cancel was lost: the victim stayed blocked for good (deadlock; the run was shut down)");
-    ck_assert_weft(weft_join(t, NULL), 0);
-    ck_assert_msg(cr->result == 0 || cr->result == WEFT_ECANCELED, "victim returned %d (%s)", cr->result,
-                  weft_strerror(cr->result));
+    cancel_race(chan_race_victim, chan_race_thief, cr, &cr->result);
     /* Receive races: one element, taken by one of them or still there.
      * Send race: one slot, filled by whoever succeeded (never both). */
     int moved = (cr->result == 0) + (cr->thief == 0);
@@ -665,17 +625,21 @@ static void *chan_race_body(void *arg)
     return NULL;
 }
 
+static void chan_race_reset(void *p)
+{
+    chan_race *cr = p;
+    cr->ch = NULL;
+    cr->result = 1;
+    cr->thief = 1;
+}
+
 START_TEST(cancel_while_entering_a_chan_wait_is_not_lost)
 {
     static const char *const names[] = {"recv", "send", "select"};
-    for (int which = 0; which < 3; which++)
-        for (unsigned workers = 2; workers <= 4; workers += 2)
-            for (uint64_t seed = 0; seed < seeds_for(300); seed++) {
-                chan_race cr = {NULL, which, 1, 1};
-                int r = run_sim(workers, seed, chan_race_body, &cr);
-                ck_assert_msg(r == 0, "%s, workers=%u seed=%llu: run returned %d (%s)", names[which], workers,
-                              (unsigned long long)seed, r, weft_strerror(r));
-            }
+    for (int which = 0; which < 3; which++) {
+        chan_race cr = {NULL, which, 1, 1};
+        run_race(chan_race_body, &cr, chan_race_reset, names[which]);
+    }
 }
 END_TEST
 
@@ -978,8 +942,7 @@ END_TEST
 START_TEST(select_fairness_threaded)
 {
     fair_ctx f = {{0}, 0};
-    weft_config c = test_config(1, 0);
-    c.mode = WEFT_MODE_THREADED;
+    weft_config c = threaded_config();
     ck_assert_weft(run_in(&c, fairness_body, &f, NULL), 0);
     for (int k = 0; k < 3; k++)
         ck_assert_msg(f.count[k] >= 900 && f.count[k] <= 1100, "case %d picked %d of %d times (counts %d %d %d)", k,
@@ -1081,9 +1044,7 @@ START_TEST(chan_allocation_failure_loses_nothing)
     counting_alloc ca;
     counting_alloc_init(&ca);
     oom_ctx o = {&ca};
-    weft_config c = test_config(1, 0);
-    c.allocator = &ca.a;
-    ck_assert_weft(run_in(&c, chan_oom_body, &o, NULL), 0);
+    ck_assert_weft(run_counted(&ca, chan_oom_body, &o), 0);
     ck_assert_uint_eq(ca.live_bytes, 0);
     ck_assert_uint_eq(ca.live_blocks, 0);
 }
@@ -1596,8 +1557,7 @@ static void *threaded_chan_body(void *arg)
 
 START_TEST(threaded_ping_pong_and_timeouts)
 {
-    weft_config c = test_config(1, 0);
-    c.mode = WEFT_MODE_THREADED;
+    weft_config c = threaded_config();
     ck_assert_weft(run_in(&c, threaded_chan_body, NULL, NULL), 0);
 }
 END_TEST

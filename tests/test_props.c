@@ -125,27 +125,36 @@ static void cons_record(cons *x, int rid, int msg)
     x->got[s][seq]++;
 }
 
+/* One send or receive (op: WEFT_SELECT_SEND or _RECV) of *msg on ch, made
+ * one of four ways at random: blocking; try, then timed if that would block;
+ * timed; a select of one case. */
+static int cons_op(weft_chan *ch, int op, int *msg)
+{
+    int send = op == WEFT_SELECT_SEND;
+    unsigned how = rnd(4);
+    if (how == 0)
+        return send ? weft_chan_send(ch, msg) : weft_chan_recv(ch, msg);
+    if (how == 1) {
+        int r = send ? weft_chan_try_send(ch, msg) : weft_chan_try_recv(ch, msg);
+        if (r != WEFT_EAGAIN)
+            return r;
+    }
+    if (how <= 2) {
+        uint64_t deadline = weft_now() + rnd(40);
+        return send ? weft_chan_send_until(ch, msg, deadline) : weft_chan_recv_until(ch, msg, deadline);
+    }
+    weft_select_case c = {ch, op, msg, 99};
+    int r = weft_select(&c, 1, rnd(2) ? WEFT_NO_DEADLINE : weft_now() + rnd(40));
+    return r == 0 ? c.result : r;
+}
+
 static void *cons_sender(void *arg)
 {
     cons_actor *a = arg;
     cons *x = a->x;
     for (int seq = 0; seq < CM;) {
-        int msg = a->id * 256 + seq, r;
-        switch (rnd(4)) {
-        case 0: r = weft_chan_send(x->ch, &msg); break;
-        case 1:
-            r = weft_chan_try_send(x->ch, &msg);
-            if (r == WEFT_EAGAIN)
-                r = weft_chan_send_until(x->ch, &msg, weft_now() + rnd(40));
-            break;
-        case 2: r = weft_chan_send_until(x->ch, &msg, weft_now() + rnd(40)); break;
-        default: {
-            weft_select_case c = {x->ch, WEFT_SELECT_SEND, &msg, 99};
-            r = weft_select(&c, 1, rnd(2) ? WEFT_NO_DEADLINE : weft_now() + rnd(40));
-            if (r == 0)
-                r = c.result;
-        }
-        }
+        int msg = a->id * 256 + seq;
+        int r = cons_op(x->ch, WEFT_SELECT_SEND, &msg);
         if (r == 0) {
             /* Counted before anything else can run on this worker. */
             x->sent[a->id]++;
@@ -166,22 +175,8 @@ static void *cons_receiver(void *arg)
     cons_actor *a = arg;
     cons *x = a->x;
     for (;;) {
-        int msg = -1, r;
-        switch (rnd(4)) {
-        case 0: r = weft_chan_recv(x->ch, &msg); break;
-        case 1:
-            r = weft_chan_try_recv(x->ch, &msg);
-            if (r == WEFT_EAGAIN)
-                r = weft_chan_recv_until(x->ch, &msg, weft_now() + rnd(40));
-            break;
-        case 2: r = weft_chan_recv_until(x->ch, &msg, weft_now() + rnd(40)); break;
-        default: {
-            weft_select_case c = {x->ch, WEFT_SELECT_RECV, &msg, 99};
-            r = weft_select(&c, 1, rnd(2) ? WEFT_NO_DEADLINE : weft_now() + rnd(40));
-            if (r == 0)
-                r = c.result;
-        }
-        }
+        int msg = -1;
+        int r = cons_op(x->ch, WEFT_SELECT_RECV, &msg);
         if (r == 0)
             cons_record(x, a->id, msg);
         else if (r == WEFT_EPIPE || r == WEFT_ECANCELED)

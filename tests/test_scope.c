@@ -11,29 +11,6 @@
 #include <sys/mman.h>
 #include <weft/os.h>
 
-#define NOW() weft_now()
-#define MS 1000000ull
-
-static weft_task *spawn_ok(weft_fn fn, void *arg)
-{
-    weft_task *t = NULL;
-    ck_assert_weft(weft_spawn(&t, fn, arg), 0);
-    ck_assert_ptr_nonnull(t);
-    return t;
-}
-
-static void run_matrix(weft_fn body, void *arg, void (*reset)(void *), uint64_t seeds)
-{
-    static const unsigned workers[] = {1, 2, 4};
-    for (size_t w = 0; w < 3; w++)
-        for (uint64_t seed = 0; seed < seeds; seed++) {
-            reset(arg);
-            int r = run_sim(workers[w], seed, body, arg);
-            ck_assert_msg(r == 0, "workers=%u seed=%llu: run returned %d (%s)", workers[w],
-                          (unsigned long long)seed, r, weft_strerror(r));
-        }
-}
-
 static uint64_t live_tasks(void)
 {
     weft_rt_stats st;
@@ -600,12 +577,6 @@ static void still_usable(void)
     ck_assert_weft(weft_scope_join(&s), 0);
 }
 
-#define BAD(expr, want)                                                                                   \
-    do {                                                                                                  \
-        ck_assert_weft(expr, want);                                                                       \
-        still_usable();                                                                                   \
-    } while (0)
-
 static void *bad_input_body(void *arg)
 {
     scope_ctx *x = arg;
@@ -695,9 +666,7 @@ START_TEST(scope_spawn_allocation_failure)
     counting_alloc ca;
     counting_alloc_init(&ca);
     scope_oom o = {&ca, 0};
-    weft_config c = test_config(1, 0);
-    c.allocator = &ca.a;
-    ck_assert_weft(run_in(&c, scope_oom_body, &o, NULL), 0);
+    ck_assert_weft(run_counted(&ca, scope_oom_body, &o), 0);
     ck_assert_uint_eq(ca.live_bytes, 0);
 }
 END_TEST
@@ -791,8 +760,7 @@ START_TEST(threaded_scope_deadline_and_fail_fast)
 {
     scope_ctx x;
     ctx_reset(&x);
-    weft_config c = test_config(1, 0);
-    c.mode = WEFT_MODE_THREADED;
+    weft_config c = threaded_config();
     ck_assert_weft(run_in(&c, threaded_scope_body, &x, NULL), 0);
 }
 END_TEST

@@ -406,8 +406,7 @@ START_TEST(buggify_fires_sometimes_in_simulation_never_for_real)
     ck_assert_int_le(enabled_runs, 25);
     ck_assert_int_gt(max, 20);
     ck_assert_int_lt(max, 100);
-    weft_config c = test_config(1, 0);
-    c.mode = WEFT_MODE_THREADED;
+    weft_config c = threaded_config();
     bug_counts b = {0, 0};
     ck_assert_weft(run_in(&c, buggify_visits, &b, NULL), 0);
     ck_assert_int_eq(b.fired, 0);

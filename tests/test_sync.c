@@ -11,30 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NOW() weft_now()
-
-static weft_task *spawn_ok(weft_fn fn, void *arg)
-{
-    weft_task *t = NULL;
-    ck_assert_weft(weft_spawn(&t, fn, arg), 0);
-    ck_assert_ptr_nonnull(t);
-    return t;
-}
-
-/* Run body(arg) under every combination of 1, 2, 4 virtual workers and
- * `seeds` seeds; reset(arg) prepares the context before each run. */
-static void run_matrix(weft_fn body, void *arg, void (*reset)(void *), uint64_t seeds)
-{
-    static const unsigned workers[] = {1, 2, 4};
-    for (size_t w = 0; w < 3; w++)
-        for (uint64_t seed = 0; seed < seeds; seed++) {
-            reset(arg);
-            int r = run_sim(workers[w], seed, body, arg);
-            ck_assert_msg(r == 0, "workers=%u seed=%llu: run returned %d (%s)", workers[w],
-                          (unsigned long long)seed, r, weft_strerror(r));
-        }
-}
-
 /* After a refused call, the runtime still works: a fresh mutex can be locked
  * and released, and a task can block and be woken. */
 static void still_usable(void)
@@ -46,12 +22,6 @@ static void still_usable(void)
     ck_assert_weft(weft_mutex_destroy(&m), 0);
     ck_assert_weft(weft_sleep(1), 0);
 }
-
-#define BAD(expr, want)                                                                                   \
-    do {                                                                                                  \
-        ck_assert_weft(expr, want);                                                                       \
-        still_usable();                                                                                   \
-    } while (0)
 
 /* One task of a test: which test context, its index, what it saw. */
 typedef struct actor {
@@ -82,6 +52,24 @@ static void ctx_reset(void *p)
     memset(p, 0, sizeof(sync_ctx));
 }
 
+/* Start actor i of x running fn. Its result starts at 1, which none of the
+ * calls the actors make returns, so a check after the join shows that the
+ * actor got that far. */
+static weft_task *spawn_actor(sync_ctx *x, int i, weft_fn fn)
+{
+    x->a[i].ctx = x;
+    x->a[i].idx = i;
+    x->a[i].result = 1;
+    return spawn_ok(fn, &x->a[i]);
+}
+
+/* Run actor i of x to its end (not cancelled); returns what its call returned. */
+static int run_actor(sync_ctx *x, int i, weft_fn fn)
+{
+    ck_assert_weft(weft_join(spawn_actor(x, i, fn), NULL), 0);
+    return x->a[i].result;
+}
+
 /* ======================================================================== */
 /* Mutex                                                                     */
 /* ======================================================================== */
@@ -99,22 +87,15 @@ static void *mutex_basic_body(void *arg)
     ck_assert_weft(weft_mutex_init(&x->m), 0);
     ck_assert_weft(weft_mutex_lock(&x->m), 0);
     /* Held: another task's trylock fails, and so does the owner's. */
-    x->a[0].ctx = x;
-    weft_task *t = spawn_ok(trylock_expect_busy, &x->a[0]);
-    ck_assert_weft(weft_join(t, NULL), 0);
-    ck_assert_weft(x->a[0].result, WEFT_EBUSY);
+    ck_assert_weft(run_actor(x, 0, trylock_expect_busy), WEFT_EBUSY);
     ck_assert_weft(weft_mutex_trylock(&x->m), WEFT_EBUSY);
     ck_assert_weft(weft_mutex_unlock(&x->m), 0);
     /* Free: trylock takes it; a second task then sees it busy. */
     ck_assert_weft(weft_mutex_trylock(&x->m), 0);
-    t = spawn_ok(trylock_expect_busy, &x->a[0]);
-    ck_assert_weft(weft_join(t, NULL), 0);
-    ck_assert_weft(x->a[0].result, WEFT_EBUSY);
+    ck_assert_weft(run_actor(x, 0, trylock_expect_busy), WEFT_EBUSY);
     ck_assert_weft(weft_mutex_unlock(&x->m), 0);
     /* Now free again for another task. */
-    t = spawn_ok(trylock_expect_busy, &x->a[0]);
-    ck_assert_weft(weft_join(t, NULL), 0);
-    ck_assert_weft(x->a[0].result, 0); /* it took the mutex and finished holding it */
+    ck_assert_weft(run_actor(x, 0, trylock_expect_busy), 0); /* it took the mutex and finished holding it */
     ck_assert_weft(weft_mutex_destroy(&x->m), WEFT_EBUSY);
     return NULL;
 }
@@ -192,11 +173,8 @@ static void *mutex_fifo_body(void *arg)
     x->t0 = NOW();
     weft_task *t[N];
     /* Spawned in reverse so that arrival order differs from spawn order. */
-    for (int i = N - 1; i >= 0; i--) {
-        x->a[i].ctx = x;
-        x->a[i].idx = i;
-        t[i] = spawn_ok(fifo_locker, &x->a[i]);
-    }
+    for (int i = N - 1; i >= 0; i--)
+        t[i] = spawn_actor(x, i, fifo_locker);
     ck_assert_weft(weft_sleep_until(x->t0 + 1000 * (N + 1)), 0); /* all queued */
     ck_assert_weft(weft_mutex_unlock(&x->m), 0);
     /* Handed straight to the first waiter: the releasing task cannot barge. */
@@ -257,20 +235,12 @@ static void *mutex_non_owner_body(void *arg)
     sync_ctx *x = arg;
     ck_assert_weft(weft_mutex_init(&x->m), 0);
     ck_assert_weft(weft_mutex_lock(&x->m), 0);
-    x->a[0].ctx = x;
-    weft_task *t = spawn_ok(unlock_not_mine, &x->a[0]);
-    ck_assert_weft(weft_join(t, NULL), 0);
-    ck_assert_weft(x->a[0].result, WEFT_EPERM);
+    ck_assert_weft(run_actor(x, 0, unlock_not_mine), WEFT_EPERM);
     /* The owner still holds it: a third task cannot take it. */
-    x->a[1].ctx = x;
-    t = spawn_ok(trylock_expect_busy, &x->a[1]);
-    ck_assert_weft(weft_join(t, NULL), 0);
-    ck_assert_weft(x->a[1].result, WEFT_EBUSY);
+    ck_assert_weft(run_actor(x, 1, trylock_expect_busy), WEFT_EBUSY);
     ck_assert_weft(weft_mutex_unlock(&x->m), 0);
     /* Unlocking a free mutex is refused too. */
-    t = spawn_ok(unlock_not_mine, &x->a[0]);
-    ck_assert_weft(weft_join(t, NULL), 0);
-    ck_assert_weft(x->a[0].result, WEFT_EPERM);
+    ck_assert_weft(run_actor(x, 0, unlock_not_mine), WEFT_EPERM);
     ck_assert_weft(weft_mutex_destroy(&x->m), 0);
     return NULL;
 }
@@ -346,10 +316,7 @@ static void *mutex_cancel_body(void *arg)
     ck_assert_weft(weft_mutex_lock(&x->m), 0);
     weft_task *t[3];
     for (int i = 0; i < 3; i++) {
-        x->a[i].ctx = x;
-        x->a[i].idx = i;
-        x->a[i].result = 1;
-        t[i] = spawn_ok(plain_locker, &x->a[i]);
+        t[i] = spawn_actor(x, i, plain_locker);
         ck_assert_weft(weft_sleep(100), 0); /* queued in order 0, 1, 2 */
     }
     /* Cancel the middle waiter: it leaves the queue without the mutex. */
@@ -456,12 +423,8 @@ static void *cond_fifo_body(void *arg)
     ck_assert_weft(weft_cond_init(&x->c), 0);
     x->t0 = NOW();
     weft_task *t[N];
-    for (int i = N - 1; i >= 0; i--) {
-        x->a[i].ctx = x;
-        x->a[i].idx = i;
-        x->a[i].result = 1;
-        t[i] = spawn_ok(cond_waiter, &x->a[i]);
-    }
+    for (int i = N - 1; i >= 0; i--)
+        t[i] = spawn_actor(x, i, cond_waiter);
     ck_assert_weft(weft_sleep_until(x->t0 + 1000 * (N + 1)), 0);
     ck_assert_int_eq(x->inside, N);
     for (int k = 0; k < N; k++) {
@@ -500,12 +463,8 @@ static void *cond_broadcast_body(void *arg)
     ck_assert_weft(weft_cond_init(&x->c), 0);
     x->t0 = NOW();
     weft_task *t[N];
-    for (int i = 0; i < N; i++) {
-        x->a[i].ctx = x;
-        x->a[i].idx = i;
-        x->a[i].result = 1;
-        t[i] = spawn_ok(cond_waiter, &x->a[i]);
-    }
+    for (int i = 0; i < N; i++)
+        t[i] = spawn_actor(x, i, cond_waiter);
     ck_assert_weft(weft_sleep_until(x->t0 + 1000 * (N + 1)), 0);
     ck_assert_int_eq(x->inside, N);
     ck_assert_int_eq(x->n, 0);
@@ -565,9 +524,7 @@ static void *cond_timeout_body(void *arg)
     /* A plain timeout with the mutex free returns at the deadline. */
     x->inside = 0;
     x->t0 = NOW();
-    t = spawn_ok(cond_timed_waiter, &x->a[0]);
-    ck_assert_weft(weft_join(t, NULL), 0);
-    ck_assert_weft(x->a[0].result, WEFT_ETIMEDOUT);
+    ck_assert_weft(run_actor(x, 0, cond_timed_waiter), WEFT_ETIMEDOUT);
     ck_assert_uint_eq(x->a[0].returned_at, 1000);
     /* The timed-out waiter is off the list: destroy works. */
     ck_assert_weft(weft_cond_destroy(&x->c), 0);
@@ -589,12 +546,8 @@ static void *cond_cancel_body(void *arg)
     ck_assert_weft(weft_cond_init(&x->c), 0);
     x->t0 = NOW();
     weft_task *t[2];
-    for (int i = 0; i < 2; i++) {
-        x->a[i].ctx = x;
-        x->a[i].idx = i;
-        x->a[i].result = 1;
-        t[i] = spawn_ok(cond_waiter, &x->a[i]);
-    }
+    for (int i = 0; i < 2; i++)
+        t[i] = spawn_actor(x, i, cond_waiter);
     ck_assert_weft(weft_sleep_until(x->t0 + 3000), 0);
     /* Cancel the first waiter while the canceller holds the mutex: it wakes
      * with ECANCELED but returns only with the mutex re-acquired. */
@@ -724,12 +677,8 @@ static void *sem_fifo_body(void *arg)
     ck_assert_weft(weft_sem_init(&x->s, 0), 0);
     x->t0 = NOW();
     weft_task *t[N];
-    for (int i = N - 1; i >= 0; i--) {
-        x->a[i].ctx = x;
-        x->a[i].idx = i;
-        x->a[i].result = 1;
-        t[i] = spawn_ok(sem_waiter, &x->a[i]);
-    }
+    for (int i = N - 1; i >= 0; i--)
+        t[i] = spawn_actor(x, i, sem_waiter);
     ck_assert_weft(weft_sleep_until(x->t0 + 1000 * (N + 1)), 0);
     /* A permit released while tasks wait goes to the longest waiter, never
      * to a caller that was not queued. */
@@ -787,10 +736,7 @@ static void *sem_timeout_cancel_body(void *arg)
     ck_assert_weft(weft_sem_init(&x->s, 0), 0);
     x->t0 = NOW();
     /* Timeout: nothing taken. */
-    x->a[0].ctx = x;
-    weft_task *t = spawn_ok(sem_timed, &x->a[0]);
-    ck_assert_weft(weft_join(t, NULL), 0);
-    ck_assert_weft(x->a[0].result, WEFT_ETIMEDOUT);
+    ck_assert_weft(run_actor(x, 0, sem_timed), WEFT_ETIMEDOUT);
     ck_assert_uint_eq(x->a[0].returned_at, 700);
     ck_assert_weft(weft_sem_acquire_until(&x->s, NOW()), WEFT_ETIMEDOUT);
     ck_assert_uint_eq(weft_sem_value(&x->s), 0);
@@ -798,12 +744,8 @@ static void *sem_timeout_cancel_body(void *arg)
      * the waiter behind it. */
     x->t0 = NOW();
     weft_task *w[3];
-    for (int i = 0; i < 3; i++) {
-        x->a[i].ctx = x;
-        x->a[i].idx = i;
-        x->a[i].result = 1;
-        w[i] = spawn_ok(sem_waiter, &x->a[i]);
-    }
+    for (int i = 0; i < 3; i++)
+        w[i] = spawn_actor(x, i, sem_waiter);
     ck_assert_weft(weft_sleep_until(x->t0 + 4000), 0);
     ck_assert_weft(weft_cancel(w[0]), 0);
     ck_assert_weft(weft_join(w[0], NULL), WEFT_ECANCELED);
@@ -900,11 +842,8 @@ static void *wg_body(void *arg)
     x->t0 = NOW();
     ck_assert_weft(weft_wg_add(&x->wg, N), 0);
     weft_task *t[N], *w2;
-    for (int i = 0; i < N; i++) {
-        x->a[i].ctx = x;
-        x->a[i].idx = i;
-        t[i] = spawn_ok(wg_worker, &x->a[i]);
-    }
+    for (int i = 0; i < N; i++)
+        t[i] = spawn_actor(x, i, wg_worker);
     x->a[8].ctx = x;
     x->a[8].result = 1;
     w2 = spawn_ok(wg_waiter, &x->a[8]);
@@ -1098,11 +1037,8 @@ static void *event_body(void *arg)
     ck_assert_int_eq(weft_event_is_set(&x->e), 0);
     x->t0 = NOW();
     weft_task *t[5];
-    for (int i = 0; i < 5; i++) {
-        x->a[i].ctx = x;
-        x->a[i].result = 1;
-        t[i] = spawn_ok(i < 3 ? event_waiter : event_timed_waiter, &x->a[i]);
-    }
+    for (int i = 0; i < 5; i++)
+        t[i] = spawn_actor(x, i, i < 3 ? event_waiter : event_timed_waiter);
     ck_assert_weft(weft_sleep(1000), 0);
     /* The timed waiters gave up at their deadline. */
     for (int i = 3; i < 5; i++) {
@@ -1335,20 +1271,7 @@ static void *race_body(void *arg)
     ck_assert_weft(weft_sem_init(&x->s, 1), 0);
     ck_assert_weft(weft_event_init(&x->e, 1), 0);
     rc->result = 1;
-    weft_task *v = spawn_ok(race_victim, rc);
-    weft_task *t = spawn_ok(race_thief, rc);
-    weft_sched_point();
-    ck_assert_weft(weft_cancel(v), 0);
-    /* Deadlocks here if the cancel was lost; the runtime's shutdown then
-     * cancels this root task and the join returns. */
-    weft_join(v, NULL);
-    weft_rt_stats st;
-    ck_assert_weft(weft_rt_stats_get(weft_rt_current(), &st), 0);
-    ck_assert_msg(st.shutdown_cancelled == 0,
-                  "the cancel was lost: the victim stayed blocked for good (deadlock; the run was shut down)");
-    ck_assert_weft(weft_join(t, NULL), 0);
-    ck_assert_msg(rc->result == 0 || rc->result == WEFT_ECANCELED, "victim returned %d (%s)", rc->result,
-                  weft_strerror(rc->result));
+    cancel_race(race_victim, race_thief, rc, &rc->result);
     /* Whatever happened, nothing was lost: the permit is taken by exactly
      * one of them or still there; the mutex is free. */
     if (rc->which == 1)
@@ -1362,18 +1285,21 @@ static void *race_body(void *arg)
     return NULL;
 }
 
+static void race_reset(void *p)
+{
+    race_ctx *rc = p;
+    rc->result = 1;
+    rc->thief = 1;
+}
+
 START_TEST(cancel_while_entering_a_wait_is_not_lost)
 {
     static const char *const names[] = {"cond_wait", "sem_acquire", "mutex_lock", "event_wait"};
     sync_ctx x;
-    for (int which = 0; which < 4; which++)
-        for (unsigned workers = 2; workers <= 4; workers += 2)
-            for (uint64_t seed = 0; seed < seeds_for(300); seed++) {
-                race_ctx rc = {&x, which, 1, 1};
-                int r = run_sim(workers, seed, race_body, &rc);
-                ck_assert_msg(r == 0, "%s, workers=%u seed=%llu: run returned %d (%s)", names[which], workers,
-                              (unsigned long long)seed, r, weft_strerror(r));
-            }
+    for (int which = 0; which < 4; which++) {
+        race_ctx rc = {&x, which, 1, 1};
+        run_race(race_body, &rc, race_reset, names[which]);
+    }
 }
 END_TEST
 
@@ -1407,15 +1333,17 @@ static void *sleep_race_body(void *arg)
     return NULL;
 }
 
+static void sleep_race_reset(void *p)
+{
+    sleep_race *sr = p;
+    sr->result = 1;
+    sr->slept = 0;
+}
+
 START_TEST(cancel_while_entering_sleep_is_not_lost)
 {
-    for (unsigned workers = 2; workers <= 4; workers += 2)
-        for (uint64_t seed = 0; seed < seeds_for(300); seed++) {
-            sleep_race sr = {1, 0};
-            int r = run_sim(workers, seed, sleep_race_body, &sr);
-            ck_assert_msg(r == 0, "workers=%u seed=%llu: run returned %d (%s)", workers, (unsigned long long)seed, r,
-                          weft_strerror(r));
-        }
+    sleep_race sr;
+    run_race(sleep_race_body, &sr, sleep_race_reset, NULL);
 }
 END_TEST
 
@@ -1544,15 +1472,6 @@ END_TEST
 /* The real backend                                                          */
 /* ======================================================================== */
 
-static weft_config threaded_config(void)
-{
-    weft_config c = test_config(1, 0);
-    c.mode = WEFT_MODE_THREADED;
-    return c;
-}
-
-#define MS 1000000ull
-
 static void *threaded_locker(void *arg)
 {
     actor *a = arg;
@@ -1586,10 +1505,8 @@ static void *threaded_sync_body(void *arg)
     ck_assert_weft(weft_cond_init(&x->c), 0);
     ck_assert_weft(weft_sem_init(&x->s, 0), 0);
     weft_task *t[4];
-    for (int i = 0; i < 4; i++) {
-        x->a[i].ctx = x;
-        t[i] = spawn_ok(threaded_locker, &x->a[i]);
-    }
+    for (int i = 0; i < 4; i++)
+        t[i] = spawn_actor(x, i, threaded_locker);
     for (int i = 0; i < 4; i++)
         ck_assert_weft(weft_join(t[i], NULL), 0);
     ck_assert_int_eq(x->counter, 200);
@@ -1607,9 +1524,7 @@ static void *threaded_sync_body(void *arg)
     ck_assert_weft(weft_mutex_lock(&x->m), 0);
     x->n = 0;
     for (int i = 0; i < 3; i++) {
-        x->a[i].ctx = x;
-        x->a[i].idx = i;
-        t[i] = spawn_ok(queue_locker, &x->a[i]);
+        t[i] = spawn_actor(x, i, queue_locker);
         weft_yield(); /* one worker, FIFO queue: it runs and queues on m */
     }
     ck_assert_weft(weft_mutex_unlock(&x->m), 0);

@@ -32,8 +32,7 @@ START_TEST(spawn_join_delivers_results)
     void *r = NULL;
     ck_assert_weft(run_in(NULL, spawn_and_join, NULL, &r), 0);
     ck_assert_ptr_eq(r, (void *)0x5EED);
-    weft_config c = test_config(1, 0);
-    c.mode = WEFT_MODE_THREADED;
+    weft_config c = threaded_config();
     ck_assert_weft(run_in(&c, spawn_and_join, NULL, &r), 0);
     ck_assert_ptr_eq(r, (void *)0x5EED);
 }
@@ -390,9 +389,7 @@ START_TEST(spawn_enomem_leaks_nothing)
 {
     counting_alloc ca;
     counting_alloc_init(&ca);
-    weft_config c = test_config(1, 0);
-    c.allocator = &ca.a;
-    ck_assert_weft(run_in(&c, spawns_until_enomem, &ca, NULL), 0);
+    ck_assert_weft(run_counted(&ca, spawns_until_enomem, &ca), 0);
     ck_assert_uint_eq(ca.live_blocks, 0);
     ck_assert_uint_eq(ca.live_bytes, 0);
 }
@@ -420,9 +417,7 @@ START_TEST(a_task_without_a_stack_is_reported_not_lost)
 {
     counting_alloc ca;
     counting_alloc_init(&ca);
-    weft_config c = test_config(1, 0);
-    c.allocator = &ca.a;
-    ck_assert_weft(run_in(&c, stackless_world, &ca, NULL), 0);
+    ck_assert_weft(run_counted(&ca, stackless_world, &ca), 0);
     ck_assert_uint_eq(ca.live_blocks, 0);
 }
 END_TEST
@@ -559,8 +554,7 @@ START_TEST(a_deadlock_is_reported_not_hung)
 {
     ck_assert_weft(run_sim(1, 0, deadlocks, NULL), WEFT_EDEADLK);
     ck_assert_weft(run_sim(3, 0, deadlocks, NULL), WEFT_EDEADLK);
-    weft_config c = test_config(1, 0);
-    c.mode = WEFT_MODE_THREADED;
+    weft_config c = threaded_config();
     ck_assert_weft(run_in(&c, deadlocks, NULL, NULL), WEFT_EDEADLK);
 }
 END_TEST
@@ -582,8 +576,7 @@ static void *real_sleeps(void *arg)
 
 START_TEST(threaded_mode_sleeps_in_real_time)
 {
-    weft_config c = test_config(1, 0);
-    c.mode = WEFT_MODE_THREADED;
+    weft_config c = threaded_config();
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     ck_assert_weft(run_in(&c, real_sleeps, NULL, NULL), 0);

@@ -367,7 +367,9 @@ struct weft_timer {
     uint32_t state;
 };
 
-/* Prepare t (not pending). Returns 0 or WEFT_EINVAL. */
+/* Prepare t (not pending). Returns 0 or WEFT_EINVAL. Not on an armed timer:
+ * stop it first (telling an armed timer from fresh memory would mean reading
+ * memory the caller never initialised). */
 WEFT_API int weft_timer_init(weft_timer *t);
 /* Arm t to call cb(t, arg) once weft_now() >= deadline, on the calling
  * worker's wheel; re-arming a pending timer moves it. Timers with equal

@@ -19,41 +19,18 @@
  * Output: "BENCH <workload> <impl> <value> <unit>".
  */
 #define _GNU_SOURCE
+#define BENCH_NAME "bench_fiber_switch"
 #include "../../src/internal.h"
+#include "bench.h"
 
 #include <fenv.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #define WARMUP_ROUNDS 1000000L
 #define ROUNDS 10000000L
 #define YIELDS_PER_TASK 5000000u
 #define FIBER_STACK (64u * 1024u)
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void report(const char *workload, const char *impl, double value, const char *unit)
-{
-    printf("BENCH %s %s %.6g %s\n", workload, impl, value, unit);
-    fflush(stdout);
-}
-
-static void check(int r, const char *what)
-{
-    if (r < 0) {
-        fprintf(stderr, "bench_fiber_switch: %s: %s\n", what, weft_strerror(r));
-        exit(1);
-    }
-}
 
 /* ------------------------------------------------------------------------ */
 /* Raw context switch                                                        */
@@ -81,14 +58,12 @@ static double raw_round_trips(long rounds)
     weft__ctx_make(&fib_ctx, &fib_stack, bounce_entry);
     bounces = 0;
     weft__ctx_jump(&main_ctx, &fib_ctx, NULL, false); /* enter once */
-    double t0 = now_sec();
+    double t0 = bench_now_sec();
     for (long i = 0; i < rounds; i++)
         weft__ctx_jump(&main_ctx, &fib_ctx, NULL, false);
-    double dt = now_sec() - t0;
-    if (bounces != rounds + 1) {
-        fprintf(stderr, "bench_fiber_switch: expected %ld bounces, saw %ld\n", rounds + 1, bounces);
-        exit(1);
-    }
+    double dt = bench_now_sec() - t0;
+    if (bounces != rounds + 1)
+        bench_fail("expected %ld bounces, saw %ld", rounds + 1, bounces);
     return dt;
 }
 
@@ -178,7 +153,7 @@ static void raw_switch(void)
 
     raw_round_trips(WARMUP_ROUNDS);
     double s = raw_round_trips(ROUNDS);
-    report("fiber_switch", "weft", s * 1e9 / (2.0 * ROUNDS), "ns");
+    bench_report("fiber_switch", "weft", s * 1e9 / (2.0 * ROUNDS), "ns");
     weft__ctx_release(&fib_ctx);
     munmap(mem, size);
 }
@@ -203,17 +178,14 @@ static double yield2_once(unsigned per_task)
 {
     weft_task *a, *b;
     yields = 0;
-    double t0 = now_sec();
-    check(weft_spawn(&a, yielder, (void *)(uintptr_t)per_task), "weft_spawn");
-    check(weft_spawn(&b, yielder, (void *)(uintptr_t)per_task), "weft_spawn");
-    check(weft_join(a, NULL), "weft_join");
-    check(weft_join(b, NULL), "weft_join");
-    double dt = now_sec() - t0;
-    if (yields != 2ull * per_task) {
-        fprintf(stderr, "bench_fiber_switch: %llu yields, expected %llu\n", (unsigned long long)yields,
-                2ull * per_task);
-        exit(1);
-    }
+    double t0 = bench_now_sec();
+    bench_check(weft_spawn(&a, yielder, (void *)(uintptr_t)per_task), "weft_spawn");
+    bench_check(weft_spawn(&b, yielder, (void *)(uintptr_t)per_task), "weft_spawn");
+    bench_check(weft_join(a, NULL), "weft_join");
+    bench_check(weft_join(b, NULL), "weft_join");
+    double dt = bench_now_sec() - t0;
+    if (yields != 2ull * per_task)
+        bench_fail("%llu yields, expected %llu", (unsigned long long)yields, 2ull * per_task);
     return dt;
 }
 
@@ -227,17 +199,9 @@ static void *yield2_root(void *arg)
 
 static void yield2(void)
 {
-    weft_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.mode = WEFT_MODE_THREADED;
-    cfg.workers = 1;
-    cfg.flags = WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
-    weft_rt *rt;
-    check(weft_rt_new(&rt, &cfg), "weft_rt_new");
     double s = 0;
-    check(weft_rt_block_on(rt, yield2_root, &s, NULL), "weft_rt_block_on");
-    weft_rt_free(rt);
-    report("fiber_switch", "weft-yield2", s * 1e9 / (2.0 * YIELDS_PER_TASK), "ns");
+    bench_run_threaded(yield2_root, &s);
+    bench_report("fiber_switch", "weft-yield2", s * 1e9 / (2.0 * YIELDS_PER_TASK), "ns");
 }
 
 int main(void)

@@ -12,48 +12,12 @@
  * per channel kind. Output: "BENCH <workload> <impl> <value> <unit>".
  */
 #define _GNU_SOURCE
-#include "weft.h"
+#define BENCH_NAME "bench_ping_pong"
+#include "bench.h"
 
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #define ROUNDS 1000000u
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void report(const char *workload, const char *impl, double value, const char *unit)
-{
-    printf("BENCH %s %s %.6g %s\n", workload, impl, value, unit);
-    fflush(stdout);
-}
-
-static void check(int r, const char *what)
-{
-    if (r < 0) {
-        fprintf(stderr, "bench_ping_pong: %s: %s\n", what, weft_strerror(r));
-        exit(1);
-    }
-}
-
-static weft_rt *rt_threaded(void)
-{
-    weft_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.mode = WEFT_MODE_THREADED;
-    cfg.workers = 1;
-    cfg.flags = WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
-    weft_rt *rt;
-    check(weft_rt_new(&rt, &cfg), "weft_rt_new");
-    return rt;
-}
 
 typedef struct pair {
     weft_chan *ping, *pong;
@@ -65,58 +29,40 @@ static void *echo(void *arg)
     uint64_t v;
     int r;
     while ((r = weft_chan_recv(p->ping, &v)) == 0)
-        check(weft_chan_send(p->pong, &v), "weft_chan_send(pong)");
+        bench_check(weft_chan_send(p->pong, &v), "weft_chan_send(pong)");
     if (r != WEFT_EPIPE)
-        check(r, "weft_chan_recv(ping)");
+        bench_check(r, "weft_chan_recv(ping)");
     return NULL;
 }
 
-static double ping_pong_once(size_t capacity)
+static double ping_pong_once(void *arg)
 {
+    size_t capacity = *(const size_t *)arg;
     pair p;
-    check(weft_chan_new(&p.ping, sizeof(uint64_t), capacity), "weft_chan_new");
-    check(weft_chan_new(&p.pong, sizeof(uint64_t), capacity), "weft_chan_new");
+    bench_check(weft_chan_new(&p.ping, sizeof(uint64_t), capacity), "weft_chan_new");
+    bench_check(weft_chan_new(&p.pong, sizeof(uint64_t), capacity), "weft_chan_new");
     weft_task *t;
-    check(weft_spawn(&t, echo, &p), "weft_spawn");
-    double t0 = now_sec();
+    bench_check(weft_spawn(&t, echo, &p), "weft_spawn");
+    double t0 = bench_now_sec();
     for (uint64_t i = 0; i < ROUNDS; i++) {
         uint64_t v = ~i;
-        check(weft_chan_send(p.ping, &i), "weft_chan_send(ping)");
-        check(weft_chan_recv(p.pong, &v), "weft_chan_recv(pong)");
-        if (v != i) {
-            fprintf(stderr, "bench_ping_pong: got %llu, expected %llu\n", (unsigned long long)v,
-                    (unsigned long long)i);
-            exit(1);
-        }
+        bench_check(weft_chan_send(p.ping, &i), "weft_chan_send(ping)");
+        bench_check(weft_chan_recv(p.pong, &v), "weft_chan_recv(pong)");
+        if (v != i)
+            bench_fail("got %llu, expected %llu", (unsigned long long)v, (unsigned long long)i);
     }
-    double dt = now_sec() - t0;
-    check(weft_chan_close(p.ping), "weft_chan_close");
-    check(weft_join(t, NULL), "weft_join");
-    check(weft_chan_free(p.ping), "weft_chan_free");
-    check(weft_chan_free(p.pong), "weft_chan_free");
+    double dt = bench_now_sec() - t0;
+    bench_check(weft_chan_close(p.ping), "weft_chan_close");
+    bench_check(weft_join(t, NULL), "weft_join");
+    bench_check(weft_chan_free(p.ping), "weft_chan_free");
+    bench_check(weft_chan_free(p.pong), "weft_chan_free");
     return dt;
-}
-
-typedef struct pass {
-    size_t capacity;
-    double seconds;
-} pass;
-
-static void *root(void *arg)
-{
-    pass *p = arg;
-    ping_pong_once(p->capacity); /* warm-up */
-    p->seconds = ping_pong_once(p->capacity);
-    return NULL;
 }
 
 static void run(const char *impl, size_t capacity)
 {
-    weft_rt *rt = rt_threaded();
-    pass p = {capacity, 0};
-    check(weft_rt_block_on(rt, root, &p, NULL), "weft_rt_block_on");
-    weft_rt_free(rt);
-    report("ping_pong", impl, ROUNDS / p.seconds, "roundtrips/s");
+    double s = bench_warmup_then_timed(ping_pong_once, &capacity);
+    bench_report("ping_pong", impl, ROUNDS / s, "roundtrips/s");
 }
 
 int main(void)

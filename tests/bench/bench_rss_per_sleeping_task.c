@@ -13,49 +13,14 @@
  * Output: "BENCH <workload> <impl> <value> <unit>".
  */
 #define _GNU_SOURCE
-#include "weft.h"
+#define BENCH_NAME "bench_rss"
+#include "bench.h"
 
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define NUM_TASKS 100000u
 #define SLEEP_NS (3600ull * 1000000000ull)
 #define SETTLE_NS (200ull * 1000000ull)
-
-static void report(const char *workload, const char *impl, double value, const char *unit)
-{
-    printf("BENCH %s %s %.6g %s\n", workload, impl, value, unit);
-    fflush(stdout);
-}
-
-static void check(int r, const char *what)
-{
-    if (r < 0) {
-        fprintf(stderr, "bench_rss: %s: %s\n", what, weft_strerror(r));
-        exit(1);
-    }
-}
-
-static long vm_rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    if (!f)
-        abort();
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kb = strtol(line + 6, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    if (kb < 0)
-        abort();
-    return kb * 1024;
-}
 
 static unsigned started;
 
@@ -75,36 +40,32 @@ typedef struct state {
 static void *root(void *arg)
 {
     state *s = arg;
-    long before = vm_rss_bytes();
+    long before = bench_vm_rss_bytes();
     for (unsigned i = 0; i < NUM_TASKS; i++)
-        check(weft_spawn(&s->handles[i], sleeper, NULL), "weft_spawn");
-    check(weft_sleep(SETTLE_NS), "weft_sleep");
-    long after = vm_rss_bytes();
-    if (started != NUM_TASKS) {
-        fprintf(stderr, "bench_rss: only %u of %u tasks started\n", started, NUM_TASKS);
-        exit(1);
-    }
+        bench_check(weft_spawn(&s->handles[i], sleeper, NULL), "weft_spawn");
+    bench_check(weft_sleep(SETTLE_NS), "weft_sleep");
+    long after = bench_vm_rss_bytes();
+    if (started != NUM_TASKS)
+        bench_fail("only %u of %u tasks started", started, NUM_TASKS);
     s->per_task = (double)(after - before) / NUM_TASKS;
     weft_rt_stats st;
-    check(weft_rt_stats_get(weft_rt_current(), &st), "weft_rt_stats_get");
+    bench_check(weft_rt_stats_get(weft_rt_current(), &st), "weft_rt_stats_get");
     printf("# rss before %ld, after %ld; live tasks %llu, stacks mapped %llu\n", before, after,
            (unsigned long long)st.live_tasks, (unsigned long long)st.stacks_mapped);
 
     for (unsigned i = 0; i < NUM_TASKS; i++)
-        check(weft_cancel(s->handles[i]), "weft_cancel");
+        bench_check(weft_cancel(s->handles[i]), "weft_cancel");
     unsigned cancelled = 0;
     for (unsigned i = 0; i < NUM_TASKS; i++) {
         void *res = NULL;
         int r = weft_join(s->handles[i], &res);
         if (r != 0 && r != WEFT_ECANCELED)
-            check(r, "weft_join");
+            bench_check(r, "weft_join");
         if ((intptr_t)res == WEFT_ECANCELED)
             cancelled++;
     }
-    if (cancelled != NUM_TASKS) {
-        fprintf(stderr, "bench_rss: %u of %u sleeps returned WEFT_ECANCELED\n", cancelled, NUM_TASKS);
-        exit(1);
-    }
+    if (cancelled != NUM_TASKS)
+        bench_fail("%u of %u sleeps returned WEFT_ECANCELED", cancelled, NUM_TASKS);
     return NULL;
 }
 
@@ -116,16 +77,8 @@ int main(void)
         abort();
     memset(s.handles, 0, NUM_TASKS * sizeof *s.handles);
     s.per_task = 0;
-    weft_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.mode = WEFT_MODE_THREADED;
-    cfg.workers = 1;
-    cfg.flags = WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
-    weft_rt *rt;
-    check(weft_rt_new(&rt, &cfg), "weft_rt_new");
-    check(weft_rt_block_on(rt, root, &s, NULL), "weft_rt_block_on");
-    weft_rt_free(rt);
-    report("rss_per_sleeping_task", "weft", s.per_task, "bytes");
+    bench_run_threaded(root, &s);
+    bench_report("rss_per_sleeping_task", "weft", s.per_task, "bytes");
     free(s.handles);
     return 0;
 }

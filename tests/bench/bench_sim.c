@@ -29,13 +29,10 @@
  * are details for humans.
  */
 #define _GNU_SOURCE
-#include "weft.h"
+#define BENCH_NAME "bench_sim"
+#include "bench.h"
 
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #define YIELD_TASKS 4u
 #define YIELDS_PER_TASK 250000u
@@ -45,27 +42,6 @@
 #define SLEEP_TASKS 100u
 #define SLEEPS_PER_TASK 1000u
 #define SLEEP_NS 1000000000ull
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void report(const char *workload, const char *impl, double value, const char *unit)
-{
-    printf("BENCH %s %s %.6g %s\n", workload, impl, value, unit);
-    fflush(stdout);
-}
-
-static void check(int r, const char *what)
-{
-    if (r < 0) {
-        fprintf(stderr, "bench_sim: %s: %s\n", what, weft_strerror(r));
-        exit(1);
-    }
-}
 
 static weft_config sim_config(int record_trace)
 {
@@ -77,12 +53,6 @@ static weft_config sim_config(int record_trace)
     cfg.flags = WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
     cfg.sim.record_trace = record_trace;
     return cfg;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -109,10 +79,10 @@ static void *yield_root(void *arg)
         memset(&o, 0, sizeof o);
         o.flags = WEFT_SPAWN_PINNED;
         o.worker = i % 2;
-        check(weft_spawn_ex(&t[i], yielder, NULL, &o), "weft_spawn_ex");
+        bench_check(weft_spawn_ex(&t[i], yielder, NULL, &o), "weft_spawn_ex");
     }
     for (unsigned i = 0; i < YIELD_TASKS; i++)
-        check(weft_join(t[i], NULL), "weft_join");
+        bench_check(weft_join(t[i], NULL), "weft_join");
     return NULL;
 }
 
@@ -126,18 +96,18 @@ static yield_run run_yields(int record_trace, int want_decisions)
 {
     weft_config cfg = sim_config(record_trace);
     weft_rt *rt;
-    check(weft_rt_new(&rt, &cfg), "weft_rt_new");
+    bench_check(weft_rt_new(&rt, &cfg), "weft_rt_new");
     yield_run out = {0, 0, 0, 0};
-    double t0 = now_sec();
-    check(weft_rt_block_on(rt, yield_root, NULL, NULL), "weft_rt_block_on");
-    out.seconds = now_sec() - t0;
+    double t0 = bench_now_sec();
+    bench_check(weft_rt_block_on(rt, yield_root, NULL, NULL), "weft_rt_block_on");
+    out.seconds = bench_now_sec() - t0;
     if (want_decisions) {
         char *sched = NULL;
-        check(weft_rt_schedule(rt, &sched, &out.decisions), "weft_rt_schedule");
+        bench_check(weft_rt_schedule(rt, &sched, &out.decisions), "weft_rt_schedule");
         free(sched);
     }
     weft_rt_stats st;
-    check(weft_rt_stats_get(rt, &st), "weft_rt_stats_get");
+    bench_check(weft_rt_stats_get(rt, &st), "weft_rt_stats_get");
     out.steps = st.steps;
     out.events = weft_rt_trace_events(rt);
     weft_rt_free(rt);
@@ -148,7 +118,7 @@ static void sim_decisions_and_trace_cost(void)
 {
     run_yields(0, 0); /* warm-up */
     yield_run r = run_yields(0, 1);
-    report("sim_decisions", "weft", (double)r.decisions / r.seconds, "decisions/s");
+    bench_report("sim_decisions", "weft", (double)r.decisions / r.seconds, "decisions/s");
     printf("# sim_decisions: %zu decisions, %u yields, %llu loop steps, %llu trace events in %.3f s "
            "(%.3g yields/s)\n",
            r.decisions, YIELD_TASKS * YIELDS_PER_TASK, (unsigned long long)r.steps, (unsigned long long)r.events,
@@ -160,10 +130,9 @@ static void sim_decisions_and_trace_cost(void)
         without[i] = run_yields(0, 0).seconds;
         with[i] = run_yields(1, 0).seconds;
     }
-    qsort(without, 3, sizeof without[0], cmp_double);
-    qsort(with, 3, sizeof with[0], cmp_double);
-    report("sim_trace_cost", "weft", with[1] / without[1], "x");
-    printf("# sim_trace_cost: %.3f s with record_trace, %.3f s without (medians of 3)\n", with[1], without[1]);
+    double with_s = bench_median(with, 3), without_s = bench_median(without, 3);
+    bench_report("sim_trace_cost", "weft", with_s / without_s, "x");
+    printf("# sim_trace_cost: %.3f s with record_trace, %.3f s without (medians of 3)\n", with_s, without_s);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -179,11 +148,11 @@ static void *stepper(void *arg)
 {
     shared *s = arg;
     for (unsigned i = 0; i < SEED_STEPS; i++) {
-        check(weft_mutex_lock(&s->m), "weft_mutex_lock");
+        bench_check(weft_mutex_lock(&s->m), "weft_mutex_lock");
         unsigned v = s->counter;
         weft_sched_point();
         s->counter = v + 1;
-        check(weft_mutex_unlock(&s->m), "weft_mutex_unlock");
+        bench_check(weft_mutex_unlock(&s->m), "weft_mutex_unlock");
     }
     return NULL;
 }
@@ -192,15 +161,15 @@ static void *seed_test(void *arg)
 {
     (void)arg;
     shared s;
-    check(weft_mutex_init(&s.m), "weft_mutex_init");
+    bench_check(weft_mutex_init(&s.m), "weft_mutex_init");
     s.counter = 0;
     weft_task *t[SEED_TASKS];
     for (unsigned i = 0; i < SEED_TASKS; i++)
-        check(weft_spawn(&t[i], stepper, &s), "weft_spawn");
+        bench_check(weft_spawn(&t[i], stepper, &s), "weft_spawn");
     for (unsigned i = 0; i < SEED_TASKS; i++)
-        check(weft_join(t[i], NULL), "weft_join");
+        bench_check(weft_join(t[i], NULL), "weft_join");
     WEFT_ASSERT(s.counter == SEED_TASKS * SEED_STEPS);
-    check(weft_mutex_destroy(&s.m), "weft_mutex_destroy");
+    bench_check(weft_mutex_destroy(&s.m), "weft_mutex_destroy");
     return NULL;
 }
 
@@ -214,20 +183,15 @@ static double explore_seeds(uint64_t seeds, uint64_t *runs)
     opts.flags = WEFT_EXPLORE_QUIET;
     weft_explore_result res;
     memset(&res, 0, sizeof res);
-    double t0 = now_sec();
+    double t0 = bench_now_sec();
     int r = weft_explore(&opts, seed_test, NULL, &res);
-    double dt = now_sec() - t0;
-    if (r < 0 || res.failures) {
-        fprintf(stderr, "bench_sim: weft_explore: %s, %llu failure(s): %s\n", weft_strerror(r),
-                (unsigned long long)res.failures, res.message);
-        exit(1);
-    }
+    double dt = bench_now_sec() - t0;
+    if (r < 0 || res.failures)
+        bench_fail("weft_explore: %s, %llu failure(s): %s", weft_strerror(r), (unsigned long long)res.failures,
+                   res.message);
     *runs = res.runs;
-    if (res.runs != seeds) {
-        fprintf(stderr, "bench_sim: weft_explore ran %llu of %llu seeds\n", (unsigned long long)res.runs,
-                (unsigned long long)seeds);
-        exit(1);
-    }
+    if (res.runs != seeds)
+        bench_fail("weft_explore ran %llu of %llu seeds", (unsigned long long)res.runs, (unsigned long long)seeds);
     printf("# sim_seeds: %llu runs, %llu distinct traces, %.3f s (explore's own clock %.3f s)\n",
            (unsigned long long)res.runs, (unsigned long long)res.distinct_traces, dt, res.elapsed_s);
     weft_explore_result_free(&res);
@@ -239,7 +203,7 @@ static void sim_seeds(void)
     uint64_t runs;
     explore_seeds(SEEDS / 10, &runs); /* warm-up */
     double s = explore_seeds(SEEDS, &runs);
-    report("sim_seeds", "weft", (double)runs / s, "seeds/s");
+    bench_report("sim_seeds", "weft", (double)runs / s, "seeds/s");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -250,7 +214,7 @@ static void *sleeper(void *arg)
 {
     (void)arg;
     for (unsigned i = 0; i < SLEEPS_PER_TASK; i++)
-        check(weft_sleep(SLEEP_NS), "weft_sleep");
+        bench_check(weft_sleep(SLEEP_NS), "weft_sleep");
     return NULL;
 }
 
@@ -264,12 +228,12 @@ static void *sleep_root(void *arg)
     ratio_run *rr = arg;
     weft_task *t[SLEEP_TASKS];
     uint64_t v0 = weft_now();
-    double w0 = now_sec();
+    double w0 = bench_now_sec();
     for (unsigned i = 0; i < SLEEP_TASKS; i++)
-        check(weft_spawn(&t[i], sleeper, NULL), "weft_spawn");
+        bench_check(weft_spawn(&t[i], sleeper, NULL), "weft_spawn");
     for (unsigned i = 0; i < SLEEP_TASKS; i++)
-        check(weft_join(t[i], NULL), "weft_join");
-    rr->wall_s = now_sec() - w0;
+        bench_check(weft_join(t[i], NULL), "weft_join");
+    rr->wall_s = bench_now_sec() - w0;
     rr->virtual_ns = weft_now() - v0;
     return NULL;
 }
@@ -278,9 +242,9 @@ static ratio_run run_sleeps(void)
 {
     weft_config cfg = sim_config(0);
     weft_rt *rt;
-    check(weft_rt_new(&rt, &cfg), "weft_rt_new");
+    bench_check(weft_rt_new(&rt, &cfg), "weft_rt_new");
     ratio_run rr = {0, 0};
-    check(weft_rt_block_on(rt, sleep_root, &rr, NULL), "weft_rt_block_on");
+    bench_check(weft_rt_block_on(rt, sleep_root, &rr, NULL), "weft_rt_block_on");
     weft_rt_free(rt);
     return rr;
 }
@@ -289,7 +253,7 @@ static void sim_time_ratio(void)
 {
     run_sleeps(); /* warm-up */
     ratio_run rr = run_sleeps();
-    report("sim_time_ratio", "weft", (double)rr.virtual_ns / (rr.wall_s * 1e9), "x");
+    bench_report("sim_time_ratio", "weft", (double)rr.virtual_ns / (rr.wall_s * 1e9), "x");
     printf("# sim_time_ratio: %.3f virtual s in %.4f wall s (%u sleeps)\n", rr.virtual_ns / 1e9, rr.wall_s,
            SLEEP_TASKS * SLEEPS_PER_TASK);
 }

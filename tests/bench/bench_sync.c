@@ -24,53 +24,27 @@
  * are details for humans.
  */
 #define _GNU_SOURCE
-#include "weft.h"
+#define BENCH_NAME "bench_sync"
+#include "bench.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #define MUTEX_PAIRS 10000000u
 #define CHAN_ITERS 2048000u /* a multiple of BATCH, and so is a tenth of it */
 #define NCHAN 4u
 #define BATCH 1024u
 
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void report(const char *workload, const char *impl, double value, const char *unit)
-{
-    printf("BENCH %s %s %.6g %s\n", workload, impl, value, unit);
-    fflush(stdout);
-}
-
-static void check(int r, const char *what)
-{
-    if (r < 0) {
-        fprintf(stderr, "bench_sync: %s: %s\n", what, weft_strerror(r));
-        exit(1);
-    }
-}
-
 /* ---- mutex ---- */
 
 static double mutex_once(weft_mutex *m, unsigned pairs)
 {
-    double t0 = now_sec();
+    double t0 = bench_now_sec();
     for (unsigned i = 0; i < pairs; i++) {
-        if (weft_mutex_lock(m) != 0 || weft_mutex_unlock(m) != 0) {
-            fprintf(stderr, "bench_sync: mutex lock/unlock failed\n");
-            exit(1);
-        }
+        if (weft_mutex_lock(m) != 0 || weft_mutex_unlock(m) != 0)
+            bench_fail("mutex lock/unlock failed");
     }
-    return now_sec() - t0;
+    return bench_now_sec() - t0;
 }
 
 /* For scale: the same number of acquire-CAS + release-CAS pairs on a plain
@@ -79,7 +53,7 @@ static double cas_pair_once(unsigned pairs)
 {
     static _Atomic uintptr_t word;
     uintptr_t self = (uintptr_t)&word;
-    double t0 = now_sec();
+    double t0 = bench_now_sec();
     for (unsigned i = 0; i < pairs; i++) {
         uintptr_t expected = 0;
         if (!atomic_compare_exchange_strong_explicit(&word, &expected, self, memory_order_acquire,
@@ -89,50 +63,51 @@ static double cas_pair_once(unsigned pairs)
         if (!atomic_compare_exchange_strong_explicit(&word, &expected, 0, memory_order_release, memory_order_relaxed))
             abort();
     }
-    return now_sec() - t0;
+    return bench_now_sec() - t0;
 }
 
 /* ---- select vs receive ---- */
 
 static double recv_once(weft_chan *ch, unsigned iters)
 {
-    double t0 = now_sec();
+    double t0 = bench_now_sec();
     for (uint64_t i = 0; i < iters; i++) {
         uint64_t v = ~i;
-        check(weft_chan_try_send(ch, &i), "weft_chan_try_send");
-        check(weft_chan_recv(ch, &v), "weft_chan_recv");
-        if (v != i) {
-            fprintf(stderr, "bench_sync: recv got %llu, expected %llu\n", (unsigned long long)v,
-                    (unsigned long long)i);
-            exit(1);
-        }
+        bench_check(weft_chan_try_send(ch, &i), "weft_chan_try_send");
+        bench_check(weft_chan_recv(ch, &v), "weft_chan_recv");
+        if (v != i)
+            bench_fail("recv got %llu, expected %llu", (unsigned long long)v, (unsigned long long)i);
     }
-    return now_sec() - t0;
+    return bench_now_sec() - t0;
 }
 
-static double select_once(weft_chan **ch, unsigned iters)
+/* One receive case per channel, case k receiving into out[k]. */
+static void recv_cases(weft_select_case *cases, weft_chan **ch, uint64_t *out)
 {
-    uint64_t out[NCHAN];
-    weft_select_case cases[NCHAN];
     for (unsigned k = 0; k < NCHAN; k++) {
         cases[k].chan = ch[k];
         cases[k].op = WEFT_SELECT_RECV;
         cases[k].elem = &out[k];
         cases[k].result = 0;
     }
-    double t0 = now_sec();
+}
+
+static double select_once(weft_chan **ch, unsigned iters)
+{
+    uint64_t out[NCHAN];
+    weft_select_case cases[NCHAN];
+    recv_cases(cases, ch, out);
+    double t0 = bench_now_sec();
     for (uint64_t i = 0; i < iters; i++) {
         unsigned k = (unsigned)(i % NCHAN);
-        check(weft_chan_try_send(ch[k], &i), "weft_chan_try_send");
+        bench_check(weft_chan_try_send(ch[k], &i), "weft_chan_try_send");
         int r = weft_select(cases, NCHAN, WEFT_NO_DEADLINE);
-        if (r != (int)k || cases[k].result != 0 || out[k] != i) {
-            fprintf(stderr, "bench_sync: select returned %d (result %d, value %llu), expected case %u value %llu\n",
-                    r, r >= 0 ? cases[r].result : 0, r >= 0 ? (unsigned long long)out[r] : 0ull, k,
-                    (unsigned long long)i);
-            exit(1);
-        }
+        if (r != (int)k || cases[k].result != 0 || out[k] != i)
+            bench_fail("select returned %d (result %d, value %llu), expected case %u value %llu", r,
+                       r >= 0 ? cases[r].result : 0, r >= 0 ? (unsigned long long)out[r] : 0ull, k,
+                       (unsigned long long)i);
     }
-    return now_sec() - t0;
+    return bench_now_sec() - t0;
 }
 
 /* Receive side alone: fill untimed, time BATCH receives. */
@@ -143,18 +118,15 @@ static double recv_batched(weft_chan *ch, unsigned iters)
     for (unsigned done = 0; done < iters; done += BATCH) {
         for (unsigned j = 0; j < BATCH; j++) {
             uint64_t v = next + j;
-            check(weft_chan_try_send(ch, &v), "weft_chan_try_send");
+            bench_check(weft_chan_try_send(ch, &v), "weft_chan_try_send");
         }
-        double t0 = now_sec();
+        double t0 = bench_now_sec();
         for (unsigned j = 0; j < BATCH; j++, next++) {
             uint64_t v = ~next;
-            if (weft_chan_recv(ch, &v) != 0 || v != next) {
-                fprintf(stderr, "bench_sync: recv got %llu, expected %llu\n", (unsigned long long)v,
-                        (unsigned long long)next);
-                exit(1);
-            }
+            if (weft_chan_recv(ch, &v) != 0 || v != next)
+                bench_fail("recv got %llu, expected %llu", (unsigned long long)v, (unsigned long long)next);
         }
-        total += now_sec() - t0;
+        total += bench_now_sec() - t0;
     }
     return total;
 }
@@ -163,31 +135,39 @@ static double select_batched(weft_chan **ch, unsigned iters)
 {
     uint64_t out[NCHAN];
     weft_select_case cases[NCHAN];
-    for (unsigned k = 0; k < NCHAN; k++) {
-        cases[k].chan = ch[k];
-        cases[k].op = WEFT_SELECT_RECV;
-        cases[k].elem = &out[k];
-        cases[k].result = 0;
-    }
+    recv_cases(cases, ch, out);
     double total = 0;
     uint64_t next = 0;
     for (unsigned done = 0, k = 0; done < iters; done += BATCH, k = (k + 1) % NCHAN) {
         for (unsigned j = 0; j < BATCH; j++) {
             uint64_t v = next + j;
-            check(weft_chan_try_send(ch[k], &v), "weft_chan_try_send");
+            bench_check(weft_chan_try_send(ch[k], &v), "weft_chan_try_send");
         }
-        double t0 = now_sec();
+        double t0 = bench_now_sec();
         for (unsigned j = 0; j < BATCH; j++, next++) {
             int r = weft_select(cases, NCHAN, WEFT_NO_DEADLINE);
-            if (r != (int)k || cases[k].result != 0 || out[k] != next) {
-                fprintf(stderr, "bench_sync: select returned %d, expected case %u value %llu\n", r, k,
-                        (unsigned long long)next);
-                exit(1);
-            }
+            if (r != (int)k || cases[k].result != 0 || out[k] != next)
+                bench_fail("select returned %d, expected case %u value %llu", r, k, (unsigned long long)next);
         }
-        total += now_sec() - t0;
+        total += bench_now_sec() - t0;
     }
     return total;
+}
+
+/* Both select4_vs_recv variants: NCHAN fresh channels of `capacity`, a
+ * warm-up of both passes at a tenth of the iterations, then both timed. */
+static void recv_and_select(size_t capacity, double (*recv_pass)(weft_chan *, unsigned),
+                            double (*select_pass)(weft_chan **, unsigned), double *recv_s, double *select_s)
+{
+    weft_chan *ch[NCHAN];
+    for (unsigned k = 0; k < NCHAN; k++)
+        bench_check(weft_chan_new(&ch[k], sizeof(uint64_t), capacity), "weft_chan_new");
+    recv_pass(ch[0], CHAN_ITERS / 10); /* warm-up */
+    select_pass(ch, CHAN_ITERS / 10);
+    *recv_s = recv_pass(ch[0], CHAN_ITERS);
+    *select_s = select_pass(ch, CHAN_ITERS);
+    for (unsigned k = 0; k < NCHAN; k++)
+        bench_check(weft_chan_free(ch[k]), "weft_chan_free");
 }
 
 typedef struct results {
@@ -199,54 +179,30 @@ static void *root(void *arg)
     results *res = arg;
 
     weft_mutex m;
-    check(weft_mutex_init(&m), "weft_mutex_init");
+    bench_check(weft_mutex_init(&m), "weft_mutex_init");
     mutex_once(&m, MUTEX_PAIRS / 10); /* warm-up */
     res->mutex_s = mutex_once(&m, MUTEX_PAIRS);
-    check(weft_mutex_destroy(&m), "weft_mutex_destroy");
+    bench_check(weft_mutex_destroy(&m), "weft_mutex_destroy");
     cas_pair_once(MUTEX_PAIRS / 10);
     res->cas_s = cas_pair_once(MUTEX_PAIRS);
 
-    weft_chan *ch[NCHAN];
-    for (unsigned k = 0; k < NCHAN; k++)
-        check(weft_chan_new(&ch[k], sizeof(uint64_t), 1), "weft_chan_new");
-    recv_once(ch[0], CHAN_ITERS / 10); /* warm-up */
-    select_once(ch, CHAN_ITERS / 10);
-    res->recv_s = recv_once(ch[0], CHAN_ITERS);
-    res->select_s = select_once(ch, CHAN_ITERS);
-    for (unsigned k = 0; k < NCHAN; k++)
-        check(weft_chan_free(ch[k]), "weft_chan_free");
-
-    for (unsigned k = 0; k < NCHAN; k++)
-        check(weft_chan_new(&ch[k], sizeof(uint64_t), BATCH), "weft_chan_new");
-    recv_batched(ch[0], CHAN_ITERS / 10); /* warm-up */
-    select_batched(ch, CHAN_ITERS / 10);
-    res->recv_alone_s = recv_batched(ch[0], CHAN_ITERS);
-    res->select_alone_s = select_batched(ch, CHAN_ITERS);
-    for (unsigned k = 0; k < NCHAN; k++)
-        check(weft_chan_free(ch[k]), "weft_chan_free");
+    recv_and_select(1, recv_once, select_once, &res->recv_s, &res->select_s);
+    recv_and_select(BATCH, recv_batched, select_batched, &res->recv_alone_s, &res->select_alone_s);
     return NULL;
 }
 
 int main(void)
 {
-    weft_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.mode = WEFT_MODE_THREADED;
-    cfg.workers = 1;
-    cfg.flags = WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
-    weft_rt *rt;
-    check(weft_rt_new(&rt, &cfg), "weft_rt_new");
     results res = {0, 0, 0, 0, 0, 0};
-    check(weft_rt_block_on(rt, root, &res, NULL), "weft_rt_block_on");
-    weft_rt_free(rt);
+    bench_run_threaded(root, &res);
 
-    report("mutex_uncontended", "weft", res.mutex_s * 1e9 / MUTEX_PAIRS, "ns");
+    bench_report("mutex_uncontended", "weft", res.mutex_s * 1e9 / MUTEX_PAIRS, "ns");
     printf("# mutex_uncontended: a bare CAS + CAS pair on this machine takes %.1f ns\n",
            res.cas_s * 1e9 / MUTEX_PAIRS);
     double recv1_ns = res.recv_alone_s * 1e9 / CHAN_ITERS, select1_ns = res.select_alone_s * 1e9 / CHAN_ITERS;
-    report("select4_vs_recv", "weft", select1_ns / recv1_ns, "x");
+    bench_report("select4_vs_recv", "weft", select1_ns / recv1_ns, "x");
     double recv_ns = res.recv_s * 1e9 / CHAN_ITERS, select_ns = res.select_s * 1e9 / CHAN_ITERS;
-    report("select4_vs_recv", "weft-with-send", select_ns / recv_ns, "x");
+    bench_report("select4_vs_recv", "weft-with-send", select_ns / recv_ns, "x");
     printf("# select4_vs_recv: select(4 cases, 1 ready) %.1f ns, recv %.1f ns; "
            "with a try_send in each iteration: %.1f ns vs %.1f ns\n",
            select1_ns, recv1_ns, select_ns, recv_ns);

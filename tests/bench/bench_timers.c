@@ -17,49 +17,13 @@
  * the timed pass. Output: "BENCH <workload> <impl> <value> <unit>".
  */
 #define _GNU_SOURCE
-#include "weft.h"
+#define BENCH_NAME "bench_timers"
+#include "bench.h"
 
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #define NUM_TIMERS 1000000u
 #define TIMER_MAX_MS 1000u
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void report(const char *workload, const char *impl, double value, const char *unit)
-{
-    printf("BENCH %s %s %.6g %s\n", workload, impl, value, unit);
-    fflush(stdout);
-}
-
-static void check(int r, const char *what)
-{
-    if (r < 0) {
-        fprintf(stderr, "bench_timers: %s: %s\n", what, weft_strerror(r));
-        exit(1);
-    }
-}
-
-static weft_rt *rt_threaded(void)
-{
-    weft_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.mode = WEFT_MODE_THREADED;
-    cfg.workers = 1;
-    cfg.flags = WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
-    weft_rt *rt;
-    check(weft_rt_new(&rt, &cfg), "weft_rt_new");
-    return rt;
-}
 
 /* xorshift64*, same generator and seed as the peers. */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -91,15 +55,15 @@ static double timers_once(state *s)
 {
     weft_timer *t = s->timers;
     const uint64_t *off = s->offsets_ns;
-    double t0 = now_sec();
+    double t0 = bench_now_sec();
     uint64_t base = weft_now();
     for (uint32_t i = 0; i < NUM_TIMERS; i++)
-        check(weft_timer_start(&t[i], base + off[i], never_cb, NULL), "weft_timer_start");
+        bench_check(weft_timer_start(&t[i], base + off[i], never_cb, NULL), "weft_timer_start");
     for (uint32_t i = 0; i < NUM_TIMERS; i += 2)
-        check(weft_timer_stop(&t[i]), "weft_timer_stop");
-    double dt = now_sec() - t0;
+        bench_check(weft_timer_stop(&t[i]), "weft_timer_stop");
+    double dt = bench_now_sec() - t0;
     for (uint32_t i = 1; i < NUM_TIMERS; i += 2) /* untimed */
-        check(weft_timer_stop(&t[i]), "weft_timer_stop");
+        bench_check(weft_timer_stop(&t[i]), "weft_timer_stop");
     return dt;
 }
 
@@ -109,10 +73,8 @@ static void *root(void *arg)
     timers_once(s); /* warm-up */
     s->seconds = timers_once(s);
     for (uint32_t i = 0; i < NUM_TIMERS; i++) {
-        if (weft_timer_pending(&s->timers[i])) {
-            fprintf(stderr, "bench_timers: timer %u still pending\n", i);
-            exit(1);
-        }
+        if (weft_timer_pending(&s->timers[i]))
+            bench_fail("timer %u still pending", i);
     }
     return NULL;
 }
@@ -122,19 +84,15 @@ int main(void)
     state s;
     s.timers = calloc(NUM_TIMERS, sizeof *s.timers);
     s.offsets_ns = malloc(NUM_TIMERS * sizeof *s.offsets_ns);
-    if (!s.timers || !s.offsets_ns) {
-        fprintf(stderr, "bench_timers: out of memory\n");
-        return 1;
-    }
+    if (!s.timers || !s.offsets_ns)
+        bench_fail("out of memory");
     for (uint32_t i = 0; i < NUM_TIMERS; i++) {
-        check(weft_timer_init(&s.timers[i]), "weft_timer_init");
+        bench_check(weft_timer_init(&s.timers[i]), "weft_timer_init");
         s.offsets_ns[i] = (rng_next() % (TIMER_MAX_MS + 1)) * 1000000u;
     }
     s.seconds = 0;
-    weft_rt *rt = rt_threaded();
-    check(weft_rt_block_on(rt, root, &s, NULL), "weft_rt_block_on");
-    weft_rt_free(rt);
-    report("timers", "weft", (NUM_TIMERS + NUM_TIMERS / 2) / s.seconds, "ops/s");
+    bench_run_threaded(root, &s);
+    bench_report("timers", "weft", (NUM_TIMERS + NUM_TIMERS / 2) / s.seconds, "ops/s");
     free(s.timers);
     free(s.offsets_ns);
     return 0;

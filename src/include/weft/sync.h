@@ -220,7 +220,9 @@ typedef struct weft_scope { /* private fields */
     weft_timer timer;
 } weft_scope;
 
-/* Open a scope in the calling task. Returns 0, WEFT_EPERM outside a task. */
+/* Open a scope in the calling task. Returns 0, WEFT_EPERM outside a task or
+ * in a no-stack task, WEFT_EBUSY if the caller is inside s already. A scope
+ * another task has open must not be initialised again. */
 WEFT_API int weft_scope_init(weft_scope *s, unsigned flags);
 WEFT_API int weft_scope_set_deadline(weft_scope *s, uint64_t deadline);
 /* Spawn fn(arg) into s. opts may be NULL. */
