@@ -20,18 +20,8 @@ static const uint64_t stream_salt[WEFT__S_COUNT] = {
 
 int weft__decisions_push(weft_rt *rt, weft__decisions *d, const weft__decision *x)
 {
-    if (d->len == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 256;
-        weft__decision *v = rt->alloc.alloc(rt->alloc.ctx, cap * sizeof *v);
-        if (!v)
-            return WEFT_ENOMEM;
-        if (d->len)
-            memcpy(v, d->v, d->len * sizeof *v);
-        if (d->v)
-            rt->alloc.free(rt->alloc.ctx, d->v, d->cap * sizeof *v);
-        d->v = v;
-        d->cap = cap;
-    }
+    if (weft__grow(rt, false, (void **)&d->v, &d->cap, d->len, sizeof *d->v, 256) < 0)
+        return WEFT_ENOMEM;
     d->v[d->len++] = *x;
     return 0;
 }

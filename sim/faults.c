@@ -22,19 +22,8 @@ static weft__buggify_site *find_site(weft__sim *s, uint64_t key)
     for (size_t i = 0; i < s->nsites; i++)
         if (s->sites[i].key == key)
             return &s->sites[i];
-    if (s->nsites == s->sites_cap) {
-        weft_rt *rt = s->rt;
-        size_t cap = s->sites_cap ? s->sites_cap * 2 : 16;
-        weft__buggify_site *v = rt->alloc.alloc(rt->alloc.ctx, cap * sizeof *v);
-        if (!v)
-            return NULL;
-        if (s->nsites)
-            memcpy(v, s->sites, s->nsites * sizeof *v);
-        if (s->sites)
-            rt->alloc.free(rt->alloc.ctx, s->sites, s->sites_cap * sizeof *v);
-        s->sites = v;
-        s->sites_cap = cap;
-    }
+    if (weft__grow(s->rt, false, (void **)&s->sites, &s->sites_cap, s->nsites, sizeof *s->sites, 16) < 0)
+        return NULL;
     weft__buggify_site *site = &s->sites[s->nsites++];
     site->key = key;
     site->state = 0;

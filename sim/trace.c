@@ -33,18 +33,8 @@ static weft__event *slot(weft__sim *s)
     size_t k = s->ev_len / WEFT__TRACE_CHUNK;
     if (k == s->nchunks) {
         weft_rt *rt = s->rt;
-        if (s->nchunks == s->chunk_cap) {
-            size_t cap = s->chunk_cap ? s->chunk_cap * 2 : 16;
-            weft__event **v = rt->alloc.alloc(rt->alloc.ctx, cap * sizeof *v);
-            if (!v)
-                return NULL;
-            if (s->nchunks)
-                memcpy(v, s->chunks, s->nchunks * sizeof *v);
-            if (s->chunks)
-                rt->alloc.free(rt->alloc.ctx, s->chunks, s->chunk_cap * sizeof *v);
-            s->chunks = v;
-            s->chunk_cap = cap;
-        }
+        if (weft__grow(rt, false, (void **)&s->chunks, &s->chunk_cap, s->nchunks, sizeof *s->chunks, 16) < 0)
+            return NULL;
         weft__event *c = rt->alloc.alloc(rt->alloc.ctx, WEFT__TRACE_CHUNK * sizeof *c);
         if (!c)
             return NULL;

@@ -25,6 +25,40 @@ void weft__free(weft_rt *rt, void *p, size_t size)
         rt->alloc.free(rt->alloc.ctx, p, size ? size : 1);
 }
 
+static void *malloc_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void malloc_free(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    (void)size;
+    free(p);
+}
+
+const weft_allocator weft__malloc_allocator = {malloc_alloc, malloc_free, NULL};
+
+int weft__grow(weft_rt *rt, bool inject, void **v, size_t *cap, size_t len, size_t elem, size_t first)
+{
+    if (len < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : first;
+    if (ncap > SIZE_MAX / elem)
+        return WEFT_ENOMEM;
+    void *nv = inject ? weft__alloc(rt, ncap * elem) : rt->alloc.alloc(rt->alloc.ctx, ncap * elem);
+    if (!nv)
+        return WEFT_ENOMEM;
+    if (len)
+        memcpy(nv, *v, len * elem);
+    if (*v)
+        rt->alloc.free(rt->alloc.ctx, *v, *cap * elem);
+    *v = nv;
+    *cap = ncap;
+    return 0;
+}
+
 void *weft_alloc(size_t size)
 {
     weft__worker *w = weft__tls_worker;

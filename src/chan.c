@@ -52,19 +52,6 @@ static int bad_chan(const char *what, const weft_chan *ch)
     return WEFT_MISUSE(WEFT_EINVAL, "%s: %s", what, ch ? "channel freed or not a channel" : "NULL channel");
 }
 
-static void *default_alloc(void *ctx, size_t size)
-{
-    (void)ctx;
-    return malloc(size);
-}
-
-static void default_free(void *ctx, void *p, size_t size)
-{
-    (void)ctx;
-    (void)size;
-    free(p);
-}
-
 /* Allocate through the creating runtime while it is the current one, so the
  * simulator's allocation failures reach channel growth too. */
 static void *chan_alloc(weft_chan *ch, size_t size)
@@ -86,7 +73,7 @@ static int chan_make(weft_chan **out, size_t elem_size, size_t capacity, bool on
         return WEFT_MISUSE(WEFT_EINVAL, "weft_chan_new: capacity %zu of %zu-byte elements is too large", capacity,
                            elem_size);
     weft__worker *w = weft__tls_worker;
-    weft_allocator a = {default_alloc, default_free, NULL};
+    weft_allocator a = weft__malloc_allocator;
     if (w)
         a = w->rt->alloc;
     weft_chan *ch = w ? weft__alloc(w->rt, sizeof *ch) : a.alloc(a.ctx, sizeof *ch);
@@ -237,31 +224,35 @@ static void complete(weft__waiter *w, int result)
     weft__wake(w->task, result);
 }
 
-/* A channel op that finished a waiting peer; the oneshot closes after its one
+/* Close the channel: every waiter that can still complete learns it, in
+ * arrival order (receivers wait only on an empty buffer, so all of them; the
+ * waiting senders' elements were never accepted). peer, if any, is the waiter
+ * the current operation just served. Called with the lock held; releases it. */
+static void close_locked(weft_chan *ch, weft__waiter *peer, int peer_code)
+{
+    ch->closed = true;
+    weft__chain c = {NULL, NULL};
+    weft__waiter *w;
+    while (!ch->len && (w = claim_first(&ch->receivers)) != NULL)
+        weft__chain_add(&c, w);
+    while ((w = claim_first(&ch->senders)) != NULL)
+        weft__chain_add(&c, w);
+    weft__obj_unlock(&ch->lock);
+    if (peer)
+        complete(peer, peer_code);
+    for (w = c.head; w;) {
+        weft__waiter *next = w->next; /* w lives on a stack the wake may free */
+        complete(w, WEFT_EPIPE);
+        w = next;
+    }
+}
+
+/* A channel op that finished a waiting peer; a oneshot closes once its one
  * element is accepted. Called with the lock held; releases it. */
 static void finish_op(weft_chan *ch, weft__waiter *peer, int code)
 {
     if (ch->oneshot && !ch->closed && code == 0) {
-        /* Its one element is accepted: later senders, and receivers that can
-         * no longer get anything, learn it is closed. */
-        ch->closed = true;
-        weft__waiter *list = NULL, *w;
-        while ((w = claim_first(&ch->senders)) != NULL) {
-            w->next = list;
-            list = w;
-        }
-        while (!ch->len && (w = claim_first(&ch->receivers)) != NULL) {
-            w->next = list;
-            list = w;
-        }
-        weft__obj_unlock(&ch->lock);
-        if (peer)
-            complete(peer, code);
-        while (list) {
-            weft__waiter *n = list->next;
-            complete(list, WEFT_EPIPE);
-            list = n;
-        }
+        close_locked(ch, peer, code);
         return;
     }
     weft__obj_unlock(&ch->lock);
@@ -429,31 +420,7 @@ int weft_chan_close(weft_chan *ch)
         weft__obj_unlock(&ch->lock);
         return WEFT_EPIPE;
     }
-    ch->closed = true;
-    /* Receivers wait only on an empty buffer, so all of them see the end;
-     * waiting senders' elements were never accepted. */
-    weft__waiter *list = NULL, *x;
-    while ((x = claim_first(&ch->receivers)) != NULL) {
-        x->next = list;
-        list = x;
-    }
-    while ((x = claim_first(&ch->senders)) != NULL) {
-        x->next = list;
-        list = x;
-    }
-    weft__obj_unlock(&ch->lock);
-    weft__waiter *ordered = NULL;
-    while (list) {
-        weft__waiter *n = list->next;
-        list->next = ordered;
-        ordered = list;
-        list = n;
-    }
-    while (ordered) {
-        weft__waiter *n = ordered->next;
-        complete(ordered, WEFT_EPIPE);
-        ordered = n;
-    }
+    close_locked(ch, NULL, 0);
     return 0;
 }
 

@@ -24,17 +24,8 @@ int weft_hook_add(weft_rt *rt, uint32_t mask, weft_hook_fn fn, void *ctx, int *i
     if (!rt || !fn || !mask || (mask & ~(uint32_t)WEFT_HOOK_ALL))
         return WEFT_MISUSE(WEFT_EINVAL, "weft_hook_add: need a runtime, a function and a non-empty event mask");
     weft__hooks *h = &rt->hooks;
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 4;
-        weft__hook_entry *v = weft__alloc(rt, cap * sizeof *v);
-        if (!v)
-            return WEFT_ENOMEM;
-        if (h->n)
-            memcpy(v, h->v, h->n * sizeof *v);
-        weft__free(rt, h->v, h->cap * sizeof *v);
-        h->v = v;
-        h->cap = cap;
-    }
+    if (weft__grow(rt, true, (void **)&h->v, &h->cap, h->n, sizeof *h->v, 4) < 0)
+        return WEFT_ENOMEM;
     weft__hook_entry *k = &h->v[h->n++];
     k->fn = fn;
     k->ctx = ctx;

@@ -358,9 +358,15 @@ static inline weft__task *weft__current(void)
 }
 
 /* ---- allocation (alloc.c) ---- */
+WEFT_HIDDEN extern const weft_allocator weft__malloc_allocator; /* the default */
 WEFT_HIDDEN void *weft__alloc(weft_rt *rt, size_t size);
 WEFT_HIDDEN void *weft__calloc(weft_rt *rt, size_t size);
 WEFT_HIDDEN void weft__free(weft_rt *rt, void *p, size_t size);
+/* Make room for element `len` of the array *v (capacity *cap, elements of
+ * elem bytes), doubling from `first`. inject: the allocation is one the
+ * simulator may fail (the program's); the simulator's own books are not.
+ * Returns 0, or WEFT_ENOMEM with the array untouched. */
+WEFT_HIDDEN int weft__grow(weft_rt *rt, bool inject, void **v, size_t *cap, size_t len, size_t elem, size_t first);
 
 /* ---- os.c ---- */
 WEFT_HIDDEN void weft__os_fill(weft_os *os, const weft_os *user);
@@ -527,6 +533,22 @@ static inline void weft__waitlist_remove(weft_waitlist *l, weft__waiter *w)
         l->tail = w->prev;
     w->next = w->prev = NULL;
     w->linked = false;
+}
+
+/* Waiters taken off their lists under an object's lock, to be woken after it
+ * is released, in the order they arrived. */
+typedef struct weft__chain {
+    weft__waiter *head, *tail;
+} weft__chain;
+
+static inline void weft__chain_add(weft__chain *c, weft__waiter *w)
+{
+    w->next = NULL;
+    if (c->tail)
+        c->tail->next = w;
+    else
+        c->head = w;
+    c->tail = w;
 }
 
 static inline weft__waiter *weft__waitlist_pop(weft_waitlist *l)

@@ -18,21 +18,6 @@
  * queue never empties (tokio's event_interval is 61 for the same reason). */
 #define WEFT__TIMER_POLL_MASK_REAL 63u
 
-static void *default_alloc(void *ctx, size_t size)
-{
-    (void)ctx;
-    return malloc(size);
-}
-
-static void default_free(void *ctx, void *p, size_t size)
-{
-    (void)ctx;
-    (void)size;
-    free(p);
-}
-
-static const weft_allocator malloc_allocator = {default_alloc, default_free, NULL};
-
 static int validate(const weft_config *c)
 {
     if (c->mode != WEFT_MODE_SIM && c->mode != WEFT_MODE_THREADED)
@@ -161,7 +146,7 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg)
     c.stack_size = weft__stack_round(c.stack_size ? c.stack_size : WEFT_STACK_DEFAULT);
     if (!c.runq)
         c.runq = weft_runq_fifo();
-    const weft_allocator *a = c.allocator ? c.allocator : &malloc_allocator;
+    const weft_allocator *a = c.allocator ? c.allocator : &weft__malloc_allocator;
     weft_rt *rt = a->alloc(a->ctx, sizeof *rt);
     if (!rt)
         return WEFT_ENOMEM;

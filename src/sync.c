@@ -73,26 +73,16 @@ static int bad_object(const char *what, const void *obj)
  * wakes happen after it is released. */
 static void wake_all(weft_waitlist *l, uint32_t *lock, int code)
 {
-    weft__waiter *list = NULL, *w;
-    while ((w = weft__waitlist_pop(l)) != NULL) {
-        w->next = list;
-        list = w;
-    }
+    weft__chain c = {NULL, NULL};
+    weft__waiter *w;
+    while ((w = weft__waitlist_pop(l)) != NULL)
+        weft__chain_add(&c, w);
     weft__obj_unlock(lock);
-    /* list is newest-first; wake in arrival order. */
-    weft__waiter *ordered = NULL;
-    while (list) {
-        weft__waiter *n = list->next;
-        list->next = ordered;
-        ordered = list;
-        list = n;
-    }
-    while (ordered) {
-        weft__waiter *n = ordered->next;
-        weft__task *t = ordered->task;
-        ordered->result = code;
-        weft__wake(t, code);
-        ordered = n;
+    for (w = c.head; w;) {
+        weft__waiter *next = w->next; /* w lives on a stack that the wake may free */
+        w->result = code;
+        weft__wake(w->task, code);
+        w = next;
     }
 }
 
