@@ -12,8 +12,6 @@ static int single_init(weft_rt *rt)
     return 0;
 }
 
-static void single_fini(weft_rt *rt) { (void)rt; }
-
 static uint64_t single_now(weft_rt *rt)
 {
     return rt->os.monotonic_ns(rt->os.ctx);
@@ -80,7 +78,6 @@ static void single_fail(weft_rt *rt, int status, const char *msg)
 const weft__backend weft__backend_single = {
     .name = "single",
     .init = single_init,
-    .fini = single_fini,
     .now = single_now,
     .run = single_run,
     .park = single_park,

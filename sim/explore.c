@@ -344,14 +344,14 @@ static int determinism_check(const weft_config *cfg, weft_fn test, void *arg, ui
     return WEFT_EFAILED;
 }
 
-static void record_failure(weft_explore_result *res, const outcome *o, const weft__decisions *rec, uint64_t seed)
+static void record_failure(weft_explore_result *res, const outcome *o, uint64_t seed)
 {
     res->status = o->status;
     res->failing_seed = seed;
     char *sched = NULL;
-    if (rec && weft__schedule_encode(rec->v, rec->len, &sched) == 0) {
+    if (weft__schedule_encode(o->rec.v, o->rec.len, &sched) == 0) {
         res->schedule = sched;
-        res->schedule_len = rec->len;
+        res->schedule_len = o->rec.len;
     }
     snprintf(res->message, sizeof res->message, "%s", o->message);
 }
@@ -365,6 +365,28 @@ static void append(char *buf, size_t len, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf + used, len - used, fmt, ap);
     va_end(ap);
+}
+
+/* Count one run; true when exploration should stop (a failure, unless
+ * KEEP_GOING). The first failure's schedule and message are kept. */
+static bool account(const weft_explore_opts *o, weft_explore_result *res, hashset *hs, const outcome *out,
+                    uint64_t seed)
+{
+    res->runs++;
+    hashset_add(hs, out->hash);
+    if (!is_failure(out->status))
+        return false;
+    if (++res->failures == 1)
+        record_failure(res, out, seed);
+    return !(o->flags & WEFT_EXPLORE_KEEP_GOING);
+}
+
+/* Out of schedules or time? Also where the progress line is drawn. */
+static bool budget_spent(const weft_explore_opts *o, const weft_explore_result *res, uint64_t max, double t0)
+{
+    if ((res->runs & 255) == 0)
+        progress_line(o, res, t0, false);
+    return res->runs >= max || (o->time_budget_s > 0 && wall_now() - t0 > o->time_budget_s);
 }
 
 static int explore_exhaustive(const weft_explore_opts *o, const run_spec *base, weft_explore_result *res,
@@ -382,16 +404,9 @@ static int explore_exhaustive(const weft_explore_opts *o, const run_spec *base, 
         outcome out;
         if ((r = run_once(&sp, &out)) < 0)
             break;
-        res->runs++;
-        hashset_add(hs, out.hash);
-        if (is_failure(out.status)) {
-            res->failures++;
-            if (res->failures == 1)
-                record_failure(res, &out, &out.rec, 0);
-            if (!(o->flags & WEFT_EXPLORE_KEEP_GOING)) {
-                free_decisions(&out.rec);
-                break;
-            }
+        if (account(o, res, hs, &out, 0)) {
+            free_decisions(&out.rec);
+            break;
         }
         /* Backtrack: the deepest choice that can still be raised within the
          * preemption bound; everything after it starts over at 0. */
@@ -424,12 +439,8 @@ static int explore_exhaustive(const weft_explore_opts *o, const run_spec *base, 
         prefix = out.rec;
         prefix.len = i + 1;
         prefix.v[i].value++;
-        if (res->runs >= max)
+        if (budget_spent(o, res, max, t0))
             break;
-        if (o->time_budget_s > 0 && wall_now() - t0 > o->time_budget_s)
-            break;
-        if ((res->runs & 255) == 0)
-            progress_line(o, res, t0, false);
     }
     free(pre);
     free_decisions(&prefix);
@@ -462,8 +473,7 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
         if (r < 0)
             return r;
     }
-    weft__decisions fail_rec = {0};
-    weft_config fail_cfg = cfg;
+    weft_config fail_cfg = cfg; /* the failing run's, for its replay line */
     if (by_schedule) {
         r = explore_exhaustive(o, &base, res, &hs, t0);
     } else {
@@ -482,47 +492,33 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
                 break;
             if (out.interleave_decisions > max_steps)
                 max_steps = out.interleave_decisions;
-            res->runs++;
-            hashset_add(&hs, out.hash);
-            if (is_failure(out.status)) {
-                res->failures++;
-                if (res->failures == 1) {
-                    record_failure(res, &out, &out.rec, cfg.seed);
-                    fail_rec = out.rec;
-                    out.rec.v = NULL;
-                    fail_cfg = cfg;
-                }
-                if (!(o->flags & WEFT_EXPLORE_KEEP_GOING)) {
-                    free_decisions(&out.rec);
-                    break;
-                }
-            }
+            if (is_failure(out.status) && !res->failures)
+                fail_cfg = cfg;
+            bool stop = account(o, res, &hs, &out, cfg.seed);
             free_decisions(&out.rec);
-            if (o->time_budget_s > 0 && wall_now() - t0 > o->time_budget_s)
+            if (stop || budget_spent(o, res, seeds, t0))
                 break;
-            if ((res->runs & 255) == 0)
-                progress_line(o, res, t0, false);
         }
     }
     res->distinct_traces = hs.n;
     free(hs.v);
-    if (r < 0) {
-        free_decisions(&fail_rec);
+    if (r < 0)
         return r;
-    }
     progress_line(o, res, t0, true);
     if (res->failures) {
         char line[1024];
         repro_line(&fail_cfg, by_schedule, res->failing_seed, res->schedule, line, sizeof line);
         append(res->message, sizeof res->message, "%s%s", res->message[0] ? "\n" : "", line);
+        /* Shrinking and the timeline are extras: the failure found stands
+         * even if they cannot be had, and the message says why. */
         if ((o->flags & WEFT_EXPLORE_SHRINK) && res->schedule) {
-            weft_config sc = cfg;
-            r = weft_shrink(&sc, test, arg, res->schedule, o->shrink_budget, &res->shrunk, &res->shrunk_len);
-            if (r == 0 && res->shrunk)
+            r = weft_shrink(&cfg, test, arg, res->schedule, o->shrink_budget, &res->shrunk, &res->shrunk_len);
+            if (r == 0)
                 append(res->message, sizeof res->message,
                        "\nweft: shrunk from %zu to %zu decisions: WEFT_SCHEDULE=%s", res->schedule_len,
                        res->shrunk_len, res->shrunk);
-            r = 0;
+            else
+                append(res->message, sizeof res->message, "\nweft: could not shrink: %s", weft_strerror(r));
         }
         if (o->timeline_path) {
             weft_config tc = cfg;
@@ -530,18 +526,22 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
             tc.flags |= WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
             tc.sim.record_trace = 1;
             weft_rt *rt;
-            if (tc.schedule && weft_rt_new(&rt, &tc) == 0) {
+            r = tc.schedule ? weft_rt_new(&rt, &tc) : WEFT_ENOMEM;
+            if (r == 0) {
                 weft_rt_block_on(rt, test, arg, NULL);
-                if (weft_rt_trace_write_json(rt, o->timeline_path) == 0)
-                    append(res->message, sizeof res->message, "\nweft: timeline written to %s", o->timeline_path);
+                r = weft_rt_trace_write_json(rt, o->timeline_path);
                 weft_rt_free(rt);
             }
+            if (r == 0)
+                append(res->message, sizeof res->message, "\nweft: timeline written to %s", o->timeline_path);
+            else
+                append(res->message, sizeof res->message, "\nweft: could not write the timeline to %s: %s",
+                       o->timeline_path, weft_strerror(r));
         }
         if (!(o->flags & WEFT_EXPLORE_QUIET))
             fprintf(stderr, "weft: run %" PRIu64 " failed:\n%s\n", res->runs, res->message);
     }
     res->elapsed_s = wall_now() - t0;
-    free_decisions(&fail_rec);
     return 0;
 }
 

@@ -18,63 +18,57 @@
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-typedef struct bytes {
-    uint8_t *v;
-    size_t len, cap;
-} bytes;
-
-static int put(bytes *b, uint8_t x)
+/* The varint stream of n decisions into raw[cap]: its length, or SIZE_MAX if
+ * it does not fit. It allocates nothing, so the crash handler can use it. */
+static size_t encode_raw(const weft__decision *d, size_t n, uint8_t *raw, size_t cap)
 {
-    if (b->len == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        uint8_t *v = realloc(b->v, cap);
-        if (!v)
-            return WEFT_ENOMEM;
-        b->v = v;
-        b->cap = cap;
-    }
-    b->v[b->len++] = x;
-    return 0;
-}
-
-static int put_varint(bytes *b, uint64_t x)
-{
-    while (x >= 0x80) {
-        if (put(b, (uint8_t)(x | 0x80)) < 0)
-            return WEFT_ENOMEM;
-        x >>= 7;
-    }
-    return put(b, (uint8_t)x);
-}
-
-static int encode_bytes(const weft__decision *d, size_t n, bytes *b)
-{
+    size_t r = 0;
     uint32_t bound = FIRST_BOUND;
     for (size_t i = 0; i < n; i++) {
+        uint64_t vals[4];
+        int k = 0;
         if (d[i].bound != bound) {
-            if (put_varint(b, bound ? bound : 1) < 0 || put_varint(b, d[i].bound) < 0)
-                return WEFT_ENOMEM;
+            vals[k++] = bound ? bound : 1; /* the escape, then the new bound */
+            vals[k++] = d[i].bound;
             bound = d[i].bound;
         }
-        if (bound == 0 && put_varint(b, 0) < 0)
-            return WEFT_ENOMEM;
-        if (put_varint(b, d[i].value) < 0)
-            return WEFT_ENOMEM;
+        if (bound == 0)
+            vals[k++] = 0; /* "a 64-bit value follows" */
+        vals[k++] = d[i].value;
+        for (int j = 0; j < k; j++) {
+            uint64_t x = vals[j];
+            do {
+                if (r == cap)
+                    return SIZE_MAX;
+                raw[r++] = (uint8_t)(x >= 0x80 ? (x | 0x80) : x);
+                x >>= 7;
+            } while (x);
+        }
     }
-    return 0;
+    return r;
 }
+
+/* Each decision is at most four varints of at most ten bytes. */
+#define RAW_PER_DECISION 40u
 
 static size_t b64_len(size_t n) { return (n * 4 + 2) / 3; }
 
-static void b64_write(const uint8_t *in, size_t n, char *out)
+/* "S1." and the base64url of raw into buf[len]; the length written (without
+ * the terminating NUL), or 0 if it does not fit. */
+static size_t write_text(const uint8_t *raw, size_t n, char *buf, size_t len)
 {
+    size_t need = sizeof PREFIX - 1 + b64_len(n) + 1;
+    if (need > len)
+        return 0;
+    memcpy(buf, PREFIX, sizeof PREFIX - 1);
+    char *out = buf + sizeof PREFIX - 1;
     size_t o = 0;
     for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
+        uint32_t v = (uint32_t)raw[i] << 16;
         if (i + 1 < n)
-            v |= (uint32_t)in[i + 1] << 8;
+            v |= (uint32_t)raw[i + 1] << 8;
         if (i + 2 < n)
-            v |= in[i + 2];
+            v |= raw[i + 2];
         out[o++] = b64[(v >> 18) & 63];
         out[o++] = b64[(v >> 12) & 63];
         if (i + 1 < n)
@@ -83,58 +77,32 @@ static void b64_write(const uint8_t *in, size_t n, char *out)
             out[o++] = b64[v & 63];
     }
     out[o] = 0;
+    return need - 1;
 }
 
 int weft__schedule_encode(const weft__decision *d, size_t n, char **out)
 {
-    bytes b = {0};
-    if (encode_bytes(d, n, &b) < 0) {
-        free(b.v);
+    size_t cap = n * RAW_PER_DECISION + 1;
+    uint8_t *raw = malloc(cap);
+    if (!raw)
         return WEFT_ENOMEM;
-    }
-    char *s = malloc(sizeof PREFIX + b64_len(b.len) + 1);
-    if (!s) {
-        free(b.v);
+    size_t r = encode_raw(d, n, raw, cap);
+    size_t len = sizeof PREFIX + b64_len(r) + 1;
+    char *s = malloc(len);
+    if (s)
+        write_text(raw, r, s, len);
+    free(raw);
+    if (!s)
         return WEFT_ENOMEM;
-    }
-    memcpy(s, PREFIX, sizeof PREFIX - 1);
-    b64_write(b.v, b.len, s + sizeof PREFIX - 1);
-    free(b.v);
     *out = s;
     return 0;
 }
 
-/* For the crash path, which must not allocate: encode into a fixed buffer,
- * returning the length written or 0 if it does not fit. */
 size_t weft__schedule_encode_into(const weft__decision *d, size_t n, char *buf, size_t len)
 {
     uint8_t raw[3072];
-    size_t r = 0;
-    uint32_t bound = FIRST_BOUND;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t vals[3];
-        int k = 0;
-        if (d[i].bound != bound) {
-            vals[k++] = bound ? bound : 1;
-            vals[k++] = d[i].bound;
-            bound = d[i].bound;
-        }
-        for (int j = 0; j < k + 1 + (bound == 0); j++) {
-            uint64_t x = j < k ? vals[j] : (bound == 0 && j == k ? 0 : d[i].value);
-            do {
-                if (r == sizeof raw)
-                    return 0;
-                raw[r++] = (uint8_t)(x >= 0x80 ? (x | 0x80) : x);
-                x >>= 7;
-            } while (x);
-        }
-    }
-    size_t need = sizeof PREFIX - 1 + b64_len(r) + 1;
-    if (need > len)
-        return 0;
-    memcpy(buf, PREFIX, sizeof PREFIX - 1);
-    b64_write(raw, r, buf + sizeof PREFIX - 1);
-    return need - 1;
+    size_t r = encode_raw(d, n, raw, sizeof raw);
+    return r == SIZE_MAX ? 0 : write_text(raw, r, buf, len);
 }
 
 static int b64_value(char c)

@@ -24,11 +24,6 @@
 
 static int sim_init(weft_rt *rt)
 {
-    return weft__sim_new(rt);
-}
-
-int weft__sim_new(weft_rt *rt)
-{
     weft__sim *s = weft__calloc(rt, sizeof *s);
     if (!s)
         return WEFT_ENOMEM;
@@ -53,8 +48,6 @@ void weft__sim_free(weft_rt *rt)
     weft__sim *s = rt->sim;
     if (!s)
         return;
-    for (unsigned i = 0; i < rt->nworkers; i++)
-        weft__ctx_release(&rt->workers[i].loop_ctx);
     weft__decide_free(s);
     weft__trace_free(s);
     if (s->sites)
@@ -64,8 +57,6 @@ void weft__sim_free(weft_rt *rt)
     rt->sim = NULL;
     rt->alloc.free(rt->alloc.ctx, s, sizeof *s);
 }
-
-static void sim_fini(weft_rt *rt) { (void)rt; }
 
 static uint64_t sim_now(weft_rt *rt)
 {
@@ -132,17 +123,16 @@ static weft_runq_node *sim_steal(weft__worker *w)
     size_t k = victim->rq_ops->steal(victim->rq, got, 64);
     for (size_t i = 0; i < k; i++) {
         weft__task *t = (weft__task *)got[i];
-        bool pinned = t->flags & WEFT__F_PINNED;
-        if (!pinned)
-            victim->queued_unpinned--;
-        if (pinned) {
-            victim->rq_ops->push(victim->rq, got[i]);
-        } else if (!first) {
+        if (t->flags & WEFT__F_PINNED) {
+            victim->rq_ops->push(victim->rq, got[i]); /* not counted as new work */
+            continue;
+        }
+        victim->queued_unpinned--;
+        t->worker = w;
+        if (!first) {
             first = got[i];
-            t->worker = w;
             weft__hook(rt, WEFT_HOOK_STEAL, w, t, (int)victim->index, NULL);
         } else {
-            t->worker = w;
             weft__rq_push(w, got[i]);
         }
     }
@@ -475,7 +465,6 @@ void weft__sim_after_run(weft_rt *rt)
 const weft__backend weft__backend_sim = {
     .name = "sim",
     .init = sim_init,
-    .fini = sim_fini,
     .now = sim_now,
     .run = sim_run,
     .park = sim_park,

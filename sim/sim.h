@@ -114,7 +114,6 @@ WEFT_HIDDEN void weft__trace(weft__sim *s, int kind, int worker, unsigned extra,
 WEFT_HIDDEN const weft__event *weft__trace_at(const weft__sim *s, size_t i);
 WEFT_HIDDEN int weft__trace_attach(weft__sim *s);
 WEFT_HIDDEN void weft__trace_free(weft__sim *s);
-WEFT_HIDDEN void weft__trace_format(const weft__event *e, char *buf, size_t len);
 
 /* schedule.c */
 WEFT_HIDDEN int weft__schedule_encode(const weft__decision *d, size_t n, char **out);

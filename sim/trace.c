@@ -176,11 +176,6 @@ static void format(const weft__event *e, uint64_t time, char *buf, size_t len)
     }
 }
 
-void weft__trace_format(const weft__event *e, char *buf, size_t len)
-{
-    format(e, 0, buf, len);
-}
-
 uint64_t weft_rt_trace_hash(const weft_rt *rt)
 {
     return rt && rt->sim ? rt->sim->hash : 0;

@@ -24,7 +24,6 @@
 /* The shared state of one select's waiters. */
 typedef struct weft__select {
     _Atomic int fired; /* case index that completed, CLAIM_ABORTED, or UNCLAIMED */
-    int result;
     size_t n;
     weft__waiter *waiters;
     weft_select_case *cases;
@@ -38,8 +37,7 @@ struct weft_chan {
     size_t ring, head, len; /* ring slots, first element, elements */
     bool closed, oneshot;
     weft_waitlist senders, receivers;
-    weft_allocator alloc;
-    weft_rt *rt; /* the runtime that made it (allocations it may fail), or NULL */
+    weft_allocator alloc; /* of the runtime that made it, or malloc */
 };
 
 static bool valid(const weft_chan *ch)
@@ -52,14 +50,15 @@ static int bad_chan(const char *what, const weft_chan *ch)
     return WEFT_MISUSE(WEFT_EINVAL, "%s: %s", what, ch ? "channel freed or not a channel" : "NULL channel");
 }
 
-/* Allocate through the creating runtime while it is the current one, so the
- * simulator's allocation failures reach channel growth too. */
-static void *chan_alloc(weft_chan *ch, size_t size)
+/* Allocate through the current runtime when it uses the channel's allocator,
+ * so the simulator's allocation failures reach channel growth too; otherwise
+ * straight from the channel's allocator (it frees what it allocated). */
+static void *chan_alloc(const weft_allocator *a, size_t size)
 {
     weft__worker *w = weft__tls_worker;
-    if (ch->rt && w && w->rt == ch->rt)
-        return weft__alloc(ch->rt, size);
-    return ch->alloc.alloc(ch->alloc.ctx, size);
+    if (w && w->rt->alloc.alloc == a->alloc && w->rt->alloc.ctx == a->ctx)
+        return weft__alloc(w->rt, size);
+    return a->alloc(a->ctx, size);
 }
 
 static int chan_make(weft_chan **out, size_t elem_size, size_t capacity, bool oneshot)
@@ -69,14 +68,12 @@ static int chan_make(weft_chan **out, size_t elem_size, size_t capacity, bool on
     *out = NULL;
     if (!elem_size)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_chan_new: elem_size must not be 0");
-    if (capacity != WEFT_CHAN_UNBOUNDED && elem_size && capacity > SIZE_MAX / 2 / elem_size)
+    if (capacity != WEFT_CHAN_UNBOUNDED && capacity > SIZE_MAX / 2 / elem_size)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_chan_new: capacity %zu of %zu-byte elements is too large", capacity,
                            elem_size);
     weft__worker *w = weft__tls_worker;
-    weft_allocator a = weft__malloc_allocator;
-    if (w)
-        a = w->rt->alloc;
-    weft_chan *ch = w ? weft__alloc(w->rt, sizeof *ch) : a.alloc(a.ctx, sizeof *ch);
+    weft_allocator a = w ? w->rt->alloc : weft__malloc_allocator;
+    weft_chan *ch = chan_alloc(&a, sizeof *ch);
     if (!ch)
         return WEFT_ENOMEM;
     memset(ch, 0, sizeof *ch);
@@ -85,12 +82,11 @@ static int chan_make(weft_chan **out, size_t elem_size, size_t capacity, bool on
     ch->capacity = capacity;
     ch->oneshot = oneshot;
     ch->alloc = a;
-    ch->rt = w ? w->rt : NULL;
     /* Bounded channels get their whole ring now: a send that found room must
      * never fail for memory. Unbounded ones grow. */
     size_t ring = capacity == WEFT_CHAN_UNBOUNDED ? 0 : capacity;
     if (ring) {
-        ch->buf = chan_alloc(ch, ring * elem_size);
+        ch->buf = chan_alloc(&a, ring * elem_size);
         if (!ch->buf) {
             ch->magic = DEAD_MAGIC;
             a.free(a.ctx, ch, sizeof *ch);
@@ -162,11 +158,16 @@ static int grow(weft_chan *ch)
     size_t ring = ch->ring ? ch->ring * 2 : 8;
     if (ring > SIZE_MAX / 2 / ch->elem_size)
         return WEFT_ENOMEM;
-    unsigned char *buf = chan_alloc(ch, ring * ch->elem_size);
+    unsigned char *buf = chan_alloc(&ch->alloc, ring * ch->elem_size);
     if (!buf)
         return WEFT_ENOMEM;
-    for (size_t i = 0; i < ch->len; i++)
-        memcpy(buf + i * ch->elem_size, slot(ch, i), ch->elem_size);
+    /* The elements are at most two runs of the old ring: head to its end,
+     * then its start. */
+    size_t first = ch->ring - ch->head < ch->len ? ch->ring - ch->head : ch->len;
+    if (ch->len) {
+        memcpy(buf, ch->buf + ch->head * ch->elem_size, first * ch->elem_size);
+        memcpy(buf + first * ch->elem_size, ch->buf, (ch->len - first) * ch->elem_size);
+    }
     if (ch->buf)
         ch->alloc.free(ch->alloc.ctx, ch->buf, ch->ring * ch->elem_size);
     ch->buf = buf;
@@ -217,10 +218,7 @@ static weft__waiter *claim_first(weft_waitlist *l)
 
 static void complete(weft__waiter *w, int result)
 {
-    weft__select *sel = (weft__select *)(uintptr_t)w->aux;
-    if (sel)
-        sel->result = result;
-    w->result = result;
+    w->result = result; /* a select reads its fired waiter's result */
     weft__wake(w->task, result);
 }
 
@@ -240,11 +238,7 @@ static void close_locked(weft_chan *ch, weft__waiter *peer, int peer_code)
     weft__obj_unlock(&ch->lock);
     if (peer)
         complete(peer, peer_code);
-    for (w = c.head; w;) {
-        weft__waiter *next = w->next; /* w lives on a stack the wake may free */
-        complete(w, WEFT_EPIPE);
-        w = next;
-    }
+    weft__wake_chain(&c, WEFT_EPIPE);
 }
 
 /* A channel op that finished a waiting peer; a oneshot closes once its one
@@ -290,31 +284,27 @@ static int try_send_locked(weft_chan *ch, const void *elem)
 
 static int try_recv_locked(weft_chan *ch, void *out)
 {
-    if (ch->len) {
+    bool buffered = ch->len != 0;
+    if (buffered)
         buf_pop(ch, out);
-        /* A slot opened: the first waiting sender's element moves in. */
-        weft__waiter *tx = claim_first(&ch->senders);
-        if (tx) {
-            buf_push(ch, tx->data); /* cannot fail: one slot just freed */
-            weft__obj_unlock(&ch->lock);
-            complete(tx, 0);
-            return 0;
-        }
-        weft__obj_unlock(&ch->lock);
-        return 0;
-    }
+    /* A waiting sender's element moves into the slot just freed, or, with
+     * nothing buffered (a rendezvous), straight to us. */
     weft__waiter *tx = claim_first(&ch->senders);
     if (tx) {
-        copy_elem(out, tx->data, ch->elem_size);
-        weft__obj_unlock(&ch->lock);
-        complete(tx, 0);
-        return 0;
-    }
-    if (ch->closed) {
+        if (buffered)
+            buf_push(ch, tx->data); /* cannot fail: a slot was just freed */
+        else
+            copy_elem(out, tx->data, ch->elem_size);
+    } else if (!buffered) {
+        if (!ch->closed)
+            return WEFT_EAGAIN;
         weft__obj_unlock(&ch->lock);
         return WEFT_EPIPE;
     }
-    return WEFT_EAGAIN;
+    weft__obj_unlock(&ch->lock);
+    if (tx)
+        complete(tx, 0);
+    return 0;
 }
 
 /* Could the op proceed now? A racy peek used only to decide whether a
@@ -329,83 +319,74 @@ static bool recv_ready(const weft_chan *ch)
     return ch->len || ch->senders.head || ch->closed;
 }
 
-int weft_chan_send_until(weft_chan *ch, const void *elem, uint64_t deadline)
+/* One operation, locked: 0 or WEFT_EPIPE done (lock released), WEFT_ENOMEM
+ * (released), WEFT_EAGAIN not possible now (lock still held). */
+static int op_locked(weft_chan *ch, bool send, void *elem)
+{
+    return send ? try_send_locked(ch, elem) : try_recv_locked(ch, elem);
+}
+
+/* Every send and receive: `block` waits (until deadline) where a try_ call
+ * returns WEFT_EAGAIN. A waiting sender parks with a pointer to its element,
+ * a receiver with its destination; 0 after the wait means the transfer
+ * happened, anything else that it did not. */
+static int chan_op(weft_chan *ch, bool send, void *elem, bool block, uint64_t deadline, const char *what)
 {
     if (!valid(ch) || !elem)
-        return elem ? bad_chan("weft_chan_send", ch) : WEFT_MISUSE(WEFT_EINVAL, "weft_chan_send: NULL element");
-    weft__task *self;
-    int r = weft__blocking_entry(&self, "weft_chan_send");
-    if (r < 0)
-        return r;
-    if (send_ready(ch))
-        weft__sched_point(self->worker);
+        return elem ? bad_chan(what, ch) : WEFT_MISUSE(WEFT_EINVAL, "%s: NULL element pointer", what);
+    weft__task *self = NULL;
+    weft__worker *w = weft__tls_worker;
+    if (block) {
+        int r = weft__blocking_entry(&self, what);
+        if (r < 0)
+            return r;
+    }
+    /* A try always has an effect others can see (even "empty" is an
+     * observation); a blocking call only when it will not wait. */
+    if (w && (!block || (send ? send_ready(ch) : recv_ready(ch))))
+        weft__sched_point(w);
     weft__obj_lock(&ch->lock);
-    r = try_send_locked(ch, elem);
+    int r = op_locked(ch, send, elem);
     if (r != WEFT_EAGAIN)
         return r;
+    if (!block) {
+        weft__obj_unlock(&ch->lock);
+        return r;
+    }
     weft__waiter wt = {0};
-    wt.data = (void *)(uintptr_t)elem;
-    /* 0: a receiver (or the buffer) took the element; anything else: it was
-     * not accepted and the caller still owns it. */
-    return weft__block_on_list(self, &wt, &ch->senders, &ch->lock, WEFT__W_CHAN_SEND, deadline);
+    wt.data = elem;
+    return weft__block_on_list(self, &wt, send ? &ch->senders : &ch->receivers, &ch->lock,
+                               send ? WEFT__W_CHAN_SEND : WEFT__W_CHAN_RECV, deadline);
+}
+
+int weft_chan_send_until(weft_chan *ch, const void *elem, uint64_t deadline)
+{
+    return chan_op(ch, true, (void *)(uintptr_t)elem, true, deadline, "weft_chan_send");
 }
 
 int weft_chan_send(weft_chan *ch, const void *elem)
 {
-    return weft_chan_send_until(ch, elem, WEFT_NO_DEADLINE);
+    return chan_op(ch, true, (void *)(uintptr_t)elem, true, WEFT_NO_DEADLINE, "weft_chan_send");
 }
 
 int weft_chan_try_send(weft_chan *ch, const void *elem)
 {
-    if (!valid(ch) || !elem)
-        return elem ? bad_chan("weft_chan_try_send", ch) : WEFT_MISUSE(WEFT_EINVAL, "weft_chan_try_send: NULL element");
-    weft__worker *w = weft__tls_worker;
-    if (w)
-        weft__sched_point(w);
-    weft__obj_lock(&ch->lock);
-    int r = try_send_locked(ch, elem);
-    if (r == WEFT_EAGAIN)
-        weft__obj_unlock(&ch->lock);
-    return r;
+    return chan_op(ch, true, (void *)(uintptr_t)elem, false, 0, "weft_chan_try_send");
 }
 
 int weft_chan_recv_until(weft_chan *ch, void *out, uint64_t deadline)
 {
-    if (!valid(ch) || !out)
-        return out ? bad_chan("weft_chan_recv", ch) : WEFT_MISUSE(WEFT_EINVAL, "weft_chan_recv: NULL destination");
-    weft__task *self;
-    int r = weft__blocking_entry(&self, "weft_chan_recv");
-    if (r < 0)
-        return r;
-    if (recv_ready(ch))
-        weft__sched_point(self->worker);
-    weft__obj_lock(&ch->lock);
-    r = try_recv_locked(ch, out);
-    if (r != WEFT_EAGAIN)
-        return r;
-    weft__waiter wt = {0};
-    wt.data = out;
-    return weft__block_on_list(self, &wt, &ch->receivers, &ch->lock, WEFT__W_CHAN_RECV, deadline);
+    return chan_op(ch, false, out, true, deadline, "weft_chan_recv");
 }
 
 int weft_chan_recv(weft_chan *ch, void *out)
 {
-    return weft_chan_recv_until(ch, out, WEFT_NO_DEADLINE);
+    return chan_op(ch, false, out, true, WEFT_NO_DEADLINE, "weft_chan_recv");
 }
 
 int weft_chan_try_recv(weft_chan *ch, void *out)
 {
-    if (!valid(ch) || !out)
-        return out ? bad_chan("weft_chan_try_recv", ch)
-                   : WEFT_MISUSE(WEFT_EINVAL, "weft_chan_try_recv: NULL destination");
-    weft__worker *w = weft__tls_worker;
-    if (w)
-        weft__sched_point(w);
-    weft__obj_lock(&ch->lock);
-    int r = try_recv_locked(ch, out);
-    if (r == WEFT_EAGAIN)
-        weft__obj_unlock(&ch->lock);
-    return r;
+    return chan_op(ch, false, out, false, 0, "weft_chan_try_recv");
 }
 
 int weft_chan_close(weft_chan *ch)
@@ -452,10 +433,20 @@ static int try_case(weft_select_case *c)
 {
     weft_chan *ch = c->chan;
     weft__obj_lock(&ch->lock);
-    int r = c->op == WEFT_SELECT_SEND ? try_send_locked(ch, c->elem) : try_recv_locked(ch, c->elem);
+    int r = op_locked(ch, c->op == WEFT_SELECT_SEND, c->elem);
     if (r == WEFT_EAGAIN)
         weft__obj_unlock(&ch->lock);
     return r;
+}
+
+/* The cases that look ready, scanned from start round the ring. */
+static size_t collect_ready(const weft_select_case *cases, size_t n, size_t start, size_t *ready)
+{
+    size_t nready = 0;
+    for (size_t k = 0, i = start; k < n; k++, i = i + 1 == n ? 0 : i + 1)
+        if (case_ready(&cases[i]))
+            ready[nready++] = i;
+    return nready;
 }
 
 /* Among the ready cases pick one fairly: by the decision source in
@@ -470,24 +461,18 @@ static int poll_cases(weft_select_case *cases, size_t n)
         start = self->select_rr < n ? self->select_rr : 0; /* no division on this path */
         self->select_rr = (uint32_t)(start + 1);
     }
-    size_t ready[WEFT_SELECT_MAX], nready = 0;
-    for (size_t k = 0, i = start; k < n; k++, i = i + 1 == n ? 0 : i + 1)
-        if (case_ready(&cases[i]))
-            ready[nready++] = i;
+    size_t ready[WEFT_SELECT_MAX];
+    size_t nready = collect_ready(cases, n, start, ready);
+    /* The point (taken only if something can proceed) goes before the cases
+     * are read for real: other tasks may run during it, and a case that
+     * became ready then must be seen, or a select that goes on to park would
+     * wait for a wake-up already gone. */
+    if (nready && w && w->sched_point) {
+        weft__sched_point(w);
+        nready = collect_ready(cases, n, start, ready);
+    }
     if (!nready)
         return WEFT_EAGAIN;
-    /* The point goes before the cases are read for real: other tasks may
-     * run during it, and a case that became ready then must be seen, or a
-     * select that goes on to park would wait for a wake-up already gone. */
-    if (w && w->sched_point) {
-        weft__sched_point(w);
-        nready = 0;
-        for (size_t k = 0, i = start; k < n; k++, i = i + 1 == n ? 0 : i + 1)
-            if (case_ready(&cases[i]))
-                ready[nready++] = i;
-        if (!nready)
-            return WEFT_EAGAIN;
-    }
     size_t first = 0;
     if (w && w->rt->sim && nready > 1)
         first = weft__sim_choose(w->rt, WEFT__S_SELECT, (uint32_t)nready);
@@ -549,10 +534,8 @@ int weft_select(weft_select_case *cases, size_t n, uint64_t deadline)
     r = poll_cases(cases, n);
     if (r != WEFT_EAGAIN)
         return r;
-    if ((self->flags & WEFT__F_CANCEL) && !(self->flags & WEFT__F_SHIELDED))
-        return WEFT_ECANCELED; /* cancelled during poll_cases' scheduling point */
     weft__waiter waiters[WEFT_SELECT_MAX];
-    weft__select sel = {.result = 0, .n = n, .waiters = waiters, .cases = cases};
+    weft__select sel = {.n = n, .waiters = waiters, .cases = cases};
     atomic_init(&sel.fired, UNCLAIMED);
     memset(waiters, 0, n * sizeof *waiters);
     for (size_t i = 0; i < n; i++) {
@@ -570,7 +553,7 @@ int weft_select(weft_select_case *cases, size_t n, uint64_t deadline)
     int fired = atomic_load(&sel.fired);
     if (fired >= 0) {
         unregister_all(&sel);
-        cases[fired].result = sel.result;
+        cases[fired].result = waiters[fired].result;
         return fired;
     }
     return r;

@@ -130,8 +130,3 @@ void weft__ctx_entered(weft__ctx *self)
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
 }
-
-void weft__ctx_release(weft__ctx *ctx)
-{
-    (void)ctx; /* the stack owns what the sanitizers know of the context */
-}

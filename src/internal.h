@@ -106,7 +106,6 @@ WEFT_HIDDEN void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_
 WEFT_HIDDEN void *weft__ctx_jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying);
 /* Called first thing in a fresh context's entry. */
 WEFT_HIDDEN void weft__ctx_entered(weft__ctx *self);
-WEFT_HIDDEN void weft__ctx_release(weft__ctx *ctx);
 /* The context of the OS thread that calls into the runtime. */
 WEFT_HIDDEN void weft__ctx_init_host(weft__ctx *ctx);
 
@@ -131,10 +130,8 @@ enum weft__task_flags {
     WEFT__F_CANCEL = 1u << 2,    /* cancellation requested (sticky) */
     WEFT__F_PINNED = 1u << 3,
     WEFT__F_ROOT = 1u << 4,
-    WEFT__F_JOINING = 1u << 5,   /* a joiner waits */
     WEFT__F_STARTED = 1u << 6,
     WEFT__F_CANCELLED_LIVE = 1u << 7, /* cancel arrived before it finished */
-    WEFT__F_SHUTDOWN = 1u << 8,  /* cancelled by shutdown */
     WEFT__F_STACKFAIL = 1u << 9, /* no stack could be bound */
     WEFT__F_UNCANCELLABLE = 1u << 10, /* in a wait cancellation must not break */
     WEFT__F_SHIELDED = 1u << 11       /* weft_cancel_shield: cancellation deferred */
@@ -281,7 +278,6 @@ struct weft__worker {
 typedef struct weft__backend {
     const char *name;
     int (*init)(weft_rt *rt);
-    void (*fini)(weft_rt *rt);
     uint64_t (*now)(weft_rt *rt);
     /* Drive the workers until rt->stop; returns rt->status. */
     int (*run)(weft_rt *rt);
@@ -487,6 +483,13 @@ typedef struct weft__waiter {
  * no-stack task (those cannot block), WEFT_ECANCELED if cancelled, WEFT_ETIMEDOUT
  * if a scope deadline passed. `what` names the call for the debug message. */
 WEFT_HIDDEN int weft__blocking_entry_slow(weft__task **out, const char *what);
+/* Must t's next wait end with WEFT_ECANCELED? Not while it is shielded, or
+ * in a wait that cancellation must not break. */
+static inline bool weft__cancel_pending(const weft__task *t)
+{
+    return (t->flags & WEFT__F_CANCEL) && !(t->flags & (WEFT__F_UNCANCELLABLE | WEFT__F_SHIELDED));
+}
+
 static inline int weft__blocking_entry(weft__task **out, const char *what)
 {
     weft__worker *w = weft__tls_worker;
@@ -505,7 +508,12 @@ static inline int weft__blocking_entry(weft__task **out, const char *what)
 WEFT_HIDDEN int weft__block(weft__task *t, int kind, void *obj, weft__unlink_fn unlink, uint64_t deadline);
 /* Wake a blocked task with code result. */
 WEFT_HIDDEN void weft__wake(weft__task *t, int result);
-WEFT_HIDDEN uint64_t weft__effective_deadline(const weft__task *t, uint64_t deadline);
+/* The earlier of deadline and those of s and the scopes around it. */
+WEFT_HIDDEN uint64_t weft__scope_deadline(const weft_scope *s, uint64_t deadline);
+static inline uint64_t weft__effective_deadline(const weft__task *t, uint64_t deadline)
+{
+    return weft__scope_deadline(t->scope, deadline);
+}
 
 static inline void weft__waitlist_push(weft_waitlist *l, weft__waiter *w)
 {
@@ -550,6 +558,9 @@ static inline void weft__chain_add(weft__chain *c, weft__waiter *w)
         c->head = w;
     c->tail = w;
 }
+
+/* Wake every waiter of c with code (the object's lock already released). */
+WEFT_HIDDEN void weft__wake_chain(weft__chain *c, int code);
 
 static inline weft__waiter *weft__waitlist_pop(weft_waitlist *l)
 {
@@ -614,13 +625,11 @@ static inline void weft__obj_unlock(uint32_t *l)
 }
 
 /* ---- simulation entry points the core calls (sim/) ---- */
-WEFT_HIDDEN int weft__sim_new(weft_rt *rt);
 WEFT_HIDDEN void weft__sim_free(weft_rt *rt);
 WEFT_HIDDEN uint32_t weft__sim_choose(weft_rt *rt, int stream, uint32_t n);
 WEFT_HIDDEN int weft__sim_buggify(weft_rt *rt, const char *file, int line);
 WEFT_HIDDEN bool weft__sim_fail_alloc(weft_rt *rt);
 WEFT_HIDDEN void weft__sim_after_run(weft_rt *rt);
-WEFT_HIDDEN void weft__sim_report_deadlock(weft_rt *rt);
 /* Timers fired by a simulated worker count against the step budget. */
 WEFT_HIDDEN void weft__sim_steps(weft_rt *rt, uint64_t n);
 

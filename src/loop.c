@@ -218,22 +218,12 @@ void weft__worker_loop_entry(void *transfer)
 void weft__make_runnable(weft_rt *rt, weft__task *t)
 {
     weft__worker *cur = weft__tls_worker;
-    /* The real single-worker case: it can only go to the local queue. */
-    if (WEFT_LIKELY(!rt->backend->place && cur && cur->rt == rt && !(t->flags & WEFT__F_PINNED))) {
-        t->state = WEFT__T_QUEUED;
-        t->worker = cur;
-        weft__rq_push(cur, &t->node);
-        return;
-    }
-    unsigned local = cur && cur->rt == rt ? cur->index : 0;
-    unsigned target;
+    weft__worker *local = cur && cur->rt == rt ? cur : &rt->workers[0];
+    weft__worker *w = local;
     if (t->flags & WEFT__F_PINNED)
-        target = t->pin;
+        w = &rt->workers[t->pin];
     else if (rt->backend->place)
-        target = rt->backend->place(rt, t, local);
-    else
-        target = local;
-    weft__worker *w = &rt->workers[target];
+        w = &rt->workers[rt->backend->place(rt, t, local->index)];
     t->state = WEFT__T_QUEUED;
     t->worker = w;
     weft__rq_push(w, &t->node);

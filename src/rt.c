@@ -199,10 +199,7 @@ int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result)
     rt->live++;
     rt->stats.spawned++;
     weft__hook(rt, WEFT_HOOK_SPAWN, NULL, t, 0, NULL);
-    t->state = WEFT__T_QUEUED;
-    t->worker = &rt->workers[0];
-    weft__rq_push(&rt->workers[0], &t->node);
-    rt->backend->wake(&rt->workers[0]);
+    weft__make_runnable(rt, t); /* pinned to worker 0 */
     rt->root = t;
     rt->root_result = NULL;
     rt->stop = 0;
@@ -245,7 +242,6 @@ static void drain(weft_rt *rt)
 {
     if (!rt->live)
         return;
-    rt->stop = 0;
     rt->status = 0;
     rt->stop_when = WEFT__STOP_ALL_DONE;
     rt->step_limit = rt->stats.steps + WEFT__SHUTDOWN_STEPS;
@@ -292,11 +288,9 @@ int weft_rt_shutdown(weft_rt *rt)
              * the pool (see run_task) until the runtime is freed. */
             rt->stats.shutdown_abandoned++;
             report(rt, t, "was abandoned by a failed run");
-            t->state = WEFT__T_FINISHED;
-            t->flags |= WEFT__F_DETACHED;
         } else if (t->state != WEFT__T_FREE && t->state != WEFT__T_FINISHED) {
             rt->stats.shutdown_abandoned++;
-            report(rt, t, "ignored cancellation: abandoned, its stack reclaimed");
+            report(rt, t, "ignored cancellation: abandoned (its stack is freed with the runtime)");
             weft__hook(rt, WEFT_HOOK_ERROR, NULL, t, WEFT_ESHUTDOWN, "abandoned at shutdown");
             /* Its waiter lives on its stack: take it off the object it waits
              * on, and keep the stack out of the pool. */

@@ -71,8 +71,6 @@ static void on_scope_deadline(weft_timer *tm, void *arg)
     (void)tm;
     weft_scope *s = arg;
     weft_rt *rt = weft__tls_worker->rt;
-    if (s->live)
-        s->timed_out = 1;
     for (uint32_t i = 0; i < rt->fresh_slot; i++) {
         weft__task *t = weft__task_at(rt, i);
         if (t->state != WEFT__T_PARKED || (t->flags & WEFT__F_UNCANCELLABLE) || !inside(t, s))
@@ -115,16 +113,6 @@ int weft_scope_cancel(weft_scope *s)
     return 0;
 }
 
-/* The deadline in force inside s: its own or an enclosing scope's. */
-static uint64_t deadline_in_force(const weft_scope *s)
-{
-    uint64_t d = WEFT_NO_DEADLINE;
-    for (const weft_scope *p = s; p; p = p->parent)
-        if (p->deadline < d)
-            d = p->deadline;
-    return d;
-}
-
 static void child_done(scope_child *c, int result)
 {
     weft_scope *s = c->scope;
@@ -134,7 +122,7 @@ static void child_done(scope_child *c, int result)
      * the children's own waits time out at the same instant and may finish
      * before that timer runs (on another worker), and a deadline of an
      * enclosing scope has no timer of this scope at all. */
-    bool late = rt->backend->now(rt) >= deadline_in_force(s);
+    bool late = rt->backend->now(rt) >= weft__scope_deadline(s, WEFT_NO_DEADLINE);
     weft__obj_lock(&s->lock);
     if (late)
         s->timed_out = 1;

@@ -78,12 +78,7 @@ static void wake_all(weft_waitlist *l, uint32_t *lock, int code)
     while ((w = weft__waitlist_pop(l)) != NULL)
         weft__chain_add(&c, w);
     weft__obj_unlock(lock);
-    for (w = c.head; w;) {
-        weft__waiter *next = w->next; /* w lives on a stack that the wake may free */
-        w->result = code;
-        weft__wake(w->task, code);
-        w = next;
-    }
+    weft__wake_chain(&c, code);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -252,8 +247,8 @@ int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline)
     if (!holds(m, self))
         return WEFT_MISUSE(WEFT_EPERM, "weft_cond_wait: the calling task does not hold the mutex");
     weft__sched_point(self->worker);
-    if ((self->flags & WEFT__F_CANCEL) && !(self->flags & WEFT__F_SHIELDED))
-        return WEFT_ECANCELED; /* cancelled during the point: the mutex is still held */
+    if (weft__cancel_pending(self))
+        return WEFT_ECANCELED; /* cancelled during the point: leave with the mutex still held */
     /* On the list before the mutex is released: a signal sent after the
      * release cannot be missed. */
     weft__waiter wt = {0};
@@ -322,13 +317,17 @@ int weft_sem_destroy(weft_sem *s)
 }
 
 /* A permit can be taken only when nobody queues ahead: FIFO. */
+static bool sem_ready(const weft_sem *s)
+{
+    return s->permits && !s->waiters.head;
+}
+
 static bool sem_take(weft_sem *s)
 {
-    if (s->permits && !s->waiters.head) {
-        s->permits--;
-        return true;
-    }
-    return false;
+    if (!sem_ready(s))
+        return false;
+    s->permits--;
+    return true;
 }
 
 int weft_sem_acquire_until(weft_sem *s, uint64_t deadline)
@@ -339,7 +338,7 @@ int weft_sem_acquire_until(weft_sem *s, uint64_t deadline)
     int r = weft__blocking_entry(&self, "weft_sem_acquire");
     if (r < 0)
         return r;
-    if (s->permits && !s->waiters.head)
+    if (sem_ready(s))
         weft__sched_point(self->worker);
     weft__obj_lock(&s->lock);
     if (sem_take(s)) {
@@ -381,21 +380,13 @@ int weft_sem_release(weft_sem *s, uint64_t n)
         weft__obj_unlock(&s->lock);
         return WEFT_MISUSE(WEFT_EINVAL, "weft_sem_release: the permit count would overflow");
     }
-    weft__waiter *handed = NULL, **tail = &handed;
-    while (n && s->waiters.head) {
-        weft__waiter *wt = weft__waitlist_pop(&s->waiters);
-        *tail = wt;
-        tail = &wt->next;
-        *tail = NULL;
-        n--;
-    }
+    /* Permits go straight to the waiters, first come first served. */
+    weft__chain handed = {NULL, NULL};
+    for (; n && s->waiters.head; n--)
+        weft__chain_add(&handed, weft__waitlist_pop(&s->waiters));
     s->permits += n;
     weft__obj_unlock(&s->lock);
-    while (handed) {
-        weft__waiter *next = handed->next;
-        weft__wake(handed->task, 0);
-        handed = next;
-    }
+    weft__wake_chain(&handed, 0);
     return 0;
 }
 
@@ -542,7 +533,6 @@ int weft_barrier_wait(weft_barrier *b)
     weft__waiter wt = {0};
     wt.task = self;
     wt.lock = &b->lock;
-    wt.aux = b->generation;
     weft__waitlist_push(&b->waiters, &wt);
     weft__obj_unlock(&b->lock);
     r = weft__block(self, WEFT__W_BARRIER, &wt, barrier_unlink, WEFT_NO_DEADLINE);

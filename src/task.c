@@ -102,7 +102,6 @@ int weft__task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts *o,
 
 void weft__task_release(weft_rt *rt, weft__task *t)
 {
-    weft__ctx_release(&t->ctx);
     t->state = WEFT__T_FREE;
     if (++t->gen == 0)
         t->gen = 1;
@@ -196,7 +195,6 @@ static bool unlink_joiner(weft__task *self)
     if (target->joiner != self)
         return false;
     target->joiner = NULL;
-    target->flags &= (uint16_t)~WEFT__F_JOINING;
     return true;
 }
 
@@ -209,7 +207,7 @@ int weft_join(weft_task *h, void **result)
     weft__task *self = weft__current();
     if (t == self)
         return WEFT_MISUSE(WEFT_EDEADLK, "weft_join: a task cannot join itself");
-    if (t->flags & WEFT__F_JOINING)
+    if (t->joiner)
         return WEFT_MISUSE(WEFT_EBUSY, "weft_join: task %llu is already being joined",
                            (unsigned long long)t->node.task_id);
     /* A finished task is reaped even by a cancelled caller: cleanup code
@@ -219,7 +217,6 @@ int weft_join(weft_task *h, void **result)
         if (r < 0)
             return r;
         t->joiner = self;
-        t->flags |= WEFT__F_JOINING;
         r = weft__block(self, WEFT__W_JOIN, t, unlink_joiner, WEFT_NO_DEADLINE);
         if (r < 0)
             return r;
@@ -238,7 +235,7 @@ int weft_detach(weft_task *h)
     weft__task *t = resolve(h, "weft_detach", &r);
     if (!t)
         return r;
-    if (t->flags & WEFT__F_JOINING)
+    if (t->joiner)
         return WEFT_MISUSE(WEFT_EBUSY, "weft_detach: task %llu is being joined", (unsigned long long)t->node.task_id);
     if (t->state == WEFT__T_FINISHED)
         weft__task_release(weft__tls_worker->rt, t);
@@ -251,8 +248,6 @@ int weft__cancel_task(weft_rt *rt, weft__task *t, int hook_status)
 {
     if (t->state == WEFT__T_FINISHED || t->state == WEFT__T_ABANDONED || t->state == WEFT__T_FREE)
         return 0;
-    if (hook_status == WEFT_ESHUTDOWN)
-        t->flags |= WEFT__F_SHUTDOWN;
     if (t->flags & WEFT__F_CANCEL)
         return 0;
     t->flags |= WEFT__F_CANCEL | WEFT__F_CANCELLED_LIVE;
@@ -267,8 +262,7 @@ int weft__cancel_task(weft_rt *rt, weft__task *t, int hook_status)
         weft__scope_cancel_children(s);
         return 0;
     }
-    if (t->state == WEFT__T_PARKED && !(t->flags & (WEFT__F_UNCANCELLABLE | WEFT__F_SHIELDED)) &&
-        (!t->unlink || t->unlink(t)))
+    if (t->state == WEFT__T_PARKED && weft__cancel_pending(t) && (!t->unlink || t->unlink(t)))
         weft__wake(t, WEFT_ECANCELED);
     return 0;
 }

@@ -14,7 +14,7 @@ int weft__blocking_entry_slow(weft__task **out, const char *what)
         return WEFT_MISUSE(WEFT_EPERM, "%s: task %llu (%s) was spawned with WEFT_SPAWN_NOSTACK and cannot block", what,
                            (unsigned long long)t->node.task_id, t->name ? t->name : "unnamed");
     }
-    if ((t->flags & WEFT__F_CANCEL) && !(t->flags & WEFT__F_SHIELDED))
+    if (weft__cancel_pending(t))
         return WEFT_ECANCELED;
     if (t->scope) {
         uint64_t d = weft__effective_deadline(t, WEFT_NO_DEADLINE);
@@ -38,9 +38,9 @@ int weft_cancel_shield(int on)
     return was;
 }
 
-uint64_t weft__effective_deadline(const weft__task *t, uint64_t deadline)
+uint64_t weft__scope_deadline(const weft_scope *s, uint64_t deadline)
 {
-    for (const weft_scope *s = t->scope; s; s = s->parent)
+    for (; s; s = s->parent)
         if (s->deadline < deadline)
             deadline = s->deadline;
     return deadline;
@@ -66,27 +66,22 @@ int weft__block(weft__task *t, int kind, void *obj, weft__unlink_fn unlink, uint
     t->wait_kind = (uint8_t)kind;
     t->wait_obj = obj;
     t->unlink = unlink;
-    /* The caller checked for cancellation on entry, but its scheduling point
-     * let other tasks run since; a cancel that came then found this task
-     * running and only set the flag. Nothing would wake it once parked. */
-    if (WEFT_UNLIKELY((t->flags & WEFT__F_CANCEL) && !(t->flags & (WEFT__F_UNCANCELLABLE | WEFT__F_SHIELDED)))) {
-        bool mine = !unlink || unlink(t);
+    bool timed = eff != WEFT_NO_DEADLINE;
+    /* Over before it starts: the caller checked for cancellation on entry,
+     * but its scheduling point let other tasks run since, and a cancel that
+     * came then found this task running and only set the flag; or the
+     * deadline has passed. Leave the wait unless a waker already claimed it
+     * (its wake is on the way). */
+    int early = weft__cancel_pending(t) ? WEFT_ECANCELED
+                : timed && eff <= rt->backend->now(rt) ? WEFT_ETIMEDOUT
+                                                      : 0;
+    if (WEFT_UNLIKELY(early) && (!unlink || unlink(t))) {
         t->unlink = NULL;
         t->wait_kind = WEFT__W_NONE;
-        if (mine)
-            return WEFT_ECANCELED;
+        return early;
     }
     weft_timer tm;
-    bool timed = eff != WEFT_NO_DEADLINE;
     if (timed) {
-        if (eff <= rt->backend->now(rt)) {
-            bool mine = !unlink || unlink(t);
-            t->unlink = NULL;
-            t->wait_kind = WEFT__W_NONE;
-            if (mine)
-                return WEFT_ETIMEDOUT;
-            /* A waker claimed us in the meantime; its wake is on the way. */
-        }
         weft_timer_init(&tm);
         tm.deadline = eff;
         tm.cb = on_deadline;
@@ -123,6 +118,16 @@ const char *weft__wait_name(int kind)
 }
 
 /* ---- wait lists ---- */
+
+void weft__wake_chain(weft__chain *c, int code)
+{
+    for (weft__waiter *w = c->head; w;) {
+        weft__waiter *next = w->next; /* w lives on a stack the wake may free */
+        w->result = code;
+        weft__wake(w->task, code);
+        w = next;
+    }
+}
 
 bool weft__unlink_from_list(weft__task *t)
 {

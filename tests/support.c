@@ -1,8 +1,11 @@
 /* support.c — the shared test helpers of support.h. */
+#define _GNU_SOURCE
 #include "support.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 weft_config test_config(unsigned workers, uint64_t seed)
 {
@@ -159,4 +162,14 @@ int under_asan(void)
 uint64_t seeds_for(uint64_t n)
 {
     return under_valgrind() ? (n > 50 ? 50 : n) : n;
+}
+
+void temp_file(char *buf, size_t len, const char *tag, const char *suffix)
+{
+    const char *dir = getenv("TMPDIR");
+    int n = snprintf(buf, len, "%s/weft-%s-XXXXXX%s", dir && *dir ? dir : "/tmp", tag, suffix);
+    ck_assert_msg(n > 0 && (size_t)n < len, "temporary path too long");
+    int fd = mkstemps(buf, (int)strlen(suffix));
+    ck_assert_msg(fd >= 0, "cannot create %s", buf);
+    close(fd);
 }

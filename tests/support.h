@@ -51,6 +51,11 @@ void counting_alloc_init(counting_alloc *c);
  * ca; returns run_in's code. */
 int run_counted(counting_alloc *ca, weft_fn fn, void *arg);
 
+/* Create an empty temporary file named weft-<tag>-XXXXXX<suffix> in $TMPDIR
+ * (or /tmp) and put its path in buf; the test unlinks it. Fails the test if
+ * it cannot. */
+void temp_file(char *buf, size_t len, const char *tag, const char *suffix);
+
 /* 1 under valgrind (WEFT_VALGRIND=1 is set by `scons valgrind`). */
 int under_valgrind(void);
 /* 1 in a ThreadSanitizer build. TSan tracks each fiber like a thread and

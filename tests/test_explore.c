@@ -93,9 +93,8 @@ END_TEST
 
 START_TEST(shrinking_cuts_the_bank_schedule_to_a_quarter)
 {
-    char path[] = "/tmp/weft-timeline-XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
+    char path[512];
+    temp_file(path, sizeof path, "timeline", ".json");
     int checked = 0;
     /* Over the first few failing seeds, each shrinks to a quarter or less and
      * the shrunk schedule still fails the same way. */

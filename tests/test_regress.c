@@ -524,9 +524,8 @@ static void *named_child(void *arg)
 
 START_TEST(trace_names_outlive_their_tasks)
 {
-    char path[] = "/tmp/weft-names-XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
+    char path[512];
+    temp_file(path, sizeof path, "names", ".txt");
     weft_config c = test_config(1, 0);
     c.sim.record_trace = 1;
     weft_rt *rt;

@@ -568,12 +568,9 @@ END_TEST
 START_TEST(traces_export_as_text_and_chrome_json)
 {
     race r;
-    char json[] = "/tmp/weft-trace-XXXXXX.json", text[] = "/tmp/weft-trace-XXXXXX";
-    int fd = mkstemps(json, 5);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-    fd = mkstemp(text);
-    close(fd);
+    char json[512], text[512];
+    temp_file(json, sizeof json, "trace", ".json");
+    temp_file(text, sizeof text, "trace", ".txt");
     weft_config c = test_config(2, 4);
     c.trace_path = json;
     weft_rt *rt;

@@ -213,7 +213,8 @@ WEFT_API int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result)
  * status WEFT_ESHUTDOWN per task, a line per task on stderr in debug builds,
  * a one-line summary in every build (unless WEFT_CFG_QUIET), and the counts in
  * weft_rt_stats. Returns the number of tasks cancelled. Idempotent; weft_rt_free calls it. Tasks that ignore
- * cancellation past the budget are reported and their stacks reclaimed. */
+ * cancellation past the budget (a million steps, and five seconds on a real
+ * backend) are reported as abandoned; their stacks are freed with the runtime. */
 WEFT_API int weft_rt_shutdown(weft_rt *rt);
 
 /* Shut down (see above) and release everything rt owns. rt may be NULL. */

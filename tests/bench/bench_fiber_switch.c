@@ -154,7 +154,6 @@ static void raw_switch(void)
     raw_round_trips(WARMUP_ROUNDS);
     double s = raw_round_trips(ROUNDS);
     bench_report("fiber_switch", "weft", s * 1e9 / (2.0 * ROUNDS), "ns");
-    weft__ctx_release(&fib_ctx);
     munmap(mem, size);
 }
 
