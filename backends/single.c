@@ -30,10 +30,12 @@ static int single_run(weft_rt *rt)
 static void single_park(weft__worker *w, uint64_t deadline)
 {
     weft_rt *rt = w->rt;
-    if (deadline == UINT64_MAX && rt->time_limit == UINT64_MAX) {
+    if (deadline == UINT64_MAX) {
         /* One worker, no reactor, no other thread: nothing can wake a task
-         * any more. Waiting would hang the program; say why instead. */
-        weft__report_deadlock(rt);
+         * any more. Waiting would hang the program; say why instead (at
+         * shutdown, which names every task left, by the status alone). */
+        if (rt->stop_when != WEFT__STOP_ALL_DONE)
+            weft__report_deadlock(rt);
         rt->status = WEFT_EDEADLK;
         rt->stop = 1;
         return;
@@ -44,8 +46,10 @@ static void single_park(weft__worker *w, uint64_t deadline)
     uint32_t seen = atomic_load_explicit(&w->futex, memory_order_acquire);
     if (!w->rq_ops->len(w->rq) && single_now(rt) < deadline)
         rt->os.futex_wait(rt->os.ctx, (uint32_t *)&w->futex, seen, deadline);
-    if (single_now(rt) >= rt->time_limit)
+    if (deadline == rt->time_limit && single_now(rt) >= deadline) {
+        rt->status = WEFT_ETIMEDOUT; /* shutdown's time is up */
         rt->stop = 1;
+    }
 }
 
 static void single_wake(weft__worker *w)

@@ -82,8 +82,7 @@ static void pct_init(weft__sim *s, const weft_config *cfg)
 {
     weft_rt *rt = s->rt;
     unsigned n = rt->nworkers;
-    s->pct_depth = cfg->sim.pct_depth ? cfg->sim.pct_depth : 2;
-    s->pct_steps = cfg->sim.pct_steps ? cfg->sim.pct_steps : 1000;
+    s->pct_steps = cfg->sim.pct_steps ? cfg->sim.pct_steps : WEFT__PCT_STEPS_DEFAULT;
     uint64_t *st = s->streams[WEFT__S_INTERLEAVE];
     /* Initial priorities d .. d+n-1 in random order (a Fisher-Yates shuffle);
      * the change points lower the running worker to 1 .. d-1. */
@@ -125,7 +124,7 @@ int weft__decide_init(weft__sim *s, const weft_config *cfg)
     if (s->strategy == WEFT_STRATEGY_PCT) {
         /* pct_depth is set before the allocations so free sizes them right
          * even when one of them fails. */
-        s->pct_depth = cfg->sim.pct_depth ? cfg->sim.pct_depth : 2;
+        s->pct_depth = cfg->sim.pct_depth ? cfg->sim.pct_depth : WEFT__PCT_DEPTH_DEFAULT;
         s->pct_prio = weft__calloc(rt, rt->nworkers * sizeof *s->pct_prio);
         s->pct_change_at = weft__calloc(rt, s->pct_depth * sizeof *s->pct_change_at);
         if (!s->pct_prio || !s->pct_change_at)

@@ -154,8 +154,8 @@ static void trim_defaults(weft__decisions *d)
         d->len--;
 }
 
-/* Does the run under prefix fail with `status`? On success *cur becomes the
- * decisions it actually made, trimmed (a shorter, exact schedule). */
+/* Does the run under cand fail with `status`? Then *cur becomes the decisions
+ * it actually made, trimmed (an exact schedule, no longer than cand). */
 static int try_candidate(const run_spec *base, const weft__decisions *cand, int status, weft__decisions *cur,
                          unsigned *budget)
 {
@@ -169,16 +169,36 @@ static int try_candidate(const run_spec *base, const weft__decisions *cand, int 
     int r = run_once(&sp, &o);
     if (r < 0)
         return r;
-    if (o.status != status) {
+    trim_defaults(&o.rec);
+    /* (A longer record cannot happen — see shrink_decisions — but would
+     * overrun the candidate buffer: refuse it rather than trust that.) */
+    if (o.status != status || o.rec.len > cand->len) {
         free_decisions(&o.rec);
         return 0;
     }
-    trim_defaults(&o.rec);
     free_decisions(cur);
     *cur = o.rec;
     return 1;
 }
 
+/* cand = cur without its decisions [skip, skip + k), and with decision
+ * `lower` (if < cur->len) set to 0. */
+static void make_candidate(weft__decisions *cand, const weft__decisions *cur, size_t skip, size_t k, size_t lower)
+{
+    cand->len = 0;
+    for (size_t j = 0; j < cur->len; j++)
+        if (j < skip || j >= skip + k)
+            cand->v[cand->len++] = cur->v[j];
+    if (lower < cand->len)
+        cand->v[lower].value = 0;
+}
+
+/* ddmin-style: delete chunks of halving size, then lower each choice to 0
+ * (the default, the least surprising). A run under a prefix records one
+ * decision per prefix entry, each no larger than the entry (later ones are
+ * defaults, trimmed), so every accepted candidate is no longer than the one
+ * tried and smaller in the sum of choices: cand's buffer never grows, and
+ * the search ends even without its budget. */
 static int shrink_decisions(const run_spec *base, weft__decisions *cur, int status, unsigned budget)
 {
     trim_defaults(cur);
@@ -186,58 +206,33 @@ static int shrink_decisions(const run_spec *base, weft__decisions *cur, int stat
     cand.v = malloc((cur->len + 1) * sizeof *cand.v);
     if (!cand.v)
         return WEFT_ENOMEM;
+    int r = 0;
     bool progress = true;
-    while (progress && budget) {
+    while (progress && budget && r >= 0) {
         progress = false;
-        /* Delete chunks, halving their size (ddmin-style). */
-        for (size_t k = cur->len / 2 ? cur->len / 2 : 1; k >= 1 && budget; k /= 2) {
+        for (size_t k = cur->len / 2 ? cur->len / 2 : 1; k >= 1 && budget && r >= 0; k /= 2) {
             for (size_t i = 0; i + k <= cur->len && budget;) {
-                cand.len = 0;
-                for (size_t j = 0; j < cur->len; j++)
-                    if (j < i || j >= i + k)
-                        cand.v[cand.len++] = cur->v[j];
-                size_t before = cur->len;
-                int r = try_candidate(base, &cand, status, cur, &budget);
-                if (r < 0) {
-                    free(cand.v);
-                    return r;
-                }
-                if (r && cur->len < before) {
-                    progress = true;
-                    weft__decision *grown = realloc(cand.v, (cur->len + 1) * sizeof *cand.v);
-                    if (grown)
-                        cand.v = grown;
-                } else {
+                make_candidate(&cand, cur, i, k, SIZE_MAX);
+                if ((r = try_candidate(base, &cand, status, cur, &budget)) < 0)
+                    break;
+                if (r)
+                    progress = true; /* cur lost decisions at i: try i again */
+                else
                     i += k;
-                }
             }
             if (k == 1)
                 break;
         }
-        /* Lower each choice: 0 is the default, the least surprising. */
-        for (size_t i = 0; i < cur->len && budget; i++) {
+        for (size_t i = 0; i < cur->len && budget && r >= 0; i++) {
             if (!cur->v[i].value)
                 continue;
-            cand.len = 0;
-            for (size_t j = 0; j < cur->len; j++)
-                cand.v[cand.len++] = cur->v[j];
-            cand.v[i].value = 0;
-            size_t before = cur->len;
-            int r = try_candidate(base, &cand, status, cur, &budget);
-            if (r < 0) {
-                free(cand.v);
-                return r;
-            }
-            if (r) {
-                progress = progress || cur->len <= before;
-                weft__decision *grown = realloc(cand.v, (cur->len + 1) * sizeof *cand.v);
-                if (grown)
-                    cand.v = grown;
-            }
+            make_candidate(&cand, cur, 0, 0, i);
+            if ((r = try_candidate(base, &cand, status, cur, &budget)) > 0)
+                progress = true;
         }
     }
     free(cand.v);
-    return 0;
+    return r < 0 ? r : 0;
 }
 
 int weft_shrink(const weft_config *cfg, weft_fn test, void *arg, const char *schedule, unsigned budget, char **out,
@@ -310,7 +305,8 @@ static void repro_line(const weft_config *cfg, bool by_schedule, uint64_t seed, 
     }
     if (cfg->sim.strategy == WEFT_STRATEGY_PCT)
         snprintf(buf, len, "weft: reproduce with WEFT_STRATEGY=pct:%u:%u WEFT_SEED=%" PRIu64,
-                 cfg->sim.pct_depth ? cfg->sim.pct_depth : 2, cfg->sim.pct_steps ? cfg->sim.pct_steps : 1000, seed);
+                 cfg->sim.pct_depth ? cfg->sim.pct_depth : WEFT__PCT_DEPTH_DEFAULT,
+                 cfg->sim.pct_steps ? cfg->sim.pct_steps : WEFT__PCT_STEPS_DEFAULT, seed);
     else
         snprintf(buf, len, "weft: reproduce with WEFT_SEED=%" PRIu64, seed);
 }
@@ -335,7 +331,7 @@ static int determinism_check(const weft_config *cfg, weft_fn test, void *arg, ui
     weft_rt_free(a);
     weft_rt_free(b);
     if (at < 0)
-        return 0;
+        return at == -1 ? 0 : (int)at;
     snprintf(msg, len,
              "nondeterminism: seed %" PRIu64 " ran twice and the traces part at event %" PRId64 ":\n"
              "  first run:  %s\n  second run: %s\n"
@@ -556,18 +552,10 @@ void weft_explore_result_free(weft_explore_result *res)
 
 /* ---- the Check helper's engine ---- */
 
-static int env_u64(const char *name, uint64_t *out, bool *present, char *msg, size_t len)
+static bool env_set(const char *name)
 {
     const char *v = getenv(name);
-    *present = v && *v;
-    if (!*present)
-        return 0;
-    if (weft__parse_u64(v, out) < 0) {
-        snprintf(msg, len, "weft: %s=\"%s\" is not valid: expected an unsigned 64-bit integer (decimal or 0x hex)",
-                 name, v);
-        return WEFT_EINVAL;
-    }
-    return 0;
+    return v && *v;
 }
 
 int weft_check_seeds(const weft_config *base, weft_fn test, void *arg, uint64_t default_seeds, char *msg,
@@ -596,11 +584,13 @@ int weft_check_seeds(const weft_config *base, weft_fn test, void *arg, uint64_t 
     o.cfg.sim.strategy = envcfg.sim.strategy;
     o.cfg.sim.pct_depth = envcfg.sim.pct_depth;
     o.cfg.sim.pct_steps = envcfg.sim.pct_steps;
-    uint64_t seed = 0, seeds = default_seeds;
-    bool has_seed, has_seeds;
-    if ((r = env_u64("WEFT_SEED", &seed, &has_seed, msg, msglen)) < 0 ||
-        (r = env_u64("WEFT_SEEDS", &seeds, &has_seeds, msg, msglen)) < 0)
-        return r;
+    /* WEFT_SEED was parsed with the rest; WEFT_SEEDS is this helper's own. */
+    bool has_seed = env_set("WEFT_SEED"), has_seeds = env_set("WEFT_SEEDS");
+    uint64_t seeds = default_seeds;
+    if (has_seeds && weft__parse_u64(getenv("WEFT_SEEDS"), &seeds) < 0) {
+        snprintf(msg, msglen, "weft: WEFT_SEEDS=\"%s\" is not valid: expected an unsigned 64-bit integer", getenv("WEFT_SEEDS"));
+        return WEFT_EINVAL;
+    }
     if (envcfg.schedule) {
         weft_config c = o.cfg;
         c.schedule = envcfg.schedule;
@@ -626,7 +616,7 @@ int weft_check_seeds(const weft_config *base, weft_fn test, void *arg, uint64_t 
         weft_rt_free(rt);
         return is_failure(r) ? r : 0;
     }
-    o.seed_start = has_seed ? seed : 0;
+    o.seed_start = has_seed ? envcfg.seed : 0;
     o.seeds = has_seed && !has_seeds ? 1 : seeds;
     o.flags = WEFT_EXPLORE_QUIET | WEFT_EXPLORE_CHECK_DETERMINISM;
     if (o.cfg.sim.strategy == WEFT_STRATEGY_EXHAUSTIVE)

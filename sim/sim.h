@@ -48,6 +48,11 @@ typedef struct weft__event {
 
 #define WEFT__TRACE_CHUNK 4096u
 
+/* PCT's bug depth and step estimate when the configuration leaves them 0
+ * (the replay line always names both). */
+#define WEFT__PCT_DEPTH_DEFAULT 2u
+#define WEFT__PCT_STEPS_DEFAULT 1000u
+
 typedef struct weft__buggify_site {
     uint64_t key;
     uint8_t state; /* 0 unseen, 1 disabled, 2 enabled */

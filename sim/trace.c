@@ -146,6 +146,25 @@ void weft__trace_free(weft__sim *s)
     }
 }
 
+/* Walks the recorded events that were hashed (TIME markers are folded into
+ * `time`, the virtual time of the event returned last). */
+typedef struct cursor {
+    const weft__sim *s;
+    size_t i;
+    uint64_t time;
+} cursor;
+
+static const weft__event *next_event(cursor *c)
+{
+    while (c->i < c->s->ev_len) {
+        const weft__event *e = weft__trace_at(c->s, c->i++);
+        if (e->kind != WEFT__EV_TIME)
+            return e;
+        c->time = e->b;
+    }
+    return NULL;
+}
+
 static const char *stream_name(unsigned stream)
 {
     static const char *const names[WEFT__S_COUNT] = {"interleave", "place", "timing", "fault", "rand", "select"};
@@ -205,14 +224,9 @@ int weft_rt_trace_write_text(const weft_rt *rt, const char *path)
     fprintf(f, "# weft trace: seed %" PRIu64 ", %" PRIu64 " events, hash %016" PRIx64 "%s\n", s->seed, s->events,
             s->hash, s->record ? "" : " (recording stopped early: out of memory)");
     char line[256];
-    uint64_t time = 0;
-    for (size_t i = 0; i < s->ev_len; i++) {
-        const weft__event *e = weft__trace_at(s, i);
-        if (e->kind == WEFT__EV_TIME) {
-            time = e->b;
-            continue;
-        }
-        format(e, time, line, sizeof line);
+    cursor c = {s, 0, 0};
+    for (const weft__event *e; (e = next_event(&c)) != NULL;) {
+        format(e, c.time, line, sizeof line);
         fprintf(f, "%s\n", line);
     }
     return fclose(f) == 0 ? 0 : WEFT_EIO;
@@ -292,14 +306,10 @@ int weft_rt_trace_write_json(const weft_rt *rt, const char *path)
     for (int i = 0; i < MAXW; i++)
         open_at[i] = -1;
     char line[256];
-    uint64_t time = 0;
     int64_t ts = 0;
-    for (size_t i = 0; i < s->ev_len; i++) {
-        const weft__event *e = weft__trace_at(s, i);
-        if (e->kind == WEFT__EV_TIME) {
-            time = e->b;
-            continue;
-        }
+    cursor c = {s, 0, 0};
+    for (const weft__event *e; (e = next_event(&c)) != NULL;) {
+        uint64_t time = c.time;
         int w = e->worker;
         ts++;
         if (e->kind == WEFT__EV_HOOK && w >= 0 && w < MAXW) {
@@ -331,28 +341,10 @@ int weft_rt_trace_write_json(const weft_rt *rt, const char *path)
     return fclose(f) == 0 ? 0 : WEFT_EIO;
 }
 
-/* The n-th hashed event of a trace (TIME markers skipped), and its time. */
-typedef struct cursor {
-    const weft__sim *s;
-    size_t i;
-    uint64_t time;
-} cursor;
-
-static const weft__event *next_event(cursor *c)
-{
-    while (c->i < c->s->ev_len) {
-        const weft__event *e = weft__trace_at(c->s, c->i++);
-        if (e->kind != WEFT__EV_TIME)
-            return e;
-        c->time = e->b;
-    }
-    return NULL;
-}
-
 int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, size_t alen, char *b, size_t blen)
 {
     if (!x || !y || !x->sim || !y->sim)
-        return -1;
+        return WEFT_MISUSE(WEFT_EINVAL, "weft_trace_diff: need two simulated runtimes");
     cursor p = {x->sim, 0, 0}, q = {y->sim, 0, 0};
     for (int64_t n = 0;; n++) {
         const weft__event *e = next_event(&p), *f = next_event(&q);

@@ -393,9 +393,7 @@ int weft_chan_close(weft_chan *ch)
 {
     if (!valid(ch))
         return bad_chan("weft_chan_close", ch);
-    weft__worker *w = weft__tls_worker;
-    if (w)
-        weft__sched_point(w);
+    weft__sched_point_here();
     weft__obj_lock(&ch->lock);
     if (ch->closed) {
         weft__obj_unlock(&ch->lock);

@@ -3,6 +3,7 @@
  * WEFT_SEED must not silently run a different seed. */
 #include "internal.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -20,17 +21,41 @@ static int bad(const char *var, const char *value, const char *want, int quiet, 
 
 int weft__parse_u64(const char *s, uint64_t *out)
 {
-    if (!s || !*s)
+    /* strtoull would also take leading blanks, a sign, and wrap "-1". */
+    if (!s || !isdigit((unsigned char)s[0]))
         return -1;
     char *end;
     errno = 0;
     int base = (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10;
-    if (s[0] == '-')
-        return -1;
     unsigned long long v = strtoull(s, &end, base);
     if (errno || *end)
         return -1;
     *out = v;
+    return 0;
+}
+
+/* "pct", "pct:<depth>" or "pct:<depth>:<steps>" (the form explore prints,
+ * since PCT's change points depend on its step estimate). */
+static int parse_pct(const char *v, weft_sim_config *sim)
+{
+    char buf[64];
+    if (strncasecmp(v, "pct", 3) || (v[3] && v[3] != ':') || strlen(v) >= sizeof buf)
+        return -1;
+    strcpy(buf, v);
+    char *depth = v[3] ? buf + 4 : NULL;
+    char *steps = depth ? strchr(depth, ':') : NULL;
+    if (steps)
+        *steps++ = '\0';
+    uint64_t d = 0, k = 0;
+    if (depth && (weft__parse_u64(depth, &d) < 0 || d < 1 || d > 64))
+        return -1;
+    if (steps && (weft__parse_u64(steps, &k) < 0 || k < 1 || k > UINT32_MAX))
+        return -1;
+    sim->strategy = WEFT_STRATEGY_PCT;
+    if (d)
+        sim->pct_depth = (unsigned)d;
+    if (k)
+        sim->pct_steps = (unsigned)k;
     return 0;
 }
 
@@ -60,33 +85,11 @@ int weft__env_apply(weft_config *cfg, int quiet, char *why, size_t whylen)
     if ((v = getenv("WEFT_STRATEGY")) && *v) {
         if (!strcasecmp(v, "random"))
             cfg->sim.strategy = WEFT_STRATEGY_RANDOM;
-        else if (!strncasecmp(v, "pct", 3)) {
-            /* pct, pct:<depth> or pct:<depth>:<steps> (what explore prints,
-             * since PCT's change points depend on the step estimate). */
-            cfg->sim.strategy = WEFT_STRATEGY_PCT;
-            char depth[24] = "", steps[24] = "";
-            const char *colon = v[3] == ':' ? strchr(v + 4, ':') : NULL;
-            size_t dl = colon ? (size_t)(colon - (v + 4)) : (v[3] ? strlen(v + 4) : 0);
-            if (v[3] && v[3] != ':')
-                return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth>[:<steps>] or exhaustive", quiet, why, whylen);
-            if (dl >= sizeof depth || (colon && strlen(colon + 1) >= sizeof steps))
-                return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth>[:<steps>] or exhaustive", quiet, why, whylen);
-            memcpy(depth, v + 4, v[3] ? dl : 0);
-            if (colon)
-                strcpy(steps, colon + 1);
-            uint64_t d = 0, k = 0;
-            if ((v[3] && (weft__parse_u64(depth, &d) < 0 || d < 1 || d > 64)) ||
-                (colon && (weft__parse_u64(steps, &k) < 0 || k < 1 || k > UINT32_MAX)))
-                return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth 1-64>[:<steps>] or exhaustive", quiet, why,
-                           whylen);
-            if (d)
-                cfg->sim.pct_depth = (unsigned)d;
-            if (k)
-                cfg->sim.pct_steps = (unsigned)k;
-        } else if (!strcasecmp(v, "exhaustive"))
+        else if (!strcasecmp(v, "exhaustive"))
             cfg->sim.strategy = WEFT_STRATEGY_EXHAUSTIVE;
-        else
-            return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth>[:<steps>] or exhaustive", quiet, why, whylen);
+        else if (parse_pct(v, &cfg->sim) < 0)
+            return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth 1-64>[:<steps>] or exhaustive", quiet, why,
+                       whylen);
     }
     if ((v = getenv("WEFT_SCHEDULE")) && *v)
         cfg->schedule = v; /* checked when the simulator decodes it */

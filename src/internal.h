@@ -416,6 +416,15 @@ static inline void weft__sched_point(weft__worker *w)
         w->sched_point(w);
 }
 
+/* The calling thread's worker's point, if it runs one (calls that also work
+ * outside a task: signal, release, close…). */
+static inline void weft__sched_point_here(void)
+{
+    weft__worker *w = weft__tls_worker;
+    if (w)
+        weft__sched_point(w);
+}
+
 /* The built-in FIFO, inline: the common queue should not cost two indirect
  * calls per step. Other queues go through their ops table. */
 typedef struct weft__fifo {

@@ -253,9 +253,7 @@ void weft_yield(void)
 
 void weft_sched_point(void)
 {
-    weft__worker *w = weft__tls_worker;
-    if (w)
-        weft__sched_point(w);
+    weft__sched_point_here();
 }
 
 int weft_sleep_until(uint64_t deadline)

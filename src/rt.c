@@ -9,7 +9,8 @@
 
 /* Steps granted to cancelled tasks at shutdown to reach a cancellation point
  * and return; a task still running after that ignores cancellation and is
- * abandoned (reported, stack reclaimed). */
+ * abandoned: reported, and its stack kept out of the pool until the runtime
+ * is freed (other tasks may still point into its frames). */
 #define WEFT__SHUTDOWN_STEPS 1000000u
 /* ... and, on a real backend, the wall time they are granted: a task that
  * shields itself and sleeps must not hold the program's exit for hours. */

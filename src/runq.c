@@ -2,7 +2,7 @@
  * weft_runq_ops table that users can also implement themselves. */
 #include "internal.h"
 
-typedef weft__fifo fifo;
+typedef weft__fifo fifo; /* the one FIFO, shared with the loop (internal.h) */
 
 static int fifo_init(void *state, void *arg)
 {
@@ -13,11 +13,8 @@ static int fifo_init(void *state, void *arg)
 
 static void fifo_destroy(void *state) { (void)state; }
 
-#define fifo_push_node weft__fifo_push
-#define fifo_pop_node weft__fifo_pop
-
-static void fifo_push(void *state, weft_runq_node *n) { fifo_push_node(state, n); }
-static weft_runq_node *fifo_pop(void *state) { return fifo_pop_node(state); }
+static void fifo_push(void *state, weft_runq_node *n) { weft__fifo_push(state, n); }
+static weft_runq_node *fifo_pop(void *state) { return weft__fifo_pop(state); }
 static size_t fifo_len(const void *state) { return ((const fifo *)state)->len; }
 
 /* Steal takes the oldest half: the tasks the owner would run last are the
@@ -29,7 +26,7 @@ static size_t fifo_steal(void *state, weft_runq_node **out, size_t max)
     if (n > max)
         n = max;
     for (size_t i = 0; i < n; i++)
-        out[i] = fifo_pop_node(q);
+        out[i] = weft__fifo_pop(q);
     return n;
 }
 
@@ -93,7 +90,7 @@ static void prio_push(void *state, weft_runq_node *n)
 {
     prio *q = state;
     int p = prio_level(n);
-    fifo_push_node(&q->level[p], n);
+    weft__fifo_push(&q->level[p], n);
     q->nonempty |= 1u << p;
     q->len++;
 }
@@ -104,7 +101,7 @@ static weft_runq_node *prio_pop(void *state)
     if (!q->nonempty)
         return NULL;
     int p = 31 - __builtin_clz(q->nonempty);
-    weft_runq_node *n = fifo_pop_node(&q->level[p]);
+    weft_runq_node *n = weft__fifo_pop(&q->level[p]);
     if (!q->level[p].head)
         q->nonempty &= ~(1u << p);
     q->len--;

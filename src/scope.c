@@ -210,29 +210,25 @@ int weft_scope_join(weft_scope *s)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_scope_join: join nested scopes before the scopes around them");
     if (self->flags & WEFT__F_NOSTACK)
         return WEFT_MISUSE(WEFT_EPERM, "weft_scope_join: a WEFT_SPAWN_NOSTACK task cannot block");
-    if (self->flags & WEFT__F_CANCEL) {
-        s->owner_cancelled = 1;
+    if (self->flags & WEFT__F_CANCEL)
         weft__scope_cancel_children(s);
-    }
     /* No task outlives its scope: this wait ignores deadlines and
      * cancellation; cancelling the owner cancels the children instead
      * (weft__cancel_task), and their ends wake it. */
+    weft__obj_lock(&s->lock);
     while (s->live) {
-        weft__obj_lock(&s->lock);
-        if (!s->live) {
-            weft__obj_unlock(&s->lock);
-            break;
-        }
         weft__waiter wt = {0};
         self->flags |= WEFT__F_UNCANCELLABLE;
         weft__block_on_list(self, &wt, &s->waiters, &s->lock, WEFT__W_SCOPE, WEFT_NO_DEADLINE);
         self->flags &= (uint16_t)~WEFT__F_UNCANCELLABLE;
+        weft__obj_lock(&s->lock);
     }
+    weft__obj_unlock(&s->lock);
     if (weft_timer_pending(&s->timer))
         weft_timer_stop(&s->timer);
     self->scope = s->parent;
     s->magic = DEAD_MAGIC;
-    if (s->owner_cancelled || (self->flags & WEFT__F_CANCEL))
+    if (self->flags & WEFT__F_CANCEL) /* the owner was cancelled, before or during the join */
         return WEFT_ECANCELED;
     if (s->first_error)
         return s->first_error;

@@ -179,8 +179,9 @@ void weft__stack_put(weft_rt *rt, weft__stack *s)
 {
     (void)rt;
 #ifdef WEFT_ASAN
-    /* A task abandoned mid-function (a failed simulated run) never returned
-     * through its frames, so their poison is still on the stack. */
+    /* The task's entry frame never returns (the fiber leaves it with a last
+     * switch), so that frame's redzone poison is still on the stack and
+     * would fault the next task's differently laid-out frames. */
     __asan_unpoison_memory_region(s->base, s->size);
 #endif
     weft__stack_pool *pool = s->pool;

@@ -274,9 +274,7 @@ static int cond_wake(weft_cond *c, bool all, const char *what)
 {
     if (!c || c->magic != COND_MAGIC)
         return bad_object(what, c);
-    weft__worker *w = weft__tls_worker;
-    if (w)
-        weft__sched_point(w);
+    weft__sched_point_here();
     weft__obj_lock(&c->lock);
     if (all) {
         wake_all(&c->waiters, &c->lock, 0);
@@ -359,9 +357,7 @@ int weft_sem_try_acquire(weft_sem *s)
 {
     if (!s || s->magic != SEM_MAGIC)
         return bad_object("weft_sem_try_acquire", s);
-    weft__worker *w = weft__tls_worker;
-    if (w)
-        weft__sched_point(w);
+    weft__sched_point_here();
     weft__obj_lock(&s->lock);
     bool ok = sem_take(s);
     weft__obj_unlock(&s->lock);
@@ -372,9 +368,7 @@ int weft_sem_release(weft_sem *s, uint64_t n)
 {
     if (!s || s->magic != SEM_MAGIC)
         return bad_object("weft_sem_release", s);
-    weft__worker *w = weft__tls_worker;
-    if (w)
-        weft__sched_point(w);
+    weft__sched_point_here();
     weft__obj_lock(&s->lock);
     if (s->permits > UINT64_MAX - n) {
         weft__obj_unlock(&s->lock);
@@ -422,9 +416,7 @@ int weft_wg_add(weft_wg *wg, int64_t delta)
 {
     if (!wg || wg->magic != WG_MAGIC)
         return bad_object("weft_wg_add", wg);
-    weft__worker *w = weft__tls_worker;
-    if (w)
-        weft__sched_point(w);
+    weft__sched_point_here();
     weft__obj_lock(&wg->lock);
     /* count >= 0, so count + delta cannot overflow when delta < 0 (where
      * -delta would, for INT64_MIN). */
@@ -567,9 +559,7 @@ int weft_event_set(weft_event *e)
 {
     if (!e || e->magic != EVENT_MAGIC)
         return bad_object("weft_event_set", e);
-    weft__worker *w = weft__tls_worker;
-    if (w)
-        weft__sched_point(w);
+    weft__sched_point_here();
     weft__obj_lock(&e->lock);
     e->set = 1;
     wake_all(&e->waiters, &e->lock, 0);
@@ -580,10 +570,10 @@ int weft_event_reset(weft_event *e)
 {
     if (!e || e->magic != EVENT_MAGIC)
         return bad_object("weft_event_reset", e);
-    weft__worker *w = weft__tls_worker;
-    if (w)
-        weft__sched_point(w);
+    weft__sched_point_here();
+    weft__obj_lock(&e->lock);
     e->set = 0;
+    weft__obj_unlock(&e->lock);
     return 0;
 }
 
@@ -628,9 +618,7 @@ int weft_once_call(weft_once *o, void (*fn)(void *arg), void *arg)
 {
     if (!o || !fn)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_once_call: NULL %s", o ? "function" : "object");
-    weft__worker *w = weft__tls_worker;
-    if (w)
-        weft__sched_point(w);
+    weft__sched_point_here();
     weft__obj_lock(&o->lock);
     if (o->state == ONCE_DONE) {
         weft__obj_unlock(&o->lock);

@@ -257,9 +257,7 @@ int weft__cancel_task(weft_rt *rt, weft__task *t, int hook_status)
      * its scope): the cancellation goes on to the scope's children. */
     if (t->state == WEFT__T_PARKED && t->wait_kind == WEFT__W_SCOPE) {
         weft__waiter *wt = t->wait_obj;
-        weft_scope *s = WEFT_CONTAINER_OF(wt->list, weft_scope, waiters);
-        s->owner_cancelled = 1;
-        weft__scope_cancel_children(s);
+        weft__scope_cancel_children(WEFT_CONTAINER_OF(wt->list, weft_scope, waiters));
         return 0;
     }
     if (t->state == WEFT__T_PARKED && weft__cancel_pending(t) && (!t->unlink || t->unlink(t)))

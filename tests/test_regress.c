@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- select saw a case become ready during its scheduling point too late
@@ -137,7 +138,7 @@ END_TEST
 /* ---- a scheduling point reached inside a hook saved the wrong stack. ---- */
 
 static weft_chan *g_metrics;
-static int g_hook_blocked;
+static int g_hook_calls, g_hook_blocked;
 
 static void on_resume(void *ctx, const weft_hook_info *i)
 {
@@ -145,6 +146,7 @@ static void on_resume(void *ctx, const weft_hook_info *i)
     uint64_t id = i->task_id;
     weft_chan_try_send(g_metrics, &id); /* reaches a scheduling point */
     int v;
+    g_hook_calls++;
     g_hook_blocked += weft_chan_recv(g_metrics, &v) == WEFT_EPERM; /* a hook must not block */
 }
 
@@ -167,7 +169,7 @@ static void *four_yielders(void *arg)
 
 START_TEST(hooks_may_call_the_runtime_but_not_be_switched_or_block)
 {
-    g_hook_blocked = 0;
+    g_hook_calls = g_hook_blocked = 0;
     for (uint64_t seed = 0; seed < seeds_for(100); seed++) {
         weft_config c = test_config(2, seed);
         weft_rt *rt;
@@ -178,7 +180,8 @@ START_TEST(hooks_may_call_the_runtime_but_not_be_switched_or_block)
         weft_rt_free(rt);
         ck_assert_weft(weft_chan_free(g_metrics), 0);
     }
-    ck_assert_int_gt(g_hook_blocked, 0);
+    ck_assert_int_gt(g_hook_calls, 0);
+    ck_assert_int_eq(g_hook_blocked, g_hook_calls); /* every blocking call refused */
 }
 END_TEST
 
@@ -615,6 +618,148 @@ START_TEST(small_things)
 }
 END_TEST
 
+/* ---- second review: a real-backend shutdown spun forever on a task that
+ * shielded itself (its budget in time never ended the drain); trace_diff
+ * said "identical" for bad arguments; WEFT_SEED took leading blanks and
+ * signs. ---- */
+
+static weft_event g_never_set;
+
+static void *shielded_waiter(void *arg)
+{
+    weft_cancel_shield(1);
+    for (int i = 0; i < 3; i++)
+        weft_event_wait(&g_never_set);
+    return arg;
+}
+
+static void *shielded_sleeper(void *arg)
+{
+    weft_cancel_shield(1);
+    weft_sleep(3600ull * 1000000000ull);
+    return arg;
+}
+
+static weft_fn g_stubborn;
+
+static void *leave_behind(void *arg)
+{
+    weft_event_init(&g_never_set, 0);
+    ck_assert_weft(weft_spawn(NULL, g_stubborn, NULL), 0);
+    weft_yield();
+    return arg;
+}
+
+static double shutdown_seconds(weft_fn stubborn)
+{
+    weft_config c = threaded_config();
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    g_stubborn = stubborn;
+    ck_assert_weft(weft_rt_block_on(rt, leave_behind, NULL, NULL), 0);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    ck_assert_int_eq(weft_rt_shutdown(rt), 1);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    weft_rt_stats st;
+    ck_assert_weft(weft_rt_stats_get(rt, &st), 0);
+    ck_assert_uint_eq(st.shutdown_abandoned, 1);
+    ck_assert_uint_eq(st.live_tasks, 0);
+    weft_rt_free(rt);
+    return (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+}
+
+START_TEST(real_shutdown_is_bounded_in_time)
+{
+    /* Nothing can wake the waiter: given up at once, not after the budget. */
+    ck_assert_double_lt(shutdown_seconds(shielded_waiter), 1.0);
+    /* The sleeper would wake in an hour: given up after the 5 s budget. */
+    double t = shutdown_seconds(shielded_sleeper);
+    ck_assert_double_ge(t, 4.9);
+    ck_assert_double_lt(t, 60.0);
+}
+END_TEST
+
+static void *two_racers(void *arg)
+{
+    for (int i = 0; i < 2; i++)
+        weft_spawn(NULL, yields5, NULL);
+    return arg;
+}
+
+static weft_rt *recorded_run(uint64_t seed)
+{
+    weft_config c = test_config(2, seed);
+    c.sim.record_trace = 1;
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, two_racers, NULL, NULL), 0);
+    return rt;
+}
+
+START_TEST(trace_diff_finds_the_first_difference_and_refuses_bad_input)
+{
+    weft_rt *a = recorded_run(1), *same = recorded_run(1);
+    char ea[256], eb[256];
+    ck_assert_int_eq(weft_trace_diff(a, same, ea, sizeof ea, eb, sizeof eb), -1);
+    /* Some seed among the next few schedules the racers differently. */
+    int64_t at = -1;
+    for (uint64_t seed = 2; seed < 20 && at == -1; seed++) {
+        weft_rt *other = recorded_run(seed);
+        at = weft_trace_diff(a, other, ea, sizeof ea, eb, sizeof eb);
+        weft_rt_free(other);
+    }
+    ck_assert_int_ge(at, 0);
+    ck_assert_str_ne(ea, eb);
+    weft_config tc = threaded_config();
+    weft_rt *real;
+    ck_assert_weft(weft_rt_new(&real, &tc), 0);
+    ck_assert_int_eq(weft_trace_diff(a, NULL, NULL, 0, NULL, 0), WEFT_EINVAL);
+    ck_assert_int_eq(weft_trace_diff(a, real, NULL, 0, NULL, 0), WEFT_EINVAL);
+    weft_rt_free(real);
+    weft_rt_free(same);
+    weft_rt_free(a);
+}
+END_TEST
+
+START_TEST(env_numbers_are_digits_only_and_pct_takes_depth_and_steps)
+{
+    static const char *const bad_seeds[] = {" 5", "+5", "-1", " -1", "5x", "0x", ""};
+    for (size_t i = 0; i < sizeof bad_seeds / sizeof *bad_seeds; i++) {
+        setenv("WEFT_SEED", bad_seeds[i], 1);
+        weft_config c = test_config(1, 0);
+        c.flags = WEFT_CFG_QUIET;
+        weft_rt *rt = NULL;
+        /* An empty value means "not set"; every other one is refused. */
+        ck_assert_weft(weft_rt_new(&rt, &c), *bad_seeds[i] ? WEFT_EINVAL : 0);
+        weft_rt_free(rt);
+    }
+    unsetenv("WEFT_SEED");
+    static const struct {
+        const char *v;
+        int r;
+        unsigned depth, steps;
+    } strategies[] = {
+        {"pct", 0, 2, 1000},       {"PCT:3", 0, 3, 1000},   {"pct:3:50", 0, 3, 50}, {"pct:", WEFT_EINVAL, 0, 0},
+        {"pct:0", WEFT_EINVAL, 0, 0}, {"pct:65", WEFT_EINVAL, 0, 0}, {"pct:3:", WEFT_EINVAL, 0, 0},
+        {"pct:3:0", WEFT_EINVAL, 0, 0}, {"pctx", WEFT_EINVAL, 0, 0}, {"pct:3:5:7", WEFT_EINVAL, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof strategies / sizeof *strategies; i++) {
+        setenv("WEFT_STRATEGY", strategies[i].v, 1);
+        weft_config c = test_config(2, 0);
+        c.flags = WEFT_CFG_QUIET;
+        weft_rt *rt = NULL;
+        ck_assert_msg(weft_rt_new(&rt, &c) == strategies[i].r, "WEFT_STRATEGY=%s", strategies[i].v);
+        if (rt) {
+            ck_assert_uint_eq(rt->sim->pct_depth, strategies[i].depth);
+            ck_assert_uint_eq(rt->sim->pct_steps, strategies[i].steps);
+        }
+        weft_rt_free(rt);
+    }
+    unsetenv("WEFT_STRATEGY");
+}
+END_TEST
+
 Suite *suite_regress(void)
 {
     Suite *s = suite_create("regress");
@@ -632,6 +777,9 @@ Suite *suite_regress(void)
     tcase_add_test(tc, mutex_owner_survives_slot_reuse);
     tcase_add_test(tc, trace_names_outlive_their_tasks);
     tcase_add_test(tc, small_things);
+    tcase_add_test(tc, real_shutdown_is_bounded_in_time);
+    tcase_add_test(tc, trace_diff_finds_the_first_difference_and_refuses_bad_input);
+    tcase_add_test(tc, env_numbers_are_digits_only_and_pct_takes_depth_and_steps);
     suite_add_tcase(s, tc);
     return s;
 }

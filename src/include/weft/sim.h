@@ -56,8 +56,10 @@ WEFT_API int weft_rt_trace_write_json(const weft_rt *rt, const char *path);
 /* Write the recorded trace as text, one event per line. */
 WEFT_API int weft_rt_trace_write_text(const weft_rt *rt, const char *path);
 /* Compare the recorded traces of two runtimes; returns the index of the first
- * event where they differ (and both events as text in a/b, if non-NULL), or
- * -1 if they are the same. */
+ * event where they differ (and both events as text in a/b, if non-NULL), -1
+ * if they are the same, or WEFT_EINVAL unless both are simulated runtimes.
+ * Without recorded events only the hashes are compared (a difference is then
+ * reported at index x's event count). */
 WEFT_API int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, size_t alen, char *b, size_t blen);
 
 /* ---- Exploration -------------------------------------------------------------

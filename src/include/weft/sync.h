@@ -162,9 +162,14 @@ WEFT_API int weft_chan_new(weft_chan **ch, size_t elem_size, size_t capacity);
 WEFT_API int weft_chan_new_oneshot(weft_chan **ch, size_t elem_size);
 /* WEFT_EBUSY if tasks still wait on it (nothing freed); NULL is allowed. */
 WEFT_API int weft_chan_free(weft_chan *ch);
+/* Blocking send and receive: 0, WEFT_EPIPE (closed; for a receive, closed
+ * and drained), WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EPERM (outside a task or
+ * in a no-stack task), WEFT_EINVAL; a send to an unbounded channel also
+ * WEFT_ENOMEM when its buffer cannot grow (the element was not accepted). */
 WEFT_API int weft_chan_send(weft_chan *ch, const void *elem);
 WEFT_API int weft_chan_send_until(weft_chan *ch, const void *elem, uint64_t deadline);
-/* 0, WEFT_EAGAIN (full / no receiver waiting), WEFT_EPIPE. */
+/* 0, WEFT_EAGAIN (full / no receiver waiting), WEFT_EPIPE, WEFT_ENOMEM
+ * (unbounded and cannot grow), WEFT_EINVAL. Works outside a task too. */
 WEFT_API int weft_chan_try_send(weft_chan *ch, const void *elem);
 WEFT_API int weft_chan_recv(weft_chan *ch, void *out);
 WEFT_API int weft_chan_recv_until(weft_chan *ch, void *out, uint64_t deadline);
@@ -190,8 +195,9 @@ typedef struct weft_select_case {
 } weft_select_case;
 
 /* Returns the index of the case performed, or WEFT_ETIMEDOUT, WEFT_ECANCELED,
- * WEFT_ENOMEM (a send to an unbounded channel could not grow it), WEFT_EINVAL.
- * n is at most WEFT_SELECT_MAX. */
+ * WEFT_ENOMEM (a send to an unbounded channel could not grow it), WEFT_EPERM
+ * (outside a task or in a no-stack task), WEFT_EINVAL. n is at most
+ * WEFT_SELECT_MAX. */
 #define WEFT_SELECT_MAX 64
 WEFT_API int weft_select(weft_select_case *cases, size_t n, uint64_t deadline);
 /* Like weft_select but never blocks: WEFT_EAGAIN when nothing is ready. */
@@ -213,7 +219,7 @@ typedef struct weft_scope { /* private fields */
     uint64_t deadline;
     uint32_t flags, magic;
     uint32_t live, cancelled;
-    int first_error, timed_out, owner_cancelled;
+    int first_error, timed_out;
     uint32_t lock;
     void *children;
     weft_waitlist waiters;
