@@ -33,35 +33,51 @@ typedef struct busy_bank {
 static void *fixed_bank(void *arg)
 {
     busy_bank *bb = arg;
-    bank_open(&bb->b);
+    int r = bank_open(&bb->b);
+    if (r < 0)
+        return (void *)(intptr_t)r;
     for (int i = 0; i < 200; i++)
         bb->t[i] = (transfer){&bb->b, i % 2, (i + 1) % 2, (int64_t)(weft_rand() % 7), NULL};
-    int r = bank_run(&bb->b, bb->t, 200, transfer_fixed);
-    bank_close(&bb->b);
-    return (void *)(intptr_t)r;
+    r = bank_run(&bb->b, bb->t, 200, transfer_fixed);
+    int closed = bank_close(&bb->b);
+    return (void *)(intptr_t)(r < 0 ? r : closed);
 }
 
-static int run_fixed(weft_mode mode, unsigned workers)
+/* One run of the fixed bank under cfg: 0 if it ran and conserved money,
+ * else the runtime's error, the bank's own, or WEFT_EFAILED (money lost). */
+static int run_fixed(const weft_config *cfg, busy_bank *bb)
+{
+    weft_rt *rt;
+    int r = weft_rt_new(&rt, cfg);
+    if (r < 0)
+        return r;
+    void *res = NULL;
+    r = weft_rt_block_on(rt, fixed_bank, bb, &res);
+    weft_rt_free(rt);
+    if (r == 0)
+        r = (int)(intptr_t)res;
+    if (r == 0 && bank_total(&bb->b) != BANK_OPENING * BANK_ACCOUNTS)
+        r = WEFT_EFAILED;
+    return r;
+}
+
+/* The same in the mode and on the workers the demo picks, whatever the
+ * environment says. */
+static int run_fixed_in(weft_mode mode, unsigned workers)
 {
     weft_config c;
     memset(&c, 0, sizeof c);
     c.mode = mode;
     c.workers = workers;
-    weft_rt *rt;
-    int r = weft_rt_new(&rt, &c);
-    if (r < 0)
-        return r;
+    c.flags = WEFT_CFG_NO_ENV;
     static busy_bank bb;
-    r = weft_rt_block_on(rt, fixed_bank, &bb, NULL);
-    weft_rt_free(rt);
-    if (r == 0 && bank_total(&bb.b) != BANK_OPENING * BANK_ACCOUNTS)
-        r = WEFT_EFAILED;
-    return r;
+    return run_fixed(&c, &bb);
 }
 
 typedef struct found {
     int ok;
     uint64_t runs;
+    uint64_t seed; /* the first failing seed */
 } found;
 
 static found hunt(const char *title, weft_fn test, weft_strategy strategy, uint64_t seeds, const char *timeline,
@@ -76,9 +92,12 @@ static found hunt(const char *title, weft_fn test, weft_strategy strategy, uint6
     o.flags = WEFT_EXPLORE_QUIET | (shrink ? WEFT_EXPLORE_SHRINK : 0);
     o.timeline_path = timeline;
     weft_explore_result r;
-    found f = {0, 0};
-    if (weft_explore(&o, test, NULL, &r) != 0)
+    found f = {0, 0, UINT64_MAX};
+    int e = weft_explore(&o, test, NULL, &r);
+    if (e != 0) {
+        say("    %s: exploration could not run: %s\n", title, weft_strerror(e));
         return f;
+    }
     f.runs = r.runs;
     if (!r.failures) {
         say("    %s: no failure in %" PRIu64 " runs\n", title, r.runs);
@@ -86,6 +105,7 @@ static found hunt(const char *title, weft_fn test, weft_strategy strategy, uint6
         return f;
     }
     f.ok = 1;
+    f.seed = r.failing_seed;
     say("    %s: run %" PRIu64 " fails (%.3f s): %s\n", title, r.runs, r.elapsed_s, weft_strerror(r.status));
     /* The message is the failure, then the replay lines. */
     char *line = strtok(r.message, "\n");
@@ -111,8 +131,11 @@ static int replay_twice(weft_fn test, uint64_t seed)
         c.seed = seed;
         c.flags = WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
         weft_rt *rt;
-        if (weft_rt_new(&rt, &c) != 0)
+        int r = weft_rt_new(&rt, &c);
+        if (r != 0) {
+            say("    replay of seed %" PRIu64 " could not start: %s\n", seed, weft_strerror(r));
             return 0;
+        }
         status[i] = weft_rt_block_on(rt, test, NULL, NULL);
         h[i] = weft_rt_trace_hash(rt);
         weft_rt_free(rt);
@@ -120,21 +143,6 @@ static int replay_twice(weft_fn test, uint64_t seed)
     say("    replayed seed %" PRIu64 " twice: %s both times, trace hash %016" PRIx64 " and %016" PRIx64 "\n", seed,
         weft_strerror(status[0]), h[0], h[1]);
     return status[0] != 0 && status[0] == status[1] && h[0] == h[1];
-}
-
-static uint64_t first_failing_seed(weft_fn test)
-{
-    weft_explore_opts o;
-    memset(&o, 0, sizeof o);
-    o.cfg.workers = 2;
-    o.seeds = 1000;
-    o.flags = WEFT_EXPLORE_QUIET;
-    weft_explore_result r;
-    if (weft_explore(&o, test, NULL, &r) != 0 || !r.failures)
-        return UINT64_MAX;
-    uint64_t s = r.failing_seed;
-    weft_explore_result_free(&r);
-    return s;
 }
 
 static int demo(const char *out)
@@ -152,9 +160,8 @@ static int demo(const char *out)
     ok &= f.ok;
     say("    timeline of the shrunk failing run: %s (open in https://ui.perfetto.dev)\n\n", lost_json);
 
-    uint64_t seed = first_failing_seed(bank_lost_update_test);
     say("[2] A seed is a reproduction: the same seed runs the same interleaving, bit for bit.\n");
-    ok &= seed != UINT64_MAX && replay_twice(bank_lost_update_test, seed);
+    ok &= f.ok && replay_twice(bank_lost_update_test, f.seed);
 
     say("\n[3] PCT (priority-based, depth 2) finds it too, with a bound on the chance of missing it:\n");
     found p = hunt("PCT d=2", bank_lost_update_test, WEFT_STRATEGY_PCT, 100, NULL, 0);
@@ -167,7 +174,7 @@ static int demo(const char *out)
     say("    timeline: %s\n\n", dead_json);
 
     say("[5] The fixed bank, same source, on the real single-thread backend and in simulation:\n");
-    int rt1 = run_fixed(WEFT_MODE_THREADED, 1), rt2 = run_fixed(WEFT_MODE_SIM, 4);
+    int rt1 = run_fixed_in(WEFT_MODE_THREADED, 1), rt2 = run_fixed_in(WEFT_MODE_SIM, 4);
     say("    threaded: %s; simulated on 4 workers: %s\n\n", rt1 ? weft_strerror(rt1) : "money conserved",
         rt2 ? weft_strerror(rt2) : "money conserved");
     ok &= rt1 == 0 && rt2 == 0;
@@ -195,14 +202,9 @@ int main(int argc, char **argv)
     /* A plain run honours WEFT_MODE, WEFT_SEED, WEFT_WORKERS. */
     weft_config c;
     memset(&c, 0, sizeof c);
-    weft_rt *rt;
-    int r = weft_rt_new(&rt, &c);
-    if (r < 0)
-        return 1;
     static busy_bank bb;
-    r = weft_rt_block_on(rt, fixed_bank, &bb, NULL);
-    weft_rt_free(rt);
+    int r = run_fixed(&c, &bb);
     printf("bank: %s, balances %" PRId64 " and %" PRId64 "\n", r ? weft_strerror(r) : "ok", bb.b.balance[0],
            bb.b.balance[1]);
-    return r || bank_total(&bb.b) != BANK_OPENING * BANK_ACCOUNTS;
+    return r != 0;
 }
