@@ -5,8 +5,12 @@ must give the same trace hashes whether the library was built -O0 or -O2, by
 gcc or by clang."""
 import argparse
 import os
+import re
 import subprocess
 import sys
+
+# One line per simulated run, as det_hashes.c prints it.
+CASE = re.compile(r'strategy=\d+ workers=\d+ seed=\d+ status=0 events=\d+ hash=[0-9a-f]{16}')
 
 
 def main():
@@ -38,6 +42,16 @@ def main():
     builds.sort(key=lambda b: b.startswith('aarch64'))  # report against a native build
     first = builds[0]
     lines = outputs[first].splitlines()
+    # Identical empty outputs would compare equal: a build that ran no case
+    # proves nothing.
+    if not lines:
+        print('weft: determinism across builds FAILED: %s printed no cases' % first, file=sys.stderr)
+        return 1
+    for i, line in enumerate(lines):
+        if not CASE.fullmatch(line):
+            print('weft: determinism across builds FAILED: %s line %d is not a case: %s' % (first, i + 1, line),
+                  file=sys.stderr)
+            return 1
     for b in builds[1:]:
         if outputs[b] != outputs[first]:
             other = outputs[b].splitlines()
