@@ -1,5 +1,7 @@
 /* fuzz_timer_wheel.c — the timing wheel against a sorted-list model, with
- * the operation sequence taken from the fuzzer's bytes. */
+ * the operation sequence taken from the fuzzer's bytes. After every
+ * operation the wheel's count and next deadline must match the model's; each
+ * advance must fire exactly what the model says is due, in its order. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -13,13 +15,28 @@ typedef struct slot {
 } slot;
 
 static slot timers[N];
-static int fired[N * 8], nfired;
-static uint64_t elapsed, seq;
+static int fired[N], nfired;
+static uint64_t seq;
 
 static void on_fire(weft_timer *t, void *arg)
 {
     (void)arg;
+    if (nfired == N) /* more firings than timers: one fired twice */
+        abort();
     fired[nfired++] = (int)((slot *)t - timers);
+}
+
+/* The model's count of pending timers and its earliest deadline. */
+static void model_state(uint64_t *count, uint64_t *next)
+{
+    *count = 0;
+    *next = UINT64_MAX;
+    for (int k = 0; k < N; k++)
+        if (timers[k].pending) {
+            ++*count;
+            if (timers[k].key < *next)
+                *next = timers[k].key;
+        }
 }
 
 static uint64_t take(const uint8_t **p, const uint8_t *end, int bytes)
@@ -34,11 +51,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     weft__wheel *wh = calloc(1, sizeof *wh);
+    if (!wh)
+        abort();
     memset(timers, 0, sizeof timers);
     const uint8_t *p = data, *end = data + size;
     uint64_t now = take(&p, end, 4);
     weft__wheel_init(wh, now, NULL);
-    elapsed = now;
     seq = 0;
     while (p < end) {
         uint8_t op = *p++;
@@ -81,18 +99,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     }
                 }
             nfired = 0;
-            weft__wheel_advance(wh, now);
-            if (nfired != n)
+            if (weft__wheel_advance(wh, now) != (size_t)n || nfired != n)
                 abort();
             for (int k = 0; k < n; k++) {
                 if (fired[k] != want[k])
                     abort();
                 timers[want[k]].pending = 0;
             }
-            if (now + 1 > elapsed)
-                elapsed = now + 1;
         }
         }
+        uint64_t count, next;
+        model_state(&count, &next);
+        if (wh->count != count || weft__wheel_next_deadline(wh) != next)
+            abort();
     }
     free(wh);
     return 0;
