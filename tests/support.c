@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "support.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,52 @@ weft_config threaded_config(void)
     return c;
 }
 
+uint64_t hash_in(const weft_config *cfg, weft_fn fn, void *arg, void **result)
+{
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, cfg), 0);
+    ck_assert_weft(weft_rt_block_on(rt, fn, arg, result), 0);
+    uint64_t h = weft_rt_trace_hash(rt);
+    weft_rt_free(rt);
+    return h;
+}
+
+uint64_t run_hash(unsigned workers, uint64_t seed, weft_fn fn, void *arg, void **result)
+{
+    weft_config c = test_config(workers, seed);
+    return hash_in(&c, fn, arg, result);
+}
+
+void *returns_arg(void *arg)
+{
+    return arg;
+}
+
+void *yields_forever(void *arg)
+{
+    for (;;)
+        weft_yield();
+    return arg;
+}
+
+void *waits_forever(void *arg)
+{
+    (void)arg;
+    weft_event never;
+    ck_assert_weft(weft_event_init(&never, 0), 0);
+    int r = weft_event_wait(&never);
+    ck_assert_weft(weft_event_destroy(&never), 0);
+    return (void *)(intptr_t)r;
+}
+
+void *joins_a_stuck_child(void *arg)
+{
+    (void)arg;
+    weft_task *t = spawn_ok(waits_forever, NULL);
+    weft_join(t, NULL); /* never returns 0: the run deadlocks, and its shutdown cancels us */
+    return NULL;
+}
+
 /* The loop behind run_matrix and run_race. */
 static void run_seeds(const unsigned *workers, size_t nworkers, uint64_t seeds, weft_fn body, void *arg,
                       void (*reset)(void *), const char *what)
@@ -78,17 +125,23 @@ weft_task *spawn_ok(weft_fn fn, void *arg)
 void cancel_race(weft_fn victim, weft_fn thief, void *arg, const int *result)
 {
     weft_task *v = spawn_ok(victim, arg);
-    weft_task *t = spawn_ok(thief, arg);
+    weft_task *t = thief ? spawn_ok(thief, arg) : NULL;
     weft_sched_point();
     ck_assert_weft(weft_cancel(v), 0);
     weft_join(v, NULL);
-    weft_rt_stats st;
-    ck_assert_weft(weft_rt_stats_get(weft_rt_current(), &st), 0);
-    ck_assert_msg(st.shutdown_cancelled == 0,
+    ck_assert_msg(current_stats().shutdown_cancelled == 0,
                   "the cancel was lost: the victim stayed blocked for good (deadlock; the run was shut down)");
-    ck_assert_weft(weft_join(t, NULL), 0);
+    if (t)
+        ck_assert_weft(weft_join(t, NULL), 0);
     ck_assert_msg(*result == 0 || *result == WEFT_ECANCELED, "victim returned %d (%s)", *result,
                   weft_strerror(*result));
+}
+
+weft_rt_stats current_stats(void)
+{
+    weft_rt_stats st;
+    ck_assert_weft(weft_rt_stats_get(weft_rt_current(), &st), 0);
+    return st;
 }
 
 static void *counting_malloc(void *ctx, size_t size)
@@ -170,6 +223,32 @@ void temp_file(char *buf, size_t len, const char *tag, const char *suffix)
     int n = snprintf(buf, len, "%s/weft-%s-XXXXXX%s", dir && *dir ? dir : "/tmp", tag, suffix);
     ck_assert_msg(n > 0 && (size_t)n < len, "temporary path too long");
     int fd = mkstemps(buf, (int)strlen(suffix));
-    ck_assert_msg(fd >= 0, "cannot create %s", buf);
+    ck_assert_msg(fd >= 0, "cannot create %s: %s", buf, strerror(errno));
     close(fd);
+}
+
+char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
+    /* Read until EOF rather than trusting the size: /proc files say 0. */
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    for (;;) {
+        n += fread(buf + n, 1, cap - 1 - n, f);
+        if (n < cap - 1)
+            break;
+        cap *= 2;
+        char *bigger = realloc(buf, cap);
+        ck_assert_ptr_nonnull(bigger);
+        buf = bigger;
+    }
+    int err = ferror(f);
+    fclose(f);
+    ck_assert_msg(!err, "cannot read %s", path);
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    return buf;
 }

@@ -1,8 +1,9 @@
 /* support.h — helpers shared by the test suites: running a body in a fresh
  * runtime (once, over a matrix of workers and seeds, or on the real backend),
- * spawning and cancelling tasks with the checks every suite makes, an
- * allocator that fails on demand and counts what is live, and a way to know
- * whether valgrind or a sanitizer is watching. */
+ * task bodies several suites need, spawning and cancelling tasks with the
+ * checks every suite makes, an allocator that fails on demand and counts what
+ * is live, temporary files and reading them back, and a way to know whether
+ * valgrind or a sanitizer is watching. */
 #ifndef WEFT_TEST_SUPPORT_H
 #define WEFT_TEST_SUPPORT_H
 
@@ -20,6 +21,25 @@ weft_config test_config(unsigned workers, uint64_t seed);
 /* The same on the real backend: one worker, the monotonic clock. */
 weft_config threaded_config(void);
 
+/* Run fn(arg) as the root of a fresh runtime with cfg, assert that block_on
+ * returned 0 and return the run's trace hash; *result (may be NULL) receives
+ * the root's return value. */
+uint64_t hash_in(const weft_config *cfg, weft_fn fn, void *arg, void **result);
+/* The same in a simulation with `workers` virtual workers and `seed`. */
+uint64_t run_hash(unsigned workers, uint64_t seed, weft_fn fn, void *arg, void **result);
+
+/* Task bodies several suites run. */
+/* Returns its argument. */
+void *returns_arg(void *arg);
+/* Yields in a loop and never returns, cancelled or not: a livelock, and a
+ * task that shutdown has to abandon. */
+void *yields_forever(void *arg);
+/* Waits on an event nobody sets; returns what the wait returned (as an
+ * intptr_t: WEFT_ECANCELED once cancelled). */
+void *waits_forever(void *arg);
+/* Spawns waits_forever and joins it: every task is blocked for good. */
+void *joins_a_stuck_child(void *arg);
+
 /* Run body(arg) on 1, 2 and 4 virtual workers under seeds 0..seeds-1 each,
  * calling reset(arg) before every run; a run that does not return 0 fails the
  * test, naming the worker count and the seed to replay. */
@@ -33,11 +53,16 @@ void run_race(weft_fn body, void *arg, void (*reset)(void *), const char *what);
 weft_task *spawn_ok(weft_fn fn, void *arg);
 /* A cancel raced against a task entering a wait: spawn victim(arg) and
  * thief(arg) (a competitor that can prove the victim's "can proceed" peek
- * wrong), take a scheduling point so that both start, cancel the victim and
- * join both. A lost cancel leaves the victim parked for good: the run
- * deadlocks, its shutdown cancels every task and the test fails here. What
- * the victim's call returned, *result, must be 0 or WEFT_ECANCELED. */
+ * wrong; NULL when the wait needs none), take a scheduling point so that
+ * they start, cancel the victim and join them. A lost cancel leaves the
+ * victim parked for good: the run deadlocks, its shutdown cancels every task
+ * and the test fails here. What the victim's call returned, *result, must be
+ * 0 or WEFT_ECANCELED. */
 void cancel_race(weft_fn victim, weft_fn thief, void *arg, const int *result);
+
+/* The counters of the calling task's runtime (asserts that they could be
+ * read: call it from a task). */
+weft_rt_stats current_stats(void);
 
 /* An allocator that counts live bytes and fails the n-th call (1-based; 0 =
  * never) or every call after `fail_from` (0 = never). */
@@ -55,6 +80,10 @@ int run_counted(counting_alloc *ca, weft_fn fn, void *arg);
  * (or /tmp) and put its path in buf; the test unlinks it. Fails the test if
  * it cannot. */
 void temp_file(char *buf, size_t len, const char *tag, const char *suffix);
+/* The whole file at path, NUL-terminated, malloc'ed (the caller frees it);
+ * *len (may be NULL) receives its length. Fails the test, naming the file
+ * and the reason, if it cannot be read. */
+char *slurp(const char *path, size_t *len);
 
 /* 1 under valgrind (WEFT_VALGRIND=1 is set by `scons valgrind`). */
 int under_valgrind(void);

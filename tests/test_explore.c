@@ -11,25 +11,37 @@
 #include <string.h>
 #include <unistd.h>
 
-static weft_explore_result explore(weft_fn fn, weft_strategy strategy, uint64_t seeds, unsigned flags)
+/* Explore fn on 2 virtual workers (PCT: depth 2) under seeds [seed_start,
+ * seed_start + seeds), quietly; the timeline (or NULL) is written on failure. */
+static weft_explore_result explore_from(weft_fn fn, weft_strategy strategy, uint64_t seed_start, uint64_t seeds,
+                                        unsigned flags, const char *timeline)
 {
     weft_explore_opts o;
     memset(&o, 0, sizeof o);
     o.cfg.workers = 2;
     o.cfg.sim.strategy = strategy;
     o.cfg.sim.pct_depth = 2;
+    o.seed_start = seed_start;
     o.seeds = seeds;
     o.flags = WEFT_EXPLORE_QUIET | flags;
+    o.timeline_path = timeline;
     weft_explore_result r;
     ck_assert_weft(weft_explore(&o, fn, NULL, &r), 0);
     return r;
+}
+
+static weft_explore_result explore(weft_fn fn, weft_strategy strategy, uint64_t seeds, unsigned flags)
+{
+    return explore_from(fn, strategy, 0, seeds, flags, NULL);
 }
 
 START_TEST(lost_update_found_by_random_walk_within_1000_seeds)
 {
     weft_explore_result r = explore(bank_lost_update_test, WEFT_STRATEGY_RANDOM, 1000, 0);
     ck_assert_uint_eq(r.failures, 1);
-    ck_assert_uint_le(r.runs, 1000);
+    /* It stopped at the first failure: seeds 0 to failing_seed ran. */
+    ck_assert_uint_lt(r.failing_seed, 1000);
+    ck_assert_uint_eq(r.runs, r.failing_seed + 1);
     ck_assert_weft(r.status, WEFT_EFAILED);
     ck_assert_msg(strstr(r.message, "assertion failed: bank_total"), "%s", r.message);
     char want[64];
@@ -64,14 +76,7 @@ START_TEST(lost_update_found_by_pct_within_100_runs)
      * 100 runs (the paper's bound is a floor, not an average). */
     int found = 0;
     for (uint64_t start = 0; start < 2000; start += 100) {
-        weft_explore_opts o;
-        memset(&o, 0, sizeof o);
-        o.cfg.workers = 2;
-        o.cfg.sim.strategy = WEFT_STRATEGY_PCT;
-        o.seed_start = start * 7;
-        o.seeds = 100;
-        o.flags = WEFT_EXPLORE_QUIET;
-        ck_assert_weft(weft_explore(&o, bank_lost_update_test, NULL, &r), 0);
+        r = explore_from(bank_lost_update_test, WEFT_STRATEGY_PCT, start * 7, 100, 0, NULL);
         found += r.failures > 0;
         weft_explore_result_free(&r);
     }
@@ -99,15 +104,8 @@ START_TEST(shrinking_cuts_the_bank_schedule_to_a_quarter)
     /* Over the first few failing seeds, each shrinks to a quarter or less and
      * the shrunk schedule still fails the same way. */
     for (uint64_t start = 0; checked < 5 && start < 5000; start++) {
-        weft_explore_opts o;
-        memset(&o, 0, sizeof o);
-        o.cfg.workers = 2;
-        o.seed_start = start;
-        o.seeds = 1;
-        o.flags = WEFT_EXPLORE_QUIET | WEFT_EXPLORE_SHRINK;
-        o.timeline_path = path;
-        weft_explore_result r;
-        ck_assert_weft(weft_explore(&o, bank_lost_update_test, NULL, &r), 0);
+        weft_explore_result r =
+            explore_from(bank_lost_update_test, WEFT_STRATEGY_RANDOM, start, 1, WEFT_EXPLORE_SHRINK, path);
         if (!r.failures) {
             weft_explore_result_free(&r);
             continue;
@@ -119,11 +117,10 @@ START_TEST(shrinking_cuts_the_bank_schedule_to_a_quarter)
         weft_config c = test_config(2, 999);
         c.schedule = r.shrunk;
         ck_assert_weft(run_in(&c, bank_lost_update_test, NULL, NULL), WEFT_EFAILED);
-        FILE *f = fopen(path, "r");
-        char head[64] = "";
-        ck_assert_ptr_nonnull(fgets(head, sizeof head, f));
-        fclose(f);
-        ck_assert_msg(strstr(head, "displayTimeUnit"), "timeline starts: %s", head);
+        char *timeline = slurp(path, NULL);
+        timeline[strcspn(timeline, "\n")] = 0; /* its first line */
+        ck_assert_msg(strstr(timeline, "displayTimeUnit"), "timeline starts: %.200s", timeline);
+        free(timeline);
         weft_explore_result_free(&r);
     }
     ck_assert_int_eq(checked, 5);
@@ -150,11 +147,11 @@ static void *transfers_fixed(void *arg)
 {
     (void)arg;
     bank b;
-    bank_open(&b);
+    WEFT_ASSERT(bank_open(&b) == 0);
     transfer t[4] = {{0, 0, 1, 10, NULL}, {0, 1, 0, 5, NULL}, {0, 0, 1, 20, NULL}, {0, 1, 0, 7, NULL}};
-    bank_run(&b, t, 4, transfer_fixed);
+    WEFT_ASSERT(bank_run(&b, t, 4, transfer_fixed) == 0);
     WEFT_ASSERT(bank_total(&b) == BANK_OPENING * BANK_ACCOUNTS);
-    bank_close(&b);
+    WEFT_ASSERT(bank_close(&b) == 0);
     return NULL;
 }
 
@@ -191,7 +188,8 @@ START_TEST(check_helper_reports_the_replay_line_and_honours_the_environment)
     ck_assert_weft(weft_check_seeds(&c, bank_lost_update_test, NULL, 1000, msg, sizeof msg), WEFT_EFAILED);
     ck_assert_msg(strstr(msg, "WEFT_SCHEDULE=S1."), "%s", msg);
     setenv("WEFT_SCHEDULE", "S1.!!", 1);
-    ck_assert_int_lt(weft_check_seeds(&c, bank_lost_update_test, NULL, 1000, msg, sizeof msg), 0);
+    ck_assert_weft(weft_check_seeds(&c, bank_lost_update_test, NULL, 1000, msg, sizeof msg), WEFT_EINVAL);
+    ck_assert_msg(strstr(msg, "WEFT_SCHEDULE"), "%s", msg);
     unsetenv("WEFT_SCHEDULE");
     weft_explore_result_free(&r);
     /* The exhaustive strategy through the environment. */

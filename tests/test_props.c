@@ -55,11 +55,10 @@ static weft_task *pspawn(weft_fn fn, void *arg)
     return t;
 }
 
-static int pjoin(weft_task *t)
+static void pjoin(weft_task *t)
 {
     int r = weft_join(t, NULL);
     PROP(r == 0 || r == WEFT_ECANCELED, "weft_join returned %d (%s)", r, weft_strerror(r));
-    return r;
 }
 
 static size_t random_capacity(void)
@@ -359,7 +358,7 @@ typedef struct wake {
     int cond_waiting[WW];
     /* event */
     weft_event ev;
-    int ev_waiting[WW], ev_seen[WW];
+    int ev_waiting[WW], ev_seen[WW], ev_cancelled[WW];
     /* channel */
     weft_chan *ch;
     size_t cap;
@@ -564,6 +563,8 @@ static void *wakeups_body(void *arg)
         if (!rnd(3)) {
             unsigned kind = rnd(KINDS), who = rnd(WW);
             OK(weft_cancel(w[kind][who]));
+            if (fns[kind] == event_waiter)
+                x.ev_cancelled[who] = 1;
         }
     }
     pjoin(p);
@@ -571,8 +572,11 @@ static void *wakeups_body(void *arg)
     /* Past every deadline, at an odd time: every other task is blocked. */
     OK(weft_sleep(201));
     check_quiescent(&x);
-    for (int i = 0; i < WW; i++)
+    /* Every event waiter that was not cancelled has seen the event set. */
+    for (int i = 0; i < WW; i++) {
         PROP(!x.ev_waiting[i], "event waiter %d still blocked after the final set", i);
+        PROP(x.ev_seen[i] || x.ev_cancelled[i], "event waiter %d ended without seeing the event or being cancelled", i);
+    }
     /* End everything: every task finishes. */
     OK(weft_chan_close(x.ch));
     for (int k = 0; k < KINDS; k++)
@@ -717,18 +721,16 @@ typedef struct sc_node sc_node;
 static int sc_child(void *arg);
 
 /* Open a scope with random flags and deadline, spawn children into it,
- * join it and check that none of them is left. */
-static int sc_tree(sc_state *st, int depth, weft_scope *s, int *join_result)
+ * join it and check that none of them is left. Returns what the join
+ * returned. */
+static int sc_tree(sc_state *st, int depth, weft_scope *s)
 {
     unsigned flags = rnd(2) ? WEFT_SCOPE_FAIL_FAST : 0;
-    int r = weft_scope_init(s, flags);
-    if (r < 0)
-        return r;
+    OK(weft_scope_init(s, flags));
     PROP(st->nscopes < SS, "too many scopes");
     int sid = st->nscopes++;
     if (!rnd(3)) {
-        r = weft_scope_set_deadline(s, weft_now() + rnd(120));
-        PROP(r == 0, "set_deadline returned %d", r);
+        OK(weft_scope_set_deadline(s, weft_now() + rnd(120)));
         st->timed[sid] = 1;
     }
     for (unsigned k = 1 + rnd(depth ? 3 : 4); k > 0 && st->nnodes < SN; k--) {
@@ -739,17 +741,16 @@ static int sc_tree(sc_state *st, int depth, weft_scope *s, int *join_result)
         n->scope = s;
         weft_spawn_opts o = {.priority = (int)rnd(WEFT_PRIO_MAX + 1)};
         st->live[sid]++;
-        r = weft_scope_spawn(s, sc_child, n, &o);
-        PROP(r == 0, "scope_spawn returned %d (%s)", r, weft_strerror(r));
+        OK(weft_scope_spawn(s, sc_child, n, &o));
     }
     if (!rnd(4))
         weft_sleep(rnd(50)); /* the owner blocks inside its scope too */
-    *join_result = weft_scope_join(s);
+    int jr = weft_scope_join(s);
     PROP(st->live[sid] == 0, "scope %d joined with %d child(ren) still running", sid, st->live[sid]);
     for (int i = 0; i < st->nnodes; i++)
         PROP(st->nodes[i].sid != sid || st->nodes[i].finished, "node %d of scope %d not finished after join", i,
              sid);
-    return 0;
+    return jr;
 }
 
 static int sc_child(void *arg)
@@ -778,9 +779,7 @@ static int sc_child(void *arg)
     case 2: /* a nested scope */
         if (n->depth < 3) {
             weft_scope inner;
-            int jr;
-            int r = sc_tree(st, n->depth, &inner, &jr);
-            PROP(r == 0, "nested scope_init returned %d", r);
+            int jr = sc_tree(st, n->depth, &inner);
             ret = rnd(2) ? jr : 0;
         }
         break;
@@ -806,10 +805,7 @@ static void *sc_owner(void *arg)
 {
     sc_state *st = arg;
     weft_scope s;
-    int jr = 0;
-    int r = sc_tree(st, 0, &s, &jr);
-    PROP(r == 0 || r == WEFT_ECANCELED, "owner's scope_init returned %d", r);
-    st->owner_join = jr;
+    st->owner_join = sc_tree(st, 0, &s);
     st->owner_done = 1;
     return NULL;
 }

@@ -38,7 +38,6 @@ typedef struct sync_ctx {
     weft_wg wg;
     weft_barrier b;
     weft_event e;
-    weft_once o;
     uint64_t t0;
     int order[16];
     int n;
@@ -74,7 +73,8 @@ static int run_actor(sync_ctx *x, int i, weft_fn fn)
 /* Mutex                                                                     */
 /* ======================================================================== */
 
-static void *trylock_expect_busy(void *arg)
+/* Try the mutex once; result: what trylock returned. */
+static void *trylock_actor(void *arg)
 {
     actor *a = arg;
     a->result = weft_mutex_trylock(&a->ctx->m);
@@ -87,15 +87,15 @@ static void *mutex_basic_body(void *arg)
     ck_assert_weft(weft_mutex_init(&x->m), 0);
     ck_assert_weft(weft_mutex_lock(&x->m), 0);
     /* Held: another task's trylock fails, and so does the owner's. */
-    ck_assert_weft(run_actor(x, 0, trylock_expect_busy), WEFT_EBUSY);
+    ck_assert_weft(run_actor(x, 0, trylock_actor), WEFT_EBUSY);
     ck_assert_weft(weft_mutex_trylock(&x->m), WEFT_EBUSY);
     ck_assert_weft(weft_mutex_unlock(&x->m), 0);
     /* Free: trylock takes it; a second task then sees it busy. */
     ck_assert_weft(weft_mutex_trylock(&x->m), 0);
-    ck_assert_weft(run_actor(x, 0, trylock_expect_busy), WEFT_EBUSY);
+    ck_assert_weft(run_actor(x, 0, trylock_actor), WEFT_EBUSY);
     ck_assert_weft(weft_mutex_unlock(&x->m), 0);
     /* Now free again for another task. */
-    ck_assert_weft(run_actor(x, 0, trylock_expect_busy), 0); /* it took the mutex and finished holding it */
+    ck_assert_weft(run_actor(x, 0, trylock_actor), 0); /* it took the mutex and finished holding it */
     ck_assert_weft(weft_mutex_destroy(&x->m), WEFT_EBUSY);
     return NULL;
 }
@@ -135,8 +135,7 @@ static void *mutex_lock_until_body(void *arg)
     ck_assert_weft(weft_mutex_init(&x->m), 0);
     /* Free mutex, deadline in the past: a lock that can proceed does. */
     ck_assert_weft(weft_mutex_lock_until(&x->m, 0), 0);
-    x->a[0].ctx = x;
-    weft_task *t = spawn_ok(lock_until_actor, &x->a[0]);
+    weft_task *t = spawn_actor(x, 0, lock_until_actor);
     ck_assert_weft(weft_sleep(2000), 0);
     ck_assert_weft(weft_mutex_unlock(&x->m), 0);
     ck_assert_weft(weft_join(t, NULL), 0);
@@ -237,7 +236,7 @@ static void *mutex_non_owner_body(void *arg)
     ck_assert_weft(weft_mutex_lock(&x->m), 0);
     ck_assert_weft(run_actor(x, 0, unlock_not_mine), WEFT_EPERM);
     /* The owner still holds it: a third task cannot take it. */
-    ck_assert_weft(run_actor(x, 1, trylock_expect_busy), WEFT_EBUSY);
+    ck_assert_weft(run_actor(x, 1, trylock_actor), WEFT_EBUSY);
     ck_assert_weft(weft_mutex_unlock(&x->m), 0);
     /* Unlocking a free mutex is refused too. */
     ck_assert_weft(run_actor(x, 0, unlock_not_mine), WEFT_EPERM);
@@ -279,8 +278,7 @@ static void *mutex_destroy_body(void *arg)
     ck_assert_weft(weft_mutex_init(&x->m), 0);
     ck_assert_weft(weft_mutex_lock(&x->m), 0);
     ck_assert_weft(weft_mutex_destroy(&x->m), WEFT_EBUSY); /* locked */
-    x->a[0].ctx = x;
-    weft_task *t = spawn_ok(plain_locker, &x->a[0]);
+    weft_task *t = spawn_actor(x, 0, plain_locker);
     ck_assert_weft(weft_sleep(100), 0); /* it waits now */
     ck_assert_weft(weft_mutex_destroy(&x->m), WEFT_EBUSY); /* locked, with a waiter */
     ck_assert_weft(weft_mutex_unlock(&x->m), 0);
@@ -371,12 +369,9 @@ static void *mutex_timeout_handoff_body(void *arg)
     ck_assert_weft(weft_mutex_init(&x->m), 0);
     ck_assert_weft(weft_mutex_lock(&x->m), 0);
     x->t0 = NOW();
-    x->a[0].ctx = x;
-    weft_task *timed = spawn_ok(timed_locker, &x->a[0]);
+    weft_task *timed = spawn_actor(x, 0, timed_locker);
     ck_assert_weft(weft_sleep(10), 0);
-    x->a[1].ctx = x;
-    x->a[1].idx = 1;
-    weft_task *plain = spawn_ok(plain_locker, &x->a[1]);
+    weft_task *plain = spawn_actor(x, 1, plain_locker);
     ck_assert_weft(weft_sleep(2000), 0);
     ck_assert_weft(weft_join(timed, NULL), 0);
     ck_assert_weft(x->a[0].result, WEFT_ETIMEDOUT);
@@ -508,9 +503,7 @@ static void *cond_timeout_body(void *arg)
     ck_assert_weft(weft_mutex_init(&x->m), 0);
     ck_assert_weft(weft_cond_init(&x->c), 0);
     x->t0 = NOW();
-    x->a[0].ctx = x;
-    x->a[0].result = 1;
-    weft_task *t = spawn_ok(cond_timed_waiter, &x->a[0]);
+    weft_task *t = spawn_actor(x, 0, cond_timed_waiter);
     /* Take the mutex while it waits and keep it past its deadline: the
      * timed-out wait returns only once it holds the mutex again. */
     ck_assert_weft(weft_sleep(500), 0);
@@ -590,14 +583,15 @@ static void *cond_errors_body(void *arg)
     ck_assert_weft(weft_cond_wait(&x->c, NULL), WEFT_EINVAL);
     ck_assert_weft(weft_cond_wait_until(&x->c, &x->m, NOW() + 5), WEFT_ETIMEDOUT); /* still works */
     ck_assert_weft(weft_mutex_unlock(&x->m), 0);
-    /* Destroy with a waiter. */
+    /* Destroy with a waiter (it waits from t0 + 1000). */
     x->t0 = NOW();
-    x->a[0].ctx = x;
-    weft_task *t = spawn_ok(cond_waiter, &x->a[0]);
+    weft_task *t = spawn_actor(x, 0, cond_waiter);
     ck_assert_weft(weft_sleep(2000), 0);
     ck_assert_weft(weft_cond_destroy(&x->c), WEFT_EBUSY);
     ck_assert_weft(weft_cond_broadcast(&x->c), 0);
     ck_assert_weft(weft_join(t, NULL), 0);
+    ck_assert_weft(x->a[0].result, 0); /* woken by the broadcast */
+    ck_assert_uint_eq(x->a[0].returned_at, x->t0 + 2000);
     ck_assert_weft(weft_cond_destroy(&x->c), 0);
     /* Use after destroy. */
     ck_assert_weft(weft_mutex_lock(&x->m), 0);
@@ -698,8 +692,9 @@ static void *sem_fifo_body(void *arg)
     }
     /* More permits than waiters: each remaining waiter gets one and the
      * rest stays. */
-    ck_assert_weft(weft_sem_release(&x->s, (N - 3) + 3), 0);
-    ck_assert_uint_eq(weft_sem_value(&x->s), 3);
+    enum { LEFT = N - 3, SPARE = 3 };
+    ck_assert_weft(weft_sem_release(&x->s, LEFT + SPARE), 0);
+    ck_assert_uint_eq(weft_sem_value(&x->s), SPARE);
     ck_assert_weft(weft_sleep(100), 0);
     ck_assert_int_eq(x->n, N);
     int seen = 0;
@@ -709,7 +704,7 @@ static void *sem_fifo_body(void *arg)
         ck_assert_weft(x->a[i].result, 0);
     }
     ck_assert_int_eq(seen, (1 << N) - 1);
-    ck_assert_uint_eq(weft_sem_value(&x->s), 3);
+    ck_assert_uint_eq(weft_sem_value(&x->s), SPARE);
     ck_assert_weft(weft_sem_destroy(&x->s), 0);
     return NULL;
 }
@@ -781,10 +776,8 @@ static void *sem_destroy_body(void *arg)
     sync_ctx *x = arg;
     ck_assert_weft(weft_sem_init(&x->s, 0), 0);
     x->t0 = NOW();
-    x->a[0].ctx = x;
-    x->a[0].idx = -1; /* no staggering: it waits at once */
-    weft_task *t = spawn_ok(sem_waiter, &x->a[0]);
-    ck_assert_weft(weft_sleep(10), 0);
+    weft_task *t = spawn_actor(x, 0, sem_waiter);
+    ck_assert_weft(weft_sleep_until(x->t0 + 1000 + 10), 0); /* it waits from t0 + 1000 */
     ck_assert_weft(weft_sem_destroy(&x->s), WEFT_EBUSY);
     ck_assert_weft(weft_sem_release(&x->s, 1), 0);
     ck_assert_weft(weft_join(t, NULL), 0);
@@ -844,9 +837,7 @@ static void *wg_body(void *arg)
     weft_task *t[N], *w2;
     for (int i = 0; i < N; i++)
         t[i] = spawn_actor(x, i, wg_worker);
-    x->a[8].ctx = x;
-    x->a[8].result = 1;
-    w2 = spawn_ok(wg_waiter, &x->a[8]);
+    w2 = spawn_actor(x, 8, wg_waiter);
     ck_assert_weft(weft_wg_wait_until(&x->wg, x->t0 + 2500), WEFT_ETIMEDOUT);
     ck_assert_uint_eq(NOW() - x->t0, 2500);
     ck_assert_int_eq(x->counter, 2);
@@ -870,7 +861,7 @@ static void *wg_body(void *arg)
     /* A cancelled waiter leaves; destroy with a waiter is refused. */
     ck_assert_weft(weft_wg_add(&x->wg, 1), 0);
     x->t0 = NOW();
-    w2 = spawn_ok(wg_waiter, &x->a[8]);
+    w2 = spawn_actor(x, 8, wg_waiter);
     ck_assert_weft(weft_sleep(10), 0);
     ck_assert_weft(weft_wg_destroy(&x->wg), WEFT_EBUSY);
     ck_assert_weft(weft_cancel(w2), 0);
@@ -1304,8 +1295,8 @@ START_TEST(cancel_while_entering_a_wait_is_not_lost)
 END_TEST
 
 /* The same window in weft_sleep (loop.c): its scheduling point comes after
- * the cancellation check; a cancel landing there is ignored by the sleep,
- * which then runs its whole length and returns 0. */
+ * the cancellation check. A cancel landing there must still stop the sleep:
+ * it returns WEFT_ECANCELED at once instead of running its whole length. */
 typedef struct sleep_race {
     int result;
     uint64_t slept;
@@ -1323,10 +1314,7 @@ static void *sleep_victim(void *arg)
 static void *sleep_race_body(void *arg)
 {
     sleep_race *sr = arg;
-    weft_task *v = spawn_ok(sleep_victim, sr);
-    weft_sched_point();
-    ck_assert_weft(weft_cancel(v), 0);
-    weft_join(v, NULL);
+    cancel_race(sleep_victim, NULL, sr, &sr->result);
     /* Cancelled at t=0, long before the second was over. */
     ck_assert_weft(sr->result, WEFT_ECANCELED);
     ck_assert_uint_eq(sr->slept, 0);
