@@ -223,10 +223,10 @@ int weft__schedule_decode(weft_rt *rt, const char *text, weft__decisions *out, c
 int weft_rt_schedule(const weft_rt *rt, char **out, size_t *len)
 {
     if (!rt || !out)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_schedule: NULL argument");
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_schedule: NULL argument");
     *out = NULL;
     if (!rt->sim)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_schedule: not a simulated runtime");
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_schedule: not a simulated runtime");
     if (len)
         *len = rt->sim->rec.len;
     if (rt->sim->rec_truncated)

@@ -208,7 +208,7 @@ uint64_t weft_rt_trace_events(const weft_rt *rt)
 static int need_record(const weft_rt *rt, const char *path, const char *what)
 {
     if (!rt || !path || !rt->sim || !rt->sim->ev_len)
-        return WEFT_MISUSE(WEFT_EINVAL, "%s: nothing recorded (set sim.record_trace or WEFT_TRACE)", what);
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "%s: nothing recorded (set sim.record_trace or WEFT_TRACE)", what);
     return 0;
 }
 
@@ -344,7 +344,7 @@ int weft_rt_trace_write_json(const weft_rt *rt, const char *path)
 int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, size_t alen, char *b, size_t blen)
 {
     if (!x || !y || !x->sim || !y->sim)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_trace_diff: need two simulated runtimes");
+        return WEFT_MISUSE_RT(x ? x : y, WEFT_EINVAL, "weft_trace_diff: need two simulated runtimes");
     cursor p = {x->sim, 0, 0}, q = {y->sim, 0, 0};
     for (int64_t n = 0;; n++) {
         const weft__event *e = next_event(&p), *f = next_event(&q);

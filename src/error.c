@@ -30,10 +30,11 @@ const char *weft_strerror(int err)
     }
 }
 
-int weft__misuse(int code, const char *fmt, ...)
+int weft__misuse(int quiet, int code, const char *fmt, ...)
 {
-    weft__worker *w = weft__tls_worker;
-    if (w && w->rt->quiet)
+    if (quiet < 0)
+        quiet = weft__tls_worker && weft__tls_worker->rt->quiet;
+    if (quiet)
         return code;
     char buf[512];
     va_list ap;

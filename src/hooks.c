@@ -22,7 +22,7 @@ static void recompute_mask(weft_rt *rt)
 int weft_hook_add(weft_rt *rt, uint32_t mask, weft_hook_fn fn, void *ctx, int *id)
 {
     if (!rt || !fn || !mask || (mask & ~(uint32_t)WEFT_HOOK_ALL))
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_hook_add: need a runtime, a function and a non-empty event mask");
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_hook_add: need a runtime, a function and a non-empty event mask");
     weft__hooks *h = &rt->hooks;
     if (weft__grow(rt, true, (void **)&h->v, &h->cap, h->n, sizeof *h->v, 4) < 0)
         return WEFT_ENOMEM;
@@ -52,7 +52,7 @@ static void compact(weft_rt *rt)
 int weft_hook_remove(weft_rt *rt, int id)
 {
     if (!rt)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_hook_remove: NULL runtime");
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_hook_remove: NULL runtime");
     weft__hooks *h = &rt->hooks;
     for (size_t i = 0; i < h->n; i++) {
         if (h->v[i].id == id && h->v[i].fn) {
@@ -67,7 +67,7 @@ int weft_hook_remove(weft_rt *rt, int id)
             return 0;
         }
     }
-    return WEFT_MISUSE(WEFT_EINVAL, "weft_hook_remove: no hook with id %d", id);
+    return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_hook_remove: no hook with id %d", id);
 }
 
 void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const weft__task *t, int status,

@@ -47,8 +47,15 @@
 #else
 #define WEFT_DEBUG 1
 #endif
-WEFT_HIDDEN int weft__misuse(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define WEFT_MISUSE(code, ...) (WEFT_DEBUG ? weft__misuse((code), __VA_ARGS__) : (code))
+/* quiet: 1 say nothing, 0 explain, -1 as the calling worker's runtime says
+ * (WEFT_CFG_QUIET), explaining outside any runtime. */
+WEFT_HIDDEN int weft__misuse(int quiet, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define WEFT__MISUSE(quiet, code, ...) (WEFT_DEBUG ? weft__misuse((quiet), (code), __VA_ARGS__) : (code))
+#define WEFT_MISUSE(code, ...) WEFT__MISUSE(-1, code, __VA_ARGS__)
+/* A call given a runtime (possibly NULL) or a configuration honours its
+ * WEFT_CFG_QUIET even when made from outside the runtime. */
+#define WEFT_MISUSE_RT(rt, code, ...) WEFT__MISUSE((rt) ? (rt)->quiet : -1, code, __VA_ARGS__)
+#define WEFT_MISUSE_CFG(cfg, code, ...) WEFT__MISUSE(((cfg)->flags & WEFT_CFG_QUIET) != 0, code, __VA_ARGS__)
 
 /* ------------------------------------------------------------------------ */
 /* Fibers and stacks                                                         */

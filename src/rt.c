@@ -22,25 +22,25 @@
 static int validate(const weft_config *c)
 {
     if (c->mode != WEFT_MODE_SIM && c->mode != WEFT_MODE_THREADED)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_new: unknown mode %d", (int)c->mode);
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: unknown mode %d", (int)c->mode);
     if (c->workers > WEFT_WORKERS_MAX)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_new: %u workers, at most %d", c->workers, WEFT_WORKERS_MAX);
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: %u workers, at most %d", c->workers, WEFT_WORKERS_MAX);
     if (c->mode == WEFT_MODE_THREADED && c->workers > 1)
-        return WEFT_MISUSE(WEFT_ENOTSUP, "weft_rt_new: threaded mode runs one worker in this build (asked for %u)",
+        return WEFT_MISUSE_CFG(c, WEFT_ENOTSUP, "weft_rt_new: threaded mode runs one worker in this build (asked for %u)",
                            c->workers);
     if (c->stack_size && (c->stack_size < WEFT_STACK_MIN || c->stack_size > WEFT_STACK_MAX))
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_new: stack_size %zu outside [%u, %u]", c->stack_size,
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: stack_size %zu outside [%u, %u]", c->stack_size,
                            WEFT_STACK_MIN, WEFT_STACK_MAX);
     if (c->flags & ~(WEFT_CFG_NO_ENV | WEFT_CFG_QUIET | WEFT_CFG_ATOMIC_SYNC))
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_new: unknown flags 0x%x", c->flags);
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: unknown flags 0x%x", c->flags);
     const weft_runq_ops *q = c->runq;
     if (q && (!q->init || !q->push || !q->pop || !q->len || q->state_size == 0))
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_new: run queue '%s' lacks init, push, pop, len or state_size",
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: run queue '%s' lacks init, push, pop, len or state_size",
                            q->name ? q->name : "?");
     if (c->allocator && (!c->allocator->alloc || !c->allocator->free))
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_new: allocator needs both alloc and free");
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: allocator needs both alloc and free");
     if ((unsigned)c->sim.strategy > WEFT_STRATEGY_BYTES)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_new: unknown strategy %d", (int)c->sim.strategy);
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: unknown strategy %d", (int)c->sim.strategy);
     return 0;
 }
 
@@ -184,13 +184,13 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg)
 int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result)
 {
     if (!rt || !fn)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_block_on: NULL %s", rt ? "function" : "runtime");
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_block_on: NULL %s", rt ? "function" : "runtime");
     if (weft__tls_worker)
-        return WEFT_MISUSE(WEFT_EPERM, "weft_rt_block_on: called from inside a task (spawn and join instead)");
+        return WEFT_MISUSE_RT(rt, WEFT_EPERM, "weft_rt_block_on: called from inside a task (spawn and join instead)");
     if (rt->running)
-        return WEFT_MISUSE(WEFT_EBUSY, "weft_rt_block_on: the runtime is already running");
+        return WEFT_MISUSE_RT(rt, WEFT_EBUSY, "weft_rt_block_on: the runtime is already running");
     if (rt->shut_down)
-        return WEFT_MISUSE(WEFT_ESHUTDOWN, "weft_rt_block_on: the runtime was shut down");
+        return WEFT_MISUSE_RT(rt, WEFT_ESHUTDOWN, "weft_rt_block_on: the runtime was shut down");
     weft_spawn_opts o = {.name = "root", .worker = 0, .flags = WEFT_SPAWN_PINNED};
     weft__task *t;
     int r = weft__task_new(rt, fn, arg, &o, &t);
@@ -264,9 +264,9 @@ static void drain(weft_rt *rt)
 int weft_rt_shutdown(weft_rt *rt)
 {
     if (!rt)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_shutdown: NULL runtime");
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_shutdown: NULL runtime");
     if (rt->running || weft__tls_worker)
-        return WEFT_MISUSE(WEFT_EPERM, "weft_rt_shutdown: the runtime is running (call it after block_on returns)");
+        return WEFT_MISUSE_RT(rt, WEFT_EPERM, "weft_rt_shutdown: the runtime is running (call it after block_on returns)");
     if (rt->shut_down)
         return (int)rt->stats.shutdown_cancelled;
     rt->shut_down = 1;
@@ -313,7 +313,7 @@ void weft_rt_free(weft_rt *rt)
     if (!rt)
         return;
     if (rt->running || weft__tls_worker) {
-        (void)WEFT_MISUSE(WEFT_EPERM, "weft_rt_free: the runtime is running; not freed");
+        (void)WEFT_MISUSE_RT(rt, WEFT_EPERM, "weft_rt_free: the runtime is running; not freed");
         return;
     }
     weft_rt_shutdown(rt);
@@ -329,7 +329,7 @@ weft_rt *weft_rt_current(void)
 int weft_rt_stats_get(const weft_rt *rt, weft_rt_stats *out)
 {
     if (!rt || !out)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_rt_stats_get: NULL argument");
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_stats_get: NULL argument");
     *out = rt->stats;
     out->live_tasks = rt->live;
     out->stacks_cached = 0;
