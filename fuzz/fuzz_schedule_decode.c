@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = malloc(size + 4);
     if (!text)
         abort();
-    memcpy(text, "S1.", 3);
+    memcpy(text, "S2.", 3);
     memcpy(text + 3, data, size);
     text[size + 3] = 0;
     weft_config c;

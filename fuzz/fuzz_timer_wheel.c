@@ -2,7 +2,7 @@
  * the operation sequence taken from the fuzzer's bytes. After every
  * operation the wheel's count and next deadline must match the model's; each
  * advance must fire exactly what the model says is due, in its order. */
-#include "internal.h"
+#include "core.h"
 
 #include <stdlib.h>
 
@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(timers, 0, sizeof timers);
     const uint8_t *p = data, *end = data + size;
     uint64_t now = take(&p, end, 4);
-    weft__wheel_init(wh, now, NULL);
+    weft__wheel_init(wh, now, true);
     seq = 0;
     while (p < end) {
         uint8_t op = *p++;
@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 1: {
             uint64_t d = now + take(&p, end, 1 + (op & 3) * 2);
             if (timers[i].pending)
-                weft__wheel_remove(wh, &timers[i].t);
+                weft__timer_disarm(&timers[i].t);
             weft_timer_init(&timers[i].t);
             timers[i].t.deadline = d;
             timers[i].t.cb = on_fire;
@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         case 2:
             if (timers[i].pending) {
-                weft__wheel_remove(wh, &timers[i].t);
+                weft__timer_disarm(&timers[i].t);
                 timers[i].pending = 0;
             }
             break;
@@ -110,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         uint64_t count, next;
         model_state(&count, &next);
-        if (wh->count != count || weft__wheel_next_deadline(wh) != next)
+        if (wh->count.v != count || weft__wheel_next_deadline(wh) != next)
             abort();
     }
     free(wh);

@@ -13,14 +13,20 @@
 
 #include <stdio.h>
 
+/* Each stream's salt, by stream number (a retired number keeps its slot, so
+ * no other stream's draws move). */
 static const uint64_t stream_salt[WEFT__S_COUNT] = {
-    0x1D8E4E27C47D124Full, 0xA0761D6478BD642Full, 0xE7037ED1A0B428DBull,
-    0x8EBC6AF09C88C6E3ull, 0x589965CC75374CC3ull, 0x1D8E4E27C47D125Bull,
+    [WEFT__S_INTERLEAVE] = 0x1D8E4E27C47D124Full, [WEFT__S_PLACE] = 0xA0761D6478BD642Full,
+    [2] = 0xE7037ED1A0B428DBull, /* reserved: the network's timing */
+    [WEFT__S_FAULT] = 0x8EBC6AF09C88C6E3ull,      [WEFT__S_RAND] = 0x589965CC75374CC3ull,
+    [WEFT__S_SELECT] = 0x1D8E4E27C47D125Bull,
 };
 
+/* The simulator's own books never fail: they use the configured allocator,
+ * not the one it wraps to inject failures. */
 int weft__decisions_push(weft_rt *rt, weft__decisions *d, const weft__decision *x)
 {
-    if (weft__grow(rt, false, (void **)&d->v, &d->cap, d->len, sizeof *d->v, 256) < 0)
+    if (weft__grow(&rt->base_alloc, (void **)&d->v, &d->cap, d->len, sizeof *d->v, 256) < 0)
         return WEFT_ENOMEM;
     d->v[d->len++] = *x;
     return 0;
@@ -29,26 +35,11 @@ int weft__decisions_push(weft_rt *rt, weft__decisions *d, const weft__decision *
 void weft__decisions_free(weft_rt *rt, weft__decisions *d)
 {
     if (d->v)
-        rt->alloc.free(rt->alloc.ctx, d->v, d->cap * sizeof *d->v);
+        rt->base_alloc.free(rt->base_alloc.ctx, d->v, d->cap * sizeof *d->v);
     memset(d, 0, sizeof *d);
 }
 
-/* Uniform in [0, bound) from a 64-bit generator (Lemire 2019). */
-static uint64_t bounded(uint64_t s[4], uint32_t bound)
-{
-    uint64_t x = weft__xoshiro_next(s) >> 32;
-    uint64_t m = x * bound;
-    uint32_t low = (uint32_t)m;
-    if (low < bound) {
-        uint32_t threshold = (uint32_t)(-bound) % bound;
-        while (low < threshold) {
-            x = weft__xoshiro_next(s) >> 32;
-            m = x * bound;
-            low = (uint32_t)m;
-        }
-    }
-    return m >> 32;
-}
+#define bounded weft__bounded
 
 static uint64_t from_bytes(weft__sim *s, uint32_t bound)
 {
@@ -125,8 +116,12 @@ int weft__decide_init(weft__sim *s, const weft_config *cfg)
         /* pct_depth is set before the allocations so free sizes them right
          * even when one of them fails. */
         s->pct_depth = cfg->sim.pct_depth ? cfg->sim.pct_depth : WEFT__PCT_DEPTH_DEFAULT;
-        s->pct_prio = weft__calloc(rt, rt->nworkers * sizeof *s->pct_prio);
-        s->pct_change_at = weft__calloc(rt, s->pct_depth * sizeof *s->pct_change_at);
+        s->pct_prio = rt->base_alloc.alloc(rt->base_alloc.ctx, rt->nworkers * sizeof *s->pct_prio);
+        s->pct_change_at = rt->base_alloc.alloc(rt->base_alloc.ctx, s->pct_depth * sizeof *s->pct_change_at);
+        if (s->pct_prio)
+            memset(s->pct_prio, 0, rt->nworkers * sizeof *s->pct_prio);
+        if (s->pct_change_at)
+            memset(s->pct_change_at, 0, s->pct_depth * sizeof *s->pct_change_at);
         if (!s->pct_prio || !s->pct_change_at)
             return WEFT_ENOMEM;
         pct_init(s, cfg);
@@ -140,9 +135,9 @@ void weft__decide_free(weft__sim *s)
     weft__decisions_free(rt, &s->replay);
     weft__decisions_free(rt, &s->rec);
     if (s->pct_prio)
-        weft__free(rt, s->pct_prio, rt->nworkers * sizeof *s->pct_prio);
+        rt->base_alloc.free(rt->base_alloc.ctx, s->pct_prio, rt->nworkers * sizeof *s->pct_prio);
     if (s->pct_change_at)
-        weft__free(rt, s->pct_change_at, s->pct_depth * sizeof *s->pct_change_at);
+        rt->base_alloc.free(rt->base_alloc.ctx, s->pct_change_at, s->pct_depth * sizeof *s->pct_change_at);
 }
 
 static void record(weft__sim *s, int stream, uint32_t bound, uint64_t value, bool preempt)
@@ -197,9 +192,4 @@ unsigned weft__decide_worker(weft__sim *s, weft__worker **cands, unsigned n, boo
         return v;
     }
     return (unsigned)weft__decide(s, WEFT__S_INTERLEAVE, n, cur_first);
-}
-
-uint32_t weft__sim_choose(weft_rt *rt, int stream, uint32_t n)
-{
-    return (uint32_t)weft__decide(rt->sim, stream, n, false);
 }

@@ -78,7 +78,7 @@ static int run_once(const run_spec *sp, outcome *out)
     int r = weft_rt_new(&rt, &cfg);
     if (r < 0)
         return r;
-    weft__sim *s = rt->sim;
+    weft__sim *s = weft__sim_of(rt);
     if (sp->prefix) {
         s->source = WEFT__SRC_PREFIX;
         for (size_t i = 0; i < sp->prefix->len; i++)
@@ -299,16 +299,7 @@ static void progress_line(const weft_explore_opts *o, const weft_explore_result 
 static void repro_line(const weft_config *cfg, bool by_schedule, uint64_t seed, const char *schedule, char *buf,
                        size_t len)
 {
-    if (by_schedule) {
-        snprintf(buf, len, "weft: reproduce with WEFT_SCHEDULE=%s", schedule ? schedule : "?");
-        return;
-    }
-    if (cfg->sim.strategy == WEFT_STRATEGY_PCT)
-        snprintf(buf, len, "weft: reproduce with WEFT_STRATEGY=pct:%u:%u WEFT_SEED=%" PRIu64,
-                 cfg->sim.pct_depth ? cfg->sim.pct_depth : WEFT__PCT_DEPTH_DEFAULT,
-                 cfg->sim.pct_steps ? cfg->sim.pct_steps : WEFT__PCT_STEPS_DEFAULT, seed);
-    else
-        snprintf(buf, len, "weft: reproduce with WEFT_SEED=%" PRIu64, seed);
+    weft__replay_line(cfg, seed, NULL, 0, by_schedule ? (schedule ? schedule : "?") : NULL, buf, len);
 }
 
 static int determinism_check(const weft_config *cfg, weft_fn test, void *arg, uint64_t seed, char *msg, size_t len)
@@ -601,7 +592,7 @@ int weft_check_seeds(const weft_config *base, weft_fn test, void *arg, uint64_t 
             return r;
         }
         r = weft_rt_block_on(rt, test, arg, NULL);
-        weft__sim *s = rt->sim;
+        weft__sim *s = weft__sim_of(rt);
         if (r == 0 && s->replay_pos < s->replay.len) {
             /* The whole run is one block_on here: decisions left over mean the
              * schedule was recorded from a different program. */
@@ -611,8 +602,11 @@ int weft_check_seeds(const weft_config *base, weft_fn test, void *arg, uint64_t 
                      "unused — was it recorded from a different program or configuration?",
                      s->replay.len - s->replay_pos, s->replay.len);
         }
-        if (is_failure(r))
-            snprintf(msg, msglen, "%s\nweft: reproduce with WEFT_SCHEDULE=%s", rt->sim->message, envcfg.schedule);
+        if (is_failure(r)) {
+            char line[1024];
+            weft__replay_line(&c, 0, NULL, 0, envcfg.schedule, line, sizeof line);
+            snprintf(msg, msglen, "%s\n%s", s->message, line);
+        }
         weft_rt_free(rt);
         return is_failure(r) ? r : 0;
     }

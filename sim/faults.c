@@ -1,5 +1,6 @@
-/* faults.c — fault injection decided by the seed: WEFT_BUGGIFY sites,
- * allocation failures, and the assertions that fail a simulated run. */
+/* faults.c — fault injection decided by the seed: WEFT_BUGGIFY sites and
+ * allocation failures (the simulator's allocator, in front of the configured
+ * one). */
 #include "sim.h"
 
 #include <stdio.h>
@@ -11,10 +12,7 @@
 
 static uint64_t site_key(const char *file, int line)
 {
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (const char *p = file; p && *p; p++)
-        h = (h ^ (uint8_t)*p) * 0x100000001B3ull;
-    return (h ^ (uint64_t)(uint32_t)line) * 0x9E3779B97F4A7C15ull;
+    return (weft__hash_str(WEFT__HASH_INIT, file) ^ (uint64_t)(uint32_t)line) * 0x9E3779B97F4A7C15ull;
 }
 
 static weft__buggify_site *find_site(weft__sim *s, uint64_t key)
@@ -22,7 +20,7 @@ static weft__buggify_site *find_site(weft__sim *s, uint64_t key)
     for (size_t i = 0; i < s->nsites; i++)
         if (s->sites[i].key == key)
             return &s->sites[i];
-    if (weft__grow(s->rt, false, (void **)&s->sites, &s->sites_cap, s->nsites, sizeof *s->sites, 16) < 0)
+    if (weft__grow(&s->rt->base_alloc, (void **)&s->sites, &s->sites_cap, s->nsites, sizeof *s->sites, 16) < 0)
         return NULL;
     weft__buggify_site *site = &s->sites[s->nsites++];
     site->key = key;
@@ -30,9 +28,10 @@ static weft__buggify_site *find_site(weft__sim *s, uint64_t key)
     return site;
 }
 
-int weft__sim_buggify(weft_rt *rt, const char *file, int line)
+int weft__sim_buggify(weft__worker *w, const char *file, int line)
 {
-    weft__sim *s = rt->sim;
+    weft_rt *rt = w->rt;
+    weft__sim *s = weft__sim_of(rt);
     weft__buggify_site *site = find_site(s, site_key(file, line));
     if (!site)
         return 0;
@@ -45,18 +44,11 @@ int weft__sim_buggify(weft_rt *rt, const char *file, int line)
     return weft__decide(s, WEFT__S_FAULT, WEFT__BUGGIFY_FIRE_ONE_IN, false) == 0;
 }
 
-int weft_buggify(const char *file, int line)
+/* Should this allocation fail? The n-th one, or with the configured chance
+ * when a task asks (the decision needs a worker to be drawn on). */
+static bool fail_now(weft__sim *s)
 {
-    weft__worker *w = weft__tls_worker;
-    if (!w || !w->rt->sim)
-        return 0;
-    return weft__sim_buggify(w->rt, file, line);
-}
-
-bool weft__sim_fail_alloc(weft_rt *rt)
-{
-    weft__sim *s = rt->sim;
-    const weft_sim_config *c = &rt->cfg.sim;
+    const weft_sim_config *c = &s->rt->cfg.sim;
     s->allocs++;
     if (c->fail_alloc_nth && s->allocs == c->fail_alloc_nth)
         return true;
@@ -65,26 +57,24 @@ bool weft__sim_fail_alloc(weft_rt *rt)
     return false;
 }
 
-int weft_in_simulation(void)
+static void *sim_alloc(void *ctx, size_t size)
 {
-    weft__worker *w = weft__tls_worker;
-    return w && w->rt->sim ? 1 : 0;
+    weft__sim *s = ctx;
+    if (fail_now(s))
+        return NULL;
+    return s->rt->base_alloc.alloc(s->rt->base_alloc.ctx, size);
 }
 
-void weft_assert_fail(const char *expr, const char *file, int line)
+static void sim_free(void *ctx, void *p, size_t size)
 {
-    weft__worker *w = weft__tls_worker;
-    if (w && w->rt->sim)
-        weft__sim_failf(w->rt, WEFT_EFAILED, "assertion failed: %s (%s:%d)", expr, file, line);
-    fprintf(stderr, "weft: assertion failed: %s (%s:%d)\n", expr, file, line);
-    abort();
+    weft__sim *s = ctx;
+    s->rt->base_alloc.free(s->rt->base_alloc.ctx, p, size);
 }
 
-void weft_fail(const char *message)
+void weft__sim_wrap_alloc(weft__sim *s)
 {
-    weft__worker *w = weft__tls_worker;
-    if (w && w->rt->sim)
-        weft__sim_failf(w->rt, WEFT_EFAILED, "%s", message ? message : "weft_fail");
-    fprintf(stderr, "weft: %s\n", message ? message : "weft_fail");
-    abort();
+    weft_rt *rt = s->rt;
+    rt->alloc.alloc = sim_alloc;
+    rt->alloc.free = sim_free;
+    rt->alloc.ctx = s;
 }

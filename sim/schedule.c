@@ -1,7 +1,15 @@
 /* schedule.c — the printable encoding of a run's decisions, for
  * WEFT_SCHEDULE=<schedule> replay lines.
  *
- * "S1." then base64url (no padding) of a varint stream. The decoder tracks the
+ * The version: "S<n>." names the schedule format version n
+ * (WEFT_SCHEDULE_VERSION). It is bumped whenever the same decisions would
+ * mean a different run — a change to where the scheduler offers choices, to
+ * the streams, or to what a trace hashes — which is exactly when the golden
+ * hashes of tests/det/golden.txt change. A schedule of another version is
+ * refused with a message naming both versions, never replayed into a
+ * different run.
+ *
+ * Then base64url (no padding) of a varint stream. The decoder tracks the
  * current bound b (starting at 2, the common two-way choice). For b > 0 a
  * varint v < b is a decision; v == b escapes, and the next varint is the new
  * bound. For b == 0 (a 64-bit draw) a varint 0 is followed by the value and 1
@@ -13,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define PREFIX "S1."
+#define VERSION_STR2(v) #v
+#define VERSION_STR(v) VERSION_STR2(v)
+#define PREFIX "S" VERSION_STR(WEFT_SCHEDULE_VERSION) "."
 #define FIRST_BOUND 2u
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -125,7 +135,15 @@ int weft__schedule_decode(weft_rt *rt, const char *text, weft__decisions *out, c
     memset(out, 0, sizeof *out);
     size_t plen = sizeof PREFIX - 1;
     if (strncmp(text, PREFIX, plen) != 0) {
-        snprintf(why, whylen, "it must start with \"%s\" (a schedule printed by weft)", PREFIX);
+        unsigned long version = 0;
+        int used = 0;
+        if (text[0] == 'S' && sscanf(text + 1, "%lu.%n", &version, &used) == 1 && used > 0)
+            snprintf(why, whylen,
+                     "it was recorded in schedule format version %lu, and this weft replays version %d (the "
+                     "scheduler's choices changed since: record it again)",
+                     version, WEFT_SCHEDULE_VERSION);
+        else
+            snprintf(why, whylen, "it must start with \"%s\" (a schedule printed by weft)", PREFIX);
         return WEFT_EINVAL;
     }
     text += plen;
@@ -225,11 +243,12 @@ int weft_rt_schedule(const weft_rt *rt, char **out, size_t *len)
     if (!rt || !out)
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_schedule: NULL argument");
     *out = NULL;
-    if (!rt->sim)
+    const weft__sim *s = weft__sim_of(rt);
+    if (!s)
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_schedule: not a simulated runtime");
     if (len)
-        *len = rt->sim->rec.len;
-    if (rt->sim->rec_truncated)
+        *len = s->rec.len;
+    if (s->rec_truncated)
         return WEFT_ENOMEM;
-    return weft__schedule_encode(rt->sim->rec.v, rt->sim->rec.len, out);
+    return weft__schedule_encode(s->rec.v, s->rec.len, out);
 }

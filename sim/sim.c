@@ -2,143 +2,146 @@
  * virtual clock.
  *
  * Each virtual worker is a virtual thread: its loop (the same weft__worker_loop
- * that real threads run) executes on a fiber of its own. At every scheduling
- * point the decision source picks which enabled worker continues, so tasks on
- * different workers interleave the way threads do; where a spawned or woken
- * task lands is a decision too. A worker is enabled when it was preempted
- * mid-step, or parked with work queued or a timer due. When no worker is
- * enabled, the clock jumps to the earliest timer; when there is none, every
- * task is blocked for good: a deadlock, reported with what each one waits on.
+ * and run queues that real threads run) executes on a fiber of its own. At
+ * every scheduling point the decision source picks which enabled worker
+ * continues, so tasks on different workers interleave the way threads do;
+ * every choice the scheduler leaves to timing on real threads (which victim
+ * to steal from, which idle worker to wake, which ready select case) is a
+ * decision too. A worker is enabled when it was preempted mid-step, or parked
+ * and then woken or with a timer due. When no worker is enabled, the clock
+ * jumps to the earliest timer; when there is none, every task is blocked for
+ * good: a deadlock, reported with what each one waits on.
  */
 #include "sim.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 /* The loop fibers also run no-stack tasks and timer callbacks. */
 #define WEFT__SIM_LOOP_STACK (256u * 1024u)
+/* Scheduling steps before a run is called a livelock. */
 #define WEFT__SIM_STEP_BUDGET 10000000u
 
-static int sim_init(weft_rt *rt)
+static void *books_alloc(weft__sim *s, size_t size)
 {
-    weft__sim *s = weft__calloc(rt, sizeof *s);
+    weft_allocator *a = &s->rt->base_alloc;
+    void *p = a->alloc(a->ctx, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+static void books_free(weft__sim *s, void *p, size_t size)
+{
+    weft_allocator *a = &s->rt->base_alloc;
+    if (p)
+        a->free(a->ctx, p, size);
+}
+
+static void sim_destroy(weft_rt *rt)
+{
+    weft__sim *s = weft__sim_of(rt);
+    if (!s)
+        return;
+    weft__watchdog_free(s);
+    weft__decide_free(s);
+    weft__trace_free(s);
+    if (s->sites)
+        books_free(s, s->sites, s->sites_cap * sizeof *s->sites);
+    books_free(s, s->cands, rt->nworkers * sizeof *s->cands);
+    books_free(s, s->vw, rt->nworkers * sizeof *s->vw);
+    rt->backend_state = NULL;
+    rt->alloc = rt->base_alloc;
+    books_free(s, s, sizeof *s);
+}
+
+static int sim_create(weft_rt *rt)
+{
+    weft_allocator *a = &rt->base_alloc;
+    weft__sim *s = a->alloc(a->ctx, sizeof *s);
     if (!s)
         return WEFT_ENOMEM;
+    memset(s, 0, sizeof *s);
     s->rt = rt;
-    rt->sim = s;
-    s->cands = weft__calloc(rt, rt->nworkers * sizeof *s->cands);
-    if (!s->cands)
+    rt->backend_state = s;
+    s->cands = books_alloc(s, rt->nworkers * sizeof *s->cands);
+    s->vw = books_alloc(s, rt->nworkers * sizeof *s->vw);
+    if (!s->cands || !s->vw)
         return WEFT_ENOMEM;
+    /* Every virtual worker starts asleep and idle, as a real worker thread
+     * does once its first look for work came back empty. */
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        s->vw[i].vstate = WEFT__V_PARKED;
+        s->vw[i].park_deadline = UINT64_MAX;
+        weft__sched_prepare_park(&rt->workers[i]);
+    }
     s->step_budget = rt->cfg.sim.step_budget ? rt->cfg.sim.step_budget : WEFT__SIM_STEP_BUDGET;
     s->step_cost = rt->cfg.sim.step_cost_ns;
     s->record = rt->cfg.sim.record_trace || rt->cfg.trace_path;
     s->recorded_time = UINT64_MAX;
     s->hash = 0x6A09E667F3BCC908ull;
     int r = weft__decide_init(s, &rt->cfg);
-    if (r < 0)
-        return r;
-    return weft__trace_attach(s);
-}
-
-void weft__sim_free(weft_rt *rt)
-{
-    weft__sim *s = rt->sim;
-    if (!s)
-        return;
-    weft__decide_free(s);
-    weft__trace_free(s);
-    if (s->sites)
-        rt->alloc.free(rt->alloc.ctx, s->sites, s->sites_cap * sizeof *s->sites);
-    if (s->cands)
-        weft__free(rt, s->cands, rt->nworkers * sizeof *s->cands);
-    rt->sim = NULL;
-    rt->alloc.free(rt->alloc.ctx, s, sizeof *s);
+    if (r == 0)
+        r = weft__trace_attach(s);
+    if (r == 0)
+        weft__sim_wrap_alloc(s); /* from here the program's allocations may fail */
+    return r;
 }
 
 static uint64_t sim_now(weft_rt *rt)
 {
-    return rt->sim->now;
+    return weft__sim_of(rt)->now;
 }
 
+static uint64_t timers_fired(const weft_rt *rt)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        n += rt->workers[i].stats.timers_fired;
+    return n;
+}
+
+/* Every scheduling point, clock jump and timer firing counts against the
+ * step budget, so a ticker that re-arms itself forever is caught too. */
 static void step(weft__sim *s)
 {
     s->steps++;
+    s->progress.v++;
     s->now = s->now > UINT64_MAX - s->step_cost ? UINT64_MAX : s->now + s->step_cost;
-    if (WEFT_UNLIKELY(s->steps > s->step_budget) && !s->failed)
+    if (WEFT_UNLIKELY(s->steps + timers_fired(s->rt) > s->step_budget) && !s->failed)
         weft__sim_failf(s->rt, WEFT_ELIVELOCK,
                         "step budget of %" PRIu64 " scheduling steps exceeded: a livelock, or raise sim.step_budget",
                         s->step_budget);
 }
 
-/* Could w take work from v? Only unpinned tasks, only from queues that
- * implement steal, and not again from a victim whose last steal came back
- * empty (its stealable half held only pinned tasks) until something new is
- * queued there — or an idle worker would be offered the same futile steal
- * forever. */
-static bool stealable(const weft__worker *w, const weft__worker *v)
+/* Timer callbacks are steps too (a timer that re-arms itself for now would
+ * otherwise spin the loop unseen); the count is the core's. */
+static void sim_timers_fired(weft__worker *w)
 {
-    return v != w && v->queued_unpinned && v->rq_ops->steal && v->pushes != v->nosteal_at;
+    weft__sim *s = weft__sim_of(w->rt);
+    s->progress.v++;
+    if (WEFT_UNLIKELY(s->steps + timers_fired(s->rt) > s->step_budget) && !s->failed)
+        weft__sim_failf(s->rt, WEFT_ELIVELOCK,
+                        "step budget of %" PRIu64 " scheduling steps exceeded: a livelock, or raise sim.step_budget",
+                        s->step_budget);
 }
 
-/* Could w take work from another worker? */
-static bool can_steal(const weft__sim *s, const weft__worker *w)
+static bool stopping(const weft_rt *rt)
 {
-    const weft_rt *rt = s->rt;
-    for (unsigned i = 0; i < rt->nworkers; i++) {
-        const weft__worker *v = &rt->workers[i];
-        if (stealable(w, v))
-            return true;
-    }
-    return false;
+    return rt->stop.v != 0;
 }
 
-/* A parked worker is enabled when work arrived for it, a timer of its is
- * due, or — as an idle thread of a work-stealing pool would — it can steal. */
-static bool enabled(const weft__sim *s, const weft__worker *w)
+/* A parked worker is enabled when it was woken (work arrived for it, or it
+ * was picked as the idle worker to take new work) or a timer of its is due:
+ * exactly when a real thread would come out of its futex wait. */
+static bool enabled(const weft__sim *s, unsigned i)
 {
-    if (w->vstate == WEFT__V_READY)
+    const weft__vworker *v = &s->vw[i];
+    if (v->vstate == WEFT__V_READY)
         return true;
-    return w->vstate == WEFT__V_PARKED && (w->wakeup || w->park_deadline <= s->now || can_steal(s, w));
-}
-
-/* Steal half of a victim's queue, as tokio and Go do; which victim is a
- * decision. Pinned tasks found in the stolen half go back where they were. */
-static weft_runq_node *sim_steal(weft__worker *w)
-{
-    weft_rt *rt = w->rt;
-    weft__sim *s = rt->sim;
-    unsigned n = 0;
-    for (unsigned i = 0; i < rt->nworkers; i++) {
-        weft__worker *v = &rt->workers[i];
-        if (stealable(w, v))
-            s->cands[n++] = v;
-    }
-    if (!n)
-        return NULL;
-    weft__worker *victim = s->cands[weft__decide(s, WEFT__S_PLACE, n, false)];
-    weft_runq_node *got[64], *first = NULL;
-    size_t k = victim->rq_ops->steal(victim->rq, got, 64);
-    for (size_t i = 0; i < k; i++) {
-        weft__task *t = (weft__task *)got[i];
-        if (t->flags & WEFT__F_PINNED) {
-            victim->rq_ops->push(victim->rq, got[i]); /* not counted as new work */
-            continue;
-        }
-        victim->queued_unpinned--;
-        t->worker = w;
-        if (!first) {
-            first = got[i];
-            weft__hook(rt, WEFT_HOOK_STEAL, w, t, (int)victim->index, NULL);
-        } else {
-            weft__rq_push(w, got[i]);
-        }
-    }
-    if (!first)
-        victim->nosteal_at = victim->pushes;
-    return first;
+    return v->vstate == WEFT__V_PARKED && (v->wakeup || v->park_deadline <= s->now);
 }
 
 /* Move the clock to the earliest timer of any parked worker. false: there
@@ -148,12 +151,12 @@ static bool advance_clock(weft__sim *s)
     weft_rt *rt = s->rt;
     uint64_t next = UINT64_MAX;
     for (unsigned i = 0; i < rt->nworkers; i++) {
-        weft__worker *w = &rt->workers[i];
-        if (w->vstate != WEFT__V_PARKED)
+        weft__vworker *v = &s->vw[i];
+        if (v->vstate != WEFT__V_PARKED)
             continue;
-        w->park_deadline = weft__wheel_next_deadline(&w->wheel);
-        if (w->park_deadline < next)
-            next = w->park_deadline;
+        v->park_deadline = weft__wheel_next_deadline(&rt->workers[i].wheel);
+        if (v->park_deadline < next)
+            next = v->park_deadline;
     }
     if (next == UINT64_MAX)
         return false;
@@ -161,8 +164,6 @@ static bool advance_clock(weft__sim *s)
         s->now = next;
         weft__trace(s, WEFT__EV_CLOCK, -1, 0, 0, next, NULL);
     }
-    /* A clock jump is a step: a ticker that fires forever while every task
-     * waits is a livelock the budget must catch. */
     step(s);
     return true;
 }
@@ -170,14 +171,14 @@ static bool advance_clock(weft__sim *s)
 static void deadlock(weft__sim *s)
 {
     weft_rt *rt = s->rt;
-    if (rt->stop_when == WEFT__STOP_ALL_DONE && rt->live == 0)
+    if (rt->stop_when == WEFT__STOP_ALL_DONE && rt->live.v == 0)
         return;
     char buf[3800];
     size_t n = weft__blocked_tasks(rt, buf, sizeof buf);
     snprintf(s->message, sizeof s->message, "deadlock: %zu task(s) blocked and nothing can wake them:\n%s", n, buf);
     s->failed = WEFT_EDEADLK;
-    rt->status = WEFT_EDEADLK;
-    rt->stop = 1;
+    rt->status.v = (uint32_t)WEFT_EDEADLK;
+    rt->stop.v = 1;
     weft__trace(s, WEFT__EV_FAIL, -1, 0, WEFT_EDEADLK, 0, NULL);
 }
 
@@ -188,22 +189,22 @@ static weft__worker *pick(weft__sim *s, weft__worker *cur)
 {
     weft_rt *rt = s->rt;
     for (;;) {
-        if (rt->stop)
+        if (stopping(rt))
             return NULL;
         unsigned n = 0;
-        bool cur_first = cur && enabled(s, cur);
+        bool cur_first = cur && enabled(s, cur->index);
         if (cur_first)
             s->cands[n++] = cur;
         for (unsigned i = 0; i < rt->nworkers; i++) {
             weft__worker *w = &rt->workers[i];
-            if (w != cur && enabled(s, w))
+            if (w != cur && enabled(s, i))
                 s->cands[n++] = w;
         }
         if (n == 1)
             return s->cands[0];
         if (n > 1) {
             unsigned k = weft__decide_worker(s, s->cands, n, cur_first);
-            return rt->stop ? NULL : s->cands[k];
+            return stopping(rt) ? NULL : s->cands[k];
         }
         if (!advance_clock(s)) {
             deadlock(s);
@@ -215,21 +216,22 @@ static weft__worker *pick(weft__sim *s, weft__worker *cur)
 static void switch_to(weft__sim *s, weft__ctx *from, weft__worker *next)
 {
     weft_rt *rt = s->rt;
-    if (!next->started) {
+    weft__vworker *v = &s->vw[next->index];
+    if (!v->started) {
         /* A loop fiber is made on first use (or remade after a failure ended
          * its previous life mid-step). */
-        if (!next->loop_stack && weft__stack_get(rt, WEFT__SIM_LOOP_STACK, &next->loop_stack) < 0) {
+        if (!v->loop_stack && weft__stack_get(rt, WEFT__SIM_LOOP_STACK, &v->loop_stack) < 0) {
             weft__sim_failf(rt, WEFT_ENOMEM, "no stack for virtual worker %u", next->index);
             return;
         }
-        weft__ctx_make(&next->loop_ctx, next->loop_stack, weft__worker_loop_entry);
-        next->resume = &next->loop_ctx;
-        next->started = 1;
+        weft__ctx_make(&next->loop_ctx, v->loop_stack, weft__worker_loop_entry);
+        v->resume = &next->loop_ctx;
+        v->started = true;
     }
-    next->vstate = WEFT__V_RUNNING;
-    next->wakeup = 0;
+    v->vstate = WEFT__V_RUNNING;
+    v->wakeup = false;
     weft__tls_worker = next;
-    weft__ctx_jump(from, next->resume, next, false);
+    weft__ctx_jump(from, v->resume, next, false);
 }
 
 static void to_host(weft_rt *rt, weft__ctx *from)
@@ -240,20 +242,21 @@ static void to_host(weft_rt *rt, weft__ctx *from)
 
 static int sim_run(weft_rt *rt)
 {
-    weft__sim *s = rt->sim;
+    weft__sim *s = weft__sim_of(rt);
     /* Each run starts clean: an earlier failure must not be reported again,
      * colour this run's status, or switch off its step budget. */
     s->failed = 0;
     s->message[0] = 0;
     s->steps = 0;
+    weft__watchdog_arm(s);
     weft__ctx_init_host(&rt->host_ctx);
     weft__worker *next = pick(s, NULL);
     if (next)
         switch_to(s, &rt->host_ctx, next);
     weft__tls_worker = NULL;
-    return rt->status;
+    weft__watchdog_disarm(s);
+    return (int)rt->status.v;
 }
-
 
 /* The context the worker is executing in right now: its current fiber task,
  * or its loop (no-stack tasks and timer callbacks run there). */
@@ -266,105 +269,123 @@ static weft__ctx *running_ctx(weft__worker *w)
 static void sim_sched_point(weft__worker *w)
 {
     weft_rt *rt = w->rt;
-    weft__sim *s = rt->sim;
+    weft__sim *s = weft__sim_of(rt);
     step(s);
     if (rt->nworkers == 1)
         return;
-    w->vstate = WEFT__V_READY;
+    weft__vworker *v = &s->vw[w->index];
+    v->vstate = WEFT__V_READY;
     weft__worker *next = pick(s, w);
     if (next == w || !next) {
-        w->vstate = WEFT__V_RUNNING;
+        v->vstate = WEFT__V_RUNNING;
         return;
     }
     weft__ctx *save = running_ctx(w);
-    w->resume = save;
+    v->resume = save;
     switch_to(s, save, next);
 }
 
 static void sim_park(weft__worker *w, uint64_t deadline)
 {
     weft_rt *rt = w->rt;
-    weft__sim *s = rt->sim;
-    w->vstate = WEFT__V_PARKED;
-    w->park_deadline = deadline;
-    w->wakeup = 0;
-    w->resume = &w->loop_ctx;
+    weft__sim *s = weft__sim_of(rt);
+    if (!weft__sched_prepare_park(w))
+        return; /* work arrived after all */
+    weft__vworker *v = &s->vw[w->index];
+    v->vstate = WEFT__V_PARKED;
+    v->park_deadline = deadline;
+    v->wakeup = false;
+    v->resume = &w->loop_ctx;
+    s->progress.v++;
     weft__worker *next = pick(s, NULL);
     if (next == w) {
-        w->vstate = WEFT__V_RUNNING;
-        return;
-    }
-    if (!next) {
+        v->vstate = WEFT__V_RUNNING;
+    } else if (!next) {
         to_host(rt, &w->loop_ctx);
-        return;
+    } else {
+        switch_to(s, &w->loop_ctx, next);
     }
-    switch_to(s, &w->loop_ctx, next);
+    weft__sched_unidle(w);
 }
 
 static void sim_wake(weft__worker *w)
 {
-    if (w->vstate == WEFT__V_PARKED)
-        w->wakeup = 1;
+    weft__vworker *v = &weft__sim_of(w->rt)->vw[w->index];
+    if (v->vstate == WEFT__V_PARKED)
+        v->wakeup = true;
 }
 
 static bool sim_on_stop(weft__worker *w)
 {
-    w->vstate = WEFT__V_READY;
-    w->resume = &w->loop_ctx;
+    weft__vworker *v = &weft__sim_of(w->rt)->vw[w->index];
+    v->vstate = WEFT__V_READY;
+    v->resume = &w->loop_ctx;
     to_host(w->rt, &w->loop_ctx);
     return false;
 }
 
-static unsigned sim_place(weft_rt *rt, weft__task *t, unsigned local)
+static uint32_t sim_choose(weft__worker *w, int why, uint32_t n)
 {
-    (void)t;
-    (void)local;
-    if (rt->nworkers == 1)
-        return 0;
-    return (unsigned)weft__decide(rt->sim, WEFT__S_PLACE, rt->nworkers, false);
+    weft__sim *s = weft__sim_of(w->rt);
+    return (uint32_t)weft__decide(s, why == WEFT__CHOOSE_SELECT ? WEFT__S_SELECT : WEFT__S_PLACE, n, false);
 }
 
-static uint64_t sim_rand(weft_rt *rt)
+/* No hidden threads in a simulation: a blocking call is an ordinary task
+ * (its real duration is not virtual time). */
+static void sim_blocking_submit(weft__worker *w, weft__task *t)
 {
-    return weft__decide(rt->sim, WEFT__S_RAND, 0, false);
+    t->flags |= WEFT__F_BLOCKING;
+    weft__spawn_commit(w->rt, t);
+}
+
+static uint64_t sim_rand(weft__worker *w)
+{
+    return weft__decide(weft__sim_of(w->rt), WEFT__S_RAND, 0, false);
 }
 
 /* End the run now. From a task, the task is abandoned where it stands (the
  * loop it came from reclaims it when resumed); from a loop context (a no-stack
  * task or a timer callback) the loop is restarted fresh on its next turn. */
-static void sim_fail(weft_rt *rt, int status, const char *msg)
+static void end_run(weft_rt *rt, int status, const char *msg)
 {
-    weft__sim *s = rt->sim;
+    weft__sim *s = weft__sim_of(rt);
     if (!s->failed) {
         s->failed = status;
         snprintf(s->message, sizeof s->message, "%s", msg);
     }
-    rt->status = s->failed;
-    rt->stop = 1;
+    rt->status.v = (uint32_t)s->failed;
+    rt->stop.v = 1;
     weft__worker *w = weft__tls_worker;
     weft__trace(s, WEFT__EV_FAIL, w ? (int)w->index : -1, 0, status, w && w->current ? w->current->node.task_id : 0,
-                NULL);
+                s->message);
     if (!w)
         return; /* on the host: sim_run sees rt->stop */
+    weft__vworker *v = &s->vw[w->index];
     weft__task *t = w->current;
-    w->vstate = WEFT__V_READY;
+    v->vstate = WEFT__V_READY;
     /* On the task's own stack only if it is running as a fiber; a task the
      * loop is still preparing (binding its stack) is failed from the loop. */
-    if (t && t->state == WEFT__T_RUNNING && !(t->flags & WEFT__F_NOSTACK)) {
-        t->state = WEFT__T_ABANDONED;
-        rt->live--;
-        w->resume = &w->loop_ctx;
+    if (t && weft__task_get_state(t) == WEFT__T_RUNNING && !(t->flags & WEFT__F_NOSTACK)) {
+        t->state.v = WEFT__T_ABANDONED;
+        rt->live.v--;
+        v->resume = &w->loop_ctx;
         to_host(rt, &t->ctx);
     } else {
         weft__ctx dead;
         if (t) {
-            t->state = WEFT__T_ABANDONED;
-            rt->live--;
+            t->state.v = WEFT__T_ABANDONED;
+            rt->live.v--;
             w->current = NULL;
         }
-        w->started = 0;
+        v->started = false;
         to_host(rt, &dead);
     }
+    weft__die("a failed simulated run was resumed");
+}
+
+static WEFT_NORETURN void sim_fail(weft__worker *w, int status, const char *msg)
+{
+    end_run(w->rt, status, msg);
     weft__die("a failed simulated run was resumed");
 }
 
@@ -375,79 +396,12 @@ void weft__sim_failf(weft_rt *rt, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    sim_fail(rt, status, msg);
+    end_run(rt, status, msg);
 }
 
-static size_t put_str(char *out, const char *s)
+static void sim_end_run(weft_rt *rt)
 {
-    size_t n = 0;
-    while (s[n]) {
-        out[n] = s[n];
-        n++;
-    }
-    return n;
-}
-
-static size_t put_u64(char *out, uint64_t v)
-{
-    char tmp[24];
-    size_t m = 0, n = 0;
-    do {
-        tmp[m++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (m)
-        out[n++] = tmp[--m];
-    return n;
-}
-
-void weft__sim_steps(weft_rt *rt, uint64_t n)
-{
-    weft__sim *s = rt->sim;
-    s->steps += n > 0 ? n - 1 : 0;
-    if (n)
-        step(s); /* timers that fire count, so a self re-arming one is caught too */
-}
-
-void weft__print_repro(weft_rt *rt, int fd)
-{
-    /* Signal-safe: called from the crash handler. No allocation, no stdio. */
-    weft__sim *s = rt->sim;
-    char line[4096];
-    size_t n = 0;
-    const char *head = "weft: reproduce with ";
-    for (const char *p = head; *p; p++)
-        line[n++] = *p;
-    if (s->source == WEFT__SRC_SEED) {
-        if (s->strategy == WEFT_STRATEGY_PCT) {
-            n += put_str(line + n, "WEFT_STRATEGY=pct:");
-            n += put_u64(line + n, s->pct_depth);
-            line[n++] = ':';
-            n += put_u64(line + n, s->pct_steps);
-            line[n++] = ' ';
-        }
-        n += put_str(line + n, "WEFT_SEED=");
-        n += put_u64(line + n, s->seed);
-    } else if (!s->rec_truncated) {
-        const char *k = "WEFT_SCHEDULE=";
-        for (const char *p = k; *p; p++)
-            line[n++] = *p;
-        size_t w = weft__schedule_encode_into(s->rec.v, s->rec.len, line + n, sizeof line - n - 2);
-        if (!w) {
-            const char *t = "(schedule too long to print here; use weft_rt_schedule)";
-            for (const char *p = t; *p; p++)
-                line[n++] = *p;
-        }
-        n += w;
-    }
-    line[n++] = '\n';
-    ssize_t unused = write(fd, line, n);
-    (void)unused;
-}
-
-void weft__sim_after_run(weft_rt *rt)
-{
-    weft__sim *s = rt->sim;
+    weft__sim *s = weft__sim_of(rt);
     if (rt->trace_path && s->ev_len) {
         size_t len = strlen(rt->trace_path);
         int r = len > 5 && !strcmp(rt->trace_path + len - 5, ".json") ? weft_rt_trace_write_json(rt, rt->trace_path)
@@ -458,21 +412,28 @@ void weft__sim_after_run(weft_rt *rt)
     if (s->failed && !rt->quiet) {
         fprintf(stderr, "weft: simulated run failed: %s\n", s->message);
         fflush(stderr);
-        weft__print_repro(rt, 2);
+        weft__sim_crash_report(rt, 2);
     }
 }
 
 const weft__backend weft__backend_sim = {
-    .name = "sim",
-    .init = sim_init,
-    .now = sim_now,
+    .caps = WEFT__CAP_VIRTUAL_TIME | WEFT__CAP_INTERLEAVE | WEFT__CAP_DETERMINISTIC,
+    .create = sim_create,
+    .destroy = sim_destroy,
     .run = sim_run,
+    .end_run = sim_end_run,
+    .now = sim_now,
     .park = sim_park,
     .wake = sim_wake,
     .on_stop = sim_on_stop,
     .sched_point = sim_sched_point,
-    .place = sim_place,
-    .steal = sim_steal,
+    .timers_fired = sim_timers_fired,
+    .choose = sim_choose,
     .rand = sim_rand,
+    .io_submit = NULL,
+    .io_cancel = NULL,
+    .blocking_submit = sim_blocking_submit,
+    .buggify = weft__sim_buggify,
     .fail = sim_fail,
+    .crash_report = weft__sim_crash_report,
 };

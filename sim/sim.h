@@ -4,7 +4,35 @@
 #ifndef WEFT_SIM_PRIVATE_H
 #define WEFT_SIM_PRIVATE_H
 
-#include "../src/internal.h"
+#include "../src/core.h"
+
+/* The streams a seed is split into: each subsystem draws from its own, so a
+ * new fault knob does not reshuffle the interleavings. The values are part
+ * of recorded schedules and trace hashes: never renumber. */
+enum weft__stream {
+    WEFT__S_INTERLEAVE = 0, /* which virtual worker runs next */
+    WEFT__S_PLACE = 1,      /* steal victims, which idle worker wakes */
+    WEFT__S_FAULT = 3,      /* buggify, allocation failures */
+    WEFT__S_RAND = 4,       /* weft_rand() */
+    WEFT__S_SELECT = 5,     /* which ready case a select takes */
+    WEFT__S_COUNT = 6
+};
+
+typedef struct weft__sim weft__sim;
+
+/* How a virtual worker stands. */
+enum weft__vstate { WEFT__V_RUNNING = 0, WEFT__V_READY, WEFT__V_PARKED };
+
+/* A virtual worker: the simulator's per-worker state (the backend state of
+ * the core's worker). Its loop runs on a fiber of its own. */
+typedef struct weft__vworker {
+    weft__ctx *resume;       /* what runs when this worker is scheduled */
+    weft__stack *loop_stack;
+    uint8_t vstate;
+    bool wakeup;             /* work arrived while it was parked */
+    bool started;            /* its loop fiber exists */
+    uint64_t park_deadline;
+} weft__vworker;
 
 /* One decision as recorded and replayed. bound 0 means a full 64-bit value. */
 typedef struct weft__decision {
@@ -60,6 +88,7 @@ typedef struct weft__buggify_site {
 
 struct weft__sim {
     weft_rt *rt;
+    weft__vworker *vw;       /* one per worker */
     uint64_t now;
     uint64_t seed;
     int source;
@@ -101,6 +130,10 @@ struct weft__sim {
     weft__buggify_site *sites;
     size_t nsites, sites_cap;
     uint64_t allocs;
+    bool injecting;          /* allocations may fail (after set-up) */
+    /* the wall-clock watchdog */
+    weft__a64 progress;      /* bumped at every step */
+    void *watchdog;
     /* scratch for picking */
     weft__worker **cands;
 };
@@ -127,5 +160,26 @@ WEFT_HIDDEN size_t weft__schedule_encode_into(const weft__decision *d, size_t n,
 
 /* sim.c */
 WEFT_HIDDEN void weft__sim_failf(weft_rt *rt, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+WEFT_HIDDEN extern const weft__backend weft__backend_sim;
+/* The simulator's state of rt, or NULL when rt is not simulated. */
+static inline weft__sim *weft__sim_of(const weft_rt *rt)
+{
+    return rt->backend == &weft__backend_sim ? (weft__sim *)rt->backend_state : NULL;
+}
+
+/* faults.c */
+WEFT_HIDDEN int weft__sim_buggify(weft__worker *w, const char *file, int line);
+/* The allocator the simulator puts in front of the configured one. */
+WEFT_HIDDEN void weft__sim_wrap_alloc(weft__sim *s);
+
+/* replay.c: the one builder of "reproduce with" lines. Signal-safe. */
+WEFT_HIDDEN size_t weft__replay_line(const weft_config *cfg, uint64_t seed, const weft__decision *d, size_t n,
+                                     const char *schedule, char *buf, size_t len);
+WEFT_HIDDEN void weft__sim_crash_report(weft_rt *rt, int fd);
+
+/* watchdog.c */
+WEFT_HIDDEN int weft__watchdog_arm(weft__sim *s);
+WEFT_HIDDEN void weft__watchdog_disarm(weft__sim *s);
+WEFT_HIDDEN void weft__watchdog_free(weft__sim *s);
 
 #endif

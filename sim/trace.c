@@ -22,10 +22,7 @@ static inline uint64_t mix(uint64_t h, uint64_t v)
 
 static uint64_t hash_text(const char *s)
 {
-    uint64_t h = 0xCBF29CE484222325ull;
-    while (*s)
-        h = (h ^ (uint8_t)*s++) * 0x100000001B3ull;
-    return h;
+    return weft__hash_str(WEFT__HASH_INIT, s);
 }
 
 static weft__event *slot(weft__sim *s)
@@ -33,9 +30,9 @@ static weft__event *slot(weft__sim *s)
     size_t k = s->ev_len / WEFT__TRACE_CHUNK;
     if (k == s->nchunks) {
         weft_rt *rt = s->rt;
-        if (weft__grow(rt, false, (void **)&s->chunks, &s->chunk_cap, s->nchunks, sizeof *s->chunks, 16) < 0)
+        if (weft__grow(&rt->base_alloc, (void **)&s->chunks, &s->chunk_cap, s->nchunks, sizeof *s->chunks, 16) < 0)
             return NULL;
-        weft__event *c = rt->alloc.alloc(rt->alloc.ctx, WEFT__TRACE_CHUNK * sizeof *c);
+        weft__event *c = rt->base_alloc.alloc(rt->base_alloc.ctx, WEFT__TRACE_CHUNK * sizeof *c);
         if (!c)
             return NULL;
         s->chunks[s->nchunks++] = c;
@@ -63,7 +60,9 @@ void weft__trace(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, 
     uint64_t h = mix(s->hash, (uint64_t)kind | (uint64_t)(uint8_t)worker << 8 | (uint64_t)extra << 16 |
                                   (uint64_t)(uint32_t)a << 32);
     h = mix(h, b);
-    if (text)
+    /* Names and wait reasons are part of a run; a failure's message is not
+     * hashed (it holds source paths, which differ between checkouts). */
+    if (text && kind == WEFT__EV_HOOK)
         h = mix(h, hash_text(text));
     s->hash = h;
     s->events++;
@@ -96,7 +95,7 @@ static const char *keep_name(weft__sim *s, const char *name)
     if (s->names_used + n > s->names_cap) {
         size_t size = n > 4000 ? n : 4000;
         weft_rt *rt = s->rt;
-        struct weft__name_chunk *c = rt->alloc.alloc(rt->alloc.ctx, sizeof *c + size);
+        struct weft__name_chunk *c = rt->base_alloc.alloc(rt->base_alloc.ctx, sizeof *c + size);
         if (!c)
             return NULL;
         c->next = s->name_chunks;
@@ -134,14 +133,14 @@ void weft__trace_free(weft__sim *s)
 {
     weft_rt *rt = s->rt;
     for (size_t i = 0; i < s->nchunks; i++)
-        rt->alloc.free(rt->alloc.ctx, s->chunks[i], WEFT__TRACE_CHUNK * sizeof(weft__event));
+        rt->base_alloc.free(rt->base_alloc.ctx, s->chunks[i], WEFT__TRACE_CHUNK * sizeof(weft__event));
     if (s->chunks)
-        rt->alloc.free(rt->alloc.ctx, s->chunks, s->chunk_cap * sizeof *s->chunks);
+        rt->base_alloc.free(rt->base_alloc.ctx, s->chunks, s->chunk_cap * sizeof *s->chunks);
     s->chunks = NULL;
     s->nchunks = s->chunk_cap = s->ev_len = 0;
     while (s->name_chunks) {
         struct weft__name_chunk *next = s->name_chunks->next;
-        rt->alloc.free(rt->alloc.ctx, s->name_chunks, sizeof *s->name_chunks + s->name_chunks->size);
+        rt->base_alloc.free(rt->base_alloc.ctx, s->name_chunks, sizeof *s->name_chunks + s->name_chunks->size);
         s->name_chunks = next;
     }
 }
@@ -197,17 +196,17 @@ static void format(const weft__event *e, uint64_t time, char *buf, size_t len)
 
 uint64_t weft_rt_trace_hash(const weft_rt *rt)
 {
-    return rt && rt->sim ? rt->sim->hash : 0;
+    return rt && weft__sim_of(rt) ? weft__sim_of(rt)->hash : 0;
 }
 
 uint64_t weft_rt_trace_events(const weft_rt *rt)
 {
-    return rt && rt->sim ? rt->sim->events : 0;
+    return rt && weft__sim_of(rt) ? weft__sim_of(rt)->events : 0;
 }
 
 static int need_record(const weft_rt *rt, const char *path, const char *what)
 {
-    if (!rt || !path || !rt->sim || !rt->sim->ev_len)
+    if (!rt || !path || !weft__sim_of(rt) || !weft__sim_of(rt)->ev_len)
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "%s: nothing recorded (set sim.record_trace or WEFT_TRACE)", what);
     return 0;
 }
@@ -220,7 +219,7 @@ int weft_rt_trace_write_text(const weft_rt *rt, const char *path)
     FILE *f = fopen(path, "w");
     if (!f)
         return WEFT_EIO;
-    const weft__sim *s = rt->sim;
+    const weft__sim *s = weft__sim_of(rt);
     fprintf(f, "# weft trace: seed %" PRIu64 ", %" PRIu64 " events, hash %016" PRIx64 "%s\n", s->seed, s->events,
             s->hash, s->record ? "" : " (recording stopped early: out of memory)");
     char line[256];
@@ -290,7 +289,7 @@ int weft_rt_trace_write_json(const weft_rt *rt, const char *path)
     FILE *f = fopen(path, "w");
     if (!f)
         return WEFT_EIO;
-    const weft__sim *s = rt->sim;
+    const weft__sim *s = weft__sim_of(rt);
     names nm;
     names_build(s, &nm);
     fprintf(f, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"seed\":\"%" PRIu64 "\",\"hash\":\"%016" PRIx64 "\"},"
@@ -343,9 +342,9 @@ int weft_rt_trace_write_json(const weft_rt *rt, const char *path)
 
 int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, size_t alen, char *b, size_t blen)
 {
-    if (!x || !y || !x->sim || !y->sim)
+    if (!x || !y || !weft__sim_of(x) || !weft__sim_of(y))
         return WEFT_MISUSE_RT(x ? x : y, WEFT_EINVAL, "weft_trace_diff: need two simulated runtimes");
-    cursor p = {x->sim, 0, 0}, q = {y->sim, 0, 0};
+    cursor p = {weft__sim_of(x), 0, 0}, q = {weft__sim_of(y), 0, 0};
     for (int64_t n = 0;; n++) {
         const weft__event *e = next_event(&p), *f = next_event(&q);
         if (!e && !f)
@@ -368,5 +367,5 @@ int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, size_t alen
         }
         return n;
     }
-    return x->sim->hash == y->sim->hash ? -1 : (int64_t)x->sim->events;
+    return weft__sim_of(x)->hash == weft__sim_of(y)->hash ? -1 : (int64_t)weft__sim_of(x)->events;
 }

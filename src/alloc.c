@@ -1,13 +1,12 @@
 /* alloc.c — every runtime allocation goes through here, so that the
- * configured allocator is honoured and the simulator can fail any of them. */
-#include "internal.h"
+ * configured allocator is honoured and the simulator (which wraps rt->alloc)
+ * can fail any of them. */
+#include "core.h"
 
 #include <stdlib.h>
 
 void *weft__alloc(weft_rt *rt, size_t size)
 {
-    if (WEFT_UNLIKELY(rt->sim != NULL) && weft__sim_fail_alloc(rt))
-        return NULL;
     return rt->alloc.alloc(rt->alloc.ctx, size ? size : 1);
 }
 
@@ -40,20 +39,20 @@ static void malloc_free(void *ctx, void *p, size_t size)
 
 const weft_allocator weft__malloc_allocator = {malloc_alloc, malloc_free, NULL};
 
-int weft__grow(weft_rt *rt, bool inject, void **v, size_t *cap, size_t len, size_t elem, size_t first)
+int weft__grow(const weft_allocator *a, void **v, size_t *cap, size_t len, size_t elem, size_t first)
 {
     if (len < *cap)
         return 0;
     size_t ncap = *cap ? *cap * 2 : first;
     if (ncap > SIZE_MAX / elem)
         return WEFT_ENOMEM;
-    void *nv = inject ? weft__alloc(rt, ncap * elem) : rt->alloc.alloc(rt->alloc.ctx, ncap * elem);
+    void *nv = a->alloc(a->ctx, ncap * elem);
     if (!nv)
         return WEFT_ENOMEM;
     if (len)
         memcpy(nv, *v, len * elem);
     if (*v)
-        rt->alloc.free(rt->alloc.ctx, *v, *cap * elem);
+        a->free(a->ctx, *v, *cap * elem);
     *v = nv;
     *cap = ncap;
     return 0;

@@ -1,6 +1,13 @@
 /* chan.c — MPMC channels (rendezvous, bounded, unbounded, oneshot) and
  * select over any mix of sends and receives.
  *
+ * Threads (THREADING.md rule 9): a channel made by a task of a serial
+ * runtime belongs to that runtime and is used without atomics; any other
+ * call on it (another thread, another runtime's task) returns WEFT_EPERM. A
+ * shared channel (made outside any runtime, with weft_chan_new_shared, or by
+ * a task of a concurrent runtime) always takes its lock atomically, and its
+ * try operations, close and len may be called from any thread.
+ *
  * Elements are copied by value. A waiting sender parks with a pointer to its
  * element and a waiting receiver with a pointer to its destination, so a
  * transfer to a waiter is one copy and nothing is ever in two places: an
@@ -12,8 +19,9 @@
  * claim word, and whoever claims it first (a channel completing the case,
  * close, cancellation or the deadline) decides the outcome.
  */
-#include "internal.h"
+#include "core.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #define CHAN_MAGIC 0x6368616Eu
@@ -23,20 +31,23 @@
 
 /* The shared state of one select's waiters. */
 typedef struct weft__select {
-    _Atomic int fired; /* case index that completed, CLAIM_ABORTED, or UNCLAIMED */
+    weft__a32 fired; /* case index that completed, CLAIM_ABORTED, or UNCLAIMED */
     size_t n;
     weft__waiter *waiters;
     weft_select_case *cases;
 } weft__select;
 
 struct weft_chan {
-    uint32_t lock, magic;
+    weft__a32 lock;
+    uint32_t magic;
+    bool serial;          /* owned by `owner`, a serial runtime: no atomics */
+    weft_rt *owner;       /* the serial runtime it belongs to, or NULL (shared) */
     size_t elem_size;
     size_t capacity; /* 0: rendezvous; WEFT_CHAN_UNBOUNDED: grows */
     unsigned char *buf;
     size_t ring, head, len; /* ring slots, first element, elements */
     bool closed, oneshot;
-    weft_waitlist senders, receivers;
+    weft_list senders, receivers;
     weft_allocator alloc; /* of the runtime that made it, or malloc */
 };
 
@@ -50,18 +61,42 @@ static int bad_chan(const char *what, const weft_chan *ch)
     return WEFT_MISUSE(WEFT_EINVAL, "%s: %s", what, ch ? "channel freed or not a channel" : "NULL channel");
 }
 
+/* May the calling thread use ch? A runtime's own channel only from its
+ * tasks' threads (rule 9). */
+static int check_thread(const weft_chan *ch, const char *what)
+{
+    if (!ch->serial)
+        return 0;
+    weft__worker *w = weft__tls_worker;
+    if (w && w->rt == ch->owner)
+        return 0;
+    return WEFT_MISUSE(WEFT_EPERM, "%s: this channel belongs to the single-threaded runtime whose task made it and "
+                                   "is used without atomics there; from %s make it with weft_chan_new_shared",
+                       what, w ? "another runtime" : "another thread");
+}
+
+static inline void chan_lock(weft_chan *ch)
+{
+    weft__lock_s(ch->serial, &ch->lock);
+}
+
+static inline void chan_unlock(weft_chan *ch)
+{
+    weft__unlock_s(ch->serial, &ch->lock);
+}
+
 /* Allocate through the current runtime when it uses the channel's allocator,
  * so the simulator's allocation failures reach channel growth too; otherwise
  * straight from the channel's allocator (it frees what it allocated). */
 static void *chan_alloc(const weft_allocator *a, size_t size)
 {
     weft__worker *w = weft__tls_worker;
-    if (w && w->rt->alloc.alloc == a->alloc && w->rt->alloc.ctx == a->ctx)
+    if (w && w->rt->base_alloc.alloc == a->alloc && w->rt->base_alloc.ctx == a->ctx)
         return weft__alloc(w->rt, size);
     return a->alloc(a->ctx, size);
 }
 
-static int chan_make(weft_chan **out, size_t elem_size, size_t capacity, bool oneshot)
+static int chan_make(weft_chan **out, size_t elem_size, size_t capacity, bool oneshot, bool shared)
 {
     if (!out)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_chan_new: NULL output pointer");
@@ -72,7 +107,7 @@ static int chan_make(weft_chan **out, size_t elem_size, size_t capacity, bool on
         return WEFT_MISUSE(WEFT_EINVAL, "weft_chan_new: capacity %zu of %zu-byte elements is too large", capacity,
                            elem_size);
     weft__worker *w = weft__tls_worker;
-    weft_allocator a = w ? w->rt->alloc : weft__malloc_allocator;
+    weft_allocator a = w ? w->rt->base_alloc : weft__malloc_allocator;
     weft_chan *ch = chan_alloc(&a, sizeof *ch);
     if (!ch)
         return WEFT_ENOMEM;
@@ -82,6 +117,9 @@ static int chan_make(weft_chan **out, size_t elem_size, size_t capacity, bool on
     ch->capacity = capacity;
     ch->oneshot = oneshot;
     ch->alloc = a;
+    /* Shared unless a task of a serial runtime made it for its own use. */
+    ch->serial = !shared && w && w->rt->serial;
+    ch->owner = ch->serial ? w->rt : NULL;
     /* Bounded channels get their whole ring now: a send that found room must
      * never fail for memory. Unbounded ones grow. */
     size_t ring = capacity == WEFT_CHAN_UNBOUNDED ? 0 : capacity;
@@ -100,12 +138,17 @@ static int chan_make(weft_chan **out, size_t elem_size, size_t capacity, bool on
 
 int weft_chan_new(weft_chan **ch, size_t elem_size, size_t capacity)
 {
-    return chan_make(ch, elem_size, capacity, false);
+    return chan_make(ch, elem_size, capacity, false, false);
+}
+
+int weft_chan_new_shared(weft_chan **ch, size_t elem_size, size_t capacity)
+{
+    return chan_make(ch, elem_size, capacity, false, true);
 }
 
 int weft_chan_new_oneshot(weft_chan **ch, size_t elem_size)
 {
-    return chan_make(ch, elem_size, 1, true);
+    return chan_make(ch, elem_size, 1, true, false);
 }
 
 int weft_chan_free(weft_chan *ch)
@@ -114,6 +157,9 @@ int weft_chan_free(weft_chan *ch)
         return 0;
     if (!valid(ch))
         return bad_chan("weft_chan_free", ch);
+    int r = check_thread(ch, "weft_chan_free");
+    if (r < 0)
+        return r;
     if (ch->senders.head || ch->receivers.head)
         return WEFT_MISUSE(WEFT_EBUSY, "weft_chan_free: tasks still wait on the channel");
     weft_allocator a = ch->alloc;
@@ -126,7 +172,13 @@ int weft_chan_free(weft_chan *ch)
 
 size_t weft_chan_len(const weft_chan *ch)
 {
-    return valid(ch) ? ch->len : 0;
+    weft_chan *m = (weft_chan *)ch;
+    if (!valid(ch) || check_thread(ch, "weft_chan_len") < 0)
+        return 0;
+    chan_lock(m);
+    size_t n = m->len;
+    chan_unlock(m);
+    return n;
 }
 
 /* ---- the buffer ---- */
@@ -198,17 +250,18 @@ static void buf_pop(weft_chan *ch, void *out)
 /* ---- waiters ---- */
 
 /* Take the first waiter of l that can still complete: plain waiters always
- * can; a select's waiter only if this claim wins its select. */
-static weft__waiter *claim_first(weft_waitlist *l)
+ * can; a select's waiter only if this claim wins its select. The claim word
+ * is atomic whatever the channel: a select may span shared channels. */
+static weft__waiter *claim_first(weft_list *l)
 {
     weft__waiter *w;
     while ((w = weft__waitlist_pop(l)) != NULL) {
-        weft__select *sel = (weft__select *)(uintptr_t)w->aux;
+        weft__select *sel = w->select;
         if (!sel)
             return w;
-        int expected = UNCLAIMED;
-        int index = (int)(w - sel->waiters);
-        if (atomic_compare_exchange_strong(&sel->fired, &expected, index))
+        uint32_t expected = (uint32_t)UNCLAIMED;
+        uint32_t index = (uint32_t)(w - sel->waiters);
+        if (weft__cas(&sel->fired, &expected, index, WEFT__ACQ_REL, WEFT__ACQUIRE))
             return w;
         /* Another case of that select already completed: drop this stale
          * registration and look further. */
@@ -218,8 +271,9 @@ static weft__waiter *claim_first(weft_waitlist *l)
 
 static void complete(weft__waiter *w, int result)
 {
-    w->result = result; /* a select reads its fired waiter's result */
-    weft__wake(w->task, result);
+    weft__task *t = w->task; /* w lives on a stack the wake may let go */
+    w->result = result;      /* a select reads its fired waiter's result */
+    weft__wake(t, result);
 }
 
 /* Close the channel: every waiter that can still complete learns it, in
@@ -229,13 +283,13 @@ static void complete(weft__waiter *w, int result)
 static void close_locked(weft_chan *ch, weft__waiter *peer, int peer_code)
 {
     ch->closed = true;
-    weft__chain c = {NULL, NULL};
+    weft_list c = {NULL, NULL};
     weft__waiter *w;
     while (!ch->len && (w = claim_first(&ch->receivers)) != NULL)
-        weft__chain_add(&c, w);
+        weft__list_push_tail(&c, &w->link);
     while ((w = claim_first(&ch->senders)) != NULL)
-        weft__chain_add(&c, w);
-    weft__obj_unlock(&ch->lock);
+        weft__list_push_tail(&c, &w->link);
+    chan_unlock(ch);
     if (peer)
         complete(peer, peer_code);
     weft__wake_chain(&c, WEFT_EPIPE);
@@ -249,7 +303,7 @@ static void finish_op(weft_chan *ch, weft__waiter *peer, int code)
         close_locked(ch, peer, code);
         return;
     }
-    weft__obj_unlock(&ch->lock);
+    chan_unlock(ch);
     if (peer)
         complete(peer, code);
 }
@@ -261,7 +315,7 @@ static void finish_op(weft_chan *ch, weft__waiter *peer, int code)
 static int try_send_locked(weft_chan *ch, const void *elem)
 {
     if (ch->closed) {
-        weft__obj_unlock(&ch->lock);
+        chan_unlock(ch);
         return WEFT_EPIPE;
     }
     weft__waiter *rx = claim_first(&ch->receivers);
@@ -273,7 +327,7 @@ static int try_send_locked(weft_chan *ch, const void *elem)
     if (ch->capacity && has_room(ch)) {
         int r = buf_push(ch, elem);
         if (r < 0) {
-            weft__obj_unlock(&ch->lock);
+            chan_unlock(ch);
             return r;
         }
         finish_op(ch, NULL, 0);
@@ -298,10 +352,10 @@ static int try_recv_locked(weft_chan *ch, void *out)
     } else if (!buffered) {
         if (!ch->closed)
             return WEFT_EAGAIN;
-        weft__obj_unlock(&ch->lock);
+        chan_unlock(ch);
         return WEFT_EPIPE;
     }
-    weft__obj_unlock(&ch->lock);
+    chan_unlock(ch);
     if (tx)
         complete(tx, 0);
     return 0;
@@ -334,29 +388,32 @@ static int chan_op(weft_chan *ch, bool send, void *elem, bool block, uint64_t de
 {
     if (!valid(ch) || !elem)
         return elem ? bad_chan(what, ch) : WEFT_MISUSE(WEFT_EINVAL, "%s: NULL element pointer", what);
+    int r = check_thread(ch, what);
+    if (r < 0)
+        return r;
     weft__task *self = NULL;
+    if (block && (r = weft__blocking_entry(&self, what)) < 0)
+        return r;
     weft__worker *w = weft__tls_worker;
-    if (block) {
-        int r = weft__blocking_entry(&self, what);
-        if (r < 0)
-            return r;
-    }
+    if (w && w->rt != ch->owner && ch->serial)
+        w = NULL;
     /* A try always has an effect others can see (even "empty" is an
      * observation); a blocking call only when it will not wait. */
-    if (w && (!block || (send ? send_ready(ch) : recv_ready(ch))))
+    if (w && w->sched_point && (!block || (send ? send_ready(ch) : recv_ready(ch))))
         weft__sched_point(w);
-    weft__obj_lock(&ch->lock);
-    int r = op_locked(ch, send, elem);
+    chan_lock(ch);
+    r = op_locked(ch, send, elem);
     if (r != WEFT_EAGAIN)
         return r;
     if (!block) {
-        weft__obj_unlock(&ch->lock);
+        chan_unlock(ch);
         return r;
     }
     weft__waiter wt = {0};
     wt.data = elem;
-    return weft__block_on_list(self, &wt, send ? &ch->senders : &ch->receivers, &ch->lock,
-                               send ? WEFT__W_CHAN_SEND : WEFT__W_CHAN_RECV, deadline);
+    int kind = (send ? WEFT__W_CHAN_SEND : WEFT__W_CHAN_RECV) | (ch->serial ? 0 : WEFT__W_EXTERNAL);
+    return weft__block_on_list(self, &wt, send ? &ch->senders : &ch->receivers, &ch->lock, ch->serial, kind,
+                               deadline);
 }
 
 int weft_chan_send_until(weft_chan *ch, const void *elem, uint64_t deadline)
@@ -393,10 +450,15 @@ int weft_chan_close(weft_chan *ch)
 {
     if (!valid(ch))
         return bad_chan("weft_chan_close", ch);
-    weft__sched_point_here();
-    weft__obj_lock(&ch->lock);
+    int r = check_thread(ch, "weft_chan_close");
+    if (r < 0)
+        return r;
+    weft__worker *w = weft__tls_worker;
+    if (w)
+        weft__sched_point(w);
+    chan_lock(ch);
     if (ch->closed) {
-        weft__obj_unlock(&ch->lock);
+        chan_unlock(ch);
         return WEFT_EPIPE;
     }
     close_locked(ch, NULL, 0);
@@ -411,9 +473,13 @@ static int check_cases(weft_select_case *cases, size_t n, const char *what)
 {
     if (!cases || n == 0 || n > WEFT_SELECT_MAX)
         return WEFT_MISUSE(WEFT_EINVAL, "%s: need 1 to %d cases", what, WEFT_SELECT_MAX);
+    int r;
     for (size_t i = 0; i < n; i++) {
         if (!valid(cases[i].chan))
             return bad_chan(what, cases[i].chan);
+        /* From outside a task: shared channels only (rule 9). */
+        if ((r = check_thread(cases[i].chan, what)) < 0)
+            return r;
         if ((cases[i].op != WEFT_SELECT_SEND && cases[i].op != WEFT_SELECT_RECV) || !cases[i].elem)
             return WEFT_MISUSE(WEFT_EINVAL, "%s: case %zu needs op SEND or RECV and an element pointer", what, i);
     }
@@ -430,21 +496,33 @@ static bool case_ready(const weft_select_case *c)
 static int try_case(weft_select_case *c)
 {
     weft_chan *ch = c->chan;
-    weft__obj_lock(&ch->lock);
+    chan_lock(ch);
     int r = op_locked(ch, c->op == WEFT_SELECT_SEND, c->elem);
     if (r == WEFT_EAGAIN)
-        weft__obj_unlock(&ch->lock);
+        chan_unlock(ch);
     return r;
 }
 
-/* The cases that look ready, scanned from start round the ring. */
-static size_t collect_ready(const weft_select_case *cases, size_t n, size_t start, size_t *ready)
+/* The cases that look ready, scanned from start round the ring. The peek
+ * is exact only where one thread runs everything (a serial runtime's own
+ * channels); elsewhere every case is a candidate, tried under its lock. */
+static size_t collect_ready(const weft_select_case *cases, size_t n, size_t start, size_t *ready, bool exact)
 {
     size_t nready = 0;
     for (size_t k = 0, i = start; k < n; k++, i = i + 1 == n ? 0 : i + 1)
-        if (case_ready(&cases[i]))
+        if (!exact || case_ready(&cases[i]))
             ready[nready++] = i;
     return nready;
+}
+
+static bool peek_exact(const weft__worker *w, const weft_select_case *cases, size_t n)
+{
+    if (!w || !w->serial)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!cases[i].chan->serial)
+            return false;
+    return true;
 }
 
 /* Among the ready cases pick one fairly: by the decision source in
@@ -460,20 +538,21 @@ static int poll_cases(weft_select_case *cases, size_t n)
         self->select_rr = (uint32_t)(start + 1);
     }
     size_t ready[WEFT_SELECT_MAX];
-    size_t nready = collect_ready(cases, n, start, ready);
+    bool exact = peek_exact(w, cases, n);
+    size_t nready = collect_ready(cases, n, start, ready, exact);
     /* The point (taken only if something can proceed) goes before the cases
      * are read for real: other tasks may run during it, and a case that
      * became ready then must be seen, or a select that goes on to park would
      * wait for a wake-up already gone. */
     if (nready && w && w->sched_point) {
         weft__sched_point(w);
-        nready = collect_ready(cases, n, start, ready);
+        nready = collect_ready(cases, n, start, ready, exact);
     }
     if (!nready)
         return WEFT_EAGAIN;
     size_t first = 0;
-    if (w && w->rt->sim && nready > 1)
-        first = weft__sim_choose(w->rt, WEFT__S_SELECT, (uint32_t)nready);
+    if (exact && nready > 1)
+        first = w->rt->backend->choose(w, WEFT__CHOOSE_SELECT, (uint32_t)nready);
     /* The peek was racy: try the chosen case, then the rest in order. */
     for (size_t k = 0, j = first; k < nready; k++, j = j + 1 == nready ? 0 : j + 1) {
         size_t i = ready[j];
@@ -501,10 +580,10 @@ static void unregister_all(weft__select *sel)
     for (size_t i = 0; i < sel->n; i++) {
         weft__waiter *w = &sel->waiters[i];
         weft_chan *ch = sel->cases[i].chan;
-        weft__obj_lock(&ch->lock);
+        chan_lock(ch);
         if (w->linked)
             weft__waitlist_remove(w->list, w);
-        weft__obj_unlock(&ch->lock);
+        chan_unlock(ch);
     }
 }
 
@@ -513,8 +592,8 @@ static void unregister_all(weft__select *sel)
 static bool select_unlink(weft__task *t)
 {
     weft__select *sel = t->wait_obj;
-    int expected = UNCLAIMED;
-    if (!atomic_compare_exchange_strong(&sel->fired, &expected, CLAIM_ABORTED))
+    uint32_t expected = (uint32_t)UNCLAIMED;
+    if (!weft__cas(&sel->fired, &expected, (uint32_t)CLAIM_ABORTED, WEFT__ACQ_REL, WEFT__ACQUIRE))
         return false;
     unregister_all(sel);
     return true;
@@ -534,7 +613,8 @@ int weft_select(weft_select_case *cases, size_t n, uint64_t deadline)
         return r;
     weft__waiter waiters[WEFT_SELECT_MAX];
     weft__select sel = {.n = n, .waiters = waiters, .cases = cases};
-    atomic_init(&sel.fired, UNCLAIMED);
+    sel.fired.v = (uint32_t)UNCLAIMED;
+    bool external = false;
     memset(waiters, 0, n * sizeof *waiters);
     for (size_t i = 0; i < n; i++) {
         weft_chan *ch = cases[i].chan;
@@ -542,13 +622,15 @@ int weft_select(weft_select_case *cases, size_t n, uint64_t deadline)
         w->task = self;
         w->lock = &ch->lock;
         w->data = cases[i].elem;
-        w->aux = (uint64_t)(uintptr_t)&sel;
-        weft__obj_lock(&ch->lock);
+        w->select = &sel;
+        w->serial = ch->serial;
+        external |= !ch->serial;
+        chan_lock(ch);
         weft__waitlist_push(cases[i].op == WEFT_SELECT_SEND ? &ch->senders : &ch->receivers, w);
-        weft__obj_unlock(&ch->lock);
+        chan_unlock(ch);
     }
-    r = weft__block(self, WEFT__W_SELECT, &sel, select_unlink, deadline);
-    int fired = atomic_load(&sel.fired);
+    r = weft__block(self, WEFT__W_SELECT | (external ? WEFT__W_EXTERNAL : 0), &sel, select_unlink, deadline);
+    int fired = (int)weft__ld(&sel.fired, WEFT__ACQUIRE);
     if (fired >= 0) {
         unregister_all(&sel);
         cases[fired].result = waiters[fired].result;

@@ -1,7 +1,7 @@
 /* env.c — the WEFT_* environment overrides, read once in weft_rt_new. A
  * malformed value is refused with a message naming the variable: a typo in
  * WEFT_SEED must not silently run a different seed. */
-#include "internal.h"
+#include "core.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -90,6 +90,12 @@ int weft__env_apply(weft_config *cfg, int quiet, char *why, size_t whylen)
         else if (parse_pct(v, &cfg->sim) < 0)
             return bad("WEFT_STRATEGY", v, "random, pct, pct:<depth 1-64>[:<steps>] or exhaustive", quiet, why,
                        whylen);
+    }
+    if ((v = getenv("WEFT_WATCHDOG_MS")) && *v) {
+        uint64_t ms;
+        if (weft__parse_u64(v, &ms) < 0 || ms == 0 || ms > UINT32_MAX)
+            return bad("WEFT_WATCHDOG_MS", v, "a number of milliseconds from 1 to 4294967295", quiet, why, whylen);
+        cfg->sim.watchdog_ms = (unsigned)ms;
     }
     if ((v = getenv("WEFT_SCHEDULE")) && *v)
         cfg->schedule = v; /* checked when the simulator decodes it */

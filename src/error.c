@@ -1,9 +1,11 @@
-/* error.c — the one table of weft's error codes and their messages, and the
- * debug-build explanation printed when a call is refused. */
-#include "internal.h"
+/* error.c — the one table of weft's error codes and their messages, the
+ * debug-build explanation printed when a call is refused, and the abort of a
+ * broken invariant. */
+#include "core.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 const char *weft_strerror(int err)
 {
@@ -43,4 +45,21 @@ int weft__misuse(int quiet, int code, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "weft: %s (%s)\n", buf, weft_strerror(code));
     return code;
+}
+
+void weft__invariant_failed(const char *file, int line, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "weft: internal invariant broken at %s:%d: %s\n", file, line, buf);
+    abort();
+}
+
+void weft__die(const char *msg)
+{
+    fprintf(stderr, "weft: %s\n", msg);
+    abort();
 }

@@ -5,7 +5,7 @@
  * (and slower: it saves the signal mask with a syscall) ucontext fallback.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,7 +1,8 @@
 /* hooks.c — the chain of lifecycle hooks. Metrics, tracing and the
  * simulator's trace are built on this; an event nobody listens to costs the
- * one mask test in weft__hook(). */
-#include "internal.h"
+ * one mask test in weft__hook(). The hooks are an immutable set that a change
+ * replaces (THREADING.md rule 8), so workers dispatch without a lock. */
+#include "core.h"
 
 static const char *const event_names[WEFT_HOOK_EVENT_COUNT] = {
     "spawn", "start", "resume", "yield", "park", "wake", "finish", "cancel", "idle", "steal", "error"};
@@ -11,63 +12,70 @@ const char *weft_hook_event_name(weft_hook_event ev)
     return (unsigned)ev < WEFT_HOOK_EVENT_COUNT ? event_names[ev] : "unknown";
 }
 
-static void recompute_mask(weft_rt *rt)
+static size_t set_size(size_t n)
 {
-    uint32_t m = 0;
-    for (size_t i = 0; i < rt->hooks.n; i++)
-        m |= rt->hooks.v[i].mask;
-    rt->hook_mask = m;
+    return sizeof(weft__hook_set) + n * sizeof(weft__hook_entry);
+}
+
+/* Publish a copy of the current set, less the hook `drop` (0: none) and
+ * plus `add` (NULL: none). hooks_lock is held. */
+static int publish(weft_rt *rt, int drop, const weft__hook_entry *add)
+{
+    weft__hook_set *old = weft__ld(&rt->hooks, WEFT__ACQUIRE);
+    size_t n = old ? old->n : 0;
+    weft__hook_set *set = weft__alloc(rt, set_size(n + 1));
+    if (!set)
+        return WEFT_ENOMEM;
+    set->n = 0;
+    set->cap = n + 1;
+    uint32_t mask = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (old->v[i].id == drop)
+            continue;
+        set->v[set->n++] = old->v[i];
+        mask |= old->v[i].mask;
+    }
+    if (add) {
+        set->v[set->n++] = *add;
+        mask |= add->mask;
+    }
+    /* A worker may be walking the old set: it stays until the runtime goes. */
+    set->retired = old;
+    weft__st(&rt->hooks, (void *)set, WEFT__RELEASE);
+    weft__st(&rt->hook_mask, mask, WEFT__RELEASE);
+    return 0;
 }
 
 int weft_hook_add(weft_rt *rt, uint32_t mask, weft_hook_fn fn, void *ctx, int *id)
 {
     if (!rt || !fn || !mask || (mask & ~(uint32_t)WEFT_HOOK_ALL))
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_hook_add: need a runtime, a function and a non-empty event mask");
-    weft__hooks *h = &rt->hooks;
-    if (weft__grow(rt, true, (void **)&h->v, &h->cap, h->n, sizeof *h->v, 4) < 0)
-        return WEFT_ENOMEM;
-    weft__hook_entry *k = &h->v[h->n++];
-    k->fn = fn;
-    k->ctx = ctx;
-    k->mask = mask;
-    k->id = ++h->next_id;
-    if (id)
-        *id = k->id;
-    recompute_mask(rt);
-    return 0;
-}
-
-static void compact(weft_rt *rt)
-{
-    weft__hooks *h = &rt->hooks;
-    size_t j = 0;
-    for (size_t i = 0; i < h->n; i++)
-        if (h->v[i].fn)
-            h->v[j++] = h->v[i];
-    h->n = j;
-    h->dirty = false;
-    recompute_mask(rt);
+    weft__spin_lock(&rt->hooks_lock);
+    weft__hook_entry e = {fn, ctx, mask, rt->next_hook_id + 1};
+    int r = publish(rt, 0, &e);
+    if (r == 0) {
+        rt->next_hook_id++;
+        if (id)
+            *id = e.id;
+    }
+    weft__spin_unlock(&rt->hooks_lock);
+    return r;
 }
 
 int weft_hook_remove(weft_rt *rt, int id)
 {
     if (!rt)
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_hook_remove: NULL runtime");
-    weft__hooks *h = &rt->hooks;
-    for (size_t i = 0; i < h->n; i++) {
-        if (h->v[i].id == id && h->v[i].fn) {
-            /* During a dispatch the array is being walked: mark now, compact
-             * when the outermost dispatch ends. */
-            h->v[i].fn = NULL;
-            h->v[i].mask = 0;
-            if (h->dispatching)
-                h->dirty = true;
-            else
-                compact(rt);
-            return 0;
-        }
-    }
-    return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_hook_remove: no hook with id %d", id);
+    weft__spin_lock(&rt->hooks_lock);
+    weft__hook_set *set = weft__ld(&rt->hooks, WEFT__ACQUIRE);
+    bool found = false;
+    for (size_t i = 0; set && i < set->n && !found; i++)
+        found = set->v[i].id == id;
+    int r = found ? publish(rt, id, NULL) : WEFT_EINVAL;
+    weft__spin_unlock(&rt->hooks_lock);
+    if (!found)
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_hook_remove: no hook with id %d", id);
+    return r;
 }
 
 void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const weft__task *t, int status,
@@ -82,32 +90,35 @@ void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const
         .status = status,
         .reason = reason,
     };
-    weft__hooks *h = &rt->hooks;
     /* A hook runs on whatever stack raised the event, often not the stack of
      * the task the event is about: it must not block or be switched away, so
      * for its duration there is no current task (blocking calls refuse with
      * WEFT_EPERM) and no scheduling point (weft__sched_point checks this). */
     weft__task *cur = w ? w->current : NULL;
-    if (w)
+    bool nested = w && w->in_hook;
+    if (w) {
         w->current = NULL;
-    h->dispatching++;
-    /* Hooks added during the dispatch wait for the next event: n is read once. */
-    size_t n = h->n;
-    for (size_t i = 0; i < n; i++) {
-        weft__hook_entry *k = &h->v[i];
-        if (k->fn && (k->mask & (1u << ev)))
-            k->fn(k->ctx, &info);
-        h = &rt->hooks; /* a hook may have grown the array */
+        w->in_hook = true;
     }
-    if (--h->dispatching == 0 && h->dirty)
-        compact(rt);
-    if (w)
+    /* A snapshot: hooks added or removed meanwhile take effect next event. */
+    const weft__hook_set *set = weft__ld(&rt->hooks, WEFT__ACQUIRE);
+    for (size_t i = 0; set && i < set->n; i++)
+        if (set->v[i].mask & (1u << ev))
+            set->v[i].fn(set->v[i].ctx, &info);
+    if (w) {
+        w->in_hook = nested;
         w->current = cur;
+    }
 }
 
 void weft__hooks_free(weft_rt *rt)
 {
-    weft__free(rt, rt->hooks.v, rt->hooks.cap * sizeof *rt->hooks.v);
-    memset(&rt->hooks, 0, sizeof rt->hooks);
-    rt->hook_mask = 0;
+    weft__hook_set *set = rt->hooks.v;
+    while (set) {
+        weft__hook_set *older = set->retired;
+        weft__free(rt, set, set_size(set->cap));
+        set = older;
+    }
+    rt->hooks.v = NULL;
+    rt->hook_mask.v = 0;
 }

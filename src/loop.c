@@ -1,102 +1,168 @@
-/* loop.c — the worker loop: pop a task, switch into it, handle how it came
- * back (yielded, parked, finished), fire due timers, and park in the backend
- * when there is nothing to run. The same loop runs under the simulator and
- * on real threads; only the backend's park, wake and clock differ.
+/* loop.c — the worker loop: take a task, switch into it, commit how it left
+ * (yielded, parked, finished), fire due timers, and park in the backend when
+ * there is nothing to run. The same loop runs under the simulator and on real
+ * threads; only the backend's park, wake, clock and choices differ.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <stdio.h>
 
 WEFT_TLS weft__worker *weft__tls_worker;
 
+/* Every loop must see the stop: the others may be asleep in park. */
+static void set_stop(weft_rt *rt)
+{
+    weft__st_s(rt->serial, &rt->stop, 1u, WEFT__RELEASE);
+    weft__worker *self = weft__tls_worker;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        if (&rt->workers[i] != self)
+            rt->backend->wake(&rt->workers[i]);
+}
+
+static bool stopping(weft_rt *rt)
+{
+    return weft__ld_s(rt->serial, &rt->stop, WEFT__ACQUIRE) != 0;
+}
+
+static void live_sub(weft_rt *rt)
+{
+    if (rt->serial)
+        rt->live.v--;
+    else
+        weft__fetch_sub(&rt->live, 1u, WEFT__ACQ_REL);
+}
+
+/* t returned (or never could run): account for it and hand its end to
+ * whoever waits for it. After the join word says FINISHED, a joiner on
+ * another thread may reap t at once: nothing here touches t after that. */
 static void finish(weft__worker *w, weft__task *t)
 {
     weft_rt *rt = w->rt;
-    if (WEFT_UNLIKELY(t->scope && t->scope->owner == (void *)t)) {
-        /* It returned with a scope still open: its children still point at
-         * the scope in this task's frame, so the stack must not be reused. */
-        weft__hook(rt, WEFT_HOOK_ERROR, w, t, WEFT_EPERM, "returned inside an open scope");
-        (void)WEFT_MISUSE(WEFT_EPERM, "task %llu (%s) returned without joining the scope it opened",
-                          (unsigned long long)t->node.task_id, t->name ? t->name : "unnamed");
-        t->stack = NULL;
-    }
     if (t->stack) {
         weft__stack_put(rt, t->stack);
         t->stack = NULL;
     }
-    t->state = WEFT__T_FINISHED;
-    if (!t->finish_status && (t->flags & WEFT__F_CANCELLED_LIVE))
+    if (WEFT_UNLIKELY(t->locals != NULL))
+        weft__locals_release(rt, t);
+    unsigned from = weft__task_get_state(t);
+    WEFT_INVARIANT(from == WEFT__T_RUNNING || from == WEFT__T_QUEUED || from == WEFT__T_NEW,
+                   "task %llu (%s) finished from state %s", (unsigned long long)t->node.task_id,
+                   t->name ? t->name : "unnamed", weft__task_state_name(from));
+    if (!t->finish_status && (weft__ld_s(rt->serial, &t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_LIVE))
         t->finish_status = WEFT_ECANCELED;
-    rt->live--;
-    rt->stats.finished++;
+    weft__count(&w->stats.finished, 1);
     weft__hook(rt, WEFT_HOOK_FINISH, w, t, t->finish_status, NULL);
     if (t->on_finish)
         t->on_finish(t);
-    if (t->joiner) {
-        weft__task *j = t->joiner;
-        t->joiner = NULL;
-        weft__wake(j, 0);
-    }
     if (t == rt->root) { /* not the flag: an old root left by a failed run may end now */
         rt->root_result = t->result;
         if (rt->stop_when == WEFT__STOP_ROOT)
-            rt->stop = 1;
+            set_stop(rt);
     }
-    if (t->flags & WEFT__F_DETACHED)
+    live_sub(rt);
+    bool last = rt->stop_when == WEFT__STOP_ALL_DONE && weft__ld_s(rt->serial, &rt->live, WEFT__ACQUIRE) == 0;
+    weft__task_set_state(t, from, WEFT__T_FINISHED);
+    uintptr_t was = rt->serial ? t->join.v : weft__xchg(&t->join, WEFT__JOIN_FINISHED, WEFT__ACQ_REL);
+    if (rt->serial)
+        t->join.v = WEFT__JOIN_FINISHED;
+    if (was == WEFT__JOIN_DETACHED)
         weft__task_release(rt, t);
-    if (rt->stop_when == WEFT__STOP_ALL_DONE && rt->live == 0)
-        rt->stop = 1;
+    else if (was != WEFT__JOIN_NONE)
+        weft__wake((weft__task *)was, 0);
+    if (last)
+        set_stop(rt);
+}
+
+void weft__task_finish(weft__worker *w, weft__task *t)
+{
+    finish(w, t);
+}
+
+void weft__switch_done(weft__worker *w)
+{
+    weft__task *t = w->switched_out;
+    if (!t)
+        return;
+    w->switched_out = NULL;
+    weft_rt *rt = w->rt;
+    switch (w->switched_out_how) {
+    case WEFT__SW_YIELD:
+        weft__task_set_state(t, WEFT__T_RUNNING, WEFT__T_QUEUED);
+        weft__sched_push_local(w, t);
+        break;
+    case WEFT__SW_PARK:
+        /* Its context is saved: the park can be committed (rule 3). A wake
+         * that came while it was still running left it NOTIFIED. */
+        if (!rt->serial && !weft__task_cas(t, WEFT__T_PARKING, WEFT__T_PARKED)) {
+            weft__task_set_state(t, WEFT__T_NOTIFIED, WEFT__T_QUEUED);
+            weft__schedule(rt, t, true);
+        }
+        break;
+    case WEFT__SW_FINISH:
+        finish(w, t);
+        break;
+    default:
+        WEFT_INVARIANT(0, "task %llu left its worker in an unknown way (%u)", (unsigned long long)t->node.task_id,
+                       w->switched_out_how);
+    }
 }
 
 void weft__task_entry(void *transfer)
 {
     weft__task *t = transfer;
     weft__ctx_entered(&t->ctx);
+    weft__switch_done(weft__tls_worker);
     t->result = t->fn(t->arg);
-    weft__switch_to_loop(t, WEFT__T_FINISHED);
+    if (WEFT_UNLIKELY(t->scope != NULL))
+        weft__scopes_left_open(t);
+    weft__switch_away(t, WEFT__SW_FINISH);
     __builtin_unreachable();
 }
 
-void weft__switch_to_loop(weft__task *t, int state)
+/* Could the loop's next step be a plain resume of `next`? Then a task that
+ * leaves can switch straight into it: one switch instead of two through the
+ * loop (Boost.Fiber switches this way too), with exactly the loop's effects
+ * (same queue order, hooks and counters), so a trace cannot tell the paths
+ * apart and the simulator runs this code as production does. */
+static bool direct_ok(weft__worker *w)
 {
-    weft__worker *w = t->worker;
-    t->state = (uint8_t)state;
-    weft__ctx_jump(&t->ctx, &w->loop_ctx, t, state == WEFT__T_FINISHED);
+    /* Taking the next task before the yielder is queued is the loop's order
+     * only for a FIFO: a plug-in or LIFO queue decides with the yielder in. */
+    return w->until_housekeeping > 1 && !w->rq_ops && !w->deque.lifo && !stopping(w->rt);
 }
 
-/* A task yields or parks: when the loop would only pop the next task and
- * resume it, do that here and switch straight into it — one switch instead
- * of two through the loop (Boost.Fiber switches this way too). Exactly the
- * loop's effects: the same queue order, hooks, counters and countdown, so a
- * trace cannot tell the two paths apart, and the simulator runs this code
- * as production does. Anything else — a task that never ran (its stack is
- * bound by the loop), a stop, housekeeping due, a plug-in queue — goes
- * through the loop. */
-void weft__switch_away(weft__task *t, int state)
+void weft__switch_away(weft__task *t, int how)
 {
     weft__worker *w = t->worker;
     weft_rt *rt = w->rt;
-    weft__task *next = w->rq_fifo ? (weft__task *)((weft__fifo *)w->rq)->head : NULL;
-    if (!next || rt->stop || w->countdown <= 1 ||
-        (next->flags & (WEFT__F_STARTED | WEFT__F_NOSTACK)) != WEFT__F_STARTED) {
-        weft__switch_to_loop(t, state);
-        return;
+    weft__task *next = NULL;
+    if (how != WEFT__SW_FINISH && direct_ok(w)) {
+        /* Taken, not peeked: a thief cannot take it in between. One that
+         * cannot be resumed directly (never run: its stack is bound by the
+         * loop) runs first in the loop instead. */
+        next = weft__sched_next_local(w);
+        if (next && (next->flags & (WEFT__F_STARTED | WEFT__F_NOSTACK)) != WEFT__F_STARTED) {
+            w->run_next = next;
+            next = NULL;
+        }
     }
-    weft__rq_pop(w);
-    if (state == WEFT__T_YIELDED) {
-        t->state = WEFT__T_QUEUED;
-        weft__rq_push(w, &t->node);
+    w->switched_out = t;
+    w->switched_out_how = (uint8_t)how;
+    if (!next) {
+        weft__ctx_jump(&t->ctx, &w->loop_ctx, t, how == WEFT__SW_FINISH);
     } else {
-        t->state = (uint8_t)state;
+        w->until_housekeeping--;
+        weft__count(&w->stats.steps, 1);
+        weft__count(&w->stats.switches, 1);
+        w->current = next;
+        w->coop_budget = WEFT__COOP_BUDGET;
+        next->worker = w;
+        weft__hook(rt, WEFT_HOOK_RESUME, w, next, 0, NULL);
+        weft__task_set_state(next, WEFT__T_QUEUED, WEFT__T_RUNNING);
+        weft__ctx_jump(&t->ctx, &next->ctx, next, false);
     }
-    w->countdown--;
-    rt->stats.steps++;
-    rt->stats.switches++;
-    w->current = next;
-    next->worker = w;
-    weft__hook(rt, WEFT_HOOK_RESUME, w, next, 0, NULL);
-    next->state = WEFT__T_RUNNING;
-    weft__ctx_jump(&t->ctx, &next->ctx, next, false);
+    /* Resumed, perhaps on another worker. */
+    weft__switch_done(weft__tls_worker);
 }
 
 static bool bind_stack(weft__worker *w, weft__task *t)
@@ -120,13 +186,22 @@ static void run_task(weft__worker *w, weft__task *t)
 {
     weft_rt *rt = w->rt;
     w->current = t;
+    w->coop_budget = WEFT__COOP_BUDGET;
     t->worker = w;
-    rt->stats.steps++;
+    weft__count(&w->stats.steps, 1);
+    unsigned from = weft__task_get_state(t);
     if (!(t->flags & WEFT__F_STARTED)) {
         t->flags |= WEFT__F_STARTED;
+        if (WEFT_UNLIKELY(t->flags & WEFT__F_BLOCKING) &&
+            (weft__ld_s(rt->serial, &t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED)) {
+            /* A blocking call cancelled before it started never runs. */
+            w->current = NULL;
+            finish(w, t);
+            return;
+        }
         weft__hook(rt, WEFT_HOOK_START, w, t, 0, NULL);
         if (t->flags & WEFT__F_NOSTACK) {
-            t->state = WEFT__T_RUNNING;
+            weft__task_set_state(t, from, WEFT__T_RUNNING);
             t->result = t->fn(t->arg);
             w->current = NULL;
             finish(w, t);
@@ -140,24 +215,21 @@ static void run_task(weft__worker *w, weft__task *t)
     } else {
         weft__hook(rt, WEFT_HOOK_RESUME, w, t, 0, NULL);
     }
-    t->state = WEFT__T_RUNNING;
-    rt->stats.switches++;
+    weft__task_set_state(t, from, WEFT__T_RUNNING);
+    weft__count(&w->stats.switches, 1);
     weft__ctx_jump(&w->loop_ctx, &t->ctx, t, false);
-    /* Not necessarily t: tasks may have handed the worker to each other
-     * (weft__switch_away) before one came back here. */
-    t = w->current;
+    /* Not necessarily t that came back: tasks may have handed the worker to
+     * each other (weft__switch_away) before one came back here. */
     w->current = NULL;
-    if (WEFT_LIKELY(t->state == WEFT__T_YIELDED)) {
-        t->state = WEFT__T_QUEUED;
-        weft__rq_push(w, &t->node);
-    } else if (t->state == WEFT__T_FINISHED) {
-        finish(w, t);
-    } else if (t->state == WEFT__T_ABANDONED) {
-        /* Its frames live on: other tasks may still point into them (a
-         * scope, a mutex's wait list), so the stack is never handed out
-         * again; the slab goes with the runtime. (The simulator already took
-         * it off the live count.) */
-    } /* PARKED: whoever wakes it queues it */
+    weft__switch_done(w);
+}
+
+static uint64_t total_steps(weft_rt *rt)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        n += weft__count_read(&rt->workers[i].stats.steps);
+    return n;
 }
 
 /* Every few steps: fire due timers even when the queue never empties
@@ -165,44 +237,46 @@ static void run_task(weft__worker *w, weft__task *t)
 static void housekeeping(weft__worker *w)
 {
     weft_rt *rt = w->rt;
-    w->countdown = rt->timer_poll_mask + 1;
+    w->until_housekeeping = rt->timer_poll_mask + 1;
     weft__poll_timers(w);
-    if (WEFT_UNLIKELY(rt->stats.steps >= rt->step_limit))
-        rt->stop = 1;
+    if (WEFT_UNLIKELY(rt->step_limit != UINT64_MAX) && total_steps(rt) >= rt->step_limit)
+        set_stop(rt);
 }
 
 bool weft__poll_timers(weft__worker *w)
 {
-    if (!w->wheel.count)
+    if (!weft__ld_s(w->serial, &w->wheel.count, WEFT__RELAXED))
         return false;
     weft_rt *rt = w->rt;
     size_t fired = weft__wheel_advance(&w->wheel, rt->backend->now(rt));
-    if (WEFT_UNLIKELY(fired && rt->sim))
-        weft__sim_steps(rt, fired);
-    return fired > 0;
+    if (!fired)
+        return false;
+    weft__count(&w->stats.timers_fired, fired);
+    if (rt->backend->timers_fired)
+        rt->backend->timers_fired(w);
+    return true;
 }
 
 void weft__worker_loop(weft__worker *w)
 {
     weft_rt *rt = w->rt;
     for (;;) {
-        if (WEFT_UNLIKELY(rt->stop)) {
+        if (WEFT_UNLIKELY(stopping(rt))) {
             if (rt->backend->on_stop(w))
                 return;
             continue;
         }
-        weft_runq_node *n = weft__rq_pop(w);
-        if (!n && rt->backend->steal)
-            n = rt->backend->steal(w);
-        if (n) {
-            run_task(w, (weft__task *)n);
-            if (WEFT_UNLIKELY(--w->countdown == 0))
+        weft__task *t = weft__sched_next(w);
+        if (t) {
+            run_task(w, t);
+            if (WEFT_UNLIKELY(--w->until_housekeeping == 0))
                 housekeeping(w);
             continue;
         }
-        if (weft__poll_timers(w) || rt->stop)
+        if (weft__poll_timers(w) || stopping(rt))
             continue;
         weft__hook(rt, WEFT_HOOK_IDLE, w, NULL, 0, NULL);
+        weft__count(&w->stats.parks, 1);
         rt->backend->park(w, weft__wheel_next_deadline(&w->wheel));
     }
 }
@@ -213,22 +287,6 @@ void weft__worker_loop_entry(void *transfer)
     weft__ctx_entered(&w->loop_ctx);
     weft__worker_loop(w);
     __builtin_unreachable(); /* simulated loops never leave */
-}
-
-void weft__make_runnable(weft_rt *rt, weft__task *t)
-{
-    weft__worker *cur = weft__tls_worker;
-    weft__worker *local = cur && cur->rt == rt ? cur : &rt->workers[0];
-    weft__worker *w = local;
-    if (t->flags & WEFT__F_PINNED)
-        w = &rt->workers[t->pin];
-    else if (rt->backend->place)
-        w = &rt->workers[rt->backend->place(rt, t, local->index)];
-    t->state = WEFT__T_QUEUED;
-    t->worker = w;
-    weft__rq_push(w, &t->node);
-    if (w != cur)
-        rt->backend->wake(w);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -248,12 +306,14 @@ void weft_yield(void)
     }
     weft__sched_point(w);
     weft__hook(w->rt, WEFT_HOOK_YIELD, w, t, 0, NULL);
-    weft__switch_away(t, WEFT__T_YIELDED);
+    weft__switch_away(t, WEFT__SW_YIELD);
 }
 
 void weft_sched_point(void)
 {
-    weft__sched_point_here();
+    weft__worker *w = weft__tls_worker;
+    if (w)
+        weft__sched_point(w);
 }
 
 int weft_sleep_until(uint64_t deadline)
@@ -262,7 +322,7 @@ int weft_sleep_until(uint64_t deadline)
     int r = weft__blocking_entry(&t, "weft_sleep");
     if (r < 0)
         return r;
-    weft_rt *rt = t->worker->rt;
+    weft_rt *rt = t->rt;
     weft__sched_point(t->worker);
     if (deadline <= rt->backend->now(rt))
         return 0;
@@ -294,5 +354,5 @@ uint64_t weft_rand(void)
 {
     weft__worker *w = weft__tls_worker;
     /* Outside a runtime there is no decision source to draw from. */
-    return w ? w->rt->backend->rand(w->rt) : 0;
+    return w ? w->rt->backend->rand(w) : 0;
 }

@@ -1,7 +1,7 @@
 /* os.c — the real OS calls behind weft_os, the table the real backends use so
  * that tests can inject failures into them (weft/os.h). */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core.h"
 
 #include <errno.h>
 #include <linux/futex.h>

@@ -1,7 +1,7 @@
 /* random.c — the generators behind seeds: splitmix64 to expand a seed and
  * xoshiro256** for the streams. Both are fixed forever: a seed must mean the
  * same run in every future version of weft. */
-#include "internal.h"
+#include "core.h"
 
 uint64_t weft__splitmix64(uint64_t *state)
 {
@@ -34,4 +34,22 @@ void weft__xoshiro_seed(uint64_t s[4], uint64_t seed)
     uint64_t sm = seed;
     for (int i = 0; i < 4; i++)
         s[i] = weft__splitmix64(&sm);
+}
+
+/* Uniform in [0, bound) (Lemire 2019: multiply and reject), exact and the
+ * same on every platform. */
+uint64_t weft__bounded(uint64_t s[4], uint32_t bound)
+{
+    uint64_t x = weft__xoshiro_next(s) >> 32;
+    uint64_t m = x * bound;
+    uint32_t low = (uint32_t)m;
+    if (low < bound) {
+        uint32_t threshold = (uint32_t)(-bound) % bound;
+        while (low < threshold) {
+            x = weft__xoshiro_next(s) >> 32;
+            m = x * bound;
+            low = (uint32_t)m;
+        }
+    }
+    return m >> 32;
 }

@@ -1,6 +1,7 @@
-/* report.c — human-readable reports of what every blocked task waits on (for
- * deadlocks), and the fatal path for failures outside the simulator. */
-#include "internal.h"
+/* report.c — what every blocked task waits on (deadlock reports), and how a
+ * task fails a run: WEFT_ASSERT, weft_fail and WEFT_BUGGIFY, all through the
+ * backend (the simulator ends the run; a real backend aborts). */
+#include "core.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +13,9 @@ static void describe_wait(const weft__task *t, char *buf, size_t len)
     if (t->wait_kind == WEFT__W_MUTEX && t->wait_obj) {
         const weft__waiter *wt = t->wait_obj;
         const weft_mutex *m = WEFT_CONTAINER_OF(wt->list, weft_mutex, waiters);
-        const weft__task *owner = (const weft__task *)(m->state & ~(uintptr_t)1);
-        if (owner && owner->node.task_id == m->owner_id && owner->state != WEFT__T_FINISHED &&
-            owner->state != WEFT__T_FREE) {
+        weft__task *owner = (weft__task *)(m->state & ~(uintptr_t)1);
+        unsigned os = owner ? weft__task_get_state(owner) : WEFT__T_FREE;
+        if (owner && owner->node.task_id == m->owner_id && os != WEFT__T_FINISHED && os != WEFT__T_FREE) {
             snprintf(buf, len, "a mutex held by task %llu (%s)", (unsigned long long)owner->node.task_id,
                      owner->name ? owner->name : "unnamed");
             return;
@@ -38,9 +39,10 @@ size_t weft__blocked_tasks(weft_rt *rt, char *out, size_t len)
     size_t n = 0, used = 0;
     if (len)
         out[0] = 0;
-    for (uint32_t i = 0; i < rt->fresh_slot; i++) {
-        const weft__task *t = weft__task_at(rt, i);
-        if (t->state != WEFT__T_PARKED)
+    uint32_t slots = weft__task_slots(rt);
+    for (uint32_t i = 0; i < slots; i++) {
+        weft__task *t = weft__task_at(rt, i);
+        if (weft__task_get_state(t) != WEFT__T_PARKED)
             continue;
         char what[160];
         describe_wait(t, what, sizeof what);
@@ -63,8 +65,40 @@ void weft__report_deadlock(weft_rt *rt)
     fprintf(stderr, "weft: deadlock: %zu task(s) blocked and nothing can wake them:\n%s", n, buf);
 }
 
-void weft__die(const char *msg)
+void weft__fail(weft__worker *w, int status, const char *msg)
 {
-    fprintf(stderr, "weft: %s\n", msg);
-    abort();
+    w->rt->backend->fail(w, status, msg);
+}
+
+void weft_assert_fail(const char *expr, const char *file, int line)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "assertion failed: %s (%s:%d)", expr, file, line);
+    weft__worker *w = weft__tls_worker;
+    if (w)
+        weft__fail(w, WEFT_EFAILED, msg);
+    weft__die(msg);
+}
+
+void weft_fail(const char *message)
+{
+    const char *msg = message ? message : "weft_fail";
+    weft__worker *w = weft__tls_worker;
+    if (w)
+        weft__fail(w, WEFT_EFAILED, msg);
+    weft__die(msg);
+}
+
+int weft_buggify(const char *file, int line)
+{
+    weft__worker *w = weft__tls_worker;
+    if (!w || !w->rt->backend->buggify || w->in_hook)
+        return 0;
+    return w->rt->backend->buggify(w, file, line);
+}
+
+int weft_in_simulation(void)
+{
+    weft__worker *w = weft__tls_worker;
+    return w && (w->rt->caps & WEFT__CAP_DETERMINISTIC) ? 1 : 0;
 }

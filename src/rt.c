@@ -1,9 +1,12 @@
-/* rt.c — a runtime's life: validate the configuration, build the workers,
- * run a root task with block_on, and shut down so that every task is
- * accounted for (finished, cancelled and reported, or abandoned and reported).
+/* rt.c — a runtime's life: validate the configuration and its engines, build
+ * the workers, run a root task with block_on, and shut down so that every
+ * task is accounted for (finished, cancelled and reported, or abandoned and
+ * reported).
  */
-#include "internal.h"
+#define _GNU_SOURCE
+#include "core.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -18,6 +21,52 @@
 /* Real time is checked for due timers every this many steps when the run
  * queue never empties (tokio's event_interval is 61 for the same reason). */
 #define WEFT__TIMER_POLL_MASK_REAL 63u
+/* Longest engine thread-name prefix: Linux names hold 15 bytes, and a
+ * worker's name adds "-" and up to two digits. */
+#define WEFT__THREAD_PREFIX_MAX 12u
+
+#define KNOWN_FLAGS (WEFT_CFG_NO_ENV | WEFT_CFG_QUIET | WEFT_CFG_ATOMIC_SYNC)
+
+static int validate_engine(const weft_config *c, const weft_engine_config *e, unsigned i)
+{
+    const char *name = e->name ? e->name : "default";
+    if ((unsigned)e->policy > WEFT_POLICY_GLOBAL)
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: engine '%s': policy %d is not a weft_policy", name,
+                               (int)e->policy);
+    if (e->thread_name && strlen(e->thread_name) > WEFT__THREAD_PREFIX_MAX)
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: engine '%s': thread_name '%s' is longer than %u bytes",
+                               name, e->thread_name, WEFT__THREAD_PREFIX_MAX);
+    if (e->sched_policy != SCHED_OTHER && e->sched_policy != SCHED_FIFO && e->sched_policy != SCHED_RR)
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: engine '%s': sched_policy %d is not SCHED_OTHER, "
+                               "SCHED_FIFO or SCHED_RR", name, e->sched_policy);
+    if (e->sched_policy == SCHED_OTHER && e->sched_priority != 0)
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: engine '%s': sched_priority %d needs SCHED_FIFO or "
+                               "SCHED_RR (use nice with SCHED_OTHER)", name, e->sched_priority);
+    if (e->sched_policy != SCHED_OTHER) {
+        int lo = sched_get_priority_min(e->sched_policy), hi = sched_get_priority_max(e->sched_policy);
+        if (e->sched_priority < lo || e->sched_priority > hi)
+            return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: engine '%s': sched_priority %d outside [%d, %d]",
+                                   name, e->sched_priority, lo, hi);
+        if (e->nice)
+            return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: engine '%s': nice applies to SCHED_OTHER only",
+                                   name);
+    }
+    if (e->nice < -20 || e->nice > 19)
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: engine '%s': nice %d outside [-20, 19]", name, e->nice);
+    if ((e->cpus == NULL) != (e->ncpus == 0))
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: engine '%s': cpus and ncpus must be set together",
+                               name);
+    for (unsigned k = 0; k < e->ncpus; k++)
+        if (e->cpus[k] < 0 || e->cpus[k] >= CPU_SETSIZE)
+            return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: engine '%s': cpus[%u] = %d is not a CPU number",
+                                   name, k, e->cpus[k]);
+    for (unsigned j = 0; j < i; j++) {
+        const char *other = c->engines[j].name ? c->engines[j].name : "default";
+        if (!strcmp(other, name))
+            return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: two engines are named '%s'", name);
+    }
+    return 0;
+}
 
 static int validate(const weft_config *c)
 {
@@ -25,23 +74,41 @@ static int validate(const weft_config *c)
         return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: unknown mode %d", (int)c->mode);
     if (c->workers > WEFT_WORKERS_MAX)
         return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: %u workers, at most %d", c->workers, WEFT_WORKERS_MAX);
-    if (c->mode == WEFT_MODE_THREADED && c->workers > 1)
-        return WEFT_MISUSE_CFG(c, WEFT_ENOTSUP, "weft_rt_new: threaded mode runs one worker in this build (asked for %u)",
-                           c->workers);
     if (c->stack_size && (c->stack_size < WEFT_STACK_MIN || c->stack_size > WEFT_STACK_MAX))
         return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: stack_size %zu outside [%u, %u]", c->stack_size,
-                           WEFT_STACK_MIN, WEFT_STACK_MAX);
-    if (c->flags & ~(WEFT_CFG_NO_ENV | WEFT_CFG_QUIET | WEFT_CFG_ATOMIC_SYNC))
+                               WEFT_STACK_MIN, WEFT_STACK_MAX);
+    if (c->flags & ~KNOWN_FLAGS)
         return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: unknown flags 0x%x", c->flags);
     const weft_runq_ops *q = c->runq;
     if (q && (!q->init || !q->push || !q->pop || !q->len || q->state_size == 0))
         return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: run queue '%s' lacks init, push, pop, len or state_size",
-                           q->name ? q->name : "?");
+                               q->name ? q->name : "?");
     if (c->allocator && (!c->allocator->alloc || !c->allocator->free))
         return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: allocator needs both alloc and free");
     if ((unsigned)c->sim.strategy > WEFT_STRATEGY_BYTES)
         return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: unknown strategy %d", (int)c->sim.strategy);
+    if (c->engines && c->nengines == 0)
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: engines given but nengines is 0 (a runtime needs an "
+                               "engine)");
+    if (!c->engines && c->nengines)
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: nengines is %u but engines is NULL", c->nengines);
+    if (c->nengines > WEFT_ENGINES_MAX)
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: %u engines, at most %d", c->nengines, WEFT_ENGINES_MAX);
+    for (unsigned i = 0; i < c->nengines; i++) {
+        int r = validate_engine(c, &c->engines[i], i);
+        if (r < 0)
+            return r;
+    }
     return 0;
+}
+
+/* The CPUs this process may run on (what a worker count of 0 means). */
+static unsigned available_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    return 1;
 }
 
 static char *copy_string(weft_rt *rt, const char *s)
@@ -55,40 +122,101 @@ static char *copy_string(weft_rt *rt, const char *s)
     return d;
 }
 
-static void free_string(weft_rt *rt, char *s)
+static void free_string(weft_rt *rt, const char *s)
 {
     if (s)
-        weft__free(rt, s, strlen(s) + 1);
+        weft__free(rt, (void *)s, strlen(s) + 1);
 }
+
+/* ---- engines ---- */
+
+static int engines_new(weft_rt *rt)
+{
+    const weft_config *c = &rt->cfg;
+    weft_engine_config dflt = {0};
+    dflt.workers = c->workers;
+    const weft_engine_config *src = c->engines ? c->engines : &dflt;
+    unsigned n = c->engines ? c->nengines : 1;
+    rt->engines = weft__calloc(rt, n * sizeof *rt->engines);
+    if (!rt->engines)
+        return WEFT_ENOMEM;
+    rt->nengines = n;
+    unsigned total = 0;
+    bool sim = (rt->caps & WEFT__CAP_VIRTUAL_TIME) != 0;
+    for (unsigned i = 0; i < n; i++) {
+        weft__engine *e = &rt->engines[i];
+        e->rt = rt;
+        e->index = i;
+        e->cfg = src[i];
+        e->cfg.cpus = NULL;
+        e->name = copy_string(rt, src[i].name ? src[i].name : "default");
+        e->cfg.thread_name = src[i].thread_name ? copy_string(rt, src[i].thread_name) : NULL;
+        if (!e->name || (src[i].thread_name && !e->cfg.thread_name))
+            return WEFT_ENOMEM;
+        if (src[i].ncpus) {
+            int *cpus = weft__alloc(rt, src[i].ncpus * sizeof *cpus);
+            if (!cpus)
+                return WEFT_ENOMEM;
+            memcpy(cpus, src[i].cpus, src[i].ncpus * sizeof *cpus);
+            e->cfg.cpus = cpus;
+        }
+        unsigned workers = src[i].workers ? src[i].workers : (sim ? 1 : available_cpus());
+        /* WEFT_WORKERS (already in cfg.workers) sets the first engine's count. */
+        if (i == 0 && c->engines && c->workers)
+            workers = c->workers;
+        e->cfg.workers = workers;
+        e->first = total;
+        e->nworkers = workers;
+        e->first_dedicated = total + workers;
+        e->ndedicated = src[i].dedicated;
+        total += workers + src[i].dedicated;
+        if (total > WEFT_WORKERS_MAX)
+            return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_new: engine '%s' brings the workers to %u, at most %d",
+                                  e->name, total, WEFT_WORKERS_MAX);
+    }
+    rt->nworkers = total;
+    return 0;
+}
+
+static void engines_free(weft_rt *rt)
+{
+    if (!rt->engines)
+        return;
+    for (unsigned i = 0; i < rt->nengines; i++) {
+        weft__engine *e = &rt->engines[i];
+        free_string(rt, e->name);
+        free_string(rt, e->cfg.thread_name);
+        if (e->cfg.cpus)
+            weft__free(rt, (void *)e->cfg.cpus, e->cfg.ncpus * sizeof *e->cfg.cpus);
+    }
+    weft__free(rt, rt->engines, rt->nengines * sizeof *rt->engines);
+    rt->engines = NULL;
+}
+
+/* ---- workers ---- */
 
 static int workers_new(weft_rt *rt)
 {
     rt->workers = weft__calloc(rt, rt->nworkers * sizeof *rt->workers);
     if (!rt->workers)
         return WEFT_ENOMEM;
-    const weft_runq_ops *q = rt->cfg.runq;
-    for (unsigned i = 0; i < rt->nworkers; i++) {
-        weft__worker *w = &rt->workers[i];
-        w->rt = rt;
-        w->index = i;
-        w->rq_ops = q;
-        w->rq_fifo = q == weft_runq_fifo();
-        w->sched_point = rt->backend->sched_point;
-        /* Every backend of this build runs a runtime's tasks on one OS
-         * thread; a thread-pool backend sets this for its workers. */
-        w->concurrent = (rt->cfg.flags & WEFT_CFG_ATOMIC_SYNC) != 0;
-        w->countdown = 1;
-        w->park_deadline = UINT64_MAX;
-        w->nosteal_at = UINT64_MAX;
-        w->vstate = WEFT__V_PARKED;
-        w->rq = weft__calloc(rt, q->state_size);
-        if (!w->rq)
-            return WEFT_ENOMEM;
-        int r = q->init(w->rq, rt->cfg.runq_arg);
-        if (r < 0) {
-            weft__free(rt, w->rq, q->state_size);
-            w->rq = NULL;
-            return r;
+    for (unsigned ei = 0; ei < rt->nengines; ei++) {
+        weft__engine *e = &rt->engines[ei];
+        for (unsigned k = 0; k < e->nworkers + e->ndedicated; k++) {
+            weft__worker *w = &rt->workers[e->first + k];
+            w->rt = rt;
+            w->engine = e;
+            w->index = e->first + k;
+            w->index_in_engine = k;
+            w->dedicated = k >= e->nworkers;
+            w->serial = rt->serial;
+            w->sched_point = rt->backend->sched_point;
+            w->until_housekeeping = 1;
+            weft__xoshiro_seed(w->rng, 0x77656674ull + w->index);
+            weft__wheel_init(&w->wheel, 0, rt->serial);
+            int r = weft__sched_init(w, rt->cfg.runq, rt->cfg.runq_arg);
+            if (r < 0)
+                return r;
         }
     }
     return 0;
@@ -101,11 +229,7 @@ static void workers_free(weft_rt *rt)
     for (unsigned i = 0; i < rt->nworkers; i++) {
         weft__worker *w = &rt->workers[i];
         weft__wheel_clear(&w->wheel); /* before the stacks holding some of them go */
-        if (!w->rq)
-            continue;
-        if (w->rq_ops->destroy)
-            w->rq_ops->destroy(w->rq);
-        weft__free(rt, w->rq, w->rq_ops->state_size);
+        weft__sched_destroy(w);
     }
     weft__free(rt, rt->workers, rt->nworkers * sizeof *rt->workers);
     rt->workers = NULL;
@@ -113,17 +237,19 @@ static void workers_free(weft_rt *rt)
 
 static void rt_release(weft_rt *rt)
 {
-    if (rt->sim)
-        weft__sim_free(rt);
-    workers_free(rt);
+    if (rt->backend_state)
+        rt->backend->destroy(rt);
+    workers_free(rt); /* clears the wheels first: scopes' timers are on them */
+    weft__scopes_free(rt);
     weft__tasks_free(rt);
     weft__stacks_free(rt);
     weft__hooks_free(rt);
+    engines_free(rt);
     free_string(rt, rt->schedule);
     free_string(rt, rt->trace_path);
     if (rt->altstack)
         rt->os.munmap(rt->os.ctx, rt->altstack, rt->altstack_size);
-    weft_allocator a = rt->alloc;
+    weft_allocator a = rt->base_alloc;
     a.free(a.ctx, rt, sizeof *rt);
 }
 
@@ -142,8 +268,6 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg)
         return r;
     if ((r = validate(&c)) < 0)
         return r;
-    if (!c.workers)
-        c.workers = 1;
     c.stack_size = weft__stack_round(c.stack_size ? c.stack_size : WEFT_STACK_DEFAULT);
     if (!c.runq)
         c.runq = weft_runq_fifo();
@@ -154,28 +278,43 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg)
     memset(rt, 0, sizeof *rt);
     rt->cfg = c;
     rt->alloc = *a;
+    rt->base_alloc = *a;
     rt->quiet = (c.flags & WEFT_CFG_QUIET) != 0;
     weft__os_fill(&rt->os, c.os);
-    rt->nworkers = c.workers;
-    rt->free_slot = UINT32_MAX;
     rt->step_limit = UINT64_MAX;
     rt->time_limit = UINT64_MAX;
-    rt->backend = c.mode == WEFT_MODE_SIM ? &weft__backend_sim : &weft__backend_single;
+    rt->backend = weft__backend_for(&c);
+    rt->caps = rt->backend->caps;
     /* Virtual time stands still while tasks run, unless each step costs
      * some: only then can a timer fall due between two idle moments. */
-    rt->timer_poll_mask = c.mode == WEFT_MODE_SIM && c.sim.step_cost_ns ? 0 : WEFT__TIMER_POLL_MASK_REAL;
+    bool virtual_time = (rt->caps & WEFT__CAP_VIRTUAL_TIME) != 0;
+    rt->timer_poll_mask = virtual_time && c.sim.step_cost_ns ? 0 : WEFT__TIMER_POLL_MASK_REAL;
     rt->schedule = copy_string(rt, c.schedule);
     rt->trace_path = copy_string(rt, c.trace_path);
     rt->cfg.schedule = rt->schedule;
     rt->cfg.trace_path = rt->trace_path;
-    if ((c.schedule && !rt->schedule) || (c.trace_path && !rt->trace_path) || (r = workers_new(rt)) < 0 ||
-        (r = rt->backend->init(rt)) < 0) {
-        rt_release(rt);
-        return r < 0 ? r : WEFT_ENOMEM;
+    rt->cfg.engines = NULL; /* copied into rt->engines */
+    r = (c.schedule && !rt->schedule) || (c.trace_path && !rt->trace_path) ? WEFT_ENOMEM : 0;
+    if (r == 0) {
+        rt->cfg.engines = c.engines; /* read by engines_new only */
+        r = engines_new(rt);
+        rt->cfg.engines = NULL;
     }
+    if (r == 0) {
+        /* Rule 1: decided here, once. */
+        rt->serial = (virtual_time || rt->nworkers == 1) && !(c.flags & WEFT_CFG_ATOMIC_SYNC);
+        r = workers_new(rt);
+    }
+    if (r == 0)
+        r = rt->backend->create(rt);
+    if (r < 0) {
+        rt_release(rt);
+        return r;
+    }
+    /* The clock is the backend's: the wheels start at its now. */
     uint64_t now = rt->backend->now(rt);
     for (unsigned i = 0; i < rt->nworkers; i++)
-        weft__wheel_init(&rt->workers[i].wheel, now, &rt->workers[i]);
+        rt->workers[i].wheel.elapsed = now;
     weft__guard_install(rt);
     *out = rt;
     return 0;
@@ -189,30 +328,30 @@ int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result)
         return WEFT_MISUSE_RT(rt, WEFT_EPERM, "weft_rt_block_on: called from inside a task (spawn and join instead)");
     if (rt->running)
         return WEFT_MISUSE_RT(rt, WEFT_EBUSY, "weft_rt_block_on: the runtime is already running");
-    if (rt->shut_down)
+    if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
         return WEFT_MISUSE_RT(rt, WEFT_ESHUTDOWN, "weft_rt_block_on: the runtime was shut down");
     weft_spawn_opts o = {.name = "root", .worker = 0, .flags = WEFT_SPAWN_PINNED};
     weft__task *t;
-    int r = weft__task_new(rt, fn, arg, &o, &t);
+    int r = weft__task_new(rt, NULL, fn, arg, &o, &t);
     if (r < 0)
         return r;
-    t->flags |= WEFT__F_ROOT;
-    rt->live++;
-    rt->stats.spawned++;
-    weft__hook(rt, WEFT_HOOK_SPAWN, NULL, t, 0, NULL);
-    weft__make_runnable(rt, t); /* pinned to worker 0 */
+    t->flags |= WEFT__F_PINNED;
+    t->pin = 0;
+    /* No worker runs between runs: this thread counts the root itself. */
+    weft__spawn_adopted(rt, NULL, t);
     rt->root = t;
     rt->root_result = NULL;
-    rt->stop = 0;
-    rt->status = 0;
+    weft__st(&rt->stop, 0u, WEFT__RELEASE);
+    weft__st(&rt->status, 0u, WEFT__RELEASE);
     rt->stop_when = WEFT__STOP_ROOT;
     rt->running = 1;
+    weft__schedule(rt, t, false); /* pinned to worker 0 */
     weft__guard_enter(rt);
     r = rt->backend->run(rt);
     weft__guard_leave(rt);
     rt->running = 0;
     rt->root = NULL;
-    if (t->state == WEFT__T_FINISHED) {
+    if (weft__task_get_state(t) == WEFT__T_FINISHED) {
         if (result)
             *result = t->result;
         if (r == 0)
@@ -221,12 +360,12 @@ int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result)
     } else {
         /* The run ended without the root (deadlock, failure): shutdown will
          * cancel and reap it like any other task. */
-        t->flags |= WEFT__F_DETACHED;
+        t->join.v = WEFT__JOIN_DETACHED;
         if (result)
             *result = NULL;
     }
-    if (rt->sim)
-        weft__sim_after_run(rt);
+    if (rt->backend->end_run)
+        rt->backend->end_run(rt);
     return r;
 }
 
@@ -241,18 +380,26 @@ static void report(weft_rt *rt, const weft__task *t, const char *what)
 /* Drive the runtime until every cancelled task has returned, within budget. */
 static void drain(weft_rt *rt)
 {
-    if (!rt->live)
+    if (!weft__ld(&rt->live, WEFT__ACQUIRE))
         return;
-    rt->status = 0;
     rt->stop_when = WEFT__STOP_ALL_DONE;
-    rt->step_limit = rt->stats.steps + WEFT__SHUTDOWN_STEPS;
-    if (!rt->sim)
+    uint64_t steps = 0;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        steps += weft__count_read(&rt->workers[i].stats.steps);
+    rt->step_limit = steps + WEFT__SHUTDOWN_STEPS;
+    if (!(rt->caps & WEFT__CAP_VIRTUAL_TIME))
         rt->time_limit = rt->backend->now(rt) + WEFT__SHUTDOWN_NS;
     rt->running = 1;
     weft__guard_enter(rt);
-    while (rt->live && rt->stats.steps < rt->step_limit) {
-        rt->stop = 0;
-        if (rt->backend->run(rt) != 0 || rt->live == 0)
+    while (weft__ld(&rt->live, WEFT__ACQUIRE)) {
+        weft__st(&rt->stop, 0u, WEFT__RELEASE);
+        weft__st(&rt->status, 0u, WEFT__RELEASE);
+        if (rt->backend->run(rt) != 0 || weft__ld(&rt->live, WEFT__ACQUIRE) == 0)
+            break;
+        steps = 0;
+        for (unsigned i = 0; i < rt->nworkers; i++)
+            steps += weft__count_read(&rt->workers[i].stats.steps);
+        if (steps >= rt->step_limit)
             break;
     }
     weft__guard_leave(rt);
@@ -261,44 +408,53 @@ static void drain(weft_rt *rt)
     rt->time_limit = UINT64_MAX;
 }
 
+/* A task that would not end: off whatever it waits on, out of the count. */
+static void abandon(weft_rt *rt, weft__task *t)
+{
+    rt->stats.shutdown_abandoned++;
+    report(rt, t, "ignored cancellation: abandoned (its stack is freed with the runtime)");
+    weft__hook(rt, WEFT_HOOK_ERROR, NULL, t, WEFT_ESHUTDOWN, "abandoned at shutdown");
+    /* Its waiter lives on its stack: take it off the object it waits on. */
+    if (weft__task_get_state(t) == WEFT__T_PARKED && t->unlink)
+        t->unlink(t);
+    weft__st(&t->state, (uint32_t)WEFT__T_ABANDONED, WEFT__RELEASE);
+    weft__fetch_sub(&rt->live, 1u, WEFT__ACQ_REL);
+}
+
 int weft_rt_shutdown(weft_rt *rt)
 {
     if (!rt)
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_shutdown: NULL runtime");
     if (rt->running || weft__tls_worker)
         return WEFT_MISUSE_RT(rt, WEFT_EPERM, "weft_rt_shutdown: the runtime is running (call it after block_on returns)");
-    if (rt->shut_down)
+    if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
         return (int)rt->stats.shutdown_cancelled;
-    rt->shut_down = 1;
-    for (uint32_t i = 0; i < rt->fresh_slot; i++) {
+    weft__st(&rt->shut_down, 1u, WEFT__RELEASE);
+    uint32_t slots = weft__task_slots(rt);
+    for (uint32_t i = 0; i < slots; i++) {
         weft__task *t = weft__task_at(rt, i);
-        if (t->state == WEFT__T_FREE || t->state == WEFT__T_FINISHED || t->state == WEFT__T_ABANDONED)
+        unsigned s = weft__task_get_state(t);
+        if (s == WEFT__T_FREE || s == WEFT__T_FINISHED || s == WEFT__T_ABANDONED)
             continue;
         report(rt, t, "was still running: cancelled");
         rt->stats.shutdown_cancelled++;
         weft__cancel_task(rt, t, WEFT_ESHUTDOWN);
     }
     drain(rt);
-    for (uint32_t i = 0; i < rt->fresh_slot; i++) {
+    slots = weft__task_slots(rt);
+    for (uint32_t i = 0; i < slots; i++) {
         weft__task *t = weft__task_at(rt, i);
-        if (t->state == WEFT__T_FINISHED && !(t->flags & WEFT__F_DETACHED)) {
+        unsigned s = weft__task_get_state(t);
+        if (s == WEFT__T_FINISHED) {
             rt->stats.shutdown_unjoined++;
             report(rt, t, "finished but was never joined");
-        } else if (t->state == WEFT__T_ABANDONED) {
+        } else if (s == WEFT__T_ABANDONED) {
             /* Left behind by a failed simulated run; its stack stays out of
-             * the pool (see run_task) until the runtime is freed. */
+             * the pool until the runtime is freed. */
             rt->stats.shutdown_abandoned++;
             report(rt, t, "was abandoned by a failed run");
-        } else if (t->state != WEFT__T_FREE && t->state != WEFT__T_FINISHED) {
-            rt->stats.shutdown_abandoned++;
-            report(rt, t, "ignored cancellation: abandoned (its stack is freed with the runtime)");
-            weft__hook(rt, WEFT_HOOK_ERROR, NULL, t, WEFT_ESHUTDOWN, "abandoned at shutdown");
-            /* Its waiter lives on its stack: take it off the object it waits
-             * on, and keep the stack out of the pool. */
-            if (t->state == WEFT__T_PARKED && t->unlink)
-                t->unlink(t);
-            t->state = WEFT__T_ABANDONED;
-            rt->live--;
+        } else if (s != WEFT__T_FREE) {
+            abandon(rt, t);
         }
     }
     if (!rt->quiet && (rt->stats.shutdown_cancelled || rt->stats.shutdown_unjoined))
@@ -331,9 +487,24 @@ int weft_rt_stats_get(const weft_rt *rt, weft_rt_stats *out)
     if (!rt || !out)
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_stats_get: NULL argument");
     *out = rt->stats;
-    out->live_tasks = rt->live;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        const weft__worker_stats *s = &rt->workers[i].stats;
+        out->spawned += weft__count_read(&s->spawned);
+        out->finished += weft__count_read(&s->finished);
+        out->cancelled += weft__count_read(&s->cancelled);
+        out->steps += weft__count_read(&s->steps);
+        out->switches += weft__count_read(&s->switches);
+        out->steals += weft__count_read(&s->steals);
+        out->parks += weft__count_read(&s->parks);
+    }
+    out->live_tasks = weft__ld(&((weft_rt *)rt)->live, WEFT__RELAXED);
     out->stacks_cached = 0;
+    weft_rt *m = (weft_rt *)rt;
+    weft__spin_lock(&m->stacks_lock);
     for (unsigned i = 0; i < WEFT__STACK_CLASSES; i++)
         out->stacks_cached += rt->pools[i].nfree;
+    out->stacks_mapped = rt->stacks_mapped;
+    weft__spin_unlock(&m->stacks_lock);
+    out->workers = rt->nworkers;
     return 0;
 }

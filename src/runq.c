@@ -1,74 +1,89 @@
-/* runq.c — the built-in run queues (FIFO, LIFO, priority levels) behind the
- * weft_runq_ops table that users can also implement themselves. */
-#include "internal.h"
+/* runq.c — the built-in run queues behind the weft_runq_ops table that users
+ * can also implement themselves. The runtime recognizes the FIFO and LIFO
+ * tables and runs them as its work-stealing deque (sched.c); the tables here
+ * still implement them over a list, so each is a complete queue on its own
+ * (and a model for writing one). The priority queue is a plug-in. */
+#include "core.h"
 
-typedef weft__fifo fifo; /* the one FIFO, shared with the loop (internal.h) */
+typedef struct listq {
+    weft_list l;
+    size_t len;
+} listq;
 
-static int fifo_init(void *state, void *arg)
+static inline weft_runq_node *node_of(weft_link *l)
+{
+    return l ? WEFT_LIST_ENTRY(l, weft_runq_node, link) : NULL;
+}
+
+static int listq_init(void *state, void *arg)
 {
     (void)arg;
-    memset(state, 0, sizeof(fifo));
+    memset(state, 0, sizeof(listq));
     return 0;
 }
 
-static void fifo_destroy(void *state) { (void)state; }
+static void listq_destroy(void *state) { (void)state; }
 
-static void fifo_push(void *state, weft_runq_node *n) { weft__fifo_push(state, n); }
-static weft_runq_node *fifo_pop(void *state) { return weft__fifo_pop(state); }
-static size_t fifo_len(const void *state) { return ((const fifo *)state)->len; }
+static void fifo_push(void *state, weft_runq_node *n)
+{
+    listq *q = state;
+    weft__list_push_tail(&q->l, &n->link);
+    q->len++;
+}
 
-/* Steal takes the oldest half: the tasks the owner would run last are the
- * ones that waited longest. */
+static void lifo_push(void *state, weft_runq_node *n)
+{
+    listq *q = state;
+    weft__list_push_head(&q->l, &n->link);
+    q->len++;
+}
+
+static weft_runq_node *listq_pop(void *state)
+{
+    listq *q = state;
+    weft_runq_node *n = node_of(weft__list_pop_head(&q->l));
+    if (n)
+        q->len--;
+    return n;
+}
+
+static size_t listq_len(const void *state) { return ((const listq *)state)->len; }
+
+/* Steal takes from the end the owner reaches last: the oldest half of a
+ * FIFO (the tasks that waited longest), the oldest half of a LIFO. */
 static size_t fifo_steal(void *state, weft_runq_node **out, size_t max)
 {
-    fifo *q = state;
+    listq *q = state;
     size_t n = (q->len + 1) / 2;
     if (n > max)
         n = max;
     for (size_t i = 0; i < n; i++)
-        out[i] = weft__fifo_pop(q);
-    return n;
-}
-
-static const weft_runq_ops fifo_ops = {"fifo", sizeof(fifo), fifo_init, fifo_destroy,
-                                       fifo_push, fifo_pop, fifo_len, fifo_steal};
-
-static void lifo_push(void *state, weft_runq_node *n)
-{
-    fifo *q = state;
-    n->next = q->head;
-    q->head = n;
-    q->len++;
-}
-
-static weft_runq_node *lifo_pop(void *state)
-{
-    fifo *q = state;
-    weft_runq_node *n = q->head;
-    if (n) {
-        q->head = n->next;
-        q->len--;
-        n->next = NULL;
-    }
+        out[i] = listq_pop(q);
     return n;
 }
 
 static size_t lifo_steal(void *state, weft_runq_node **out, size_t max)
 {
-    fifo *q = state;
+    listq *q = state;
     size_t n = (q->len + 1) / 2;
     if (n > max)
         n = max;
-    for (size_t i = 0; i < n; i++)
-        out[i] = lifo_pop(q);
+    for (size_t i = 0; i < n; i++) {
+        weft_link *l = q->l.tail;
+        weft__list_remove(&q->l, l);
+        q->len--;
+        out[i] = node_of(l);
+    }
     return n;
 }
 
-static const weft_runq_ops lifo_ops = {"lifo", sizeof(fifo), fifo_init, fifo_destroy,
-                                       lifo_push, lifo_pop, fifo_len, lifo_steal};
+static const weft_runq_ops fifo_ops = {"fifo", sizeof(listq), listq_init, listq_destroy,
+                                       fifo_push, listq_pop, listq_len, fifo_steal};
+static const weft_runq_ops lifo_ops = {"lifo", sizeof(listq), listq_init, listq_destroy,
+                                       lifo_push, listq_pop, listq_len, lifo_steal};
 
 typedef struct prio {
-    fifo level[WEFT_PRIO_MAX + 1];
+    listq level[WEFT_PRIO_MAX + 1];
     uint32_t nonempty; /* bit p set when level p has tasks */
     size_t len;
 } prio;
@@ -90,7 +105,7 @@ static void prio_push(void *state, weft_runq_node *n)
 {
     prio *q = state;
     int p = prio_level(n);
-    weft__fifo_push(&q->level[p], n);
+    fifo_push(&q->level[p], n);
     q->nonempty |= 1u << p;
     q->len++;
 }
@@ -101,8 +116,8 @@ static weft_runq_node *prio_pop(void *state)
     if (!q->nonempty)
         return NULL;
     int p = 31 - __builtin_clz(q->nonempty);
-    weft_runq_node *n = weft__fifo_pop(&q->level[p]);
-    if (!q->level[p].head)
+    weft_runq_node *n = listq_pop(&q->level[p]);
+    if (!q->level[p].len)
         q->nonempty &= ~(1u << p);
     q->len--;
     return n;
@@ -119,13 +134,13 @@ static size_t prio_steal(void *state, weft_runq_node **out, size_t max)
         return 0;
     int p = __builtin_ctz(q->nonempty);
     size_t n = fifo_steal(&q->level[p], out, max);
-    if (!q->level[p].head)
+    if (!q->level[p].len)
         q->nonempty &= ~(1u << p);
     q->len -= n;
     return n;
 }
 
-static const weft_runq_ops prio_ops = {"priority", sizeof(prio), prio_init, fifo_destroy,
+static const weft_runq_ops prio_ops = {"priority", sizeof(prio), prio_init, listq_destroy,
                                        prio_push, prio_pop, prio_len, prio_steal};
 
 const weft_runq_ops *weft_runq_fifo(void) { return &fifo_ops; }

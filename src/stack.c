@@ -10,12 +10,13 @@
  * 30,000 live stacks — past that a stack allocation fails with WEFT_ENOMEM.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #if __has_include(<valgrind/valgrind.h>)
@@ -44,6 +45,9 @@
 /* Free stacks kept with their pages resident; beyond this, idle time hands
  * the pages back (MADV_DONTNEED). */
 #define WEFT__STACK_WARM_MAX 64u
+/* A stack pointer this far below a stack's base still counts as that stack
+ * overflowing (a large frame that jumped over the guard). */
+#define WEFT__OVERFLOW_REACH (8u * 1024u * 1024u)
 
 struct weft__stack_slab {
     weft__stack_slab *next;
@@ -55,12 +59,12 @@ struct weft__stack_slab {
 
 static size_t page_size(void)
 {
-    static _Atomic size_t cached; /* a constant of the process, not state */
-    size_t p = atomic_load_explicit(&cached, memory_order_relaxed);
+    static weft__aword cached; /* a constant of the process, not state */
+    size_t p = weft__ld(&cached, WEFT__RELAXED);
     if (!p) {
         long v = sysconf(_SC_PAGESIZE);
         p = v > 0 ? (size_t)v : 4096u;
-        atomic_store_explicit(&cached, p, memory_order_relaxed);
+        weft__st(&cached, p, WEFT__RELAXED);
     }
     return p;
 }
@@ -123,15 +127,14 @@ static int slab_new(weft_rt *rt, weft__stack_pool *pool)
 #ifdef WEFT_HAVE_VALGRIND
         st[i].valgrind_id = VALGRIND_STACK_REGISTER(st[i].base, st[i].base + st[i].size);
 #endif
-        st[i].next = pool->free;
-        pool->free = &st[i];
+        weft__list_push_head(&pool->free, &st[i].link);
     }
     pool->nfree += count;
     pool->total += count;
     sl->next = pool->slabs;
     pool->slabs = sl;
     pool->next_slab_count = count * 2 > WEFT__SLAB_MAX ? WEFT__SLAB_MAX : count * 2;
-    rt->stats.stacks_mapped += count;
+    rt->stacks_mapped += count;
     return 0;
 }
 
@@ -155,29 +158,29 @@ static weft__stack_pool *pool_for(weft_rt *rt, size_t size)
 
 int weft__stack_get(weft_rt *rt, size_t size, weft__stack **out)
 {
+    weft__lock_s(rt->serial, &rt->stacks_lock);
     weft__stack_pool *pool = pool_for(rt, weft__stack_round(size));
+    int r = 0;
     if (!pool)
-        return WEFT_MISUSE(WEFT_ENOMEM, "more than %d distinct stack sizes, and none large enough",
-                           WEFT__STACK_CLASSES);
-    if (!pool->free) {
-        int r = slab_new(rt, pool);
-        if (r < 0)
-            return r;
+        r = WEFT_MISUSE(WEFT_ENOMEM, "more than %d distinct stack sizes, and none large enough", WEFT__STACK_CLASSES);
+    else if (!pool->free.head)
+        r = slab_new(rt, pool);
+    if (r < 0) {
+        weft__unlock_s(rt->serial, &rt->stacks_lock);
+        return r;
     }
-    weft__stack *s = pool->free;
-    pool->free = s->next;
+    weft__stack *s = WEFT_LIST_ENTRY(weft__list_pop_head(&pool->free), weft__stack, link);
     pool->nfree--;
     if (s->touched)
         pool->nwarm--;
-    s->next = NULL;
-    s->touched = 1;
+    s->touched = true;
+    weft__unlock_s(rt->serial, &rt->stacks_lock);
     *out = s;
     return 0;
 }
 
 void weft__stack_put(weft_rt *rt, weft__stack *s)
 {
-    (void)rt;
 #ifdef WEFT_ASAN
     /* The task's entry frame never returns (the fiber leaves it with a last
      * switch), so that frame's redzone poison is still on the stack and
@@ -185,31 +188,35 @@ void weft__stack_put(weft_rt *rt, weft__stack *s)
     __asan_unpoison_memory_region(s->base, s->size);
 #endif
     weft__stack_pool *pool = s->pool;
-    s->next = pool->free;
-    pool->free = s;
+    weft__lock_s(rt->serial, &rt->stacks_lock);
+    weft__list_push_head(&pool->free, &s->link);
     pool->nfree++;
     pool->nwarm++;
+    weft__unlock_s(rt->serial, &rt->stacks_lock);
 }
 
 /* Hand back the pages of free stacks beyond the warm budget (called when a
  * worker goes idle, where the syscalls cost nothing anyone waits for). */
 void weft__stacks_trim(weft_rt *rt)
 {
+    weft__lock_s(rt->serial, &rt->stacks_lock);
     for (unsigned i = 0; i < WEFT__STACK_CLASSES; i++) {
         weft__stack_pool *pool = &rt->pools[i];
         size_t keep = WEFT__STACK_WARM_MAX;
-        for (weft__stack *s = pool->free; s && pool->nwarm > WEFT__STACK_WARM_MAX; s = s->next) {
+        for (weft_link *l = pool->free.head; l && pool->nwarm > WEFT__STACK_WARM_MAX; l = l->next) {
+            weft__stack *s = WEFT_LIST_ENTRY(l, weft__stack, link);
             if (keep) {
                 keep -= s->touched ? 1 : 0;
                 continue;
             }
             if (s->touched) {
                 rt->os.madvise(rt->os.ctx, s->base, s->size, MADV_DONTNEED);
-                s->touched = 0;
+                s->touched = false;
                 pool->nwarm--;
             }
         }
     }
+    weft__unlock_s(rt->serial, &rt->stacks_lock);
 }
 
 void weft__stacks_free(weft_rt *rt)
@@ -248,83 +255,71 @@ void weft__stacks_free(weft_rt *rt)
  * dispositions are process-wide, so this is the one piece of process state
  * weft keeps; it is written once, before the handler is installed. */
 static struct sigaction previous[NSIG];
-static _Atomic int handlers_installed;
+static weft__a32 handlers_installed;
 
-static size_t fmt_u64(char *out, uint64_t v)
+/* Did a fault at addr, with the stack pointer at sp, overflow s? Either the
+ * address is in its guard, or the stack pointer has left it downwards (a
+ * frame larger than the guard jumped past it). */
+static bool overflowed(const weft__stack *s, const char *addr, const char *sp)
 {
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
+    if (!s)
+        return false;
+    if (addr >= s->base - WEFT__GUARD_SIZE && addr < s->base)
+        return true;
+    return sp < s->base && sp + WEFT__OVERFLOW_REACH >= s->base && addr < s->base &&
+           addr + WEFT__OVERFLOW_REACH >= s->base;
 }
 
-static size_t fmt_str(char *out, size_t room, const char *s)
+const weft__stack *weft__stack_overflowed(const weft__worker *w, const void *addr, const void *sp)
 {
-    size_t n = 0;
-    while (s && s[n] && n < room)
-    {
-        out[n] = s[n];
-        n++;
-    }
-    return n;
-}
-
-static void write_all(int fd, const char *buf, size_t len)
-{
-    while (len) {
-        ssize_t w = write(fd, buf, len);
-        if (w <= 0)
-            return;
-        buf += w;
-        len -= (size_t)w;
-    }
-}
-
-static bool in_guard(const weft__stack *s, const char *addr)
-{
-    return s && addr >= s->base - WEFT__GUARD_SIZE && addr < s->base;
+    const weft__task *t = w->current;
+    if (t && overflowed(t->stack, addr, sp))
+        return t->stack;
+    return NULL;
 }
 
 static void report_overflow(const weft__task *t, const weft__stack *s)
 {
     char buf[256];
     size_t n = 0;
-    n += fmt_str(buf + n, 64, "weft: task ");
-    n += fmt_u64(buf + n, t ? t->node.task_id : 0);
-    n += fmt_str(buf + n, 4, " (");
-    n += fmt_str(buf + n, 64, t && t->name ? t->name : (t ? "unnamed" : "worker loop"));
-    n += fmt_str(buf + n, 32, ") overflowed its ");
-    n += fmt_u64(buf + n, s->size);
-    n += fmt_str(buf + n, 32, "-byte stack\n");
-    write_all(2, buf, n);
+    weft__fmt_str(buf, sizeof buf, &n, "weft: task ");
+    weft__fmt_u64(buf, sizeof buf, &n, t ? t->node.task_id : 0);
+    weft__fmt_str(buf, sizeof buf, &n, " (");
+    weft__fmt_str(buf, sizeof buf, &n, t && t->name ? t->name : (t ? "unnamed" : "worker loop"));
+    weft__fmt_str(buf, sizeof buf, &n, ") overflowed its ");
+    weft__fmt_u64(buf, sizeof buf, &n, s->size);
+    weft__fmt_str(buf, sizeof buf, &n, "-byte stack\n");
+    weft__write_all(2, buf, n);
+}
+
+static const char *fault_sp(void *ucv)
+{
+    const ucontext_t *uc = ucv;
+#if defined(__x86_64__)
+    return uc ? (const char *)uc->uc_mcontext.gregs[REG_RSP] : NULL;
+#elif defined(__aarch64__)
+    return uc ? (const char *)uc->uc_mcontext.sp : NULL;
+#else
+    (void)uc;
+    return NULL;
+#endif
 }
 
 static void on_fatal_signal(int sig, siginfo_t *si, void *uc)
 {
     weft__worker *w = weft__tls_worker;
     if (w && (sig == SIGSEGV || sig == SIGBUS)) {
-        weft__task *t = w->current;
-        const char *addr = si->si_addr;
-        const weft__stack *s = NULL;
-        if (t && in_guard(t->stack, addr))
-            s = t->stack;
-        else if (in_guard(w->loop_stack, addr))
-            s = w->loop_stack;
+        const weft__stack *s = weft__stack_overflowed(w, si->si_addr, fault_sp(uc));
         if (s) {
-            report_overflow(s == w->loop_stack ? NULL : t, s);
-            if (w->rt->sim)
-                weft__print_repro(w->rt, 2);
+            report_overflow(w->current, s);
+            if (w->rt->backend->crash_report)
+                w->rt->backend->crash_report(w->rt, 2);
             signal(SIGABRT, SIG_DFL);
             abort();
         }
     }
-    if (w && w->rt->sim)
-        weft__print_repro(w->rt, 2);
+    if (w && w->rt->backend->crash_report)
+        w->rt->backend->crash_report(w->rt, 2);
     /* Chain: a previous handler runs as if weft were not there; the default
      * disposition is restored and the signal re-raised on return. */
     struct sigaction *prev = &previous[sig];
@@ -344,8 +339,8 @@ static void on_fatal_signal(int sig, siginfo_t *si, void *uc)
 int weft__guard_install(weft_rt *rt)
 {
     (void)rt;
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&handlers_installed, &expected, 1))
+    uint32_t expected = 0;
+    if (!weft__cas(&handlers_installed, &expected, 1u, WEFT__ACQ_REL, WEFT__RELAXED))
         return 0;
     static const int sigs[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
@@ -363,7 +358,8 @@ int weft__guard_install(weft_rt *rt)
     return 0;
 }
 
-/* The overflow handler needs a stack of its own: the faulting one is full. */
+/* The overflow handler needs a stack of its own: the faulting one is full.
+ * Each worker thread gets one (weft__guard_enter on that thread). */
 void weft__guard_enter(weft_rt *rt)
 {
     stack_t cur;

@@ -1,18 +1,74 @@
-/* task.c — task control blocks and their handles: spawn, join, detach,
- * cancel.
+/* task.c — task records and their handles: spawn (from a task or from any
+ * thread), join, detach, cancel, and the checked state transitions.
  *
- * Tasks live in a chunked table and are recycled through a free list, so a
- * spawn in steady state allocates nothing. A handle is (generation, slot):
- * a second join, or a join after detach, finds a different generation and
- * gets WEFT_ESRCH instead of touching a recycled task.
+ * Records live in a chunked table and are recycled through free lists (the
+ * worker's own, then the runtime's), so a spawn in steady state allocates
+ * nothing. A handle is (generation, slot): a second join, or a join after
+ * detach, finds another generation and gets WEFT_ESRCH instead of touching a
+ * recycled record. THREADING.md rules 6 and 8 say who touches what.
  */
-#include "internal.h"
+#include "core.h"
 
-#define NO_SLOT UINT32_MAX
+#include <stdio.h>
+
+/* ------------------------------------------------------------------------ */
+/* States                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static const char *const state_names[WEFT__T_STATE_COUNT] = {
+    "free", "new", "queued", "running", "parking", "notified", "parked", "finished", "abandoned"};
+
+const char *weft__task_state_name(unsigned state)
+{
+    return state < WEFT__T_STATE_COUNT ? state_names[state] : "corrupt";
+}
+
+static void bad_transition(const weft__task *t, unsigned from, unsigned was, unsigned to)
+{
+    weft__invariant_failed(__FILE__, __LINE__, "task %llu (%s) went %s -> %s but was %s",
+                           (unsigned long long)t->node.task_id, t->name ? t->name : "unnamed",
+                           weft__task_state_name(from), weft__task_state_name(to), weft__task_state_name(was));
+}
+
+void weft__task_set_state(weft__task *t, unsigned from, unsigned to)
+{
+    if (WEFT_DEBUG) {
+        unsigned was = weft__task_get_state(t);
+        if (was != from)
+            bad_transition(t, from, was, to);
+    }
+    weft__st_s(t->rt->serial, &t->state, to, WEFT__RELEASE);
+}
+
+bool weft__task_cas(weft__task *t, unsigned from, unsigned to)
+{
+    if (t->rt->serial) {
+        if (t->state.v != from)
+            return false;
+        t->state.v = to;
+        return true;
+    }
+    uint32_t expect = from;
+    return weft__cas(&t->state, &expect, to, WEFT__ACQ_REL, WEFT__ACQUIRE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The table                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static weft__task **chunk_index(weft_rt *rt)
+{
+    return weft__ld_s(rt->serial, &rt->chunks, WEFT__ACQUIRE);
+}
 
 weft__task *weft__task_at(weft_rt *rt, uint32_t slot)
 {
-    return &rt->chunks[slot / WEFT__TASK_CHUNK][slot % WEFT__TASK_CHUNK];
+    return &chunk_index(rt)[slot / WEFT__TASK_CHUNK][slot % WEFT__TASK_CHUNK];
+}
+
+uint32_t weft__task_slots(weft_rt *rt)
+{
+    return weft__ld(&rt->fresh_slots, WEFT__ACQUIRE);
 }
 
 weft_task *weft__task_handle(const weft__task *t)
@@ -24,117 +80,291 @@ weft__task *weft__task_from_handle(weft_rt *rt, weft_task *h)
 {
     uint64_t v = (uint64_t)(uintptr_t)h;
     uint32_t slot = (uint32_t)v, gen = (uint32_t)(v >> 32);
-    if (!h || slot >= rt->fresh_slot)
+    if (!h || slot >= weft__task_slots(rt))
         return NULL;
     weft__task *t = weft__task_at(rt, slot);
-    return t->gen == gen && t->state != WEFT__T_FREE ? t : NULL;
+    if (weft__ld(((weft__a32 *)&t->gen), WEFT__RELAXED) != gen)
+        return NULL;
+    return weft__task_get_state(t) != WEFT__T_FREE ? t : NULL;
 }
+
+/* An old index stays readable until the runtime goes (rule 8). */
+typedef struct retired_index {
+    struct retired_index *next;
+    weft__task **index;
+    size_t cap;
+} retired_index;
 
 static int grow_chunks(weft_rt *rt)
 {
+    weft__task **index = chunk_index(rt);
     if (rt->nchunks == rt->chunk_cap) {
         uint32_t cap = rt->chunk_cap ? rt->chunk_cap * 2 : 8;
         weft__task **v = weft__alloc(rt, cap * sizeof *v);
-        if (!v)
+        retired_index *old = index ? weft__alloc(rt, sizeof *old) : NULL;
+        if (!v || (index && !old)) {
+            weft__free(rt, v, cap * sizeof *v);
+            weft__free(rt, old, sizeof *old);
             return WEFT_ENOMEM;
+        }
         if (rt->nchunks)
-            memcpy(v, rt->chunks, rt->nchunks * sizeof *v);
-        weft__free(rt, rt->chunks, rt->chunk_cap * sizeof *v);
-        rt->chunks = v;
+            memcpy(v, index, rt->nchunks * sizeof *v);
+        if (old) {
+            old->index = index;
+            old->cap = rt->chunk_cap;
+            old->next = (retired_index *)rt->retired_chunks;
+            rt->retired_chunks = (void *)old;
+        }
+        weft__st_s(rt->serial, &rt->chunks, (void *)v, WEFT__RELEASE);
         rt->chunk_cap = cap;
+        index = v;
     }
-    /* Not zeroed: a slot is initialized when first handed out, so an idle
-     * runtime touches one task's worth of the chunk, not all of it. */
+    /* Not zeroed: a record is initialized when first handed out, so an
+     * idle runtime touches one record's worth of the chunk, not all of it. */
     weft__task *c = weft__alloc(rt, WEFT__TASK_CHUNK * sizeof *c);
     if (!c)
         return WEFT_ENOMEM;
-    rt->chunks[rt->nchunks++] = c;
+    index[rt->nchunks++] = c;
     return 0;
 }
 
-static weft__task *slot_take(weft_rt *rt)
+/* Fresh records (never handed out) into the caller's list: at most `want`,
+ * under tasks_lock. */
+static size_t take_fresh(weft_rt *rt, weft_list *into, size_t want)
 {
-    uint32_t slot, gen;
-    if (rt->free_slot != NO_SLOT) {
-        slot = rt->free_slot;
-        weft__task *t = weft__task_at(rt, slot);
-        rt->free_slot = (uint32_t)t->node.qword;
-        gen = t->gen;
-    } else {
-        if (rt->fresh_slot == NO_SLOT)
-            return NULL;
-        if (rt->fresh_slot == rt->nchunks * WEFT__TASK_CHUNK && grow_chunks(rt) < 0)
-            return NULL;
-        slot = rt->fresh_slot++;
-        gen = 1;
+    uint32_t fresh = rt->fresh_slots.v;
+    size_t n = 0;
+    while (n < want && fresh != UINT32_MAX) {
+        if (fresh == rt->nchunks * WEFT__TASK_CHUNK && grow_chunks(rt) < 0)
+            break;
+        weft__task *t = weft__task_at(rt, fresh);
+        t->slot = fresh;
+        t->gen = 1;
+        t->rt = rt;
+        t->state.v = WEFT__T_FREE;
+        weft__list_push_tail(into, &t->node.link);
+        fresh++;
+        n++;
     }
-    weft__task *t = weft__task_at(rt, slot);
-    memset(t, 0, sizeof *t);
-    t->slot = slot;
-    t->gen = gen;
+    weft__st(&rt->fresh_slots, fresh, WEFT__RELEASE);
+    return n;
+}
+
+/* A free record: the worker's own list, else a batch from the runtime's. */
+static weft__task *record_take(weft_rt *rt, weft__worker *w)
+{
+    if (w && w->free_tasks.head) {
+        w->nfree_tasks--;
+        return (weft__task *)weft__list_pop_head(&w->free_tasks);
+    }
+    weft_list got = {NULL, NULL};
+    size_t want = w ? WEFT__WORKER_CACHE / 2 : 1;
+    size_t n = 0;
+    weft__spin_lock(&rt->tasks_lock);
+    weft_link *l;
+    while (n < want && (l = weft__list_pop_head(&rt->free_tasks)) != NULL) {
+        weft__list_push_tail(&got, l);
+        n++;
+    }
+    if (!n)
+        n = take_fresh(rt, &got, want);
+    weft__spin_unlock(&rt->tasks_lock);
+    weft__task *t = (weft__task *)weft__list_pop_head(&got);
+    if (w) {
+        weft__list_splice_tail(&w->free_tasks, &got);
+        w->nfree_tasks += n ? n - 1 : 0;
+    }
     return t;
 }
 
-int weft__task_new(weft_rt *rt, weft_fn fn, void *arg, const weft_spawn_opts *o, weft__task **out)
+int weft__task_new(weft_rt *rt, weft__worker *w, weft_fn fn, void *arg, const weft_spawn_opts *o, weft__task **out)
 {
-    weft__task *t = slot_take(rt);
+    weft__task *t = record_take(rt, w);
     if (!t)
         return WEFT_ENOMEM;
+    /* slot, gen and state are read by handle checks on any thread: the rest
+     * is cleared around them. */
+    memset(&t->node, 0, sizeof t->node);
+    memset(&t->ctx, 0, offsetof(weft__task, state) - offsetof(weft__task, ctx));
+    memset(&t->cancel, 0, sizeof *t - offsetof(weft__task, cancel));
+    t->rt = rt;
     t->fn = fn;
     t->arg = arg;
-    t->state = WEFT__T_NEW;
-    t->node.task_id = ++rt->next_task_id;
     if (o) {
         t->name = o->name;
         t->node.priority = o->priority;
         t->stack_size = (uint32_t)o->stack_size;
         if (o->flags & WEFT_SPAWN_NOSTACK)
             t->flags |= WEFT__F_NOSTACK;
-        if (o->flags & WEFT_SPAWN_PINNED) {
-            t->flags |= WEFT__F_PINNED;
-            t->pin = o->worker;
-        }
     }
-    rt->unreleased++;
+    weft__st_s(rt->serial, &t->state, WEFT__T_NEW, WEFT__RELEASE);
     *out = t;
     return 0;
 }
 
 void weft__task_release(weft_rt *rt, weft__task *t)
 {
-    t->state = WEFT__T_FREE;
-    if (++t->gen == 0)
-        t->gen = 1;
-    t->node.qword = rt->free_slot;
-    rt->free_slot = t->slot;
-    rt->unreleased--;
+    weft__task_set_state(t, WEFT__T_FINISHED, WEFT__T_FREE);
+    uint32_t gen = t->gen + 1;
+    weft__st((weft__a32 *)&t->gen, gen ? gen : 1u, WEFT__RELEASE);
+    weft__worker *w = weft__tls_worker;
+    if (w && w->rt == rt) {
+        weft__list_push_head(&w->free_tasks, &t->node.link);
+        if (++w->nfree_tasks <= 2 * WEFT__WORKER_CACHE)
+            return;
+        /* Too many: half go back for other workers. */
+        weft_list spill = {NULL, NULL};
+        for (size_t i = 0; i < WEFT__WORKER_CACHE; i++)
+            weft__list_push_tail(&spill, weft__list_pop_head(&w->free_tasks));
+        w->nfree_tasks -= WEFT__WORKER_CACHE;
+        weft__spin_lock(&rt->tasks_lock);
+        weft__list_splice_tail(&rt->free_tasks, &spill);
+        weft__spin_unlock(&rt->tasks_lock);
+        return;
+    }
+    weft__spin_lock(&rt->tasks_lock);
+    weft__list_push_head(&rt->free_tasks, &t->node.link);
+    weft__spin_unlock(&rt->tasks_lock);
 }
 
 void weft__tasks_free(weft_rt *rt)
 {
+    weft__task **index = chunk_index(rt);
     for (uint32_t i = 0; i < rt->nchunks; i++)
-        weft__free(rt, rt->chunks[i], WEFT__TASK_CHUNK * sizeof(weft__task));
-    weft__free(rt, rt->chunks, rt->chunk_cap * sizeof *rt->chunks);
-    rt->chunks = NULL;
+        weft__free(rt, index[i], WEFT__TASK_CHUNK * sizeof(weft__task));
+    weft__free(rt, index, rt->chunk_cap * sizeof *index);
+    for (retired_index *r = (retired_index *)rt->retired_chunks; r;) {
+        retired_index *next = r->next;
+        weft__free(rt, r->index, r->cap * sizeof *r->index);
+        weft__free(rt, r, sizeof *r);
+        r = next;
+    }
+    rt->retired_chunks = NULL;
+    rt->chunks.v = NULL;
     rt->nchunks = rt->chunk_cap = 0;
 }
 
 /* ------------------------------------------------------------------------ */
+/* Spawning                                                                  */
+/* ------------------------------------------------------------------------ */
 
-static int check_opts(weft_rt *rt, const weft_spawn_opts *o)
+static int find_engine(weft_rt *rt, const char *name, unsigned *out)
 {
-    if (!o)
-        return 0;
-    if (o->flags & ~(unsigned)(WEFT_SPAWN_NOSTACK | WEFT_SPAWN_PINNED))
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_spawn_ex: unknown flags 0x%x", o->flags);
-    if (o->stack_size && (o->stack_size < WEFT_STACK_MIN || o->stack_size > WEFT_STACK_MAX))
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_spawn_ex: stack_size %zu outside [%u, %u]", o->stack_size,
-                           WEFT_STACK_MIN, WEFT_STACK_MAX);
-    if (o->priority < 0 || o->priority > WEFT_PRIO_MAX)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_spawn_ex: priority %d outside [0, %d]", o->priority, WEFT_PRIO_MAX);
-    if ((o->flags & WEFT_SPAWN_PINNED) && o->worker >= rt->nworkers)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_spawn_ex: pinned to worker %u but the runtime has %u", o->worker,
-                           rt->nworkers);
+    for (unsigned i = 0; i < rt->nengines; i++)
+        if (!strcmp(rt->engines[i].name, name)) {
+            *out = i;
+            return 0;
+        }
+    return WEFT_MISUSE(WEFT_EINVAL, "weft_spawn: no engine named '%s'", name);
+}
+
+/* Check o and work out the task's engine and, if it is bound to one, its
+ * worker (*pin, else UINT_MAX). */
+static int placement(weft_rt *rt, weft__worker *w, const weft_spawn_opts *o, unsigned *engine, unsigned *pin)
+{
+    *engine = w ? w->engine->index : 0;
+    *pin = UINT32_MAX;
+    if (o) {
+        if (o->flags & ~(unsigned)(WEFT_SPAWN_NOSTACK | WEFT_SPAWN_PINNED | WEFT_SPAWN_DEDICATED))
+            return WEFT_MISUSE(WEFT_EINVAL, "weft_spawn_ex: unknown flags 0x%x", o->flags);
+        if (o->stack_size && (o->stack_size < WEFT_STACK_MIN || o->stack_size > WEFT_STACK_MAX))
+            return WEFT_MISUSE(WEFT_EINVAL, "weft_spawn_ex: stack_size %zu outside [%u, %u]", o->stack_size,
+                               WEFT_STACK_MIN, WEFT_STACK_MAX);
+        if (o->priority < 0 || o->priority > WEFT_PRIO_MAX)
+            return WEFT_MISUSE(WEFT_EINVAL, "weft_spawn_ex: priority %d outside [0, %d]", o->priority,
+                               WEFT_PRIO_MAX);
+        int r;
+        if (o->engine && (r = find_engine(rt, o->engine, engine)) < 0)
+            return r;
+    }
+    weft__engine *e = &rt->engines[*engine];
+    if (o && (o->flags & WEFT_SPAWN_DEDICATED)) {
+        if (o->worker >= e->ndedicated)
+            return WEFT_MISUSE(WEFT_EINVAL, "weft_spawn_ex: dedicated worker %u of engine '%s', which has %u",
+                               o->worker, e->name, e->ndedicated);
+        *pin = e->first_dedicated + o->worker;
+    } else if (o && (o->flags & WEFT_SPAWN_PINNED)) {
+        if (o->worker >= e->nworkers)
+            return WEFT_MISUSE(WEFT_EINVAL, "weft_spawn_ex: pinned to worker %u but engine '%s' has %u", o->worker,
+                               e->name, e->nworkers);
+        *pin = e->first + o->worker;
+    } else if (e->cfg.policy == WEFT_POLICY_PER_CORE) {
+        /* Thread-per-core: it stays where it is spawned (from outside: the
+         * worker whose turn it is). */
+        if (w && w->engine == e && !w->dedicated)
+            *pin = w->index;
+        else
+            *pin = e->first + (unsigned)(weft__fetch_add(&e->next_core, 1u, WEFT__RELAXED) % e->nworkers);
+    }
+    return 0;
+}
+
+/* Counted by the runtime's own thread: id, live count, spawn event. */
+static void count_spawn(weft_rt *rt, weft__worker *w, weft__task *t)
+{
+    if (rt->serial) {
+        t->node.task_id = ++rt->next_task_id.v;
+        rt->live.v++;
+    } else {
+        t->node.task_id = weft__fetch_add(&rt->next_task_id, 1u, WEFT__RELAXED) + 1;
+        weft__fetch_add(&rt->live, 1u, WEFT__RELAXED);
+    }
+    if (w)
+        weft__count(&w->stats.spawned, 1);
+    else
+        rt->stats.spawned++;
+    weft__hook(rt, WEFT_HOOK_SPAWN, w, t, 0, NULL);
+}
+
+void weft__spawn_adopted(weft_rt *rt, weft__worker *w, weft__task *t)
+{
+    count_spawn(rt, w, t);
+}
+
+int weft__spawn_prepare(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn fn, void *arg,
+                        const weft_spawn_opts *o, bool detached)
+{
+    unsigned engine, pin;
+    int r = placement(rt, w, o, &engine, &pin);
+    if (r < 0)
+        return r;
+    if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
+        return WEFT_ESHUTDOWN;
+    if (w)
+        weft__sched_point(w);
+    weft__task *t;
+    if ((r = weft__task_new(rt, w, fn, arg, o, &t)) < 0)
+        return r;
+    t->engine = (uint8_t)engine;
+    if (pin != UINT32_MAX) {
+        t->flags |= WEFT__F_PINNED;
+        t->pin = pin;
+    }
+    t->join.v = detached ? WEFT__JOIN_DETACHED : WEFT__JOIN_NONE;
+    /* From a task of rt: counted now. From elsewhere: by the worker that
+     * takes it in (rule 9: a foreign thread touches only the queues). */
+    if (w)
+        count_spawn(rt, w, t);
+    *out = t;
+    return 0;
+}
+
+void weft__spawn_commit(weft_rt *rt, weft__task *t)
+{
+    weft__schedule(rt, t, false);
+}
+
+int weft__spawn(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn fn, void *arg, const weft_spawn_opts *o,
+                bool detached)
+{
+    weft__task *t;
+    int r = weft__spawn_prepare(rt, w, &t, fn, arg, o, detached);
+    if (r < 0)
+        return r;
+    /* The handle first: once scheduled, t may run, end and be reused. */
+    if (out)
+        *out = t;
+    weft__spawn_commit(rt, t);
     return 0;
 }
 
@@ -144,35 +374,41 @@ int weft_spawn_ex(weft_task **out, weft_fn fn, void *arg, const weft_spawn_opts 
         *out = NULL;
     weft__worker *w = weft__tls_worker;
     if (!w)
-        return WEFT_MISUSE(WEFT_EPERM, "weft_spawn: not inside a runtime (weft_rt_block_on runs the first task)");
+        return WEFT_MISUSE(WEFT_EPERM, "weft_spawn: not inside a runtime (weft_rt_block_on runs the first task; "
+                                       "weft_rt_spawn hands in work from other threads)");
     if (!fn)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_spawn: NULL function");
-    weft_rt *rt = w->rt;
-    int r = check_opts(rt, o);
-    if (r < 0)
-        return r;
-    if (rt->shut_down)
-        return WEFT_ESHUTDOWN;
-    weft__sched_point(w);
     weft__task *t;
-    r = weft__task_new(rt, fn, arg, o, &t);
-    if (r < 0)
-        return r;
-    if (!out)
-        t->flags |= WEFT__F_DETACHED;
-    rt->live++;
-    rt->stats.spawned++;
-    weft__hook(rt, WEFT_HOOK_SPAWN, weft__tls_worker, t, 0, NULL);
-    weft__make_runnable(rt, t);
-    if (out)
+    int r = weft__spawn(w->rt, w, out ? &t : NULL, fn, arg, o, out == NULL);
+    if (r == 0 && out)
         *out = weft__task_handle(t);
-    return 0;
+    return r;
 }
 
 int weft_spawn(weft_task **t, weft_fn fn, void *arg)
 {
     return weft_spawn_ex(t, fn, arg, NULL);
 }
+
+int weft_rt_spawn(weft_rt *rt, weft_task **out, weft_fn fn, void *arg, const weft_spawn_opts *o)
+{
+    if (out)
+        *out = NULL;
+    if (!rt || !fn)
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_spawn: NULL %s", rt ? "function" : "runtime");
+    weft__worker *w = weft__tls_worker;
+    if (w && w->rt != rt)
+        w = NULL;
+    weft__task *t;
+    int r = weft__spawn(rt, w, out ? &t : NULL, fn, arg, o, out == NULL);
+    if (r == 0 && out)
+        *out = weft__task_handle(t);
+    return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Join, detach, cancel                                                      */
+/* ------------------------------------------------------------------------ */
 
 static weft__task *resolve(weft_task *h, const char *what, int *err)
 {
@@ -182,7 +418,9 @@ static weft__task *resolve(weft_task *h, const char *what, int *err)
         return NULL;
     }
     weft__task *t = weft__task_from_handle(w->rt, h);
-    if (!t || (t->flags & WEFT__F_DETACHED) || (t->flags & WEFT__F_ROOT)) {
+    uintptr_t j = t ? weft__ld_s(w->serial, &t->join, WEFT__ACQUIRE) : 0;
+    /* (The root has no handle: only a forged one can name it.) */
+    if (!t || j == WEFT__JOIN_DETACHED || t == w->rt->root) {
         *err = WEFT_MISUSE(WEFT_ESRCH, "%s: stale handle (already joined or detached, or never valid)", what);
         return NULL;
     }
@@ -192,10 +430,19 @@ static weft__task *resolve(weft_task *h, const char *what, int *err)
 static bool unlink_joiner(weft__task *self)
 {
     weft__task *target = self->wait_obj;
-    if (target->joiner != self)
-        return false;
-    target->joiner = NULL;
-    return true;
+    uintptr_t expect = (uintptr_t)self;
+    if (self->rt->serial) {
+        if (target->join.v != expect)
+            return false;
+        target->join.v = WEFT__JOIN_NONE;
+        return true;
+    }
+    return weft__cas(&target->join, &expect, WEFT__JOIN_NONE, WEFT__ACQ_REL, WEFT__ACQUIRE);
+}
+
+static bool is_joiner(uintptr_t j)
+{
+    return j != WEFT__JOIN_NONE && j != WEFT__JOIN_DETACHED && j != WEFT__JOIN_FINISHED;
 }
 
 int weft_join(weft_task *h, void **result)
@@ -204,28 +451,42 @@ int weft_join(weft_task *h, void **result)
     weft__task *t = resolve(h, "weft_join", &r);
     if (!t)
         return r;
-    weft__task *self = weft__current();
+    weft__worker *w = weft__tls_worker;
+    weft__task *self = w->current;
     if (t == self)
         return WEFT_MISUSE(WEFT_EDEADLK, "weft_join: a task cannot join itself");
-    if (t->joiner)
+    bool serial = w->serial;
+    uintptr_t j = weft__ld_s(serial, &t->join, WEFT__ACQUIRE);
+    if (is_joiner(j))
         return WEFT_MISUSE(WEFT_EBUSY, "weft_join: task %llu is already being joined",
                            (unsigned long long)t->node.task_id);
     /* A finished task is reaped even by a cancelled caller: cleanup code
      * must be able to collect its children's results. */
-    if (t->state != WEFT__T_FINISHED) {
-        r = weft__blocking_entry(&self, "weft_join");
-        if (r < 0)
+    if (j != WEFT__JOIN_FINISHED) {
+        if ((r = weft__blocking_entry(&self, "weft_join")) < 0)
             return r;
-        t->joiner = self;
-        r = weft__block(self, WEFT__W_JOIN, t, unlink_joiner, WEFT_NO_DEADLINE);
-        if (r < 0)
-            return r;
+        uintptr_t expect = WEFT__JOIN_NONE;
+        bool installed;
+        if (serial) {
+            installed = t->join.v == WEFT__JOIN_NONE;
+            if (installed)
+                t->join.v = (uintptr_t)self;
+            expect = t->join.v;
+        } else {
+            installed = weft__cas(&t->join, &expect, (uintptr_t)self, WEFT__ACQ_REL, WEFT__ACQUIRE);
+        }
+        if (installed) {
+            if ((r = weft__block(self, WEFT__W_JOIN, t, unlink_joiner, WEFT_NO_DEADLINE)) < 0)
+                return r; /* left the wait: the handle stays valid */
+        } else if (expect != WEFT__JOIN_FINISHED) {
+            return WEFT_MISUSE(WEFT_EBUSY, "weft_join: task %llu is being joined by another task",
+                               (unsigned long long)t->node.task_id);
+        }
     }
-    weft_rt *rt = weft__tls_worker->rt;
     if (result)
         *result = t->result;
     int status = t->finish_status;
-    weft__task_release(rt, t);
+    weft__task_release(w->rt, t);
     return status;
 }
 
@@ -235,33 +496,44 @@ int weft_detach(weft_task *h)
     weft__task *t = resolve(h, "weft_detach", &r);
     if (!t)
         return r;
-    if (t->joiner)
-        return WEFT_MISUSE(WEFT_EBUSY, "weft_detach: task %llu is being joined", (unsigned long long)t->node.task_id);
-    if (t->state == WEFT__T_FINISHED)
-        weft__task_release(weft__tls_worker->rt, t);
-    else
-        t->flags |= WEFT__F_DETACHED;
-    return 0;
+    weft__worker *w = weft__tls_worker;
+    uintptr_t expect = WEFT__JOIN_NONE;
+    bool done;
+    if (w->serial) {
+        expect = t->join.v;
+        done = expect == WEFT__JOIN_NONE;
+        if (done)
+            t->join.v = WEFT__JOIN_DETACHED;
+    } else {
+        done = weft__cas(&t->join, &expect, WEFT__JOIN_DETACHED, WEFT__ACQ_REL, WEFT__ACQUIRE);
+    }
+    if (done)
+        return 0;
+    if (expect == WEFT__JOIN_FINISHED) {
+        weft__task_release(w->rt, t);
+        return 0;
+    }
+    return WEFT_MISUSE(WEFT_EBUSY, "weft_detach: task %llu is being joined", (unsigned long long)t->node.task_id);
 }
 
 int weft__cancel_task(weft_rt *rt, weft__task *t, int hook_status)
 {
-    if (t->state == WEFT__T_FINISHED || t->state == WEFT__T_ABANDONED || t->state == WEFT__T_FREE)
+    unsigned s = weft__task_get_state(t);
+    if (s == WEFT__T_FINISHED || s == WEFT__T_ABANDONED || s == WEFT__T_FREE)
         return 0;
-    if (t->flags & WEFT__F_CANCEL)
+    uint32_t bits = WEFT__CANCEL_REQUESTED | WEFT__CANCEL_LIVE;
+    uint32_t was = rt->serial ? t->cancel.v : weft__fetch_or(&t->cancel, bits, WEFT__ACQ_REL);
+    if (rt->serial)
+        t->cancel.v |= bits;
+    if (was & WEFT__CANCEL_REQUESTED)
         return 0;
-    t->flags |= WEFT__F_CANCEL | WEFT__F_CANCELLED_LIVE;
-    rt->stats.cancelled++;
-    weft__hook(rt, WEFT_HOOK_CANCEL, weft__tls_worker, t, hook_status, NULL);
-    /* An owner waiting for its scope cannot leave early (no task outlives
-     * its scope): the cancellation goes on to the scope's children. */
-    if (t->state == WEFT__T_PARKED && t->wait_kind == WEFT__W_SCOPE) {
-        weft__waiter *wt = t->wait_obj;
-        weft__scope_cancel_children(WEFT_CONTAINER_OF(wt->list, weft_scope, waiters));
-        return 0;
-    }
-    if (t->state == WEFT__T_PARKED && weft__cancel_pending(t) && (!t->unlink || t->unlink(t)))
-        weft__wake(t, WEFT_ECANCELED);
+    weft__worker *w = weft__tls_worker;
+    if (w && w->rt == rt)
+        weft__count(&w->stats.cancelled, 1);
+    else
+        rt->stats.cancelled++;
+    weft__hook(rt, WEFT_HOOK_CANCEL, w && w->rt == rt ? w : NULL, t, hook_status, NULL);
+    weft__interrupt(t, WEFT_ECANCELED);
     return 0;
 }
 

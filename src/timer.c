@@ -7,8 +7,18 @@
  * levels below it. The tick is 1 ns, so a level-0 slot holds one exact
  * deadline; its timers fire sorted by the order they were set, which keeps
  * "equal deadlines fire in insertion order" even when some arrived by cascade.
+ *
+ * Threads (THREADING.md rule 7): the owning worker inserts and fires; any
+ * worker may disarm. In a concurrent runtime each wheel operation holds the
+ * wheel's lock, a callback runs without it, and the worker records the timer
+ * whose callback runs so that a synchronous disarm can wait for it.
  */
-#include "internal.h"
+#include "core.h"
+
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define WEFT_HAVE_MEMCHECK 1
+#endif
 
 #define TIMER_MAGIC 0x7E3F0000u
 #define TIMER_PENDING 0x1u
@@ -34,35 +44,38 @@ static inline uint64_t slot_start(uint64_t elapsed, unsigned level, unsigned slo
     return base | ((uint64_t)slot << shift);
 }
 
-static void list_append(weft_timer **head, weft_timer **tail, weft_timer *t)
+static inline weft_timer *timer_of(weft_link *l)
 {
-    t->next = NULL;
-    t->prev = *tail;
-    if (*tail)
-        (*tail)->next = t;
-    else
-        *head = t;
-    *tail = t;
+    return l ? WEFT_LIST_ENTRY(l, weft_timer, link) : NULL;
 }
 
-static void list_unlink(weft_timer **head, weft_timer **tail, weft_timer *t)
+/* t->state and t->wheel are read by other threads (pending checks, remote
+ * disarms): through the atomics layer. */
+static inline weft__a32 *state_word(weft_timer *t)
 {
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        *head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        *tail = t->prev;
-    t->next = t->prev = NULL;
+    return (weft__a32 *)&t->state;
 }
 
-void weft__wheel_init(weft__wheel *wh, uint64_t now, weft__worker *w)
+static inline weft__aptr *wheel_word(weft_timer *t)
+{
+    return (weft__aptr *)&t->wheel;
+}
+
+static inline void wheel_lock(weft__wheel *wh)
+{
+    weft__lock_s(wh->serial, &wh->lock);
+}
+
+static inline void wheel_unlock(weft__wheel *wh)
+{
+    weft__unlock_s(wh->serial, &wh->lock);
+}
+
+void weft__wheel_init(weft__wheel *wh, uint64_t now, bool serial)
 {
     memset(wh, 0, sizeof *wh);
     wh->elapsed = now;
-    wh->worker = w;
+    wh->serial = serial;
 }
 
 /* Overdue timers wait in deadline order (equal deadlines in the order set),
@@ -70,19 +83,10 @@ void weft__wheel_init(weft__wheel *wh, uint64_t now, weft__worker *w)
  * what was set in the past since the last pass. */
 static void due_insert(weft__wheel *wh, weft_timer *t)
 {
-    weft_timer *after = wh->due_tail;
-    while (after && after->deadline > t->deadline)
+    weft_link *after = wh->due.tail;
+    while (after && timer_of(after)->deadline > t->deadline)
         after = after->prev;
-    t->prev = after;
-    t->next = after ? after->next : wh->due_head;
-    if (t->next)
-        t->next->prev = t;
-    else
-        wh->due_tail = t;
-    if (after)
-        after->next = t;
-    else
-        wh->due_head = t;
+    weft__list_insert_after(&wh->due, after, &t->link);
 }
 
 static void place(weft__wheel *wh, weft_timer *t)
@@ -94,34 +98,76 @@ static void place(weft__wheel *wh, weft_timer *t)
     }
     unsigned level = level_for(wh->elapsed, t->deadline);
     unsigned slot = digit(t->deadline, level);
-    list_append(&wh->head[level][slot], &wh->tail[level][slot], t);
+    weft__list_push_tail(&wh->slots[level][slot], &t->link);
     wh->occupied[level] |= UINT64_C(1) << slot;
     t->where = level * WEFT__WHEEL_SLOTS + slot;
 }
 
-void weft__wheel_insert(weft__wheel *wh, weft_timer *t)
-{
-    t->seq = wh->seq++;
-    t->wheel = wh;
-    t->state |= TIMER_PENDING;
-    wh->count++;
-    place(wh, t);
-}
-
-void weft__wheel_remove(weft__wheel *wh, weft_timer *t)
+/* Off whatever list of wh holds it (wh locked). */
+static void unlink_timer(weft__wheel *wh, weft_timer *t)
 {
     if (t->where == WHERE_DUE) {
-        list_unlink(&wh->due_head, &wh->due_tail, t);
+        weft__list_remove(&wh->due, &t->link);
     } else {
         unsigned level = t->where / WEFT__WHEEL_SLOTS, slot = t->where % WEFT__WHEEL_SLOTS;
-        list_unlink(&wh->head[level][slot], &wh->tail[level][slot], t);
-        if (!wh->head[level][slot])
+        weft__list_remove(&wh->slots[level][slot], &t->link);
+        if (!wh->slots[level][slot].head)
             wh->occupied[level] &= ~(UINT64_C(1) << slot);
     }
-    t->wheel = NULL;
-    t->state &= ~TIMER_PENDING;
-    wh->count--;
+    weft__st_s(wh->serial, &wh->count, wh->count.v - 1, WEFT__RELAXED);
+    weft__st_s(wh->serial, wheel_word(t), NULL, WEFT__RELEASE);
+    weft__st_s(wh->serial, state_word(t), t->state & ~TIMER_PENDING, WEFT__RELEASE);
 }
+
+void weft__wheel_insert(weft__wheel *wh, weft_timer *t)
+{
+    wheel_lock(wh);
+    t->seq = wh->seq++;
+    weft__st_s(wh->serial, &wh->count, wh->count.v + 1, WEFT__RELAXED);
+    place(wh, t);
+    weft__st_s(wh->serial, state_word(t), t->state | TIMER_PENDING, WEFT__RELEASE);
+    weft__st_s(wh->serial, wheel_word(t), (void *)wh, WEFT__RELEASE);
+    wheel_unlock(wh);
+}
+
+bool weft__timer_disarm(weft_timer *t)
+{
+    for (;;) {
+        weft__wheel *wh = weft__ld(wheel_word(t), WEFT__ACQUIRE);
+        if (!wh)
+            return false;
+        wheel_lock(wh);
+        /* It may have fired, or moved to another wheel, meanwhile. */
+        bool here = t->wheel == wh;
+        if (here)
+            unlink_timer(wh, t);
+        wheel_unlock(wh);
+        if (here)
+            return true;
+    }
+}
+
+bool weft__timer_disarm_sync(weft_timer *t)
+{
+    if (weft__timer_disarm(t))
+        return true;
+    weft__worker *self = weft__tls_worker;
+    if (!self || self->serial)
+        return false; /* one thread: no callback can be running elsewhere */
+    weft_rt *rt = self->rt;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        weft__worker *w = &rt->workers[i];
+        if (w == self)
+            continue; /* a callback of this worker's is the caller itself */
+        while (weft__ld(&w->wheel.firing, WEFT__ACQUIRE) == (void *)t)
+            weft__spin_hint();
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Expiry                                                                    */
+/* ------------------------------------------------------------------------ */
 
 typedef struct expiry {
     unsigned level, slot;
@@ -151,95 +197,74 @@ static bool next_expiry(const weft__wheel *wh, expiry *out)
 
 static void cascade(weft__wheel *wh, unsigned level, unsigned slot)
 {
-    weft_timer *t = wh->head[level][slot];
-    wh->head[level][slot] = wh->tail[level][slot] = NULL;
+    weft_list moving = wh->slots[level][slot];
+    wh->slots[level][slot].head = wh->slots[level][slot].tail = NULL;
     wh->occupied[level] &= ~(UINT64_C(1) << slot);
-    while (t) {
-        weft_timer *next = t->next;
-        place(wh, t);
-        t = next;
-    }
+    weft_link *l;
+    while ((l = weft__list_pop_head(&moving)) != NULL)
+        place(wh, timer_of(l));
 }
 
-/* Level-0 slots are almost always already in seq order; sort if not. */
+/* Level-0 slots are almost always already in seq order; sort if not
+ * (insertion sort: a slot holds timers of one exact deadline). */
 static void sort_slot_by_seq(weft__wheel *wh, unsigned slot)
 {
-    weft_timer **head = &wh->head[0][slot], **tail = &wh->tail[0][slot];
+    weft_list *l = &wh->slots[0][slot];
     bool sorted = true;
-    for (weft_timer *t = *head; t && t->next; t = t->next)
-        if (t->next->seq < t->seq)
+    for (weft_link *n = l->head; n && n->next; n = n->next)
+        if (timer_of(n->next)->seq < timer_of(n)->seq)
             sorted = false;
     if (sorted)
         return;
-    weft_timer *in = *head, *out_head = NULL, *out_tail = NULL;
-    while (in) {
-        weft_timer *t = in;
-        in = in->next;
-        weft_timer *after = out_tail;
-        while (after && after->seq > t->seq)
+    weft_list in = *l;
+    l->head = l->tail = NULL;
+    weft_link *n;
+    while ((n = weft__list_pop_head(&in)) != NULL) {
+        weft_link *after = l->tail;
+        while (after && timer_of(after)->seq > timer_of(n)->seq)
             after = after->prev;
-        t->prev = after;
-        t->next = after ? after->next : out_head;
-        if (t->next)
-            t->next->prev = t;
-        else
-            out_tail = t;
-        if (after)
-            after->next = t;
-        else
-            out_head = t;
+        weft__list_insert_after(l, after, n);
     }
-    *head = out_head;
-    *tail = out_tail;
 }
 
 /* Cascade every slot whose range has begun, so the first occupied slot tells
  * the exact earliest deadline. */
 uint64_t weft__wheel_next_deadline(weft__wheel *wh)
 {
-    if (wh->due_head)
-        return wh->due_head->deadline;
+    wheel_lock(wh);
+    uint64_t next = UINT64_MAX;
     expiry e;
-    while (next_expiry(wh, &e)) {
-        if (e.level == 0)
-            return e.start;
-        if (e.start <= wh->elapsed) {
-            cascade(wh, e.level, e.slot);
-            continue;
-        }
-        uint64_t min = UINT64_MAX;
-        for (weft_timer *t = wh->head[e.level][e.slot]; t; t = t->next)
-            if (t->deadline < min)
-                min = t->deadline;
-        return min;
-    }
-    return UINT64_MAX;
-}
-
-static void fire(weft__wheel *wh, weft_timer *t, weft_timer **head, weft_timer **tail)
-{
-    list_unlink(head, tail, t);
-    t->wheel = NULL;
-    t->state &= ~TIMER_PENDING;
-    wh->count--;
-    t->cb(t, t->arg);
-}
-
-size_t weft__wheel_advance(weft__wheel *wh, uint64_t now)
-{
-    /* Timers set by the callbacks of this pass wait for the next pass: a
-     * callback that re-arms itself for `now` cannot spin us forever. */
-    uint64_t limit = wh->seq;
-    size_t fired = 0;
-    for (;;) { /* in deadline order; timers set by these callbacks wait */
-        weft_timer *t = wh->due_head;
-        while (t && t->seq >= limit)
-            t = t->next;
-        if (!t)
+    if (wh->due.head) {
+        next = timer_of(wh->due.head)->deadline;
+    } else {
+        while (next_expiry(wh, &e)) {
+            if (e.level == 0) {
+                next = e.start;
+                break;
+            }
+            if (e.start <= wh->elapsed) {
+                cascade(wh, e.level, e.slot);
+                continue;
+            }
+            for (weft_link *l = wh->slots[e.level][e.slot].head; l; l = l->next)
+                if (timer_of(l)->deadline < next)
+                    next = timer_of(l)->deadline;
             break;
-        fire(wh, t, &wh->due_head, &wh->due_tail);
-        fired++;
+        }
     }
+    wheel_unlock(wh);
+    return next;
+}
+
+/* The next timer due by `now` that was set before this pass (seq < limit),
+ * taken off the wheel; NULL when there is none. wh locked. */
+static weft_timer *take_due(weft__wheel *wh, uint64_t now, uint64_t limit)
+{
+    for (weft_link *l = wh->due.head; l; l = l->next)
+        if (timer_of(l)->seq < limit) {
+            unlink_timer(wh, timer_of(l));
+            return timer_of(l);
+        }
     expiry e;
     while (next_expiry(wh, &e) && e.start <= now) {
         if (e.level > 0) {
@@ -250,17 +275,41 @@ size_t weft__wheel_advance(weft__wheel *wh, uint64_t now)
         }
         wh->elapsed = e.start;
         sort_slot_by_seq(wh, e.slot);
-        weft_timer **head = &wh->head[0][e.slot], **tail = &wh->tail[0][e.slot];
-        while (*head && (*head)->seq < limit) {
-            fire(wh, *head, head, tail);
-            fired++;
+        weft_timer *t = timer_of(wh->slots[0][e.slot].head);
+        if (t && t->seq < limit) {
+            unlink_timer(wh, t);
+            return t;
         }
-        if (*head)
-            return fired; /* only timers newer than this pass remain here */
-        wh->occupied[0] &= ~(UINT64_C(1) << e.slot);
+        /* Only timers newer than this pass remain here: they wait for the
+         * next pass, and so does everything later. */
+        return NULL;
     }
     if (now + 1 > wh->elapsed && now != UINT64_MAX)
         wh->elapsed = now + 1;
+    return NULL;
+}
+
+size_t weft__wheel_advance(weft__wheel *wh, uint64_t now)
+{
+    /* Timers set by the callbacks of this pass wait for the next pass: a
+     * callback that re-arms itself for `now` cannot spin us forever. */
+    wheel_lock(wh);
+    uint64_t limit = wh->seq;
+    size_t fired = 0;
+    weft_timer *t;
+    while ((t = take_due(wh, now, limit)) != NULL) {
+        weft_timer_cb cb = t->cb;
+        void *arg = t->arg;
+        weft__st_s(wh->serial, &wh->firing, (void *)t, WEFT__RELEASE);
+        wheel_unlock(wh);
+        /* From here t may be freed (by the callback, or by its owner once the
+         * callback has begun and it is not pending): only cb and arg. */
+        cb(t, arg);
+        wheel_lock(wh);
+        weft__st_s(wh->serial, &wh->firing, NULL, WEFT__RELEASE);
+        fired++;
+    }
+    wheel_unlock(wh);
     return fired;
 }
 
@@ -269,27 +318,36 @@ size_t weft__wheel_advance(weft__wheel *wh, uint64_t now)
  * initialised and started again on another runtime). */
 void weft__wheel_clear(weft__wheel *wh)
 {
+    wheel_lock(wh);
     for (unsigned level = 0; level < WEFT__WHEEL_LEVELS; level++)
         for (unsigned slot = 0; slot < WEFT__WHEEL_SLOTS; slot++)
-            while (wh->head[level][slot])
-                weft__wheel_remove(wh, wh->head[level][slot]);
-    while (wh->due_head)
-        weft__wheel_remove(wh, wh->due_head);
+            while (wh->slots[level][slot].head)
+                unlink_timer(wh, timer_of(wh->slots[level][slot].head));
+    while (wh->due.head)
+        unlink_timer(wh, timer_of(wh->due.head));
+    wheel_unlock(wh);
 }
 
 /* ------------------------------------------------------------------------ */
 /* The public caller-allocated timer                                         */
 /* ------------------------------------------------------------------------ */
 
-static bool timer_valid(const weft_timer *t)
+static bool timer_valid(weft_timer *t)
 {
-    return t && (t->state & ~TIMER_PENDING) == TIMER_MAGIC;
+    return t && (weft__ld(state_word(t), WEFT__ACQUIRE) & ~TIMER_PENDING) == TIMER_MAGIC;
 }
 
 int weft_timer_init(weft_timer *t)
 {
     if (!t)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_timer_init: NULL timer");
+#ifdef WEFT_HAVE_MEMCHECK
+    /* Telling an armed timer from fresh memory means reading memory the
+     * caller may never have written: on purpose, so memcheck is told. */
+    VALGRIND_MAKE_MEM_DEFINED(&t->state, sizeof t->state);
+#endif
+    if (t->state == (TIMER_MAGIC | TIMER_PENDING))
+        return WEFT_MISUSE(WEFT_EBUSY, "weft_timer_init: the timer is armed (stop it first)");
     memset(t, 0, sizeof *t);
     t->state = TIMER_MAGIC;
     return 0;
@@ -302,8 +360,7 @@ int weft_timer_start(weft_timer *t, uint64_t deadline, weft_timer_cb cb, void *a
     weft__worker *w = weft__tls_worker;
     if (!w)
         return WEFT_MISUSE(WEFT_EPERM, "weft_timer_start: not on a runtime (call it from a task or a timer)");
-    if (t->wheel)
-        weft__wheel_remove(t->wheel, t);
+    weft__timer_disarm(t);
     t->deadline = deadline;
     t->cb = cb;
     t->arg = arg;
@@ -315,13 +372,20 @@ int weft_timer_stop(weft_timer *t)
 {
     if (!timer_valid(t))
         return WEFT_MISUSE(WEFT_EINVAL, "weft_timer_stop: timer not initialized");
-    if (!t->wheel)
-        return WEFT_EALREADY;
-    weft__wheel_remove(t->wheel, t);
-    return 0;
+    /* From outside a runtime a timer that is not armed can be told so; an
+     * armed one belongs to a runtime's wheel, which only its threads touch
+     * (THREADING.md rule 9). */
+    if (!weft__tls_worker) {
+        if (!weft_timer_pending(t))
+            return WEFT_EALREADY;
+        return WEFT_MISUSE(WEFT_EPERM, "weft_timer_stop: the timer is armed on a runtime; stop it from a task of "
+                                       "that runtime");
+    }
+    return weft__timer_disarm_sync(t) ? 0 : WEFT_EALREADY;
 }
 
 int weft_timer_pending(const weft_timer *t)
 {
-    return timer_valid(t) && t->wheel != NULL;
+    weft_timer *m = (weft_timer *)t;
+    return timer_valid(m) && (weft__ld(state_word(m), WEFT__ACQUIRE) & TIMER_PENDING) ? 1 : 0;
 }

@@ -1,7 +1,17 @@
 /* wait.c — how a task blocks and is woken: the one place that handles
- * deadlines (its own and its scopes'), cancellation and the wait lists that
- * every coordination primitive is built on. */
-#include "internal.h"
+ * deadlines (its own and its scopes'), cancellation, the two-phase park, the
+ * one-wake-per-wait claim and the wait lists every coordination primitive is
+ * built on (THREADING.md rules 3, 4 and 5). */
+#include "core.h"
+
+int weft__require_task(weft__worker **out, const char *what)
+{
+    weft__worker *w = weft__tls_worker;
+    if (!w || !w->current)
+        return WEFT_MISUSE(WEFT_EPERM, "%s: not inside a task (a thread outside the runtime may not call it)", what);
+    *out = w;
+    return 0;
+}
 
 int weft__blocking_entry_slow(weft__task **out, const char *what)
 {
@@ -14,10 +24,18 @@ int weft__blocking_entry_slow(weft__task **out, const char *what)
         return WEFT_MISUSE(WEFT_EPERM, "%s: task %llu (%s) was spawned with WEFT_SPAWN_NOSTACK and cannot block", what,
                            (unsigned long long)t->node.task_id, t->name ? t->name : "unnamed");
     }
+    if (w->coop_budget <= 1) {
+        /* Out of budget: let the rest of the queue run first. */
+        weft__hook(w->rt, WEFT_HOOK_YIELD, w, t, 0, NULL);
+        weft__switch_away(t, WEFT__SW_YIELD);
+        w = weft__tls_worker;
+    } else {
+        w->coop_budget--;
+    }
     if (weft__cancel_pending(t))
         return WEFT_ECANCELED;
     if (t->scope) {
-        uint64_t d = weft__effective_deadline(t, WEFT_NO_DEADLINE);
+        uint64_t d = weft__scope_deadline(t->scope, WEFT_NO_DEADLINE);
         if (d != WEFT_NO_DEADLINE && w->rt->backend->now(w->rt) >= d)
             return WEFT_ETIMEDOUT;
     }
@@ -38,49 +56,76 @@ int weft_cancel_shield(int on)
     return was;
 }
 
-uint64_t weft__scope_deadline(const weft_scope *s, uint64_t deadline)
+/* Win the right to end t's current wait (rule 4); t->wait_lock is held. */
+static bool claim(weft__task *t)
 {
-    for (; s; s = s->parent)
-        if (s->deadline < deadline)
-            deadline = s->deadline;
-    return deadline;
+    if (t->unlink)
+        return t->unlink(t);
+    uint32_t open = 0;
+    if (t->rt->serial) {
+        if (t->wait_claim.v)
+            return false;
+        t->wait_claim.v = 1;
+        return true;
+    }
+    return weft__cas(&t->wait_claim, &open, 1u, WEFT__ACQ_REL, WEFT__RELAXED);
 }
 
+static void clear_wait(weft__task *t)
+{
+    t->unlink = NULL;
+    t->wait_obj = NULL;
+    t->wait_kind = WEFT__W_NONE;
+    t->wait_cancellable = false;
+    t->wait_timeoutable = false;
+}
+
+/* The wait's own deadline: runs on the loop of the worker it was armed on
+ * (the wait is still in place: the task disarms synchronously before it
+ * tears the wait down). */
 static void on_deadline(weft_timer *tm, void *arg)
 {
     (void)tm;
     weft__task *t = arg;
-    if (t->state != WEFT__T_PARKED)
-        return;
-    if (!t->unlink || t->unlink(t))
+    bool serial = t->rt->serial;
+    weft__lock_s(serial, &t->wait_lock);
+    if (t->wait_kind != WEFT__W_NONE && claim(t))
         weft__wake(t, WEFT_ETIMEDOUT);
+    weft__unlock_s(serial, &t->wait_lock);
 }
 
-int weft__block(weft__task *t, int kind, void *obj, weft__unlink_fn unlink, uint64_t deadline)
+int weft__block(weft__task *t, int kind_flags, void *obj, weft__unlink_fn unlink, uint64_t deadline)
 {
     weft__worker *w = t->worker;
-    weft_rt *rt = w->rt;
+    weft_rt *rt = t->rt;
+    bool serial = rt->serial;
+    int kind = kind_flags & ~WEFT__W_EXTERNAL;
+    bool uncancellable = (t->flags & WEFT__F_UNCANCELLABLE) != 0;
     /* An uncancellable wait (re-taking a mutex after a condition wait) is
      * not cut short by a scope deadline either. */
-    uint64_t eff = (t->flags & WEFT__F_UNCANCELLABLE) ? deadline : weft__effective_deadline(t, deadline);
+    uint64_t eff = uncancellable ? deadline : weft__scope_deadline(t->scope, deadline);
+    bool timed = eff != WEFT_NO_DEADLINE;
+    weft_timer tm;
+    weft__lock_s(serial, &t->wait_lock);
     t->wait_kind = (uint8_t)kind;
     t->wait_obj = obj;
     t->unlink = unlink;
-    bool timed = eff != WEFT_NO_DEADLINE;
+    t->wait_cancellable = !uncancellable && !(t->flags & WEFT__F_SHIELDED);
+    t->wait_timeoutable = !uncancellable;
+    weft__st_s(serial, &t->wait_claim, 0u, WEFT__RELAXED);
     /* Over before it starts: the caller checked for cancellation on entry,
      * but its scheduling point let other tasks run since, and a cancel that
      * came then found this task running and only set the flag; or the
      * deadline has passed. Leave the wait unless a waker already claimed it
-     * (its wake is on the way). */
+     * (its wake is on the way: then park to receive it). */
     int early = weft__cancel_pending(t) ? WEFT_ECANCELED
                 : timed && eff <= rt->backend->now(rt) ? WEFT_ETIMEDOUT
                                                       : 0;
-    if (WEFT_UNLIKELY(early) && (!unlink || unlink(t))) {
-        t->unlink = NULL;
-        t->wait_kind = WEFT__W_NONE;
+    if (WEFT_UNLIKELY(early) && claim(t)) {
+        clear_wait(t);
+        weft__unlock_s(serial, &t->wait_lock);
         return early;
     }
-    weft_timer tm;
     if (timed) {
         weft_timer_init(&tm);
         tm.deadline = eff;
@@ -88,29 +133,90 @@ int weft__block(weft__task *t, int kind, void *obj, weft__unlink_fn unlink, uint
         tm.arg = t;
         weft__wheel_insert(&w->wheel, &tm);
     }
+    /* From here a waker may claim the wait; the park is committed after the
+     * switch (rule 3). */
+    if (serial) {
+        weft__task_set_state(t, WEFT__T_RUNNING, WEFT__T_PARKED);
+    } else if (!weft__task_cas(t, WEFT__T_RUNNING, WEFT__T_PARKING)) {
+        /* Claimed and woken between publishing its waiter and here: it
+         * stays NOTIFIED, and its loop re-queues it after the switch. */
+        WEFT_INVARIANT(weft__task_get_state(t) == WEFT__T_NOTIFIED, "task %llu parks from state %s",
+                       (unsigned long long)t->node.task_id, weft__task_state_name(weft__task_get_state(t)));
+    }
+    weft__unlock_s(serial, &t->wait_lock);
     weft__hook(rt, WEFT_HOOK_PARK, w, t, 0, weft__wait_name(kind));
-    weft__switch_away(t, WEFT__T_PARKED);
-    if (timed && tm.wheel)
-        weft__wheel_remove(tm.wheel, &tm);
-    t->unlink = NULL;
-    t->wait_obj = NULL;
-    t->wait_kind = WEFT__W_NONE;
+    bool external = (kind_flags & WEFT__W_EXTERNAL) != 0;
+    if (external)
+        weft__fetch_add(&rt->external_waits, 1u, WEFT__RELAXED);
+    weft__switch_away(t, WEFT__SW_PARK);
+    if (external)
+        weft__fetch_sub(&rt->external_waits, 1u, WEFT__RELAXED);
+    if (timed)
+        weft__timer_disarm_sync(&tm);
+    /* An interrupter may still be looking at the wait: its lock says when it
+     * is done. */
+    weft__lock_s(serial, &t->wait_lock);
+    clear_wait(t);
+    weft__unlock_s(serial, &t->wait_lock);
     return t->wait_result;
 }
 
 void weft__wake(weft__task *t, int result)
 {
-    weft_rt *rt = t->worker->rt;
-    assert(t->state == WEFT__T_PARKED);
+    weft_rt *rt = t->rt;
+    weft__worker *cur = weft__tls_worker;
+    bool ours = cur && cur->rt == rt;
     t->wait_result = result;
-    t->unlink = NULL;
-    weft__hook(rt, WEFT_HOOK_WAKE, weft__tls_worker, t, result, NULL);
-    weft__make_runnable(rt, t);
+    if (rt->serial) {
+        if (!ours) {
+            /* Another thread: its owner finishes the wake (rule 1). */
+            weft__sched_remote(t->worker, t);
+            return;
+        }
+        weft__task_set_state(t, WEFT__T_PARKED, WEFT__T_QUEUED);
+        weft__hook(rt, WEFT_HOOK_WAKE, cur, t, result, NULL);
+        weft__schedule(rt, t, true);
+        return;
+    }
+    for (;;) {
+        unsigned s = weft__ld(&t->state, WEFT__ACQUIRE);
+        if (s == WEFT__T_PARKING || s == WEFT__T_RUNNING) {
+            /* Still on its worker, its context not saved ("woken while
+             * running"): its loop re-queues it after the switch. */
+            if (weft__task_cas(t, s, WEFT__T_NOTIFIED))
+                break;
+            continue;
+        }
+        WEFT_INVARIANT(s == WEFT__T_PARKED, "task %llu (%s) woken twice or while %s", (unsigned long long)t->node.task_id,
+                       t->name ? t->name : "unnamed", weft__task_state_name(s));
+        if (weft__task_cas(t, WEFT__T_PARKED, WEFT__T_QUEUED)) {
+            weft__schedule(rt, t, true);
+            break;
+        }
+    }
+    weft__hook(rt, WEFT_HOOK_WAKE, ours ? cur : NULL, t, result, NULL);
+}
+
+void weft__interrupt(weft__task *t, int code)
+{
+    bool serial = t->rt->serial;
+    weft__lock_s(serial, &t->wait_lock);
+    unsigned s = weft__task_get_state(t);
+    bool waiting = t->wait_kind != WEFT__W_NONE && (s == WEFT__T_PARKING || s == WEFT__T_PARKED);
+    if (waiting && t->wait_kind == WEFT__W_SCOPE) {
+        /* An owner waiting for its scope cannot leave early (no task
+         * outlives its scope): the interruption goes on to the children,
+         * whose ends wake it. Its wait lock keeps the scope open meanwhile. */
+        weft__scope_interrupt_children(weft__scope_of_waiter(t->wait_obj), code);
+    } else if (waiting && (code == WEFT_ECANCELED ? t->wait_cancellable : t->wait_timeoutable) && claim(t)) {
+        weft__wake(t, code);
+    }
+    weft__unlock_s(serial, &t->wait_lock);
 }
 
 static const char *const wait_names[WEFT__W_COUNT] = {
-    "nothing", "sleep", "join", "mutex", "condition", "semaphore", "wait group", "barrier",
-    "event", "once", "channel send", "channel receive", "select", "scope"};
+    "nothing", "sleep", "join", "mutex", "condition", "semaphore", "wait group", "barrier", "event", "once",
+    "channel send", "channel receive", "select", "scope", "reader-writer lock", "notifier", "io", "blocking call"};
 
 const char *weft__wait_name(int kind)
 {
@@ -119,33 +225,35 @@ const char *weft__wait_name(int kind)
 
 /* ---- wait lists ---- */
 
-void weft__wake_chain(weft__chain *c, int code)
+void weft__wake_chain(weft_list *chain, int code)
 {
-    for (weft__waiter *w = c->head; w;) {
-        weft__waiter *next = w->next; /* w lives on a stack the wake may free */
+    weft__waiter *w;
+    while ((w = weft__waitlist_pop(chain)) != NULL) {
+        /* w lives on a stack the wake may let go: read it before. */
+        weft__task *t = w->task;
         w->result = code;
-        weft__wake(w->task, code);
-        w = next;
+        weft__wake(t, code);
     }
 }
 
 bool weft__unlink_from_list(weft__task *t)
 {
     weft__waiter *wt = t->wait_obj;
-    weft__obj_lock(wt->lock);
+    weft__lock_s(wt->serial, wt->lock);
     bool mine = wt->linked;
     if (mine)
         weft__waitlist_remove(wt->list, wt);
-    weft__obj_unlock(wt->lock);
+    weft__unlock_s(wt->serial, wt->lock);
     return mine;
 }
 
-int weft__block_on_list(weft__task *t, weft__waiter *wt, weft_waitlist *l, uint32_t *lock, int kind,
+int weft__block_on_list(weft__task *t, weft__waiter *wt, weft_list *l, weft__a32 *lock, bool serial, int kind,
                         uint64_t deadline)
 {
     wt->task = t;
     wt->lock = lock;
+    wt->serial = serial;
     weft__waitlist_push(l, wt);
-    weft__obj_unlock(lock);
+    weft__unlock_s(serial, lock);
     return weft__block(t, kind, wt, weft__unlink_from_list, deadline);
 }

@@ -1,8 +1,15 @@
 #!/usr/bin/env python3
 """run_tests.py — what `scons test` runs: the Check suite (its summary line
-stays visible), then the determinism comparison across builds: the same seeds
-must give the same trace hashes whether the library was built -O0 or -O2, by
-gcc or by clang."""
+stays visible); the source checks (layering, threads layer) and the layering
+program (the core and real backends alone run a threaded runtime); then the
+determinism comparison across builds — the same seeds must give the same
+trace hashes whether the library was built -O0 or -O2, by gcc or by clang, on
+x86-64 or AArch64 — and against the committed golden hashes, which change only
+with a bump of the schedule format version.
+
+`python3 tests/run_tests.py --det-dir build/det --golden tests/det/golden.txt
+--regenerate-golden` rewrites the golden file (after a deliberate version
+bump)."""
 import argparse
 import os
 import re
@@ -10,19 +17,64 @@ import subprocess
 import sys
 
 # One line per simulated run, as det_hashes.c prints it.
-CASE = re.compile(r'strategy=\d+ workers=\d+ seed=\d+ status=0 events=\d+ hash=[0-9a-f]{16}')
+CASE = re.compile(r'strategy=\d+ workers=\d+ faults=[01] seed=\d+ status=-?\d+ events=\d+ hash=[0-9a-f]{16}')
+VERSION = re.compile(r'version=(\d+)')
+
+
+def check_golden(lines, path, regenerate):
+    """The first build's cases against the committed golden file."""
+    version = VERSION.fullmatch(lines[0]).group(1)
+    if regenerate:
+        with open(path, 'w') as f:
+            f.write('# weft golden trace hashes (tests/det/det_hashes.c); schedule format version %s\n' % version)
+            f.write('\n'.join(lines) + '\n')
+        print('weft: wrote %s for schedule format version %s' % (path, version))
+        return 0
+    try:
+        golden = [l for l in open(path).read().splitlines() if not l.startswith('#')]
+    except OSError as e:
+        print('weft: golden hashes: cannot read %s: %s' % (path, e), file=sys.stderr)
+        return 1
+    gversion = VERSION.fullmatch(golden[0]).group(1) if golden and VERSION.fullmatch(golden[0]) else '?'
+    if gversion != version:
+        print('weft: golden hashes FAILED: %s is for schedule format version %s, this build is version %s: '
+              'regenerate it (tests/run_tests.py --regenerate-golden)' % (path, gversion, version), file=sys.stderr)
+        return 1
+    for i, (x, y) in enumerate(zip(golden[1:], lines[1:])):
+        if x != y:
+            print('weft: golden hashes FAILED: a seed now means a different run (case %d):\n  golden: %s\n  now:    %s\n'
+                  'If the scheduler\'s choices changed on purpose, bump WEFT_SCHEDULE_VERSION '
+                  '(src/include/weft/sim.h) so old schedules are refused, and regenerate %s.'
+                  % (i + 1, x, y, path), file=sys.stderr)
+            return 1
+    if len(golden) != len(lines):
+        print('weft: golden hashes FAILED: %d cases in %s, %d now' % (len(golden) - 1, path, len(lines) - 1),
+              file=sys.stderr)
+        return 1
+    print('golden trace hashes: %d seeded runs match %s (schedule format version %s)' % (len(lines) - 1, path, version))
+    return 0
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--suite', required=True)
+    ap.add_argument('--suite')
     ap.add_argument('--det-dir', required=True)
+    ap.add_argument('--layering')
+    ap.add_argument('--golden', required=True)
+    ap.add_argument('--regenerate-golden', action='store_true')
     args = ap.parse_args()
 
-    rc = subprocess.call([args.suite])
-    if rc != 0:
-        print('weft: the Check suite failed (exit %d)' % rc, file=sys.stderr)
-        return rc
+    if args.suite:
+        rc = subprocess.call([args.suite])
+        if rc != 0:
+            print('weft: the Check suite failed (exit %d)' % rc, file=sys.stderr)
+            return rc
+    here = os.path.dirname(os.path.abspath(__file__))
+    if subprocess.call([sys.executable, os.path.join(here, 'check_sources.py')]) != 0:
+        return 1
+    if args.layering and subprocess.call([args.layering]) != 0:
+        print('weft: the layering program failed', file=sys.stderr)
+        return 1
 
     builds = sorted(d for d in os.listdir(args.det_dir) if os.path.exists(os.path.join(args.det_dir, d, 'det_hashes')))
     if not builds:
@@ -47,7 +99,10 @@ def main():
     if not lines:
         print('weft: determinism across builds FAILED: %s printed no cases' % first, file=sys.stderr)
         return 1
-    for i, line in enumerate(lines):
+    if not VERSION.fullmatch(lines[0]):
+        print('weft: determinism across builds FAILED: %s does not start with its version' % first, file=sys.stderr)
+        return 1
+    for i, line in enumerate(lines[1:], 1):
         if not CASE.fullmatch(line):
             print('weft: determinism across builds FAILED: %s line %d is not a case: %s' % (first, i + 1, line),
                   file=sys.stderr)
@@ -65,8 +120,8 @@ def main():
     missing = [cc for cc in ('gcc', 'clang') if not any(b.startswith(cc) for b in builds)]
     note = ' (not built: %s, not installed)' % ', '.join(missing) if missing else ''
     print('determinism across builds: %d cases, identical trace hashes in %s%s'
-          % (len(lines), ', '.join(builds), note))
-    return 0
+          % (len(lines) - 1, ', '.join(builds), note))
+    return check_golden(lines, args.golden, args.regenerate_golden)
 
 
 if __name__ == '__main__':

@@ -16,7 +16,10 @@
     X(chan)            \
     X(scope)           \
     X(props)           \
-    X(regress)
+    X(regress)         \
+    X(threading)       \
+    X(threads)         \
+    X(seams)
 
 #define WEFT_DECLARE_SUITE(name) Suite *suite_##name(void);
 WEFT_SUITES(WEFT_DECLARE_SUITE)

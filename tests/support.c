@@ -2,10 +2,14 @@
 #define _GNU_SOURCE
 #include "support.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 weft_config test_config(unsigned workers, uint64_t seed)
@@ -34,6 +38,33 @@ int run_sim(unsigned workers, uint64_t seed, weft_fn fn, void *arg)
 {
     weft_config c = test_config(workers, seed);
     return run_in(&c, fn, arg, NULL);
+}
+
+int run_in_child(const weft_config *cfg, weft_fn fn, void *arg, char *err, size_t errlen)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        weft_rt *rt;
+        if (weft_rt_new(&rt, cfg) != 0)
+            _exit(3);
+        weft_rt_block_on(rt, fn, arg, NULL);
+        _exit(4); /* not reached: the child dies first */
+    }
+    close(fds[1]);
+    size_t used = 0;
+    ssize_t r;
+    while (used + 1 < errlen && (r = read(fds[0], err + used, errlen - 1 - used)) > 0)
+        used += (size_t)r;
+    err[used] = 0;
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) ? WTERMSIG(status) : -WEXITSTATUS(status);
 }
 
 weft_config threaded_config(void)

@@ -14,6 +14,10 @@
 /* Run fn(arg) as the root of a fresh runtime with cfg (NULL: defaults, quiet,
  * no environment); returns block_on's code and frees the runtime. */
 int run_in(const weft_config *cfg, weft_fn fn, void *arg, void **result);
+/* Run fn(arg) as the root of a runtime with cfg in a child process that is
+ * expected to die (an overflow, a watchdog); *err receives its stderr.
+ * Returns the signal that ended it, or minus its exit status. */
+int run_in_child(const weft_config *cfg, weft_fn fn, void *arg, char *err, size_t errlen);
 /* A simulated runtime with `workers` virtual workers and `seed`. */
 int run_sim(unsigned workers, uint64_t seed, weft_fn fn, void *arg);
 /* A base config: simulation, quiet, environment ignored. */

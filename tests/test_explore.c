@@ -45,7 +45,9 @@ START_TEST(lost_update_found_by_random_walk_within_1000_seeds)
     ck_assert_weft(r.status, WEFT_EFAILED);
     ck_assert_msg(strstr(r.message, "assertion failed: bank_total"), "%s", r.message);
     char want[64];
-    snprintf(want, sizeof want, "weft: reproduce with WEFT_SEED=%llu", (unsigned long long)r.failing_seed);
+    /* The line carries the worker count: a seed alone replays a different run. */
+    snprintf(want, sizeof want, "weft: reproduce with WEFT_WORKERS=2 WEFT_SEED=%llu",
+             (unsigned long long)r.failing_seed);
     ck_assert_msg(strstr(r.message, want), "%s", r.message);
     /* The seed replays it. */
     weft_config c = test_config(2, r.failing_seed);
@@ -126,8 +128,8 @@ START_TEST(shrinking_cuts_the_bank_schedule_to_a_quarter)
     ck_assert_int_eq(checked, 5);
     unlink(path);
     char *out;
-    ck_assert_weft(weft_shrink(NULL, bank_lost_update_test, NULL, "S1.", 100, &out, NULL), WEFT_EINVAL);
-    ck_assert_weft(weft_shrink(NULL, NULL, NULL, "S1.", 100, &out, NULL), WEFT_EINVAL);
+    ck_assert_weft(weft_shrink(NULL, bank_lost_update_test, NULL, "S2.", 100, &out, NULL), WEFT_EINVAL);
+    ck_assert_weft(weft_shrink(NULL, NULL, NULL, "S2.", 100, &out, NULL), WEFT_EINVAL);
 }
 END_TEST
 
@@ -166,7 +168,7 @@ START_TEST(check_helper_reports_the_replay_line_and_honours_the_environment)
     char msg[4096];
     weft_config c = test_config(2, 0);
     ck_assert_weft(weft_check_seeds(&c, bank_lost_update_test, NULL, 1000, msg, sizeof msg), WEFT_EFAILED);
-    ck_assert_msg(strstr(msg, "weft: reproduce with WEFT_SEED="), "%s", msg);
+    ck_assert_msg(strstr(msg, "weft: reproduce with WEFT_WORKERS=2 WEFT_SEED="), "%s", msg);
     unsigned long long seed = strtoull(strstr(msg, "WEFT_SEED=") + 10, NULL, 10);
     char v[32];
     snprintf(v, sizeof v, "%llu", seed);
@@ -186,8 +188,8 @@ START_TEST(check_helper_reports_the_replay_line_and_honours_the_environment)
     weft_explore_result r = explore(bank_lost_update_test, WEFT_STRATEGY_RANDOM, 1000, WEFT_EXPLORE_SHRINK);
     setenv("WEFT_SCHEDULE", r.shrunk, 1);
     ck_assert_weft(weft_check_seeds(&c, bank_lost_update_test, NULL, 1000, msg, sizeof msg), WEFT_EFAILED);
-    ck_assert_msg(strstr(msg, "WEFT_SCHEDULE=S1."), "%s", msg);
-    setenv("WEFT_SCHEDULE", "S1.!!", 1);
+    ck_assert_msg(strstr(msg, "WEFT_SCHEDULE=S2."), "%s", msg);
+    setenv("WEFT_SCHEDULE", "S2.!!", 1);
     ck_assert_weft(weft_check_seeds(&c, bank_lost_update_test, NULL, 1000, msg, sizeof msg), WEFT_EINVAL);
     ck_assert_msg(strstr(msg, "WEFT_SCHEDULE"), "%s", msg);
     unsetenv("WEFT_SCHEDULE");

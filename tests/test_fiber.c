@@ -209,31 +209,9 @@ static int maps_lines(void)
 /* Runs the overflow in a child; returns its stderr and termination signal. */
 static int run_overflow_child(long live, weft_mode mode, char *err, size_t errlen)
 {
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        weft_config c = test_config(1, 0);
-        c.mode = mode;
-        weft_rt *rt;
-        if (weft_rt_new(&rt, &c) != 0)
-            _exit(3);
-        weft_rt_block_on(rt, overflow_among, (void *)(intptr_t)live, NULL);
-        _exit(4); /* not reached: the overflow aborts */
-    }
-    close(fds[1]);
-    size_t used = 0;
-    ssize_t r;
-    while (used + 1 < errlen && (r = read(fds[0], err + used, errlen - 1 - used)) > 0)
-        used += (size_t)r;
-    err[used] = 0;
-    close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    return WIFSIGNALED(status) ? WTERMSIG(status) : -WEXITSTATUS(status);
+    weft_config c = test_config(1, 0);
+    c.mode = mode;
+    return run_in_child(&c, overflow_among, (void *)(intptr_t)live, err, errlen);
 }
 
 START_TEST(stack_overflow_is_reported_by_task_name)

@@ -10,6 +10,15 @@
 #include <time.h>
 #include <unistd.h>
 
+
+/* The simulator's state of a runtime the test made simulated. */
+static weft__sim *sim_state(const weft_rt *rt)
+{
+    weft__sim *s = weft__sim_of(rt);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
 /* ---- select saw a case become ready during its scheduling point too late
  * and parked for good (a lost wake-up). ---- */
 
@@ -265,9 +274,9 @@ START_TEST(each_run_has_its_own_failure_and_budget)
     ck_assert_weft(weft_rt_new(&rt, &c), 0);
     ck_assert_weft(weft_rt_block_on(rt, deadlocks, NULL, NULL), WEFT_EDEADLK);
     ck_assert_weft(weft_rt_block_on(rt, asserts, NULL, NULL), WEFT_EFAILED);
-    ck_assert_msg(strstr(rt->sim->message, "assertion failed"), "%s", rt->sim->message);
+    ck_assert_msg(strstr(sim_state(rt)->message, "assertion failed"), "%s", sim_state(rt)->message);
     ck_assert_weft(weft_rt_block_on(rt, fine, NULL, NULL), 0);
-    ck_assert_str_eq(rt->sim->message, "");
+    ck_assert_str_eq(sim_state(rt)->message, "");
     ck_assert_weft(weft_rt_block_on(rt, spins, NULL, NULL), WEFT_ELIVELOCK);
     weft_rt_free(rt);
 }
@@ -612,7 +621,7 @@ START_TEST(small_things)
     weft_config e = test_config(1, 0);
     e.flags = WEFT_CFG_QUIET;
     ck_assert_weft(weft_rt_new(&rt, &e), 0);
-    ck_assert_uint_eq(rt->sim->seed, 10);
+    ck_assert_uint_eq(sim_state(rt)->seed, 10);
     weft_rt_free(rt);
     unsetenv("WEFT_SEED");
 }
@@ -751,8 +760,8 @@ START_TEST(env_numbers_are_digits_only_and_pct_takes_depth_and_steps)
         weft_rt *rt = NULL;
         ck_assert_msg(weft_rt_new(&rt, &c) == strategies[i].r, "WEFT_STRATEGY=%s", strategies[i].v);
         if (rt) {
-            ck_assert_uint_eq(rt->sim->pct_depth, strategies[i].depth);
-            ck_assert_uint_eq(rt->sim->pct_steps, strategies[i].steps);
+            ck_assert_uint_eq(sim_state(rt)->pct_depth, strategies[i].depth);
+            ck_assert_uint_eq(sim_state(rt)->pct_steps, strategies[i].steps);
         }
         weft_rt_free(rt);
     }

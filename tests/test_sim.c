@@ -10,6 +10,15 @@
 #include <string.h>
 #include <unistd.h>
 
+
+/* The simulator's state of a runtime the test made simulated. */
+static weft__sim *sim_state(const weft_rt *rt)
+{
+    weft__sim *s = weft__sim_of(rt);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
 /* ---- three tasks, ten scheduling points each, on two workers ---- */
 
 typedef struct race {
@@ -321,10 +330,13 @@ START_TEST(schedule_encoding_round_trips)
     ck_assert_uint_eq(n, strlen(text));
     ck_assert_str_eq(buf, text);
     weft__decisions_free(rt, &back);
-    const char *bad[] = {"", "S1", "S2.AAA", "S1.A", "S1.@@@@", "S1.gA", "S1.Aw"};
+    const char *bad[] = {"", "S2", "S3.AAA", "S2.A", "S2.@@@@", "S2.gA", "S2.Aw"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(weft__schedule_decode(rt, bad[i], &back, why, sizeof why) == WEFT_EINVAL, "accepted '%s'",
                       bad[i]);
+    /* A schedule of another format version is refused, naming both. */
+    ck_assert_weft(weft__schedule_decode(rt, "S1.AAA", &back, why, sizeof why), WEFT_EINVAL);
+    ck_assert_msg(strstr(why, "version 1") && strstr(why, "version 2"), "%s", why);
     free(text);
     weft_rt_free(rt);
 }
@@ -348,7 +360,7 @@ START_TEST(an_assertion_fails_the_run_with_its_text)
     weft_rt *rt;
     ck_assert_weft(weft_rt_new(&rt, &c), 0);
     ck_assert_weft(weft_rt_block_on(rt, asserts_in_a_child, NULL, NULL), WEFT_EFAILED);
-    ck_assert_msg(strstr(rt->sim->message, "assertion failed: 1 + 1 == 3"), "message: %s", rt->sim->message);
+    ck_assert_msg(strstr(sim_state(rt)->message, "assertion failed: 1 + 1 == 3"), "message: %s", sim_state(rt)->message);
     weft_rt_free(rt);
 }
 END_TEST
@@ -422,9 +434,9 @@ static size_t interleavings_of(uint64_t seed, unsigned permille, weft__decision 
     ck_assert_weft(weft_rt_new(&rt, &c), 0);
     ck_assert_weft(weft_rt_block_on(rt, race_and_buggify, &r, NULL), 0);
     size_t n = 0;
-    for (size_t i = 0; i < rt->sim->rec.len && n < max; i++)
-        if (rt->sim->rec.v[i].stream == WEFT__S_INTERLEAVE)
-            out[n++] = rt->sim->rec.v[i];
+    for (size_t i = 0; i < sim_state(rt)->rec.len && n < max; i++)
+        if (sim_state(rt)->rec.v[i].stream == WEFT__S_INTERLEAVE)
+            out[n++] = sim_state(rt)->rec.v[i];
     weft_rt_free(rt);
     return n;
 }

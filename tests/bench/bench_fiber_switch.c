@@ -15,12 +15,12 @@
  * own rounding mode (x87 control word via fegetround, and on x86-64 the MXCSR
  * rounding bits as well).
  *
- * This is the one bench that uses weft's internals (src/internal.h).
+ * This is the one bench that uses weft's internals (src/core.h).
  * Output: "BENCH <workload> <impl> <value> <unit>".
  */
 #define _GNU_SOURCE
 #define BENCH_NAME "bench_fiber_switch"
-#include "../../src/internal.h"
+#include "../../src/core.h"
 #include "bench.h"
 
 #include <fenv.h>

@@ -1,8 +1,11 @@
-/* det_hashes.c — prints the trace hashes of a fixed set of simulated runs.
- * The test driver builds this four ways (-O0/-O2 x gcc/clang) and requires
- * identical output: a seed must mean the same run on every build. Every run
- * must also succeed (the pipeline conserves what it carries); the program
- * exits with 1 if one does not. */
+/* det_hashes.c — prints the trace hashes of a fixed set of simulated runs
+ * (random and PCT, 1, 2 and 4 workers, faults off and on). The test driver
+ * builds this five ways (-O0/-O2 x gcc/clang, and AArch64 under qemu) and
+ * requires identical output, and the same output as tests/det/golden.txt: a
+ * seed must mean the same run on every build, machine and commit, unless the
+ * schedule format version (printed first) is bumped. Every run without faults
+ * must succeed (the pipeline conserves what it carries); the program exits
+ * with 1 if one does not. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +29,8 @@ static void *producer(void *arg)
         s->total += i;
         WEFT_ASSERT(weft_mutex_unlock(&s->m) == 0);
         WEFT_ASSERT(weft_chan_send(s->ch, &i) == 0);
+        if (WEFT_BUGGIFY())
+            weft_yield();
         if (weft_rand() % 3 == 0)
             WEFT_ASSERT(weft_sleep(weft_rand() % 1000) == 0);
         weft_yield();
@@ -71,30 +76,40 @@ int main(void)
 {
     static const weft_strategy strategies[] = {WEFT_STRATEGY_RANDOM, WEFT_STRATEGY_PCT};
     int failed = 0;
-    for (unsigned si = 0; si < 2; si++)
-        for (unsigned workers = 1; workers <= 4; workers *= 2)
-            for (uint64_t seed = 0; seed < 25; seed++) {
-                weft_config c;
-                memset(&c, 0, sizeof c);
-                c.workers = workers;
-                c.seed = seed * 7919;
-                c.flags = WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
-                c.sim.strategy = strategies[si];
-                weft_rt *rt;
-                int r = weft_rt_new(&rt, &c);
-                if (r != 0) {
-                    fprintf(stderr, "det_hashes: weft_rt_new: %s\n", weft_strerror(r));
-                    return 1;
+    printf("version=%d\n", WEFT_SCHEDULE_VERSION);
+    for (unsigned faults = 0; faults < 2; faults++)
+        for (unsigned si = 0; si < 2; si++)
+            for (unsigned workers = 1; workers <= 4; workers *= 2)
+                for (uint64_t seed = 0; seed < 25; seed++) {
+                    weft_config c;
+                    memset(&c, 0, sizeof c);
+                    c.workers = workers;
+                    c.seed = seed * 7919;
+                    c.flags = WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
+                    c.sim.strategy = strategies[si];
+                    if (faults) {
+                        /* Buggify sites fire, and allocations fail now and then: a
+                         * failed run is a fine outcome here, as long as it is the
+                         * same one everywhere. */
+                        c.sim.buggify_permille = 500;
+                        c.sim.fail_alloc_permille = 20;
+                    }
+                    weft_rt *rt;
+                    int r = weft_rt_new(&rt, &c);
+                    if (r != 0) {
+                        fprintf(stderr, "det_hashes: weft_rt_new: %s\n", weft_strerror(r));
+                        return 1;
+                    }
+                    r = weft_rt_block_on(rt, root, NULL, NULL);
+                    printf("strategy=%u workers=%u faults=%u seed=%" PRIu64 " status=%d events=%" PRIu64
+                           " hash=%016" PRIx64 "\n",
+                           si, workers, faults, c.seed, r, weft_rt_trace_events(rt), weft_rt_trace_hash(rt));
+                    weft_rt_free(rt);
+                    if (r != 0 && !faults) {
+                        fprintf(stderr, "det_hashes: strategy=%u workers=%u seed=%" PRIu64 " failed: %s\n", si,
+                                workers, c.seed, weft_strerror(r));
+                        failed = 1;
+                    }
                 }
-                r = weft_rt_block_on(rt, root, NULL, NULL);
-                printf("strategy=%u workers=%u seed=%" PRIu64 " status=%d events=%" PRIu64 " hash=%016" PRIx64 "\n",
-                       si, workers, c.seed, r, weft_rt_trace_events(rt), weft_rt_trace_hash(rt));
-                weft_rt_free(rt);
-                if (r != 0) {
-                    fprintf(stderr, "det_hashes: strategy=%u workers=%u seed=%" PRIu64 " failed: %s\n", si, workers,
-                            c.seed, weft_strerror(r));
-                    failed = 1;
-                }
-            }
     return failed;
 }

@@ -39,6 +39,11 @@ WEFT_API int weft_buggify(const char *file, int line);
 /* 1 if the calling task runs under the simulator, else 0. */
 WEFT_API int weft_in_simulation(void);
 
+/* The format version of printed schedules ("S2.…"). A schedule recorded by
+ * another version is refused (WEFT_EINVAL, naming both versions): the same
+ * decisions would mean a different run there. */
+#define WEFT_SCHEDULE_VERSION 2
+
 /* ---- Traces and schedules of a simulated runtime -----------------------------
  * Every decision and runtime event goes into a trace with a rolling 64-bit
  * hash: the same seed gives the same hash on every run, build and machine. */

@@ -28,10 +28,6 @@ extern "C" {
 
 #define WEFT_NO_DEADLINE UINT64_MAX
 
-/* A list of blocked tasks. Private. */
-typedef struct weft_waitlist {
-    void *head, *tail;
-} weft_waitlist;
 
 /* ---- Mutex ---------------------------------------------------------------
  * Fairness: FIFO hand-off. An uncontended lock is one compare-and-swap; when
@@ -41,7 +37,7 @@ typedef struct weft_mutex { /* private fields */
     uintptr_t state;   /* owner task | waiters bit */
     uint64_t owner_id; /* the owner's task id: task slots are reused, ids never */
     uint32_t lock, magic;
-    weft_waitlist waiters;
+    weft_list waiters;
 } weft_mutex;
 
 WEFT_API int weft_mutex_init(weft_mutex *m);
@@ -62,7 +58,7 @@ WEFT_API int weft_mutex_unlock(weft_mutex *m);
  * returns, also with WEFT_ECANCELED or WEFT_ETIMEDOUT. */
 typedef struct weft_cond {
     uint32_t lock, magic;
-    weft_waitlist waiters;
+    weft_list waiters;
 } weft_cond;
 
 WEFT_API int weft_cond_init(weft_cond *c);
@@ -76,7 +72,7 @@ WEFT_API int weft_cond_broadcast(weft_cond *c);
 typedef struct weft_sem {
     uint64_t permits;
     uint32_t lock, magic;
-    weft_waitlist waiters;
+    weft_list waiters;
 } weft_sem;
 
 WEFT_API int weft_sem_init(weft_sem *s, uint64_t permits);
@@ -95,7 +91,7 @@ WEFT_API uint64_t weft_sem_value(const weft_sem *s);
 typedef struct weft_wg {
     int64_t count;
     uint32_t lock, magic;
-    weft_waitlist waiters;
+    weft_list waiters;
 } weft_wg;
 
 WEFT_API int weft_wg_init(weft_wg *wg);
@@ -112,9 +108,8 @@ WEFT_API int weft_wg_wait_until(weft_wg *wg, uint64_t deadline);
  * arrival, so a generation never mixes tasks of two rounds. */
 typedef struct weft_barrier {
     uint32_t parties, arrived;
-    uint64_t generation;
     uint32_t lock, magic;
-    weft_waitlist waiters;
+    weft_list waiters;
 } weft_barrier;
 
 WEFT_API int weft_barrier_init(weft_barrier *b, uint32_t parties);
@@ -125,7 +120,7 @@ WEFT_API int weft_barrier_wait(weft_barrier *b);
 typedef struct weft_event {
     uint32_t set;
     uint32_t lock, magic;
-    weft_waitlist waiters;
+    weft_list waiters;
 } weft_event;
 
 WEFT_API int weft_event_init(weft_event *e, int initially_set);
@@ -137,12 +132,56 @@ WEFT_API int weft_event_is_set(const weft_event *e);
 WEFT_API int weft_event_wait(weft_event *e);
 WEFT_API int weft_event_wait_until(weft_event *e, uint64_t deadline);
 
+/* ---- Reader-writer lock -----------------------------------------------------
+ * Many readers or one writer. FIFO: a reader that arrives while a writer
+ * waits queues behind it (no writer starves), and readers queued together
+ * are let in together. */
+typedef struct weft_rwlock { /* private fields */
+    uint32_t readers, writer; /* readers in; 1 while a writer is in */
+    uint64_t writer_id;       /* the writer's task id */
+    uint32_t lock, magic;
+    weft_list waiters;
+} weft_rwlock;
+
+WEFT_API int weft_rwlock_init(weft_rwlock *l);
+/* WEFT_EBUSY if held or waited on. */
+WEFT_API int weft_rwlock_destroy(weft_rwlock *l);
+/* 0, WEFT_ECANCELED, WEFT_ETIMEDOUT, WEFT_EDEADLK (a write lock by its
+ * holder), WEFT_EPERM (outside a task), WEFT_EINVAL. */
+WEFT_API int weft_rwlock_rdlock(weft_rwlock *l);
+WEFT_API int weft_rwlock_rdlock_until(weft_rwlock *l, uint64_t deadline);
+WEFT_API int weft_rwlock_wrlock(weft_rwlock *l);
+WEFT_API int weft_rwlock_wrlock_until(weft_rwlock *l, uint64_t deadline);
+/* Release the caller's hold (write, or one read). WEFT_EPERM if the caller
+ * holds neither: not the writer, and no read hold of its own. */
+WEFT_API int weft_rwlock_unlock(weft_rwlock *l);
+
+/* ---- Notifier ----------------------------------------------------------------
+ * How any thread wakes a task (libuv's uv_async_send): weft_notify_signal
+ * may be called from any thread, also one outside the runtime; a task waits
+ * with weft_notify_wait. Signals coalesce: signals sent while no task waits
+ * leave one pending, which the next wait takes at once. */
+typedef struct weft_notify { /* private fields */
+    uint32_t pending;
+    uint32_t lock, magic;
+    weft_list waiters;
+} weft_notify;
+
+WEFT_API int weft_notify_init(weft_notify *n);
+WEFT_API int weft_notify_destroy(weft_notify *n);
+/* Any thread. Wakes the longest-waiting task, or leaves a signal pending. */
+WEFT_API int weft_notify_signal(weft_notify *n);
+/* 0 (a signal was taken), WEFT_ECANCELED, WEFT_ETIMEDOUT, WEFT_EPERM,
+ * WEFT_EINVAL. */
+WEFT_API int weft_notify_wait(weft_notify *n);
+WEFT_API int weft_notify_wait_until(weft_notify *n, uint64_t deadline);
+
 /* ---- Once ------------------------------------------------------------------
  * fn runs exactly once; callers that arrive while it runs wait for it. A
  * zero-filled weft_once (WEFT_ONCE_INIT) is ready to use. */
 typedef struct weft_once {
     uint32_t state, lock;
-    weft_waitlist waiters;
+    weft_list waiters;
 } weft_once;
 #define WEFT_ONCE_INIT {0, 0, {0, 0}}
 
@@ -157,6 +196,13 @@ typedef struct weft_chan weft_chan;
 #define WEFT_CHAN_UNBOUNDED SIZE_MAX
 
 WEFT_API int weft_chan_new(weft_chan **ch, size_t elem_size, size_t capacity);
+/* A channel whose try operations, close and len any thread may call (a
+ * pthread feeding tasks, say), also when the runtime runs all its tasks on
+ * one thread. weft_chan_new made outside any runtime, or by a task of a
+ * runtime that runs on several threads, makes a shared channel too; made by
+ * a task of a single-thread runtime (a simulation, one worker), it belongs
+ * to that runtime and refuses other threads with WEFT_EPERM. */
+WEFT_API int weft_chan_new_shared(weft_chan **ch, size_t elem_size, size_t capacity);
 /* A channel that accepts exactly one element, then closes itself (so a later
  * weft_chan_close returns WEFT_EPIPE: it is closed already). */
 WEFT_API int weft_chan_new_oneshot(weft_chan **ch, size_t elem_size);
@@ -213,22 +259,18 @@ WEFT_API int weft_try_select(weft_select_case *cases, size_t n);
 #define WEFT_SCOPE_FAIL_FAST 0x1u
 typedef int (*weft_scope_fn)(void *arg);
 
-typedef struct weft_scope { /* private fields */
-    struct weft_scope *parent;
-    void *owner;
-    uint64_t deadline;
-    uint32_t flags, magic;
-    uint32_t live, cancelled;
-    int first_error, timed_out;
-    uint32_t lock;
-    void *children;
-    weft_waitlist waiters;
-    weft_timer timer;
+typedef struct weft_scope { /* private: a handle; the state lives in the runtime */
+    uint32_t magic;
+    void *state;
 } weft_scope;
 
 /* Open a scope in the calling task. Returns 0, WEFT_EPERM outside a task or
- * in a no-stack task, WEFT_EBUSY if the caller is inside s already. A scope
- * another task has open must not be initialised again. */
+ * in a no-stack task, WEFT_EBUSY if the caller is inside s already,
+ * WEFT_ENOMEM. A scope another task has open must not be initialised again.
+ * A task that returns with a scope still open is reported (a
+ * WEFT_HOOK_ERROR, and a message in debug builds) and the runtime cancels
+ * and joins that scope's children for it: the scope's state is the
+ * runtime's, not the returned frame's. */
 WEFT_API int weft_scope_init(weft_scope *s, unsigned flags);
 WEFT_API int weft_scope_set_deadline(weft_scope *s, uint64_t deadline);
 /* Spawn fn(arg) into s. opts may be NULL. */

@@ -1,0 +1,239 @@
+/* backend.c — the real threads backend: the monotonic clock, parking in the
+ * kernel (spin, then a futex parker with the next timer as its deadline),
+ * runs that start and stop every worker thread together, and the choices
+ * the scheduler leaves to timing made from a per-worker generator.
+ *
+ * A runtime of one worker with no OS settings runs it on the thread that
+ * calls weft_rt_block_on (no thread of its own: "inline"); any other runtime
+ * has a thread per worker, started in weft_rt_new.
+ */
+#include "threads.h"
+
+#include <limits.h>
+#include <stdio.h>
+
+static bool needs_threads(const weft_rt *rt)
+{
+    if (rt->nworkers != 1)
+        return true;
+    const weft_engine_config *c = &rt->engines[0].cfg;
+    return c->thread_name || c->ncpus || c->nice || c->sched_policy != SCHED_OTHER;
+}
+
+static void thr_destroy(weft_rt *rt)
+{
+    weft__thr *thr = weft__thr_of(rt);
+    if (!thr)
+        return;
+    if (!thr->inline_mode && thr->tw)
+        weft__threads_stop(thr);
+    weft__blocking_pool_free(thr);
+    if (thr->tw)
+        weft__free(rt, thr->tw, rt->nworkers * sizeof *thr->tw);
+    rt->backend_state = NULL;
+    weft__free(rt, thr, sizeof *thr);
+}
+
+static int thr_create(weft_rt *rt)
+{
+    weft__thr *thr = weft__calloc(rt, sizeof *thr);
+    if (!thr)
+        return WEFT_ENOMEM;
+    thr->rt = rt;
+    rt->backend_state = thr;
+    thr->tw = weft__calloc(rt, rt->nworkers * sizeof *thr->tw);
+    if (!thr->tw)
+        return WEFT_ENOMEM;
+    /* Real choices (steal victims, weft_rand) from OS randomness. */
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        uint64_t seed;
+        if (rt->os.getrandom(rt->os.ctx, &seed, sizeof seed) < 0)
+            seed = rt->os.monotonic_ns(rt->os.ctx) + i;
+        weft__xoshiro_seed(rt->workers[i].rng, seed);
+    }
+    thr->inline_mode = !needs_threads(rt);
+    return thr->inline_mode ? 0 : weft__threads_start(thr);
+}
+
+static uint64_t thr_now(weft_rt *rt)
+{
+    return rt->os.monotonic_ns(rt->os.ctx);
+}
+
+static void stop_run(weft_rt *rt, int status)
+{
+    weft__st(&rt->status, (uint32_t)status, WEFT__RELEASE);
+    weft__st(&rt->stop, 1u, WEFT__RELEASE);
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        rt->backend->wake(&rt->workers[i]);
+}
+
+static int thr_run(weft_rt *rt)
+{
+    weft__thr *thr = weft__thr_of(rt);
+    weft__st(&rt->status, 0u, WEFT__RELEASE);
+    if (thr->inline_mode) {
+        weft__worker *w = &rt->workers[0];
+        weft__thread_enter(thr, w);
+        weft__worker_loop(w);
+        weft__thread_leave(thr, w);
+    } else {
+        /* Start every worker's loop and wait until the last has left it. */
+        weft__st(&thr->in_loop, rt->nworkers, WEFT__RELEASE);
+        uint32_t gen = weft__fetch_add(&thr->run_gen, 1u, WEFT__ACQ_REL) + 1;
+        weft__futex_wake(&rt->os, &thr->run_gen, INT_MAX);
+        uint32_t done;
+        while ((done = weft__ld(&thr->done_gen, WEFT__ACQUIRE)) != gen)
+            weft__futex_wait(&rt->os, &thr->done_gen, done, UINT64_MAX);
+    }
+    return (int)weft__ld(&rt->status, WEFT__ACQUIRE);
+}
+
+static bool stopping(weft_rt *rt)
+{
+    return weft__ld(&rt->stop, WEFT__ACQUIRE) != 0;
+}
+
+/* Deadlock detection. A worker about to sleep with no deadline is counted
+ * (`forever`); a wake uncounts it. The last one, already marked PARKED in
+ * its parker, looks at every worker: all counted, all parkers PARKED, and
+ * no wake during the look (the `wakes` counter did not move) means every
+ * worker is asleep with nothing to wake it — unless a thread outside the
+ * runtime holds a way in (external waits: a shared channel, the notifier). */
+typedef struct park_ctx {
+    weft_rt *rt;
+    weft__thr *thr;
+    bool deadlock;
+} park_ctx;
+
+static bool all_asleep(void *arg)
+{
+    park_ctx *c = arg;
+    c->deadlock = false;
+    weft_rt *rt = c->rt;
+    weft__thr *thr = c->thr;
+    if (weft__ld(&thr->parked_forever, WEFT__ACQUIRE) != rt->nworkers ||
+        weft__ld(&rt->external_waits, WEFT__ACQUIRE) != 0 || stopping(rt))
+        return false;
+    uint64_t before = weft__ld(&thr->wakes, WEFT__ACQUIRE);
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        weft__thr_worker *tw = &thr->tw[i];
+        if (!weft__ld(&tw->forever, WEFT__ACQUIRE) ||
+            weft__ld(&tw->parker.state, WEFT__ACQUIRE) != WEFT__PARK_PARKED)
+            return false;
+    }
+    c->deadlock = weft__ld(&thr->wakes, WEFT__ACQUIRE) == before;
+    return c->deadlock;
+}
+
+static void forever_begin(weft__thr *thr, weft__thr_worker *tw)
+{
+    weft__st(&tw->forever, 1u, WEFT__RELEASE);
+    weft__fetch_add(&thr->parked_forever, 1u, WEFT__ACQ_REL);
+}
+
+/* Whoever clears the flag (the worker itself, or its waker) uncounts it. */
+static void forever_end(weft__thr *thr, weft__thr_worker *tw)
+{
+    if (weft__ld(&tw->forever, WEFT__RELAXED) && weft__xchg(&tw->forever, 0u, WEFT__ACQ_REL))
+        weft__fetch_sub(&thr->parked_forever, 1u, WEFT__ACQ_REL);
+}
+
+static void thr_park(weft__worker *w, uint64_t deadline)
+{
+    weft_rt *rt = w->rt;
+    weft__thr *thr = weft__thr_of(rt);
+    weft__thr_worker *tw = &thr->tw[w->index];
+    /* Spin first: a wake a few microseconds away costs no sleep. */
+    for (unsigned i = 0; i < WEFT__PARK_SPINS; i++) {
+        if (weft__sched_has_local(w) || stopping(rt))
+            return;
+        weft__spin_hint();
+    }
+    if (!weft__sched_prepare_park(w))
+        return;
+    weft__stacks_trim(rt);
+    bool forever = deadline == UINT64_MAX;
+    if (deadline > rt->time_limit)
+        deadline = rt->time_limit;
+    park_ctx ctx = {rt, thr, false};
+    if (forever) {
+        forever_begin(thr, tw);
+        weft__parker_park(&tw->parker, &rt->os, deadline, all_asleep, &ctx);
+        forever_end(thr, tw);
+    } else if (!stopping(rt) && thr_now(rt) < deadline) {
+        weft__parker_park(&tw->parker, &rt->os, deadline, NULL, NULL);
+    }
+    weft__sched_unidle(w);
+    if (ctx.deadlock) {
+        /* At shutdown the status alone says it; there every task left is
+         * named anyway. */
+        if (rt->stop_when != WEFT__STOP_ALL_DONE)
+            weft__report_deadlock(rt);
+        stop_run(rt, WEFT_EDEADLK);
+        return;
+    }
+    if (deadline == rt->time_limit && thr_now(rt) >= deadline)
+        stop_run(rt, WEFT_ETIMEDOUT); /* shutdown's time is up */
+}
+
+static void thr_wake(weft__worker *w)
+{
+    weft__thr *thr = weft__thr_of(w->rt);
+    /* Only another thread needs the kernel to wake this one. */
+    if (weft__tls_worker == w)
+        return;
+    weft__thr_worker *tw = &thr->tw[w->index];
+    forever_end(thr, tw);
+    if (weft__parker_unpark(&tw->parker, &w->rt->os))
+        weft__fetch_add(&thr->wakes, 1u, WEFT__ACQ_REL);
+}
+
+static bool thr_on_stop(weft__worker *w)
+{
+    (void)w;
+    return true;
+}
+
+static uint32_t thr_choose(weft__worker *w, int why, uint32_t n)
+{
+    /* A select's start already rotates per task (round-robin): the first
+     * ready case from there is the fair one. */
+    if (why == WEFT__CHOOSE_SELECT)
+        return 0;
+    return (uint32_t)weft__bounded(w->rng, n);
+}
+
+static uint64_t thr_rand(weft__worker *w)
+{
+    return weft__xoshiro_next(w->rng);
+}
+
+static WEFT_NORETURN void thr_fail(weft__worker *w, int status, const char *msg)
+{
+    (void)w;
+    (void)status;
+    weft__die(msg);
+}
+
+const weft__backend weft__backend_threads = {
+    .caps = 0,
+    .create = thr_create,
+    .destroy = thr_destroy,
+    .run = thr_run,
+    .end_run = NULL,
+    .now = thr_now,
+    .park = thr_park,
+    .wake = thr_wake,
+    .on_stop = thr_on_stop,
+    .sched_point = NULL,
+    .timers_fired = NULL,
+    .choose = thr_choose,
+    .rand = thr_rand,
+    .io_submit = NULL,
+    .io_cancel = NULL,
+    .blocking_submit = weft__threads_blocking_submit,
+    .buggify = NULL,
+    .fail = thr_fail,
+    .crash_report = NULL,
+};

@@ -1,0 +1,66 @@
+/* threads.h — the real threads backend's private state, shared by its files:
+ * the backend table (backend.c), the futex parker (parker.c), worker threads
+ * and their OS settings (engine.c) and the blocking pool (blocking.c). */
+#ifndef WEFT_THREADS_H
+#define WEFT_THREADS_H
+
+#include "../../src/core.h"
+
+/* A futex parker (the shape of Rust std's and tokio's): a wake that comes
+ * before the sleep is kept, so none is lost. */
+enum { WEFT__PARK_EMPTY = 0, WEFT__PARK_PARKED = 1, WEFT__PARK_NOTIFIED = 2 };
+typedef struct weft__parker {
+    weft__a32 state;
+} weft__parker;
+
+/* Sleep until unparked or the absolute deadline (UINT64_MAX: none). Once
+ * marked PARKED and before the sleep, give_up(ctx) (may be NULL) is asked
+ * whether to sleep at all: true returns at once. */
+WEFT_HIDDEN void weft__parker_park(weft__parker *p, const weft_os *os, uint64_t deadline, bool (*give_up)(void *ctx),
+                                   void *ctx);
+/* Any thread: the next (or current) park returns. */
+WEFT_HIDDEN bool weft__parker_unpark(weft__parker *p, const weft_os *os);
+
+typedef struct weft__thr_worker {
+    weft__parker parker;
+    weft__thread thread;
+    bool has_thread;       /* false: it runs on the weft_rt_block_on caller */
+    weft__a32 forever;     /* [atomic] parked with no deadline (deadlock check) */
+    void *altstack;        /* its signal stack (overflow reports) */
+    size_t altstack_size;
+    int start_error;       /* its OS settings failed: the code … */
+    char start_why[160];   /* … and the field it names */
+} weft__thr_worker;
+
+typedef struct weft__thr {
+    weft_rt *rt;
+    bool inline_mode;      /* one worker, on the caller thread */
+    weft__thr_worker *tw;
+    /* Runs (pool mode): a run starts when run_gen moves; it has ended when
+     * every worker has left its loop (done_gen == run_gen). */
+    weft__a32 run_gen;
+    weft__a32 done_gen;
+    weft__a32 in_loop;     /* workers still in the current run's loop */
+    weft__a32 started;     /* threads that finished starting up */
+    weft__a32 quit;        /* the runtime is going: threads return */
+    weft__a32 parked_forever; /* workers parked with no deadline */
+    weft__a64 wakes;       /* [atomic] unparks of a parked worker, ever */
+    struct weft__blocking_pool *blocking;
+} weft__thr;
+
+static inline weft__thr *weft__thr_of(const weft_rt *rt)
+{
+    return (weft__thr *)rt->backend_state;
+}
+
+/* engine.c */
+WEFT_HIDDEN int weft__threads_start(weft__thr *thr);
+WEFT_HIDDEN void weft__threads_stop(weft__thr *thr);
+WEFT_HIDDEN void weft__thread_enter(weft__thr *thr, weft__worker *w);
+WEFT_HIDDEN void weft__thread_leave(weft__thr *thr, weft__worker *w);
+
+/* blocking.c */
+WEFT_HIDDEN void weft__threads_blocking_submit(weft__worker *w, weft__task *t);
+WEFT_HIDDEN void weft__blocking_pool_free(weft__thr *thr);
+
+#endif /* WEFT_THREADS_H */

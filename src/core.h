@@ -1,0 +1,664 @@
+/* core.h — the core's private types and the functions its files share:
+ * tasks, workers, engines, the runtime, waits and the timer wheel.
+ * THREADING.md says, for every field marked here, which threads may touch
+ * it and what guards it; the marks are:
+ *   [owner]  only the worker that owns it (or the task running on it)
+ *   [atomic] any thread, through atomic.h (plain in a serial runtime)
+ *   [lock X] any thread holding lock X
+ *   [init]   written before the runtime runs, read-only after
+ */
+#ifndef WEFT_CORE_H
+#define WEFT_CORE_H
+
+#include "atomic.h"
+#include "backend.h"
+#include "fiber.h"
+#include "list.h"
+
+/* ------------------------------------------------------------------------ */
+/* Tunables (the model build shrinks them so overflow and slow paths run)     */
+/* ------------------------------------------------------------------------ */
+
+#ifdef WEFT_MODEL
+#define WEFT__DEQUE_CAP 4u
+#define WEFT__INJECT_BATCH 2u
+#define WEFT__PARK_SPINS 1u
+#else
+/* A worker's local deque: 256 tasks (tokio's and Go's size: a burst of
+ * spawns stays local, and a steal of half moves a useful batch). */
+#define WEFT__DEQUE_CAP 256u
+/* Tasks a worker takes from its engine's injection queue at once (at most
+ * half its deque, so a refill never overflows straight back). */
+#define WEFT__INJECT_BATCH 64u
+/* Rounds an idle worker looks for work before it sleeps in the kernel: a
+ * wake that comes within a few microseconds costs no futex round trip. */
+#define WEFT__PARK_SPINS 64u
+#endif
+/* Consecutive runs from the LIFO slot before the queue gets a turn (tokio's
+ * limit): two tasks waking each other must not starve the rest. */
+#define WEFT__LIFO_STREAK_MAX 3u
+/* Every this many steps a worker looks at its injection queue, remote queue
+ * and timers before its local queue (tokio's event_interval is 61 for the
+ * same reason: a hot local queue must not starve them). */
+#define WEFT__FAIRNESS_TICK 61u
+/* Runtime calls a task may make without blocking before it is made to
+ * yield (tokio's coop budget is 128): a task that never waits cannot keep
+ * its worker from everything else forever. */
+#define WEFT__COOP_BUDGET 128u
+/* Task records are allocated this many at a time. */
+#define WEFT__TASK_CHUNK 256u
+/* Free task records and stacks a worker keeps for itself before giving
+ * half back to the runtime's shared pool. */
+#define WEFT__WORKER_CACHE 64u
+
+/* ------------------------------------------------------------------------ */
+/* Tasks                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* A task's life. Transitions are checked (WEFT_INVARIANT) where they happen;
+ * weft__task_state_name names them in reports. */
+enum weft__task_state {
+    WEFT__T_FREE = 0,  /* a free record */
+    WEFT__T_NEW,       /* spawned, never run, no stack yet (and queued) */
+    WEFT__T_QUEUED,    /* in a run queue */
+    WEFT__T_RUNNING,   /* on a worker */
+    WEFT__T_PARKING,   /* running, but committed to park: its loop will make
+                          it PARKED once its context is saved */
+    WEFT__T_NOTIFIED,  /* woken while PARKING: its loop re-queues it */
+    WEFT__T_PARKED,    /* blocked; a wake makes it QUEUED */
+    WEFT__T_FINISHED,  /* returned; waits for join/detach */
+    WEFT__T_ABANDONED, /* its run ended without it (simulated failure) */
+    WEFT__T_STATE_COUNT
+};
+WEFT_HIDDEN const char *weft__task_state_name(unsigned state);
+
+/* [owner] flags, changed only by the task itself or its worker. */
+enum weft__task_flags {
+    WEFT__F_NOSTACK = 1u << 0,
+    WEFT__F_PINNED = 1u << 1,       /* runs only on worker `pin` */
+    WEFT__F_STARTED = 1u << 3,
+    WEFT__F_STACKFAIL = 1u << 4,    /* no stack could be bound */
+    WEFT__F_UNCANCELLABLE = 1u << 5, /* in a wait cancellation must not break */
+    WEFT__F_SHIELDED = 1u << 6,     /* weft_cancel_shield: cancellation deferred */
+    WEFT__F_BLOCKING_DONE = 1u << 7, /* a blocking call that ended on the pool */
+    WEFT__F_BLOCKING = 1u << 8,      /* a blocking call run as a task: not at
+                                        all if cancelled before it starts */
+};
+
+/* [atomic] t->cancel: set by any thread, read by the task. */
+enum weft__cancel_bits {
+    WEFT__CANCEL_REQUESTED = 1u << 0, /* sticky */
+    WEFT__CANCEL_LIVE = 1u << 1,      /* it arrived before the task finished */
+};
+
+/* [atomic] t->join: who gets the task's end. */
+#define WEFT__JOIN_NONE ((uintptr_t)0)
+#define WEFT__JOIN_DETACHED ((uintptr_t)1) /* nobody will join: release at finish */
+#define WEFT__JOIN_FINISHED ((uintptr_t)2) /* finished; the joiner reaps it */
+/* any other value: the task (weft__task *) blocked joining it */
+
+/* How a running task left for its loop (w->switched_out_how). */
+enum weft__switch_how { WEFT__SW_YIELD = 1, WEFT__SW_PARK, WEFT__SW_FINISH };
+
+/* Why a task is blocked (for deadlock reports, hooks and traces). */
+enum weft__wait_kind {
+    WEFT__W_NONE = 0,
+    WEFT__W_SLEEP,
+    WEFT__W_JOIN,
+    WEFT__W_MUTEX,
+    WEFT__W_COND,
+    WEFT__W_SEM,
+    WEFT__W_WG,
+    WEFT__W_BARRIER,
+    WEFT__W_EVENT,
+    WEFT__W_ONCE,
+    WEFT__W_CHAN_SEND,
+    WEFT__W_CHAN_RECV,
+    WEFT__W_SELECT,
+    WEFT__W_SCOPE,
+    WEFT__W_RWLOCK,
+    WEFT__W_NOTIFY,
+    WEFT__W_IO,
+    WEFT__W_BLOCKING,
+    WEFT__W_COUNT
+};
+/* Or'ed into a wait kind passed to weft__block: a thread outside the
+ * runtime may end this wait (a shared channel, the notifier, IO, the
+ * blocking pool), so a real backend with every task parked and no timer is
+ * not in a deadlock. */
+#define WEFT__W_EXTERNAL 0x100
+WEFT_HIDDEN const char *weft__wait_name(int kind);
+
+typedef struct weft__engine weft__engine;
+typedef struct weft__scope_state weft__scope_state;
+typedef struct weft__local weft__local;
+
+/* Remove t from what it waits on; true if it did (then the caller wakes t),
+ * false if a waker got there first (its wake is on the way). Called with
+ * t->wait_lock held. */
+typedef bool (*weft__unlink_fn)(weft__task *t);
+
+struct weft__task {
+    weft_runq_node node; /* must stay first: queues hold tasks by it */
+    uint32_t slot, gen;       /* gen: [atomic] read by handle checks */
+    weft__ctx ctx;
+    weft__stack *stack;
+    weft_fn fn;
+    void *arg;
+    void *result;
+    const char *name;
+    weft_rt *rt;              /* [init] */
+    weft__worker *worker;     /* [owner] where it runs or last ran */
+    weft__a32 state;          /* [atomic] enum weft__task_state */
+    weft__a32 cancel;         /* [atomic] enum weft__cancel_bits */
+    weft__aword join;         /* [atomic] WEFT__JOIN_… or the joiner */
+    /* The wait it is in: written by the task under wait_lock, read by
+     * whoever interrupts it (cancel, a deadline) under the same lock. */
+    weft__a32 wait_lock;
+    weft__a32 wait_claim;     /* [atomic] 0 open, 1 claimed: waits without an object */
+    weft__unlink_fn unlink;
+    void *wait_obj;
+    uint8_t wait_kind;
+    bool wait_cancellable;    /* cancellation may end this wait */
+    bool wait_timeoutable;    /* a scope deadline may end it */
+    int wait_result;          /* written by the one waker, read by the task */
+    int finish_status;        /* 0, WEFT_ECANCELED, WEFT_ENOMEM, WEFT_EFAILED */
+    weft__scope_state *scope; /* [owner] innermost scope it runs in */
+    void (*on_finish)(weft__task *t); /* told of every end, also when fn never ran */
+    uint32_t stack_size;
+    uint16_t flags;           /* [owner] enum weft__task_flags */
+    uint8_t engine;           /* index of its engine */
+    unsigned pin;             /* worker index when PINNED */
+    uint32_t select_rr;       /* round-robin start for weft_select */
+    struct weft__local *locals; /* [owner] task-local storage, or NULL */
+    unsigned nlocals, locals_cap;
+    uint32_t read_holds;      /* [owner] reader-writer locks it holds for reading */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Timer wheel                                                               */
+/* ------------------------------------------------------------------------ */
+
+#define WEFT__WHEEL_BITS 6u
+#define WEFT__WHEEL_SLOTS (1u << WEFT__WHEEL_BITS)
+/* 11 levels of 6 bits cover all 64 bits of nanosecond deadlines, so any
+ * deadline has a slot and the tick can be 1 ns: a level-0 slot holds one
+ * exact time, which is what lets the simulator jump to it. */
+#define WEFT__WHEEL_LEVELS 11u
+
+/* One per worker. The owner inserts and fires; any worker may remove a
+ * timer (a task woken elsewhere stops the deadline timer it set here), so
+ * in a concurrent runtime every operation holds `lock`. */
+typedef struct weft__wheel {
+    weft__a32 lock;
+    bool serial;
+    uint64_t elapsed; /* every timer with deadline <= elapsed fired or is due */
+    uint64_t seq;
+    weft__a64 count;  /* [atomic] read without the lock to skip an empty wheel */
+    uint64_t occupied[WEFT__WHEEL_LEVELS];
+    weft_list slots[WEFT__WHEEL_LEVELS][WEFT__WHEEL_SLOTS];
+    weft_list due; /* deadline already passed when set, in deadline order */
+    weft__aptr firing; /* [atomic] the timer whose callback runs now */
+} weft__wheel;
+
+WEFT_HIDDEN void weft__wheel_init(weft__wheel *wh, uint64_t now, bool serial);
+WEFT_HIDDEN void weft__wheel_insert(weft__wheel *wh, weft_timer *t);
+/* Remove t wherever it is armed; false if it was not armed (fired, firing
+ * or never started). Any thread. */
+WEFT_HIDDEN bool weft__timer_disarm(weft_timer *t);
+/* weft__timer_disarm, and when t's callback is running on another thread,
+ * wait for it to return: afterwards nothing of the wheel touches t. */
+WEFT_HIDDEN bool weft__timer_disarm_sync(weft_timer *t);
+/* The exact earliest deadline, or UINT64_MAX when empty. Owner only. */
+WEFT_HIDDEN uint64_t weft__wheel_next_deadline(weft__wheel *wh);
+/* Fire every timer with deadline <= now in deadline order (equal deadlines in
+ * the order set); returns how many fired. Owner only. */
+WEFT_HIDDEN size_t weft__wheel_advance(weft__wheel *wh, uint64_t now);
+/* Disarm every timer left (the runtime is going). */
+WEFT_HIDDEN void weft__wheel_clear(weft__wheel *wh);
+
+/* ------------------------------------------------------------------------ */
+/* Hooks                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct weft__hook_entry {
+    weft_hook_fn fn;
+    void *ctx;
+    uint32_t mask;
+    int id;
+} weft__hook_entry;
+
+/* An immutable array of hooks: changes build a new one and publish it, so
+ * workers dispatch without a lock while another thread adds a hook. */
+typedef struct weft__hook_set {
+    struct weft__hook_set *retired; /* older sets, freed with the runtime */
+    size_t n, cap;
+    weft__hook_entry v[];
+} weft__hook_set;
+
+/* ------------------------------------------------------------------------ */
+/* Run queues                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* The work-stealing deque (Chase–Lev, Lê et al. PPoPP 2013): the owner
+ * pushes at bottom; tasks are taken at top with a compare-and-swap by
+ * thieves and, for FIFO order, by the owner; for LIFO order the owner takes
+ * at bottom. Indices are 64-bit and never wrap. */
+typedef struct weft__deque {
+    weft__a64 top;    /* [atomic] */
+    weft__a64 bottom; /* [atomic] written by the owner only */
+    bool lifo;        /* [init] the owner takes at bottom */
+    weft__aptr slot[WEFT__DEQUE_CAP];
+} weft__deque;
+
+/* A multi-producer stack drained by one consumer: how other threads hand
+ * tasks to a worker (pinned tasks, wakes on per-core engines). Tasks are
+ * linked through node.link.next; the drain reverses to arrival order. */
+typedef struct weft__remote {
+    weft__aptr head; /* [atomic] */
+} weft__remote;
+
+/* An engine's injection queue: tasks any of its workers may take (foreign
+ * spawns, deque overflow, the GLOBAL policy's one queue). */
+typedef struct weft__inject {
+    weft__a32 lock;
+    weft__a64 len; /* [atomic] read without the lock to skip an empty queue */
+    weft_list tasks; /* [lock] */
+} weft__inject;
+
+/* Counters a worker keeps for itself; weft_rt_stats_get sums them. */
+typedef struct weft__worker_stats {
+    uint64_t steps, switches, spawned, finished, cancelled, steals, timers_fired, parks;
+} weft__worker_stats;
+
+struct weft__worker {
+    weft_rt *rt;             /* [init] */
+    weft__engine *engine;    /* [init] */
+    unsigned index;          /* [init] in rt->workers */
+    unsigned index_in_engine; /* [init] */
+    bool dedicated;          /* [init] never steals, never stolen from */
+    bool serial;             /* [init] its runtime is serial (THREADING.md) */
+    /* ---- run queues ---- */
+    weft__deque deque;       /* unpinned tasks (STEAL and GLOBAL engines) */
+    weft_list local;         /* [owner] pinned tasks, per-core and dedicated
+                                workers' tasks, and every task when a plug-in
+                                queue is used (then through rq_ops) */
+    const weft_runq_ops *rq_ops; /* [init] NULL: the built-in FIFO/LIFO */
+    void *rq;                /* the plug-in's state */
+    weft__a32 rq_lock;       /* held around a plug-in with steal, when concurrent */
+    weft__aptr lifo_slot;    /* [atomic] the task woken last here */
+    uint32_t lifo_streak;    /* [owner] */
+    weft__remote remote;
+    uint64_t push_seq;       /* [owner] orders `local` against the deque */
+    /* ---- the loop ---- */
+    weft__task *current;     /* [owner] */
+    weft__task *switched_out; /* [owner] left the CPU; its move is committed
+                                 after its context is saved */
+    uint8_t switched_out_how; /* enum weft__switch_how */
+    weft__task *run_next;    /* [owner] popped by a switch that could not hand
+                                straight to it: the loop runs it first */
+    weft__ctx loop_ctx;      /* the loop's own context */
+    uint32_t until_housekeeping; /* steps left before timers and budgets */
+    uint32_t until_fairness;  /* steps left before the fairness tick */
+    uint32_t coop_budget;    /* calls left before a forced yield */
+    bool in_hook;            /* dispatching a hook: no current task, no point */
+    void (*sched_point)(weft__worker *w); /* the backend's, cached */
+    weft__wheel wheel;
+    weft__worker_stats stats; /* [owner] */
+    /* ---- caches of records this worker recycles ---- */
+    weft_list free_tasks;    /* [owner] */
+    size_t nfree_tasks;
+    void *backend_state;     /* the backend's per-worker state */
+    uint64_t rng[4];         /* real backends' choices (victims, idle) */
+};
+
+struct weft__engine {
+    weft_rt *rt;
+    unsigned index;
+    char *name;
+    weft_engine_config cfg;   /* [init] copied, with copies of its strings */
+    unsigned first, nworkers; /* [init] its sharing workers in rt->workers */
+    unsigned first_dedicated, ndedicated; /* [init] */
+    weft__inject inject;
+    weft__a32 searching;      /* [atomic] workers looking for work to steal */
+    weft__a32 next_core;      /* [atomic] per-core: where the next foreign spawn goes */
+    weft__a64 idle;           /* [atomic] bit i: worker first+i is parked */
+};
+
+/* ------------------------------------------------------------------------ */
+/* The runtime                                                               */
+/* ------------------------------------------------------------------------ */
+
+enum weft__stop_when { WEFT__STOP_ROOT = 0, WEFT__STOP_ALL_DONE };
+
+struct weft_rt {
+    weft_config cfg;          /* [init] */
+    weft_allocator alloc;     /* [init] (the simulator wraps it) */
+    weft_allocator base_alloc; /* [init] the one configured */
+    weft_os os;               /* [init] */
+    const weft__backend *backend; /* [init] */
+    unsigned caps;            /* [init] backend->caps */
+    void *backend_state;
+    bool serial;              /* [init] every task runs on one OS thread */
+    bool quiet;               /* [init] */
+    unsigned nworkers;        /* [init] */
+    weft__worker *workers;    /* [init] */
+    unsigned nengines;        /* [init] */
+    weft__engine *engines;    /* [init] */
+    /* Tasks: a chunked table; slot = handle index. The index of chunks is
+     * replaced when it grows; readers load it atomically and old indexes are
+     * kept until the runtime goes. */
+    weft__a32 tasks_lock;
+    weft__aptr chunks;        /* [atomic] weft__task ** */
+    uint32_t nchunks, chunk_cap; /* [lock tasks_lock] */
+    weft__a32 fresh_slots;    /* [atomic] slots below this were handed out */
+    weft_list free_tasks;     /* [lock tasks_lock] */
+    void **retired_chunks;    /* [lock tasks_lock] old indexes */
+    weft__a64 next_task_id;   /* [atomic] */
+    weft__a64 live;           /* [atomic] tasks not yet FINISHED/ABANDONED */
+    weft__a64 external_waits; /* [atomic] tasks parked in WEFT__W_EXTERNAL waits */
+    /* Stacks. */
+    weft__a32 stacks_lock;
+    weft__stack_pool pools[WEFT__STACK_CLASSES]; /* [lock stacks_lock] */
+    uint64_t stacks_mapped;   /* [lock stacks_lock] */
+    /* Hooks. */
+    weft__a32 hooks_lock;
+    weft__aptr hooks;         /* [atomic] weft__hook_set * (NULL: none) */
+    weft__a32 hook_mask;      /* [atomic] */
+    int next_hook_id;         /* [lock hooks_lock] */
+    /* The run. */
+    uint32_t timer_poll_mask; /* [init] poll timers every (mask+1) steps */
+    uint64_t step_limit;      /* shutdown's budget of steps */
+    uint64_t time_limit;      /* shutdown's budget of real time */
+    weft__task *root;
+    void *root_result;
+    weft__a32 stop;           /* [atomic] the loops must return */
+    weft__a32 status;         /* [atomic] the run's result code */
+    int stop_when;
+    int running;              /* inside block_on or shutdown's drain */
+    weft__a32 shut_down;      /* [atomic] read by foreign spawns */
+    weft_rt_stats stats;      /* what is not kept per worker (written while
+                                 no worker runs, or by foreign spawns: rare) */
+    weft__ctx host_ctx;
+    char *schedule;
+    char *trace_path;
+    void *altstack;
+    size_t altstack_size;
+    unsigned ntls_keys;       /* [atomic] task-local storage keys made */
+    weft__a32 scopes_lock;
+    weft_list scopes;         /* [lock scopes_lock] open scopes */
+};
+
+/* The worker running on this OS thread (NULL outside a runtime). */
+WEFT_HIDDEN extern WEFT_TLS weft__worker *weft__tls_worker;
+
+static inline weft__task *weft__current(void)
+{
+    weft__worker *w = weft__tls_worker;
+    return w ? w->current : NULL;
+}
+
+static inline unsigned weft__task_get_state(weft__task *t)
+{
+    return weft__ld_s(t->rt->serial, &t->state, WEFT__ACQUIRE);
+}
+
+/* ---- allocation (alloc.c) ---- */
+WEFT_HIDDEN extern const weft_allocator weft__malloc_allocator; /* the default */
+WEFT_HIDDEN void *weft__alloc(weft_rt *rt, size_t size);
+WEFT_HIDDEN void *weft__calloc(weft_rt *rt, size_t size);
+WEFT_HIDDEN void weft__free(weft_rt *rt, void *p, size_t size);
+/* Make room for element `len` of the array *v (capacity *cap, elements of
+ * elem bytes) through allocator a, doubling from `first`. Returns 0, or
+ * WEFT_ENOMEM with the array untouched. */
+WEFT_HIDDEN int weft__grow(const weft_allocator *a, void **v, size_t *cap, size_t len, size_t elem, size_t first);
+
+/* ---- os.c, atomic.c ---- */
+WEFT_HIDDEN void weft__os_fill(weft_os *os, const weft_os *user);
+
+/* ---- stacks (stack.c) ---- */
+WEFT_HIDDEN int weft__stack_get(weft_rt *rt, size_t size, weft__stack **out);
+WEFT_HIDDEN void weft__stack_put(weft_rt *rt, weft__stack *s);
+WEFT_HIDDEN void weft__stacks_free(weft_rt *rt);
+WEFT_HIDDEN void weft__stacks_trim(weft_rt *rt);
+WEFT_HIDDEN size_t weft__stack_round(size_t size);
+WEFT_HIDDEN int weft__guard_install(weft_rt *rt);
+WEFT_HIDDEN void weft__guard_enter(weft_rt *rt);
+WEFT_HIDDEN void weft__guard_leave(weft_rt *rt);
+/* The stack of w's current task or loop that addr or sp falls in or just
+ * below (an overflow), or NULL. */
+WEFT_HIDDEN const weft__stack *weft__stack_overflowed(const weft__worker *w, const void *addr, const void *sp);
+
+/* ---- hooks (hooks.c) ---- */
+WEFT_HIDDEN void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const weft__task *t,
+                                     int status, const char *reason);
+WEFT_HIDDEN void weft__hooks_free(weft_rt *rt);
+static inline void weft__hook(weft_rt *rt, weft_hook_event ev, weft__worker *w, const weft__task *t, int status,
+                              const char *reason)
+{
+    if (WEFT_UNLIKELY(weft__ld_s(rt->serial, &rt->hook_mask, WEFT__RELAXED) & (1u << ev)))
+        weft__hook_dispatch(rt, ev, w, t, status, reason);
+}
+
+/* ---- tasks (task.c) ---- */
+WEFT_HIDDEN int weft__task_new(weft_rt *rt, weft__worker *w, weft_fn fn, void *arg, const weft_spawn_opts *o,
+                               weft__task **out);
+/* Give t's record back (after its join, or at its end when detached). */
+WEFT_HIDDEN void weft__task_release(weft_rt *rt, weft__task *t);
+WEFT_HIDDEN weft__task *weft__task_from_handle(weft_rt *rt, weft_task *h);
+WEFT_HIDDEN weft_task *weft__task_handle(const weft__task *t);
+/* The record in slot (any thread). */
+WEFT_HIDDEN weft__task *weft__task_at(weft_rt *rt, uint32_t slot);
+WEFT_HIDDEN uint32_t weft__task_slots(weft_rt *rt);
+WEFT_HIDDEN void weft__tasks_free(weft_rt *rt);
+/* Move t from state `from` to `to`, checking (debug builds) that it was in
+ * `from`: every transition of a task goes through here or weft__task_cas. */
+WEFT_HIDDEN void weft__task_set_state(weft__task *t, unsigned from, unsigned to);
+WEFT_HIDDEN bool weft__task_cas(weft__task *t, unsigned from, unsigned to);
+/* Ask t to stop (sticky): its wait, if any, ends with WEFT_ECANCELED. */
+WEFT_HIDDEN int weft__cancel_task(weft_rt *rt, weft__task *t, int hook_status);
+/* Is a cancellation pending that the task's next wait must honour? */
+static inline bool weft__cancel_pending(const weft__task *t)
+{
+    return (weft__ld_s(t->rt->serial, &((weft__task *)t)->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED) &&
+           !(t->flags & (WEFT__F_UNCANCELLABLE | WEFT__F_SHIELDED));
+}
+/* A task spawned from outside the runtime's threads is counted (its id, the
+ * live count, its spawn event) by the worker that takes it in. */
+WEFT_HIDDEN void weft__spawn_adopted(weft_rt *rt, weft__worker *w, weft__task *t);
+/* Spawn in two steps, for callers that must set a task up before it can
+ * run (scopes): a counted, unscheduled task, then its scheduling. */
+WEFT_HIDDEN int weft__spawn_prepare(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn fn, void *arg,
+                                    const weft_spawn_opts *o, bool detached);
+WEFT_HIDDEN void weft__spawn_commit(weft_rt *rt, weft__task *t);
+/* Spawn from a task of rt (w its worker) or, w NULL, from any thread. */
+WEFT_HIDDEN int weft__spawn(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn fn, void *arg,
+                            const weft_spawn_opts *o, bool detached);
+
+/* ---- the scheduler (sched.c) ---- */
+WEFT_HIDDEN int weft__sched_init(weft__worker *w, const weft_runq_ops *ops, void *arg);
+WEFT_HIDDEN void weft__sched_destroy(weft__worker *w);
+/* Make t (QUEUED) runnable where its engine's policy puts it. woken: it was
+ * woken rather than spawned (the LIFO slot's case). Any thread. */
+WEFT_HIDDEN void weft__schedule(weft_rt *rt, weft__task *t, bool woken);
+/* Hand t to worker w from any thread (its remote queue), and wake w. */
+WEFT_HIDDEN void weft__sched_remote(weft__worker *w, weft__task *t);
+/* t (RUNNING, its call ended off the runtime) is finished by w. */
+WEFT_HIDDEN void weft__task_finish(weft__worker *w, weft__task *t);
+/* Push t onto w's own queues (w is the calling thread's worker). */
+WEFT_HIDDEN void weft__sched_push_local(weft__worker *w, weft__task *t);
+/* The next task for w, from everything it may take (the loop's step). */
+WEFT_HIDDEN weft__task *weft__sched_next(weft__worker *w);
+/* The next task from w's own queues only (a direct switch's candidate). */
+WEFT_HIDDEN weft__task *weft__sched_next_local(weft__worker *w);
+/* w is about to park: true if it may (it registered as idle after finding
+ * no work); false if work is there after all. weft__sched_unidle undoes it
+ * when the worker wakes. */
+WEFT_HIDDEN bool weft__sched_prepare_park(weft__worker *w);
+WEFT_HIDDEN void weft__sched_unidle(weft__worker *w);
+/* Does w have tasks it could run without stealing? (for backends) */
+WEFT_HIDDEN bool weft__sched_has_local(weft__worker *w);
+/* Tasks queued on w now (a racy count, for reports and the simulator). */
+WEFT_HIDDEN size_t weft__sched_queued(weft__worker *w);
+
+/* ---- the loop (loop.c) ---- */
+WEFT_HIDDEN void weft__worker_loop(weft__worker *w);
+WEFT_HIDDEN void weft__worker_loop_entry(void *transfer);
+/* The current task leaves the CPU: yields (requeued), parks (committed
+ * after its context is saved) or finishes. Straight to the next runnable
+ * task when the loop would do only that, else via the loop. */
+WEFT_HIDDEN void weft__switch_away(weft__task *t, int how);
+/* Commit the move of the task that just left the CPU (call after every
+ * return from a context switch). */
+WEFT_HIDDEN void weft__switch_done(weft__worker *w);
+WEFT_HIDDEN bool weft__poll_timers(weft__worker *w);
+WEFT_HIDDEN void weft__task_entry(void *transfer);
+static inline void weft__sched_point(weft__worker *w)
+{
+    if (WEFT_UNLIKELY(w->sched_point != NULL) && !w->in_hook)
+        w->sched_point(w);
+}
+
+/* ---- waiting (wait.c) ---- */
+
+/* A task blocked on a wait list; lives in the blocked call's frame. */
+typedef struct weft__waiter {
+    weft_link link;
+    weft__task *task;
+    weft_list *list;
+    weft__a32 *lock;   /* the lock of the object owning list */
+    bool serial;       /* the object is used without atomics */
+    void *data;        /* operation data (element pointer, …) */
+    void *select;      /* the select this waiter belongs to, or NULL */
+    int result;
+    bool linked;
+} weft__waiter;
+
+/* The calling task, or a negative code: WEFT_EPERM outside a task or in a
+ * no-stack task (those cannot block), WEFT_ECANCELED if cancelled,
+ * WEFT_ETIMEDOUT if a scope deadline passed. `what` names the call. */
+WEFT_HIDDEN int weft__blocking_entry_slow(weft__task **out, const char *what);
+static inline int weft__blocking_entry(weft__task **out, const char *what)
+{
+    weft__worker *w = weft__tls_worker;
+    weft__task *t = w ? w->current : NULL;
+    /* The common case in one test: a fiber task, not cancelled, in no scope,
+     * with budget left. */
+    if (WEFT_LIKELY(t && !(t->flags & WEFT__F_NOSTACK) && !t->scope && w->coop_budget > 1 &&
+                    !(weft__ld_s(w->serial, &t->cancel, WEFT__RELAXED) & WEFT__CANCEL_REQUESTED))) {
+        w->coop_budget--;
+        *out = t;
+        return 0;
+    }
+    return weft__blocking_entry_slow(out, what);
+}
+/* Block the current task until woken (the return value is the wake's code)
+ * or until the deadline (min with scope deadlines), which unlinks it and
+ * returns WEFT_ETIMEDOUT; cancellation unlinks it and returns
+ * WEFT_ECANCELED. unlink may be NULL for waits nothing else refers to. */
+WEFT_HIDDEN int weft__block(weft__task *t, int kind, void *obj, weft__unlink_fn unlink, uint64_t deadline);
+/* Wake a blocked task with code result. The caller has claimed the wait
+ * (took its waiter off the list, won its claim word): exactly one wake per
+ * wait. Any thread. */
+WEFT_HIDDEN void weft__wake(weft__task *t, int result);
+/* End t's wait with code if it is in one that may be interrupted (cancel,
+ * a scope deadline). Any thread of the runtime. */
+WEFT_HIDDEN void weft__interrupt(weft__task *t, int code);
+/* The earlier of deadline and those of s and the scopes around it. */
+WEFT_HIDDEN uint64_t weft__scope_deadline(const weft__scope_state *s, uint64_t deadline);
+
+static inline void weft__waitlist_push(weft_list *l, weft__waiter *w)
+{
+    weft__list_push_tail(l, &w->link);
+    w->list = l;
+    w->linked = true;
+}
+
+static inline void weft__waitlist_remove(weft_list *l, weft__waiter *w)
+{
+    weft__list_remove(l, &w->link);
+    w->linked = false;
+}
+
+static inline weft__waiter *weft__waitlist_pop(weft_list *l)
+{
+    weft_link *n = weft__list_pop_head(l);
+    if (!n)
+        return NULL;
+    weft__waiter *w = WEFT_LIST_ENTRY(n, weft__waiter, link);
+    w->linked = false;
+    return w;
+}
+
+/* Wake every waiter of chain (a list of waiters taken off their object
+ * under its lock, the lock since released) with code, in order. */
+WEFT_HIDDEN void weft__wake_chain(weft_list *chain, int code);
+/* Queue wt on l and block; called with *lock held, which it releases
+ * before parking. Cancellation and timeouts remove wt from l under *lock. */
+WEFT_HIDDEN int weft__block_on_list(weft__task *t, weft__waiter *wt, weft_list *l, weft__a32 *lock, bool serial,
+                                    int kind, uint64_t deadline);
+WEFT_HIDDEN bool weft__unlink_from_list(weft__task *t);
+
+/* Coordination objects of a serial runtime are used without atomics; `w`
+ * is the calling task's worker (objects are used only by tasks). */
+#define WEFT__OBJ_LOCK(o) ((weft__a32 *)&(o)->lock)
+static inline void weft__obj_lock(const weft__worker *w, weft__a32 *l)
+{
+    weft__lock_s(w->serial, l);
+}
+static inline void weft__obj_unlock(const weft__worker *w, weft__a32 *l)
+{
+    weft__unlock_s(w->serial, l);
+}
+
+/* The calling task's worker, or WEFT_EPERM (explained) when the caller is
+ * not a task of a runtime: the threading model refuses that call from a
+ * thread outside the runtime. */
+WEFT_HIDDEN int weft__require_task(weft__worker **w, const char *what);
+
+/* ---- scope.c ---- */
+WEFT_HIDDEN void weft__scope_interrupt_children(weft__scope_state *s, int code);
+/* The scope whose wait list holds the owner's join waiter. */
+WEFT_HIDDEN weft__scope_state *weft__scope_of_waiter(const weft__waiter *wt);
+/* t returns with scopes still open: report them, cancel and join their
+ * children (t is still on its stack). */
+WEFT_HIDDEN void weft__scopes_left_open(weft__task *t);
+/* The runtime is going: free the scopes abandoned owners left open. */
+WEFT_HIDDEN void weft__scopes_free(weft_rt *rt);
+
+/* ---- blocking.c ---- */
+/* On a pool thread: run the call of t (unless cancelled first), then hand
+ * it back to the runtime. */
+WEFT_HIDDEN void weft__blocking_run(weft__task *t);
+/* t's call is over (or will never run): a worker of its runtime finishes it. */
+WEFT_HIDDEN void weft__blocking_done(weft_rt *rt, weft__task *t);
+
+/* ---- tls.c ---- */
+/* t finished: its locals go to their keys' destructors. */
+WEFT_HIDDEN void weft__locals_release(weft_rt *rt, weft__task *t);
+
+/* ---- report.c ---- */
+WEFT_HIDDEN size_t weft__blocked_tasks(weft_rt *rt, char *out, size_t len);
+WEFT_HIDDEN void weft__report_deadlock(weft_rt *rt);
+/* A task failed (assertion, weft_fail, watchdog): through the backend. */
+WEFT_HIDDEN WEFT_NORETURN void weft__fail(weft__worker *w, int status, const char *msg);
+
+/* ---- fmt.c: signal-safe formatting and the one string hash ---- */
+/* Append to buf[*n .. len-1] (always NUL-terminated); never allocates. */
+WEFT_HIDDEN void weft__fmt_str(char *buf, size_t len, size_t *n, const char *s);
+WEFT_HIDDEN void weft__fmt_u64(char *buf, size_t len, size_t *n, uint64_t v);
+WEFT_HIDDEN void weft__write_all(int fd, const char *buf, size_t len);
+/* FNV-1a of a string, then of a 64-bit value: stable on every machine. */
+WEFT_HIDDEN uint64_t weft__hash_str(uint64_t h, const char *s);
+#define WEFT__HASH_INIT 0xCBF29CE484222325ull
+
+/* ---- misc ---- */
+WEFT_HIDDEN int weft__env_apply(weft_config *cfg, int quiet, char *why, size_t whylen);
+/* Decimal or 0x hexadecimal, nothing else (no octal surprise for "010"). */
+WEFT_HIDDEN int weft__parse_u64(const char *s, uint64_t *out);
+WEFT_HIDDEN uint64_t weft__splitmix64(uint64_t *state);
+WEFT_HIDDEN uint64_t weft__xoshiro_next(uint64_t s[4]);
+WEFT_HIDDEN void weft__xoshiro_seed(uint64_t s[4], uint64_t seed);
+WEFT_HIDDEN uint64_t weft__bounded(uint64_t s[4], uint32_t bound);
+
+#endif /* WEFT_CORE_H */

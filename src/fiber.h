@@ -1,0 +1,70 @@
+/* fiber.h — execution contexts (the saved state of a suspended fiber) and the
+ * pooled, guarded stacks they run on. fiber.c makes and switches contexts;
+ * stack.c owns the pools, the guards and the overflow report. */
+#ifndef WEFT_FIBER_H
+#define WEFT_FIBER_H
+
+#include "atomic.h"
+#include "list.h"
+
+#ifdef WEFT_UCONTEXT
+#include <ucontext.h>
+#endif
+
+/* A saved execution context: the stack pointer of a suspended fiber, plus
+ * what the sanitizers need to follow a switch. */
+typedef struct weft__ctx {
+    void *sp;
+#ifdef WEFT_ASAN
+    const void *stack_bottom;
+    size_t stack_size;
+    void *fake_stack;
+#endif
+#ifdef WEFT_TSAN
+    void *tsan_fiber;
+#endif
+#ifdef WEFT_UCONTEXT
+    ucontext_t uc;
+    void *transfer;
+    void (*entry)(void *);
+#endif
+} weft__ctx;
+
+typedef struct weft__stack {
+    weft_link link;           /* on its pool's free list */
+    char *base;               /* lowest usable byte; the guard is below */
+    size_t size;              /* usable bytes */
+    struct weft__stack_pool *pool;
+    unsigned valgrind_id;
+    bool touched;             /* used since its pages were last handed back */
+#ifdef WEFT_TSAN
+    void *tsan_fiber; /* one per stack, reused by every task that runs on it */
+#endif
+} weft__stack;
+
+typedef struct weft__stack_slab weft__stack_slab;
+typedef struct weft__stack_pool {
+    size_t size;       /* usable size of each stack */
+    weft_list free;    /* the warmest stack first */
+    size_t nfree, nwarm, total;
+    weft__stack_slab *slabs;
+    size_t next_slab_count;
+} weft__stack_pool;
+
+/* Distinct stack sizes a runtime keeps pools for. */
+#define WEFT__STACK_CLASSES 8
+
+typedef void (*weft__entry_fn)(void *transfer);
+
+/* Prepare ctx to run entry(transfer) on stack when first switched to. */
+WEFT_HIDDEN void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_fn entry);
+/* Save the running context into from and resume to; returns the transfer
+ * value passed by whoever switches back. dying: from will never be resumed
+ * (lets ASan release its fake stack). */
+WEFT_HIDDEN void *weft__ctx_jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying);
+/* Called first thing in a fresh context's entry. */
+WEFT_HIDDEN void weft__ctx_entered(weft__ctx *self);
+/* The context of the OS thread that calls into the runtime. */
+WEFT_HIDDEN void weft__ctx_init_host(weft__ctx *ctx);
+
+#endif /* WEFT_FIBER_H */

@@ -1,0 +1,677 @@
+/* test_threading.c — src/THREADING.md, rule by rule, on real threads: which
+ * runtimes are serial, run queues and stealing, two-phase parking and the
+ * one-wake-per-wait claim under races, interrupts from other workers,
+ * joins and detaches across threads, remote timer disarms, shared records,
+ * what a thread outside the runtime may call (and the WEFT_EPERM it gets for
+ * the rest), exact counters, and no lost wake-ups of idle workers. The
+ * stress here runs under `scons test VARIANT=tsan` and helgrind too. */
+#define _GNU_SOURCE
+#include "support.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static weft_config workers_config(unsigned workers)
+{
+    weft_config c = threaded_config();
+    c.workers = workers;
+    return c;
+}
+
+/* How many rounds a stress loop runs: fewer where every step is slow. */
+static unsigned rounds(unsigned n)
+{
+    return under_valgrind() ? n / 50 + 1 : under_tsan() ? n / 5 + 1 : n;
+}
+
+static long os_tid(void)
+{
+    return (long)syscall(SYS_gettid);
+}
+
+/* ---- rule 1: serial is a property of the runtime --------------------------- */
+
+typedef struct made_chan {
+    weft_chan *ch;
+} made_chan;
+
+static void *make_channel(void *arg)
+{
+    made_chan *m = arg;
+    ck_assert_weft(weft_chan_new(&m->ch, sizeof(int), 4), 0);
+    return NULL;
+}
+
+static void *free_channel(void *arg)
+{
+    made_chan *m = arg;
+    ck_assert_weft(weft_chan_free(m->ch), 0);
+    return NULL;
+}
+
+static void *foreign_try_send(void *arg)
+{
+    int v = 1;
+    return (void *)(intptr_t)weft_chan_try_send(arg, &v);
+}
+
+static int try_send_from_a_pthread(weft_chan *ch)
+{
+    pthread_t th;
+    void *r;
+    ck_assert_int_eq(pthread_create(&th, NULL, foreign_try_send, ch), 0);
+    ck_assert_int_eq(pthread_join(th, &r), 0);
+    return (int)(intptr_t)r;
+}
+
+START_TEST(rule1_serial_is_decided_by_the_runtime)
+{
+    /* A channel made by a task of a serial runtime (simulated, or one real
+     * worker) is that runtime's: another thread is refused, whatever it is
+     * doing. Made by a task of a concurrent runtime, it is shared. */
+    weft_config cs[4] = {test_config(2, 0), workers_config(1), workers_config(2), test_config(2, 0)};
+    /* WEFT_CFG_ATOMIC_SYNC makes even a simulation take the atomic paths. */
+    cs[3].flags |= WEFT_CFG_ATOMIC_SYNC;
+    int want[4] = {WEFT_EPERM, WEFT_EPERM, 0, 0};
+    for (int i = 0; i < 4; i++) {
+        made_chan m = {NULL};
+        weft_rt *rt;
+        ck_assert_weft(weft_rt_new(&rt, &cs[i]), 0);
+        ck_assert_weft(weft_rt_block_on(rt, make_channel, &m, NULL), 0);
+        ck_assert_weft(try_send_from_a_pthread(m.ch), want[i]);
+        if (want[i]) /* the runtime's own: only its tasks may free it */
+            ck_assert_weft(weft_chan_free(m.ch), WEFT_EPERM);
+        ck_assert_weft(weft_rt_block_on(rt, free_channel, &m, NULL), 0);
+        weft_rt_free(rt);
+    }
+}
+END_TEST
+
+/* ---- rule 2: stealing; unpinned tasks migrate, pinned ones never ---------- */
+
+typedef struct hop {
+    atomic_int moved;
+    atomic_long steps;
+} hop;
+
+static void *hopper(void *arg)
+{
+    hop *h = arg;
+    long first = os_tid();
+    for (int i = 0; i < 200; i++) {
+        weft_yield();
+        atomic_fetch_add(&h->steps, 1);
+        if (os_tid() != first)
+            atomic_store(&h->moved, 1);
+    }
+    return NULL;
+}
+
+static void *spawn_hoppers(void *arg)
+{
+    weft_task *t[16];
+    for (int i = 0; i < 16; i++)
+        ck_assert_weft(weft_spawn(&t[i], hopper, arg), 0);
+    for (int i = 0; i < 16; i++)
+        ck_assert_weft(weft_join(t[i], NULL), 0);
+    return NULL;
+}
+
+START_TEST(rule2_unpinned_tasks_migrate_between_worker_threads)
+{
+    weft_config c = workers_config(2);
+    hop h;
+    atomic_init(&h.moved, 0);
+    atomic_init(&h.steps, 0);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    /* Try a few runs: migration needs the other worker to be awake at the
+     * right time, which real threads give most runs but not every run. */
+    for (int run = 0; run < 50 && !atomic_load(&h.moved); run++)
+        ck_assert_weft(weft_rt_block_on(rt, spawn_hoppers, &h, NULL), 0);
+    ck_assert_msg(atomic_load(&h.moved), "no task ever resumed on another thread");
+    weft_rt_stats st;
+    ck_assert_weft(weft_rt_stats_get(rt, &st), 0);
+    ck_assert_uint_gt(st.steals, 0);
+    weft_rt_free(rt);
+}
+END_TEST
+
+/* ---- rules 3 and 4: parks and wakes racing across threads ----------------- */
+
+typedef struct pingpong {
+    weft_chan *a, *b;
+    int n;
+} pingpong;
+
+static void *ponger(void *arg)
+{
+    pingpong *p = arg;
+    int v;
+    for (int i = 0; i < p->n; i++) {
+        ck_assert_weft(weft_chan_recv(p->a, &v), 0);
+        ck_assert_int_eq(v, i);
+        ck_assert_weft(weft_chan_send(p->b, &v), 0);
+    }
+    return NULL;
+}
+
+static void *pinger(void *arg)
+{
+    pingpong *p = arg;
+    ck_assert_weft(weft_chan_new(&p->a, sizeof(int), 0), 0);
+    ck_assert_weft(weft_chan_new(&p->b, sizeof(int), 0), 0);
+    /* On the other worker: every wake crosses threads, and a waker often
+     * finds the other side still on its way to park. */
+    weft_spawn_opts o = {.name = "ponger", .flags = WEFT_SPAWN_PINNED, .worker = 1};
+    weft_task *t;
+    ck_assert_weft(weft_spawn_ex(&t, ponger, p, &o), 0);
+    for (int i = 0; i < p->n; i++) {
+        int v = i;
+        ck_assert_weft(weft_chan_send(p->a, &v), 0);
+        ck_assert_weft(weft_chan_recv(p->b, &v), 0);
+        ck_assert_int_eq(v, i);
+    }
+    ck_assert_weft(weft_join(t, NULL), 0);
+    ck_assert_weft(weft_chan_free(p->a), 0);
+    ck_assert_weft(weft_chan_free(p->b), 0);
+    return NULL;
+}
+
+START_TEST(rule3_a_wake_while_parking_is_never_lost)
+{
+    weft_config c = workers_config(2);
+    pingpong p = {NULL, NULL, (int)rounds(100000)};
+    ck_assert_weft(run_in(&c, pinger, &p, NULL), 0);
+}
+END_TEST
+
+static void *finishes_soon(void *arg)
+{
+    (void)arg;
+    if (weft_rand() & 1)
+        weft_yield();
+    return (void *)7;
+}
+
+static void *joiner_of(void *arg)
+{
+    weft_task *target = arg;
+    void *r = NULL;
+    int rc = weft_join(target, &r);
+    /* Either the join completed or this task was cancelled out of it;
+     * never both woken, never neither (a hang). */
+    if (rc == WEFT_ECANCELED && r == NULL) {
+        weft_cancel_shield(1);
+        ck_assert_weft(weft_join(target, &r), 0);
+    }
+    ck_assert_ptr_eq(r, (void *)7);
+    return NULL;
+}
+
+static void *join_cancel_races(void *arg)
+{
+    unsigned n = (unsigned)(uintptr_t)arg;
+    for (unsigned i = 0; i < n; i++) {
+        weft_task *target, *joiner;
+        ck_assert_weft(weft_spawn(&target, finishes_soon, NULL), 0);
+        ck_assert_weft(weft_spawn(&joiner, joiner_of, target), 0);
+        if (i & 1)
+            weft_yield();
+        ck_assert_weft(weft_cancel(joiner), 0);
+        int rc = weft_join(joiner, NULL);
+        ck_assert_msg(rc == 0 || rc == WEFT_ECANCELED, "join returned %d", rc);
+    }
+    return NULL;
+}
+
+START_TEST(rule4_join_and_cancel_never_wake_a_task_twice)
+{
+    weft_config c = workers_config(4);
+    ck_assert_weft(run_in(&c, join_cancel_races, (void *)(uintptr_t)rounds(20000), NULL), 0);
+}
+END_TEST
+
+/* ---- rule 5: interrupts from other workers --------------------------------- */
+
+static void *waits_with_deadline(void *arg)
+{
+    weft_event *e = arg;
+    int r = weft_event_wait_until(e, weft_now() + 1000000000ull);
+    ck_assert_msg(r == WEFT_ECANCELED || r == 0, "wait returned %d", r);
+    return NULL;
+}
+
+static void *cancel_from_elsewhere(void *arg)
+{
+    unsigned n = (unsigned)(uintptr_t)arg;
+    weft_event e;
+    ck_assert_weft(weft_event_init(&e, 0), 0);
+    for (unsigned i = 0; i < n; i++) {
+        weft_task *t;
+        ck_assert_weft(weft_spawn(&t, waits_with_deadline, &e), 0);
+        if (i % 3 == 0)
+            weft_yield();
+        ck_assert_weft(weft_cancel(t), 0);
+        int r = weft_join(t, NULL);
+        ck_assert_msg(r == 0 || r == WEFT_ECANCELED, "join returned %d", r);
+    }
+    ck_assert_weft(weft_event_destroy(&e), 0);
+    return NULL;
+}
+
+START_TEST(rule5_cancel_from_another_worker_ends_a_timed_wait_once)
+{
+    weft_config c = workers_config(4);
+    ck_assert_weft(run_in(&c, cancel_from_elsewhere, (void *)(uintptr_t)rounds(20000), NULL), 0);
+}
+END_TEST
+
+/* ---- rule 6: join and detach across threads ------------------------------- */
+
+static void *detach_or_join(void *arg)
+{
+    unsigned n = (unsigned)(uintptr_t)arg;
+    for (unsigned i = 0; i < n; i++) {
+        weft_task *t;
+        ck_assert_weft(weft_spawn(&t, finishes_soon, NULL), 0);
+        if (i & 2)
+            weft_yield();
+        if (i & 1) {
+            ck_assert_weft(weft_detach(t), 0);
+        } else {
+            void *r;
+            ck_assert_weft(weft_join(t, &r), 0);
+            ck_assert_ptr_eq(r, (void *)7);
+        }
+    }
+    /* Detached tasks may still be running: the root outlives them all. */
+    while (current_stats().live_tasks > 1)
+        weft_yield();
+    return NULL;
+}
+
+START_TEST(rule6_join_and_detach_race_the_end_safely)
+{
+    weft_config c = workers_config(4);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    unsigned n = rounds(50000);
+    ck_assert_weft(weft_rt_block_on(rt, detach_or_join, (void *)(uintptr_t)n, NULL), 0);
+    weft_rt_stats st;
+    ck_assert_weft(weft_rt_stats_get(rt, &st), 0);
+    /* Rule 10 too: the counters add up exactly once the run is over. */
+    ck_assert_uint_eq(st.spawned, (uint64_t)n + 1);
+    ck_assert_uint_eq(st.finished, (uint64_t)n + 1);
+    ck_assert_uint_eq(st.live_tasks, 0);
+    ck_assert_int_eq(weft_rt_shutdown(rt), 0);
+    ck_assert_weft(weft_rt_stats_get(rt, &st), 0);
+    ck_assert_uint_eq(st.shutdown_unjoined, 0); /* every detached one was released */
+    weft_rt_free(rt);
+}
+END_TEST
+
+/* ---- rule 7: a timer armed on one worker, stopped from another ------------ */
+
+typedef struct remote_timer {
+    weft_timer t;
+    atomic_int fired;
+} remote_timer;
+
+static void never_fires(weft_timer *t, void *arg)
+{
+    (void)t;
+    atomic_fetch_add(&((remote_timer *)arg)->fired, 1);
+}
+
+static void *arm_here(void *arg)
+{
+    remote_timer *rt = arg;
+    ck_assert_weft(weft_timer_init(&rt->t), 0);
+    ck_assert_weft(weft_timer_start(&rt->t, weft_now() + 3600ull * 1000000000ull, never_fires, rt), 0);
+    return NULL;
+}
+
+static void *stop_there(void *arg)
+{
+    remote_timer *rt = arg;
+    ck_assert_int_eq(weft_timer_pending(&rt->t), 1);
+    ck_assert_weft(weft_timer_stop(&rt->t), 0);
+    ck_assert_int_eq(weft_timer_pending(&rt->t), 0);
+    ck_assert_weft(weft_timer_stop(&rt->t), WEFT_EALREADY);
+    return NULL;
+}
+
+static void *timer_across_workers(void *arg)
+{
+    unsigned n = (unsigned)(uintptr_t)arg;
+    for (unsigned i = 0; i < n; i++) {
+        remote_timer rt;
+        atomic_init(&rt.fired, 0);
+        weft_spawn_opts on0 = {.flags = WEFT_SPAWN_PINNED, .worker = 0};
+        weft_spawn_opts on1 = {.flags = WEFT_SPAWN_PINNED, .worker = 1};
+        weft_task *a, *b;
+        ck_assert_weft(weft_spawn_ex(&a, arm_here, &rt, &on0), 0);
+        ck_assert_weft(weft_join(a, NULL), 0);
+        ck_assert_weft(weft_spawn_ex(&b, stop_there, &rt, &on1), 0);
+        ck_assert_weft(weft_join(b, NULL), 0);
+        ck_assert_int_eq(atomic_load(&rt.fired), 0);
+        /* Sleeps woken early from elsewhere disarm their own timers there. */
+        ck_assert_weft(weft_sleep(1000), 0);
+    }
+    return NULL;
+}
+
+START_TEST(rule7_timers_are_disarmed_from_another_worker)
+{
+    weft_config c = workers_config(2);
+    ck_assert_weft(run_in(&c, timer_across_workers, (void *)(uintptr_t)rounds(2000), NULL), 0);
+}
+END_TEST
+
+/* ---- rule 8: records shared by workers ------------------------------------ */
+
+static void *spawn_tree(void *arg)
+{
+    uintptr_t depth = (uintptr_t)arg;
+    if (!depth)
+        return (void *)1;
+    weft_task *l, *r;
+    ck_assert_weft(weft_spawn(&l, spawn_tree, (void *)(depth - 1)), 0);
+    ck_assert_weft(weft_spawn(&r, spawn_tree, (void *)(depth - 1)), 0);
+    void *a, *b;
+    ck_assert_weft(weft_join(l, &a), 0);
+    ck_assert_weft(weft_join(r, &b), 0);
+    return (void *)((uintptr_t)a + (uintptr_t)b);
+}
+
+START_TEST(rule8_task_records_and_stacks_are_shared_by_workers)
+{
+    weft_config c = workers_config(4);
+    uintptr_t depth = under_valgrind() ? 8 : under_tsan() ? 11 : 14;
+    void *leaves;
+    ck_assert_weft(run_in(&c, spawn_tree, (void *)depth, &leaves), 0);
+    ck_assert_uint_eq((uintptr_t)leaves, (uintptr_t)1 << depth);
+}
+END_TEST
+
+/* ---- rule 9: what a thread outside the runtime may call ------------------- */
+
+typedef struct feed {
+    weft_chan *ch;
+    uint64_t n;
+} feed;
+
+static void *feeder(void *arg)
+{
+    feed *f = arg;
+    for (uint64_t i = 1; i <= f->n + 1; i++) {
+        uint64_t v = i <= f->n ? i : 0; /* 0 ends the stream */
+        int r;
+        while ((r = weft_chan_try_send(f->ch, &v)) == WEFT_EAGAIN)
+            sched_yield();
+        if (r != 0)
+            return (void *)(intptr_t)r;
+    }
+    return NULL;
+}
+
+static void *drain_in_order(void *arg)
+{
+    feed *f = arg;
+    uint64_t v, want = 1;
+    for (;;) {
+        ck_assert_weft(weft_chan_recv(f->ch, &v), 0);
+        if (v == 0)
+            break;
+        /* Every item once, in order. */
+        ck_assert_uint_eq(v, want);
+        want++;
+    }
+    ck_assert_uint_eq(want, f->n + 1);
+    return NULL;
+}
+
+static void feed_from_a_pthread(unsigned workers)
+{
+    feed f;
+    f.n = under_valgrind() ? 20000 : 1000000;
+    /* Made outside any runtime: shared, always atomic. */
+    ck_assert_weft(weft_chan_new(&f.ch, sizeof(uint64_t), 64), 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, feeder, &f), 0);
+    weft_config c = workers_config(workers);
+    ck_assert_weft(run_in(&c, drain_in_order, &f, NULL), 0);
+    void *r;
+    ck_assert_int_eq(pthread_join(th, &r), 0);
+    ck_assert_ptr_null(r);
+    ck_assert_uint_eq(weft_chan_len(f.ch), 0);
+    ck_assert_weft(weft_chan_free(f.ch), 0);
+}
+
+START_TEST(rule9_a_pthread_feeds_a_channel_and_nothing_is_lost)
+{
+    feed_from_a_pthread(1); /* into a serial runtime */
+    feed_from_a_pthread(2); /* into a concurrent one */
+}
+END_TEST
+
+typedef struct objects {
+    weft_mutex m;
+    weft_cond c;
+    weft_sem s;
+    weft_wg wg;
+    weft_event e;
+    weft_barrier b;
+    weft_once o;
+    weft_timer t;
+    weft_chan *serial_ch;
+    weft_chan *shared_ch;
+    atomic_int stage;
+} objects;
+
+static void noop(void *arg)
+{
+    (void)arg;
+}
+
+static void timer_noop(weft_timer *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+}
+
+/* Everything rule 9 refuses, called from a plain thread while the runtime
+ * runs and its objects are in use. */
+static void *refused_calls(void *arg)
+{
+    objects *o = arg;
+    int v = 1;
+    weft_select_case sc = {o->serial_ch, WEFT_SELECT_SEND, &v, 0};
+    int got[] = {
+        weft_mutex_lock(&o->m),        weft_mutex_trylock(&o->m),     weft_mutex_unlock(&o->m),
+        weft_cond_signal(&o->c),       weft_cond_broadcast(&o->c),    weft_sem_release(&o->s, 1),
+        weft_sem_try_acquire(&o->s),   weft_wg_add(&o->wg, 1),        weft_event_set(&o->e),
+        weft_event_reset(&o->e),       weft_once_call(&o->o, noop, NULL), weft_barrier_wait(&o->b),
+        weft_timer_start(&o->t, 1, timer_noop, NULL),
+        weft_timer_stop(&o->t),        weft_chan_try_send(o->serial_ch, &v),
+        weft_chan_try_recv(o->serial_ch, &v), weft_chan_close(o->serial_ch), weft_try_select(&sc, 1),
+        weft_spawn(NULL, returns_arg, NULL), weft_sleep(1),
+    };
+    for (size_t i = 0; i < sizeof got / sizeof got[0]; i++)
+        if (got[i] != WEFT_EPERM)
+            return (void *)(uintptr_t)(i + 1);
+    /* What it may call works. */
+    if (weft_chan_try_send(o->shared_ch, &v) != 0)
+        return (void *)100;
+    return NULL;
+}
+
+static void *holds_objects(void *arg)
+{
+    objects *o = arg;
+    ck_assert_weft(weft_chan_new(&o->serial_ch, sizeof(int), 1), 0);
+    ck_assert_weft(weft_timer_init(&o->t), 0);
+    ck_assert_weft(weft_timer_start(&o->t, weft_now() + 3600ull * 1000000000ull, timer_noop, NULL), 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, refused_calls, o), 0);
+    int v;
+    ck_assert_weft(weft_chan_recv(o->shared_ch, &v), 0); /* the pthread's one allowed send */
+    void *r;
+    ck_assert_int_eq(pthread_join(th, &r), 0);
+    ck_assert_msg(r == NULL, "refused call #%lu was not refused with WEFT_EPERM", (unsigned long)(uintptr_t)r);
+    ck_assert_uint_eq(weft_sem_value(&o->s), 0);
+    ck_assert_int_eq(weft_event_is_set(&o->e), 0);
+    ck_assert_weft(weft_timer_stop(&o->t), 0);
+    ck_assert_weft(weft_chan_free(o->serial_ch), 0);
+    return NULL;
+}
+
+START_TEST(rule9_everything_else_is_refused_with_eperm)
+{
+    objects o;
+    memset(&o, 0, sizeof o);
+    ck_assert_weft(weft_mutex_init(&o.m), 0);
+    ck_assert_weft(weft_cond_init(&o.c), 0);
+    ck_assert_weft(weft_sem_init(&o.s, 0), 0);
+    ck_assert_weft(weft_wg_init(&o.wg), 0);
+    ck_assert_weft(weft_event_init(&o.e, 0), 0);
+    ck_assert_weft(weft_barrier_init(&o.b, 2), 0);
+    ck_assert_weft(weft_chan_new(&o.shared_ch, sizeof(int), 1), 0);
+    weft_config c = workers_config(1);
+    ck_assert_weft(run_in(&c, holds_objects, &o, NULL), 0);
+    ck_assert_int_eq(o.wg.count, 0);
+    ck_assert_weft(weft_chan_free(o.shared_ch), 0);
+}
+END_TEST
+
+/* weft_rt_spawn from plain threads into a running runtime, and while it is
+ * not running. */
+typedef struct handed {
+    weft_rt *rt;
+    weft_chan *done;
+    int per_thread;
+} handed;
+
+static void *report_done(void *arg)
+{
+    handed *h = arg;
+    uint64_t one = 1;
+    ck_assert_weft(weft_chan_send(h->done, &one), 0);
+    return NULL;
+}
+
+static void *hand_in(void *arg)
+{
+    handed *h = arg;
+    for (int i = 0; i < h->per_thread; i++)
+        if (weft_rt_spawn(h->rt, NULL, report_done, h, NULL) != 0)
+            return (void *)1;
+    return NULL;
+}
+
+static void *count_arrivals(void *arg)
+{
+    handed *h = arg;
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, hand_in, h), 0);
+    uint64_t v;
+    for (int i = 0; i < 3 * h->per_thread + 1; i++)
+        ck_assert_weft(weft_chan_recv(h->done, &v), 0);
+    for (int i = 0; i < 3; i++) {
+        void *r;
+        ck_assert_int_eq(pthread_join(th[i], &r), 0);
+        ck_assert_ptr_null(r);
+    }
+    return NULL;
+}
+
+START_TEST(rule9_foreign_threads_hand_in_work_with_weft_rt_spawn)
+{
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        weft_config c = workers_config(workers);
+        handed h;
+        h.per_thread = (int)rounds(2000);
+        ck_assert_weft(weft_chan_new(&h.done, sizeof(uint64_t), WEFT_CHAN_UNBOUNDED), 0);
+        ck_assert_weft(weft_rt_new(&h.rt, &c), 0);
+        /* One handed in before the runtime runs: it waits for the run. */
+        weft_task *early;
+        ck_assert_weft(weft_rt_spawn(h.rt, &early, report_done, &h, NULL), 0);
+        ck_assert_weft(weft_rt_block_on(h.rt, count_arrivals, &h, NULL), 0);
+        weft_rt_stats st;
+        ck_assert_weft(weft_rt_stats_get(h.rt, &st), 0);
+        ck_assert_uint_eq(st.spawned, 3u * (unsigned)h.per_thread + 2);
+        weft_rt_free(h.rt); /* early was never joined: reported, not lost */
+        ck_assert_weft(weft_chan_free(h.done), 0);
+    }
+    weft_rt *rt;
+    weft_config c = workers_config(1);
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_spawn(NULL, NULL, returns_arg, NULL, NULL), WEFT_EINVAL);
+    ck_assert_weft(weft_rt_spawn(rt, NULL, NULL, NULL, NULL), WEFT_EINVAL);
+    weft_spawn_opts bad = {.engine = "nope"};
+    ck_assert_weft(weft_rt_spawn(rt, NULL, returns_arg, NULL, &bad), WEFT_EINVAL);
+    ck_assert_int_eq(weft_rt_shutdown(rt), 0);
+    ck_assert_weft(weft_rt_spawn(rt, NULL, returns_arg, NULL, NULL), WEFT_ESHUTDOWN);
+    weft_rt_free(rt);
+}
+END_TEST
+
+/* ---- rule 11: idle workers are woken, none lost ---------------------------- */
+
+static void *fan_out_rounds(void *arg)
+{
+    unsigned n = (unsigned)(uintptr_t)arg;
+    for (unsigned r = 0; r < n; r++) {
+        /* Everyone idle, then a burst: each burst needs an idle worker woken,
+         * or the test waits forever. */
+        weft_sleep(1000);
+        weft_task *t[4];
+        for (int i = 0; i < 4; i++)
+            ck_assert_weft(weft_spawn(&t[i], finishes_soon, NULL), 0);
+        for (int i = 0; i < 4; i++)
+            ck_assert_weft(weft_join(t[i], NULL), 0);
+    }
+    return NULL;
+}
+
+START_TEST(rule11_idle_workers_wake_for_new_work)
+{
+    weft_config c = workers_config(4);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, fan_out_rounds, (void *)(uintptr_t)rounds(2000), NULL), 0);
+    weft_rt_stats st;
+    ck_assert_weft(weft_rt_stats_get(rt, &st), 0);
+    ck_assert_uint_gt(st.parks, 0);
+    weft_rt_free(rt);
+}
+END_TEST
+
+Suite *suite_threading(void)
+{
+    Suite *s = suite_create("threading");
+    TCase *tc = tcase_create("rules");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, rule1_serial_is_decided_by_the_runtime);
+    tcase_add_test(tc, rule2_unpinned_tasks_migrate_between_worker_threads);
+    tcase_add_test(tc, rule3_a_wake_while_parking_is_never_lost);
+    tcase_add_test(tc, rule4_join_and_cancel_never_wake_a_task_twice);
+    tcase_add_test(tc, rule5_cancel_from_another_worker_ends_a_timed_wait_once);
+    tcase_add_test(tc, rule6_join_and_detach_race_the_end_safely);
+    tcase_add_test(tc, rule7_timers_are_disarmed_from_another_worker);
+    tcase_add_test(tc, rule8_task_records_and_stacks_are_shared_by_workers);
+    tcase_add_test(tc, rule9_a_pthread_feeds_a_channel_and_nothing_is_lost);
+    tcase_add_test(tc, rule9_everything_else_is_refused_with_eperm);
+    tcase_add_test(tc, rule9_foreign_threads_hand_in_work_with_weft_rt_spawn);
+    tcase_add_test(tc, rule11_idle_workers_wake_for_new_work);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,738 @@
+/* test_threads.c — the multi-threaded runtime as users meet it: engines and
+ * their configuration (and every bad configuration refused with a message
+ * naming the field), dedicated workers that never let a task leave their
+ * thread, the blocking pool, the reader-writer lock, the notifier and
+ * task-local storage, a mixed stress over 2–8 workers (oversubscribed on
+ * this machine's cores), and ten million tasks spawned and joined on two
+ * workers with every count checked. */
+#define _GNU_SOURCE
+#include "support.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <stdbool.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static long os_tid(void)
+{
+    return (long)syscall(SYS_gettid);
+}
+
+static weft_config threads(unsigned workers)
+{
+    weft_config c = threaded_config();
+    c.workers = workers;
+    return c;
+}
+
+static unsigned scaled(unsigned n)
+{
+    return under_valgrind() ? n / 100 + 1 : under_tsan() ? n / 10 + 1 : n;
+}
+
+/* ---- engines: configuration and bad input ---------------------------------- */
+
+static int new_with(const weft_engine_config *e, unsigned n, weft_mode mode)
+{
+    weft_config c = test_config(1, 0);
+    c.mode = mode;
+    c.workers = 0;
+    c.engines = e;
+    c.nengines = n;
+    weft_rt *rt = NULL;
+    int r = weft_rt_new(&rt, &c);
+    if (r == 0)
+        weft_rt_free(rt);
+    else
+        ck_assert_ptr_null(rt);
+    return r;
+}
+
+START_TEST(bad_engine_configurations_are_refused)
+{
+    weft_engine_config e = {0};
+    e.workers = 1;
+    for (int m = 0; m < 2; m++) {
+        weft_mode mode = m ? WEFT_MODE_THREADED : WEFT_MODE_SIM;
+        weft_config c = test_config(1, 0);
+        c.mode = mode;
+        weft_rt *rt;
+        c.engines = &e;
+        c.nengines = 0; /* zero engines */
+        ck_assert_weft(weft_rt_new(&rt, &c), WEFT_EINVAL);
+        weft_engine_config two[2] = {e, e};
+        ck_assert_weft(new_with(two, 2, mode), WEFT_EINVAL); /* two named "default" */
+        weft_engine_config bad = e;
+        bad.policy = (weft_policy)9;
+        ck_assert_weft(new_with(&bad, 1, mode), WEFT_EINVAL);
+        bad = e;
+        bad.nice = 40;
+        ck_assert_weft(new_with(&bad, 1, mode), WEFT_EINVAL);
+        bad = e;
+        bad.sched_policy = SCHED_FIFO;
+        bad.sched_priority = 1000;
+        ck_assert_weft(new_with(&bad, 1, mode), WEFT_EINVAL);
+        bad = e;
+        bad.sched_priority = 5; /* a level needs FIFO or RR */
+        ck_assert_weft(new_with(&bad, 1, mode), WEFT_EINVAL);
+        int neg = -1;
+        bad = e;
+        bad.cpus = &neg;
+        bad.ncpus = 1;
+        ck_assert_weft(new_with(&bad, 1, mode), WEFT_EINVAL);
+        bad = e;
+        bad.ncpus = 1; /* no array */
+        ck_assert_weft(new_with(&bad, 1, mode), WEFT_EINVAL);
+        bad = e;
+        bad.thread_name = "a-name-too-long-for-linux";
+        ck_assert_weft(new_with(&bad, 1, mode), WEFT_EINVAL);
+        bad = e;
+        bad.workers = WEFT_WORKERS_MAX;
+        bad.dedicated = 1;
+        ck_assert_weft(new_with(&bad, 1, mode), WEFT_EINVAL);
+    }
+    /* What only the OS can refuse, refused by it: a CPU this machine does
+     * not have, real-time scheduling without the privilege for it. */
+    weft_engine_config bad = e;
+    int far = 1000; /* a CPU number, but not one this machine has */
+    bad.cpus = &far;
+    bad.ncpus = 1;
+    ck_assert_weft(new_with(&bad, 1, WEFT_MODE_THREADED), WEFT_EINVAL);
+    ck_assert_weft(new_with(&bad, 1, WEFT_MODE_SIM), 0); /* checked, not applied, in simulation */
+    struct rlimit none = {0, 0}, was;
+    ck_assert_int_eq(getrlimit(RLIMIT_RTPRIO, &was), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Unprivileged for real-time: drop the capability's stand-in. */
+        if (setrlimit(RLIMIT_RTPRIO, &none) != 0)
+            _exit(2);
+        if (geteuid() == 0) {
+            /* root has CAP_SYS_NICE whatever the limit: become nobody. */
+            if (setuid(65534) != 0)
+                _exit(3);
+        }
+        weft_engine_config rt = e;
+        rt.sched_policy = SCHED_FIFO;
+        rt.sched_priority = 10;
+        _exit(new_with(&rt, 1, WEFT_MODE_THREADED) == WEFT_EPERM ? 0 : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SCHED_FIFO without privilege was not refused");
+    /* The process goes on: a good runtime right after. */
+    weft_engine_config ok = e;
+    ok.workers = 2;
+    ck_assert_weft(new_with(&ok, 1, WEFT_MODE_THREADED), 0);
+}
+END_TEST
+
+typedef struct where {
+    char name[32];
+    long tid;
+} where;
+
+static void *report_where(void *arg)
+{
+    where *w = arg;
+    w->tid = os_tid();
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/comm", w->tid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(w->name, sizeof w->name, f));
+    fclose(f);
+    w->name[strcspn(w->name, "\n")] = 0;
+    return NULL;
+}
+
+static void *spawn_on_engines(void *arg)
+{
+    where *w = arg;
+    const char *engines[3] = {"io", "compute", "io"};
+    weft_spawn_opts o[3] = {{.engine = "io"}, {.engine = "compute"}, {.engine = "io", .flags = WEFT_SPAWN_DEDICATED}};
+    for (int i = 0; i < 3; i++) {
+        weft_task *t;
+        ck_assert_weft(weft_spawn_ex(&t, report_where, &w[i], &o[i]), 0);
+        ck_assert_weft(weft_join(t, NULL), 0);
+        (void)engines;
+    }
+    weft_spawn_opts nope = {.engine = "gpu"};
+    ck_assert_weft(weft_spawn_ex(NULL, report_where, &w[0], &nope), WEFT_EINVAL);
+    weft_spawn_opts ded = {.engine = "compute", .flags = WEFT_SPAWN_DEDICATED};
+    ck_assert_weft(weft_spawn_ex(NULL, report_where, &w[0], &ded), WEFT_EINVAL); /* it has none */
+    return NULL;
+}
+
+START_TEST(tasks_run_on_the_engine_they_are_spawned_onto)
+{
+    int cpu0 = 0;
+    weft_engine_config e[2] = {
+        {.name = "io", .workers = 1, .dedicated = 1, .thread_name = "io"},
+        {.name = "compute", .workers = 2, .policy = WEFT_POLICY_GLOBAL, .thread_name = "cpu", .cpus = &cpu0,
+         .ncpus = 1, .nice = 1},
+    };
+    weft_config c = threads(0);
+    c.engines = e;
+    c.nengines = 2;
+    where w[3];
+    memset(w, 0, sizeof w);
+    ck_assert_weft(run_in(&c, spawn_on_engines, w, NULL), 0);
+    ck_assert_str_eq(w[0].name, "io-0");
+    ck_assert_msg(!strncmp(w[1].name, "cpu-", 4), "compute ran on %s", w[1].name);
+    ck_assert_str_eq(w[2].name, "io-d0");
+    ck_assert_int_ne(w[0].tid, w[2].tid);
+}
+END_TEST
+
+/* ---- dedicated workers and pinned tasks never change thread ----------------- */
+
+typedef struct locality {
+    weft_mutex m;
+    weft_chan *ch;
+    weft_rwlock rw;
+    weft_notify n;
+    long tid;
+    int moved;
+    bool dedicated;
+} locality;
+
+static void *helper(void *arg)
+{
+    locality *l = arg;
+    int v = 0;
+    weft_chan_send(l->ch, &v);
+    return NULL;
+}
+
+static void *signal_it(void *arg)
+{
+    weft_notify_signal(arg);
+    return NULL;
+}
+
+static void check_here(locality *l)
+{
+    if (os_tid() != l->tid)
+        l->moved++;
+}
+
+static void *stays_put(void *arg)
+{
+    locality *l = arg;
+    l->tid = os_tid();
+    int rounds = (int)scaled(1000) / 7 + 1;
+    for (int i = 0; i < rounds; i++) {
+        weft_yield();
+        check_here(l);
+        ck_assert_weft(weft_sleep(1000), 0);
+        check_here(l);
+        ck_assert_weft(weft_mutex_lock(&l->m), 0);
+        check_here(l);
+        ck_assert_weft(weft_mutex_unlock(&l->m), 0);
+        weft_task *t;
+        ck_assert_weft(weft_spawn(&t, helper, l), 0);
+        int v;
+        ck_assert_weft(weft_chan_recv(l->ch, &v), 0); /* a channel wait */
+        check_here(l);
+        ck_assert_weft(weft_join(t, NULL), 0);
+        check_here(l);
+        ck_assert_weft(weft_rwlock_wrlock(&l->rw), 0);
+        check_here(l);
+        ck_assert_weft(weft_rwlock_unlock(&l->rw), 0);
+        weft_task *b;
+        ck_assert_weft(weft_spawn_blocking(&b, signal_it, &l->n), 0);
+        ck_assert_weft(weft_notify_wait(&l->n), 0); /* woken from outside */
+        check_here(l);
+        ck_assert_weft(weft_join(b, NULL), 0);
+        check_here(l);
+    }
+    return NULL;
+}
+
+static void *run_pinned(void *arg)
+{
+    locality *l = arg;
+    ck_assert_weft(weft_chan_new(&l->ch, sizeof(int), 0), 0);
+    /* Busy neighbours, so stealing has every chance to move it. */
+    weft_task *noise[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_weft(weft_spawn(&noise[i], helper, l), 0);
+    weft_spawn_opts o = {.name = "stays", .flags = l->dedicated ? WEFT_SPAWN_DEDICATED : WEFT_SPAWN_PINNED,
+                         .worker = l->dedicated ? 0 : 1};
+    weft_task *t;
+    ck_assert_weft(weft_spawn_ex(&t, stays_put, l, &o), 0);
+    for (int i = 0; i < 4; i++) {
+        int v;
+        ck_assert_weft(weft_chan_recv(l->ch, &v), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        ck_assert_weft(weft_join(noise[i], NULL), 0);
+    ck_assert_weft(weft_join(t, NULL), 0);
+    ck_assert_weft(weft_chan_free(l->ch), 0);
+    return NULL;
+}
+
+START_TEST(dedicated_and_pinned_tasks_resume_on_their_thread_after_every_wait)
+{
+    for (int dedicated = 0; dedicated < 2; dedicated++) {
+        weft_engine_config e = {.workers = 3, .dedicated = 1};
+        weft_config c = threads(0);
+        c.engines = &e;
+        c.nengines = 1;
+        locality l;
+        memset(&l, 0, sizeof l);
+        ck_assert_weft(weft_mutex_init(&l.m), 0);
+        ck_assert_weft(weft_rwlock_init(&l.rw), 0);
+        ck_assert_weft(weft_notify_init(&l.n), 0);
+        l.dedicated = dedicated;
+        ck_assert_weft(run_in(&c, run_pinned, &l, NULL), 0);
+        ck_assert_msg(l.moved == 0, "the %s task changed OS thread %d times", dedicated ? "dedicated" : "pinned",
+                      l.moved);
+    }
+}
+END_TEST
+
+/* ---- the blocking pool -------------------------------------------------------- */
+
+static atomic_int g_release, g_ran;
+
+static void *blocks_a_while(void *arg)
+{
+    usleep(2000);
+    return arg;
+}
+
+static void *blocks_until_released(void *arg)
+{
+    while (!atomic_load(&g_release))
+        usleep(200);
+    return arg;
+}
+
+static void *counts_if_run(void *arg)
+{
+    atomic_fetch_add(&g_ran, 1);
+    return arg;
+}
+
+static void *uses_the_pool(void *arg)
+{
+    int pool_max = (int)(intptr_t)arg;
+    enum { N = 16 };
+    weft_task *t[N];
+    long worker_tid = syscall(SYS_gettid);
+    for (intptr_t i = 0; i < N; i++)
+        ck_assert_weft(weft_spawn_blocking(&t[i], blocks_a_while, (void *)i), 0);
+    /* The worker is not blocked meanwhile. */
+    weft_yield();
+    ck_assert_int_eq(syscall(SYS_gettid), worker_tid);
+    for (intptr_t i = 0; i < N; i++) {
+        void *r;
+        ck_assert_weft(weft_join(t[i], &r), 0);
+        ck_assert_ptr_eq(r, (void *)i);
+    }
+    /* Every pool thread busy, so the next call queues; cancelled there, it
+     * never runs, and its join says so. */
+    atomic_store(&g_release, 0);
+    atomic_store(&g_ran, 0);
+    weft_task **busy = calloc((size_t)pool_max + 1, sizeof *busy);
+    for (int i = 0; i < pool_max; i++)
+        ck_assert_weft(weft_spawn_blocking(&busy[i], blocks_until_released, NULL), 0);
+    weft_task *c;
+    ck_assert_weft(weft_spawn_blocking(&c, counts_if_run, (void *)1), 0);
+    ck_assert_weft(weft_cancel(c), 0);
+    atomic_store(&g_release, 1);
+    void *r = (void *)99;
+    ck_assert_weft(weft_join(c, &r), WEFT_ECANCELED);
+    ck_assert_ptr_null(r);
+    for (int i = 0; i < pool_max; i++)
+        ck_assert_weft(weft_join(busy[i], NULL), 0);
+    free(busy);
+    ck_assert_int_eq(atomic_load(&g_ran), 0);
+    ck_assert_weft(weft_spawn_blocking(NULL, NULL, NULL), WEFT_EINVAL);
+    ck_assert_weft(weft_spawn_blocking(NULL, blocks_a_while, NULL), 0); /* detached */
+    return NULL;
+}
+
+START_TEST(blocking_calls_run_off_the_workers_and_join_like_tasks)
+{
+    /* (64: the pool's bound, WEFT__BLOCKING_THREADS_MAX.) */
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        weft_config c = threads(workers);
+        ck_assert_weft(run_in(&c, uses_the_pool, (void *)(intptr_t)64, NULL), 0);
+    }
+    /* In simulation a call is an ordinary task, and one cancelled before it
+     * starts never runs there either (one worker: the root holds it, so the
+     * call is still queued when it is cancelled). */
+    weft_config s = test_config(1, 1);
+    ck_assert_weft(run_in(&s, uses_the_pool, (void *)(intptr_t)0, NULL), 0);
+    ck_assert_weft(weft_spawn_blocking(NULL, blocks_a_while, NULL), WEFT_EPERM);
+}
+END_TEST
+
+/* ---- reader-writer lock ----------------------------------------------------------- */
+
+typedef struct rwcase {
+    weft_rwlock l;
+    atomic_int readers_in, writers_in, max_readers;
+    long shared;
+    int iters;
+} rwcase;
+
+static void *reader(void *arg)
+{
+    rwcase *c = arg;
+    for (int i = 0; i < c->iters; i++) {
+        ck_assert_weft(weft_rwlock_rdlock(&c->l), 0);
+        int in = atomic_fetch_add(&c->readers_in, 1) + 1;
+        ck_assert_int_eq(atomic_load(&c->writers_in), 0);
+        int m = atomic_load(&c->max_readers);
+        if (in > m)
+            atomic_compare_exchange_strong(&c->max_readers, &m, in);
+        if (i % 5 == 0)
+            weft_yield();
+        atomic_fetch_sub(&c->readers_in, 1);
+        ck_assert_weft(weft_rwlock_unlock(&c->l), 0);
+    }
+    return NULL;
+}
+
+static void *writer(void *arg)
+{
+    rwcase *c = arg;
+    for (int i = 0; i < c->iters; i++) {
+        ck_assert_weft(weft_rwlock_wrlock(&c->l), 0);
+        ck_assert_int_eq(atomic_fetch_add(&c->writers_in, 1), 0);
+        ck_assert_int_eq(atomic_load(&c->readers_in), 0);
+        long v = c->shared;
+        if (i % 3 == 0)
+            weft_yield();
+        c->shared = v + 1;
+        atomic_fetch_sub(&c->writers_in, 1);
+        ck_assert_weft(weft_rwlock_unlock(&c->l), 0);
+    }
+    return NULL;
+}
+
+static void *rw_mix(void *arg)
+{
+    rwcase *c = arg;
+    weft_task *t[6];
+    for (int i = 0; i < 6; i++)
+        ck_assert_weft(weft_spawn(&t[i], i < 4 ? reader : writer, c), 0);
+    for (int i = 0; i < 6; i++)
+        ck_assert_weft(weft_join(t[i], NULL), 0);
+    /* Misuse: unlock what the caller does not hold; write-lock twice. */
+    ck_assert_weft(weft_rwlock_unlock(&c->l), WEFT_EPERM);
+    ck_assert_weft(weft_rwlock_wrlock(&c->l), 0);
+    ck_assert_weft(weft_rwlock_wrlock(&c->l), WEFT_EDEADLK);
+    ck_assert_weft(weft_rwlock_destroy(&c->l), WEFT_EBUSY);
+    ck_assert_weft(weft_rwlock_rdlock_until(&c->l, weft_now() + 1000), WEFT_ETIMEDOUT);
+    ck_assert_weft(weft_rwlock_unlock(&c->l), 0);
+    return NULL;
+}
+
+START_TEST(rwlock_many_readers_or_one_writer)
+{
+    weft_config cs[3] = {test_config(2, 4), threads(1), threads(4)};
+    for (int k = 0; k < 3; k++) {
+        rwcase c;
+        memset(&c, 0, sizeof c);
+        ck_assert_weft(weft_rwlock_init(&c.l), 0);
+        c.iters = (int)scaled(2000);
+        ck_assert_weft(run_in(&cs[k], rw_mix, &c, NULL), 0);
+        ck_assert_int_eq(c.shared, 2L * c.iters);
+        ck_assert_int_gt(atomic_load(&c.max_readers), 1); /* readers did share it */
+        ck_assert_weft(weft_rwlock_destroy(&c.l), 0);
+    }
+    ck_assert_weft(weft_rwlock_init(NULL), WEFT_EINVAL);
+    weft_rwlock l;
+    ck_assert_weft(weft_rwlock_init(&l), 0);
+    ck_assert_weft(weft_rwlock_rdlock(&l), WEFT_EPERM); /* outside a task */
+    ck_assert_weft(weft_rwlock_unlock(&l), WEFT_EPERM);
+    ck_assert_weft(weft_rwlock_destroy(&l), 0);
+    ck_assert_weft(weft_rwlock_destroy(&l), WEFT_EINVAL);
+}
+END_TEST
+
+/* ---- the notifier ---------------------------------------------------------------- */
+
+typedef struct pinger {
+    weft_notify n;
+    atomic_int taken;
+    int rounds;
+} pinger;
+
+static void *signals_from_a_pthread(void *arg)
+{
+    pinger *p = arg;
+    for (int i = 0; i < p->rounds; i++) {
+        /* One at a time, after the last was taken: none coalesce, so every
+         * one must wake the task. */
+        while (atomic_load(&p->taken) != i)
+            sched_yield();
+        ck_assert_int_eq(weft_notify_signal(&p->n), 0);
+    }
+    return NULL;
+}
+
+static void *waits_for_each(void *arg)
+{
+    pinger *p = arg;
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, signals_from_a_pthread, p), 0);
+    for (int i = 0; i < p->rounds; i++) {
+        ck_assert_weft(weft_notify_wait(&p->n), 0);
+        atomic_fetch_add(&p->taken, 1);
+    }
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    /* Signals coalesce: three signals, one wake. */
+    ck_assert_weft(weft_notify_signal(&p->n), 0);
+    ck_assert_weft(weft_notify_signal(&p->n), 0);
+    ck_assert_weft(weft_notify_signal(&p->n), 0);
+    ck_assert_weft(weft_notify_wait(&p->n), 0);
+    ck_assert_weft(weft_notify_wait_until(&p->n, weft_now() + 1000), WEFT_ETIMEDOUT);
+    return NULL;
+}
+
+START_TEST(the_notifier_wakes_a_task_from_any_thread)
+{
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        pinger p;
+        ck_assert_weft(weft_notify_init(&p.n), 0);
+        atomic_init(&p.taken, 0);
+        p.rounds = (int)scaled(20000);
+        weft_config c = threads(workers);
+        ck_assert_weft(run_in(&c, waits_for_each, &p, NULL), 0);
+        ck_assert_weft(weft_notify_destroy(&p.n), 0);
+    }
+    ck_assert_weft(weft_notify_wait(NULL), WEFT_EINVAL);
+    weft_notify n;
+    ck_assert_weft(weft_notify_init(&n), 0);
+    ck_assert_weft(weft_notify_wait(&n), WEFT_EPERM);
+    ck_assert_weft(weft_notify_signal(&n), 0); /* from here, outside any runtime: allowed */
+}
+END_TEST
+
+/* ---- task-local storage ------------------------------------------------------------ */
+
+static weft_tls_key g_key;
+static atomic_int g_dtors;
+
+static void count_dtor(void *v)
+{
+    free(v);
+    atomic_fetch_add(&g_dtors, 1);
+}
+
+static void *has_its_own(void *arg)
+{
+    ck_assert_ptr_null(weft_tls_get(&g_key));
+    int *mine = malloc(sizeof *mine);
+    *mine = (int)(intptr_t)arg;
+    ck_assert_weft(weft_tls_set(&g_key, mine), 0);
+    for (int i = 0; i < 20; i++) {
+        weft_yield();
+        ck_assert_int_eq(*(int *)weft_tls_get(&g_key), (int)(intptr_t)arg);
+    }
+    return NULL;
+}
+
+static void *locals_root(void *arg)
+{
+    (void)arg;
+    weft_task *t[8];
+    for (intptr_t i = 0; i < 8; i++)
+        ck_assert_weft(weft_spawn(&t[i], has_its_own, (void *)i), 0);
+    for (int i = 0; i < 8; i++)
+        ck_assert_weft(weft_join(t[i], NULL), 0);
+    ck_assert_weft(weft_tls_set(NULL, NULL), WEFT_EINVAL);
+    ck_assert_ptr_null(weft_tls_get(&g_key)); /* not inherited */
+    return NULL;
+}
+
+START_TEST(each_task_has_its_own_locals_and_they_are_destroyed_at_its_end)
+{
+    ck_assert_weft(weft_tls_key_init(&g_key, count_dtor), 0);
+    weft_config cs[2] = {test_config(2, 9), threads(2)};
+    for (int k = 0; k < 2; k++) {
+        atomic_store(&g_dtors, 0);
+        ck_assert_weft(run_in(&cs[k], locals_root, NULL, NULL), 0);
+        ck_assert_int_eq(atomic_load(&g_dtors), 8);
+    }
+    ck_assert_weft(weft_tls_set(&g_key, NULL), WEFT_EPERM); /* outside a task */
+    ck_assert_ptr_null(weft_tls_get(&g_key));
+    ck_assert_weft(weft_tls_key_init(NULL, NULL), WEFT_EINVAL);
+}
+END_TEST
+
+/* ---- a mixed stress, oversubscribed -------------------------------------------------- */
+
+typedef struct mixed {
+    weft_mutex m;
+    weft_rwlock rw;
+    weft_chan *a, *b;
+    long counter;
+    int iters;
+} mixed;
+
+static int scoped_child(void *arg)
+{
+    mixed *x = arg;
+    ck_assert_weft(weft_mutex_lock(&x->m), 0);
+    x->counter++;
+    ck_assert_weft(weft_mutex_unlock(&x->m), 0);
+    return 0;
+}
+
+static void *mixed_body(void *arg)
+{
+    mixed *x = arg;
+    for (int i = 0; i < x->iters; i++) {
+        int v = i;
+        weft_select_case cs[2] = {{x->a, WEFT_SELECT_SEND, &v, 0}, {x->b, WEFT_SELECT_SEND, &v, 0}};
+        int k = weft_select(cs, 2, WEFT_NO_DEADLINE);
+        ck_assert_msg(k == 0 || k == 1, "select returned %d", k);
+        ck_assert_weft(weft_rwlock_rdlock(&x->rw), 0);
+        ck_assert_weft(weft_rwlock_unlock(&x->rw), 0);
+        if (i % 16 == 0) {
+            weft_scope s;
+            ck_assert_weft(weft_scope_init(&s, 0), 0);
+            ck_assert_weft(weft_scope_spawn(&s, scoped_child, x, NULL), 0);
+            ck_assert_weft(weft_scope_spawn(&s, scoped_child, x, NULL), 0);
+            ck_assert_weft(weft_scope_join(&s), 0);
+        }
+        if (i % 32 == 0)
+            ck_assert_weft(weft_sleep(1000), 0);
+    }
+    return NULL;
+}
+
+static void *drains(void *arg)
+{
+    weft_chan *ch = arg;
+    int v, n = 0;
+    while (weft_chan_recv(ch, &v) == 0)
+        n++;
+    return (void *)(intptr_t)n;
+}
+
+static void *sleeps_then_cancelled(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)weft_sleep(3600ull * 1000000000ull);
+}
+
+static void *mixed_root(void *arg)
+{
+    mixed *x = arg;
+    ck_assert_weft(weft_chan_new(&x->a, sizeof(int), 4), 0);
+    ck_assert_weft(weft_chan_new(&x->b, sizeof(int), 0), 0);
+    weft_task *d[2], *w[6], *s;
+    ck_assert_weft(weft_spawn(&d[0], drains, x->a), 0);
+    ck_assert_weft(weft_spawn(&d[1], drains, x->b), 0);
+    ck_assert_weft(weft_spawn(&s, sleeps_then_cancelled, NULL), 0);
+    for (int i = 0; i < 6; i++)
+        ck_assert_weft(weft_spawn(&w[i], mixed_body, x), 0);
+    ck_assert_weft(weft_cancel(s), 0);
+    for (int i = 0; i < 6; i++)
+        ck_assert_weft(weft_join(w[i], NULL), 0);
+    ck_assert_weft(weft_chan_close(x->a), 0);
+    ck_assert_weft(weft_chan_close(x->b), 0);
+    void *na, *nb, *sr;
+    ck_assert_weft(weft_join(d[0], &na), 0);
+    ck_assert_weft(weft_join(d[1], &nb), 0);
+    ck_assert_int_eq((intptr_t)na + (intptr_t)nb, 6 * x->iters); /* every message received once */
+    ck_assert_weft(weft_join(s, &sr), WEFT_ECANCELED);
+    ck_assert_int_eq((intptr_t)sr, WEFT_ECANCELED);
+    ck_assert_weft(weft_chan_free(x->a), 0);
+    ck_assert_weft(weft_chan_free(x->b), 0);
+    return NULL;
+}
+
+START_TEST(everything_at_once_on_2_to_8_workers)
+{
+    for (unsigned workers = 2; workers <= 8; workers *= 2) {
+        mixed x;
+        memset(&x, 0, sizeof x);
+        ck_assert_weft(weft_mutex_init(&x.m), 0);
+        ck_assert_weft(weft_rwlock_init(&x.rw), 0);
+        x.iters = (int)scaled(2000);
+        weft_config c = threads(workers);
+        ck_assert_weft(run_in(&c, mixed_root, &x, NULL), 0);
+        ck_assert_int_eq(x.counter, 6L * ((x.iters + 15) / 16) * 2);
+    }
+}
+END_TEST
+
+/* ---- ten million tasks ------------------------------------------------------------------ */
+
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+static void *spawns_and_joins(void *arg)
+{
+    uint64_t n = (uint64_t)(uintptr_t)arg, sum = 0;
+    enum { BATCH = 1024 };
+    weft_task *t[BATCH];
+    for (uint64_t done = 0; done < n; done += BATCH) {
+        unsigned k = n - done < BATCH ? (unsigned)(n - done) : BATCH;
+        for (unsigned i = 0; i < k; i++)
+            ck_assert_weft(weft_spawn(&t[i], nothing, (void *)(uintptr_t)1), 0);
+        for (unsigned i = 0; i < k; i++) {
+            void *r;
+            ck_assert_weft(weft_join(t[i], &r), 0);
+            sum += (uintptr_t)r;
+        }
+    }
+    return (void *)(uintptr_t)sum;
+}
+
+START_TEST(ten_million_tasks_spawned_and_joined_on_two_workers)
+{
+    uint64_t n = under_valgrind() ? 20000 : under_tsan() || under_asan() ? 1000000 : 10000000;
+    weft_config c = threads(2);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    void *sum;
+    ck_assert_weft(weft_rt_block_on(rt, spawns_and_joins, (void *)(uintptr_t)n, &sum), 0);
+    ck_assert_uint_eq((uintptr_t)sum, n);
+    weft_rt_stats st;
+    ck_assert_weft(weft_rt_stats_get(rt, &st), 0);
+    ck_assert_uint_eq(st.spawned, n + 1);
+    ck_assert_uint_eq(st.finished, n + 1);
+    ck_assert_uint_eq(st.live_tasks, 0);
+    ck_assert_int_eq(weft_rt_shutdown(rt), 0);
+    ck_assert_weft(weft_rt_stats_get(rt, &st), 0);
+    ck_assert_uint_eq(st.shutdown_unjoined, 0);
+    ck_assert_uint_eq(st.shutdown_abandoned, 0);
+    weft_rt_free(rt);
+}
+END_TEST
+
+Suite *suite_threads(void)
+{
+    Suite *s = suite_create("threads");
+    TCase *tc = tcase_create("engines");
+    tcase_set_timeout(tc, 900);
+    tcase_add_test(tc, bad_engine_configurations_are_refused);
+    tcase_add_test(tc, tasks_run_on_the_engine_they_are_spawned_onto);
+    tcase_add_test(tc, dedicated_and_pinned_tasks_resume_on_their_thread_after_every_wait);
+    tcase_add_test(tc, blocking_calls_run_off_the_workers_and_join_like_tasks);
+    tcase_add_test(tc, rwlock_many_readers_or_one_writer);
+    tcase_add_test(tc, the_notifier_wakes_a_task_from_any_thread);
+    tcase_add_test(tc, each_task_has_its_own_locals_and_they_are_destroyed_at_its_end);
+    tcase_add_test(tc, everything_at_once_on_2_to_8_workers);
+    tcase_add_test(tc, ten_million_tasks_spawned_and_joined_on_two_workers);
+    suite_add_tcase(s, tc);
+    return s;
+}
