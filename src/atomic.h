@@ -121,6 +121,30 @@ WEFT_HIDDEN extern WEFT_TLS const weft__atomic_model *weft__model_active;
         else                                                                                               \
             __atomic_thread_fence(mo);                                                                     \
     } while (0)
+#elif defined(WEFT_HELGRIND)
+/* The helgrind build (VARIANT=helgrind): helgrind does not know atomic
+ * instructions as synchronization, so each operation of the layer tells it
+ * (a store or read-modify-write "sends" on its address, a load or
+ * read-modify-write "receives"); every plain access is still checked. Fences
+ * send and receive on one word, ordering them all. */
+#include <valgrind/helgrind.h>
+WEFT_HIDDEN extern uint64_t weft__hg_fence_word;
+/* The atomic word itself is not checked (its accesses are atomic); what it
+ * orders is: a store or read-modify-write "sends" on its address (release),
+ * a load or read-modify-write "receives" (acquire). */
+#define WEFT__HG_WORD(p) VALGRIND_HG_DISABLE_CHECKING(&(p)->v, sizeof((p)->v))
+#define WEFT__HG_SEND(p) ANNOTATE_HAPPENS_BEFORE(&(p)->v)
+#define WEFT__HG_RECV(p) ANNOTATE_HAPPENS_AFTER(&(p)->v)
+#define weft__ld(p, mo) __extension__({ WEFT__HG_WORD(p); __typeof__((p)->v) weft_hg_v_ = __atomic_load_n(&(p)->v, (mo)); WEFT__HG_RECV(p); weft_hg_v_; })
+#define weft__st(p, x, mo) do { WEFT__HG_WORD(p); WEFT__HG_SEND(p); __atomic_store_n(&(p)->v, (x), (mo)); } while (0)
+#define WEFT__HG_RMW(p, call) __extension__({ WEFT__HG_WORD(p); WEFT__HG_SEND(p); __typeof__((p)->v) weft_hg_v_ = call; WEFT__HG_RECV(p); weft_hg_v_; })
+#define weft__xchg(p, x, mo) WEFT__HG_RMW(p, __atomic_exchange_n(&(p)->v, (x), (mo)))
+#define weft__fetch_add(p, x, mo) WEFT__HG_RMW(p, __atomic_fetch_add(&(p)->v, (x), (mo)))
+#define weft__fetch_sub(p, x, mo) WEFT__HG_RMW(p, __atomic_fetch_sub(&(p)->v, (x), (mo)))
+#define weft__fetch_or(p, x, mo) WEFT__HG_RMW(p, __atomic_fetch_or(&(p)->v, (x), (mo)))
+#define weft__fetch_and(p, x, mo) WEFT__HG_RMW(p, __atomic_fetch_and(&(p)->v, (x), (mo)))
+#define weft__cas(p, expp, x, mos, mof) __extension__({ WEFT__HG_WORD(p); WEFT__HG_SEND(p); bool weft_hg_r_ = __atomic_compare_exchange_n(&(p)->v, (expp), (x), false, (mos), (mof)); WEFT__HG_RECV(p); weft_hg_r_; })
+#define weft__fence(mo) do { ANNOTATE_HAPPENS_BEFORE(&weft__hg_fence_word); __atomic_thread_fence(mo); ANNOTATE_HAPPENS_AFTER(&weft__hg_fence_word); } while (0)
 #else /* production */
 #define weft__ld(p, mo) __atomic_load_n(&(p)->v, (mo))
 #define weft__st(p, x, mo) __atomic_store_n(&(p)->v, (x), (mo))
@@ -159,11 +183,17 @@ WEFT_HIDDEN extern uint64_t weft__tsan_fence_word;
  * plain moves, and not synchronization, so the model leaves them alone. */
 static inline void weft__count(uint64_t *c, uint64_t n)
 {
+#ifdef WEFT_HELGRIND
+    VALGRIND_HG_DISABLE_CHECKING(c, sizeof *c); /* a counter: not synchronization */
+#endif
     __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
 static inline uint64_t weft__count_read(const uint64_t *c)
 {
+#ifdef WEFT_HELGRIND
+    VALGRIND_HG_DISABLE_CHECKING(c, sizeof *c);
+#endif
     return __atomic_load_n(c, __ATOMIC_RELAXED);
 }
 
@@ -189,6 +219,7 @@ static inline void weft__spin_hint(void)
  * OS table, so tests can inject failures. */
 static inline int weft__futex_wait(const weft_os *os, weft__a32 *word, uint32_t expected, uint64_t deadline)
 {
+
 #ifdef WEFT_MODEL
     if (WEFT__MODEL_ON)
         return WEFT__M->futex_wait(WEFT__M->ctx, &word->v, expected, deadline);

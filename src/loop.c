@@ -48,7 +48,7 @@ static void finish(weft__worker *w, weft__task *t)
     WEFT_INVARIANT(from == WEFT__T_RUNNING || from == WEFT__T_QUEUED || from == WEFT__T_NEW,
                    "task %llu (%s) finished from state %s", (unsigned long long)t->node.task_id,
                    t->name ? t->name : "unnamed", weft__task_state_name(from));
-    if (!t->finish_status && (weft__ld_s(rt->serial, &t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_LIVE))
+    if (!t->finish_status && (weft__ld(&t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_LIVE))
         t->finish_status = WEFT_ECANCELED;
     weft__count(&w->stats.finished, 1);
     weft__hook(rt, WEFT_HOOK_FINISH, w, t, t->finish_status, NULL);
@@ -193,7 +193,7 @@ static void run_task(weft__worker *w, weft__task *t)
     if (!(t->flags & WEFT__F_STARTED)) {
         t->flags |= WEFT__F_STARTED;
         if (WEFT_UNLIKELY(t->flags & WEFT__F_BLOCKING) &&
-            (weft__ld_s(rt->serial, &t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED)) {
+            (weft__ld(&t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED)) {
             /* A blocking call cancelled before it started never runs. */
             w->current = NULL;
             finish(w, t);
