@@ -723,7 +723,7 @@ static void *spawns_and_joins(void *arg)
 
 START_TEST(ten_million_tasks_spawned_and_joined_on_two_workers)
 {
-    uint64_t n = under_valgrind() ? 20000 : under_tsan() || under_asan() ? 1000000 : 10000000;
+    uint64_t n = under_valgrind() ? 20000 : under_tsan() ? 100000 : under_asan() ? 1000000 : 10000000;
     weft_config c = threads(2);
     weft_rt *rt;
     ck_assert_weft(weft_rt_new(&rt, &c), 0);
