@@ -573,6 +573,10 @@ static int m_futex_wake(void *ctx, uint32_t *word, int count)
 {
     weft__model *m = ctx;
     weft__mthread *t = enter(m);
+    /* Choose first, release after: a release is a scheduling point of the
+     * simulator, and a thread woken there may wait again at once; it must
+     * not be woken twice by the same call. */
+    weft__mthread *chosen[WEFT__MODEL_MAX_THREADS];
     int woken = 0;
     while (woken < count) {
         weft__mthread *first = NULL;
@@ -584,9 +588,10 @@ static int m_futex_wake(void *ctx, uint32_t *word, int count)
         if (!first)
             break;
         first->futex_woken = true;
-        weft_sem_release(&first->sem, 1);
-        woken++;
+        chosen[woken++] = first;
     }
+    for (int i = 0; i < woken; i++)
+        weft_sem_release(&chosen[i]->sem, 1);
     leave(m, t);
     return woken;
 }
