@@ -55,12 +55,14 @@ void model_explore(const char *name, weft_fn body, void *arg, model_budget budge
         run(name, "exhaustive", body, arg, WEFT_STRATEGY_EXHAUSTIVE, 0, budget.max_schedules);
 }
 
-uint64_t model_runs_to_fail(weft_fn body, void *arg, int strategy, uint64_t limit, char *why, size_t whylen)
+uint64_t model_runs_to_fail(weft_fn body, void *arg, int strategy, unsigned pct_depth, uint64_t limit, char *why,
+                            size_t whylen)
 {
     weft_explore_opts o;
     memset(&o, 0, sizeof o);
     weft__model_config(&o.cfg);
     o.cfg.sim.strategy = strategy;
+    o.cfg.sim.pct_depth = pct_depth;
     o.seeds = limit;
     o.preemption_bound = 2;
     o.max_schedules = limit;

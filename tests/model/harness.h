@@ -24,9 +24,10 @@ void model_explore(const char *name, weft_fn body, void *arg, model_budget budge
 
 /* Run body with `strategy` until it fails, at most `limit` runs (seeds, or
  * schedules for the exhaustive search with preemption bound 2). Returns the
- * number of runs it took, 0 if none failed; *why gets the first failure's
+ * number of runs it took, 0 if none failed (pct_depth: PCT's d, 0 for 2); *why gets the first failure's
  * message (with its replay line). */
-uint64_t model_runs_to_fail(weft_fn body, void *arg, int strategy, uint64_t limit, char *why, size_t whylen);
+uint64_t model_runs_to_fail(weft_fn body, void *arg, int strategy, unsigned pct_depth, uint64_t limit, char *why,
+                            size_t whylen);
 
 /* Fail the model run (from a simulated thread or the root) when !cond. */
 #define MODEL_CHECK(cond) weft__model_check((cond), #cond)
