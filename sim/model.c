@@ -64,6 +64,13 @@
  * others before it runs again on its own: the clock only moves when no
  * worker can run, so this is "when nothing else can". */
 #define YIELD_NS 1000u
+/* Operations one thread may run in a row before it yields as a spin hint
+ * would: the model's schedulers may keep picking the running thread (the
+ * fuzzer's default choice does), and a real scheduler is fair, so a loop
+ * that waits for another thread without a spin hint (a worker between its
+ * park and its look at the queues while another holds the searching slot)
+ * must not count as a livelock. A real one still fails the step budget. */
+#define FAIRNESS_OPS 2000u
 /* The stack of a simulated thread: it runs a worker loop of the runtime
  * under test, whose tasks have stacks of their own. */
 #define THREAD_STACK (256u * 1024u)
@@ -128,6 +135,8 @@ struct weft__model {
     uint64_t seq, writes;  /* stores ever; stores by threads (wakes spinners) */
     uint64_t futex_arrivals;
     uint64_t ops, stale;
+    weft__mthread *last; /* ran the previous operation … */
+    unsigned streak;     /* … and this many in a row */
 };
 
 /* A session whose run failed is never closed by its root (the simulator
@@ -162,6 +171,8 @@ static bool is_release(int mo)
 /* From the simulated thread's code into the model's machinery: the model
  * off, the simulator's worker current, then the scheduling point (other
  * threads may run here). */
+static void yield(weft__model *m, weft__mthread *t);
+
 static weft__mthread *enter_quiet(weft__model *m)
 {
     weft__mthread *t = m->cur;
@@ -178,6 +189,12 @@ static weft__mthread *enter(weft__model *m)
     m->cur = t;
     m->ops++;
     t->clock.c[t->id]++;
+    m->streak = m->last == t ? m->streak + 1 : 0;
+    m->last = t;
+    if (m->streak >= FAIRNESS_OPS) {
+        m->streak = 0;
+        yield(m, t);
+    }
     return t;
 }
 
@@ -200,11 +217,11 @@ static void fail(weft__model *m, const char *fmt, ...)
     weft__die("a failed model run was resumed");
 }
 
-/* Block the running thread on its semaphore; with a finite `yield`, only
- * until nothing else can run. true: released by another thread. */
-static bool block(weft__mthread *t, bool yield)
+/* Block the running thread on its semaphore; with until_idle, only until
+ * nothing else can run. true: released by another thread. */
+static bool block(weft__mthread *t, bool until_idle)
 {
-    int r = yield ? weft_sem_acquire_until(&t->sem, weft_now() + YIELD_NS) : weft_sem_acquire(&t->sem);
+    int r = until_idle ? weft_sem_acquire_until(&t->sem, weft_now() + YIELD_NS) : weft_sem_acquire(&t->sem);
     while (weft_sem_try_acquire(&t->sem) == 0) {
         /* a release that raced a time-out: nothing owed */
     }
@@ -531,17 +548,23 @@ static void m_claimed(void *ctx, void *addr)
  * can run), then see every store made so far. Without the wait a spinning
  * thread could be picked forever; without the catch-up it could read an old
  * value forever. */
-static void m_spin(void *ctx)
+static void yield(weft__model *m, weft__mthread *t)
 {
-    weft__model *m = ctx;
-    weft__mthread *t = enter(m);
     if (m->writes == t->spin_writes) {
         t->spinning = true;
         block(t, true);
         t->spinning = false;
+        m->cur = t;
     }
     t->spin_writes = m->writes;
     t->catchup = m->seq;
+}
+
+static void m_spin(void *ctx)
+{
+    weft__model *m = ctx;
+    weft__mthread *t = enter(m);
+    yield(m, t);
     leave(m, t);
 }
 

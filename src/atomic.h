@@ -148,7 +148,7 @@ WEFT_HIDDEN extern unsigned weft__mutations;
 #define WEFT__MUTANT(m) WEFT_UNLIKELY((weft__mutations & (m)) != 0)
 #define WEFT__MUT_ORDER(m, mutated, normal) (WEFT__MUTANT(m) ? (mutated) : (normal))
 #else /* production */
-#define weft__model_claimed(p) ((void)0)
+#define weft__model_claimed(p) ((void)(p))
 #define WEFT__MUTANT(m) 0
 #define WEFT__MUT_ORDER(m, mutated, normal) (normal)
 #define weft__ld(p, mo) __atomic_load_n(&(p)->v, (mo))

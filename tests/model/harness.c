@@ -40,14 +40,37 @@ static void run(const char *name, const char *label, weft_fn body, void *arg, in
         printf("model %-16s %-10s %8" PRIu64 " executions, %" PRIu64 " distinct traces, %.1f s\n", name, label,
                res.runs, res.distinct_traces, res.elapsed_s);
     fflush(stdout);
-    ck_assert_msg(res.failures == 0, "%s under %s: %s", name, label, res.message);
+    ck_assert_msg(res.failures == 0, "%s under %s: %s\n(to replay: WEFT_MODEL_CASE=%s and that line's variables, then %s)",
+                  name, label, res.message, name, "the model_tests binary");
     ck_assert_msg(strategy == WEFT_STRATEGY_EXHAUSTIVE || res.runs == seeds, "%s: %" PRIu64 " of %" PRIu64 " runs",
                   name, res.runs, seeds);
     weft_explore_result_free(&res);
 }
 
+/* A replay (WEFT_SCHEDULE, or WEFT_SEED with WEFT_STRATEGY) of the case
+ * WEFT_MODEL_CASE names: the line a failure or fuzz_model printed. */
+static bool replay(const char *name, weft_fn body, void *arg)
+{
+    const char *only = getenv("WEFT_MODEL_CASE");
+    if (only && *only && strcmp(only, name) != 0)
+        return true; /* another case is being replayed */
+    const char *sched = getenv("WEFT_SCHEDULE"), *seed = getenv("WEFT_SEED");
+    if (!(sched && *sched) && !(seed && *seed))
+        return false;
+    weft_config c;
+    weft__model_config(&c);
+    c.flags &= ~WEFT_CFG_NO_ENV;
+    char msg[4096];
+    int r = weft_check_seeds(&c, body, arg, 1, msg, sizeof msg);
+    printf("model %-16s replayed: %s\n", name, r == 0 ? "passes" : "fails");
+    ck_assert_msg(r == 0, "%s: %s", name, msg);
+    return true;
+}
+
 void model_explore(const char *name, weft_fn body, void *arg, model_budget budget)
 {
+    if (replay(name, body, arg))
+        return;
     uint64_t seeds = seeds_for(budget);
     run(name, "random", body, arg, WEFT_STRATEGY_RANDOM, seeds, 0);
     run(name, "pct", body, arg, WEFT_STRATEGY_PCT, seeds, 0);
