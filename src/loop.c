@@ -93,6 +93,12 @@ void weft__switch_done(weft__worker *w)
     case WEFT__SW_PARK:
         /* Its context is saved: the park can be committed (rule 3). A wake
          * that came while it was still running left it NOTIFIED. */
+#ifdef WEFT_MODEL
+        if (WEFT__MUTANT(WEFT__MUT_NO_WOKEN_CHECK) && !rt->serial) {
+            weft__st(&t->state, (uint32_t)WEFT__T_PARKED, WEFT__RELEASE); /* a NOTIFIED is lost */
+            break;
+        }
+#endif
         if (!rt->serial && !weft__task_cas(t, WEFT__T_PARKING, WEFT__T_PARKED)) {
             weft__task_set_state(t, WEFT__T_NOTIFIED, WEFT__T_QUEUED);
             weft__schedule(rt, t, true);
