@@ -300,6 +300,12 @@ static bool has_work(weft__worker *w)
         return true;
     if (e->cfg.policy != WEFT_POLICY_STEAL)
         return false;
+    /* Work in other deques counts only if w may go and steal it: with as
+     * many searchers as the cap allows, one of them finds it (the last to
+     * stop searching looks at every deque before it sleeps), and a worker
+     * that kept looking here would only spin. */
+    if (2 * weft__ld_s(w->serial, &e->searching, WEFT__RELAXED) >= e->nworkers)
+        return false;
     weft_rt *rt = w->rt;
     for (unsigned i = 0; i < e->nworkers; i++) {
         weft__worker *v = &rt->workers[e->first + i];
