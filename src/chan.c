@@ -388,15 +388,15 @@ static int chan_op(weft_chan *ch, bool send, void *elem, bool block, uint64_t de
 {
     if (!valid(ch) || !elem)
         return elem ? bad_chan(what, ch) : WEFT_MISUSE(WEFT_EINVAL, "%s: NULL element pointer", what);
-    int r = check_thread(ch, what);
-    if (r < 0)
+    weft__worker *w = weft__tls_worker;
+    int r;
+    if (ch->serial && (!w || w->rt != ch->owner) && (r = check_thread(ch, what)) < 0)
         return r;
     weft__task *self = NULL;
     if (block && (r = weft__blocking_entry(&self, what)) < 0)
         return r;
-    weft__worker *w = weft__tls_worker;
-    if (w && w->rt != ch->owner && ch->serial)
-        w = NULL;
+    if (block)
+        w = weft__tls_worker; /* a spent budget may have moved it to another worker */
     /* A try always has an effect others can see (even "empty" is an
      * observation); a blocking call only when it will not wait. */
     if (w && w->sched_point && (!block || (send ? send_ready(ch) : recv_ready(ch))))

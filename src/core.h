@@ -266,9 +266,12 @@ typedef struct weft__inject {
     weft_list tasks; /* [lock] */
 } weft__inject;
 
-/* Counters a worker keeps for itself; weft_rt_stats_get sums them. */
+/* Counters a worker keeps for itself; weft_rt_stats_get sums them. Every
+ * step is a switch into a task but the few counted `unswitched` (a no-stack
+ * task, one that got no stack, a blocking call cancelled before its start):
+ * one counter fewer on every yield. */
 typedef struct weft__worker_stats {
-    uint64_t steps, switches, spawned, finished, cancelled, steals, timers_fired, parks;
+    uint64_t steps, unswitched, spawned, finished, cancelled, steals, timers_fired, parks;
 } weft__worker_stats;
 
 struct weft__worker {
@@ -283,6 +286,16 @@ struct weft__worker {
     weft_list local;         /* [owner] pinned tasks, per-core and dedicated
                                 workers' tasks, and every task when a plug-in
                                 queue is used (then through rq_ops) */
+    bool shares_work;        /* [init] takes from and gives to its engine's
+                                other workers (not dedicated, not per-core, no
+                                plug-in queue) */
+    bool has_peers;          /* [init] shares work with at least one other */
+    bool fifo;               /* [init] the built-in FIFO order */
+    bool lifo_slot_on;       /* [init] a stealing engine's sharing worker */
+    bool local_only;         /* [init] no other worker takes from this one
+                                (alone in its engine, dedicated, per-core):
+                                every task it queues goes on `local`, in the
+                                engine's order, with no deque and no bound */
     const weft_runq_ops *rq_ops; /* [init] NULL: the built-in FIFO/LIFO */
     void *rq;                /* the plug-in's state */
     weft__a32 rq_lock;       /* held around a plug-in with steal, when concurrent */
@@ -306,8 +319,7 @@ struct weft__worker {
     weft__wheel wheel;
     weft__worker_stats stats; /* [owner] */
     /* ---- caches of records this worker recycles ---- */
-    weft_list free_tasks;    /* [owner] */
-    size_t nfree_tasks;
+    weft_freelist free_tasks; /* [owner] */
     void *backend_state;     /* the backend's per-worker state */
     uint64_t rng[4];         /* real backends' choices (victims, idle) */
 };
@@ -352,7 +364,7 @@ struct weft_rt {
     weft__aptr chunks;        /* [atomic] weft__task ** */
     uint32_t nchunks, chunk_cap; /* [lock tasks_lock] */
     weft__a32 fresh_slots;    /* [atomic] slots below this were handed out */
-    weft_list free_tasks;     /* [lock tasks_lock] */
+    weft_freelist free_tasks; /* [lock tasks_lock] */
     void **retired_chunks;    /* [lock tasks_lock] old indexes */
     weft__a64 next_task_id;   /* [atomic] */
     weft__a64 live;           /* [atomic] tasks not yet FINISHED/ABANDONED */
@@ -433,10 +445,15 @@ WEFT_HIDDEN const weft__stack *weft__stack_overflowed(const weft__worker *w, con
 WEFT_HIDDEN void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const weft__task *t,
                                      int status, const char *reason);
 WEFT_HIDDEN void weft__hooks_free(weft_rt *rt);
+static inline bool weft__hook_on(weft_rt *rt, weft_hook_event ev)
+{
+    return WEFT_UNLIKELY(weft__ld_s(rt->serial, &rt->hook_mask, WEFT__RELAXED) & (1u << ev));
+}
+
 static inline void weft__hook(weft_rt *rt, weft_hook_event ev, weft__worker *w, const weft__task *t, int status,
                               const char *reason)
 {
-    if (WEFT_UNLIKELY(weft__ld_s(rt->serial, &rt->hook_mask, WEFT__RELAXED) & (1u << ev)))
+    if (weft__hook_on(rt, ev))
         weft__hook_dispatch(rt, ev, w, t, status, reason);
 }
 
@@ -453,7 +470,13 @@ WEFT_HIDDEN uint32_t weft__task_slots(weft_rt *rt);
 WEFT_HIDDEN void weft__tasks_free(weft_rt *rt);
 /* Move t from state `from` to `to`, checking (debug builds) that it was in
  * `from`: every transition of a task goes through here or weft__task_cas. */
-WEFT_HIDDEN void weft__task_set_state(weft__task *t, unsigned from, unsigned to);
+WEFT_HIDDEN WEFT_NORETURN void weft__task_bad_transition(weft__task *t, unsigned from, unsigned to);
+static inline void weft__task_set_state(weft__task *t, unsigned from, unsigned to)
+{
+    if (WEFT_DEBUG && WEFT_UNLIKELY(weft__task_get_state(t) != from))
+        weft__task_bad_transition(t, from, to);
+    weft__st_s(t->rt->serial, &t->state, to, WEFT__RELEASE);
+}
 WEFT_HIDDEN bool weft__task_cas(weft__task *t, unsigned from, unsigned to);
 /* Ask t to stop (sticky): its wait, if any, ends with WEFT_ECANCELED. */
 WEFT_HIDDEN int weft__cancel_task(weft_rt *rt, weft__task *t, int hook_status);
@@ -485,12 +508,30 @@ WEFT_HIDDEN void weft__schedule(weft_rt *rt, weft__task *t, bool woken);
 WEFT_HIDDEN void weft__sched_remote(weft__worker *w, weft__task *t);
 /* t (RUNNING, its call ended off the runtime) is finished by w. */
 WEFT_HIDDEN void weft__task_finish(weft__worker *w, weft__task *t);
-/* Push t onto w's own queues (w is the calling thread's worker). */
-WEFT_HIDDEN void weft__sched_push_local(weft__worker *w, weft__task *t);
+/* The out-of-line halves of the two below: every queue but a lone
+ * worker's. */
+WEFT_HIDDEN void weft__sched_push_shared(weft__worker *w, weft__task *t);
+WEFT_HIDDEN weft__task *weft__sched_next_shared(weft__worker *w);
+/* Push t onto w's own queues (w is the calling thread's worker). A lone
+ * worker's list is pushed inline: it is every yield's path. */
+static inline void weft__sched_push_local(weft__worker *w, weft__task *t)
+{
+    if (!w->local_only)
+        weft__sched_push_shared(w, t);
+    else if (w->fifo)
+        weft__list_push_tail(&w->local, &t->node.link);
+    else
+        weft__list_push_head(&w->local, &t->node.link);
+}
 /* The next task for w, from everything it may take (the loop's step). */
 WEFT_HIDDEN weft__task *weft__sched_next(weft__worker *w);
 /* The next task from w's own queues only (a direct switch's candidate). */
-WEFT_HIDDEN weft__task *weft__sched_next_local(weft__worker *w);
+static inline weft__task *weft__sched_next_local(weft__worker *w)
+{
+    if (w->local_only && !w->run_next)
+        return (weft__task *)weft__list_pop_head(&w->local);
+    return weft__sched_next_shared(w);
+}
 /* w is about to park: true if it may (it registered as idle after finding
  * no work); false if work is there after all. weft__sched_unidle undoes it
  * when the worker wakes. */
@@ -508,9 +549,6 @@ WEFT_HIDDEN void weft__worker_loop_entry(void *transfer);
  * after its context is saved) or finishes. Straight to the next runnable
  * task when the loop would do only that, else via the loop. */
 WEFT_HIDDEN void weft__switch_away(weft__task *t, int how);
-/* Commit the move of the task that just left the CPU (call after every
- * return from a context switch). */
-WEFT_HIDDEN void weft__switch_done(weft__worker *w);
 WEFT_HIDDEN bool weft__poll_timers(weft__worker *w);
 WEFT_HIDDEN void weft__task_entry(void *transfer);
 static inline void weft__sched_point(weft__worker *w)

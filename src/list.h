@@ -2,8 +2,10 @@
  * part there): a doubly linked, NULL-terminated list of weft_link nodes
  * embedded in their owners. A zero-filled weft_list is an empty list, so
  * objects that are valid when zero-filled (weft_once) need no init. Wait
- * lists, timer slots, run queues, scope children, stack and task free lists
- * all use it. Not thread-safe: whoever owns the list serializes access. */
+ * lists, timer slots, run queues, scope children and stack free lists all
+ * use it; the task records' free lists use its one-way form, weft_freelist,
+ * below (a spawn takes and a finish gives one on every task). Not
+ * thread-safe: whoever owns the list serializes access. */
 #ifndef WEFT_LIST_H
 #define WEFT_LIST_H
 
@@ -95,6 +97,48 @@ static inline void weft__list_splice_tail(weft_list *to, weft_list *from)
     }
     to->tail = from->tail;
     from->head = from->tail = NULL;
+}
+
+/* A free list: a stack of weft_link nodes linked through `next` alone, with
+ * its length. Zero-filled: empty. */
+typedef struct weft_freelist {
+    weft_link *top;
+    size_t len;
+} weft_freelist;
+
+static inline void weft__freelist_push(weft_freelist *f, weft_link *n)
+{
+    n->next = f->top;
+    f->top = n;
+    f->len++;
+}
+
+static inline weft_link *weft__freelist_pop(weft_freelist *f)
+{
+    weft_link *n = f->top;
+    if (n) {
+        f->top = n->next;
+        n->next = NULL;
+        f->len--;
+    }
+    return n;
+}
+
+/* Move the top min(n, from->len) nodes of from onto to, in one splice. */
+static inline void weft__freelist_move(weft_freelist *to, weft_freelist *from, size_t n)
+{
+    if (n > from->len)
+        n = from->len;
+    if (!n)
+        return;
+    weft_link *first = from->top, *last = first;
+    for (size_t i = 1; i < n; i++)
+        last = last->next;
+    from->top = last->next;
+    from->len -= n;
+    last->next = to->top;
+    to->top = first;
+    to->len += n;
 }
 
 #endif /* WEFT_LIST_H */

@@ -78,11 +78,10 @@ void weft__task_finish(weft__worker *w, weft__task *t)
     finish(w, t);
 }
 
-void weft__switch_done(weft__worker *w)
+/* Commit what the task that left w did (w->switched_out, set). */
+static void switch_done(weft__worker *w)
 {
     weft__task *t = w->switched_out;
-    if (!t)
-        return;
     w->switched_out = NULL;
     weft_rt *rt = w->rt;
     switch (w->switched_out_how) {
@@ -113,11 +112,18 @@ void weft__switch_done(weft__worker *w)
     }
 }
 
+/* Inline for the common case: the task that left was queued at once. */
+static inline void after_switch(weft__worker *w)
+{
+    if (w->switched_out)
+        switch_done(w);
+}
+
 void weft__task_entry(void *transfer)
 {
     weft__task *t = transfer;
     weft__ctx_entered(&t->ctx);
-    weft__switch_done(weft__tls_worker);
+    after_switch(weft__tls_worker);
     t->result = t->fn(t->arg);
     if (WEFT_UNLIKELY(t->scope != NULL))
         weft__scopes_left_open(t);
@@ -134,7 +140,7 @@ static bool direct_ok(weft__worker *w)
 {
     /* Taking the next task before the yielder is queued is the loop's order
      * only for a FIFO: a plug-in or LIFO queue decides with the yielder in. */
-    return w->until_housekeeping > 1 && !w->rq_ops && !w->deque.lifo && !stopping(w->rt);
+    return w->fifo && w->until_housekeeping > 1 && !stopping(w->rt);
 }
 
 void weft__switch_away(weft__task *t, int how)
@@ -152,14 +158,22 @@ void weft__switch_away(weft__task *t, int how)
             next = NULL;
         }
     }
-    w->switched_out = t;
-    w->switched_out_how = (uint8_t)how;
+    if (next && how == WEFT__SW_YIELD && w->local_only) {
+        /* Queued before its context is saved: safe only because no other
+         * worker ever takes from this one's queue and a yielder waits for
+         * no waker (rule 3 guards against those two). Same order as the
+         * loop's: the next task left the head before the yielder joins. */
+        weft__task_set_state(t, WEFT__T_RUNNING, WEFT__T_QUEUED);
+        weft__list_push_tail(&w->local, &t->node.link); /* FIFO: direct_ok */
+    } else {
+        w->switched_out = t;
+        w->switched_out_how = (uint8_t)how;
+    }
     if (!next) {
         weft__ctx_jump(&t->ctx, &w->loop_ctx, t, how == WEFT__SW_FINISH);
     } else {
         w->until_housekeeping--;
         weft__count(&w->stats.steps, 1);
-        weft__count(&w->stats.switches, 1);
         w->current = next;
         w->coop_budget = WEFT__COOP_BUDGET;
         next->worker = w;
@@ -168,7 +182,7 @@ void weft__switch_away(weft__task *t, int how)
         weft__ctx_jump(&t->ctx, &next->ctx, next, false);
     }
     /* Resumed, perhaps on another worker. */
-    weft__switch_done(weft__tls_worker);
+    after_switch(weft__tls_worker);
 }
 
 static bool bind_stack(weft__worker *w, weft__task *t)
@@ -201,12 +215,14 @@ static void run_task(weft__worker *w, weft__task *t)
         if (WEFT_UNLIKELY(t->flags & WEFT__F_BLOCKING) &&
             (weft__ld(&t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED)) {
             /* A blocking call cancelled before it started never runs. */
+            weft__count(&w->stats.unswitched, 1);
             w->current = NULL;
             finish(w, t);
             return;
         }
         weft__hook(rt, WEFT_HOOK_START, w, t, 0, NULL);
         if (t->flags & WEFT__F_NOSTACK) {
+            weft__count(&w->stats.unswitched, 1);
             weft__task_set_state(t, from, WEFT__T_RUNNING);
             t->result = t->fn(t->arg);
             w->current = NULL;
@@ -214,6 +230,7 @@ static void run_task(weft__worker *w, weft__task *t)
             return;
         }
         if (!bind_stack(w, t)) {
+            weft__count(&w->stats.unswitched, 1);
             w->current = NULL;
             finish(w, t);
             return;
@@ -222,12 +239,11 @@ static void run_task(weft__worker *w, weft__task *t)
         weft__hook(rt, WEFT_HOOK_RESUME, w, t, 0, NULL);
     }
     weft__task_set_state(t, from, WEFT__T_RUNNING);
-    weft__count(&w->stats.switches, 1);
     weft__ctx_jump(&w->loop_ctx, &t->ctx, t, false);
     /* Not necessarily t that came back: tasks may have handed the worker to
      * each other (weft__switch_away) before one came back here. */
     w->current = NULL;
-    weft__switch_done(w);
+    after_switch(w);
 }
 
 static uint64_t total_steps(weft_rt *rt)

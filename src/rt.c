@@ -492,8 +492,9 @@ int weft_rt_stats_get(const weft_rt *rt, weft_rt_stats *out)
         out->spawned += weft__count_read(&s->spawned);
         out->finished += weft__count_read(&s->finished);
         out->cancelled += weft__count_read(&s->cancelled);
-        out->steps += weft__count_read(&s->steps);
-        out->switches += weft__count_read(&s->switches);
+        uint64_t steps = weft__count_read(&s->steps);
+        out->steps += steps;
+        out->switches += steps - weft__count_read(&s->unswitched);
         out->steals += weft__count_read(&s->steals);
         out->parks += weft__count_read(&s->parks);
     }

@@ -226,14 +226,15 @@ static size_t inject_take(weft__engine *e, weft__task **out, size_t max)
 /* Idle workers                                                              */
 /* ------------------------------------------------------------------------ */
 
+/* Fixed at set-up (weft__sched_init): read on every push and take. */
 static inline bool shares_work(const weft__worker *w)
 {
-    return !w->dedicated && w->engine->cfg.policy != WEFT_POLICY_PER_CORE && !w->rq_ops;
+    return w->shares_work;
 }
 
 static inline bool lifo_slot_on(const weft__worker *w)
 {
-    return !w->dedicated && !w->rq_ops && w->engine->cfg.policy == WEFT_POLICY_STEAL && w->engine->nworkers > 1;
+    return w->lifo_slot_on;
 }
 
 static inline uint64_t idle_bit(const weft__worker *w)
@@ -384,6 +385,13 @@ static void deque_overflow(weft__worker *w, weft__task *t)
 /* Onto w's own queues; the caller is w's owner. */
 static void push_owned(weft__worker *w, weft__task *t)
 {
+    if (w->local_only) {
+        if (w->deque.lifo)
+            weft__list_push_head(&w->local, &t->node.link);
+        else
+            weft__list_push_tail(&w->local, &t->node.link);
+        return;
+    }
     if (w->rq_ops) {
         rq_push(w, t);
         return;
@@ -407,10 +415,10 @@ void weft__sched_remote(weft__worker *w, weft__task *t)
     w->rt->backend->wake(w);
 }
 
-void weft__sched_push_local(weft__worker *w, weft__task *t)
+void weft__sched_push_shared(weft__worker *w, weft__task *t)
 {
     push_owned(w, t);
-    if (shares_work(w) && w->engine->nworkers > 1)
+    if (w->has_peers)
         notify_idle(w->engine, w);
 }
 
@@ -465,6 +473,8 @@ static bool adopt(weft__worker *w, weft__task *t);
  * for a LIFO deque). */
 static weft__task *take_ordered(weft__worker *w)
 {
+    if (w->local_only)
+        return (weft__task *)weft__list_pop_head(&w->local);
     if (w->rq_ops)
         return rq_pop(w);
     bool serial = w->serial;
@@ -487,7 +497,7 @@ static weft__task *take_ordered(weft__worker *w)
     return t;
 }
 
-weft__task *weft__sched_next_local(weft__worker *w)
+weft__task *weft__sched_next_shared(weft__worker *w)
 {
     if (w->run_next) {
         weft__task *t = w->run_next;
@@ -710,10 +720,20 @@ static bool adopt(weft__worker *w, weft__task *t)
 
 int weft__sched_init(weft__worker *w, const weft_runq_ops *ops, void *arg)
 {
+    weft__engine *e = w->engine;
     w->until_fairness = WEFT__FAIRNESS_TICK;
     w->coop_budget = WEFT__COOP_BUDGET;
     w->deque.lifo = ops == weft_runq_lifo();
-    if (ops == weft_runq_fifo() || ops == weft_runq_lifo())
+    bool builtin = ops == weft_runq_fifo() || ops == weft_runq_lifo();
+    w->fifo = ops == weft_runq_fifo();
+    w->shares_work = !w->dedicated && e->cfg.policy != WEFT_POLICY_PER_CORE && builtin;
+    w->has_peers = w->shares_work && e->nworkers > 1;
+    w->lifo_slot_on = w->has_peers && e->cfg.policy == WEFT_POLICY_STEAL;
+    /* A lone worker of a stealing engine has no thief for its deque to
+     * serve, and its bound would only send work round the injection queue.
+     * A global engine's queue is the injection queue itself. */
+    w->local_only = builtin && (!w->shares_work || (e->cfg.policy == WEFT_POLICY_STEAL && e->nworkers == 1));
+    if (builtin)
         return 0;
     w->rq_ops = ops;
     w->rq = weft__calloc(w->rt, ops->state_size);

@@ -23,21 +23,12 @@ const char *weft__task_state_name(unsigned state)
     return state < WEFT__T_STATE_COUNT ? state_names[state] : "corrupt";
 }
 
-static void bad_transition(const weft__task *t, unsigned from, unsigned was, unsigned to)
+void weft__task_bad_transition(weft__task *t, unsigned from, unsigned to)
 {
+    unsigned was = weft__task_get_state(t);
     weft__invariant_failed(__FILE__, __LINE__, "task %llu (%s) went %s -> %s but was %s",
                            (unsigned long long)t->node.task_id, t->name ? t->name : "unnamed",
                            weft__task_state_name(from), weft__task_state_name(to), weft__task_state_name(was));
-}
-
-void weft__task_set_state(weft__task *t, unsigned from, unsigned to)
-{
-    if (WEFT_DEBUG) {
-        unsigned was = weft__task_get_state(t);
-        if (was != from)
-            bad_transition(t, from, was, to);
-    }
-    weft__st_s(t->rt->serial, &t->state, to, WEFT__RELEASE);
 }
 
 bool weft__task_cas(weft__task *t, unsigned from, unsigned to)
@@ -128,13 +119,13 @@ static int grow_chunks(weft_rt *rt)
     return 0;
 }
 
-/* Fresh records (never handed out) into the caller's list: at most `want`,
- * under tasks_lock. */
-static size_t take_fresh(weft_rt *rt, weft_list *into, size_t want)
+/* Fresh records (never handed out) onto the caller's free list, lowest
+ * slot on top: at most `want`, under tasks_lock. */
+static size_t take_fresh(weft_rt *rt, weft_freelist *into, size_t want)
 {
     uint32_t fresh = rt->fresh_slots.v;
-    size_t n = 0;
-    while (n < want && fresh != UINT32_MAX) {
+    weft_freelist got = {NULL, 0};
+    while (got.len < want && fresh != UINT32_MAX) {
         if (fresh == rt->nchunks * WEFT__TASK_CHUNK && grow_chunks(rt) < 0)
             break;
         weft__task *t = weft__task_at(rt, fresh);
@@ -142,42 +133,38 @@ static size_t take_fresh(weft_rt *rt, weft_list *into, size_t want)
         t->gen = 1;
         t->rt = rt;
         t->state.v = WEFT__T_FREE;
-        weft__list_push_tail(into, &t->node.link);
+        weft__freelist_push(&got, &t->node.link);
         fresh++;
-        n++;
     }
     weft__st(&rt->fresh_slots, fresh, WEFT__RELEASE);
+    size_t n = got.len;
+    weft_link *l;
+    while ((l = weft__freelist_pop(&got)) != NULL)
+        weft__freelist_push(into, l);
     return n;
 }
 
 /* A free record: the worker's own list, else a batch from the runtime's. */
 static weft__task *record_take(weft_rt *rt, weft__worker *w)
 {
-    if (w && w->free_tasks.head) {
-        w->nfree_tasks--;
-        return (weft__task *)weft__list_pop_head(&w->free_tasks);
-    }
-    weft_list got = {NULL, NULL};
+    if (w && w->free_tasks.top)
+        return (weft__task *)weft__freelist_pop(&w->free_tasks);
+    weft_freelist got = {NULL, 0};
     size_t want = w ? WEFT__WORKER_CACHE / 2 : 1;
-    size_t n = 0;
     weft__spin_lock(&rt->tasks_lock);
-    weft_link *l;
-    while (n < want && (l = weft__list_pop_head(&rt->free_tasks)) != NULL) {
-        weft__list_push_tail(&got, l);
-        n++;
-    }
-    if (!n)
-        n = take_fresh(rt, &got, want);
+    weft__freelist_move(&got, &rt->free_tasks, want);
+    if (!got.len)
+        take_fresh(rt, &got, want);
     weft__spin_unlock(&rt->tasks_lock);
-    weft__task *t = (weft__task *)weft__list_pop_head(&got);
-    if (w) {
-        weft__list_splice_tail(&w->free_tasks, &got);
-        w->nfree_tasks += n ? n - 1 : 0;
-    }
+    weft__task *t = (weft__task *)weft__freelist_pop(&got);
+    if (w)
+        weft__freelist_move(&w->free_tasks, &got, got.len);
     return t;
 }
 
-int weft__task_new(weft_rt *rt, weft__worker *w, weft_fn fn, void *arg, const weft_spawn_opts *o, weft__task **out)
+/* Inline in the spawn path; weft__task_new for the rest. */
+static WEFT_ALWAYS_INLINE int task_new(weft_rt *rt, weft__worker *w, weft_fn fn, void *arg, const weft_spawn_opts *o,
+                                       weft__task **out)
 {
     weft__task *t = record_take(rt, w);
     if (!t)
@@ -202,6 +189,11 @@ int weft__task_new(weft_rt *rt, weft__worker *w, weft_fn fn, void *arg, const we
     return 0;
 }
 
+int weft__task_new(weft_rt *rt, weft__worker *w, weft_fn fn, void *arg, const weft_spawn_opts *o, weft__task **out)
+{
+    return task_new(rt, w, fn, arg, o, out);
+}
+
 void weft__task_release(weft_rt *rt, weft__task *t)
 {
     weft__task_set_state(t, WEFT__T_FINISHED, WEFT__T_FREE);
@@ -209,21 +201,17 @@ void weft__task_release(weft_rt *rt, weft__task *t)
     weft__st((weft__a32 *)&t->gen, gen ? gen : 1u, WEFT__RELEASE);
     weft__worker *w = weft__tls_worker;
     if (w && w->rt == rt) {
-        weft__list_push_head(&w->free_tasks, &t->node.link);
-        if (++w->nfree_tasks <= 2 * WEFT__WORKER_CACHE)
+        weft__freelist_push(&w->free_tasks, &t->node.link);
+        if (w->free_tasks.len <= 2 * WEFT__WORKER_CACHE)
             return;
         /* Too many: half go back for other workers. */
-        weft_list spill = {NULL, NULL};
-        for (size_t i = 0; i < WEFT__WORKER_CACHE; i++)
-            weft__list_push_tail(&spill, weft__list_pop_head(&w->free_tasks));
-        w->nfree_tasks -= WEFT__WORKER_CACHE;
         weft__spin_lock(&rt->tasks_lock);
-        weft__list_splice_tail(&rt->free_tasks, &spill);
+        weft__freelist_move(&rt->free_tasks, &w->free_tasks, WEFT__WORKER_CACHE);
         weft__spin_unlock(&rt->tasks_lock);
         return;
     }
     weft__spin_lock(&rt->tasks_lock);
-    weft__list_push_head(&rt->free_tasks, &t->node.link);
+    weft__freelist_push(&rt->free_tasks, &t->node.link);
     weft__spin_unlock(&rt->tasks_lock);
 }
 
@@ -300,7 +288,7 @@ static int placement(weft_rt *rt, weft__worker *w, const weft_spawn_opts *o, uns
 }
 
 /* Counted by the runtime's own thread: id, live count, spawn event. */
-static void count_spawn(weft_rt *rt, weft__worker *w, weft__task *t)
+static inline void count_spawn(weft_rt *rt, weft__worker *w, weft__task *t)
 {
     if (rt->serial) {
         t->node.task_id = ++rt->next_task_id.v;
@@ -321,19 +309,24 @@ void weft__spawn_adopted(weft_rt *rt, weft__worker *w, weft__task *t)
     count_spawn(rt, w, t);
 }
 
-int weft__spawn_prepare(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn fn, void *arg,
-                        const weft_spawn_opts *o, bool detached)
+static WEFT_ALWAYS_INLINE int spawn_prepare(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn fn, void *arg,
+                                            const weft_spawn_opts *o, bool detached)
 {
     unsigned engine, pin;
-    int r = placement(rt, w, o, &engine, &pin);
-    if (r < 0)
+    int r;
+    if (WEFT_LIKELY(!o && w && w->shares_work)) {
+        /* The common spawn: where the spawner is, unpinned. */
+        engine = w->engine->index;
+        pin = UINT32_MAX;
+    } else if ((r = placement(rt, w, o, &engine, &pin)) < 0) {
         return r;
+    }
     if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
         return WEFT_ESHUTDOWN;
     if (w)
         weft__sched_point(w);
     weft__task *t;
-    if ((r = weft__task_new(rt, w, fn, arg, o, &t)) < 0)
+    if ((r = task_new(rt, w, fn, arg, o, &t)) < 0)
         return r;
     t->engine = (uint8_t)engine;
     if (pin != UINT32_MAX) {
@@ -349,6 +342,12 @@ int weft__spawn_prepare(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn 
     return 0;
 }
 
+int weft__spawn_prepare(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn fn, void *arg,
+                        const weft_spawn_opts *o, bool detached)
+{
+    return spawn_prepare(rt, w, out, fn, arg, o, detached);
+}
+
 void weft__spawn_commit(weft_rt *rt, weft__task *t)
 {
     weft__schedule(rt, t, false);
@@ -358,13 +357,13 @@ int weft__spawn(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn fn, void
                 bool detached)
 {
     weft__task *t;
-    int r = weft__spawn_prepare(rt, w, &t, fn, arg, o, detached);
+    int r = spawn_prepare(rt, w, &t, fn, arg, o, detached);
     if (r < 0)
         return r;
     /* The handle first: once scheduled, t may run, end and be reused. */
     if (out)
         *out = t;
-    weft__spawn_commit(rt, t);
+    weft__schedule(rt, t, false);
     return 0;
 }
 

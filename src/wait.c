@@ -103,7 +103,7 @@ int weft__block(weft__task *t, int kind_flags, void *obj, weft__unlink_fn unlink
     bool uncancellable = (t->flags & WEFT__F_UNCANCELLABLE) != 0;
     /* An uncancellable wait (re-taking a mutex after a condition wait) is
      * not cut short by a scope deadline either. */
-    uint64_t eff = uncancellable ? deadline : weft__scope_deadline(t->scope, deadline);
+    uint64_t eff = uncancellable || !t->scope ? deadline : weft__scope_deadline(t->scope, deadline);
     bool timed = eff != WEFT_NO_DEADLINE;
     weft_timer tm;
     weft__lock_s(serial, &t->wait_lock);
@@ -144,7 +144,8 @@ int weft__block(weft__task *t, int kind_flags, void *obj, weft__unlink_fn unlink
                        (unsigned long long)t->node.task_id, weft__task_state_name(weft__task_get_state(t)));
     }
     weft__unlock_s(serial, &t->wait_lock);
-    weft__hook(rt, WEFT_HOOK_PARK, w, t, 0, weft__wait_name(kind));
+    if (weft__hook_on(rt, WEFT_HOOK_PARK)) /* the name only when someone listens */
+        weft__hook_dispatch(rt, WEFT_HOOK_PARK, w, t, 0, weft__wait_name(kind));
     bool external = (kind_flags & WEFT__W_EXTERNAL) != 0;
     if (external)
         weft__fetch_add(&rt->external_waits, 1u, WEFT__RELAXED);
