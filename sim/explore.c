@@ -305,6 +305,7 @@ typedef struct campaign {
     char *sigs[MAX_SIGNATURES];
     size_t nsigs;
     weft__decisions first_rec; /* the first failure's decisions */
+    bool have_first;
     char self_key[256];
 } campaign;
 
@@ -372,16 +373,18 @@ static bool account(campaign *c, weft__outcome *out, uint64_t seed, bool by_sche
             c->nsigs++;
     }
     char *sched = NULL;
-    if (by_schedule && out->rec.v)
+    if (by_schedule)
         weft__schedule_encode(out->rec.v, out->rec.len, &sched);
     if (++res->failures == 1) {
         res->status = out->status;
         res->failing_seed = seed;
         snprintf(res->message, sizeof res->message, "%s", out->message);
         snprintf(res->signature, sizeof res->signature, "%s", sig);
+        /* (A run with no decisions at all has an empty schedule: "S2.") */
         c->first_rec = out->rec;
+        c->have_first = true;
         memset(&out->rec, 0, sizeof out->rec);
-        if (c->first_rec.v && weft__schedule_encode(c->first_rec.v, c->first_rec.len, &res->schedule) == 0)
+        if (weft__schedule_encode(c->first_rec.v, c->first_rec.len, &res->schedule) == 0)
             res->schedule_len = c->first_rec.len;
     }
     if (c->out) {
@@ -650,7 +653,7 @@ static void finish_message(campaign *c, weft_fn test, void *arg)
                       res->failures, res->runs, res->distinct_failures);
     /* Shrinking and the timeline are extras: the failure found stands even
      * if they cannot be had, and the message says why. */
-    if ((o->flags & WEFT_EXPLORE_SHRINK) && c->first_rec.v && res->status != WEFT_ETIMEDOUT) {
+    if ((o->flags & WEFT_EXPLORE_SHRINK) && c->have_first && res->status != WEFT_ETIMEDOUT) {
         weft__decisions shrunk;
         weft__run_spec sp = c->base;
         int r = weft__shrink(&sp, &c->first_rec, o->shrink_budget ? o->shrink_budget : DEFAULT_SHRINK_BUDGET,

@@ -12,6 +12,7 @@
     X(rt)              \
     X(sim)             \
     X(explore)         \
+    X(replay)          \
     X(sync)            \
     X(chan)            \
     X(scope)           \
