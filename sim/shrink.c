@@ -3,9 +3,10 @@
  *
  *  1. drop a whole task's choices (every preemption and choice made while it
  *     ran), task by task;
- *  2. drop choices one group at a time, halving the groups down to single
- *     ones: fewest context switches first, as preemption bounding (CHESS,
- *     Shuttle) searches;
+ *  2. keep the fewest of the run's choices that still fail — each alone,
+ *     then pairs — as preemption bounding (CHESS, Shuttle) searches fewest
+ *     context switches first; then drop choices a group at a time, halving
+ *     the groups down to single ones;
  *  3. then delete and lower decisions by position (ddmin), which also pulls
  *     the remaining choices earlier.
  *
@@ -16,7 +17,15 @@
  * program points (which is why deleting by position alone barely shrinks a
  * deadlock). Every candidate is a real run; it is kept when it fails with the
  * same signature (the same assertion, the same deadlock shape) and is smaller:
- * fewer choices, then fewer decisions, then smaller values.
+ * in steps 1 and 2, fewer choices first (then fewer decisions); in step 3,
+ * fewer decisions first (then fewer choices).
+ *
+ * Fewest switches and fewest decisions pull apart: one preemption deep in a
+ * task can need more decisions before it than two early ones. So the
+ * failing run is shrunk three ways — by position alone; by structure, then
+ * position; by position, then structure, then position — and the shortest
+ * result wins (then the one with fewer choices). It is never longer than
+ * shrinking by position alone.
  */
 #include "explore.h"
 
@@ -195,9 +204,12 @@ static uint64_t value_sum(const weft__decisions *d)
     return n;
 }
 
-/* Is (choices, len, sum) of x smaller than that of b? */
-static bool smaller(size_t choices, size_t len, uint64_t sum, const best *b)
+/* Is (choices, len, sum) smaller than b's — or (len, choices, sum) when
+ * by_length? */
+static bool smaller(size_t choices, size_t len, uint64_t sum, const best *b, bool by_length)
 {
+    if (by_length && len != b->rec.len)
+        return len < b->rec.len;
     if (choices != b->choices)
         return choices < b->choices;
     if (len != b->rec.len)
@@ -205,11 +217,35 @@ static bool smaller(size_t choices, size_t len, uint64_t sum, const best *b)
     return sum < b->sum;
 }
 
+static void best_free(best *b)
+{
+    weft__decisions_release(&b->rec);
+    free(b->anns);
+    memset(b, 0, sizeof *b);
+}
+
+static int best_copy(best *dst, const best *src)
+{
+    memset(dst, 0, sizeof *dst);
+    if (weft__decisions_copy(&dst->rec, &src->rec) < 0)
+        return WEFT_ENOMEM;
+    dst->anns = malloc((src->rec.len + 1) * sizeof *dst->anns);
+    if (!dst->anns) {
+        weft__decisions_release(&dst->rec);
+        return WEFT_ENOMEM;
+    }
+    memcpy(dst->anns, src->anns, src->rec.len * sizeof *dst->anns);
+    dst->choices = src->choices;
+    dst->sum = src->sum;
+    return 0;
+}
+
 typedef struct shrinker {
     const weft__run_spec *base;
     char sig[256];
     unsigned budget;
     double deadline; /* wall clock; 0: none */
+    bool by_length;  /* the order candidates are kept by (see smaller) */
     best b;
 } shrinker;
 
@@ -250,7 +286,7 @@ static int attempt(shrinker *k, guide *g)
             o.rec.len--;
         size_t choices = weft__choices(&o.rec);
         uint64_t sum = value_sum(&o.rec);
-        if (!strcmp(sig, k->sig) && (!k->b.rec.v || smaller(choices, o.rec.len, sum, &k->b))) {
+        if (!strcmp(sig, k->sig) && smaller(choices, o.rec.len, sum, &k->b, k->by_length)) {
             weft__decisions_release(&k->b.rec);
             free(k->b.anns);
             k->b.rec = o.rec;
@@ -288,15 +324,16 @@ static size_t choices_of(const best *b, choice *out)
     return n;
 }
 
-/* Run with the choices c[0..n) except those of `owner` (if != 0) and those
- * in [skip, skip + len). */
-static int try_keyed(shrinker *k, const choice *c, size_t n, uint64_t owner, size_t skip, size_t len)
+/* Run with the choices c[0..n) except those of `owner` (if != 0), those in
+ * [skip, skip + len), and, when `only` is given, those it does not mark. */
+static int try_keyed(shrinker *k, const choice *c, size_t n, uint64_t owner, size_t skip, size_t len,
+                     const bool *only)
 {
     guide g;
     memset(&g, 0, sizeof g);
     g.keyed = true;
     for (size_t i = 0; i < n; i++) {
-        if ((owner && c[i].owner == owner) || (i >= skip && i < skip + len))
+        if ((owner && c[i].owner == owner) || (i >= skip && i < skip + len) || (only && !only[i]))
             continue;
         slot *e = map_find(&g.choices, mix3(c[i].owner, c[i].stream, c[i].idx), true);
         if (!e) {
@@ -328,7 +365,7 @@ static int drop_tasks(shrinker *k, bool *progress)
             if (!first)
                 continue;
             /* Dropping an owner that is every choice is step 2's job. */
-            if ((r = try_keyed(k, c, n, c[i].owner, 0, 0)) > 0)
+            if ((r = try_keyed(k, c, n, c[i].owner, 0, 0, NULL)) > 0)
                 again = *progress = true;
         }
         free(c);
@@ -347,7 +384,7 @@ static int drop_choices(shrinker *k, bool *progress)
         size_t n = choices_of(&k->b, c);
         bool kept = false;
         for (size_t i = 0; i + len <= n && r >= 0 && !out_of_budget(k); i += len)
-            if ((r = try_keyed(k, c, n, 0, i, len)) > 0) {
+            if ((r = try_keyed(k, c, n, 0, i, len, NULL)) > 0) {
                 kept = *progress = true;
                 break; /* the choices changed: name them again */
             }
@@ -360,6 +397,43 @@ static int drop_choices(shrinker *k, bool *progress)
             len = k->b.choices ? k->b.choices : 1;
         }
     }
+    return r < 0 ? r : 0;
+}
+
+/* 2, first: the run's own choices alone, then in pairs — the fewest
+ * context switches that still fail, as iterative preemption bounding
+ * searches, but only among the choices this failing run made. Pairs only
+ * while they are few. */
+#define PAIRS_UP_TO 24u
+
+static int fewest_first(shrinker *k, bool *progress)
+{
+    if (k->b.choices <= 1)
+        return 0;
+    choice *c = malloc((k->b.rec.len + 1) * sizeof *c);
+    bool *only = calloc(k->b.rec.len + 1, sizeof *only);
+    if (!c || !only) {
+        free(c);
+        free(only);
+        return WEFT_ENOMEM;
+    }
+    size_t n = choices_of(&k->b, c);
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0 && !out_of_budget(k); i++) {
+        only[i] = true;
+        r = try_keyed(k, c, n, 0, 0, 0, only);
+        only[i] = false;
+    }
+    for (size_t i = 0; n <= PAIRS_UP_TO && k->b.choices > 2 && i < n && r == 0 && !out_of_budget(k); i++)
+        for (size_t j = i + 1; j < n && r == 0 && !out_of_budget(k); j++) {
+            only[i] = only[j] = true;
+            r = try_keyed(k, c, n, 0, 0, 0, only);
+            only[i] = only[j] = false;
+        }
+    free(c);
+    free(only);
+    if (r > 0)
+        *progress = true;
     return r < 0 ? r : 0;
 }
 
@@ -399,6 +473,31 @@ static int by_position(shrinker *k, bool *progress)
     return r < 0 ? r : 0;
 }
 
+/* Structure (steps 1 and 2), then position (step 3), from `from`, into
+ * *out. Each step repeats while it finds something smaller. */
+static int pipeline(shrinker *k, const best *from, bool structure, best *out)
+{
+    int r = best_copy(&k->b, from);
+    if (r < 0)
+        return r;
+    for (bool progress = structure; progress && r >= 0 && !out_of_budget(k);) {
+        progress = false;
+        k->by_length = false;
+        if ((r = drop_tasks(k, &progress)) >= 0 && (r = fewest_first(k, &progress)) >= 0)
+            r = drop_choices(k, &progress);
+    }
+    for (bool progress = true; progress && r >= 0 && !out_of_budget(k);) {
+        progress = false;
+        k->by_length = true;
+        r = by_position(k, &progress);
+    }
+    *out = k->b;
+    memset(&k->b, 0, sizeof k->b);
+    if (r < 0)
+        best_free(out);
+    return r;
+}
+
 int weft__shrink(const weft__run_spec *base, const weft__decisions *failing, unsigned budget, double time_s,
                  weft__decisions *out)
 {
@@ -406,7 +505,7 @@ int weft__shrink(const weft__run_spec *base, const weft__decisions *failing, uns
     shrinker k;
     memset(&k, 0, sizeof k);
     k.base = base;
-    k.budget = budget + 1; /* the first run names the failure */
+    k.budget = budget;
     if (time_s > 0)
         k.deadline = weft__wall_now() + time_s;
     /* Run the failing decisions once, to learn who made each and what the
@@ -428,7 +527,6 @@ int weft__shrink(const weft__run_spec *base, const weft__decisions *failing, uns
         weft__decisions_release(&o.rec);
         return r < 0 ? r : WEFT_ENOMEM;
     }
-    k.budget--;
     if (!weft__is_failure(o.status)) {
         /* Not reproducible this way (it should be): hand back what we had. */
         free(g.anns);
@@ -438,24 +536,19 @@ int weft__shrink(const weft__run_spec *base, const weft__decisions *failing, uns
     weft__signature(o.status, o.message, k.sig, sizeof k.sig);
     while (o.rec.len && o.rec.v[o.rec.len - 1].value == 0)
         o.rec.len--;
-    k.b.rec = o.rec;
-    k.b.anns = g.anns;
-    k.b.choices = weft__choices(&k.b.rec);
-    k.b.sum = value_sum(&k.b.rec);
-    for (bool progress = true; progress && r >= 0 && !out_of_budget(&k);) {
-        progress = false;
-        if ((r = drop_tasks(&k, &progress)) < 0)
-            break;
-        if ((r = drop_choices(&k, &progress)) < 0)
-            break;
-        if ((r = by_position(&k, &progress)) < 0)
-            break;
-    }
-    free(k.b.anns);
-    if (r < 0) {
-        weft__decisions_release(&k.b.rec);
-        return r;
-    }
-    *out = k.b.rec;
-    return 0;
+    best orig = {o.rec, g.anns, weft__choices(&o.rec), value_sum(&o.rec)};
+    best got[3];
+    memset(got, 0, sizeof got);
+    if ((r = pipeline(&k, &orig, false, &got[0])) >= 0 && (r = pipeline(&k, &orig, true, &got[1])) >= 0)
+        r = pipeline(&k, &got[0], true, &got[2]);
+    best *win = &orig;
+    for (int i = 0; i < 3 && r >= 0; i++)
+        if (got[i].anns && smaller(got[i].choices, got[i].rec.len, got[i].sum, win, true))
+            win = &got[i];
+    if (r >= 0)
+        r = weft__decisions_copy(out, &win->rec);
+    for (int i = 0; i < 3; i++)
+        best_free(&got[i]);
+    best_free(&orig);
+    return r;
 }

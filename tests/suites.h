@@ -13,6 +13,7 @@
     X(sim)             \
     X(explore)         \
     X(replay)          \
+    X(shrink)          \
     X(sync)            \
     X(chan)            \
     X(scope)           \
