@@ -380,10 +380,9 @@ static bool account(campaign *c, weft__outcome *out, uint64_t seed, bool by_sche
         res->failing_seed = seed;
         snprintf(res->message, sizeof res->message, "%s", out->message);
         snprintf(res->signature, sizeof res->signature, "%s", sig);
-        /* (A run with no decisions at all has an empty schedule: "S2.") */
-        c->first_rec = out->rec;
-        c->have_first = true;
-        memset(&out->rec, 0, sizeof out->rec);
+        /* A copy: exhaustive search still backtracks from the run's own.
+         * (A run with no decisions at all has an empty schedule: "S2.") */
+        c->have_first = weft__decisions_copy(&c->first_rec, &out->rec) == 0;
         if (weft__schedule_encode(c->first_rec.v, c->first_rec.len, &res->schedule) == 0)
             res->schedule_len = c->first_rec.len;
     }

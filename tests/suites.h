@@ -14,6 +14,7 @@
     X(explore)         \
     X(replay)          \
     X(shrink)          \
+    X(shard)           \
     X(timeline)        \
     X(sync)            \
     X(chan)            \
