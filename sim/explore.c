@@ -413,6 +413,39 @@ static unsigned subtree_owner(const weft__decisions *d, unsigned count)
     return (unsigned)(h % count);
 }
 
+/* Exhaustive search's decision source: the prefix, then defaults (as the
+ * PREFIX source), noting the trace hash before each decision, so that a
+ * replayed prefix can be checked to run as it did. */
+typedef struct prefix_guide {
+    const weft__decisions *prefix;
+    size_t at;
+    uint64_t *hash;
+    size_t n, cap;
+    bool oom;
+} prefix_guide;
+
+static uint64_t prefix_cb(void *ctx, weft__sim *s, int stream, uint32_t bound, bool preempt)
+{
+    (void)stream;
+    (void)preempt;
+    prefix_guide *g = ctx;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 256;
+        uint64_t *h = realloc(g->hash, cap * sizeof *h);
+        if (h) {
+            g->hash = h;
+            g->cap = cap;
+        } else {
+            g->oom = true;
+        }
+    }
+    if (g->n < g->cap)
+        g->hash[g->n++] = s->hash;
+    uint64_t v = g->at < g->prefix->len ? g->prefix->v[g->at].value : 0;
+    g->at++;
+    return bound && v >= bound ? bound - 1 : v;
+}
+
 static int explore_exhaustive(campaign *c)
 {
     const weft_explore_opts *o = c->o;
@@ -420,29 +453,45 @@ static int explore_exhaustive(campaign *c)
     uint64_t max = o->max_schedules ? o->max_schedules : DEFAULT_MAX_SCHEDULES;
     weft__decisions prefix = {0};
     size_t *pre = NULL;
+    uint64_t *prev_hash = NULL; /* the trace hash before each decision of the run prefix came from */
     int r = 0;
     for (;;) {
+        prefix_guide g = {&prefix, 0, NULL, 0, 0, false};
         weft__run_spec sp = c->base;
-        sp.prefix = &prefix;
+        sp.guide = prefix_cb;
+        sp.guide_ctx = &g;
         sp.keep = WEFT__KEEP_ALWAYS;
         weft__outcome out;
-        if ((r = weft__run_once(&sp, &out)) < 0)
-            break;
-        /* The prefix must replay as it was recorded: a choice that now
-         * offers a different number of options means the tree itself moved
-         * (the test depends on an address, a global, real time…), and
-         * "exhausted" would be a lie. */
-        for (size_t i = 0; i < prefix.len && i < out.rec.len; i++) {
-            if (out.rec.v[i].bound == prefix.v[i].bound)
-                continue;
-            out.status = WEFT_EFAILED;
-            snprintf(out.message, sizeof out.message,
-                     "nondeterminism: exhaustive search replayed a schedule's first %zu decisions and decision %zu "
-                     "now offers %u choice(s) where it offered %u: the choice tree depends on something outside "
-                     "the simulator (an address, a global, rand(), the process id, real time)",
-                     prefix.len, i + 1, out.rec.v[i].bound, prefix.v[i].bound);
+        if ((r = weft__run_once(&sp, &out)) < 0 || g.oom) {
+            free(g.hash);
+            weft__decisions_release(&out.rec);
+            r = r < 0 ? r : WEFT_ENOMEM;
             break;
         }
+        /* The prefix must replay as it ran: the same events before each of
+         * its decisions, and the same number of choices at each. If not,
+         * the tree itself moved (the test depends on an address, a global,
+         * real time…), and "exhausted" would be a lie. */
+        for (size_t i = 0; i < prefix.len && i < out.rec.len && i < g.n; i++) {
+            if (out.rec.v[i].bound == prefix.v[i].bound && g.hash[i] == prev_hash[i])
+                continue;
+            out.status = WEFT_EFAILED;
+            if (out.rec.v[i].bound != prefix.v[i].bound)
+                snprintf(out.message, sizeof out.message,
+                         "nondeterminism: exhaustive search replayed a schedule's first %zu decisions and decision "
+                         "%zu now offers %u choice(s) where it offered %u: the choice tree depends on something "
+                         "outside the simulator (an address, a global, rand(), the process id, real time)",
+                         prefix.len, i + 1, out.rec.v[i].bound, prefix.v[i].bound);
+            else
+                snprintf(out.message, sizeof out.message,
+                         "nondeterminism: exhaustive search replayed a schedule's first %zu decisions and the run "
+                         "before decision %zu is not the one it replayed: the choice tree depends on something "
+                         "outside the simulator (an address, a global, rand(), the process id, real time)",
+                         prefix.len, i + 1);
+            break;
+        }
+        free(prev_hash);
+        prev_hash = g.hash;
         bool ours = c->shard.count == 1 || subtree_owner(&out.rec, c->shard.count) == c->shard.index;
         bool stop = false;
         if (ours || !strncmp(out.message, "nondeterminism", 14))
@@ -497,6 +546,7 @@ static int explore_exhaustive(campaign *c)
         }
     }
     free(pre);
+    free(prev_hash);
     weft__decisions_release(&prefix);
     return r;
 }

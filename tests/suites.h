@@ -15,6 +15,7 @@
     X(replay)          \
     X(shrink)          \
     X(shard)           \
+    X(selfcheck)       \
     X(timeline)        \
     X(sync)            \
     X(chan)            \
