@@ -44,9 +44,26 @@ static int env_seconds(const char *name, double *out, char *msg, size_t msglen)
     return 0;
 }
 
+/* Make a directory and its parents (what `mkdir -p` does); errors show
+ * later, when the timeline cannot be written there. */
+static void make_dirs(const char *dir)
+{
+    char path[3000];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        mkdir(path, 0777);
+        *p = '/';
+    }
+    mkdir(path, 0777);
+}
+
 /* Where a test's timeline goes: <dir>/<name> for a directory (existing, or
- * written with a trailing '/'), else the path without its extension; the
- * files are <stem>.json and <stem>.html. False when nowhere. */
+ * written with a trailing '/', and then made if missing), else the path
+ * without its extension; the files are <stem>.json and <stem>.html. False
+ * when nowhere. */
 static bool timeline_stem(const char *dest, const char *name, char *buf, size_t len)
 {
     char safe[200];
@@ -64,6 +81,8 @@ static bool timeline_stem(const char *dest, const char *name, char *buf, size_t 
     size_t dl = strlen(dest);
     struct stat st;
     if (dest[dl - 1] == '/' || (stat(dest, &st) == 0 && S_ISDIR(st.st_mode))) {
+        if (dest[dl - 1] == '/')
+            make_dirs(dest);
         snprintf(buf, len, "%.*s/%s", (int)(dest[dl - 1] == '/' ? dl - 1 : dl), dest, safe);
         return true;
     }

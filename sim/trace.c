@@ -206,15 +206,21 @@ static void one_line(const char *in, char *out, size_t len)
 
 void weft__trace_format(const weft__event *e, uint64_t time, char *buf, size_t len)
 {
-    char msg[768];
+    char msg[768], who[16];
+    /* Events of no worker (the host spawning the root, a clock jump, a
+     * deadlock found) are the host's. */
+    if (e->worker < 0)
+        snprintf(who, sizeof who, "host");
+    else
+        snprintf(who, sizeof who, "w%d", e->worker);
     switch (e->kind) {
     case WEFT__EV_HOOK:
-        snprintf(buf, len, "t=%" PRIu64 " w%d %s task %" PRIu64 "%s%s%s status %d", time, e->worker,
+        snprintf(buf, len, "t=%" PRIu64 " %s %s task %" PRIu64 "%s%s%s status %d", time, who,
                  weft_hook_event_name((weft_hook_event)e->extra), e->b, e->text ? " (" : "", e->text ? e->text : "",
                  e->text ? ")" : "", (int)e->a);
         break;
     case WEFT__EV_DECIDE:
-        snprintf(buf, len, "t=%" PRIu64 " w%d decide %s: %" PRIu64 " of %u", time, e->worker, stream_name(e->extra),
+        snprintf(buf, len, "t=%" PRIu64 " %s decide %s: %" PRIu64 " of %u", time, who, stream_name(e->extra),
                  e->b, (unsigned)e->a);
         break;
     case WEFT__EV_CLOCK:
@@ -222,11 +228,11 @@ void weft__trace_format(const weft__event *e, uint64_t time, char *buf, size_t l
         break;
     case WEFT__EV_FAIL:
         one_line(e->text, msg, sizeof msg);
-        snprintf(buf, len, "t=%" PRIu64 " w%d run failed: %s%s%s", time, e->worker, weft_strerror((int)e->a),
+        snprintf(buf, len, "t=%" PRIu64 " %s run failed: %s%s%s", time, who, weft_strerror((int)e->a),
                  msg[0] ? ": " : "", msg);
         break;
     case WEFT__EV_NOTE:
-        snprintf(buf, len, "t=%" PRIu64 " w%d task %" PRIu64 " note: %s", time, e->worker, e->b,
+        snprintf(buf, len, "t=%" PRIu64 " %s task %" PRIu64 " note: %s", time, who, e->b,
                  e->text ? e->text : "");
         break;
     default:
