@@ -403,7 +403,7 @@ START_TEST(the_helper_can_skip_shrinking_and_refuses_bad_values)
      * choices; the test's have 2) is refused once, without a second
      * (truncated) line to replay it. */
     setenv("WEFT_SCHEDULE", "S2.AgUD", 1);
-    ck_assert_weft(weft_check_run(&o, transfers_fixed, NULL, msg, sizeof msg), WEFT_ESCHEDULE);
+    ck_assert_weft(weft_check_run(&o, counts_runs, NULL, msg, sizeof msg), WEFT_ESCHEDULE);
     unsetenv("WEFT_SCHEDULE");
     ck_assert_msg(strstr(msg, "does not fit") && !strstr(msg, "reproduce with"), "%s", msg);
 }

@@ -71,15 +71,18 @@ static void *noop(void *arg)
     return arg;
 }
 
-/* Makes channels: fails when an allocation fails. */
+/* Makes channels: fails when an allocation fails (after freeing the ones
+ * it made: a failed run abandons the task where it stands). */
 static void *makes_channels(void *arg)
 {
     (void)arg;
     weft_chan *ch[6];
+    int made = 0;
     for (int i = 0; i < 6; i++)
-        WEFT_ASSERT(weft_chan_new(&ch[i], sizeof(int), 4) == 0);
-    for (int i = 0; i < 6; i++)
+        made += weft_chan_new(&ch[made], sizeof(int), 4) == 0;
+    for (int i = 0; i < made; i++)
         weft_chan_free(ch[i]);
+    WEFT_ASSERT(made == 6);
     return NULL;
 }
 
@@ -106,6 +109,33 @@ static void *yields_300(void *arg)
     return NULL;
 }
 
+/* The bank's lost update with plain tasks instead of a scope: a replay that
+ * is refused part-way (a schedule of 4 workers on 2) abandons the tasks
+ * where they stand, and a scope's books would be left behind. */
+static void *racy_transfer_task(void *arg)
+{
+    return (void *)(intptr_t)transfer_racy(arg);
+}
+
+static void *lost_update_spawned(void *arg)
+{
+    (void)arg;
+    bank b;
+    WEFT_ASSERT(bank_open(&b) == 0);
+    transfer t[4] = {{&b, 0, 1, 10, "a->b 10"}, {&b, 1, 0, 5, "b->a 5"}, {&b, 0, 1, 20, "a->b 20"},
+                     {&b, 1, 0, 7, "b->a 7"}};
+    weft_task *task[4];
+    for (int i = 0; i < 4; i++) {
+        weft_spawn_opts o = {.name = t[i].name};
+        WEFT_ASSERT(weft_spawn_ex(&task[i], racy_transfer_task, &t[i], &o) == 0);
+    }
+    for (int i = 0; i < 4; i++)
+        WEFT_ASSERT(weft_join(task[i], NULL) == 0);
+    WEFT_ASSERT(bank_total(&b) == BANK_OPENING * BANK_ACCOUNTS);
+    WEFT_ASSERT(bank_close(&b) == 0);
+    return NULL;
+}
+
 typedef struct knob {
     const char *var, *value;
     weft_fn body;
@@ -120,7 +150,7 @@ typedef struct knob {
 } knob;
 
 static const knob knobs[] = {
-    {"WEFT_WORKERS", "4", bank_lost_update_test, 1, 1},
+    {"WEFT_WORKERS", "4", lost_update_spawned, 1, 1},
     {"WEFT_STRATEGY", "pct:3:200", bank_lost_update_test, 0, 0},
     {"WEFT_BUGGIFY_PERMILLE", "1000", many_fault_sites, 1, 0},
     {"WEFT_FAIL_ALLOC_NTH", "9", makes_channels, 1, 1},
