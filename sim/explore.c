@@ -367,10 +367,11 @@ static bool account(campaign *c, weft__outcome *out, uint64_t seed, bool by_sche
     bool seen = false;
     for (size_t i = 0; i < c->nsigs && !seen; i++)
         seen = !strcmp(c->sigs[i], sig);
-    if (!seen) {
+    /* (Past MAX_SIGNATURES distinct ones, new ones are no longer told
+     * apart here: the count stops; the results files carry them all.) */
+    if (!seen && c->nsigs < MAX_SIGNATURES && (c->sigs[c->nsigs] = strdup(sig)) != NULL) {
+        c->nsigs++;
         res->distinct_failures++;
-        if (c->nsigs < MAX_SIGNATURES && (c->sigs[c->nsigs] = strdup(sig)) != NULL)
-            c->nsigs++;
     }
     char *sched = NULL;
     if (by_schedule)
@@ -387,11 +388,14 @@ static bool account(campaign *c, weft__outcome *out, uint64_t seed, bool by_sche
             res->schedule_len = c->first_rec.len;
     }
     if (c->out) {
-        char vars[2048];
-        weft__replay_vars(&c->cfg, c->o->name, seed, NULL, 0, by_schedule ? (sched ? sched : "?") : NULL, vars,
-                          sizeof vars);
-        weft__results_failure(c->out, c->o->name, seed, by_schedule ? sched : NULL, out->status, sig, out->message,
-                              vars);
+        size_t len = (sched ? strlen(sched) : 0) + 1024;
+        char *vars = malloc(len);
+        if (vars) {
+            weft__replay_vars(&c->cfg, c->o->name, seed, NULL, 0, by_schedule ? (sched ? sched : "?") : NULL, vars,
+                              len);
+            weft__results_failure(c->out, seed, by_schedule, out->status, sig, out->message, vars);
+        }
+        free(vars);
     }
     free(sched);
     if (!(c->o->flags & WEFT_EXPLORE_KEEP_GOING)) {
@@ -681,6 +685,11 @@ static bool env_on(const weft_config *cfg, const char *name, const char **value)
     return true;
 }
 
+/* A schedule this long is not printed into a message (it would be cut, and
+ * a cut schedule replays nothing): the result and the results file have it
+ * whole. */
+#define PRINTABLE_SCHEDULE 2000u
+
 static void finish_message(campaign *c, weft_fn test, void *arg)
 {
     const weft_explore_opts *o = c->o;
@@ -690,7 +699,10 @@ static void finish_message(campaign *c, weft_fn test, void *arg)
     weft_config fail_cfg = c->cfg;
     if (!strncmp(res->message, "nondeterminism", 14) || !strncmp(res->message, "weft: the cross", 15))
         return; /* the self-check's message says it all; no schedule replays it */
-    if (by_schedule)
+    if (by_schedule && res->schedule && strlen(res->schedule) > PRINTABLE_SCHEDULE)
+        snprintf(line, sizeof line, "weft: the failing schedule (%zu decisions) is too long to print here: see "
+                 "weft_explore_result.schedule or the results file (WEFT_RESULTS)", res->schedule_len);
+    else if (by_schedule)
         weft__replay_line(&fail_cfg, o->name, 0, NULL, 0, res->schedule ? res->schedule : "?", line, sizeof line);
     else
         weft__replay_line(&fail_cfg, o->name, res->failing_seed, NULL, 0, NULL, line, sizeof line);
@@ -711,16 +723,22 @@ static void finish_message(campaign *c, weft_fn test, void *arg)
             r = weft__schedule_encode(shrunk.v, shrunk.len, &res->shrunk);
         if (r == 0) {
             res->shrunk_len = shrunk.len;
-            weft__replay_line(&fail_cfg, o->name, 0, NULL, 0, res->shrunk, line, sizeof line);
+            if (strlen(res->shrunk) > PRINTABLE_SCHEDULE)
+                snprintf(line, sizeof line, "weft: its schedule is too long to print here: see "
+                         "weft_explore_result.shrunk or the results file (WEFT_RESULTS)");
+            else
+                weft__replay_line(&fail_cfg, o->name, 0, NULL, 0, res->shrunk, line, sizeof line);
             weft__appendf(res->message, sizeof res->message,
                           "\nweft: shrunk from %zu to %zu decisions (%zu of them choices): %s", res->schedule_len,
                           res->shrunk_len, weft__choices(&shrunk), line + strlen("weft: "));
-            if (c->out) {
-                char vars[4096];
-                weft__replay_vars(&fail_cfg, o->name, 0, NULL, 0, res->shrunk, vars, sizeof vars);
+            size_t len = strlen(res->shrunk) + 1024;
+            char *vars = c->out ? malloc(len) : NULL;
+            if (vars) {
+                weft__replay_vars(&fail_cfg, o->name, 0, NULL, 0, res->shrunk, vars, len);
                 weft__results_shrunk(c->out, res->failing_seed, res->signature, res->schedule_len, res->shrunk_len,
                                      vars);
             }
+            free(vars);
         } else {
             weft__appendf(res->message, sizeof res->message, "\nweft: could not shrink: %s", weft_strerror(r));
         }
@@ -811,15 +829,14 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
             res->failing_seed = by_schedule ? 0 : o->seed_start + c.shard.index;
             weft__signature(r, res->message, res->signature, sizeof res->signature);
             if (c.out)
-                weft__results_failure(c.out, o->name, res->failing_seed, NULL, r, res->signature, res->message, "");
+                weft__results_failure(c.out, res->failing_seed, false, r, res->signature, res->message, "");
             c.stopped = "self_check";
         } else if (r < 0) {
             weft__results_close(c.out, res, "", "error");
             return r;
+        } else {
+            res->runs = 0; /* the check's runs are not exploring's; a failed one reports them */
         }
-        res->runs = 0; /* the self-check's runs are reported apart from exploring's */
-        if (r == WEFT_EFAILED)
-            res->runs = cross_process ? 3 : 2;
     }
     if (r == 0) {
         r = by_schedule ? explore_exhaustive(&c) : explore_seeds(&c);

@@ -84,8 +84,9 @@ typedef struct weft__results weft__results;
  * and/or JUnit XML; either may be NULL. */
 WEFT_HIDDEN weft__results *weft__results_open(const char *jsonl, const char *junit, const weft_explore_opts *o,
                                               const weft_config *cfg, const weft__shard *shard);
-WEFT_HIDDEN void weft__results_failure(weft__results *r, const char *name, uint64_t seed, const char *schedule,
-                                       int status, const char *signature, const char *message, const char *replay);
+/* One failure: by seed, or (by_schedule) by the schedule in its replay line. */
+WEFT_HIDDEN void weft__results_failure(weft__results *r, uint64_t seed, bool by_schedule, int status,
+                                       const char *signature, const char *message, const char *replay);
 WEFT_HIDDEN void weft__results_shrunk(weft__results *r, uint64_t seed, const char *signature, size_t from, size_t to,
                                       const char *replay);
 WEFT_HIDDEN void weft__results_close(weft__results *r, const weft_explore_result *res, const char *strategy,

@@ -230,7 +230,6 @@ struct weft__results {
     char settings[1024];
     weft__shard shard;
     uint64_t seed_start, seeds;
-    char first_message[4096];
     listed list[MAX_LISTED];
     size_t nlisted;
 };
@@ -301,14 +300,11 @@ weft__results *weft__results_open(const char *jsonl, const char *junit, const we
     return r;
 }
 
-void weft__results_failure(weft__results *r, const char *name, uint64_t seed, const char *schedule, int status,
-                           const char *signature, const char *message, const char *replay)
+void weft__results_failure(weft__results *r, uint64_t seed, bool by_schedule, int status, const char *signature,
+                           const char *message, const char *replay)
 {
-    (void)name;
     if (!r)
         return;
-    if (!r->first_message[0])
-        snprintf(r->first_message, sizeof r->first_message, "%s", message);
     if (r->nlisted < MAX_LISTED) {
         r->list[r->nlisted].seed = seed;
         r->list[r->nlisted].signature = strdup(signature);
@@ -316,7 +312,7 @@ void weft__results_failure(weft__results *r, const char *name, uint64_t seed, co
     }
     str s = {0};
     head(r, &s, "failure");
-    if (schedule)
+    if (by_schedule)
         put(&s, ",\"seed\":null", 12);
     else
         putf(&s, ",\"seed\":%" PRIu64, seed);

@@ -234,7 +234,8 @@ static int best_copy(best *dst, const best *src)
         weft__decisions_release(&dst->rec);
         return WEFT_ENOMEM;
     }
-    memcpy(dst->anns, src->anns, src->rec.len * sizeof *dst->anns);
+    if (src->rec.len) /* (a run with no decisions has no annotations at all) */
+        memcpy(dst->anns, src->anns, src->rec.len * sizeof *dst->anns);
     dst->choices = src->choices;
     dst->sum = src->sum;
     return 0;
