@@ -192,15 +192,11 @@ int weft_check_run(const weft_check_opts *co, weft_fn test, void *arg, char *msg
     weft_explore_opts o;
     memset(&o, 0, sizeof o);
     o.name = d.name;
-    /* In a process re-executed by another's cross-process check, only that
-     * exploration runs: go straight to it. */
-    if (weft__selfcheck_child_mode()) {
-        o.cfg = cfg;
-        weft_explore_result res;
-        weft_explore(&o, test, arg, &res);
-        weft_explore_result_free(&res);
-        return 0;
-    }
+    /* In a process re-executed for another's cross-process check, only that
+     * exploration runs (weft_explore knows which): everything else here takes
+     * the same path as in the first process, so that the explorations are
+     * counted alike, but runs and writes nothing. */
+    bool child = weft__selfcheck_child_mode();
     const char *only = env("WEFT_TEST");
     bool mine = !only || (d.name && !strcmp(only, d.name));
     uint64_t seeds = d.seeds ? d.seeds : 1000;
@@ -238,6 +234,8 @@ int weft_check_run(const weft_check_opts *co, weft_fn test, void *arg, char *msg
         return r;
     char stem[3000];
     bool timeline = timeline_stem(dest, d.name, stem, sizeof stem);
+    if (cfg.mode == WEFT_MODE_THREADED && child)
+        return 0;
     if (cfg.mode == WEFT_MODE_THREADED) {
         /* The body once on the real backend: a failed WEFT_ASSERT aborts
          * there, so what comes back is the body's own error, if any. */
@@ -255,6 +253,8 @@ int weft_check_run(const weft_check_opts *co, weft_fn test, void *arg, char *msg
                      weft_strerror(r));
         return r;
     }
+    if (mine && envcfg.schedule && child)
+        return 0;
     if (mine && envcfg.schedule)
         return replay_schedule(&cfg, d.name, envcfg.schedule, mine && env("WEFT_TRACE") ? stem : NULL, test, arg,
                                msg, msglen);
@@ -305,7 +305,7 @@ int weft_check_run(const weft_check_opts *co, weft_fn test, void *arg, char *msg
     if (res.failures) {
         snprintf(msg, msglen, "%s", res.message);
         r = res.status;
-    } else if (mine && has_seed && !has_seeds && env("WEFT_TRACE") && timeline) {
+    } else if (mine && has_seed && !has_seeds && env("WEFT_TRACE") && timeline && !child) {
         /* One seed asked for with WEFT_TRACE: its timeline, failing or not. */
         weft__write_timelines(&o.cfg, test, arg, o.seed_start, NULL, json, msg, msglen);
         memmove(msg, msg + (msg[0] == '\n'), strlen(msg + (msg[0] == '\n')) + 1);

@@ -23,6 +23,8 @@
 
 #define CHILD_VAR "WEFT_SELFCHECK_CHILD"
 
+extern char **environ;
+
 /* Explorations started by this thread so far: what makes a key unique. */
 static WEFT_TLS uint64_t explorations;
 
@@ -159,24 +161,43 @@ int weft__selfcheck_process(const char *key, const weft_rt *rt, char *msg, size_
         snprintf(msg, msglen, "cannot make a pipe");
         return WEFT_EIO;
     }
+    /* The child's environment, made before the fork: between fork and exec
+     * only async-signal-safe calls (this process may have other threads). */
     char var[600];
-    snprintf(var, sizeof var, "%d:%s", fds[1], key);
+    snprintf(var, sizeof var, CHILD_VAR "=%d:%s", fds[1], key);
+    size_t n = 0;
+    while (environ && environ[n])
+        n++;
+    char **envp = calloc(n + 2, sizeof *envp);
+    if (!envp) {
+        close(fds[0]);
+        close(fds[1]);
+        free(argv);
+        free(blob);
+        snprintf(msg, msglen, "out of memory");
+        return WEFT_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], CHILD_VAR "=", sizeof CHILD_VAR))
+            envp[k++] = environ[i];
+    envp[k] = var;
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
         setpgid(0, 0);
         close(fds[0]);
         fcntl(fds[1], F_SETFD, 0); /* the write end crosses exec */
-        setenv(CHILD_VAR, var, 1);
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0) { /* the child's own output is not the parent's */
             dup2(devnull, 1);
             dup2(devnull, 2);
         }
-        execv("/proc/self/exe", argv);
+        execve("/proc/self/exe", argv, envp);
         _exit(127);
     }
     close(fds[1]);
+    free(envp);
     free(argv);
     free(blob);
     if (pid < 0) {

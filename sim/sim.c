@@ -414,8 +414,10 @@ static void sim_end_run(weft_rt *rt)
     weft__sim *s = weft__sim_of(rt);
     if (rt->trace_path && s->ev_len) {
         size_t len = strlen(rt->trace_path);
-        int r = len > 5 && !strcmp(rt->trace_path + len - 5, ".json") ? weft_rt_trace_write_json(rt, rt->trace_path)
-                                                                     : weft_rt_trace_write_text(rt, rt->trace_path);
+        const char *p = rt->trace_path;
+        int r = len > 5 && !strcmp(p + len - 5, ".json")   ? weft_rt_trace_write_json(rt, p)
+                : len > 5 && !strcmp(p + len - 5, ".html") ? weft_rt_trace_write_html(rt, p)
+                                                           : weft_rt_trace_write_text(rt, p);
         if (r < 0 && !rt->quiet)
             fprintf(stderr, "weft: could not write the trace to %s: %s\n", rt->trace_path, weft_strerror(r));
     }

@@ -164,10 +164,6 @@ void weft_sim_note(const char *fmt, ...)
     weft__trace(s, WEFT__EV_NOTE, (int)w->index, 0, 0, w->current ? w->current->node.task_id : 0, text);
 }
 
-typedef weft__cursor cursor;
-#define next_event weft__trace_next
-#define format weft__trace_format
-
 const weft__event *weft__trace_next(weft__cursor *c)
 {
     while (c->i < c->s->ev_len) {
@@ -269,9 +265,9 @@ int weft_rt_trace_write_text(const weft_rt *rt, const char *path)
     fprintf(f, "# weft trace: seed %" PRIu64 ", %" PRIu64 " events, hash %016" PRIx64 "%s\n", s->seed, s->events,
             s->hash, s->record ? "" : " (recording stopped early: out of memory)");
     char line[1024];
-    cursor c = {s, 0, 0};
-    for (const weft__event *e; (e = next_event(&c)) != NULL;) {
-        format(e, c.time, line, sizeof line);
+    weft__cursor c = {s, 0, 0};
+    for (const weft__event *e; (e = weft__trace_next(&c)) != NULL;) {
+        weft__trace_format(e, c.time, line, sizeof line);
         fprintf(f, "%s\n", line);
     }
     return fclose(f) == 0 ? 0 : WEFT_EIO;
@@ -281,9 +277,9 @@ int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, size_t alen
 {
     if (!x || !y || !weft__sim_of(x) || !weft__sim_of(y))
         return WEFT_MISUSE_RT(x ? x : y, WEFT_EINVAL, "weft_trace_diff: need two simulated runtimes");
-    cursor p = {weft__sim_of(x), 0, 0}, q = {weft__sim_of(y), 0, 0};
+    weft__cursor p = {weft__sim_of(x), 0, 0}, q = {weft__sim_of(y), 0, 0};
     for (int64_t n = 0;; n++) {
-        const weft__event *e = next_event(&p), *f = next_event(&q);
+        const weft__event *e = weft__trace_next(&p), *f = weft__trace_next(&q);
         if (!e && !f)
             break;
         bool same = e && f && e->kind == f->kind && e->worker == f->worker && e->extra == f->extra &&
@@ -292,13 +288,13 @@ int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, size_t alen
             continue;
         if (a && alen) {
             if (e)
-                format(e, p.time, a, alen);
+                weft__trace_format(e, p.time, a, alen);
             else
                 snprintf(a, alen, "(end of trace)");
         }
         if (b && blen) {
             if (f)
-                format(f, q.time, b, blen);
+                weft__trace_format(f, q.time, b, blen);
             else
                 snprintf(b, blen, "(end of trace)");
         }

@@ -286,6 +286,26 @@ START_TEST(the_html_page_is_self_contained_with_a_lane_per_worker_and_task)
 }
 END_TEST
 
+START_TEST(weft_trace_names_the_format_by_its_extension)
+{
+    static const char *const ext[] = {".html", ".json", ".txt"};
+    static const char *const starts[] = {"<!DOCTYPE html>", "{\"displayTimeUnit\"", "# weft trace: seed 6"};
+    for (int i = 0; i < 3; i++) {
+        char path[512];
+        temp_file(path, sizeof path, "weft-trace", ext[i]);
+        setenv("WEFT_TRACE", path, 1);
+        weft_config c = test_config(2, 6);
+        c.flags = WEFT_CFG_QUIET; /* the environment applies */
+        ck_assert_weft(run_in(&c, yielders, NULL, NULL), 0);
+        unsetenv("WEFT_TRACE");
+        char *got = slurp(path, NULL);
+        ck_assert_msg(!strncmp(got, starts[i], strlen(starts[i])), "%s: %.100s", ext[i], got);
+        free(got);
+        unlink(path);
+    }
+}
+END_TEST
+
 Suite *suite_timeline(void)
 {
     Suite *s = suite_create("timeline");
@@ -296,6 +316,7 @@ Suite *suite_timeline(void)
     tcase_add_test(tc, decisions_that_kept_the_worker_are_folded);
     tcase_add_test(tc, notes_show_on_the_task_lane_and_never_move_the_interleaving);
     tcase_add_test(tc, the_html_page_is_self_contained_with_a_lane_per_worker_and_task);
+    tcase_add_test(tc, weft_trace_names_the_format_by_its_extension);
     suite_add_tcase(s, tc);
     return s;
 }
