@@ -82,6 +82,13 @@ def readme_workflow(readme_bin, art):
     check(shrunk.get('WEFT_SCHEDULE', '').startswith('S2.'), 'no shrunk schedule line', out)
     m = re.search(r'weft: timeline: (\S+\.html) \(open in a browser\), (\S+\.json) ', out)
     check(m and os.path.exists(m.group(1)) and os.path.exists(m.group(2)), 'no timeline written', out)
+    # The Perfetto one is JSON, in virtual time, with the failure on it.
+    import json
+    trace = json.load(open(m.group(2)))
+    fails = [e for e in trace['traceEvents'] if e.get('ph') == 'i' and e.get('s') == 'g']
+    check(trace['otherData'].get('time') == 'virtual' and len(fails) == 1 and
+          'assertion failed: bank_total' in fails[0]['args']['message'], 'the JSON timeline lacks the failure',
+          str(trace['otherData']))
     first = re.search(r'assertion failed: [^\n]*', out).group(0)
     for name, line in (('seed', seed), ('shrunk', shrunk)):
         rc, again = run([readme_bin], clean_env(CK_FORK='yes', WEFT_SHRINK_SECONDS=0, **line))
