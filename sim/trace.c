@@ -177,7 +177,7 @@ const weft__event *weft__trace_next(weft__cursor *c)
 
 static const char *stream_name(unsigned stream)
 {
-    static const char *const names[WEFT__S_COUNT] = {"interleave", "place", "timing", "fault", "rand", "select"};
+    static const char *const names[WEFT__S_COUNT] = {"interleave", "place", "timing", "fault", "rand", "select", "memory"};
     return stream < WEFT__S_COUNT ? names[stream] : "?";
 }
 

@@ -59,9 +59,13 @@ void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_fn entry)
 #endif
 #ifdef WEFT_TSAN
     /* TSan counts fibers against its thread limit (~8k): one per pooled
-     * stack, not one per task. */
-    if (!stack->tsan_fiber)
-        stack->tsan_fiber = __tsan_create_fiber(0);
+     * stack, not one per task. It is made afresh for each task the stack
+     * is bound to: the last task's entry frames never returned (it left with
+     * a final switch), and TSan's shadow call stack of a reused fiber would
+     * grow by them, task after task, until it overflows. */
+    if (stack->tsan_fiber)
+        __tsan_destroy_fiber(stack->tsan_fiber);
+    stack->tsan_fiber = __tsan_create_fiber(0);
     ctx->tsan_fiber = stack->tsan_fiber;
 #endif
 #if defined(WEFT_UCONTEXT)

@@ -522,9 +522,8 @@ int weft__cancel_task(weft_rt *rt, weft__task *t, int hook_status)
     if (s == WEFT__T_FINISHED || s == WEFT__T_ABANDONED || s == WEFT__T_FREE)
         return 0;
     uint32_t bits = WEFT__CANCEL_REQUESTED | WEFT__CANCEL_LIVE;
-    uint32_t was = rt->serial ? t->cancel.v : weft__fetch_or(&t->cancel, bits, WEFT__ACQ_REL);
-    if (rt->serial)
-        t->cancel.v |= bits;
+    /* Atomic in every runtime: a blocking call's thread reads it (rule 6). */
+    uint32_t was = weft__fetch_or(&t->cancel, bits, WEFT__ACQ_REL);
     if (was & WEFT__CANCEL_REQUESTED)
         return 0;
     weft__worker *w = weft__tls_worker;
