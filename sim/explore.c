@@ -654,21 +654,28 @@ static int determinism_check(campaign *c, bool by_schedule, bool cross_process)
     return r;
 }
 
-/* PCT's change points are spread over its estimate of a run's steps. When
- * the configuration leaves it 0, one run of the first seed of the whole range
- * (the same on every shard) measures it, so that every seed's run depends
- * only on the seed and the configuration. */
+/* PCT's change points are spread over its estimate of a run's steps (the
+ * paper's k: the longest run). When the configuration leaves it 0, the
+ * first PCT_CALIBRATION seeds of the whole range measure it — the same on
+ * every shard — so that every seed's run depends only on the seed and the
+ * configuration, never on which seeds ran before it. */
+#define PCT_CALIBRATION 16u
+
 static int pct_calibrate(campaign *c)
 {
-    weft_config cfg = c->cfg;
-    cfg.seed = c->o->seed_start;
-    weft__run_spec sp = c->base;
-    sp.cfg = &cfg;
-    weft__outcome out;
-    int r = weft__run_once(&sp, &out);
-    if (r < 0)
-        return r;
-    uint64_t k = out.interleave_decisions ? out.interleave_decisions : 1;
+    uint64_t k = 1;
+    for (unsigned i = 0; i < PCT_CALIBRATION; i++) {
+        weft_config cfg = c->cfg;
+        cfg.seed = c->o->seed_start + i;
+        weft__run_spec sp = c->base;
+        sp.cfg = &cfg;
+        weft__outcome out;
+        int r = weft__run_once(&sp, &out);
+        if (r < 0)
+            return r;
+        if (out.interleave_decisions > k)
+            k = out.interleave_decisions;
+    }
     c->cfg.sim.pct_steps = (unsigned)(k > UINT32_MAX ? UINT32_MAX : k);
     return 0;
 }
