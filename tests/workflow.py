@@ -47,6 +47,9 @@ def clean_env(**extra):
               'GTEST_TOTAL_SHARDS', 'SLURM_ARRAY_TASK_ID', 'SLURM_ARRAY_TASK_COUNT', 'JOB_COMPLETION_INDEX',
               'XML_OUTPUT_FILE', 'CK_RUN_SUITE', 'CK_RUN_CASE')
     env = {k: v for k, v in os.environ.items() if not k.startswith('WEFT_') and k not in engine}
+    # Sanitizer builds, eight shards on a small machine: Check's own 4 s
+    # per test is about timing, which these tests are not.
+    env['CK_DEFAULT_TIMEOUT'] = '600'
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

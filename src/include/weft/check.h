@@ -24,6 +24,7 @@
 #define WEFT_CHECK_H
 
 #include <check.h>
+#include <stdlib.h>
 #include <weft.h>
 
 /* The running Check test's name (Check 0.11 and later). */
@@ -32,6 +33,18 @@
 #else
 #define WEFT_CK_TEST_NAME() NULL
 #endif
+
+/* Shrinking must end well inside the test's own timeout, or Check kills the
+ * test and the failure's report is lost with it: half of Check's default
+ * timeout (CK_DEFAULT_TIMEOUT, 4 s unless set, times CK_TIMEOUT_MULTIPLIER),
+ * at most weft's own 10 s. WEFT_SHRINK_SECONDS overrides it. */
+static inline double weft_ck_shrink_seconds_(void)
+{
+    const char *t = getenv("CK_DEFAULT_TIMEOUT"), *m = getenv("CK_TIMEOUT_MULTIPLIER");
+    double timeout = t && *t ? strtod(t, NULL) : 4.0, mult = m && *m ? strtod(m, NULL) : 1.0;
+    double half = (timeout > 0 ? timeout : 4.0) * (mult > 0 ? mult : 1.0) / 2;
+    return half < 10.0 ? half : 10.0;
+}
 
 /* fn: the body (a weft_fn run as the root task of each run); arg: its
  * argument; seeds: how many seeds by default; cfg: a const weft_config * for
@@ -43,6 +56,7 @@
         weft_ck_o_.cfg = (cfg_);                                                                            \
         weft_ck_o_.name = WEFT_CK_TEST_NAME();                                                             \
         weft_ck_o_.seeds = (seeds_);                                                                        \
+        weft_ck_o_.shrink_time_s = weft_ck_shrink_seconds_();                                               \
         int weft_ck_r_ = weft_check_run(&weft_ck_o_, (fn_), (arg_), weft_ck_msg_, sizeof weft_ck_msg_);     \
         ck_assert_msg(weft_ck_r_ == 0, "%s", weft_ck_msg_);                                                \
     } while (0)
