@@ -329,7 +329,7 @@ START_TEST(pct_parameters_given_are_the_parameters_printed)
     ck_assert_msg(strstr(r.message, want), "%s", r.message);
     weft_explore_result_free(&r);
     /* Left to the explorer, the step estimate is measured once, from the
-     * first seed, and printed as used. */
+     * first 16 seeds of the range, and printed as used. */
     o.cfg.sim.pct_steps = 0;
     ck_assert_weft(weft_explore(&o, bank_lost_update_test, NULL, &r), 0);
     ck_assert_uint_eq(r.failures, 1);
