@@ -114,8 +114,8 @@ static found hunt(const char *title, weft_fn test, weft_strategy strategy, uint6
         line = strtok(NULL, "\n");
     }
     if (shrink && r.shrunk)
-        say("    shrinking kept the failure and cut the schedule from %zu to %zu decisions (%.0f%%)\n",
-            r.schedule_len, r.shrunk_len, 100.0 * (double)r.shrunk_len / (double)(r.schedule_len ? r.schedule_len : 1));
+        say("    shrinking kept the failure (%s) and cut the schedule from %zu to %zu decisions\n", r.signature,
+            r.schedule_len, r.shrunk_len);
     weft_explore_result_free(&r);
     return f;
 }
@@ -150,6 +150,7 @@ static int demo(const char *out)
     char lost_json[1024], dead_json[1024];
     snprintf(lost_json, sizeof lost_json, "%s/bank-lost-update.json", out);
     snprintf(dead_json, sizeof dead_json, "%s/bank-deadlock.json", out);
+    /* (weft_explore writes the HTML timeline beside each: x.json -> x.html) */
     int ok = 1;
 
     say("weft demo: a bank with two concurrency bugs, found by seed, replayed, shrunk and drawn.\n\n");
@@ -158,7 +159,7 @@ static int demo(const char *out)
         "    nothing goes wrong. Exploring seeds with 2 virtual workers (random walk):\n");
     found f = hunt("random walk", bank_lost_update_test, WEFT_STRATEGY_RANDOM, 1000, lost_json, 1);
     ok &= f.ok;
-    say("    timeline of the shrunk failing run: %s (open in https://ui.perfetto.dev)\n\n", lost_json);
+    say("    the timeline of the shrunk run shows the two transfers out of account a interleaving\n\n");
 
     say("[2] A seed is a reproduction: the same seed runs the same interleaving, bit for bit.\n");
     ok &= f.ok && replay_twice(bank_lost_update_test, f.seed);
@@ -171,7 +172,7 @@ static int demo(const char *out)
         "    Every task blocked with nothing to wake it is reported as a deadlock, not a hang:\n");
     found d = hunt("random walk", bank_deadlock_test, WEFT_STRATEGY_RANDOM, 1000, dead_json, 1);
     ok &= d.ok;
-    say("    timeline: %s\n\n", dead_json);
+    say("\n");
 
     say("[5] The fixed bank, same source, on the real single-thread backend and in simulation:\n");
     int rt1 = run_fixed_in(WEFT_MODE_THREADED, 1), rt2 = run_fixed_in(WEFT_MODE_SIM, 4);

@@ -166,6 +166,21 @@ static inline void *bank_lost_update_test(void *arg)
     return NULL;
 }
 
+/* The same day of business with the fix: money is conserved under every
+ * interleaving. */
+static inline void *bank_fixed_test(void *arg)
+{
+    (void)arg;
+    bank b;
+    WEFT_ASSERT(bank_open(&b) == 0);
+    transfer t[6] = {{0, 0, 1, 10, "a->b 10"}, {0, 1, 0, 5, "b->a 5"}, {0, 0, 1, 20, "a->b 20"},
+                     {0, 1, 0, 7, "b->a 7"},   {0, 0, 1, 30, "a->b 30"}, {0, 1, 0, 1, "b->a 1"}};
+    WEFT_ASSERT(bank_run(&b, t, 6, transfer_fixed) == 0);
+    WEFT_ASSERT(bank_total(&b) == BANK_OPENING * BANK_ACCOUNTS);
+    WEFT_ASSERT(bank_close(&b) == 0);
+    return NULL;
+}
+
 /* Transfers in both directions holding both locks: a deadlock waiting for
  * the wrong interleaving. */
 static inline void *bank_deadlock_test(void *arg)

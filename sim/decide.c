@@ -148,8 +148,11 @@ static void record(weft__sim *s, int stream, uint32_t bound, uint64_t value, boo
      * if it were whole. */
     if (!s->rec_truncated && weft__decisions_push(s->rt, &s->rec, &d) < 0)
         s->rec_truncated = true;
+    /* A choice that kept the running worker changed nothing a reader of the
+     * timeline needs to see: it is marked (outside the hash) to be folded. */
+    bool kept = preempt && stream == WEFT__S_INTERLEAVE && value == 0;
     weft__trace(s, WEFT__EV_DECIDE, weft__tls_worker ? (int)weft__tls_worker->index : -1, (unsigned)stream,
-                (int32_t)bound, value, NULL);
+                (int32_t)bound, value, kept ? "kept" : NULL);
 }
 
 uint64_t weft__decide(weft__sim *s, int stream, uint32_t bound, bool preempt)
@@ -161,6 +164,7 @@ uint64_t weft__decide(weft__sim *s, int stream, uint32_t bound, bool preempt)
     case WEFT__SRC_BYTES: v = from_bytes(s, bound); break;
     case WEFT__SRC_REPLAY:
     case WEFT__SRC_PREFIX: v = from_replay(s, stream, bound); break;
+    case WEFT__SRC_GUIDE: v = s->guide(s->guide_ctx, s, stream, bound, preempt); break;
     default: v = bound ? bounded(s->streams[stream], bound) : weft__xoshiro_next(s->streams[stream]); break;
     }
     record(s, stream, bound, v, preempt);

@@ -1,12 +1,17 @@
 /* explore.c — running a test under many schedules: seeds (random walk or
- * PCT), bounded exhaustive search of the choice tree, shrinking a failing
- * schedule, the determinism self-check, and the Check helper's entry point.
+ * PCT) and bounded exhaustive search of the choice tree, split across shards;
+ * the determinism self-check under every strategy; the progress line; and
+ * what a failure leaves behind (replay lines, the shrunk schedule, the
+ * timeline, the results files).
  *
- * Each run is a fresh simulated runtime. Wall-clock time is read here only for
- * the time budget and the progress line; it never reaches a run.
+ * Each run is a fresh simulated runtime and depends only on its seed (or
+ * schedule) and the configuration, never on which runs came before it or on
+ * which shard runs it: that is what lets shards split the work and still
+ * report exactly what one unsharded exploration would. Wall-clock time is
+ * read here only for budgets, timeouts and the progress line.
  */
 #define _GNU_SOURCE
-#include "sim.h"
+#include "explore.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -19,33 +24,21 @@
 #define DEFAULT_PREEMPTIONS 2u
 #define DEFAULT_MAX_SCHEDULES 1000000u
 #define DEFAULT_SHRINK_BUDGET 2000u
+/* Exhaustive search is split between shards by the first decisions of a
+ * schedule: every subtree below this depth belongs to one shard. Deep enough
+ * that a bounded tree has many more subtrees than a campaign has shards. */
+#define EXHAUSTIVE_SPLIT_DEPTH 8u
+/* The progress line is redrawn at most this often (seconds). */
+#define PROGRESS_EVERY_S 0.25
 
-typedef struct outcome {
-    int status;
-    uint64_t hash;
-    uint64_t interleave_decisions;
-    char message[4096];
-    weft__decisions rec; /* when keep_rec */
-} outcome;
-
-typedef struct run_spec {
-    const weft_config *cfg;
-    weft_fn test;
-    void *arg;
-    const weft__decisions *prefix; /* PREFIX source when non-NULL */
-    bool keep_rec;
-    bool record_trace;
-    weft_rt **keep_rt; /* leave the runtime alive for the caller */
-} run_spec;
-
-static double wall_now(void)
+double weft__wall_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int copy_decisions(weft__decisions *dst, const weft__decisions *src)
+int weft__decisions_copy(weft__decisions *dst, const weft__decisions *src)
 {
     memset(dst, 0, sizeof *dst);
     if (!src->len)
@@ -58,19 +51,41 @@ static int copy_decisions(weft__decisions *dst, const weft__decisions *src)
     return 0;
 }
 
-static void free_decisions(weft__decisions *d)
+void weft__decisions_release(weft__decisions *d)
 {
     free(d->v);
     memset(d, 0, sizeof *d);
 }
 
-static int run_once(const run_spec *sp, outcome *out)
+void weft__appendf(char *buf, size_t len, const char *fmt, ...)
 {
-    memset(out, 0, sizeof *out);
+    size_t used = strlen(buf);
+    if (used + 1 >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, len - used, fmt, ap);
+    va_end(ap);
+}
+
+bool weft__is_failure(int status)
+{
+    return status == WEFT_EFAILED || status == WEFT_EDEADLK || status == WEFT_ELIVELOCK || status == WEFT_ESCHEDULE ||
+           status == WEFT_ETIMEDOUT;
+}
+
+int weft__run_once(const weft__run_spec *sp, weft__outcome *out)
+{
+    out->status = 0;
+    out->hash = 0;
+    out->interleave_decisions = 0;
+    out->message[0] = 0;
+    memset(&out->rec, 0, sizeof out->rec);
     weft_config cfg = *sp->cfg;
     cfg.mode = WEFT_MODE_SIM;
     cfg.flags |= WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
-    if (sp->prefix)
+    cfg.trace_path = NULL;
+    if (sp->prefix || sp->guide)
         cfg.schedule = NULL;
     if (sp->record_trace)
         cfg.sim.record_trace = 1;
@@ -79,7 +94,14 @@ static int run_once(const run_spec *sp, outcome *out)
     if (r < 0)
         return r;
     weft__sim *s = weft__sim_of(rt);
-    if (sp->prefix) {
+    s->test_name = sp->name;
+    if (sp->timeout_s > 0)
+        s->wall_deadline = (uint64_t)((weft__wall_now() + sp->timeout_s) * 1e9);
+    if (sp->guide) {
+        s->source = WEFT__SRC_GUIDE;
+        s->guide = sp->guide;
+        s->guide_ctx = sp->guide_ctx;
+    } else if (sp->prefix) {
         s->source = WEFT__SRC_PREFIX;
         for (size_t i = 0; i < sp->prefix->len; i++)
             if (weft__decisions_push(rt, &s->replay, &sp->prefix->v[i]) < 0) {
@@ -92,7 +114,8 @@ static int run_once(const run_spec *sp, outcome *out)
     snprintf(out->message, sizeof out->message, "%s", s->message);
     for (size_t i = 0; i < s->rec.len; i++)
         out->interleave_decisions += s->rec.v[i].stream == WEFT__S_INTERLEAVE;
-    if (sp->keep_rec && copy_decisions(&out->rec, &s->rec) < 0) {
+    bool keep = sp->keep == WEFT__KEEP_ALWAYS || (sp->keep == WEFT__KEEP_FAILED && weft__is_failure(out->status));
+    if (keep && (s->rec_truncated || weft__decisions_copy(&out->rec, &s->rec) < 0)) {
         weft_rt_free(rt);
         return WEFT_ENOMEM;
     }
@@ -103,9 +126,126 @@ static int run_once(const run_spec *sp, outcome *out)
     return 0;
 }
 
-static bool is_failure(int status)
+/* ---- failure signatures ---- */
+
+static int cmp_str(const void *a, const void *b)
 {
-    return status == WEFT_EFAILED || status == WEFT_EDEADLK || status == WEFT_ELIVELOCK || status == WEFT_ESCHEDULE;
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "  task 3 (a->b) waits on a mutex held by task 4 (b->a)" →
+ * "(a->b) waits on a mutex held by (b->a)": ids depend on spawn order. */
+static void drop_task_ids(const char *in, size_t n, char *out, size_t len)
+{
+    size_t o = 0;
+    while (n && *in == ' ')
+        in++, n--;
+    for (size_t i = 0; i < n && o + 1 < len;) {
+        if (!strncmp(in + i, "task ", 5) && i + 5 < n && in[i + 5] >= '0' && in[i + 5] <= '9') {
+            i += 5;
+            while (i < n && in[i] >= '0' && in[i] <= '9')
+                i++;
+            while (i < n && in[i] == ' ')
+                i++;
+            continue;
+        }
+        out[o++] = in[i++];
+    }
+    out[o] = 0;
+}
+
+void weft__signature(int status, const char *message, char *buf, size_t len)
+{
+    const char *nl = strchr(message, '\n');
+    size_t first = nl ? (size_t)(nl - message) : strlen(message);
+    switch (status) {
+    case WEFT_EFAILED:
+        if (!strncmp(message, "nondeterminism", 14)) {
+            snprintf(buf, len, "nondeterminism");
+        } else if (!strncmp(message, "assertion failed: ", 18)) {
+            snprintf(buf, len, "assert: %.*s", (int)(first - 18), message + 18);
+        } else {
+            /* weft_fail messages often carry values: blank the numbers so
+             * one bug with different values is one signature. */
+            size_t o = 0;
+            o += (size_t)snprintf(buf, len, "fail: ");
+            for (size_t i = 0; i < first && o + 1 < len; i++) {
+                bool digit = message[i] >= '0' && message[i] <= '9';
+                if (digit && o && buf[o - 1] == '#')
+                    continue;
+                buf[o++] = digit ? '#' : message[i];
+            }
+            buf[o < len ? o : len - 1] = 0;
+        }
+        break;
+    case WEFT_EDEADLK: {
+        /* One line per blocked task after the first: sort them, so the shape
+         * does not depend on which task was found first. */
+        char *lines[64];
+        size_t n = 0;
+        const char *p = nl ? nl + 1 : "";
+        while (*p && n < 64) {
+            const char *e = strchr(p, '\n');
+            size_t l = e ? (size_t)(e - p) : strlen(p);
+            char tmp[512];
+            drop_task_ids(p, l, tmp, sizeof tmp);
+            if (tmp[0] && (lines[n] = strdup(tmp)) != NULL)
+                n++;
+            p += l + (e ? 1 : 0);
+        }
+        qsort(lines, n, sizeof *lines, cmp_str);
+        size_t o = (size_t)snprintf(buf, len, "deadlock:");
+        for (size_t i = 0; i < n; i++) {
+            if (o < len)
+                o += (size_t)snprintf(buf + o, len - o, "%s %s", i ? ";" : "", lines[i]);
+            free(lines[i]);
+        }
+        break;
+    }
+    case WEFT_ELIVELOCK: snprintf(buf, len, "livelock"); break;
+    case WEFT_ETIMEDOUT: snprintf(buf, len, "timeout"); break;
+    case WEFT_ESCHEDULE: snprintf(buf, len, "schedule does not fit"); break;
+    default: snprintf(buf, len, "error %d (%s)", status, weft_strerror(status));
+    }
+}
+
+/* ---- timelines ---- */
+
+void weft__html_path(const char *json_path, char *buf, size_t len)
+{
+    size_t n = strlen(json_path);
+    if (n > 5 && !strcmp(json_path + n - 5, ".json"))
+        snprintf(buf, len, "%.*s.html", (int)(n - 5), json_path);
+    else
+        snprintf(buf, len, "%s.html", json_path);
+}
+
+int weft__write_timelines(const weft_config *cfg, weft_fn test, void *arg, uint64_t seed, const char *schedule,
+                          const char *json_path, char *msg, size_t msglen)
+{
+    weft_config tc = *cfg;
+    tc.seed = seed; /* the failing run's, so the timeline names it */
+    tc.schedule = schedule;
+    tc.flags |= WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
+    tc.trace_path = NULL;
+    tc.sim.record_trace = 1;
+    char html[4096];
+    weft__html_path(json_path, html, sizeof html);
+    weft_rt *rt;
+    int r = weft_rt_new(&rt, &tc);
+    if (r == 0) {
+        weft_rt_block_on(rt, test, arg, NULL);
+        r = weft_rt_trace_write_json(rt, json_path);
+        if (r == 0)
+            r = weft_rt_trace_write_html(rt, html);
+        weft_rt_free(rt);
+    }
+    if (r == 0)
+        weft__appendf(msg, msglen, "\nweft: timeline: %s (open in a browser), %s (for https://ui.perfetto.dev)", html,
+                      json_path);
+    else
+        weft__appendf(msg, msglen, "\nweft: could not write the timeline to %s: %s", json_path, weft_strerror(r));
+    return r;
 }
 
 /* ---- distinct trace hashes (open addressing; 0 marks empty) ---- */
@@ -146,94 +286,607 @@ static void hashset_add(hashset *h, uint64_t x)
     h->n++;
 }
 
-/* ---- shrinking ---- */
+/* ---- one exploration ---- */
 
-static void trim_defaults(weft__decisions *d)
+#define MAX_SIGNATURES 64
+
+typedef struct campaign {
+    const weft_explore_opts *o;
+    weft_config cfg; /* as the runs use it (PCT's step estimate settled) */
+    weft__run_spec base;
+    weft_explore_result *res;
+    hashset hs;
+    weft__shard shard;
+    weft__results *out;
+    double t0, next_draw;
+    bool draw;
+    const char *stopped;
+    uint64_t target; /* runs this shard means to make, for the time left (0: unknown) */
+    char *sigs[MAX_SIGNATURES];
+    size_t nsigs;
+    weft__decisions first_rec; /* the first failure's decisions */
+    bool have_first;
+    char self_key[256];
+} campaign;
+
+static void progress(campaign *c, bool final)
 {
-    while (d->len && d->v[d->len - 1].value == 0)
-        d->len--;
+    if (!c->draw)
+        return;
+    double now = weft__wall_now();
+    if (!final && now < c->next_draw)
+        return;
+    c->next_draw = now + PROGRESS_EVERY_S;
+    const weft_explore_result *res = c->res;
+    double dt = now - c->t0, rate = dt > 0 ? (double)res->runs / dt : 0;
+    char shard[48] = "", left[48] = "";
+    if (c->shard.count > 1)
+        snprintf(shard, sizeof shard, " [shard %u/%u]", c->shard.index, c->shard.count);
+    double rest = -1;
+    if (c->target && rate > 0 && res->runs < c->target)
+        rest = (double)(c->target - res->runs) / rate;
+    if (c->o->time_budget_s > 0 && (rest < 0 || c->o->time_budget_s - dt < rest))
+        rest = c->o->time_budget_s - dt;
+    if (!final && rest >= 0)
+        snprintf(left, sizeof left, ", %.0f s left", rest < 0 ? 0 : rest);
+    fprintf(stderr, "\rweft: explore%s%s%s: %" PRIu64 " runs, %.0f runs/s, %" PRIu64 " failure(s)%s\033[K%s",
+            c->o->name ? " " : "", c->o->name ? c->o->name : "", shard, res->runs, rate, res->failures, left,
+            final ? "\n" : "");
 }
 
-/* Does the run under cand fail with `status`? Then *cur becomes the decisions
- * it actually made, trimmed (an exact schedule, no longer than cand). */
-static int try_candidate(const run_spec *base, const weft__decisions *cand, int status, weft__decisions *cur,
-                         unsigned *budget)
+static bool over_time(const campaign *c)
 {
-    if (!*budget)
-        return 0;
-    (*budget)--;
-    run_spec sp = *base;
-    sp.prefix = cand;
-    sp.keep_rec = true;
-    outcome o;
-    int r = run_once(&sp, &o);
+    return c->o->time_budget_s > 0 && weft__wall_now() - c->t0 > c->o->time_budget_s;
+}
+
+static void strategy_name(const weft_config *cfg, char *buf, size_t len)
+{
+    switch (cfg->sim.strategy) {
+    case WEFT_STRATEGY_PCT:
+        snprintf(buf, len, "pct:%u:%u", cfg->sim.pct_depth ? cfg->sim.pct_depth : WEFT__PCT_DEPTH_DEFAULT,
+                 cfg->sim.pct_steps ? cfg->sim.pct_steps : WEFT__PCT_STEPS_DEFAULT);
+        break;
+    case WEFT_STRATEGY_EXHAUSTIVE: snprintf(buf, len, "exhaustive"); break;
+    default: snprintf(buf, len, "random"); break;
+    }
+}
+
+/* Count one run; true when exploration should stop (a failure, unless
+ * KEEP_GOING). The first failure's decisions and message are kept. */
+static bool account(campaign *c, weft__outcome *out, uint64_t seed, bool by_schedule)
+{
+    weft_explore_result *res = c->res;
+    res->runs++;
+    hashset_add(&c->hs, out->hash);
+    if (!weft__is_failure(out->status))
+        return false;
+    if (out->status == WEFT_ETIMEDOUT)
+        res->timeouts++;
+    char sig[256];
+    weft__signature(out->status, out->message, sig, sizeof sig);
+    bool seen = false;
+    for (size_t i = 0; i < c->nsigs && !seen; i++)
+        seen = !strcmp(c->sigs[i], sig);
+    /* (Past MAX_SIGNATURES distinct ones, new ones are no longer told
+     * apart here: the count stops; the results files carry them all.) */
+    if (!seen && c->nsigs < MAX_SIGNATURES && (c->sigs[c->nsigs] = strdup(sig)) != NULL) {
+        c->nsigs++;
+        res->distinct_failures++;
+    }
+    char *sched = NULL;
+    if (by_schedule)
+        weft__schedule_encode(out->rec.v, out->rec.len, &sched);
+    if (++res->failures == 1) {
+        res->status = out->status;
+        res->failing_seed = seed;
+        snprintf(res->message, sizeof res->message, "%s", out->message);
+        snprintf(res->signature, sizeof res->signature, "%s", sig);
+        /* A copy: exhaustive search still backtracks from the run's own.
+         * (A run with no decisions at all has an empty schedule: "S2.") */
+        c->have_first = weft__decisions_copy(&c->first_rec, &out->rec) == 0;
+        if (weft__schedule_encode(c->first_rec.v, c->first_rec.len, &res->schedule) == 0)
+            res->schedule_len = c->first_rec.len;
+    }
+    if (c->out) {
+        size_t len = (sched ? strlen(sched) : 0) + 1024;
+        char *vars = malloc(len);
+        if (vars) {
+            weft__replay_vars(&c->cfg, c->o->name, seed, NULL, 0, by_schedule ? (sched ? sched : "?") : NULL, vars,
+                              len);
+            weft__results_failure(c->out, seed, by_schedule, out->status, sig, out->message, vars);
+        }
+        free(vars);
+    }
+    free(sched);
+    if (!(c->o->flags & WEFT_EXPLORE_KEEP_GOING)) {
+        c->stopped = "first_failure";
+        return true;
+    }
+    return false;
+}
+
+/* The owner of a schedule's subtree: a hash of its first decisions. */
+static unsigned subtree_owner(const weft__decisions *d, unsigned count)
+{
+    uint64_t h = 0x243F6A8885A308D3ull;
+    for (size_t i = 0; i < EXHAUSTIVE_SPLIT_DEPTH; i++) {
+        h ^= i < d->len ? d->v[i].value + 1 : 0;
+        h *= 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    return (unsigned)(h % count);
+}
+
+/* Exhaustive search's decision source: the prefix, then defaults (as the
+ * PREFIX source), noting the trace hash before each decision, so that a
+ * replayed prefix can be checked to run as it did. */
+typedef struct prefix_guide {
+    const weft__decisions *prefix;
+    size_t at;
+    uint64_t *hash;
+    size_t n, cap;
+    bool oom;
+} prefix_guide;
+
+static uint64_t prefix_cb(void *ctx, weft__sim *s, int stream, uint32_t bound, bool preempt)
+{
+    (void)stream;
+    (void)preempt;
+    prefix_guide *g = ctx;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 256;
+        uint64_t *h = realloc(g->hash, cap * sizeof *h);
+        if (h) {
+            g->hash = h;
+            g->cap = cap;
+        } else {
+            g->oom = true;
+        }
+    }
+    if (g->n < g->cap)
+        g->hash[g->n++] = s->hash;
+    uint64_t v = g->at < g->prefix->len ? g->prefix->v[g->at].value : 0;
+    g->at++;
+    return bound && v >= bound ? bound - 1 : v;
+}
+
+static int explore_exhaustive(campaign *c)
+{
+    const weft_explore_opts *o = c->o;
+    unsigned bound = o->preemption_bound ? o->preemption_bound : DEFAULT_PREEMPTIONS;
+    uint64_t max = o->max_schedules ? o->max_schedules : DEFAULT_MAX_SCHEDULES;
+    weft__decisions prefix = {0};
+    size_t *pre = NULL;
+    uint64_t *prev_hash = NULL; /* the trace hash before each decision of the run prefix came from */
+    int r = 0;
+    for (;;) {
+        prefix_guide g = {&prefix, 0, NULL, 0, 0, false};
+        weft__run_spec sp = c->base;
+        sp.guide = prefix_cb;
+        sp.guide_ctx = &g;
+        sp.keep = WEFT__KEEP_ALWAYS;
+        weft__outcome out;
+        if ((r = weft__run_once(&sp, &out)) < 0 || g.oom) {
+            free(g.hash);
+            weft__decisions_release(&out.rec);
+            r = r < 0 ? r : WEFT_ENOMEM;
+            break;
+        }
+        /* The prefix must replay as it ran: the same events before each of
+         * its decisions, and the same number of choices at each. If not,
+         * the tree itself moved (the test depends on an address, a global,
+         * real time…), and "exhausted" would be a lie. */
+        for (size_t i = 0; i < prefix.len && i < out.rec.len && i < g.n; i++) {
+            if (out.rec.v[i].bound == prefix.v[i].bound && g.hash[i] == prev_hash[i])
+                continue;
+            out.status = WEFT_EFAILED;
+            if (out.rec.v[i].bound != prefix.v[i].bound)
+                snprintf(out.message, sizeof out.message,
+                         "nondeterminism: exhaustive search replayed a schedule's first %zu decisions and decision "
+                         "%zu now offers %u choice(s) where it offered %u: the choice tree depends on something "
+                         "outside the simulator (an address, a global, rand(), the process id, real time)",
+                         prefix.len, i + 1, out.rec.v[i].bound, prefix.v[i].bound);
+            else
+                snprintf(out.message, sizeof out.message,
+                         "nondeterminism: exhaustive search replayed a schedule's first %zu decisions and the run "
+                         "before decision %zu is not the one it replayed: the choice tree depends on something "
+                         "outside the simulator (an address, a global, rand(), the process id, real time)",
+                         prefix.len, i + 1);
+            break;
+        }
+        free(prev_hash);
+        prev_hash = g.hash;
+        bool ours = c->shard.count == 1 || subtree_owner(&out.rec, c->shard.count) == c->shard.index;
+        bool stop = false;
+        if (ours || !strncmp(out.message, "nondeterminism", 14))
+            stop = account(c, &out, 0, true);
+        if (stop) {
+            weft__decisions_release(&out.rec);
+            break;
+        }
+        /* Backtrack: the deepest choice that can still be raised within the
+         * preemption bound; everything after it starts over at 0. Another
+         * shard's subtree is left at once: only its first decisions are
+         * walked, to reach the subtrees after it. */
+        size_t n = out.rec.len;
+        free(pre);
+        pre = malloc((n + 1) * sizeof *pre);
+        if (!pre) {
+            weft__decisions_release(&out.rec);
+            r = WEFT_ENOMEM;
+            break;
+        }
+        pre[0] = 0;
+        for (size_t i = 0; i < n; i++)
+            pre[i + 1] = pre[i] + (out.rec.v[i].preempt && out.rec.v[i].value > 0);
+        size_t i = ours ? n : (n < EXHAUSTIVE_SPLIT_DEPTH ? n : EXHAUSTIVE_SPLIT_DEPTH);
+        while (i-- > 0) {
+            const weft__decision *d = &out.rec.v[i];
+            if (d->bound == 0 || d->value + 1 >= d->bound)
+                continue;
+            if (pre[i] + (d->preempt ? 1 : 0) > bound)
+                continue;
+            break;
+        }
+        if (i == (size_t)-1) {
+            c->res->exhausted = 1;
+            c->stopped = "exhausted";
+            weft__decisions_release(&out.rec);
+            break;
+        }
+        weft__decisions_release(&prefix);
+        prefix = out.rec;
+        prefix.len = i + 1;
+        prefix.v[i].value++;
+        if (ours)
+            progress(c, false);
+        if (c->res->runs >= max) {
+            c->stopped = "max_schedules";
+            break;
+        }
+        if (over_time(c)) {
+            c->stopped = "time_budget";
+            break;
+        }
+    }
+    free(pre);
+    free(prev_hash);
+    weft__decisions_release(&prefix);
+    return r;
+}
+
+static int explore_seeds(campaign *c)
+{
+    const weft_explore_opts *o = c->o;
+    uint64_t seeds = o->seeds ? o->seeds : DEFAULT_SEEDS;
+    c->target = seeds / c->shard.count + (c->shard.index < seeds % c->shard.count);
+    int r = 0;
+    /* Shard i of n runs seeds i, i + n, i + 2n, … of the range: together
+     * the shards run each seed once, and a time budget leaves each shard's
+     * earliest seeds done. */
+    for (uint64_t k = c->shard.index; k < seeds; k += c->shard.count) {
+        weft_config cfg = c->cfg;
+        cfg.seed = o->seed_start + k;
+        weft__run_spec sp = c->base;
+        sp.cfg = &cfg;
+        sp.keep = WEFT__KEEP_FAILED;
+        weft__outcome out;
+        if ((r = weft__run_once(&sp, &out)) < 0)
+            break;
+        bool stop = account(c, &out, cfg.seed, false);
+        weft__decisions_release(&out.rec);
+        if (stop)
+            break;
+        progress(c, false);
+        if (over_time(c)) {
+            c->stopped = "time_budget";
+            break;
+        }
+    }
+    return r;
+}
+
+/* Run the first seed (or the all-default schedule) twice here, and, when
+ * asked, once more in a fresh process: the traces must agree event by event.
+ * 0, WEFT_EFAILED (res says why, with the runs it made), or an error. */
+static int determinism_check(campaign *c, bool by_schedule, bool cross_process)
+{
+    weft_config cfg = c->cfg;
+    cfg.seed = c->o->seed_start + (by_schedule ? 0 : c->shard.index);
+    weft__decisions none = {0};
+    weft_rt *a = NULL, *b = NULL;
+    weft__run_spec sp = c->base;
+    sp.cfg = &cfg;
+    sp.record_trace = true;
+    sp.keep_rt = &a;
+    if (by_schedule)
+        sp.prefix = &none;
+    weft__outcome oa, ob;
+    int r = weft__run_once(&sp, &oa);
     if (r < 0)
         return r;
-    trim_defaults(&o.rec);
-    /* (A longer record cannot happen — see shrink_decisions — but would
-     * overrun the candidate buffer: refuse it rather than trust that.) */
-    if (o.status != status || o.rec.len > cand->len) {
-        free_decisions(&o.rec);
+    sp.keep_rt = &b;
+    if ((r = weft__run_once(&sp, &ob)) < 0) {
+        weft_rt_free(a);
+        return r;
+    }
+    weft_explore_result *res = c->res;
+    res->runs = 2;
+    char ea[512] = "", eb[512] = "";
+    int64_t at = weft_trace_diff(a, b, ea, sizeof ea, eb, sizeof eb);
+    weft_rt_free(b);
+    char what[64];
+    if (by_schedule)
+        snprintf(what, sizeof what, "the first schedule");
+    else
+        snprintf(what, sizeof what, "seed %" PRIu64, cfg.seed);
+    if (at >= 0) {
+        weft_rt_free(a);
+        snprintf(res->message, sizeof res->message,
+                 "nondeterminism: %s ran twice in this process and the traces part at event %" PRId64 ":\n"
+                 "  first run:  %s\n  second run: %s\n"
+                 "(the test depends on something outside the simulator: state left by an earlier run, rand(), "
+                 "an address, real time)",
+                 what, at, ea, eb);
+        return WEFT_EFAILED;
+    }
+    if (at != -1) {
+        weft_rt_free(a);
+        return (int)at;
+    }
+    if (cross_process) {
+        char why[2048] = "";
+        r = weft__selfcheck_process(c->self_key, a, why, sizeof why);
+        if (r == 0) {
+            res->runs = 3;
+        } else if (r == WEFT_EFAILED) {
+            res->runs = 3;
+            snprintf(res->message, sizeof res->message, "nondeterminism: %s ran in this process and in a fresh one, "
+                     "and the traces part %s\n(the test depends on something that differs between processes: the "
+                     "process id, addresses, rand() seeded from them, the environment)",
+                     what, why);
+        } else {
+            snprintf(res->message, sizeof res->message, "weft: the cross-process determinism check could not run: %s",
+                     why);
+        }
+    }
+    weft_rt_free(a);
+    return r;
+}
+
+/* PCT's change points are spread over its estimate of a run's steps (the
+ * paper's k: the longest run). When the configuration leaves it 0, the
+ * first PCT_CALIBRATION seeds of the whole range measure it — the same on
+ * every shard — so that every seed's run depends only on the seed and the
+ * configuration, never on which seeds ran before it. */
+#define PCT_CALIBRATION 16u
+
+static int pct_calibrate(campaign *c)
+{
+    uint64_t k = 1;
+    for (unsigned i = 0; i < PCT_CALIBRATION; i++) {
+        weft_config cfg = c->cfg;
+        cfg.seed = c->o->seed_start + i;
+        weft__run_spec sp = c->base;
+        sp.cfg = &cfg;
+        weft__outcome out;
+        int r = weft__run_once(&sp, &out);
+        if (r < 0)
+            return r;
+        if (out.interleave_decisions > k)
+            k = out.interleave_decisions;
+    }
+    c->cfg.sim.pct_steps = (unsigned)(k > UINT32_MAX ? UINT32_MAX : k);
+    return 0;
+}
+
+static bool env_on(const weft_config *cfg, const char *name, const char **value)
+{
+    if (cfg->flags & WEFT_CFG_NO_ENV)
+        return false;
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return false;
+    if (value)
+        *value = v;
+    return true;
+}
+
+/* A schedule this long is not printed into a message (it would be cut, and
+ * a cut schedule replays nothing): the result and the results file have it
+ * whole. */
+#define PRINTABLE_SCHEDULE 2000u
+
+static void finish_message(campaign *c, weft_fn test, void *arg)
+{
+    const weft_explore_opts *o = c->o;
+    weft_explore_result *res = c->res;
+    bool by_schedule = c->cfg.sim.strategy == WEFT_STRATEGY_EXHAUSTIVE || !strncmp(res->message, "nondeterminism", 14);
+    char line[4096];
+    weft_config fail_cfg = c->cfg;
+    if (!strncmp(res->message, "nondeterminism", 14) || !strncmp(res->message, "weft: the cross", 15))
+        return; /* the self-check's message says it all; no schedule replays it */
+    if (by_schedule && res->schedule && strlen(res->schedule) > PRINTABLE_SCHEDULE)
+        snprintf(line, sizeof line, "weft: the failing schedule (%zu decisions) is too long to print here: see "
+                 "weft_explore_result.schedule or the results file (WEFT_RESULTS)", res->schedule_len);
+    else if (by_schedule)
+        weft__replay_line(&fail_cfg, o->name, 0, NULL, 0, res->schedule ? res->schedule : "?", line, sizeof line);
+    else
+        weft__replay_line(&fail_cfg, o->name, res->failing_seed, NULL, 0, NULL, line, sizeof line);
+    weft__appendf(res->message, sizeof res->message, "%s%s", res->message[0] ? "\n" : "", line);
+    if (res->failures > 1)
+        weft__appendf(res->message, sizeof res->message,
+                      "\nweft: %" PRIu64 " of %" PRIu64 " runs failed (%" PRIu64 " distinct failure(s)); the one above "
+                      "is the first",
+                      res->failures, res->runs, res->distinct_failures);
+    /* Shrinking and the timeline are extras: the failure found stands even
+     * if they cannot be had, and the message says why. */
+    if ((o->flags & WEFT_EXPLORE_SHRINK) && c->have_first && res->status != WEFT_ETIMEDOUT) {
+        weft__decisions shrunk;
+        weft__run_spec sp = c->base;
+        int r = weft__shrink(&sp, &c->first_rec, o->shrink_budget ? o->shrink_budget : DEFAULT_SHRINK_BUDGET,
+                             o->shrink_time_s, &shrunk);
+        if (r == 0)
+            r = weft__schedule_encode(shrunk.v, shrunk.len, &res->shrunk);
+        if (r == 0) {
+            res->shrunk_len = shrunk.len;
+            if (strlen(res->shrunk) > PRINTABLE_SCHEDULE)
+                snprintf(line, sizeof line, "weft: its schedule is too long to print here: see "
+                         "weft_explore_result.shrunk or the results file (WEFT_RESULTS)");
+            else
+                weft__replay_line(&fail_cfg, o->name, 0, NULL, 0, res->shrunk, line, sizeof line);
+            weft__appendf(res->message, sizeof res->message,
+                          "\nweft: shrunk from %zu to %zu decisions (%zu of them choices): %s", res->schedule_len,
+                          res->shrunk_len, weft__choices(&shrunk), line + strlen("weft: "));
+            size_t len = strlen(res->shrunk) + 1024;
+            char *vars = c->out ? malloc(len) : NULL;
+            if (vars) {
+                weft__replay_vars(&fail_cfg, o->name, 0, NULL, 0, res->shrunk, vars, len);
+                weft__results_shrunk(c->out, res->failing_seed, res->signature, res->schedule_len, res->shrunk_len,
+                                     vars);
+            }
+            free(vars);
+        } else {
+            weft__appendf(res->message, sizeof res->message, "\nweft: could not shrink: %s", weft_strerror(r));
+        }
+        weft__decisions_release(&shrunk);
+    }
+    if (o->timeline_path && res->status != WEFT_ETIMEDOUT) {
+        const char *sched = res->shrunk ? res->shrunk : res->schedule;
+        if (sched)
+            weft__write_timelines(&fail_cfg, test, arg, res->failing_seed, sched, o->timeline_path, res->message,
+                                  sizeof res->message);
+    }
+}
+
+int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explore_result *res)
+{
+    if (!o || !test || !res)
+        return WEFT_MISUSE(WEFT_EINVAL, "weft_explore: NULL argument");
+    memset(res, 0, sizeof *res);
+    campaign c;
+    memset(&c, 0, sizeof c);
+    c.o = o;
+    c.res = res;
+    c.t0 = weft__wall_now();
+    c.cfg = o->cfg;
+    c.cfg.mode = WEFT_MODE_SIM;
+    c.base = (weft__run_spec){.cfg = &c.cfg, .test = test, .arg = arg, .name = o->name, .timeout_s = o->run_timeout_s};
+    c.stopped = "complete";
+    weft__selfcheck_key(o->name, c.self_key, sizeof c.self_key);
+    bool by_schedule = c.cfg.sim.strategy == WEFT_STRATEGY_EXHAUSTIVE;
+    /* In a process re-executed for the cross-process check, only the one
+     * exploration asked about runs (and the process ends there). */
+    if (weft__selfcheck_child_mode()) {
+        weft_config cfg = c.cfg;
+        weft__decisions none = {0};
+        weft__run_spec sp = c.base;
+        sp.cfg = &cfg;
+        if (by_schedule) {
+            sp.prefix = &none;
+        } else {
+            weft__shard sh;
+            char why[256];
+            bool use_env = !(c.cfg.flags & WEFT_CFG_NO_ENV);
+            if (weft__shard_resolve(o->shard_index, o->shard_count, use_env, &sh, why, sizeof why) == 0)
+                cfg.seed = o->seed_start + sh.index;
+        }
+        if (c.cfg.sim.strategy == WEFT_STRATEGY_PCT && !c.cfg.sim.pct_steps && pct_calibrate(&c) == 0)
+            cfg.sim.pct_steps = c.cfg.sim.pct_steps;
+        weft__selfcheck_child_run(c.self_key, &sp);
         return 0;
     }
-    free_decisions(cur);
-    *cur = o.rec;
-    return 1;
-}
-
-/* cand = cur without its decisions [skip, skip + k), and with decision
- * `lower` (if < cur->len) set to 0. */
-static void make_candidate(weft__decisions *cand, const weft__decisions *cur, size_t skip, size_t k, size_t lower)
-{
-    cand->len = 0;
-    for (size_t j = 0; j < cur->len; j++)
-        if (j < skip || j >= skip + k)
-            cand->v[cand->len++] = cur->v[j];
-    if (lower < cand->len)
-        cand->v[lower].value = 0;
-}
-
-/* ddmin-style: delete chunks of halving size, then lower each choice to 0
- * (the default, the least surprising). A run under a prefix records one
- * decision per prefix entry, each no larger than the entry (later ones are
- * defaults, trimmed), so every accepted candidate is no longer than the one
- * tried and smaller in the sum of choices: cand's buffer never grows, and
- * the search ends even without its budget. */
-static int shrink_decisions(const run_spec *base, weft__decisions *cur, int status, unsigned budget)
-{
-    trim_defaults(cur);
-    weft__decisions cand = {0};
-    cand.v = malloc((cur->len + 1) * sizeof *cand.v);
-    if (!cand.v)
-        return WEFT_ENOMEM;
-    int r = 0;
-    bool progress = true;
-    while (progress && budget && r >= 0) {
-        progress = false;
-        for (size_t k = cur->len / 2 ? cur->len / 2 : 1; k >= 1 && budget && r >= 0; k /= 2) {
-            for (size_t i = 0; i + k <= cur->len && budget;) {
-                make_candidate(&cand, cur, i, k, SIZE_MAX);
-                if ((r = try_candidate(base, &cand, status, cur, &budget)) < 0)
-                    break;
-                if (r)
-                    progress = true; /* cur lost decisions at i: try i again */
-                else
-                    i += k;
-            }
-            if (k == 1)
-                break;
-        }
-        for (size_t i = 0; i < cur->len && budget && r >= 0; i++) {
-            if (!cur->v[i].value)
-                continue;
-            make_candidate(&cand, cur, 0, 0, i);
-            if ((r = try_candidate(base, &cand, status, cur, &budget)) > 0)
-                progress = true;
+    char why[512];
+    int r = weft__shard_resolve(o->shard_index, o->shard_count, !(c.cfg.flags & WEFT_CFG_NO_ENV), &c.shard, why,
+                                sizeof why);
+    if (r < 0) {
+        snprintf(res->message, sizeof res->message, "%s", why);
+        return r;
+    }
+    res->shard_index = c.shard.index;
+    res->shard_count = c.shard.count;
+    const char *check = NULL;
+    bool self_check = (o->flags & (WEFT_EXPLORE_CHECK_DETERMINISM | WEFT_EXPLORE_CHECK_PROCESS)) ||
+                      env_on(&c.cfg, "WEFT_CHECK_DETERMINISM", &check);
+    bool cross_process = (o->flags & WEFT_EXPLORE_CHECK_PROCESS) || (check && !strcmp(check, "process"));
+    if (check && strcmp(check, "1") && strcmp(check, "process") && strcmp(check, "0")) {
+        snprintf(res->message, sizeof res->message,
+                 "weft: WEFT_CHECK_DETERMINISM=\"%s\" is not valid: expected 0, 1 or process", check);
+        return WEFT_EINVAL;
+    }
+    if (check && !strcmp(check, "0") && !(o->flags & (WEFT_EXPLORE_CHECK_DETERMINISM | WEFT_EXPLORE_CHECK_PROCESS)))
+        self_check = false;
+    const char *results = o->results_path, *junit = o->junit_path;
+    if (!results)
+        env_on(&c.cfg, "WEFT_RESULTS", &results);
+    if (!junit)
+        env_on(&c.cfg, "XML_OUTPUT_FILE", &junit);
+    c.draw = (o->flags & WEFT_EXPLORE_PROGRESS) && isatty(2);
+    if (!by_schedule && c.cfg.sim.strategy == WEFT_STRATEGY_PCT && !c.cfg.sim.pct_steps && (r = pct_calibrate(&c)) < 0)
+        return r;
+    c.base.cfg = &c.cfg;
+    if (results || junit)
+        c.out = weft__results_open(results, junit, o, &c.cfg, &c.shard);
+    if (self_check) {
+        r = determinism_check(&c, by_schedule, cross_process);
+        if (r == WEFT_EFAILED) {
+            res->status = r;
+            res->failures = 1;
+            res->distinct_failures = 1;
+            res->failing_seed = by_schedule ? 0 : o->seed_start + c.shard.index;
+            weft__signature(r, res->message, res->signature, sizeof res->signature);
+            if (c.out)
+                weft__results_failure(c.out, res->failing_seed, false, r, res->signature, res->message, "");
+            c.stopped = "self_check";
+        } else if (r < 0) {
+            weft__results_close(c.out, res, "", "error");
+            return r;
+        } else {
+            res->runs = 0; /* the check's runs are not exploring's; a failed one reports them */
         }
     }
-    free(cand.v);
-    return r < 0 ? r : 0;
+    if (r == 0) {
+        r = by_schedule ? explore_exhaustive(&c) : explore_seeds(&c);
+    }
+    res->distinct_traces = c.hs.n;
+    free(c.hs.v);
+    for (size_t i = 0; i < c.nsigs; i++)
+        free(c.sigs[i]);
+    if (r < 0 && r != WEFT_EFAILED) {
+        weft__decisions_release(&c.first_rec);
+        weft__results_close(c.out, res, "", "error");
+        return r;
+    }
+    progress(&c, true);
+    if (res->failures) {
+        finish_message(&c, test, arg);
+        if (!(o->flags & WEFT_EXPLORE_QUIET)) {
+            if (res->failures > 1 || (o->flags & WEFT_EXPLORE_KEEP_GOING))
+                fprintf(stderr, "weft: %s %" PRIu64 " failed (the first of %" PRIu64 " failing runs in %" PRIu64 "):\n%s\n",
+                        by_schedule ? "schedule" : "seed", res->failing_seed, res->failures, res->runs, res->message);
+            else
+                fprintf(stderr, "weft: %s %" PRIu64 " failed:\n%s\n", by_schedule ? "schedule" : "seed",
+                        res->failing_seed, res->message);
+        }
+    }
+    weft__decisions_release(&c.first_rec);
+    res->elapsed_s = weft__wall_now() - c.t0;
+    char strategy[64];
+    strategy_name(&c.cfg, strategy, sizeof strategy);
+    weft__results_close(c.out, res, strategy, c.stopped);
+    return 0;
 }
+
+void weft_explore_result_free(weft_explore_result *res)
+{
+    if (!res)
+        return;
+    free(res->schedule);
+    free(res->shrunk);
+    res->schedule = res->shrunk = NULL;
+}
+
+/* ---- shrinking a printed schedule ---- */
 
 int weft_shrink(const weft_config *cfg, weft_fn test, void *arg, const char *schedule, unsigned budget, char **out,
                 size_t *out_len)
@@ -255,376 +908,31 @@ int weft_shrink(const weft_config *cfg, weft_fn test, void *arg, const char *sch
     r = weft__schedule_decode(tmp, schedule, &dec, why, sizeof why);
     weft__decisions cur = {0};
     if (r == 0)
-        r = copy_decisions(&cur, &dec);
+        r = weft__decisions_copy(&cur, &dec);
     weft__decisions_free(tmp, &dec);
     weft_rt_free(tmp);
     if (r < 0)
+        return r == WEFT_EINVAL ? WEFT_MISUSE(WEFT_EINVAL, "weft_shrink: %s", why) : r;
+    /* The recorded decisions carry streams and the worker order: run the
+     * schedule once to have them. */
+    weft__run_spec sp = {.cfg = &base, .test = test, .arg = arg, .prefix = &cur, .keep = WEFT__KEEP_ALWAYS};
+    weft__outcome o;
+    r = weft__run_once(&sp, &o);
+    weft__decisions_release(&cur);
+    if (r < 0)
         return r;
-    run_spec sp = {.cfg = &base, .test = test, .arg = arg};
-    sp.prefix = &cur;
-    sp.keep_rec = true;
-    outcome o;
-    if ((r = run_once(&sp, &o)) < 0) {
-        free_decisions(&cur);
-        return r;
-    }
-    if (!is_failure(o.status)) {
-        free_decisions(&cur);
-        free_decisions(&o.rec);
+    if (!weft__is_failure(o.status)) {
+        weft__decisions_release(&o.rec);
         return WEFT_MISUSE(WEFT_EINVAL, "weft_shrink: the schedule does not fail");
     }
-    free_decisions(&cur);
-    cur = o.rec;
     sp.prefix = NULL;
-    r = shrink_decisions(&sp, &cur, o.status, budget ? budget : DEFAULT_SHRINK_BUDGET);
+    weft__decisions shrunk;
+    r = weft__shrink(&sp, &o.rec, budget ? budget : DEFAULT_SHRINK_BUDGET, 0, &shrunk);
+    weft__decisions_release(&o.rec);
     if (r == 0)
-        r = weft__schedule_encode(cur.v, cur.len, out);
+        r = weft__schedule_encode(shrunk.v, shrunk.len, out);
     if (out_len)
-        *out_len = cur.len;
-    free_decisions(&cur);
-    return r;
-}
-
-/* ---- exploration ---- */
-
-static void progress_line(const weft_explore_opts *o, const weft_explore_result *res, double t0, bool final)
-{
-    if (!(o->flags & WEFT_EXPLORE_PROGRESS) || (o->flags & WEFT_EXPLORE_QUIET) || !isatty(2))
-        return;
-    double dt = wall_now() - t0;
-    fprintf(stderr, "\rweft: explore: %" PRIu64 " runs, %" PRIu64 " failure(s), %.0f runs/s%s", res->runs,
-            res->failures, dt > 0 ? res->runs / dt : 0.0, final ? "\n" : "");
-}
-
-static void repro_line(const weft_config *cfg, bool by_schedule, uint64_t seed, const char *schedule, char *buf,
-                       size_t len)
-{
-    weft__replay_line(cfg, seed, NULL, 0, by_schedule ? (schedule ? schedule : "?") : NULL, buf, len);
-}
-
-static int determinism_check(const weft_config *cfg, weft_fn test, void *arg, uint64_t seed, char *msg, size_t len)
-{
-    weft_config c = *cfg;
-    c.seed = seed;
-    weft_rt *a = NULL, *b = NULL;
-    run_spec sp = {.cfg = &c, .test = test, .arg = arg, .record_trace = true, .keep_rt = &a};
-    outcome oa, ob;
-    int r = run_once(&sp, &oa);
-    if (r < 0)
-        return r;
-    sp.keep_rt = &b;
-    if ((r = run_once(&sp, &ob)) < 0) {
-        weft_rt_free(a);
-        return r;
-    }
-    char ea[256] = "", eb[256] = "";
-    int64_t at = weft_trace_diff(a, b, ea, sizeof ea, eb, sizeof eb);
-    weft_rt_free(a);
-    weft_rt_free(b);
-    if (at < 0)
-        return at == -1 ? 0 : (int)at;
-    snprintf(msg, len,
-             "nondeterminism: seed %" PRIu64 " ran twice and the traces part at event %" PRId64 ":\n"
-             "  first run:  %s\n  second run: %s\n"
-             "(something in the test depends on wall-clock time, addresses, or state outside the runtime)",
-             seed, at, ea, eb);
-    return WEFT_EFAILED;
-}
-
-static void record_failure(weft_explore_result *res, const outcome *o, uint64_t seed)
-{
-    res->status = o->status;
-    res->failing_seed = seed;
-    char *sched = NULL;
-    if (weft__schedule_encode(o->rec.v, o->rec.len, &sched) == 0) {
-        res->schedule = sched;
-        res->schedule_len = o->rec.len;
-    }
-    snprintf(res->message, sizeof res->message, "%s", o->message);
-}
-
-static void append(char *buf, size_t len, const char *fmt, ...)
-{
-    size_t used = strlen(buf);
-    if (used + 1 >= len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + used, len - used, fmt, ap);
-    va_end(ap);
-}
-
-/* Count one run; true when exploration should stop (a failure, unless
- * KEEP_GOING). The first failure's schedule and message are kept. */
-static bool account(const weft_explore_opts *o, weft_explore_result *res, hashset *hs, const outcome *out,
-                    uint64_t seed)
-{
-    res->runs++;
-    hashset_add(hs, out->hash);
-    if (!is_failure(out->status))
-        return false;
-    if (++res->failures == 1)
-        record_failure(res, out, seed);
-    return !(o->flags & WEFT_EXPLORE_KEEP_GOING);
-}
-
-/* Out of schedules or time? Also where the progress line is drawn. */
-static bool budget_spent(const weft_explore_opts *o, const weft_explore_result *res, uint64_t max, double t0)
-{
-    if ((res->runs & 255) == 0)
-        progress_line(o, res, t0, false);
-    return res->runs >= max || (o->time_budget_s > 0 && wall_now() - t0 > o->time_budget_s);
-}
-
-static int explore_exhaustive(const weft_explore_opts *o, const run_spec *base, weft_explore_result *res,
-                              hashset *hs, double t0)
-{
-    unsigned bound = o->preemption_bound ? o->preemption_bound : DEFAULT_PREEMPTIONS;
-    uint64_t max = o->max_schedules ? o->max_schedules : DEFAULT_MAX_SCHEDULES;
-    weft__decisions prefix = {0};
-    size_t *pre = NULL;
-    int r = 0;
-    for (;;) {
-        run_spec sp = *base;
-        sp.prefix = &prefix;
-        sp.keep_rec = true;
-        outcome out;
-        if ((r = run_once(&sp, &out)) < 0)
-            break;
-        if (account(o, res, hs, &out, 0)) {
-            free_decisions(&out.rec);
-            break;
-        }
-        /* Backtrack: the deepest choice that can still be raised within the
-         * preemption bound; everything after it starts over at 0. */
-        size_t n = out.rec.len;
-        free(pre);
-        pre = malloc((n + 1) * sizeof *pre);
-        if (!pre) {
-            free_decisions(&out.rec);
-            r = WEFT_ENOMEM;
-            break;
-        }
-        pre[0] = 0;
-        for (size_t i = 0; i < n; i++)
-            pre[i + 1] = pre[i] + (out.rec.v[i].preempt && out.rec.v[i].value > 0);
-        size_t i = n;
-        while (i-- > 0) {
-            const weft__decision *d = &out.rec.v[i];
-            if (d->bound == 0 || d->value + 1 >= d->bound)
-                continue;
-            if (pre[i] + (d->preempt ? 1 : 0) > bound)
-                continue;
-            break;
-        }
-        if (i == (size_t)-1) {
-            res->exhausted = 1;
-            free_decisions(&out.rec);
-            break;
-        }
-        free_decisions(&prefix);
-        prefix = out.rec;
-        prefix.len = i + 1;
-        prefix.v[i].value++;
-        if (budget_spent(o, res, max, t0))
-            break;
-    }
-    free(pre);
-    free_decisions(&prefix);
-    return r;
-}
-
-int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explore_result *res)
-{
-    if (!o || !test || !res)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_explore: NULL argument");
-    memset(res, 0, sizeof *res);
-    double t0 = wall_now();
-    weft_config cfg = o->cfg;
-    cfg.mode = WEFT_MODE_SIM;
-    run_spec base = {.cfg = &cfg, .test = test, .arg = arg};
-    hashset hs = {0};
-    int r = 0;
-    bool by_schedule = cfg.sim.strategy == WEFT_STRATEGY_EXHAUSTIVE;
-    const char *check = getenv("WEFT_CHECK_DETERMINISM");
-    bool self_check = (o->flags & WEFT_EXPLORE_CHECK_DETERMINISM) || (check && check[0] == '1');
-    if (self_check && !by_schedule) {
-        r = determinism_check(&cfg, test, arg, o->seed_start, res->message, sizeof res->message);
-        if (r == WEFT_EFAILED) {
-            res->status = r;
-            res->failures = 1;
-            res->failing_seed = o->seed_start;
-            free(hs.v);
-            return 0;
-        }
-        if (r < 0)
-            return r;
-    }
-    weft_config fail_cfg = cfg; /* the failing run's, for its replay line */
-    if (by_schedule) {
-        r = explore_exhaustive(o, &base, res, &hs, t0);
-    } else {
-        uint64_t seeds = o->seeds ? o->seeds : DEFAULT_SEEDS;
-        uint64_t max_steps = 0;
-        for (uint64_t k = 0; k < seeds; k++) {
-            cfg.seed = o->seed_start + k;
-            /* PCT needs the number of steps of a run; learn it from the runs
-             * so far (the paper's k), starting from the configured guess. */
-            if (cfg.sim.strategy == WEFT_STRATEGY_PCT && max_steps)
-                cfg.sim.pct_steps = (unsigned)(max_steps > UINT32_MAX ? UINT32_MAX : max_steps);
-            outcome out;
-            run_spec sp = base;
-            sp.keep_rec = true;
-            if ((r = run_once(&sp, &out)) < 0)
-                break;
-            if (out.interleave_decisions > max_steps)
-                max_steps = out.interleave_decisions;
-            if (is_failure(out.status) && !res->failures)
-                fail_cfg = cfg;
-            bool stop = account(o, res, &hs, &out, cfg.seed);
-            free_decisions(&out.rec);
-            if (stop || budget_spent(o, res, seeds, t0))
-                break;
-        }
-    }
-    res->distinct_traces = hs.n;
-    free(hs.v);
-    if (r < 0)
-        return r;
-    progress_line(o, res, t0, true);
-    if (res->failures) {
-        char line[1024];
-        repro_line(&fail_cfg, by_schedule, res->failing_seed, res->schedule, line, sizeof line);
-        append(res->message, sizeof res->message, "%s%s", res->message[0] ? "\n" : "", line);
-        /* Shrinking and the timeline are extras: the failure found stands
-         * even if they cannot be had, and the message says why. */
-        if ((o->flags & WEFT_EXPLORE_SHRINK) && res->schedule) {
-            r = weft_shrink(&cfg, test, arg, res->schedule, o->shrink_budget, &res->shrunk, &res->shrunk_len);
-            if (r == 0)
-                append(res->message, sizeof res->message,
-                       "\nweft: shrunk from %zu to %zu decisions: WEFT_SCHEDULE=%s", res->schedule_len,
-                       res->shrunk_len, res->shrunk);
-            else
-                append(res->message, sizeof res->message, "\nweft: could not shrink: %s", weft_strerror(r));
-        }
-        if (o->timeline_path) {
-            weft_config tc = cfg;
-            tc.schedule = res->shrunk ? res->shrunk : res->schedule;
-            tc.flags |= WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
-            tc.sim.record_trace = 1;
-            weft_rt *rt;
-            r = tc.schedule ? weft_rt_new(&rt, &tc) : WEFT_ENOMEM;
-            if (r == 0) {
-                weft_rt_block_on(rt, test, arg, NULL);
-                r = weft_rt_trace_write_json(rt, o->timeline_path);
-                weft_rt_free(rt);
-            }
-            if (r == 0)
-                append(res->message, sizeof res->message, "\nweft: timeline written to %s", o->timeline_path);
-            else
-                append(res->message, sizeof res->message, "\nweft: could not write the timeline to %s: %s",
-                       o->timeline_path, weft_strerror(r));
-        }
-        if (!(o->flags & WEFT_EXPLORE_QUIET))
-            fprintf(stderr, "weft: run %" PRIu64 " failed:\n%s\n", res->runs, res->message);
-    }
-    res->elapsed_s = wall_now() - t0;
-    return 0;
-}
-
-void weft_explore_result_free(weft_explore_result *res)
-{
-    if (!res)
-        return;
-    free(res->schedule);
-    free(res->shrunk);
-    res->schedule = res->shrunk = NULL;
-}
-
-/* ---- the Check helper's engine ---- */
-
-static bool env_set(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v;
-}
-
-int weft_check_seeds(const weft_config *base, weft_fn test, void *arg, uint64_t default_seeds, char *msg,
-                     size_t msglen)
-{
-    char scratch[64];
-    if (!msg || !msglen) {
-        msg = scratch;
-        msglen = sizeof scratch;
-    }
-    msg[0] = 0;
-    if (!test)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_check_seeds: NULL test");
-    weft_explore_opts o;
-    memset(&o, 0, sizeof o);
-    if (base)
-        o.cfg = *base;
-    /* The environment decides the seeds, strategy and workers here, once,
-     * the way weft_rt_new would for a single run. */
-    weft_config envcfg = o.cfg;
-    envcfg.schedule = NULL;
-    int r = weft__env_apply(&envcfg, 1, msg, msglen);
-    if (r < 0)
-        return r;
-    o.cfg.workers = envcfg.workers;
-    o.cfg.sim.strategy = envcfg.sim.strategy;
-    o.cfg.sim.pct_depth = envcfg.sim.pct_depth;
-    o.cfg.sim.pct_steps = envcfg.sim.pct_steps;
-    /* WEFT_SEED was parsed with the rest; WEFT_SEEDS is this helper's own. */
-    bool has_seed = env_set("WEFT_SEED"), has_seeds = env_set("WEFT_SEEDS");
-    uint64_t seeds = default_seeds;
-    if (has_seeds && weft__parse_u64(getenv("WEFT_SEEDS"), &seeds) < 0) {
-        snprintf(msg, msglen, "weft: WEFT_SEEDS=\"%s\" is not valid: expected an unsigned 64-bit integer", getenv("WEFT_SEEDS"));
-        return WEFT_EINVAL;
-    }
-    if (envcfg.schedule) {
-        weft_config c = o.cfg;
-        c.schedule = envcfg.schedule;
-        c.flags |= WEFT_CFG_NO_ENV;
-        weft_rt *rt;
-        if ((r = weft_rt_new(&rt, &c)) < 0) {
-            snprintf(msg, msglen, "weft: WEFT_SCHEDULE could not be used: %s", weft_strerror(r));
-            return r;
-        }
-        r = weft_rt_block_on(rt, test, arg, NULL);
-        weft__sim *s = weft__sim_of(rt);
-        if (r == 0 && s->replay_pos < s->replay.len) {
-            /* The whole run is one block_on here: decisions left over mean the
-             * schedule was recorded from a different program. */
-            r = WEFT_ESCHEDULE;
-            snprintf(s->message, sizeof s->message,
-                     "the schedule does not fit this program: it ran to the end with %zu of its %zu decisions "
-                     "unused — was it recorded from a different program or configuration?",
-                     s->replay.len - s->replay_pos, s->replay.len);
-        }
-        if (is_failure(r)) {
-            char line[1024];
-            weft__replay_line(&c, 0, NULL, 0, envcfg.schedule, line, sizeof line);
-            snprintf(msg, msglen, "%s\n%s", s->message, line);
-        }
-        weft_rt_free(rt);
-        return is_failure(r) ? r : 0;
-    }
-    o.seed_start = has_seed ? envcfg.seed : 0;
-    o.seeds = has_seed && !has_seeds ? 1 : seeds;
-    o.flags = WEFT_EXPLORE_QUIET | WEFT_EXPLORE_CHECK_DETERMINISM;
-    if (o.cfg.sim.strategy == WEFT_STRATEGY_EXHAUSTIVE)
-        o.preemption_bound = 2;
-    weft_explore_result res;
-    r = weft_explore(&o, test, arg, &res);
-    if (r < 0) {
-        snprintf(msg, msglen, "weft: exploration could not run: %s", weft_strerror(r));
-        return r;
-    }
-    if (res.failures) {
-        snprintf(msg, msglen, "%s", res.message);
-        r = res.status;
-    }
-    weft_explore_result_free(&res);
+        *out_len = shrunk.len;
+    weft__decisions_release(&shrunk);
     return r;
 }

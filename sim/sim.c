@@ -12,12 +12,14 @@
  * jumps to the earliest timer; when there is none, every task is blocked for
  * good: a deadlock, reported with what each one waits on.
  */
+#define _GNU_SOURCE /* clock_gettime, for the per-seed timeout */
 #include "sim.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* The loop fibers also run no-stack tasks and timer callbacks. */
 #define WEFT__SIM_LOOP_STACK (256u * 1024u)
@@ -114,6 +116,14 @@ static void step(weft__sim *s)
         weft__sim_failf(s->rt, WEFT_ELIVELOCK,
                         "step budget of %" PRIu64 " scheduling steps exceeded: a livelock, or raise sim.step_budget",
                         s->step_budget);
+    /* Exploration's per-seed timeout: the wall clock ends a run here, never
+     * steers one. Read every 1024 steps, so it costs nothing per step. */
+    if (WEFT_UNLIKELY(s->wall_deadline) && (s->steps & 1023u) == 0 && !s->failed) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec >= s->wall_deadline)
+            weft__sim_failf(s->rt, WEFT_ETIMEDOUT, "the run took longer than its per-seed timeout (wall clock)");
+    }
 }
 
 /* Timer callbacks are steps too (a timer that re-arms itself for now would
@@ -179,7 +189,7 @@ static void deadlock(weft__sim *s)
     s->failed = WEFT_EDEADLK;
     rt->status.v = (uint32_t)WEFT_EDEADLK;
     rt->stop.v = 1;
-    weft__trace(s, WEFT__EV_FAIL, -1, 0, WEFT_EDEADLK, 0, NULL);
+    weft__trace(s, WEFT__EV_FAIL, -1, 0, WEFT_EDEADLK, 0, s->message);
 }
 
 /* Choose the next worker to run. cur (may be NULL) is the worker asking, and
@@ -409,15 +419,20 @@ static void sim_end_run(weft_rt *rt)
     weft__sim *s = weft__sim_of(rt);
     if (rt->trace_path && s->ev_len) {
         size_t len = strlen(rt->trace_path);
-        int r = len > 5 && !strcmp(rt->trace_path + len - 5, ".json") ? weft_rt_trace_write_json(rt, rt->trace_path)
-                                                                     : weft_rt_trace_write_text(rt, rt->trace_path);
+        const char *p = rt->trace_path;
+        int r = len > 5 && !strcmp(p + len - 5, ".json")   ? weft_rt_trace_write_json(rt, p)
+                : len > 5 && !strcmp(p + len - 5, ".html") ? weft_rt_trace_write_html(rt, p)
+                                                           : weft_rt_trace_write_text(rt, p);
         if (r < 0 && !rt->quiet)
             fprintf(stderr, "weft: could not write the trace to %s: %s\n", rt->trace_path, weft_strerror(r));
     }
     if (s->failed && !rt->quiet) {
         fprintf(stderr, "weft: simulated run failed: %s\n", s->message);
         fflush(stderr);
-        weft__sim_crash_report(rt, 2);
+        /* A refused schedule is the input's fault: the part of it that was
+         * used would be a second, truncated schedule, and replays nothing. */
+        if (s->failed != WEFT_ESCHEDULE)
+            weft__sim_crash_report(rt, 2);
     }
 }
 

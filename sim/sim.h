@@ -53,16 +53,20 @@ enum weft__source {
     WEFT__SRC_SEED = 0, /* per-stream xoshiro256** seeded from the seed */
     WEFT__SRC_BYTES,    /* a byte buffer (libFuzzer's input) */
     WEFT__SRC_REPLAY,   /* a recorded schedule, strictly */
-    WEFT__SRC_PREFIX    /* a schedule prefix, then defaults (exhaustive, shrink) */
+    WEFT__SRC_PREFIX,   /* a schedule prefix, then defaults (exhaustive) */
+    WEFT__SRC_GUIDE     /* a callback of exploration's (shrinking by structure) */
 };
 
 /* Trace event kinds (values are part of the trace hash: never renumber). */
 enum weft__ev_kind {
     WEFT__EV_HOOK = 1,   /* a lifecycle hook: extra = hook event, a = status, b = task */
-    WEFT__EV_DECIDE = 2, /* extra = stream, a = bound, b = value */
+    WEFT__EV_DECIDE = 2, /* extra = stream, a = bound, b = value; text (not hashed) is
+                            non-NULL when the choice kept the running worker */
     WEFT__EV_CLOCK = 3,  /* the virtual clock jumped: b = new time */
-    WEFT__EV_FAIL = 4,   /* a = status, b = task */
-    WEFT__EV_TIME = 5    /* recording only, never hashed: b = virtual time from here on */
+    WEFT__EV_FAIL = 4,   /* a = status, b = task; text (not hashed): the failure */
+    WEFT__EV_TIME = 5,   /* recording only, never hashed: b = virtual time from here on */
+    WEFT__EV_NOTE = 6    /* weft_sim_note: b = task, text (hashed) = the note; only
+                            runs that make notes have these, so other hashes stay */
 };
 
 /* 24 bytes: a trace of a million steps stays in tens of megabytes. */
@@ -101,6 +105,15 @@ struct weft__sim {
     /* replay/prefix source */
     weft__decisions replay;
     size_t replay_pos;
+    /* guide source: called for every decision (stream, bound, whether the
+     * current worker is offered first) */
+    uint64_t (*guide)(void *ctx, weft__sim *s, int stream, uint32_t bound, bool preempt);
+    void *guide_ctx;
+    /* what the run belongs to (the Check helper's test), for replay lines */
+    const char *test_name;
+    /* a wall-clock deadline (CLOCK_MONOTONIC ns, 0: none) after which the
+     * run is ended as timed out: exploration's per-seed timeout */
+    uint64_t wall_deadline;
     /* every decision of this run */
     weft__decisions rec;
     bool rec_truncated;
@@ -151,6 +164,16 @@ WEFT_HIDDEN void weft__decisions_free(weft_rt *rt, weft__decisions *d);
 WEFT_HIDDEN void weft__trace(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
                              const char *text);
 WEFT_HIDDEN const weft__event *weft__trace_at(const weft__sim *s, size_t i);
+/* Walks the recorded events that were hashed (TIME markers are folded into
+ * `time`, the virtual time of the event returned last). */
+typedef struct weft__cursor {
+    const weft__sim *s;
+    size_t i;
+    uint64_t time;
+} weft__cursor;
+WEFT_HIDDEN const weft__event *weft__trace_next(weft__cursor *c);
+/* One event as one line of text; time is the virtual time it happened at. */
+WEFT_HIDDEN void weft__trace_format(const weft__event *e, uint64_t time, char *buf, size_t len);
 WEFT_HIDDEN int weft__trace_attach(weft__sim *s);
 WEFT_HIDDEN void weft__trace_free(weft__sim *s);
 
@@ -173,9 +196,12 @@ WEFT_HIDDEN int weft__sim_buggify(weft__worker *w, const char *file, int line);
 /* The allocator the simulator puts in front of the configured one. */
 WEFT_HIDDEN void weft__sim_wrap_alloc(weft__sim *s);
 
-/* replay.c: the one builder of "reproduce with" lines. Signal-safe. */
-WEFT_HIDDEN size_t weft__replay_line(const weft_config *cfg, uint64_t seed, const weft__decision *d, size_t n,
-                                     const char *schedule, char *buf, size_t len);
+/* replay.c: the one builder of "reproduce with" lines. Signal-safe.
+ * weft__replay_vars writes only the variables (for results files). */
+WEFT_HIDDEN size_t weft__replay_line(const weft_config *cfg, const char *test, uint64_t seed, const weft__decision *d,
+                                     size_t n, const char *schedule, char *buf, size_t len);
+WEFT_HIDDEN size_t weft__replay_vars(const weft_config *cfg, const char *test, uint64_t seed, const weft__decision *d,
+                                     size_t n, const char *schedule, char *buf, size_t len);
 WEFT_HIDDEN void weft__sim_crash_report(weft_rt *rt, int fd);
 
 /* watchdog.c */

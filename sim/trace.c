@@ -1,6 +1,7 @@
 /* trace.c — the simulator's trace: every decision and runtime event folded
- * into a rolling 64-bit hash (always) and kept in memory (when recording), with
- * text and Chrome trace-event JSON export and a diff of two traces.
+ * into a rolling 64-bit hash (always) and kept in memory (when recording), the
+ * user's notes, the text export (one line per event) and a diff of two
+ * traces. The readable timelines (JSON, HTML) are timeline.c's.
  *
  * Runtime events arrive through an ordinary lifecycle hook: the trace is
  * built on hooks, not wired into the loop. The hash mixes only integers and
@@ -10,6 +11,7 @@
 #include "sim.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -55,34 +57,9 @@ static void append(weft__sim *s, int kind, int worker, unsigned extra, int32_t a
     e->text = text;
 }
 
-void weft__trace(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b, const char *text)
-{
-    uint64_t h = mix(s->hash, (uint64_t)kind | (uint64_t)(uint8_t)worker << 8 | (uint64_t)extra << 16 |
-                                  (uint64_t)(uint32_t)a << 32);
-    h = mix(h, b);
-    /* Names and wait reasons are part of a run; a failure's message is not
-     * hashed (it holds source paths, which differ between checkouts). */
-    if (text && kind == WEFT__EV_HOOK)
-        h = mix(h, hash_text(text));
-    s->hash = h;
-    s->events++;
-    if (!s->record)
-        return;
-    /* Virtual time stands still while tasks run: note it only when it moved. */
-    if (s->now != s->recorded_time || s->ev_len == 0) {
-        s->recorded_time = s->now;
-        append(s, WEFT__EV_TIME, -1, 0, 0, s->now, NULL);
-    }
-    append(s, kind, worker, extra, a, b, text);
-}
-
-const weft__event *weft__trace_at(const weft__sim *s, size_t i)
-{
-    return &s->chunks[i / WEFT__TRACE_CHUNK][i % WEFT__TRACE_CHUNK];
-}
-
-/* A task's name need only live until it is joined, but a trace is exported
- * later: recording keeps a copy. Copies go to chunks that never move. */
+/* A task's name need only live until it is joined, and a failure's message or
+ * a note until the next one, but a trace is exported later: recording keeps a
+ * copy. Copies go to chunks that never move. */
 struct weft__name_chunk {
     struct weft__name_chunk *next;
     size_t size;
@@ -109,6 +86,34 @@ static const char *keep_name(weft__sim *s, const char *name)
     memcpy(copy, name, n);
     s->names_used += n;
     return copy;
+}
+
+void weft__trace(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b, const char *text)
+{
+    uint64_t h = mix(s->hash, (uint64_t)kind | (uint64_t)(uint8_t)worker << 8 | (uint64_t)extra << 16 |
+                                  (uint64_t)(uint32_t)a << 32);
+    h = mix(h, b);
+    /* Names, wait reasons and notes are part of a run; a failure's message
+     * is not hashed (it holds source paths, which differ between checkouts). */
+    if (text && (kind == WEFT__EV_HOOK || kind == WEFT__EV_NOTE))
+        h = mix(h, hash_text(text));
+    s->hash = h;
+    s->events++;
+    if (!s->record)
+        return;
+    if (text && (kind == WEFT__EV_FAIL || kind == WEFT__EV_NOTE))
+        text = keep_name(s, text);
+    /* Virtual time stands still while tasks run: note it only when it moved. */
+    if (s->now != s->recorded_time || s->ev_len == 0) {
+        s->recorded_time = s->now;
+        append(s, WEFT__EV_TIME, -1, 0, 0, s->now, NULL);
+    }
+    append(s, kind, worker, extra, a, b, text);
+}
+
+const weft__event *weft__trace_at(const weft__sim *s, size_t i)
+{
+    return &s->chunks[i / WEFT__TRACE_CHUNK][i % WEFT__TRACE_CHUNK];
 }
 
 /* Names travel with spawn events and reasons with park events; the other
@@ -145,15 +150,21 @@ void weft__trace_free(weft__sim *s)
     }
 }
 
-/* Walks the recorded events that were hashed (TIME markers are folded into
- * `time`, the virtual time of the event returned last). */
-typedef struct cursor {
-    const weft__sim *s;
-    size_t i;
-    uint64_t time;
-} cursor;
+void weft_sim_note(const char *fmt, ...)
+{
+    weft__worker *w = weft__tls_worker;
+    weft__sim *s = w ? weft__sim_of(w->rt) : NULL;
+    if (!s || !fmt || w->in_hook)
+        return;
+    char text[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    weft__trace(s, WEFT__EV_NOTE, (int)w->index, 0, 0, w->current ? w->current->node.task_id : 0, text);
+}
 
-static const weft__event *next_event(cursor *c)
+const weft__event *weft__trace_next(weft__cursor *c)
 {
     while (c->i < c->s->ev_len) {
         const weft__event *e = weft__trace_at(c->s, c->i++);
@@ -170,24 +181,55 @@ static const char *stream_name(unsigned stream)
     return stream < WEFT__S_COUNT ? names[stream] : "?";
 }
 
-/* One event as text; time is the virtual time it happened at. */
-static void format(const weft__event *e, uint64_t time, char *buf, size_t len)
+/* A failure's message on one line: a deadlock report has one per task. */
+static void one_line(const char *in, char *out, size_t len)
 {
+    size_t n = 0;
+    for (; in && *in && n + 3 < len; in++) {
+        if (*in == '\n') {
+            while (in[1] == ' ')
+                in++;
+            if (in[1]) {
+                out[n++] = ';';
+                out[n++] = ' ';
+            }
+        } else {
+            out[n++] = *in;
+        }
+    }
+    out[n] = 0;
+}
+
+void weft__trace_format(const weft__event *e, uint64_t time, char *buf, size_t len)
+{
+    char msg[768], who[16];
+    /* Events of no worker (the host spawning the root, a clock jump, a
+     * deadlock found) are the host's. */
+    if (e->worker < 0)
+        snprintf(who, sizeof who, "host");
+    else
+        snprintf(who, sizeof who, "w%d", e->worker);
     switch (e->kind) {
     case WEFT__EV_HOOK:
-        snprintf(buf, len, "t=%" PRIu64 " w%d %s task %" PRIu64 "%s%s%s status %d", time, e->worker,
+        snprintf(buf, len, "t=%" PRIu64 " %s %s task %" PRIu64 "%s%s%s status %d", time, who,
                  weft_hook_event_name((weft_hook_event)e->extra), e->b, e->text ? " (" : "", e->text ? e->text : "",
                  e->text ? ")" : "", (int)e->a);
         break;
     case WEFT__EV_DECIDE:
-        snprintf(buf, len, "t=%" PRIu64 " w%d decide %s: %" PRIu64 " of %u", time, e->worker, stream_name(e->extra),
+        snprintf(buf, len, "t=%" PRIu64 " %s decide %s: %" PRIu64 " of %u", time, who, stream_name(e->extra),
                  e->b, (unsigned)e->a);
         break;
     case WEFT__EV_CLOCK:
         snprintf(buf, len, "t=%" PRIu64 " clock jumps to %" PRIu64, time, e->b);
         break;
     case WEFT__EV_FAIL:
-        snprintf(buf, len, "t=%" PRIu64 " w%d run failed: %s", time, e->worker, weft_strerror((int)e->a));
+        one_line(e->text, msg, sizeof msg);
+        snprintf(buf, len, "t=%" PRIu64 " %s run failed: %s%s%s", time, who, weft_strerror((int)e->a),
+                 msg[0] ? ": " : "", msg);
+        break;
+    case WEFT__EV_NOTE:
+        snprintf(buf, len, "t=%" PRIu64 " %s task %" PRIu64 " note: %s", time, who, e->b,
+                 e->text ? e->text : "");
         break;
     default:
         snprintf(buf, len, "t=%" PRIu64 " event %d", time, e->kind);
@@ -222,121 +264,12 @@ int weft_rt_trace_write_text(const weft_rt *rt, const char *path)
     const weft__sim *s = weft__sim_of(rt);
     fprintf(f, "# weft trace: seed %" PRIu64 ", %" PRIu64 " events, hash %016" PRIx64 "%s\n", s->seed, s->events,
             s->hash, s->record ? "" : " (recording stopped early: out of memory)");
-    char line[256];
-    cursor c = {s, 0, 0};
-    for (const weft__event *e; (e = next_event(&c)) != NULL;) {
-        format(e, c.time, line, sizeof line);
+    char line[1024];
+    weft__cursor c = {s, 0, 0};
+    for (const weft__event *e; (e = weft__trace_next(&c)) != NULL;) {
+        weft__trace_format(e, c.time, line, sizeof line);
         fprintf(f, "%s\n", line);
     }
-    return fclose(f) == 0 ? 0 : WEFT_EIO;
-}
-
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s && *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fputc('\\', f);
-        if ((unsigned char)*s >= 0x20)
-            fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-/* Task names by id, from the spawn events (ids are dense from 1). */
-typedef struct names {
-    const char **v;
-    size_t n;
-} names;
-
-static void names_build(const weft__sim *s, names *nm)
-{
-    nm->n = 0;
-    nm->v = NULL;
-    uint64_t max = 0;
-    for (size_t i = 0; i < s->ev_len; i++) {
-        const weft__event *e = weft__trace_at(s, i);
-        if (e->kind == WEFT__EV_HOOK && e->extra == WEFT_HOOK_SPAWN && e->b > max)
-            max = e->b;
-    }
-    nm->v = calloc(max + 1, sizeof *nm->v);
-    if (!nm->v)
-        return;
-    nm->n = max + 1;
-    for (size_t i = 0; i < s->ev_len; i++) {
-        const weft__event *e = weft__trace_at(s, i);
-        if (e->kind == WEFT__EV_HOOK && e->extra == WEFT_HOOK_SPAWN)
-            nm->v[e->b] = e->text;
-    }
-}
-
-static const char *name_of(const names *nm, uint64_t id)
-{
-    return id < nm->n && nm->v[id] ? nm->v[id] : NULL;
-}
-
-/* Chrome's trace-event format: each virtual worker is a thread lane; a task
- * running on it is a complete ("X") slice from its start/resume to the event
- * that took it off the worker; decisions, clock jumps and failures are
- * instants. Timestamps are the event's position in the trace (1 µs per
- * event), since virtual time stands still while tasks run; the virtual time
- * is in each event's args. */
-int weft_rt_trace_write_json(const weft_rt *rt, const char *path)
-{
-    int r = need_record(rt, path, "weft_rt_trace_write_json");
-    if (r < 0)
-        return r;
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return WEFT_EIO;
-    const weft__sim *s = weft__sim_of(rt);
-    names nm;
-    names_build(s, &nm);
-    fprintf(f, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"seed\":\"%" PRIu64 "\",\"hash\":\"%016" PRIx64 "\"},"
-               "\"traceEvents\":[\n",
-            s->seed, s->hash);
-    fprintf(f, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":1,\"args\":{\"name\":\"weft simulation\"}}");
-    for (unsigned w = 0; w < rt->nworkers; w++)
-        fprintf(f, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":1,\"tid\":%u,\"args\":{\"name\":\"worker %u\"}}",
-                w, w);
-    enum { MAXW = WEFT_WORKERS_MAX };
-    int64_t open_at[MAXW];
-    uint64_t open_task[MAXW];
-    for (int i = 0; i < MAXW; i++)
-        open_at[i] = -1;
-    char line[256];
-    int64_t ts = 0;
-    cursor c = {s, 0, 0};
-    for (const weft__event *e; (e = next_event(&c)) != NULL;) {
-        uint64_t time = c.time;
-        int w = e->worker;
-        ts++;
-        if (e->kind == WEFT__EV_HOOK && w >= 0 && w < MAXW) {
-            weft_hook_event ev = (weft_hook_event)e->extra;
-            if (ev == WEFT_HOOK_START || ev == WEFT_HOOK_RESUME) {
-                open_at[w] = ts;
-                open_task[w] = e->b;
-                continue;
-            }
-            if ((ev == WEFT_HOOK_YIELD || ev == WEFT_HOOK_PARK || ev == WEFT_HOOK_FINISH) && open_at[w] >= 0 &&
-                open_task[w] == e->b) {
-                fprintf(f, ",\n{\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%" PRId64 ",\"dur\":%" PRId64 ",\"name\":", w,
-                        open_at[w], ts - open_at[w] + 1);
-                char name[96];
-                const char *n = name_of(&nm, e->b);
-                snprintf(name, sizeof name, "task %" PRIu64 "%s%s", e->b, n ? " " : "", n ? n : "");
-                json_string(f, name);
-                fprintf(f, ",\"args\":{\"ended_by\":\"%s\",\"virtual_ns\":%" PRIu64 "}}", weft_hook_event_name(ev), time);
-                open_at[w] = -1;
-            }
-        }
-        format(e, time, line, sizeof line);
-        fprintf(f, ",\n{\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":%d,\"ts\":%" PRId64 ",\"name\":", w < 0 ? 0 : w, ts);
-        json_string(f, line);
-        fprintf(f, ",\"args\":{\"virtual_ns\":%" PRIu64 "}}", time);
-    }
-    fprintf(f, "\n]}\n");
-    free(nm.v);
     return fclose(f) == 0 ? 0 : WEFT_EIO;
 }
 
@@ -344,9 +277,9 @@ int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, size_t alen
 {
     if (!x || !y || !weft__sim_of(x) || !weft__sim_of(y))
         return WEFT_MISUSE_RT(x ? x : y, WEFT_EINVAL, "weft_trace_diff: need two simulated runtimes");
-    cursor p = {weft__sim_of(x), 0, 0}, q = {weft__sim_of(y), 0, 0};
+    weft__cursor p = {weft__sim_of(x), 0, 0}, q = {weft__sim_of(y), 0, 0};
     for (int64_t n = 0;; n++) {
-        const weft__event *e = next_event(&p), *f = next_event(&q);
+        const weft__event *e = weft__trace_next(&p), *f = weft__trace_next(&q);
         if (!e && !f)
             break;
         bool same = e && f && e->kind == f->kind && e->worker == f->worker && e->extra == f->extra &&
@@ -355,13 +288,13 @@ int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, size_t alen
             continue;
         if (a && alen) {
             if (e)
-                format(e, p.time, a, alen);
+                weft__trace_format(e, p.time, a, alen);
             else
                 snprintf(a, alen, "(end of trace)");
         }
         if (b && blen) {
             if (f)
-                format(f, q.time, b, blen);
+                weft__trace_format(f, q.time, b, blen);
             else
                 snprintf(b, blen, "(end of trace)");
         }

@@ -97,6 +97,33 @@ int weft__env_apply(weft_config *cfg, int quiet, char *why, size_t whylen)
             return bad("WEFT_WATCHDOG_MS", v, "a number of milliseconds from 1 to 4294967295", quiet, why, whylen);
         cfg->sim.watchdog_ms = (unsigned)ms;
     }
+    /* The fault and cost knobs: every one that shapes a run is in its
+     * replay line, so each must be settable from the environment. */
+    static const struct {
+        const char *name;
+        uint64_t min, max;
+        const char *want;
+    } knobs[] = {
+        {"WEFT_BUGGIFY_PERMILLE", 1, 1000, "a chance in permille from 1 to 1000"},
+        {"WEFT_FAIL_ALLOC_NTH", 1, UINT64_MAX, "the allocation to fail, counting from 1"},
+        {"WEFT_FAIL_ALLOC_PERMILLE", 1, 1000, "a chance in permille from 1 to 1000"},
+        {"WEFT_STEP_COST_NS", 0, UINT64_MAX, "virtual nanoseconds per scheduling step"},
+        {"WEFT_STEP_BUDGET", 1, UINT64_MAX, "a number of steps, at least 1"},
+    };
+    for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
+        uint64_t x;
+        if (!(v = getenv(knobs[i].name)) || !*v)
+            continue;
+        if (weft__parse_u64(v, &x) < 0 || x < knobs[i].min || x > knobs[i].max)
+            return bad(knobs[i].name, v, knobs[i].want, quiet, why, whylen);
+        switch (i) {
+        case 0: cfg->sim.buggify_permille = (unsigned)x; break;
+        case 1: cfg->sim.fail_alloc_nth = x; break;
+        case 2: cfg->sim.fail_alloc_permille = (unsigned)x; break;
+        case 3: cfg->sim.step_cost_ns = x; break;
+        default: cfg->sim.step_budget = x; break;
+        }
+    }
     if ((v = getenv("WEFT_SCHEDULE")) && *v)
         cfg->schedule = v; /* checked when the simulator decodes it */
     if ((v = getenv("WEFT_TRACE")) && *v)

@@ -7,6 +7,10 @@ trace hashes whether the library was built -O0 or -O2, by gcc or by clang, on
 x86-64 or AArch64 — and against the committed golden hashes, which change only
 with a bump of the schedule format version.
 
+Then the bug-finding workflow as users meet it (tests/workflow.py): the
+README's Check snippet, its replay lines, shards merged, the timeline in a
+headless browser.
+
 `python3 tests/run_tests.py --det-dir build/det --golden tests/det/golden.txt
 --regenerate-golden` rewrites the golden file (after a deliberate version
 bump)."""
@@ -63,6 +67,9 @@ def main():
     ap.add_argument('--idle-probe')
     ap.add_argument('--golden', required=True)
     ap.add_argument('--regenerate-golden', action='store_true')
+    ap.add_argument('--readme-bin')
+    ap.add_argument('--bank-bin')
+    ap.add_argument('--artifacts')
     args = ap.parse_args()
 
     if args.suite:
@@ -127,7 +134,11 @@ def main():
     note = ' (not built: %s, not installed)' % ', '.join(missing) if missing else ''
     print('determinism across builds: %d cases, identical trace hashes in %s%s'
           % (len(lines) - 1, ', '.join(builds), note))
-    return check_golden(lines, args.golden, args.regenerate_golden)
+    rc = check_golden(lines, args.golden, args.regenerate_golden)
+    if rc == 0 and args.readme_bin:
+        import workflow
+        rc = workflow.run_all(args.readme_bin, args.bank_bin, args.artifacts)
+    return rc
 
 
 if __name__ == '__main__':

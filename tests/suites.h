@@ -12,6 +12,11 @@
     X(rt)              \
     X(sim)             \
     X(explore)         \
+    X(replay)          \
+    X(shrink)          \
+    X(shard)           \
+    X(selfcheck)       \
+    X(timeline)        \
     X(sync)            \
     X(chan)            \
     X(scope)           \

@@ -1,14 +1,17 @@
 /* test_explore.c — exploration over seeds and strategies, shrinking,
- * timelines, the Check helper and its environment, and the determinism
- * self-check, on the bank of examples/bank.h. */
+ * timelines, the Check helper's whole workflow and its environment (the
+ * test a replay line names, the real backend, where timelines go), and the
+ * determinism self-check, on the bank of examples/bank.h. */
 #define _GNU_SOURCE
 #include "../examples/bank.h"
+#include "replay_lines.h"
 #include "support.h"
 #include <weft/check.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Explore fn on 2 virtual workers (PCT: depth 2) under seeds [seed_start,
@@ -18,7 +21,7 @@ static weft_explore_result explore_from(weft_fn fn, weft_strategy strategy, uint
 {
     weft_explore_opts o;
     memset(&o, 0, sizeof o);
-    o.cfg.workers = 2;
+    o.cfg = test_config(2, 0);
     o.cfg.sim.strategy = strategy;
     o.cfg.sim.pct_depth = 2;
     o.seed_start = seed_start;
@@ -227,6 +230,185 @@ START_TEST(the_determinism_self_check_names_the_first_difference)
 }
 END_TEST
 
+/* ---- the Check helper's whole workflow ---- */
+
+/* A temporary directory for timelines; the test removes what it wrote. */
+static void temp_dir(char *buf, size_t len)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(buf, len, "%s/weft-timelines-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(buf));
+}
+
+static void remove_timelines(const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.json", dir, name);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/%s.html", dir, name);
+    unlink(path);
+    rmdir(dir);
+}
+
+START_TEST(a_failing_check_test_prints_seed_shrunk_schedule_and_timelines)
+{
+    char dir[512], msg[8192];
+    temp_dir(dir, sizeof dir);
+    weft_config c = test_config(2, 0);
+    weft_check_opts o;
+    memset(&o, 0, sizeof o);
+    o.cfg = &c;
+    o.name = "transfers_conserve_money";
+    o.timeline = dir;
+    ck_assert_weft(weft_check_run(&o, bank_lost_update_test, NULL, msg, sizeof msg), WEFT_EFAILED);
+    /* What failed, the seed line, the shrunk line, where the timeline is. */
+    ck_assert_msg(!strncmp(msg, "assertion failed: bank_total(&b) == BANK_OPENING * BANK_ACCOUNTS (", 66), "%s", msg);
+    ck_assert_msg(strstr(msg, "\nweft: reproduce with WEFT_TEST=transfers_conserve_money WEFT_WORKERS=2 WEFT_SEED="),
+                  "%s", msg);
+    ck_assert_msg(strstr(msg, "\nweft: shrunk from ") &&
+                      strstr(msg, "reproduce with WEFT_TEST=transfers_conserve_money WEFT_WORKERS=2 WEFT_SCHEDULE=S2."),
+                  "%s", msg);
+    char html[1024], json[1024], want[2200];
+    snprintf(html, sizeof html, "%s/transfers_conserve_money.html", dir);
+    snprintf(json, sizeof json, "%s/transfers_conserve_money.json", dir);
+    snprintf(want, sizeof want, "\nweft: timeline: %s (open in a browser), %s (for https://ui.perfetto.dev)", html,
+             json);
+    ck_assert_msg(strstr(msg, want), "%s", msg);
+    /* The timeline is the shrunk run's: it fails at its last step. */
+    char *page = slurp(html, NULL);
+    ck_assert_msg(strstr(page, "<b>The run failed at step"), "%.1000s", page);
+    free(page);
+    free(slurp(json, NULL));
+    remove_timelines(dir, "transfers_conserve_money");
+}
+END_TEST
+
+static int g_body_runs;
+
+static void *counts_runs(void *arg)
+{
+    (void)arg;
+    g_body_runs++;
+    weft_yield();
+    return NULL;
+}
+
+START_TEST(replaying_one_test_leaves_the_others_alone)
+{
+    char msg[8192];
+    weft_config c = test_config(2, 0);
+    weft_check_opts lost = {&c, "lost", 1000, "/dev/null/x", 0, 0};
+    weft_check_opts other = {&c, "other", 50, "/dev/null/x", 0, 0};
+    ck_assert_weft(weft_check_run(&lost, bank_lost_update_test, NULL, msg, sizeof msg), WEFT_EFAILED);
+    char vars[4096];
+    line_vars(msg, "weft: shrunk from", vars, sizeof vars);
+    line_env(vars, 1); /* WEFT_TEST=lost WEFT_WORKERS=2 WEFT_SCHEDULE=… */
+    /* The named test replays the schedule… */
+    ck_assert_weft(weft_check_run(&lost, bank_lost_update_test, NULL, msg, sizeof msg), WEFT_EFAILED);
+    ck_assert_msg(strstr(msg, vars), "%s", msg);
+    /* …and another test of the binary runs as its code says: all its seeds,
+     * not the other test's schedule (which would not fit it). */
+    g_body_runs = 0;
+    ck_assert_weft(weft_check_run(&other, counts_runs, NULL, msg, sizeof msg), 0);
+    ck_assert_int_eq(g_body_runs, 2 + 50); /* the determinism check's two runs, then 50 seeds */
+    /* A helper with no name cannot be the one named. */
+    ck_assert_weft(weft_check_seeds(&c, transfers_fixed, NULL, 20, msg, sizeof msg), 0);
+    line_env(vars, 0);
+    /* Without WEFT_TEST the variables steer every test, as before. */
+    setenv("WEFT_SEED", "3", 1);
+    g_body_runs = 0;
+    ck_assert_weft(weft_check_run(&other, counts_runs, NULL, msg, sizeof msg), 0);
+    ck_assert_int_eq(g_body_runs, 2 + 1); /* seed 3: checked twice, then run */
+    unsetenv("WEFT_SEED");
+}
+END_TEST
+
+static int g_simulated;
+
+static void *notes_the_backend(void *arg)
+{
+    (void)arg;
+    g_body_runs++;
+    g_simulated = weft_in_simulation();
+    return NULL;
+}
+
+START_TEST(weft_mode_threaded_runs_the_body_once_on_the_real_backend)
+{
+    char msg[4096];
+    weft_check_opts o;
+    memset(&o, 0, sizeof o);
+    o.name = "threaded";
+    setenv("WEFT_MODE", "threaded", 1);
+    g_body_runs = 0;
+    g_simulated = -1;
+    ck_assert_weft(weft_check_run(&o, notes_the_backend, NULL, msg, sizeof msg), 0);
+    ck_assert_int_eq(g_body_runs, 1);
+    ck_assert_int_eq(g_simulated, 0);
+    /* Named for another test, it leaves this one simulated. */
+    setenv("WEFT_TEST", "another", 1);
+    g_body_runs = 0;
+    ck_assert_weft(weft_check_run(&o, notes_the_backend, NULL, msg, sizeof msg), 0);
+    ck_assert_int_eq(g_simulated, 1);
+    ck_assert_int_gt(g_body_runs, 1);
+    unsetenv("WEFT_TEST");
+    unsetenv("WEFT_MODE");
+}
+END_TEST
+
+START_TEST(weft_trace_with_one_seed_draws_that_run)
+{
+    char dir[512], msg[4096], path[1024];
+    temp_dir(dir, sizeof dir);
+    char trace[600];
+    snprintf(trace, sizeof trace, "%s/", dir);
+    setenv("WEFT_TRACE", trace, 1);
+    setenv("WEFT_SEED", "5", 1);
+    weft_config c = test_config(2, 0);
+    weft_check_opts o;
+    memset(&o, 0, sizeof o);
+    o.cfg = &c;
+    o.name = "fixed";
+    ck_assert_weft(weft_check_run(&o, transfers_fixed, NULL, msg, sizeof msg), 0);
+    unsetenv("WEFT_TRACE");
+    unsetenv("WEFT_SEED");
+    snprintf(path, sizeof path, "weft: timeline: %s/fixed.html", dir);
+    ck_assert_msg(strstr(msg, path), "%s", msg);
+    snprintf(path, sizeof path, "%s/fixed.json", dir);
+    char *json = slurp(path, NULL);
+    ck_assert_msg(strstr(json, "\"seed\":\"5\""), "%.300s", json);
+    free(json);
+    remove_timelines(dir, "fixed");
+}
+END_TEST
+
+START_TEST(the_helper_can_skip_shrinking_and_refuses_bad_values)
+{
+    char msg[8192];
+    weft_config c = test_config(2, 0);
+    weft_check_opts o = {&c, "noshrink", 1000, "/dev/null/x", 0, 0};
+    setenv("WEFT_SHRINK_SECONDS", "0", 1);
+    ck_assert_weft(weft_check_run(&o, bank_lost_update_test, NULL, msg, sizeof msg), WEFT_EFAILED);
+    ck_assert_ptr_null(strstr(msg, "shrunk"));
+    static const char *const bad[][2] = {{"WEFT_SHRINK_SECONDS", "soon"},  {"WEFT_TIME_BUDGET", "-1"},
+                                         {"WEFT_RUN_TIMEOUT", "1s"},       {"WEFT_CHECK_DETERMINISM", "2"},
+                                         {"WEFT_SEEDS", "many"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv(bad[i][0], bad[i][1], 1);
+        ck_assert_weft(weft_check_run(&o, transfers_fixed, NULL, msg, sizeof msg), WEFT_EINVAL);
+        ck_assert_msg(strstr(msg, bad[i][0]), "%s", msg);
+        unsetenv(bad[i][0]);
+    }
+    /* A schedule that does not fit the test (its first decision has 5
+     * choices; the test's have 2) is refused once, without a second
+     * (truncated) line to replay it. */
+    setenv("WEFT_SCHEDULE", "S2.AgUD", 1);
+    ck_assert_weft(weft_check_run(&o, counts_runs, NULL, msg, sizeof msg), WEFT_ESCHEDULE);
+    unsetenv("WEFT_SCHEDULE");
+    ck_assert_msg(strstr(msg, "does not fit") && !strstr(msg, "reproduce with"), "%s", msg);
+}
+END_TEST
+
 START_TEST(explore_bad_input_and_time_budget)
 {
     weft_explore_result r;
@@ -260,6 +442,11 @@ Suite *suite_explore(void)
     tcase_add_test(tc, check_helper_passes_correct_code);
     tcase_add_test(tc, check_helper_reports_the_replay_line_and_honours_the_environment);
     tcase_add_test(tc, the_determinism_self_check_names_the_first_difference);
+    tcase_add_test(tc, a_failing_check_test_prints_seed_shrunk_schedule_and_timelines);
+    tcase_add_test(tc, replaying_one_test_leaves_the_others_alone);
+    tcase_add_test(tc, weft_mode_threaded_runs_the_body_once_on_the_real_backend);
+    tcase_add_test(tc, weft_trace_with_one_seed_draws_that_run);
+    tcase_add_test(tc, the_helper_can_skip_shrinking_and_refuses_bad_values);
     tcase_add_test(tc, explore_bad_input_and_time_budget);
     suite_add_tcase(s, tc);
     return s;

@@ -55,10 +55,20 @@ WEFT_API uint64_t weft_rt_trace_events(const weft_rt *rt);
  * number of decisions. Returns 0, WEFT_ENOMEM, WEFT_EINVAL. */
 WEFT_API int weft_rt_schedule(const weft_rt *rt, char **out, size_t *len);
 /* Write the recorded trace (needs sim.record_trace or WEFT_TRACE) as Chrome
- * trace-event JSON (Perfetto, chrome://tracing), one lane per virtual worker.
+ * trace-event JSON (Perfetto, chrome://tracing): one lane per virtual worker,
+ * timestamps in virtual time (events at one instant 1 ns apart, in order),
+ * the failure with its whole message, notes; the decisions that kept the
+ * running worker are left out (their number is in otherData).
  * Returns 0, WEFT_EIO, WEFT_EINVAL (nothing recorded). */
 WEFT_API int weft_rt_trace_write_json(const weft_rt *rt, const char *path);
-/* Write the recorded trace as text, one event per line. */
+/* Write the recorded trace as a self-contained HTML timeline (no script, no
+ * network): a lane per virtual worker showing which task ran each step, a
+ * lane per task (running, ready, blocked with its reason on hover, notes),
+ * virtual time, the failing step marked and the failure's message, then the
+ * events as a table. Returns 0, WEFT_EIO, WEFT_EINVAL (nothing recorded). */
+WEFT_API int weft_rt_trace_write_html(const weft_rt *rt, const char *path);
+/* Write the recorded trace as text, one event per line (every decision
+ * included). */
 WEFT_API int weft_rt_trace_write_text(const weft_rt *rt, const char *path);
 /* Compare the recorded traces of two runtimes; returns the index of the first
  * event where they differ (and both events as text in a/b, if non-NULL), -1
@@ -67,16 +77,37 @@ WEFT_API int weft_rt_trace_write_text(const weft_rt *rt, const char *path);
  * reported at index x's event count). */
 WEFT_API int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, size_t alen, char *b, size_t blen);
 
+/* A marker in the simulated run's trace, on the calling task's lane of the
+ * timelines: printf-style, at most 255 bytes. It is not a scheduling point,
+ * so adding notes never changes the interleaving; its text is part of the
+ * trace hash. Does nothing outside a simulated task. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+WEFT_API void weft_sim_note(const char *fmt, ...);
+
 /* ---- Exploration -------------------------------------------------------------
  * Run test(arg) as the root task of a fresh simulated runtime per run, under
  * seeds [seed_start, seed_start + seeds) or, for WEFT_STRATEGY_EXHAUSTIVE, over
  * every schedule of the choice tree within the preemption bound. A run fails
- * when its block_on fails (assertion, deadlock, livelock). */
+ * when its block_on fails (assertion, deadlock, livelock, per-seed timeout).
+ * Each run depends only on its seed (or schedule) and the configuration, so
+ * the work splits into shards that together run exactly what one exploration
+ * would. Unless cfg.flags has WEFT_CFG_NO_ENV, the environment may supply the
+ * shard (see shard_count), WEFT_CHECK_DETERMINISM (1: the in-process check,
+ * process: also the cross-process one, 0: none), WEFT_RESULTS and
+ * XML_OUTPUT_FILE. */
 #define WEFT_EXPLORE_KEEP_GOING 0x1u /* do not stop at the first failure */
-#define WEFT_EXPLORE_PROGRESS 0x2u   /* progress line on stderr (if a tty) */
-#define WEFT_EXPLORE_QUIET 0x4u      /* print nothing */
+#define WEFT_EXPLORE_PROGRESS 0x2u   /* a progress line on stderr, if it is a terminal */
+#define WEFT_EXPLORE_QUIET 0x4u      /* no failure report on stderr */
 #define WEFT_EXPLORE_SHRINK 0x8u     /* shrink the first failing schedule */
-#define WEFT_EXPLORE_CHECK_DETERMINISM 0x10u /* run the first seed twice (also WEFT_CHECK_DETERMINISM=1) */
+/* Run the first seed (or the first schedule) twice and compare the traces. */
+#define WEFT_EXPLORE_CHECK_DETERMINISM 0x10u
+/* … and once more in a fresh process: this program executed again with the
+ * same arguments, up to the same exploration (which it finds by name and by
+ * how many explorations came before it). Catches what differs between
+ * processes (the process id, addresses, rand() seeded from them). */
+#define WEFT_EXPLORE_CHECK_PROCESS 0x20u
 
 typedef struct weft_explore_opts {
     weft_config cfg;          /* base config: workers, strategy, budgets… */
@@ -87,7 +118,29 @@ typedef struct weft_explore_opts {
     uint64_t max_schedules;   /* exhaustive: stop after this many; 0 → 10^6 */
     unsigned shrink_budget;   /* runs spent shrinking; 0 → 2000 */
     unsigned flags;           /* WEFT_EXPLORE_… */
-    const char *timeline_path; /* write the (shrunk) failing run's JSON here */
+    /* Write the (shrunk) failing run's timeline: Chrome JSON here, and the
+     * HTML page beside it (x.json → x.html). NULL: none. */
+    const char *timeline_path;
+    /* What is explored (a test's name): WEFT_TEST=<name> in replay lines, and
+     * the name in results files and reports. NULL: none. */
+    const char *name;
+    /* This process's shard of the seeds (or of the exhaustive search's
+     * subtrees): shard i of n runs seeds seed_start + i, + i + n, … When
+     * shard_count is 0 it comes from the first of WEFT_SHARD_INDEX and
+     * WEFT_SHARD_COUNT; Bazel's TEST_SHARD_INDEX and TEST_TOTAL_SHARDS (and
+     * TEST_SHARD_STATUS_FILE is touched); GTEST_SHARD_INDEX and
+     * GTEST_TOTAL_SHARDS; Slurm's SLURM_ARRAY_TASK_ID and
+     * SLURM_ARRAY_TASK_COUNT; Kubernetes' JOB_COMPLETION_INDEX with
+     * WEFT_SHARD_COUNT; else unsharded. */
+    unsigned shard_index, shard_count;
+    double run_timeout_s;     /* a run taking longer (wall clock) ends as a timeout; 0 → none */
+    double shrink_time_s;     /* wall-clock bound on shrinking; 0 → only shrink_budget */
+    /* Append JSON lines here ("-": stdout): one per failure, one per shrunk
+     * failure, one summary (commit, configuration hash, strategy, seeds run,
+     * failures, duration). NULL → WEFT_RESULTS. tools/weft-merge reads them. */
+    const char *results_path;
+    /* Add this exploration to a JUnit XML file. NULL → XML_OUTPUT_FILE. */
+    const char *junit_path;
 } weft_explore_opts;
 
 typedef struct weft_explore_result {
@@ -100,25 +153,58 @@ typedef struct weft_explore_result {
     size_t schedule_len;      /* its decisions */
     char *shrunk;             /* shrunk schedule (malloc'ed) or NULL */
     size_t shrunk_len;
-    char message[4096];       /* what failed, and the replay line */
+    char message[4096];       /* what failed, and the replay lines */
     double elapsed_s;
+    unsigned shard_index, shard_count; /* the shard that ran */
+    uint64_t timeouts;        /* runs ended by run_timeout_s (counted in failures) */
+    uint64_t distinct_failures; /* failures told apart by signature */
+    /* The first failure's signature: the assertion and its site, or the
+     * shape of the deadlock (who waits on what), or the kind of failure. */
+    char signature[256];
 } weft_explore_result;
 
 WEFT_API int weft_explore(const weft_explore_opts *opts, weft_fn test, void *arg,
                           weft_explore_result *result);
 WEFT_API void weft_explore_result_free(weft_explore_result *result);
 
-/* Shrink a failing schedule: delete and lower choices while the run still
- * fails with the same status. *out is malloc'ed. Returns 0, WEFT_EINVAL (the
- * schedule does not fail), WEFT_ENOMEM. */
+/* Shrink a failing schedule while the run still fails the same way (same
+ * assertion, same deadlock shape): first drop each task's choices, then the
+ * choices themselves (fewest context switches first), then delete and lower
+ * decisions by position. *out is malloc'ed. Returns 0, WEFT_EINVAL (the
+ * schedule does not fail, or is not a schedule), WEFT_ENOMEM. */
 WEFT_API int weft_shrink(const weft_config *cfg, weft_fn test, void *arg, const char *schedule,
                          unsigned budget, char **out, size_t *out_len);
 
-/* Run test under the seeds the environment asks for (WEFT_SEED: one seed,
- * WEFT_SEEDS: how many, WEFT_SCHEDULE: one schedule, WEFT_STRATEGY), else under
- * default_seeds seeds from 0, with a determinism self-check on the first. On
- * failure returns the code and writes a message with the replay line into msg.
- * This is what weft/check.h's WEFT_CK_EXPLORE uses. */
+/* ---- The Check helper's engine ---------------------------------------------
+ * Explore test under the seeds the environment asks for, and on failure do
+ * the whole workflow: the replay line, the shrunk schedule with its line,
+ * the timeline of the shrunk run. The environment: WEFT_SEED (one seed),
+ * WEFT_SEEDS (how many), WEFT_SCHEDULE (one exact run), WEFT_STRATEGY,
+ * WEFT_WORKERS, the fault knobs, WEFT_MODE=threaded (the body once on the real
+ * backend), WEFT_TRACE (where timelines go: a directory, or a path whose
+ * extension is replaced), WEFT_SHRINK_SECONDS, WEFT_KEEP_GOING=1,
+ * WEFT_CHECK_DETERMINISM; with WEFT_TEST=<name> these steer only the test of
+ * that name. Every test follows the campaign's variables: the shard (as
+ * weft_explore_opts.shard_count says), WEFT_RESULTS, XML_OUTPUT_FILE,
+ * WEFT_TIME_BUDGET and WEFT_RUN_TIMEOUT (seconds). */
+typedef struct weft_check_opts {
+    const weft_config *cfg;  /* base configuration; NULL → 2 virtual workers */
+    const char *name;        /* the test's name (WEFT_TEST selects it); NULL → none */
+    uint64_t seeds;          /* seeds unless WEFT_SEEDS says; 0 → 1000 */
+    /* Where the timeline of a failure goes (as WEFT_TRACE); NULL → WEFT_TRACE,
+     * else $TMPDIR/weft-<name>.{json,html} when there is a name. */
+    const char *timeline;
+    unsigned shrink_budget;  /* runs; 0 → 2000 */
+    double shrink_time_s;    /* 0 → 10 s (WEFT_SHRINK_SECONDS; 0 there: no shrinking) */
+} weft_check_opts;
+
+/* Returns 0, the first failure's code (msg: what failed and the lines that
+ * replay it, the shrunk one, the timeline's paths), or WEFT_EINVAL for a
+ * malformed variable (msg names it). */
+WEFT_API int weft_check_run(const weft_check_opts *opts, weft_fn test, void *arg, char *msg, size_t msglen);
+
+/* weft_check_run with base (NULL: a zeroed configuration, one worker),
+ * default_seeds and no name. */
 WEFT_API int weft_check_seeds(const weft_config *base, weft_fn test, void *arg,
                               uint64_t default_seeds, char *msg, size_t msglen);
 
