@@ -26,7 +26,7 @@ static const uint64_t stream_salt[WEFT__S_COUNT] = {
  * not the one it wraps to inject failures. */
 int weft__decisions_push(weft_rt *rt, weft__decisions *d, const weft__decision *x)
 {
-    if (weft__grow(&rt->base_alloc, (void **)&d->v, &d->cap, d->len, sizeof *d->v, 256) < 0)
+    if (d->len == d->cap && weft__grow(&rt->base_alloc, (void **)&d->v, &d->cap, d->len, sizeof *d->v, 256) < 0)
         return WEFT_ENOMEM;
     d->v[d->len++] = *x;
     return 0;

@@ -97,14 +97,6 @@ static uint64_t sim_now(weft_rt *rt)
     return weft__sim_of(rt)->now;
 }
 
-static uint64_t timers_fired(const weft_rt *rt)
-{
-    uint64_t n = 0;
-    for (unsigned i = 0; i < rt->nworkers; i++)
-        n += rt->workers[i].stats.timers_fired;
-    return n;
-}
-
 /* Every scheduling point, clock jump and timer firing counts against the
  * step budget, so a ticker that re-arms itself forever is caught too. */
 static void step(weft__sim *s)
@@ -112,7 +104,7 @@ static void step(weft__sim *s)
     s->steps++;
     s->progress.v++;
     s->now = s->now > UINT64_MAX - s->step_cost ? UINT64_MAX : s->now + s->step_cost;
-    if (WEFT_UNLIKELY(s->steps + timers_fired(s->rt) > s->step_budget) && !s->failed)
+    if (WEFT_UNLIKELY(s->steps + s->timers_fired > s->step_budget) && !s->failed)
         weft__sim_failf(s->rt, WEFT_ELIVELOCK,
                         "step budget of %" PRIu64 " scheduling steps exceeded: a livelock, or raise sim.step_budget",
                         s->step_budget);
@@ -128,11 +120,12 @@ static void step(weft__sim *s)
 
 /* Timer callbacks are steps too (a timer that re-arms itself for now would
  * otherwise spin the loop unseen); the count is the core's. */
-static void sim_timers_fired(weft__worker *w)
+static void sim_timers_fired(weft__worker *w, size_t n)
 {
     weft__sim *s = weft__sim_of(w->rt);
+    s->timers_fired += n;
     s->progress.v++;
-    if (WEFT_UNLIKELY(s->steps + timers_fired(s->rt) > s->step_budget) && !s->failed)
+    if (WEFT_UNLIKELY(s->steps + s->timers_fired > s->step_budget) && !s->failed)
         weft__sim_failf(s->rt, WEFT_ELIVELOCK,
                         "step budget of %" PRIu64 " scheduling steps exceeded: a livelock, or raise sim.step_budget",
                         s->step_budget);

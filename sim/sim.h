@@ -125,6 +125,7 @@ struct weft__sim {
     uint64_t pct_step;
     /* steps and budget */
     uint64_t steps, step_budget, step_cost;
+    uint64_t timers_fired; /* by every virtual worker: they count against the budget */
     /* trace: the hash always, the events when recording (in chunks that
      * never move, so appending never copies) */
     uint64_t hash, events;

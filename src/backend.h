@@ -72,10 +72,10 @@ typedef struct weft__backend {
     bool (*on_stop)(weft__worker *w);
     /* A scheduling point: NULL unless the backend interleaves workers. */
     void (*sched_point)(weft__worker *w);
-    /* Timers fired on w (the loop's own progress, which no scheduling point
-     * sees): the simulator counts them against its step budget, from the
-     * core's counters. NULL: nothing to account. */
-    void (*timers_fired)(weft__worker *w);
+    /* n timers fired on w (the loop's own progress, which no scheduling
+     * point sees): the simulator counts them against its step budget. NULL:
+     * nothing to account. */
+    void (*timers_fired)(weft__worker *w, size_t n);
     /* One of n >= 2 equal options, for the reason given (enum weft__choice). */
     uint32_t (*choose)(weft__worker *w, int why, uint32_t n);
     /* 64 random bits for weft_rand(). */

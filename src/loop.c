@@ -275,7 +275,7 @@ bool weft__poll_timers(weft__worker *w)
         return false;
     weft__count(&w->stats.timers_fired, fired);
     if (rt->backend->timers_fired)
-        rt->backend->timers_fired(w);
+        rt->backend->timers_fired(w, fired);
     return true;
 }
 

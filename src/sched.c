@@ -418,7 +418,8 @@ void weft__sched_remote(weft__worker *w, weft__task *t)
 void weft__sched_push_shared(weft__worker *w, weft__task *t)
 {
     push_owned(w, t);
-    if (w->has_peers)
+    /* A pinned task is no work for anyone else. */
+    if (w->has_peers && !(t->flags & WEFT__F_PINNED))
         notify_idle(w->engine, w);
 }
 
