@@ -239,6 +239,10 @@ static void housekeeping(weft__worker *w)
     weft_rt *rt = w->rt;
     w->until_housekeeping = rt->timer_poll_mask + 1;
     weft__poll_timers(w);
+    /* A busy worker still delivers IO that completed (tokio polls its
+     * driver at the same interval). */
+    if (rt->backend->io_poll)
+        rt->backend->io_poll(w);
     if (WEFT_UNLIKELY(rt->step_limit != UINT64_MAX) && total_steps(rt) >= rt->step_limit)
         set_stop(rt);
 }

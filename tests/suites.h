@@ -19,7 +19,8 @@
     X(regress)         \
     X(threading)       \
     X(threads)         \
-    X(seams)
+    X(seams)           \
+    X(io)
 
 #define WEFT_DECLARE_SUITE(name) Suite *suite_##name(void);
 WEFT_SUITES(WEFT_DECLARE_SUITE)
