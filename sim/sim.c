@@ -46,6 +46,7 @@ static void sim_destroy(weft_rt *rt)
     if (!s)
         return;
     weft__watchdog_free(s);
+    weft__simnet_free(s);
     weft__decide_free(s);
     weft__trace_free(s);
     if (s->sites)
@@ -430,8 +431,10 @@ const weft__backend weft__backend_sim = {
     .timers_fired = sim_timers_fired,
     .choose = sim_choose,
     .rand = sim_rand,
-    .io_submit = NULL,
-    .io_cancel = NULL,
+    .io_submit = weft__simio_submit,
+    .io_cancel = weft__simio_cancel,
+    .io_poll = NULL,
+    .node_time = weft__simio_node_time,
     .blocking_submit = sim_blocking_submit,
     .buggify = weft__sim_buggify,
     .fail = sim_fail,

@@ -408,6 +408,15 @@ static inline weft__task *weft__current(void)
     return w ? w->current : NULL;
 }
 
+/* Now on the clock of the node task t runs on (a simulated node's skew and
+ * drift), which is the clock its deadlines are read on. */
+static inline uint64_t weft__task_now(const weft__task *t)
+{
+    weft_rt *rt = t->rt;
+    uint64_t now = rt->backend->now(rt);
+    return WEFT_UNLIKELY(t->io_node != NULL) && rt->backend->node_time ? rt->backend->node_time(t, now, true) : now;
+}
+
 static inline unsigned weft__task_get_state(weft__task *t)
 {
     return weft__ld_s(t->rt->serial, &t->state, WEFT__ACQUIRE);

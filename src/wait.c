@@ -36,7 +36,7 @@ int weft__blocking_entry_slow(weft__task **out, const char *what)
         return WEFT_ECANCELED;
     if (t->scope) {
         uint64_t d = weft__scope_deadline(t->scope, WEFT_NO_DEADLINE);
-        if (d != WEFT_NO_DEADLINE && w->rt->backend->now(w->rt) >= d)
+        if (d != WEFT_NO_DEADLINE && weft__task_now(t) >= d)
             return WEFT_ETIMEDOUT;
     }
     *out = t;
@@ -104,6 +104,10 @@ int weft__block(weft__task *t, int kind_flags, void *obj, weft__unlink_fn unlink
     /* An uncancellable wait (re-taking a mutex after a condition wait) is
      * not cut short by a scope deadline either. */
     uint64_t eff = uncancellable ? deadline : weft__scope_deadline(t->scope, deadline);
+    /* Deadlines are read on the clock of the task's node (skew, drift); the
+     * timer wheel runs on the runtime's. */
+    if (WEFT_UNLIKELY(t->io_node != NULL) && rt->backend->node_time && eff != WEFT_NO_DEADLINE)
+        eff = rt->backend->node_time(t, eff, false);
     bool timed = eff != WEFT_NO_DEADLINE;
     weft_timer tm;
     weft__lock_s(serial, &t->wait_lock);

@@ -20,7 +20,8 @@
     X(threading)       \
     X(threads)         \
     X(seams)           \
-    X(io)
+    X(io)              \
+    X(net)
 
 #define WEFT_DECLARE_SUITE(name) Suite *suite_##name(void);
 WEFT_SUITES(WEFT_DECLARE_SUITE)
