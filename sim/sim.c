@@ -417,6 +417,12 @@ static void sim_end_run(weft_rt *rt)
     }
 }
 
+static const char *sim_io_name(const weft_rt *rt)
+{
+    (void)rt;
+    return "simulated";
+}
+
 const weft__backend weft__backend_sim = {
     .caps = WEFT__CAP_VIRTUAL_TIME | WEFT__CAP_INTERLEAVE | WEFT__CAP_DETERMINISTIC,
     .create = sim_create,
@@ -434,6 +440,7 @@ const weft__backend weft__backend_sim = {
     .io_submit = weft__simio_submit,
     .io_cancel = weft__simio_cancel,
     .io_poll = NULL,
+    .io_name = sim_io_name,
     .node_time = weft__simio_node_time,
     .blocking_submit = sim_blocking_submit,
     .buggify = weft__sim_buggify,

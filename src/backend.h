@@ -104,6 +104,8 @@ typedef struct weft__backend {
      * worker's due events are not left waiting for its next park). NULL:
      * none. */
     void (*io_poll)(weft__worker *w);
+    /* What does the IO ("epoll", "io_uring", "poll", "simulated")? */
+    const char *(*io_name)(const weft_rt *rt);
     /* Convert between the runtime's clock and the clock of the node task t
      * runs on (skew, drift): to_local = true maps a runtime time to the
      * node's. NULL: one clock for all. */
@@ -195,6 +197,9 @@ struct weft__io {
     weft__a32 claim;         /* 0 open; 1 taken by a completion or a cancel */
     weft__a32 busy;          /* the backend lent buf out: 1; 2 the task
                                 waits for weft__io_retired */
+    bool late;               /* it completed although its cancel won:
+                                result is what it did (bytes read are
+                                returned, not lost) */
     weft_link link;
     uint64_t bk[4];          /* the backend's scratch */
 };

@@ -228,6 +228,7 @@ static int64_t run_op(weft__task *t, weft__io *op)
         op->task = t;
         op->w = t->worker;
         op->result = 0;
+        op->late = false;
         weft__st(&op->claim, 0u, WEFT__RELAXED);
         weft__st(&op->busy, 0u, WEFT__RELAXED);
         int r = rt->backend->io_submit(t->worker, op);
@@ -238,6 +239,10 @@ static int64_t run_op(weft__task *t, weft__io *op)
         int w = weft__block(t, WEFT__W_IO | WEFT__W_EXTERNAL, op, io_unlink, op->deadline);
         if (weft__ld(&op->busy, WEFT__ACQUIRE))
             settle(t, op);
+        /* It happened after all: nothing it did is lost (the cancellation
+         * stays, and the next call sees it). */
+        if (op->late)
+            return op->result;
         if (w != WEFT__IO_AGAIN)
             return w;
     }
@@ -765,6 +770,11 @@ int weft_resolve(const char *host, unsigned port, char *out, size_t outlen)
     a.port = (uint16_t)port;
     r = weft__addr_format(&a, out, outlen);
     return r < 0 ? WEFT_MISUSE(WEFT_EINVAL, "weft_resolve: a buffer of %zu bytes is too small", outlen) : r;
+}
+
+const char *weft_rt_reactor(const weft_rt *rt)
+{
+    return rt && rt->backend->io_name ? rt->backend->io_name(rt) : "none";
 }
 
 /* ---- the runtime goes -------------------------------------------------------- */

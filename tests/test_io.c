@@ -16,7 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -855,6 +861,86 @@ START_TEST(an_unknown_reactor_is_refused)
 }
 END_TEST
 
+/* ---- io_uring, and the fallback when the kernel refuses it ---------------------------------- */
+
+START_TEST(io_uring_is_used_when_asked_for_and_the_kernel_allows_it)
+{
+    weft_config c = real(WEFT_REACTOR_URING, 1);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_str_eq(weft_rt_reactor(rt), "io_uring");
+    weft_rt_free(rt);
+    c = real(WEFT_REACTOR_AUTO, 2);
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_str_eq(weft_rt_reactor(rt), "epoll");
+    weft_rt_free(rt);
+    c = real(WEFT_REACTOR_POLL, 1);
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_str_eq(weft_rt_reactor(rt), "poll");
+    weft_rt_free(rt);
+    c = test_config(1, 0);
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_str_eq(weft_rt_reactor(rt), "simulated");
+    weft_rt_free(rt);
+}
+END_TEST
+
+/* In a child whose io_uring_setup the kernel refuses (a seccomp filter, as
+ * a container's policy would): the runtime falls back to epoll, says why
+ * once, and its IO works. */
+static int child_without_uring(void)
+{
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof filter / sizeof *filter, filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+        return 3;
+    weft_config c = real(WEFT_REACTOR_URING, 2);
+    c.flags &= ~WEFT_CFG_QUIET;
+    weft_rt *rt;
+    if (weft_rt_new(&rt, &c) != 0)
+        return 4;
+    if (strcmp(weft_rt_reactor(rt), "epoll") != 0)
+        return 5;
+    many_arg m = {"127.0.0.1:0", 20, 3000};
+    void *res = (void *)1;
+    int r = weft_rt_block_on(rt, many_echo, &m, &res);
+    weft_rt_free(rt);
+    return r == 0 && res == NULL ? 0 : 6;
+}
+
+START_TEST(a_refused_io_uring_falls_back_to_epoll_and_says_why_once)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        _exit(child_without_uring());
+    }
+    close(fds[1]);
+    char err[4096] = {0};
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof err - 1 && (k = read(fds[0], err + n, sizeof err - 1 - n)) > 0)
+        n += (size_t)k;
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d, stderr: %s", status, err);
+    const char *say = "weft: the io_uring reactor is not available (io_uring_setup failed: Operation not permitted): "
+                      "using epoll\n";
+    ck_assert_msg(strstr(err, say) != NULL, "stderr: %s", err);
+    ck_assert_msg(strstr(strstr(err, say) + strlen(say), "io_uring") == NULL, "said more than once: %s", err);
+}
+END_TEST
+
 Suite *suite_io(void)
 {
     Suite *s = suite_create("io");
@@ -873,6 +959,8 @@ Suite *suite_io(void)
     tcase_add_test(tc, errors_injected_through_the_os_table_reach_the_caller_or_are_retried);
     tcase_add_test(tc, bad_input_gets_clear_codes_and_nothing_crashes);
     tcase_add_test(tc, an_unknown_reactor_is_refused);
+    tcase_add_test(tc, io_uring_is_used_when_asked_for_and_the_kernel_allows_it);
+    tcase_add_test(tc, a_refused_io_uring_falls_back_to_epoll_and_says_why_once);
     suite_add_tcase(s, tc);
     return s;
 }

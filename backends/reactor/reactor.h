@@ -22,6 +22,9 @@ typedef struct weft__reactor weft__reactor;
 
 enum { WEFT__READY_IN = 1, WEFT__READY_OUT = 2 };
 
+/* What native() says of an op it has no form for (not WEFT__IO_PENDING). */
+#define WEFT__IO_NOT_NATIVE 2
+
 typedef struct weft__reactor_ops {
     const char *name;
     /* A reactor for worker w, or a negative code with the reason in why. */
@@ -46,8 +49,8 @@ typedef struct weft__reactor_ops {
     /* h is going (no op of it is left): forget it before its descriptor is
      * closed. r may be NULL (no worker). */
     void (*release)(weft__reactor *r, weft__ioh *h);
-    /* Run op natively: WEFT__IO_PENDING, 0 (done: op->result), or 1 (not
-     * native: use the readiness path). NULL: nothing is native. */
+    /* Run op natively: WEFT__IO_PENDING, 0 (done: op->result), a code, or
+     * WEFT__IO_NOT_NATIVE (use the readiness path). NULL: nothing is. */
     int (*native)(weft__reactor *r, weft__io *op);
     /* Files are native (else the blocking pool runs them). */
     bool native_files;

@@ -313,7 +313,7 @@ static int thr_io_submit(weft__worker *w, weft__io *op)
     weft_rt *rt = w->rt;
     if (r && r->ops->native) {
         int n = r->ops->native(r, op);
-        if (n != 1)
+        if (n != WEFT__IO_NOT_NATIVE)
             return n;
     }
     if (is_file(op->kind) || (op->kind == WEFT__IO_RESOLVE && weft__addr_parse(op->path, &op->addr, true) < 0))
@@ -332,6 +332,11 @@ static void thr_io_poll(weft__worker *w)
     weft__reactor *r = reactor_of(w);
     if (r)
         r->ops->poll(r);
+}
+
+static const char *thr_io_name(const weft_rt *rt)
+{
+    return weft__thr_of(rt)->reactor->name;
 }
 
 static bool thr_on_stop(weft__worker *w)
@@ -378,6 +383,7 @@ const weft__backend weft__backend_threads = {
     .io_submit = thr_io_submit,
     .io_cancel = thr_io_cancel,
     .io_poll = thr_io_poll,
+    .io_name = thr_io_name,
     .node_time = NULL,
     .blocking_submit = weft__threads_blocking_submit,
     .buggify = NULL,

@@ -156,6 +156,10 @@ WEFT_API int weft_file_close(weft_file *f);
 /* Remove a file. Returns 0, WEFT_ENOENT, … */
 WEFT_API int weft_file_unlink(const char *path);
 
+/* What does rt's IO: "epoll", "io_uring", "poll" (a threaded runtime's
+ * reactor, after any fallback) or "simulated". */
+WEFT_API const char *weft_rt_reactor(const weft_rt *rt);
+
 /* ---- Names ------------------------------------------------------------------ */
 
 /* Look host up (a name or a numeric address) and write "<address>:<port>" of
@@ -168,9 +172,9 @@ WEFT_API int weft_resolve(const char *host, unsigned port, char *out, size_t out
  * A node is a simulated machine: a name, a virtual address, its own tasks
  * (spawned with weft_spawn_opts.node, and their children), sockets, files
  * and clock. Tasks spawned with no node run on the runtime's "host" node,
- * whose addresses are 127.0.0.1 and ::1. The fault calls need a simulated
- * runtime (WEFT_ENOTSUP elsewhere); weft_node_new also works on the real
- * backend, where a node is only a label (its address must be loopback). */
+ * whose addresses are 127.0.0.1 and ::1. Nodes and faults need a simulated
+ * runtime: on the real backend these calls return WEFT_ENOTSUP (a program
+ * that runs in both worlds runs its parts on the host there). */
 typedef struct weft_node weft_node;
 
 /* A node named name (copied) with the IPv4 or IPv6 address addr (no port).
