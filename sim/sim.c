@@ -60,6 +60,8 @@ static void sim_destroy(weft_rt *rt)
 
 static int sim_create(weft_rt *rt)
 {
+    if (!weft__escape_linked)
+        return WEFT_ENOTSUP;
     weft_allocator *a = &rt->base_alloc;
     weft__sim *s = a->alloc(a->ctx, sizeof *s);
     if (!s)

@@ -188,6 +188,9 @@ WEFT_HIDDEN bool weft__simio_cancel(weft__io *op);
 WEFT_HIDDEN uint64_t weft__simio_node_time(const weft__task *t, uint64_t time, bool to_local);
 WEFT_HIDDEN void weft__simnet_free(weft__sim *s);
 
+/* escape.c (referenced so that a static link brings the interposers in) */
+WEFT_HIDDEN extern const int weft__escape_linked;
+
 /* watchdog.c */
 WEFT_HIDDEN int weft__watchdog_arm(weft__sim *s);
 WEFT_HIDDEN void weft__watchdog_disarm(weft__sim *s);

@@ -21,7 +21,8 @@
     X(threads)         \
     X(seams)           \
     X(io)              \
-    X(net)
+    X(net)             \
+    X(escape)
 
 #define WEFT_DECLARE_SUITE(name) Suite *suite_##name(void);
 WEFT_SUITES(WEFT_DECLARE_SUITE)
