@@ -35,8 +35,6 @@ typedef struct simfd {
     weft__simfile *f;
     uint64_t pos;
     unsigned flags;
-    weft_timer timer;   /* a call waiting out the disk's latency */
-    weft__io *op;
 } simfd;
 
 static int bytes_grow(weft__simnet *n, uint8_t **p, size_t *cap, size_t need)
@@ -122,35 +120,17 @@ static bool fault(weft__simnet *n, unsigned permille)
     return permille && weft__decide(n->sim, WEFT__S_FAULT, 1000, false) < permille;
 }
 
-static void latency_done(weft_timer *tm, void *arg)
-{
-    (void)tm;
-    simfd *fd = arg;
-    weft__io *op = fd->op;
-    fd->op = NULL;
-    if (op) {
-        op->bk[3] = 0;
-        weft__io_complete(op, op->result);
-    }
-}
-
 /* The op is done (its effect made now); its caller learns it after the
  * disk's latency. */
 static int finish(weft__simnet *n, weft_node *node, weft__io *op, int64_t result)
 {
     op->result = result;
     uint64_t d = disk_latency(n, node);
-    simfd *fd = op->h ? op->h->bk : NULL;
-    if (d == 0 || !fd || result < 0)
+    if (d == 0)
         return result < 0 ? (int)result : 0;
-    weft_timer_init(&fd->timer);
-    fd->timer.deadline = n->sim->now + d;
-    fd->timer.cb = latency_done;
-    fd->timer.arg = fd;
-    fd->op = op;
     op->bk[3] = WAIT_DISK;
-    weft__wheel_insert(&weft__tls_worker->wheel, &fd->timer);
-    return WEFT__IO_PENDING;
+    int r = weft__net_later(n, node, n->sim->now + d, op);
+    return r < 0 ? r : WEFT__IO_PENDING;
 }
 
 static int open_file(weft__simnet *n, weft_node *node, weft__io *op)
@@ -183,7 +163,6 @@ static int open_file(weft__simnet *n, weft_node *node, weft__io *op)
         return WEFT_ENOMEM;
     fd->f = f;
     fd->flags = fl;
-    weft_timer_init(&fd->timer);
     if ((fl & WEFT_FILE_TRUNC) && f->len) {
         if (record(n, f, 0, NULL, 0, true) < 0) {
             weft__simnet_free_mem(n, fd, sizeof *fd);
@@ -255,10 +234,8 @@ int weft__disk_submit(weft__simnet *n, weft_node *node, weft__io *op)
     }
     case WEFT__IO_CLOSE: return 0;
     case WEFT__IO_RELEASE:
-        if (fd) {
-            weft__timer_disarm(&fd->timer);
+        if (fd)
             weft__simnet_free_mem(n, fd, sizeof *fd);
-        }
         op->h->bk = NULL;
         op->h->type = WEFT__H_NONE;
         return 0;

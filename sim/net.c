@@ -359,6 +359,13 @@ static void deliver(weft_timer *tm, void *arg)
     (void)tm;
     weft__packet *p = arg;
     weft__simnet *n = p->net;
+    if (p->kind == WEFT__PK_LATER) {
+        weft__io *op = p->op;
+        pkt_free(n, p);
+        op->bk[3] = 0;
+        weft__io_complete(op, op->result);
+        return;
+    }
     if (p->to->down || weft__net_blocked(n, p->from, p->to)) {
         weft__net_trace(n, WEFT__PKT_DROP, p->from, p->to, p->len);
         pkt_free(n, p);
@@ -398,6 +405,20 @@ static void deliver(weft_timer *tm, void *arg)
     case WEFT__PK_DGRAM: on_dgram(n, p); return; /* kept in the queue */
     }
     pkt_free(n, p);
+}
+
+int weft__net_later(weft__simnet *n, weft_node *node, uint64_t at, weft__io *op)
+{
+    weft__packet *p = pkt_new(n, WEFT__PK_LATER, node, node, 0);
+    if (!p)
+        return WEFT_ENOMEM;
+    p->op = op;
+    weft_timer_init(&p->timer);
+    p->timer.deadline = at;
+    p->timer.cb = deliver;
+    p->timer.arg = p;
+    weft__wheel_insert(&weft__tls_worker->wheel, &p->timer);
+    return 0;
 }
 
 static void connect_timeout(weft_timer *tm, void *arg)

@@ -21,7 +21,8 @@ enum weft__pkt_kind {
     WEFT__PK_DATA,    /* stream bytes */
     WEFT__PK_FIN,     /* the end of the stream */
     WEFT__PK_RST,     /* reset (or refused, or unreachable: see err) */
-    WEFT__PK_DGRAM    /* a datagram */
+    WEFT__PK_DGRAM,   /* a datagram */
+    WEFT__PK_LATER    /* not a packet: a disk call's completion after its latency */
 };
 
 typedef struct weft__simsock weft__simsock;
@@ -39,6 +40,7 @@ typedef struct weft__packet {
     weft__simsock *dst;      /* stream packets: the endpoint it is for */
     weft__simsock *src;      /* SYN: the connecting socket */
     weft__addr from_addr, to_addr;
+    weft__io *op;            /* LATER: the call to complete */
     size_t len;
     uint8_t data[];
 } weft__packet;
@@ -137,6 +139,8 @@ WEFT_HIDDEN bool weft__net_blocked(const weft__simnet *n, const weft_node *from,
 WEFT_HIDDEN void weft__net_free(weft__simnet *n);
 /* One latency draw (the timing stream) for the network or a disk. */
 WEFT_HIDDEN uint64_t weft__net_exp(weft__simnet *n, uint64_t min, uint64_t mean);
+/* Complete op with its result at `at` (the disk's latency). */
+WEFT_HIDDEN int weft__net_later(weft__simnet *n, weft_node *node, uint64_t at, weft__io *op);
 WEFT_HIDDEN void weft__net_trace(weft__simnet *n, int ev, const weft_node *from, const weft_node *to, uint64_t b);
 
 /* disk.c */
