@@ -15,6 +15,7 @@
  *
  *   bench_echo                          every server, BENCH lines
  *   bench_echo --serve REACTOR WORKERS  a weft echo server
+ *   bench_echo --load PORT              the load alone, against a server there
  *   WEFT_ECHO_SECONDS (2), WEFT_ECHO_CONNS (50), WEFT_ECHO_MSG (64)
  */
 #define _GNU_SOURCE
@@ -225,6 +226,12 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "--serve"))
         return serve_main(argv[2], argv[3]);
+    if (argc == 3 && !strcmp(argv[1], "--load")) {
+        double p99, rate = load(atoi(argv[2]), &p99);
+        bench_report("echo", "server", rate, "msgs/s");
+        bench_report("echo_p99", "server", p99, "us");
+        return 0;
+    }
     signal(SIGPIPE, SIG_IGN);
     char self[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
