@@ -85,7 +85,9 @@ weft__task *weft__task_from_handle(weft_rt *rt, weft_task *h)
     weft__task *t = weft__task_at(rt, slot);
     if (weft__ld(((weft__a32 *)&t->gen), WEFT__RELAXED) != gen)
         return NULL;
-    return weft__task_get_state(t) != WEFT__T_FREE ? t : NULL;
+    /* Atomic even in a serial runtime: a blocking-pool thread may be moving
+     * the state of the task this handle names. */
+    return weft__ld(&t->state, WEFT__ACQUIRE) != WEFT__T_FREE ? t : NULL;
 }
 
 /* An old index stays readable until the runtime goes (rule 8). */

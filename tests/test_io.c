@@ -13,6 +13,7 @@
 #include <weft/os.h>
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,12 +89,14 @@ static void *echo_conn(void *arg)
     return NULL;
 }
 
+/* Counters shared by the server's task and the test's, which may run on two
+ * workers at once. */
 typedef struct server {
     weft_sock *l;
     char addr[WEFT_ADDR_MAX];
-    int accepted;
-    int emfile; /* accepts that said WEFT_EMFILE */
-    int stop;
+    atomic_int accepted;
+    atomic_int emfile; /* accepts that said WEFT_EMFILE */
+    atomic_int stop;
 } server;
 
 static void *accept_loop(void *arg)

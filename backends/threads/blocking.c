@@ -61,9 +61,11 @@ static void *pool_main(void *arg)
     weft__task *t;
     while ((t = next_job(p)) != NULL)
         weft__blocking_run(t);
-    /* Last touch of p: the destroyer may free it as soon as this is seen. */
+    /* Last touch of p: the destroyer may free it (and then the runtime) as
+     * soon as the count is seen, so the OS table is copied first. */
+    weft_os os = p->rt->os;
     weft__fetch_sub(&p->alive, 1u, WEFT__ACQ_REL);
-    weft__futex_wake(&p->rt->os, &p->alive, INT_MAX);
+    weft__futex_wake(&os, &p->alive, INT_MAX);
     return NULL;
 }
 
