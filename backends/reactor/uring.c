@@ -21,6 +21,12 @@
 
 #ifdef WEFT_HAVE_URING
 #include <liburing.h>
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define WEFT_URING_DEFINED(p, n) VALGRIND_MAKE_MEM_DEFINED(p, n)
+#else
+#define WEFT_URING_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -147,6 +153,9 @@ static void op_done(uring_reactor *u, weft__io *op, int res)
 {
     weft_rt *rt = u->base.rt;
     int64_t result = res;
+    /* The kernel wrote the bytes, which memcheck cannot see. */
+    if (res > 0 && op->bk[1] != 1 && (op->kind == WEFT__IO_READ || op->kind == WEFT__IO_FILE_READ))
+        WEFT_URING_DEFINED(op->buf, (size_t)res);
     if (res == -EAGAIN && (op->kind == WEFT__IO_READ || op->kind == WEFT__IO_WRITE)) {
         /* An old kernel that honours O_NONBLOCK: readiness from now on. */
         weft__st(&u->no_fast_poll, 1u, WEFT__RELAXED);

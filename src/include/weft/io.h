@@ -178,8 +178,9 @@ WEFT_API int weft_resolve(const char *host, unsigned port, char *out, size_t out
 typedef struct weft_node weft_node;
 
 /* A node named name (copied) with the IPv4 or IPv6 address addr (no port).
- * Returns 0, WEFT_EINVAL, WEFT_EADDRINUSE (another node has it), WEFT_ENOMEM.
- * Nodes live as long as the runtime. Call from a task. */
+ * Returns 0, WEFT_EINVAL, WEFT_EADDRINUSE (another node has it), WEFT_ENOMEM,
+ * WEFT_ENOTSUP (not a simulated runtime), WEFT_EPERM (not in a task). Nodes
+ * live as long as the runtime. */
 WEFT_API int weft_node_new(weft_node **n, const char *name, const char *addr);
 /* The node the calling task runs on (NULL: the host node or real backend). */
 WEFT_API weft_node *weft_node_current(void);
