@@ -222,8 +222,13 @@ static void switch_to(weft__sim *s, weft__ctx *from, weft__worker *next)
     weft__vworker *v = &s->vw[next->index];
     if (!v->started) {
         /* A loop fiber is made on first use (or remade after a failure ended
-         * its previous life mid-step). */
-        if (!v->loop_stack && weft__stack_get(rt, WEFT__SIM_LOOP_STACK, &v->loop_stack) < 0) {
+         * its previous life mid-step: its stack goes back to the pool first,
+         * which clears the sanitizer's poison of the frames it abandoned). */
+        if (v->loop_stack) {
+            weft__stack_put(rt, v->loop_stack);
+            v->loop_stack = NULL;
+        }
+        if (weft__stack_get(rt, WEFT__SIM_LOOP_STACK, &v->loop_stack) < 0) {
             weft__sim_failf(rt, WEFT_ENOMEM, "no stack for virtual worker %u", next->index);
             return;
         }

@@ -16,7 +16,8 @@ enum weft__stream {
     WEFT__S_FAULT = 3,      /* buggify, allocation failures */
     WEFT__S_RAND = 4,       /* weft_rand() */
     WEFT__S_SELECT = 5,     /* which ready case a select takes */
-    WEFT__S_COUNT = 6
+    WEFT__S_MEMORY = 6,     /* the atomics model: which store a load reads */
+    WEFT__S_COUNT = 7
 };
 
 typedef struct weft__sim weft__sim;

@@ -166,7 +166,7 @@ static const weft__event *next_event(cursor *c)
 
 static const char *stream_name(unsigned stream)
 {
-    static const char *const names[WEFT__S_COUNT] = {"interleave", "place", "timing", "fault", "rand", "select"};
+    static const char *const names[WEFT__S_COUNT] = {"interleave", "place", "timing", "fault", "rand", "select", "memory"};
     return stream < WEFT__S_COUNT ? names[stream] : "?";
 }
 

@@ -6,9 +6,14 @@
 
 #ifdef WEFT_MODEL
 WEFT_TLS const weft__atomic_model *weft__model_active;
+/* The mutation switches (atomic.h): set by the model's tests only. */
+unsigned weft__mutations;
 #endif
 #ifdef WEFT_TSAN
 uint64_t weft__tsan_fence_word;
+#endif
+#ifdef WEFT_HELGRIND
+uint64_t weft__hg_fence_word;
 #endif
 
 int weft__thread_start(weft__thread *t, void *(*fn)(void *), void *arg)

@@ -71,6 +71,10 @@ typedef struct weft__atomic_model {
     int (*futex_wake)(void *ctx, uint32_t *word, int count);
     int (*thread_start)(void *ctx, weft__thread *t, void *(*fn)(void *), void *arg);
     int (*thread_join)(void *ctx, weft__thread *t, void **result);
+    /* The calling thread now owns what its last load of addr returned (a
+     * deque slot read before the CAS that claimed it): a later store to addr
+     * by another thread must happen after that load (sim/model.c). */
+    void (*claimed)(void *ctx, void *addr);
     void *ctx;
 } weft__atomic_model;
 
@@ -121,7 +125,59 @@ WEFT_HIDDEN extern WEFT_TLS const weft__atomic_model *weft__model_active;
         else                                                                                               \
             __atomic_thread_fence(mo);                                                                     \
     } while (0)
+#define weft__model_claimed(p)                                                                             \
+    do {                                                                                                   \
+        if (WEFT__MODEL_ON)                                                                                \
+            WEFT__M->claimed(WEFT__M->ctx, (void *)&(p)->v);                                               \
+    } while (0)
+
+/* Mutation switches: test-only re-introductions of classic bugs, so the
+ * model's tests can show that each one is caught (tests/model). They exist
+ * only in the model build; everywhere else WEFT__MUTANT is the constant 0
+ * and WEFT__MUT_ORDER the unmutated order, so production code is unchanged. */
+enum weft__mutation {
+    WEFT__MUT_POP_NO_FENCE = 1u << 0,     /* deque_take_bottom without its seq_cst fence */
+    WEFT__MUT_PUSH_RELAXED = 1u << 1,     /* deque_push's bottom store relaxed, not release */
+    WEFT__MUT_STEAL_CAS_RELAXED = 1u << 2, /* the taker's CAS on top relaxed */
+    WEFT__MUT_MUTEX_FETCH_OR = 1u << 3,   /* the mutex waiters bit set with an unconditioned fetch_or */
+    WEFT__MUT_NO_WOKEN_CHECK = 1u << 4,   /* the park committed without the "woken while running" check */
+    WEFT__MUT_NARROW_INDEX = 1u << 5,     /* deque indices narrowed to WEFT__MUT_INDEX_BITS: they wrap */
+};
+#define WEFT__MUT_INDEX_BITS 4u
+WEFT_HIDDEN extern unsigned weft__mutations;
+#define WEFT__MUTANT(m) WEFT_UNLIKELY((weft__mutations & (m)) != 0)
+#define WEFT__MUT_ORDER(m, mutated, normal) (WEFT__MUTANT(m) ? (mutated) : (normal))
+#elif defined(WEFT_HELGRIND)
+/* The helgrind build (VARIANT=helgrind): helgrind does not know atomic
+ * instructions as synchronization, so each operation of the layer tells it
+ * (a store or read-modify-write "sends" on its address, a load or
+ * read-modify-write "receives"); every plain access is still checked. Fences
+ * send and receive on one word, ordering them all. */
+#include <valgrind/helgrind.h>
+WEFT_HIDDEN extern uint64_t weft__hg_fence_word;
+/* The atomic word itself is not checked (its accesses are atomic); what it
+ * orders is: a store or read-modify-write "sends" on its address (release),
+ * a load or read-modify-write "receives" (acquire). */
+#define WEFT__HG_WORD(p) VALGRIND_HG_DISABLE_CHECKING(&(p)->v, sizeof((p)->v))
+#define WEFT__HG_SEND(p) ANNOTATE_HAPPENS_BEFORE(&(p)->v)
+#define WEFT__HG_RECV(p) ANNOTATE_HAPPENS_AFTER(&(p)->v)
+#define weft__ld(p, mo) __extension__({ WEFT__HG_WORD(p); __typeof__((p)->v) weft_hg_v_ = __atomic_load_n(&(p)->v, (mo)); WEFT__HG_RECV(p); weft_hg_v_; })
+#define weft__st(p, x, mo) do { WEFT__HG_WORD(p); WEFT__HG_SEND(p); __atomic_store_n(&(p)->v, (x), (mo)); } while (0)
+#define WEFT__HG_RMW(p, call) __extension__({ WEFT__HG_WORD(p); WEFT__HG_SEND(p); __typeof__((p)->v) weft_hg_v_ = call; WEFT__HG_RECV(p); weft_hg_v_; })
+#define weft__xchg(p, x, mo) WEFT__HG_RMW(p, __atomic_exchange_n(&(p)->v, (x), (mo)))
+#define weft__fetch_add(p, x, mo) WEFT__HG_RMW(p, __atomic_fetch_add(&(p)->v, (x), (mo)))
+#define weft__fetch_sub(p, x, mo) WEFT__HG_RMW(p, __atomic_fetch_sub(&(p)->v, (x), (mo)))
+#define weft__fetch_or(p, x, mo) WEFT__HG_RMW(p, __atomic_fetch_or(&(p)->v, (x), (mo)))
+#define weft__fetch_and(p, x, mo) WEFT__HG_RMW(p, __atomic_fetch_and(&(p)->v, (x), (mo)))
+#define weft__cas(p, expp, x, mos, mof) __extension__({ WEFT__HG_WORD(p); WEFT__HG_SEND(p); bool weft_hg_r_ = __atomic_compare_exchange_n(&(p)->v, (expp), (x), false, (mos), (mof)); WEFT__HG_RECV(p); weft_hg_r_; })
+#define weft__model_claimed(p) ((void)(p))
+#define WEFT__MUTANT(m) 0
+#define WEFT__MUT_ORDER(m, mutated, normal) (normal)
+#define weft__fence(mo) do { ANNOTATE_HAPPENS_BEFORE(&weft__hg_fence_word); __atomic_thread_fence(mo); ANNOTATE_HAPPENS_AFTER(&weft__hg_fence_word); } while (0)
 #else /* production */
+#define weft__model_claimed(p) ((void)(p))
+#define WEFT__MUTANT(m) 0
+#define WEFT__MUT_ORDER(m, mutated, normal) (normal)
 #define weft__ld(p, mo) __atomic_load_n(&(p)->v, (mo))
 #define weft__st(p, x, mo) __atomic_store_n(&(p)->v, (x), (mo))
 #define weft__xchg(p, x, mo) __atomic_exchange_n(&(p)->v, (x), (mo))
@@ -159,11 +215,17 @@ WEFT_HIDDEN extern uint64_t weft__tsan_fence_word;
  * plain moves, and not synchronization, so the model leaves them alone. */
 static inline void weft__count(uint64_t *c, uint64_t n)
 {
+#ifdef WEFT_HELGRIND
+    VALGRIND_HG_DISABLE_CHECKING(c, sizeof *c); /* a counter: not synchronization */
+#endif
     __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
 static inline uint64_t weft__count_read(const uint64_t *c)
 {
+#ifdef WEFT_HELGRIND
+    VALGRIND_HG_DISABLE_CHECKING(c, sizeof *c);
+#endif
     return __atomic_load_n(c, __ATOMIC_RELAXED);
 }
 
@@ -189,6 +251,7 @@ static inline void weft__spin_hint(void)
  * OS table, so tests can inject failures. */
 static inline int weft__futex_wait(const weft_os *os, weft__a32 *word, uint32_t expected, uint64_t deadline)
 {
+
 #ifdef WEFT_MODEL
     if (WEFT__MODEL_ON)
         return WEFT__M->futex_wait(WEFT__M->ctx, &word->v, expected, deadline);

@@ -32,11 +32,11 @@ int weft_spawn_blocking(weft_task **out, weft_fn fn, void *arg)
 void weft__blocking_run(weft__task *t)
 {
     weft_rt *rt = t->rt;
-    /* Cancelled before it started: it never runs (its join says so). */
-    if (!(weft__ld(&t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED)) {
-        weft__st(&t->state, (uint32_t)WEFT__T_RUNNING, WEFT__RELEASE);
+    /* Cancelled before it started: it never runs (its join says so). Its
+     * state stays the runtime's to change (THREADING.md rule 1: this thread
+     * is foreign to a serial runtime). */
+    if (!(weft__ld(&t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED))
         t->result = t->fn(t->arg);
-    }
     weft__blocking_done(rt, t);
 }
 

@@ -479,7 +479,7 @@ WEFT_HIDDEN int weft__cancel_task(weft_rt *rt, weft__task *t, int hook_status);
 /* Is a cancellation pending that the task's next wait must honour? */
 static inline bool weft__cancel_pending(const weft__task *t)
 {
-    return (weft__ld_s(t->rt->serial, &((weft__task *)t)->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED) &&
+    return (weft__ld(&((weft__task *)t)->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED) &&
            !(t->flags & (WEFT__F_UNCANCELLABLE | WEFT__F_SHIELDED));
 }
 /* A task spawned from outside the runtime's threads is counted (its id, the
@@ -564,7 +564,7 @@ static inline int weft__blocking_entry(weft__task **out, const char *what)
     /* The common case in one test: a fiber task, not cancelled, in no scope,
      * with budget left. */
     if (WEFT_LIKELY(t && !(t->flags & WEFT__F_NOSTACK) && !t->scope && w->coop_budget > 1 &&
-                    !(weft__ld_s(w->serial, &t->cancel, WEFT__RELAXED) & WEFT__CANCEL_REQUESTED))) {
+                    !(weft__ld(&t->cancel, WEFT__RELAXED) & WEFT__CANCEL_REQUESTED))) {
         w->coop_budget--;
         *out = t;
         return 0;

@@ -48,7 +48,7 @@ static void finish(weft__worker *w, weft__task *t)
     WEFT_INVARIANT(from == WEFT__T_RUNNING || from == WEFT__T_QUEUED || from == WEFT__T_NEW,
                    "task %llu (%s) finished from state %s", (unsigned long long)t->node.task_id,
                    t->name ? t->name : "unnamed", weft__task_state_name(from));
-    if (!t->finish_status && (weft__ld_s(rt->serial, &t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_LIVE))
+    if (!t->finish_status && (weft__ld(&t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_LIVE))
         t->finish_status = WEFT_ECANCELED;
     weft__count(&w->stats.finished, 1);
     weft__hook(rt, WEFT_HOOK_FINISH, w, t, t->finish_status, NULL);
@@ -93,6 +93,12 @@ void weft__switch_done(weft__worker *w)
     case WEFT__SW_PARK:
         /* Its context is saved: the park can be committed (rule 3). A wake
          * that came while it was still running left it NOTIFIED. */
+#ifdef WEFT_MODEL
+        if (WEFT__MUTANT(WEFT__MUT_NO_WOKEN_CHECK) && !rt->serial) {
+            weft__st(&t->state, (uint32_t)WEFT__T_PARKED, WEFT__RELEASE); /* a NOTIFIED is lost */
+            break;
+        }
+#endif
         if (!rt->serial && !weft__task_cas(t, WEFT__T_PARKING, WEFT__T_PARKED)) {
             weft__task_set_state(t, WEFT__T_NOTIFIED, WEFT__T_QUEUED);
             weft__schedule(rt, t, true);
@@ -193,7 +199,7 @@ static void run_task(weft__worker *w, weft__task *t)
     if (!(t->flags & WEFT__F_STARTED)) {
         t->flags |= WEFT__F_STARTED;
         if (WEFT_UNLIKELY(t->flags & WEFT__F_BLOCKING) &&
-            (weft__ld_s(rt->serial, &t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED)) {
+            (weft__ld(&t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED)) {
             /* A blocking call cancelled before it started never runs. */
             w->current = NULL;
             finish(w, t);

@@ -68,12 +68,14 @@ static int lock_until(weft_rwlock *l, int want, uint64_t deadline, const char *w
     if (r < 0)
         return r;
     weft__worker *w = self->worker;
-    if (want == WANT_WRITE && l->writer && l->writer_id == self->node.task_id)
-        return WEFT_MISUSE(WEFT_EDEADLK, "%s: task %llu holds this lock for writing already", what,
-                           (unsigned long long)self->node.task_id);
     if (w->sched_point && can_enter(l, want))
         weft__sched_point(w);
     weft__obj_lock(w, WEFT__OBJ_LOCK(l));
+    if (want == WANT_WRITE && l->writer && l->writer_id == self->node.task_id) {
+        weft__obj_unlock(w, WEFT__OBJ_LOCK(l));
+        return WEFT_MISUSE(WEFT_EDEADLK, "%s: task %llu holds this lock for writing already", what,
+                           (unsigned long long)self->node.task_id);
+    }
     if (can_enter(l, want)) {
         enter(l, self, want);
         weft__obj_unlock(w, WEFT__OBJ_LOCK(l));

@@ -15,11 +15,33 @@
 
 #define SLOT(d, i) (&(d)->slot[(i) % WEFT__DEQUE_CAP])
 
+/* Indices are 64-bit and never wrap: idx() and span() are the identity and
+ * the plain difference. The model build's narrow-index mutation (atomic.h)
+ * wraps them at 2^WEFT__MUT_INDEX_BITS instead, the ABA class of a narrow
+ * head index (tokio#5041), so the model's tests can show it is caught. */
+#ifdef WEFT_MODEL
+#define IDX_MASK ((UINT64_C(1) << WEFT__MUT_INDEX_BITS) - 1)
+static inline uint64_t idx(uint64_t x)
+{
+    return WEFT__MUTANT(WEFT__MUT_NARROW_INDEX) ? x & IDX_MASK : x;
+}
+static inline uint64_t span(uint64_t b, uint64_t t)
+{
+    if (!WEFT__MUTANT(WEFT__MUT_NARROW_INDEX))
+        return b - t;
+    uint64_t sign = UINT64_C(1) << (WEFT__MUT_INDEX_BITS - 1);
+    return (((b - t) & IDX_MASK) ^ sign) - sign;
+}
+#else
+#define idx(x) (x)
+#define span(b, t) ((b) - (t))
+#endif
+
 static inline uint64_t deque_len(weft__deque *d, bool serial)
 {
     uint64_t t = weft__ld_s(serial, &d->top, WEFT__ACQUIRE);
     uint64_t b = weft__ld_s(serial, &d->bottom, WEFT__ACQUIRE);
-    return (int64_t)(b - t) > 0 ? b - t : 0;
+    return (int64_t)span(b, t) > 0 ? span(b, t) : 0;
 }
 
 /* Owner only. false: full. */
@@ -27,11 +49,11 @@ static bool deque_push(weft__deque *d, weft__task *t, bool serial)
 {
     uint64_t b = weft__ld_s(serial, &d->bottom, WEFT__RELAXED);
     uint64_t top = weft__ld_s(serial, &d->top, WEFT__ACQUIRE);
-    if (b - top >= WEFT__DEQUE_CAP)
+    if (span(b, top) >= WEFT__DEQUE_CAP)
         return false;
     weft__st_s(serial, SLOT(d, b), (void *)t, WEFT__RELAXED);
     /* The slot is written before a thief can see the new bottom. */
-    weft__st_s(serial, &d->bottom, b + 1, WEFT__RELEASE);
+    weft__st_s(serial, &d->bottom, idx(b + 1), WEFT__MUT_ORDER(WEFT__MUT_PUSH_RELAXED, WEFT__RELAXED, WEFT__RELEASE));
     return true;
 }
 
@@ -43,28 +65,32 @@ static weft__task *deque_take_top(weft__deque *d, bool serial)
         if (!serial)
             weft__fence(WEFT__SEQ_CST); /* orders top before bottom against the owner's take_bottom */
         uint64_t b = weft__ld_s(serial, &d->bottom, WEFT__ACQUIRE);
-        if ((int64_t)(b - t) <= 0)
+        if ((int64_t)span(b, t) <= 0)
             return NULL;
         weft__task *x = weft__ld_s(serial, SLOT(d, t), WEFT__RELAXED);
         if (serial) {
             d->top.v = t + 1;
             return x;
         }
-        if (weft__cas(&d->top, &t, t + 1, WEFT__SEQ_CST, WEFT__RELAXED))
+        uint64_t t0 = t;
+        if (weft__cas(&d->top, &t, idx(t + 1), WEFT__MUT_ORDER(WEFT__MUT_STEAL_CAS_RELAXED, WEFT__RELAXED, WEFT__SEQ_CST),
+                      WEFT__RELAXED)) {
+            weft__model_claimed(SLOT(d, t0));
             return x;
+        }
     }
 }
 
 /* Take the newest task: the owner of a LIFO deque. */
 static weft__task *deque_take_bottom(weft__deque *d, bool serial)
 {
-    uint64_t b = weft__ld_s(serial, &d->bottom, WEFT__RELAXED) - 1;
+    uint64_t b = idx(weft__ld_s(serial, &d->bottom, WEFT__RELAXED) - 1);
     weft__st_s(serial, &d->bottom, b, WEFT__RELAXED);
-    if (!serial)
+    if (!serial && !WEFT__MUTANT(WEFT__MUT_POP_NO_FENCE))
         weft__fence(WEFT__SEQ_CST); /* publishes the claim on b before top is read */
     uint64_t t = weft__ld_s(serial, &d->top, WEFT__RELAXED);
-    if ((int64_t)(b - t) < 0) {
-        weft__st_s(serial, &d->bottom, b + 1, WEFT__RELAXED);
+    if ((int64_t)span(b, t) < 0) {
+        weft__st_s(serial, &d->bottom, idx(b + 1), WEFT__RELAXED);
         return NULL;
     }
     weft__task *x = weft__ld_s(serial, SLOT(d, b), WEFT__RELAXED);
@@ -73,9 +99,9 @@ static weft__task *deque_take_bottom(weft__deque *d, bool serial)
          * decides. */
         if (serial)
             d->top.v = t + 1;
-        else if (!weft__cas(&d->top, &t, t + 1, WEFT__SEQ_CST, WEFT__RELAXED))
+        else if (!weft__cas(&d->top, &t, idx(t + 1), WEFT__SEQ_CST, WEFT__RELAXED))
             x = NULL;
-        weft__st_s(serial, &d->bottom, b + 1, WEFT__RELAXED);
+        weft__st_s(serial, &d->bottom, idx(b + 1), WEFT__RELAXED);
     }
     return x;
 }
@@ -92,7 +118,7 @@ static size_t deque_take_half(weft__deque *d, weft__task **out, size_t max, bool
         if (!serial)
             weft__fence(WEFT__SEQ_CST);
         uint64_t b = weft__ld_s(serial, &d->bottom, WEFT__ACQUIRE);
-        int64_t have = (int64_t)(b - t);
+        int64_t have = (int64_t)span(b, t);
         if (have <= 0)
             return 0;
         size_t n = d->lifo ? 1 : (size_t)(have - have / 2);
@@ -104,8 +130,13 @@ static size_t deque_take_half(weft__deque *d, weft__task **out, size_t max, bool
             d->top.v = t + n;
             return n;
         }
-        if (weft__cas(&d->top, &t, t + n, WEFT__SEQ_CST, WEFT__RELAXED))
+        uint64_t t0 = t;
+        if (weft__cas(&d->top, &t, idx(t + n), WEFT__MUT_ORDER(WEFT__MUT_STEAL_CAS_RELAXED, WEFT__RELAXED, WEFT__SEQ_CST),
+                      WEFT__RELAXED)) {
+            for (size_t i = 0; i < n; i++)
+                weft__model_claimed(SLOT(d, t0 + i));
             return n;
+        }
     }
 }
 
@@ -115,7 +146,7 @@ static weft__task *deque_peek(weft__deque *d, bool serial)
 {
     uint64_t t = weft__ld_s(serial, &d->top, WEFT__ACQUIRE);
     uint64_t b = weft__ld_s(serial, &d->bottom, WEFT__ACQUIRE);
-    if ((int64_t)(b - t) <= 0)
+    if ((int64_t)span(b, t) <= 0)
         return NULL;
     return weft__ld_s(serial, SLOT(d, d->lifo ? b - 1 : t), WEFT__RELAXED);
 }
@@ -700,3 +731,45 @@ void weft__sched_destroy(weft__worker *w)
     weft__free(w->rt, w->rq, w->rq_ops->state_size);
     w->rq = NULL;
 }
+
+#ifdef WEFT_MODEL
+/* The deque and the injection queue on their own, in their concurrent form,
+ * for the model's tests (tests/model): the very functions the scheduler
+ * calls, without a runtime around them. */
+WEFT_HIDDEN bool weft__model_deque_push(weft__deque *d, weft__task *t);
+WEFT_HIDDEN weft__task *weft__model_deque_take_top(weft__deque *d);
+WEFT_HIDDEN weft__task *weft__model_deque_take_bottom(weft__deque *d);
+WEFT_HIDDEN size_t weft__model_deque_take_half(weft__deque *d, weft__task **out, size_t max);
+WEFT_HIDDEN void weft__model_inject_push(weft__engine *e, weft__task *t);
+WEFT_HIDDEN size_t weft__model_inject_take(weft__engine *e, weft__task **out, size_t max);
+
+bool weft__model_deque_push(weft__deque *d, weft__task *t)
+{
+    return deque_push(d, t, false);
+}
+
+weft__task *weft__model_deque_take_top(weft__deque *d)
+{
+    return deque_take_top(d, false);
+}
+
+weft__task *weft__model_deque_take_bottom(weft__deque *d)
+{
+    return deque_take_bottom(d, false);
+}
+
+size_t weft__model_deque_take_half(weft__deque *d, weft__task **out, size_t max)
+{
+    return deque_take_half(d, out, max, false);
+}
+
+void weft__model_inject_push(weft__engine *e, weft__task *t)
+{
+    inject_push(e, t);
+}
+
+size_t weft__model_inject_take(weft__engine *e, weft__task **out, size_t max)
+{
+    return inject_take(e, out, max);
+}
+#endif

@@ -304,11 +304,11 @@ int weft_scope_join(weft_scope *s)
         return WEFT_MISUSE(WEFT_EPERM, "weft_scope_join: only the task that opened the scope can join it");
     if (self->scope != st)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_scope_join: join nested scopes before the scopes around them");
-    bool cancelled = weft__ld_s(w->serial, &self->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED;
+    bool cancelled = weft__ld(&self->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED;
     if (cancelled)
         weft__scope_interrupt_children(st, WEFT_ECANCELED);
     wait_children(self, st);
-    cancelled = weft__ld_s(self->rt->serial, &self->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED;
+    cancelled = weft__ld(&self->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED;
     int result = cancelled ? WEFT_ECANCELED : st->first_error ? st->first_error : st->timed_out ? WEFT_ETIMEDOUT : 0;
     close_scope(self, st);
     s->magic = DEAD_MAGIC;

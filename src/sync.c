@@ -133,6 +133,12 @@ static __attribute__((noinline)) int mutex_acquire_slow(weft__worker *w, weft_mu
             }
             continue;
         }
+#ifdef WEFT_MODEL
+        if (WEFT__MUTANT(WEFT__MUT_MUTEX_FETCH_OR) && !serial) {
+            weft__fetch_or(mword(m), WAITERS_BIT, WEFT__RELAXED); /* the old lost wake-up */
+            break;
+        }
+#endif
         if ((s & WAITERS_BIT) || mcas(m, s, s | WAITERS_BIT, serial, WEFT__RELAXED))
             break;
     }

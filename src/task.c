@@ -85,9 +85,7 @@ weft__task *weft__task_from_handle(weft_rt *rt, weft_task *h)
     weft__task *t = weft__task_at(rt, slot);
     if (weft__ld(((weft__a32 *)&t->gen), WEFT__RELAXED) != gen)
         return NULL;
-    /* Atomic even in a serial runtime: a blocking-pool thread may be moving
-     * the state of the task this handle names. */
-    return weft__ld(&t->state, WEFT__ACQUIRE) != WEFT__T_FREE ? t : NULL;
+    return weft__task_get_state(t) != WEFT__T_FREE ? t : NULL;
 }
 
 /* An old index stays readable until the runtime goes (rule 8). */
@@ -530,9 +528,8 @@ int weft__cancel_task(weft_rt *rt, weft__task *t, int hook_status)
     if (s == WEFT__T_FINISHED || s == WEFT__T_ABANDONED || s == WEFT__T_FREE)
         return 0;
     uint32_t bits = WEFT__CANCEL_REQUESTED | WEFT__CANCEL_LIVE;
-    uint32_t was = rt->serial ? t->cancel.v : weft__fetch_or(&t->cancel, bits, WEFT__ACQ_REL);
-    if (rt->serial)
-        t->cancel.v |= bits;
+    /* Atomic in every runtime: a blocking call's thread reads it (rule 6). */
+    uint32_t was = weft__fetch_or(&t->cancel, bits, WEFT__ACQ_REL);
     if (was & WEFT__CANCEL_REQUESTED)
         return 0;
     weft__worker *w = weft__tls_worker;

@@ -7,7 +7,6 @@
 #include "threads.h"
 
 #include <limits.h>
-#include <pthread.h>
 
 /* At most this many threads block at once (Go has no bound; tokio's default
  * is 512): past it, calls wait for a thread rather than exhaust the OS. */
@@ -20,12 +19,21 @@ typedef struct weft__blocking_pool {
     weft_rt *rt;
     weft__a32 lock;
     weft_list jobs;       /* [lock] queued task records */
-    unsigned threads;     /* [lock] alive */
+    weft_list threads;    /* [lock] pool_thread records, joined once done */
+    unsigned running;     /* [lock] threads not yet retired */
     unsigned idle;        /* [lock] waiting for a job */
     bool quit;            /* [lock] */
     weft__a32 signal;     /* futex: moves when a job is queued or on quit */
-    weft__a32 alive;      /* futex: threads not yet gone (the destroyer waits) */
 } weft__blocking_pool;
+
+/* A pool thread. Joined (not detached): its join is the one point after
+ * which it touches nothing of the pool, and what the sanitizers see. */
+typedef struct pool_thread {
+    weft_link link;
+    weft__thread th;
+    weft__blocking_pool *pool;
+    weft__a32 done; /* it returned, or is returning: join it */
+} pool_thread;
 
 static weft__task *next_job(weft__blocking_pool *p)
 {
@@ -49,24 +57,43 @@ static weft__task *next_job(weft__blocking_pool *p)
         if (r == -ETIMEDOUT && !p->jobs.head)
             break; /* idle for long enough: retire */
     }
-    p->threads--;
+    p->running--;
     weft__spin_unlock(&p->lock);
     return NULL;
 }
 
 static void *pool_main(void *arg)
 {
-    weft__blocking_pool *p = arg;
-    pthread_detach(pthread_self());
+    pool_thread *self = arg;
     weft__task *t;
-    while ((t = next_job(p)) != NULL)
+    while ((t = next_job(self->pool)) != NULL)
         weft__blocking_run(t);
-    /* Last touch of p: the destroyer may free it (and then the runtime) as
-     * soon as the count is seen, so the OS table is copied first. */
-    weft_os os = p->rt->os;
-    weft__fetch_sub(&p->alive, 1u, WEFT__ACQ_REL);
-    weft__futex_wake(&os, &p->alive, INT_MAX);
+    weft__st(&self->done, 1u, WEFT__RELEASE);
     return NULL;
+}
+
+/* Join the threads that retired (outside the lock: a join may wait for the
+ * thread's last instructions). */
+static void reap(weft__blocking_pool *p, bool all)
+{
+    weft_list gone = {NULL, NULL};
+    weft__spin_lock(&p->lock);
+    for (weft_link *l = p->threads.head; l;) {
+        weft_link *next = l->next;
+        pool_thread *pt = WEFT_LIST_ENTRY(l, pool_thread, link);
+        if (all || weft__ld(&pt->done, WEFT__ACQUIRE)) {
+            weft__list_remove(&p->threads, l);
+            weft__list_push_tail(&gone, l);
+        }
+        l = next;
+    }
+    weft__spin_unlock(&p->lock);
+    weft_link *l;
+    while ((l = weft__list_pop_head(&gone)) != NULL) {
+        pool_thread *pt = WEFT_LIST_ENTRY(l, pool_thread, link);
+        weft__thread_join(&pt->th, NULL);
+        weft__free(p->rt, pt, sizeof *pt);
+    }
 }
 
 static weft__blocking_pool *pool_of(weft__thr *thr)
@@ -90,39 +117,42 @@ void weft__threads_blocking_submit(weft__worker *w, weft__task *t)
     /* A thread outside the runtime will end its joiner's wait. */
     weft__fetch_add(&rt->external_waits, 1u, WEFT__RELAXED);
     weft__blocking_pool *p = pool_of(weft__thr_of(rt));
-    if (!p) {
+    pool_thread *pt = p ? weft__calloc(rt, sizeof *pt) : NULL;
+    if (!pt) {
         t->finish_status = WEFT_ENOMEM;
         weft__blocking_done(rt, t);
         return;
     }
+    reap(p, false);
+    pt->pool = p;
     weft__spin_lock(&p->lock);
     weft__list_push_tail(&p->jobs, &t->node.link);
-    bool start = p->idle == 0 && p->threads < WEFT__BLOCKING_THREADS_MAX;
+    bool start = p->idle == 0 && p->running < WEFT__BLOCKING_THREADS_MAX;
     if (start) {
-        p->threads++;
-        weft__fetch_add(&p->alive, 1u, WEFT__ACQ_REL);
+        p->running++;
+        weft__list_push_tail(&p->threads, &pt->link);
     }
     weft__fetch_add(&p->signal, 1u, WEFT__RELEASE);
     weft__spin_unlock(&p->lock);
-    if (start) {
-        weft__thread th;
-        if (weft__thread_start(&th, pool_main, p) < 0) {
-            weft__spin_lock(&p->lock);
-            p->threads--;
-            weft__fetch_sub(&p->alive, 1u, WEFT__ACQ_REL);
-            /* No thread at all to run it: it ends now, with the error. */
-            bool orphan = p->threads == 0;
-            if (orphan)
-                weft__list_remove(&p->jobs, &t->node.link);
-            weft__spin_unlock(&p->lock);
-            if (orphan) {
-                t->finish_status = WEFT_ENOMEM;
-                weft__blocking_done(rt, t);
-            }
-            return;
-        }
-    } else {
+    if (!start) {
+        weft__free(rt, pt, sizeof *pt);
         weft__futex_wake(&rt->os, &p->signal, 1);
+        return;
+    }
+    if (weft__thread_start(&pt->th, pool_main, pt) == 0)
+        return;
+    weft__spin_lock(&p->lock);
+    p->running--;
+    weft__list_remove(&p->threads, &pt->link);
+    /* No thread at all to run it: it ends now, with the error. */
+    bool orphan = p->running == 0;
+    if (orphan)
+        weft__list_remove(&p->jobs, &t->node.link);
+    weft__spin_unlock(&p->lock);
+    weft__free(rt, pt, sizeof *pt);
+    if (orphan) {
+        t->finish_status = WEFT_ENOMEM;
+        weft__blocking_done(rt, t);
     }
 }
 
@@ -139,9 +169,7 @@ void weft__blocking_pool_free(weft__thr *thr)
     weft__futex_wake(&rt->os, &p->signal, INT_MAX);
     /* A call still blocked in its thread keeps this waiting: its record
      * comes back to a runtime that must still be there. */
-    uint32_t n;
-    while ((n = weft__ld(&p->alive, WEFT__ACQUIRE)) != 0)
-        weft__futex_wait(&rt->os, &p->alive, n, UINT64_MAX);
+    reap(p, true);
     weft__free(rt, p, sizeof *p);
     thr->blocking = NULL;
 }
