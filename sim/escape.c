@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "sim.h"
 
+#ifndef WEFT_NO_ESCAPE
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -63,8 +64,15 @@ __attribute__((constructor)) static void find_real(void)
     real.pthread_create = LOOKUP(pthread_create);
 }
 
-/* A constructor may not have run yet (a call from another constructor). */
-#define REAL(name) (real.name ? real.name : (find_real(), real.name))
+/* A constructor may not have run yet (a call from another constructor); a
+ * libc without the symbol is a broken installation, said plainly. */
+#define REAL(name) (real.name ? real.name : (find_real(), real.name ? real.name : (missing(#name), real.name)))
+
+static void missing(const char *name)
+{
+    fprintf(stderr, "weft: libc's %s cannot be found (dlsym(RTLD_NEXT))\n", name);
+    abort();
+}
 
 /* The simulated task running on this thread, or NULL. */
 static weft__task *simulated_task(void)
@@ -156,6 +164,10 @@ WEFT_INTERPOSE int pthread_create(pthread_t *restrict th, const pthread_attr_t *
         return __interceptor_pthread_create(th, attr, fn, arg);
     return REAL(pthread_create)(th, attr, fn, arg);
 }
+
+#endif /* WEFT_NO_ESCAPE: a fully static program (the cross-built determinism
+          check) links libc's own definitions, so there is nothing to catch
+          them with */
 
 /* Referenced by the simulator so that a static link always brings this
  * file in (an archive member is linked only when something needs it). */

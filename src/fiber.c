@@ -59,9 +59,13 @@ void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_fn entry)
 #endif
 #ifdef WEFT_TSAN
     /* TSan counts fibers against its thread limit (~8k): one per pooled
-     * stack, not one per task. */
-    if (!stack->tsan_fiber)
-        stack->tsan_fiber = __tsan_create_fiber(0);
+     * stack, not one per task. But a fresh one for each new entry: a task
+     * that finished never returned from its frames, and a reused TSan fiber
+     * would keep them on its shadow stack until, some 30,000 tasks on one
+     * stack later, TSan's stack depot overflows. */
+    if (stack->tsan_fiber)
+        __tsan_destroy_fiber(stack->tsan_fiber);
+    stack->tsan_fiber = __tsan_create_fiber(0);
     ctx->tsan_fiber = stack->tsan_fiber;
 #endif
 #if defined(WEFT_UCONTEXT)
