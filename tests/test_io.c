@@ -278,6 +278,8 @@ static void *bulk_reader(void *arg)
         ssize_t n = weft_sock_read_until(c, buf, sizeof buf, until());
         if (n <= 0) {
             bad = n < 0;
+            if (n < 0)
+                fprintf(stderr, "bulk_reader: %zd (%s) after %zu bytes\n", n, weft_strerror((int)n), got);
             break;
         }
         for (ssize_t i = 0; i < n; i++)

@@ -69,6 +69,8 @@ static void deliver(epoll_reactor *r, int n)
             ready |= WEFT__READY_IN;
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             ready |= WEFT__READY_OUT;
+        if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            ready |= WEFT__READY_HUP;
         weft__fdstate_event(st, ready);
     }
 }
@@ -155,4 +157,5 @@ const weft__reactor_ops weft__reactor_epoll = {
     .release = NULL,
     .native = NULL,
     .native_files = false,
+    .edge = true,
 };

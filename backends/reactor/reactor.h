@@ -20,7 +20,7 @@
 
 typedef struct weft__reactor weft__reactor;
 
-enum { WEFT__READY_IN = 1, WEFT__READY_OUT = 2 };
+enum { WEFT__READY_IN = 1, WEFT__READY_OUT = 2, WEFT__READY_HUP = 4 /* the peer closed or reset */ };
 
 /* What native() says of an op it has no form for (not WEFT__IO_PENDING). */
 #define WEFT__IO_NOT_NATIVE 2
@@ -54,6 +54,11 @@ typedef struct weft__reactor_ops {
     int (*native)(weft__reactor *r, weft__io *op);
     /* Files are native (else the blocking pool runs them). */
     bool native_files;
+    /* Edge-triggered: every arrival of data on a descriptor is an event, so
+     * a read that came back short (the socket is drained) can be followed
+     * by a wait without another read that would only say EAGAIN (tokio
+     * does the same with mio on epoll). */
+    bool edge;
 } weft__reactor_ops;
 
 /* Every reactor starts with this. */
@@ -78,6 +83,13 @@ typedef struct weft__fdstate {
     weft__io *waiter[2];  /* [lock] */
     void *home;           /* [lock] the reactor the descriptor is registered with */
     bool closed;          /* [lock] */
+    /* The read side's own (one reader at a time): the in-count at which a
+     * read came back short, or UINT32_MAX. Equal to seq[0] now: no data has
+     * come since, so the next read waits first. */
+    uint32_t drained;
+    /* [atomic] the peer's end (or an error) was seen: that event comes
+     * once, so a short read never skips the next read after it. */
+    weft__a32 hup;
 } weft__fdstate;
 
 /* sys.c: the operation op on the real OS, waiting (if it must) in reactor

@@ -93,6 +93,8 @@ weft__fdstate *weft__fdstate_get(weft_rt *rt)
     st->waiter[0] = st->waiter[1] = NULL;
     st->home = NULL;
     st->closed = false;
+    st->drained = UINT32_MAX;
+    weft__st(&st->hup, 0u, WEFT__RELAXED);
     weft__spin_unlock(&st->lock);
     return st;
 }
@@ -131,6 +133,8 @@ static weft__io *take(weft__fdstate *st, int i)
 void weft__fdstate_event(weft__fdstate *st, int ready)
 {
     weft__io *ops[2] = {NULL, NULL};
+    if (ready & WEFT__READY_HUP)
+        weft__st(&st->hup, 1u, WEFT__RELEASE); /* before the count moves */
     weft__spin_lock(&st->lock);
     for (int i = 0; i < 2; i++) {
         if (ready & (1 << i)) {
@@ -389,10 +393,23 @@ int weft__sys_submit(weft__reactor *r, weft_rt *rt, weft__io *op)
     case WEFT__IO_SENDTO: {
         bool in = op->kind == WEFT__IO_READ || op->kind == WEFT__IO_RECVFROM;
         int ready = in ? WEFT__READY_IN : WEFT__READY_OUT;
+        weft__fdstate *st = h->bk;
+        bool edge = r && r->ops->edge && st && op->kind == WEFT__IO_READ;
         for (;;) {
             uint32_t seq = seq_of(h, ready);
+            if (edge && st->drained == seq && op->len && !weft__ld(&st->hup, WEFT__ACQUIRE)) {
+                /* Drained by the last read and nothing came since. */
+                st->drained = UINT32_MAX;
+                if ((rc = wait_ready(r, op, ready, seq)) != 0)
+                    return rc;
+                continue;
+            }
             switch (op->kind) {
-            case WEFT__IO_READ: n = os->recv(os->ctx, h->fd, op->buf, op->len); break;
+            case WEFT__IO_READ:
+                n = os->recv(os->ctx, h->fd, op->buf, op->len);
+                if (edge)
+                    st->drained = n > 0 && (size_t)n < op->len ? seq : UINT32_MAX;
+                break;
             case WEFT__IO_WRITE: n = os->send(os->ctx, h->fd, op->buf, op->len); break;
             case WEFT__IO_RECVFROM:
                 len = sizeof ss;
