@@ -366,6 +366,8 @@ struct weft_rt {
     weft__a64 next_task_id;   /* [atomic] */
     weft__a64 live;           /* [atomic] tasks not yet FINISHED/ABANDONED */
     weft__a64 external_waits; /* [atomic] tasks parked in WEFT__W_EXTERNAL waits */
+    weft__a64 foreign_wakes;  /* [atomic] wakes in progress on threads outside the
+                                 runtime (weft_rt_free waits for them to leave) */
     /* Stacks. */
     weft__a32 stacks_lock;
     weft__stack_pool pools[WEFT__STACK_CLASSES]; /* [lock stacks_lock] */

@@ -239,6 +239,10 @@ static void workers_free(weft_rt *rt)
 
 static void rt_release(weft_rt *rt)
 {
+    /* A thread outside the runtime may still be inside the wake of a task
+     * that has since finished: it leaves in a few instructions. */
+    while (weft__ld(&rt->foreign_wakes, WEFT__ACQUIRE))
+        weft__spin_hint();
     weft__io_free(rt); /* before the backend that holds the descriptors */
     if (rt->backend_state)
         rt->backend->destroy(rt);

@@ -170,11 +170,17 @@ void weft__wake(weft__task *t, int result)
     weft_rt *rt = t->rt;
     weft__worker *cur = weft__tls_worker;
     bool ours = cur && cur->rt == rt;
+    /* A thread outside the runtime is counted while it is in here: once t
+     * is runnable, the runtime may finish and be freed while this thread
+     * still wakes t's worker, so the free waits for it to leave. */
+    if (!ours)
+        weft__fetch_add(&rt->foreign_wakes, 1u, WEFT__ACQ_REL);
     t->wait_result = result;
     if (rt->serial) {
         if (!ours) {
             /* Another thread: its owner finishes the wake (rule 1). */
             weft__sched_remote(t->worker, t);
+            weft__fetch_sub(&rt->foreign_wakes, 1u, WEFT__ACQ_REL);
             return;
         }
         weft__task_set_state(t, WEFT__T_PARKED, WEFT__T_QUEUED);
@@ -199,6 +205,8 @@ void weft__wake(weft__task *t, int result)
         }
     }
     weft__hook(rt, WEFT_HOOK_WAKE, ours ? cur : NULL, t, result, NULL);
+    if (!ours)
+        weft__fetch_sub(&rt->foreign_wakes, 1u, WEFT__ACQ_REL);
 }
 
 void weft__interrupt(weft__task *t, int code)
