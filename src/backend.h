@@ -216,7 +216,8 @@ WEFT_HIDDEN void weft__io_finish(weft__io *op, int64_t result);
 /* The backend no longer touches op's buffer (after busy was set). */
 WEFT_HIDDEN void weft__io_retired(weft__io *op);
 /* Address text ("1.2.3.4:80", "[::1]:80") to a->; 0 or WEFT_EINVAL. With
- * port_optional, a bare address (no port) is port 0. */
+ * port_optional, a bare address (no port: "1.2.3.4", "[::1]" or "::1") is
+ * port 0. */
 WEFT_HIDDEN int weft__addr_parse(const char *text, weft__addr *a, bool port_optional);
 /* a as text into buf; its length, or WEFT_EINVAL when it does not fit. */
 WEFT_HIDDEN int weft__addr_format(const weft__addr *a, char *buf, size_t len);

@@ -313,6 +313,15 @@ static int check_buf(const void *buf, size_t len, const char *what)
     return 0;
 }
 
+/* A file call or a lookup whose deadline passed before the disk (or the
+ * resolver) has it does nothing. Past that point it runs to its end (see
+ * weft/io.h); io_uring may still take a queued call back (run_op). The
+ * deadline is read on the task's own clock, as the caller computed it. */
+static int not_started_by(uint64_t deadline)
+{
+    return deadline != WEFT_NO_DEADLINE && weft_now() >= deadline ? WEFT_ETIMEDOUT : 0;
+}
+
 static int parse(const char *text, weft__addr *a, const char *what)
 {
     if (!text)
@@ -480,6 +489,10 @@ static ssize_t xfer(const void *h, unsigned mask, int kind, void *buf, size_t le
     weft__hrec *hr;
     if ((r = take(t, h, mask, &hr, what)) < 0)
         return r;
+    if (mask == M(WEFT__H_FILE) && (r = not_started_by(deadline)) < 0) {
+        done(t, hr);
+        return r;
+    }
     bool write = kind == WEFT__IO_WRITE || kind == WEFT__IO_SENDTO || kind == WEFT__IO_FILE_WRITE;
     if ((r = side_take(hr, write, what)) < 0) {
         done(t, hr);
@@ -667,7 +680,7 @@ ssize_t weft_udp_recv_from(weft_sock *s, void *buf, size_t len, char *from, size
 #define FILE_FLAGS                                                                                                 \
     (WEFT_FILE_READ | WEFT_FILE_WRITE | WEFT_FILE_CREATE | WEFT_FILE_TRUNC | WEFT_FILE_APPEND | WEFT_FILE_EXCL)
 
-int weft_file_open(weft_file **f, const char *path, unsigned flags, unsigned mode)
+int weft_file_open_until(weft_file **f, const char *path, unsigned flags, unsigned mode, uint64_t deadline)
 {
     if (f)
         *f = NULL;
@@ -682,49 +695,80 @@ int weft_file_open(weft_file **f, const char *path, unsigned flags, unsigned mod
                            flags, mode);
     if ((flags & (WEFT_FILE_TRUNC | WEFT_FILE_APPEND)) && !(flags & WEFT_FILE_WRITE))
         return WEFT_MISUSE(WEFT_EINVAL, "weft_file_open: TRUNC and APPEND need WEFT_FILE_WRITE");
+    if ((r = not_started_by(deadline)) < 0)
+        return r;
     weft__io op;
     memset(&op, 0, sizeof op);
     op.kind = WEFT__IO_FILE_OPEN;
     op.path = path;
     op.arg = (int)flags;
     op.mode = mode;
-    op.deadline = WEFT_NO_DEADLINE;
+    op.deadline = deadline;
     return open_handle(t, &op, (void **)f);
+}
+
+int weft_file_open(weft_file **f, const char *path, unsigned flags, unsigned mode)
+{
+    return weft_file_open_until(f, path, flags, mode, WEFT_NO_DEADLINE);
+}
+
+ssize_t weft_file_read_until(weft_file *f, void *buf, size_t len, uint64_t deadline)
+{
+    return xfer(f, M(WEFT__H_FILE), WEFT__IO_FILE_READ, buf, len, WEFT__IO_AT_POS, NULL, NULL, deadline,
+                "weft_file_read");
 }
 
 ssize_t weft_file_read(weft_file *f, void *buf, size_t len)
 {
-    return xfer(f, M(WEFT__H_FILE), WEFT__IO_FILE_READ, buf, len, WEFT__IO_AT_POS, NULL, NULL, WEFT_NO_DEADLINE,
-                "weft_file_read");
+    return weft_file_read_until(f, buf, len, WEFT_NO_DEADLINE);
+}
+
+ssize_t weft_file_write_until(weft_file *f, const void *buf, size_t len, uint64_t deadline)
+{
+    return xfer(f, M(WEFT__H_FILE), WEFT__IO_FILE_WRITE, (void *)buf, len, WEFT__IO_AT_POS, NULL, NULL, deadline,
+                "weft_file_write");
 }
 
 ssize_t weft_file_write(weft_file *f, const void *buf, size_t len)
 {
-    return xfer(f, M(WEFT__H_FILE), WEFT__IO_FILE_WRITE, (void *)buf, len, WEFT__IO_AT_POS, NULL, NULL,
-                WEFT_NO_DEADLINE, "weft_file_write");
+    return weft_file_write_until(f, buf, len, WEFT_NO_DEADLINE);
 }
 
-ssize_t weft_file_pread(weft_file *f, void *buf, size_t len, uint64_t offset)
+ssize_t weft_file_pread_until(weft_file *f, void *buf, size_t len, uint64_t offset, uint64_t deadline)
 {
     if (offset > (uint64_t)INT64_MAX - len)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_file_pread: offset %llu is past the largest file",
                            (unsigned long long)offset);
-    return xfer(f, M(WEFT__H_FILE), WEFT__IO_FILE_READ, buf, len, offset, NULL, NULL, WEFT_NO_DEADLINE,
-                "weft_file_pread");
+    return xfer(f, M(WEFT__H_FILE), WEFT__IO_FILE_READ, buf, len, offset, NULL, NULL, deadline, "weft_file_pread");
 }
 
-ssize_t weft_file_pwrite(weft_file *f, const void *buf, size_t len, uint64_t offset)
+ssize_t weft_file_pread(weft_file *f, void *buf, size_t len, uint64_t offset)
+{
+    return weft_file_pread_until(f, buf, len, offset, WEFT_NO_DEADLINE);
+}
+
+ssize_t weft_file_pwrite_until(weft_file *f, const void *buf, size_t len, uint64_t offset, uint64_t deadline)
 {
     if (offset > (uint64_t)INT64_MAX - len)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_file_pwrite: offset %llu is past the largest file",
                            (unsigned long long)offset);
-    return xfer(f, M(WEFT__H_FILE), WEFT__IO_FILE_WRITE, (void *)buf, len, offset, NULL, NULL, WEFT_NO_DEADLINE,
+    return xfer(f, M(WEFT__H_FILE), WEFT__IO_FILE_WRITE, (void *)buf, len, offset, NULL, NULL, deadline,
                 "weft_file_pwrite");
+}
+
+ssize_t weft_file_pwrite(weft_file *f, const void *buf, size_t len, uint64_t offset)
+{
+    return weft_file_pwrite_until(f, buf, len, offset, WEFT_NO_DEADLINE);
+}
+
+int weft_file_fsync_until(weft_file *f, uint64_t deadline)
+{
+    return (int)xfer(f, M(WEFT__H_FILE), WEFT__IO_FSYNC, NULL, 0, 0, NULL, NULL, deadline, "weft_file_fsync");
 }
 
 int weft_file_fsync(weft_file *f)
 {
-    return (int)xfer(f, M(WEFT__H_FILE), WEFT__IO_FSYNC, NULL, 0, 0, NULL, NULL, WEFT_NO_DEADLINE, "weft_file_fsync");
+    return weft_file_fsync_until(f, WEFT_NO_DEADLINE);
 }
 
 int weft_file_close(weft_file *f)
@@ -732,7 +776,7 @@ int weft_file_close(weft_file *f)
     return close_handle(f, M(WEFT__H_FILE), "weft_file_close");
 }
 
-static int pathop(const char *path, int kind, weft__addr *out, const char *what)
+static int pathop(const char *path, int kind, weft__addr *out, uint64_t deadline, const char *what)
 {
     weft__task *t;
     int r = io_entry(&t, what);
@@ -740,23 +784,30 @@ static int pathop(const char *path, int kind, weft__addr *out, const char *what)
         return r;
     if (!path || !*path)
         return WEFT_MISUSE(WEFT_EINVAL, "%s: no %s", what, kind == WEFT__IO_RESOLVE ? "name" : "path");
+    if ((r = not_started_by(deadline)) < 0)
+        return r;
     weft__io op;
     memset(&op, 0, sizeof op);
     op.kind = (uint8_t)kind;
     op.path = path;
-    op.deadline = WEFT_NO_DEADLINE;
+    op.deadline = deadline;
     int64_t res = run_op(t, &op);
     if (res >= 0 && out)
         *out = op.addr;
     return (int)res;
 }
 
-int weft_file_unlink(const char *path)
+int weft_file_unlink_until(const char *path, uint64_t deadline)
 {
-    return pathop(path, WEFT__IO_FILE_UNLINK, NULL, "weft_file_unlink");
+    return pathop(path, WEFT__IO_FILE_UNLINK, NULL, deadline, "weft_file_unlink");
 }
 
-int weft_resolve(const char *host, unsigned port, char *out, size_t outlen)
+int weft_file_unlink(const char *path)
+{
+    return weft_file_unlink_until(path, WEFT_NO_DEADLINE);
+}
+
+int weft_resolve_until(const char *host, unsigned port, char *out, size_t outlen, uint64_t deadline)
 {
     if (!out || outlen == 0)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_resolve: no output buffer");
@@ -764,12 +815,17 @@ int weft_resolve(const char *host, unsigned port, char *out, size_t outlen)
     if (port > 65535)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_resolve: port %u", port);
     weft__addr a;
-    int r = pathop(host, WEFT__IO_RESOLVE, &a, "weft_resolve");
+    int r = pathop(host, WEFT__IO_RESOLVE, &a, deadline, "weft_resolve");
     if (r < 0)
         return r;
     a.port = (uint16_t)port;
     r = weft__addr_format(&a, out, outlen);
     return r < 0 ? WEFT_MISUSE(WEFT_EINVAL, "weft_resolve: a buffer of %zu bytes is too small", outlen) : r;
+}
+
+int weft_resolve(const char *host, unsigned port, char *out, size_t outlen)
+{
+    return weft_resolve_until(host, port, out, outlen, WEFT_NO_DEADLINE);
 }
 
 const char *weft_rt_reactor(const weft_rt *rt)

@@ -1,7 +1,8 @@
 /* io_addr.c — numeric socket addresses as text and back: "a.b.c.d:port" and
- * "[v6]:port". Written out by hand rather than with inet_pton so the rules are
- * exact (no octal "010", no trailing junk, no port above 65535) and the same
- * for the simulator, which must never hand a virtual address to the OS. */
+ * "[v6]:port" (RFC 4291 text in, RFC 5952's canonical text out). Written out
+ * by hand rather than with inet_pton so the rules are exact (no octal "010",
+ * no trailing junk, no port above 65535, no zone "%eth0") and the same for
+ * the simulator, which must never hand a virtual address to the OS. */
 #include "core.h"
 
 #include <stdio.h>
@@ -63,6 +64,19 @@ static int parse_v6(const char *s, const char *end, uint8_t ip[16])
     while (p < end) {
         if (n == 8)
             return -1;
+        /* The last 32 bits may be written as an IPv4 address
+         * ("::ffff:1.2.3.4"): digits that run into a '.' start one. */
+        const char *q = p;
+        while (q < end && ((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f') || (*q >= 'A' && *q <= 'F')))
+            q++;
+        if (q < end && *q == '.') {
+            uint8_t v4[4];
+            if (n > 6 || parse_v4(&p, v4) < 0 || p != end)
+                return -1;
+            g[n++] = (uint16_t)(v4[0] << 8 | v4[1]);
+            g[n++] = (uint16_t)(v4[2] << 8 | v4[3]);
+            break;
+        }
         unsigned v;
         if (parse_u(&p, 0xFFFF, 16, 4, &v) < 0)
             return -1;
@@ -109,10 +123,15 @@ int weft__addr_parse(const char *text, weft__addr *a, bool port_optional)
             return WEFT_EINVAL;
         a->family = 6;
         p = close + 1;
-    } else {
-        if (parse_v4(&p, a->ip) < 0)
-            return WEFT_EINVAL;
+    } else if (parse_v4(&p, a->ip) == 0) {
         a->family = 4;
+    } else if (port_optional && strchr(text, ':') && parse_v6(text, text + strlen(text), a->ip) == 0) {
+        /* With no port, a bare "::1" is not ambiguous (a name lookup or a
+         * node's address is given without one). */
+        a->family = 6;
+        return 0;
+    } else {
+        return WEFT_EINVAL;
     }
     if (*p == '\0' && port_optional)
         return 0;
@@ -145,7 +164,11 @@ int weft__addr_format(const weft__addr *a, char *buf, size_t len)
         }
         size_t k = 0;
         tmp[k++] = '[';
-        for (int i = 0; i < 8; i++) {
+        /* An IPv4-mapped address shows its IPv4 part dotted (RFC 5952 §5):
+         * what a dual-stack socket reports for an IPv4 peer. */
+        bool mapped = best == 0 && best_len == 5 && g[5] == 0xFFFF;
+        int last = mapped ? 6 : 8;
+        for (int i = 0; i < last; i++) {
             if (i == best) {
                 tmp[k++] = ':';
                 if (i == 0)
@@ -153,8 +176,11 @@ int weft__addr_format(const weft__addr *a, char *buf, size_t len)
                 i += best_len - 1;
                 continue;
             }
-            k += (size_t)snprintf(tmp + k, sizeof tmp - k, "%x%s", g[i], i < 7 ? ":" : "");
+            k += (size_t)snprintf(tmp + k, sizeof tmp - k, "%x%s", g[i], i < last - 1 ? ":" : "");
         }
+        if (mapped)
+            k += (size_t)snprintf(tmp + k, sizeof tmp - k, ":%u.%u.%u.%u", a->ip[12], a->ip[13], a->ip[14],
+                                  a->ip[15]);
         n = (int)k + snprintf(tmp + k, sizeof tmp - k, "]:%u", a->port);
     } else {
         return WEFT_EINVAL;

@@ -626,6 +626,65 @@ START_TEST(files_read_write_at_offsets_and_sync)
 }
 END_TEST
 
+/* A deadline or a cancellation that comes before the disk has a call: the
+ * call returns WEFT_ETIMEDOUT / WEFT_ECANCELED and did nothing. */
+static void *cancelled_file_writer(void *arg)
+{
+    weft_file *f = arg;
+    weft_sleep(LIMIT); /* cancelled here (or before it starts) */
+    return (void *)(intptr_t)weft_file_write(f, "late", 4);
+}
+
+static void *file_deadlines(void *arg)
+{
+    const char *path = arg;
+    weft_file *f;
+    char buf[8] = {0}, out[WEFT_ADDR_MAX];
+    uint64_t past = weft_now();
+    unsigned rw = WEFT_FILE_READ | WEFT_FILE_WRITE | WEFT_FILE_CREATE | WEFT_FILE_TRUNC;
+    REQUIRE(weft_file_open_until(&f, path, rw, 0600, past) == WEFT_ETIMEDOUT && f == NULL, "open past its deadline");
+    REQUIRE(weft_file_open(&f, path, WEFT_FILE_READ, 0) == WEFT_ENOENT, "the timed-out open created the file");
+    REQUIRE(weft_file_open_until(&f, path, rw, 0600, until()) == 0, "open");
+    REQUIRE(weft_file_write_until(f, "abc", 3, until()) == 3, "write");
+    past = weft_now();
+    REQUIRE(weft_file_write_until(f, "XYZ", 3, past) == WEFT_ETIMEDOUT, "write past its deadline");
+    REQUIRE(weft_file_pwrite_until(f, "XYZ", 3, 0, past) == WEFT_ETIMEDOUT, "pwrite past its deadline");
+    REQUIRE(weft_file_fsync_until(f, past) == WEFT_ETIMEDOUT, "fsync past its deadline");
+    REQUIRE(weft_file_read_until(f, buf, sizeof buf, past) == WEFT_ETIMEDOUT, "read past its deadline");
+    REQUIRE(weft_file_pread_until(f, buf, sizeof buf, 0, past) == WEFT_ETIMEDOUT && buf[0] == 0,
+            "pread past its deadline");
+    REQUIRE(weft_file_fsync_until(f, until()) == 0, "fsync");
+    /* Nothing of the timed-out writes landed and the position did not move. */
+    REQUIRE(weft_file_write_until(f, "d", 1, until()) == 1, "write");
+    REQUIRE(weft_file_pread_until(f, buf, sizeof buf, 0, until()) == 4 && memcmp(buf, "abcd", 4) == 0,
+            "content %.8s", buf);
+    weft_task *t;
+    void *res = (void *)1;
+    REQUIRE(weft_spawn(&t, cancelled_file_writer, f) == 0, "spawn");
+    weft_cancel(t);
+    weft_join(t, &res);
+    REQUIRE((intptr_t)res == WEFT_ECANCELED, "a cancelled task's write returned %ld", (long)(intptr_t)res);
+    REQUIRE(weft_file_pread(f, buf, sizeof buf, 0) == 4, "the cancelled write landed");
+    REQUIRE(weft_file_close(f) == 0, "close");
+    REQUIRE(weft_file_unlink_until(path, weft_now()) == WEFT_ETIMEDOUT, "unlink past its deadline");
+    REQUIRE(weft_file_open(&f, path, WEFT_FILE_READ, 0) == 0 && weft_file_close(f) == 0, "the file is still there");
+    REQUIRE(weft_resolve_until("localhost", 80, out, sizeof out, weft_now()) == WEFT_ETIMEDOUT && out[0] == 0,
+            "lookup past its deadline");
+    REQUIRE(weft_resolve_until("10.1.2.3", 80, out, sizeof out, until()) > 0, "lookup");
+    REQUIRE(weft_file_unlink_until(path, until()) == 0, "unlink");
+    return NULL;
+}
+
+START_TEST(file_calls_past_their_deadline_or_cancelled_do_nothing)
+{
+    char path[256];
+    temp_file(path, sizeof path, "io", ".dat");
+    unlink(path);
+    each_reactor(file_deadlines, path);
+    unlink(path);
+}
+END_TEST
+
 /* ---- names ---------------------------------------------------------------------------- */
 
 static void *names(void *arg)
@@ -960,6 +1019,7 @@ Suite *suite_io(void)
     tcase_add_test(tc, closing_a_socket_ends_the_waits_on_it);
     tcase_add_test(tc, datagrams_go_both_ways_with_their_sender);
     tcase_add_test(tc, files_read_write_at_offsets_and_sync);
+    tcase_add_test(tc, file_calls_past_their_deadline_or_cancelled_do_nothing);
     tcase_add_test(tc, names_are_looked_up_on_the_blocking_pool);
     tcase_add_test(tc, errors_injected_through_the_os_table_reach_the_caller_or_are_retried);
     tcase_add_test(tc, bad_input_gets_clear_codes_and_nothing_crashes);

@@ -751,6 +751,56 @@ START_TEST(disks_fail_with_eio_and_fill_up_with_enospc)
 }
 END_TEST
 
+/* Deadlines of file calls on a disk with latency: one passed before the
+ * call does nothing; one that passes while the disk has the call does not
+ * cut it short (it happened: its result comes back). */
+static void *file_deadlines_node(void *arg)
+{
+    (void)arg;
+    weft_file *f;
+    char buf[8] = {0};
+    unsigned rw = WEFT_FILE_READ | WEFT_FILE_WRITE | WEFT_FILE_CREATE;
+    CHECK(weft_file_open_until(&f, "d", rw, 0644, weft_now()) == WEFT_ETIMEDOUT);
+    CHECK(weft_file_open(&f, "d", WEFT_FILE_READ, 0) == WEFT_ENOENT);
+    CHECK(weft_file_open_until(&f, "d", rw, 0644, weft_now() + 1) == 0);
+    uint64_t t0 = weft_now();
+    CHECK(weft_file_write_until(f, "abc", 3, t0 + 1) == 3);
+    CHECK(weft_now() - t0 >= MS); /* the disk took its time, past the deadline */
+    CHECK(weft_file_write_until(f, "XYZ", 3, weft_now()) == WEFT_ETIMEDOUT);
+    CHECK(weft_file_fsync_until(f, weft_now()) == WEFT_ETIMEDOUT);
+    CHECK(weft_file_fsync_until(f, weft_now() + 1) == 0);
+    CHECK(weft_file_pread_until(f, buf, sizeof buf, 0, weft_now()) == WEFT_ETIMEDOUT && buf[0] == 0);
+    CHECK(weft_file_pread_until(f, buf, sizeof buf, 0, weft_now() + 1) == 3 && memcmp(buf, "abc", 3) == 0);
+    CHECK(weft_file_close(f) == 0);
+    CHECK(weft_file_unlink_until("d", weft_now()) == WEFT_ETIMEDOUT);
+    CHECK(weft_file_unlink_until("d", weft_now() + 1) == 0);
+    return NULL;
+}
+
+static void *file_deadlines(void *arg)
+{
+    (void)arg;
+    weft_node *a;
+    CHECK(weft_node_new(&a, "a", "10.0.0.1") == 0);
+    weft_disk_config slow = {.latency_min_ns = MS, .latency_spread_ns = 4 * MS};
+    CHECK(weft_disk_config_set(a, &slow) == 0);
+    /* On a skewed clock too: deadlines are read on the node's own. */
+    CHECK(weft_node_clock(a, 3 * (int64_t)SEC, 1000) == 0);
+    weft_spawn_opts oa = {.node = a};
+    weft_task *t;
+    void *r = (void *)1;
+    CHECK(weft_spawn_ex(&t, file_deadlines_node, NULL, &oa) == 0);
+    weft_join(t, &r);
+    CHECK(r == NULL);
+    return NULL;
+}
+
+START_TEST(file_deadlines_act_before_the_disk_has_the_call)
+{
+    over_seeds(file_deadlines, NULL, seeds_for(1000), 1);
+}
+END_TEST
+
 /* ---- clocks ------------------------------------------------------------------------------------- */
 
 typedef struct clock_obs {
@@ -1007,7 +1057,116 @@ static void *sim_bad_input(void *arg)
 
 START_TEST(bad_input_in_simulation_gets_clear_codes)
 {
-    ck_assert_weft(run_sim(1, 0, sim_bad_input, NULL), 0);
+    weft_config c = sim(1, 0);
+    void *res = (void *)1;
+    ck_assert_weft(run_in(&c, sim_bad_input, NULL, &res), 0);
+    ck_assert_msg(res == NULL, "body failed at line %ld", (long)(intptr_t)res);
+}
+END_TEST
+
+/* ---- numeric addresses, the same rules in both worlds -------------------------------- */
+
+/* Text in, canonical text out (RFC 5952: lower case, the longest run of
+ * zero groups — the first of equals — as "::", a single zero group kept,
+ * an IPv4-mapped address dotted), through weft_resolve, which takes a
+ * numeric address as it is (no lookup, no network). */
+static const char *const addr_cases[][2] = {
+    {"127.0.0.1", "127.0.0.1:80"},
+    {"0.0.0.0", "0.0.0.0:80"},
+    {"255.255.255.255", "255.255.255.255:80"},
+    {"10.1.2.3:9", "10.1.2.3:80"},
+    {"[::1]", "[::1]:80"},
+    {"::1", "[::1]:80"},
+    {"[0:0:0:0:0:0:0:1]", "[::1]:80"},
+    {"[::]", "[::]:80"},
+    {"[1::]", "[1::]:80"},
+    {"[2001:DB8::A]", "[2001:db8::a]:80"},
+    {"[2001:db8:0:0:1:0:0:1]", "[2001:db8::1:0:0:1]:80"},
+    {"[2001:0db8:0000:0001:0000:0000:0000:0001]", "[2001:db8:0:1::1]:80"},
+    {"[1:0:2:3:4:5:6:7]", "[1:0:2:3:4:5:6:7]:80"},
+    {"[1:2:3:4:5:6:7:8]", "[1:2:3:4:5:6:7:8]:80"},
+    {"[::ffff:127.0.0.1]", "[::ffff:127.0.0.1]:80"},
+    {"[::ffff:7f00:1]", "[::ffff:127.0.0.1]:80"},
+    {"[::FFFF:10.0.0.1]:443", "[::ffff:10.0.0.1]:80"},
+    {"[64:ff9b::192.0.2.33]", "[64:ff9b::c000:221]:80"},
+    {"[1:2:3:4:5:6:1.2.3.4]", "[1:2:3:4:5:6:102:304]:80"},
+};
+
+/* Refused by every call that takes an address, before any system call. */
+static const char *const addr_bad[] = {
+    "",         "1.2.3",          "1.2.3.4.5:80",       "1.2.3.4",         "256.1.1.1:80",   "1.2.3.4:65536",
+    "1.2.3.4:", "1.2.3.4:080",    "01.2.3.4:80",        "0x7f.0.0.1:80",   "1.2.3.4:80 ",    "::1:80",
+    "[::1]",    "[::1]:",         "[::1]:80x",          "[::1]]:80",       "[[::1]:80",      "[:1]:80",
+    "[1:]:80",  "[1:::2]:80",     "[1::2::3]:80",       "[12345::1]:80",   "[g::1]:80",      "[1:2:3:4:5:6:7:8:9]:80",
+    "[1:2:3:4:5:6:7::8]:80",      "[::1.2.3]:80",       "[::1.2.3.4:5]:80", "[::01.2.3.4]:80", "[1.2.3.4]:80",
+    "[1:2:3:4:5:6:7:1.2.3.4]:80", "[::1.2.3.4.5]:80",   "[fe80::1%eth0]:80", "[::256.0.0.1]:80", "localhost:80",
+};
+
+static void *addresses(void *arg)
+{
+    (void)arg;
+    char out[WEFT_ADDR_MAX];
+    for (size_t i = 0; i < sizeof addr_cases / sizeof *addr_cases; i++) {
+        int n = weft_resolve(addr_cases[i][0], 80, out, sizeof out);
+        if (n != (int)strlen(addr_cases[i][1]) || strcmp(out, addr_cases[i][1]) != 0) {
+            fprintf(stderr, "test_net: resolve \"%s\" gave %d \"%s\", expected \"%s\"\n", addr_cases[i][0], n, out,
+                    addr_cases[i][1]);
+            return (void *)(intptr_t)__LINE__;
+        }
+        /* The canonical text reads back as itself. */
+        char again[WEFT_ADDR_MAX];
+        CHECK(weft_resolve(out, 80, again, sizeof again) == n && strcmp(again, out) == 0);
+        /* Exactly as long as it needs: one byte less is refused. */
+        CHECK(weft_resolve(addr_cases[i][0], 80, out, (size_t)n) == WEFT_EINVAL);
+    }
+    CHECK(weft_resolve("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]", 65535, out, sizeof out) == WEFT_ADDR_MAX - 1);
+    for (size_t i = 0; i < sizeof addr_bad / sizeof *addr_bad; i++) {
+        weft_sock *s = (weft_sock *)(uintptr_t)1;
+        if (weft_udp_bind(&s, addr_bad[i]) != WEFT_EINVAL || s != NULL) {
+            fprintf(stderr, "test_net: bind \"%s\" was not refused\n", addr_bad[i]);
+            return (void *)(intptr_t)__LINE__;
+        }
+        CHECK(weft_tcp_connect(&s, addr_bad[i]) == WEFT_EINVAL);
+        CHECK(weft_tcp_listen(&s, addr_bad[i], 1) == WEFT_EINVAL);
+        CHECK(weft_udp_send_to((weft_sock *)(uintptr_t)1, "x", 1, addr_bad[i]) == WEFT_EINVAL);
+    }
+    return NULL;
+}
+
+START_TEST(numeric_addresses_parse_strictly_and_print_canonically_in_both_worlds)
+{
+    void *res = (void *)1;
+    weft_config c = sim(1, 0);
+    ck_assert_weft(run_in(&c, addresses, NULL, &res), 0);
+    ck_assert_msg(res == NULL, "body failed at line %ld", (long)(intptr_t)res);
+    res = (void *)1;
+    c = threaded_config();
+    ck_assert_weft(run_in(&c, addresses, NULL, &res), 0);
+    ck_assert_msg(res == NULL, "body failed at line %ld", (long)(intptr_t)res);
+}
+END_TEST
+
+static void *v6_nodes(void *arg)
+{
+    (void)arg;
+    weft_node *a, *x;
+    /* A node's address is given without a port, bracketed or not. */
+    CHECK(weft_node_new(&a, "a", "fd00::1") == 0);
+    CHECK(weft_node_new(&x, "b", "[fd00:0::1]") == WEFT_EADDRINUSE);
+    CHECK(weft_node_new(&x, "b", "fd00::1:80") == 0);
+    CHECK(weft_node_new(&x, "c", "[fd00::2]:80") == WEFT_EINVAL);
+    char out[WEFT_ADDR_MAX];
+    CHECK(weft_resolve("a", 7, out, sizeof out) > 0 && strcmp(out, "[fd00::1]:7") == 0);
+    CHECK(weft_resolve("b", 7, out, sizeof out) > 0 && strcmp(out, "[fd00::1:80]:7") == 0);
+    return NULL;
+}
+
+START_TEST(nodes_take_ipv6_addresses_bracketed_or_not)
+{
+    weft_config c = sim(1, 0);
+    void *res = (void *)1;
+    ck_assert_weft(run_in(&c, v6_nodes, NULL, &res), 0);
+    ck_assert_msg(res == NULL, "body failed at line %ld", (long)(intptr_t)res);
 }
 END_TEST
 
@@ -1041,12 +1200,15 @@ Suite *suite_net(void)
     tcase_add_test(tc, a_crash_kills_tasks_resets_peers_and_loses_exactly_the_unsynced_writes);
     tcase_add_test(tc, unsynced_writes_tear_at_the_block_size_in_a_crash);
     tcase_add_test(tc, disks_fail_with_eio_and_fill_up_with_enospc);
+    tcase_add_test(tc, file_deadlines_act_before_the_disk_has_the_call);
     tcase_add_test(tc, each_node_sees_its_own_clock_skewed_and_drifting);
     tcase_add_test(tc, a_paused_node_neither_sends_nor_receives_until_it_resumes);
     tcase_add_test(tc, the_same_seed_gives_the_same_trace_hash);
     tcase_add_test(tc, echo_over_the_simulated_loopback_on_one_to_four_workers);
     tcase_add_test(tc, bad_input_in_simulation_gets_clear_codes);
     tcase_add_test(tc, nodes_exist_only_in_simulation);
+    tcase_add_test(tc, numeric_addresses_parse_strictly_and_print_canonically_in_both_worlds);
+    tcase_add_test(tc, nodes_take_ipv6_addresses_bracketed_or_not);
     suite_add_tcase(s, tc);
     return s;
 }

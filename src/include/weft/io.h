@@ -131,9 +131,16 @@ WEFT_API ssize_t weft_udp_recv_from_until(weft_sock *s, void *buf, size_t len, c
 
 /* ---- Files ------------------------------------------------------------------
  * Native on io_uring; on epoll and poll they run on the blocking pool (a disk
- * read holds an OS thread there, not a worker). A file call that started runs
- * to its end (its result is what the disk did); a cancellation is seen by the
- * next call. In simulation the file lives on the node's virtual disk. */
+ * read holds an OS thread there, not a worker). In simulation the file lives
+ * on the node's virtual disk.
+ *
+ * The _until forms and cancellation: a call whose deadline has passed, or
+ * whose task is cancelled, before the disk has it returns WEFT_ETIMEDOUT or
+ * WEFT_ECANCELED and does nothing (on io_uring also when the kernel still
+ * had it queued and took it back). A call the disk has started runs to its
+ * end and returns what it did, whatever the deadline: a disk request cannot
+ * be recalled halfway, and reporting "timed out" for a write that happened
+ * anyway would lose it. A cancellation then is seen by the next call. */
 #define WEFT_FILE_READ 0x1u
 #define WEFT_FILE_WRITE 0x2u
 #define WEFT_FILE_CREATE 0x4u
@@ -143,18 +150,28 @@ WEFT_API ssize_t weft_udp_recv_from_until(weft_sock *s, void *buf, size_t len, c
 /* Open path with WEFT_FILE_… flags (mode: permissions of a created file, e.g.
  * 0644). Returns 0, WEFT_ENOENT, WEFT_EEXIST, WEFT_EMFILE, WEFT_EINVAL, … */
 WEFT_API int weft_file_open(weft_file **f, const char *path, unsigned flags, unsigned mode);
+WEFT_API int weft_file_open_until(weft_file **f, const char *path, unsigned flags, unsigned mode,
+                                  uint64_t deadline);
 /* At the file's position (which moves), or at offset (pread/pwrite: it
  * does not). The count, 0 at the end of the file, or a negative code
  * (WEFT_EIO, WEFT_ENOSPC, WEFT_EBADF, WEFT_EFAULT, WEFT_EINVAL). */
 WEFT_API ssize_t weft_file_read(weft_file *f, void *buf, size_t len);
+WEFT_API ssize_t weft_file_read_until(weft_file *f, void *buf, size_t len, uint64_t deadline);
 WEFT_API ssize_t weft_file_write(weft_file *f, const void *buf, size_t len);
+WEFT_API ssize_t weft_file_write_until(weft_file *f, const void *buf, size_t len, uint64_t deadline);
 WEFT_API ssize_t weft_file_pread(weft_file *f, void *buf, size_t len, uint64_t offset);
+WEFT_API ssize_t weft_file_pread_until(weft_file *f, void *buf, size_t len, uint64_t offset, uint64_t deadline);
 WEFT_API ssize_t weft_file_pwrite(weft_file *f, const void *buf, size_t len, uint64_t offset);
+WEFT_API ssize_t weft_file_pwrite_until(weft_file *f, const void *buf, size_t len, uint64_t offset,
+                                        uint64_t deadline);
 /* Make what was written durable (a simulated crash loses what was not). */
 WEFT_API int weft_file_fsync(weft_file *f);
+WEFT_API int weft_file_fsync_until(weft_file *f, uint64_t deadline);
+/* Close f (does not wait: not a blocking call). Returns 0 or WEFT_EBADF. */
 WEFT_API int weft_file_close(weft_file *f);
 /* Remove a file. Returns 0, WEFT_ENOENT, … */
 WEFT_API int weft_file_unlink(const char *path);
+WEFT_API int weft_file_unlink_until(const char *path, uint64_t deadline);
 
 /* What does rt's IO: "epoll", "io_uring", "poll" (a threaded runtime's
  * reactor, after any fallback) or "simulated". */
@@ -165,8 +182,11 @@ WEFT_API const char *weft_rt_reactor(const weft_rt *rt);
 /* Look host up (a name or a numeric address) and write "<address>:<port>" of
  * its first address (IPv4 first) into out. On the real backend through the
  * blocking pool (getaddrinfo); in simulation from the nodes' names.
- * Returns the length, WEFT_ENOENT (no such name), WEFT_EINVAL. */
+ * Returns the length, WEFT_ENOENT (no such name), WEFT_EINVAL. The _until
+ * form and cancellation act as for files: before the lookup starts (a
+ * getaddrinfo under way cannot be interrupted). */
 WEFT_API int weft_resolve(const char *host, unsigned port, char *out, size_t outlen);
+WEFT_API int weft_resolve_until(const char *host, unsigned port, char *out, size_t outlen, uint64_t deadline);
 
 /* ---- Simulated nodes, network and disk ----------------------------------------
  * A node is a simulated machine: a name, a virtual address, its own tasks
