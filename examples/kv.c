@@ -418,31 +418,38 @@ static int hunt(weft_fn test, const char *title)
     }
     printf("%s: seed %" PRIu64 " (run %" PRIu64 " of the hunt) fails: %s\n", title, r.failing_seed, r.runs,
            weft_strerror(r.status));
+    /* The run's own report, less its line on shrinking (said below). */
     char *line = strtok(r.message, "\n");
     while (line) {
-        printf("  %s\n", line);
+        if (strncmp(line, "weft: shrunk", 12) != 0)
+            printf("  %s\n", line);
         line = strtok(NULL, "\n");
     }
     if (r.shrunk)
         printf("  shrinking kept the failure and cut the schedule from %zu to %zu decisions:\n  WEFT_SCHEDULE=%s\n",
                r.schedule_len, r.shrunk_len, r.shrunk);
-    /* The seed is a reproduction: the same run, twice. */
-    uint64_t h[2];
-    int st[2];
-    for (int i = 0; i < 2; i++) {
+    /* The seed is a reproduction: the same run, twice; and the shrunk
+     * schedule fails the same way on its own. */
+    uint64_t h[3] = {0};
+    int st[3] = {WEFT_EFAILED, WEFT_EFAILED, WEFT_EFAILED};
+    for (int i = 0; i < (r.shrunk ? 3 : 2); i++) {
         weft_config c;
         memset(&c, 0, sizeof c);
         c.seed = r.failing_seed;
+        c.schedule = i == 2 ? r.shrunk : NULL;
         c.flags = WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
         weft_rt *rt;
-        weft_rt_new(&rt, &c);
+        if ((st[i] = weft_rt_new(&rt, &c)) < 0)
+            continue;
         st[i] = weft_rt_block_on(rt, test, NULL, NULL);
         h[i] = weft_rt_trace_hash(rt);
         weft_rt_free(rt);
     }
     printf("  replayed seed %" PRIu64 " twice: %s both times, trace hash %016" PRIx64 " and %016" PRIx64 "\n",
            r.failing_seed, weft_strerror(st[0]), h[0], h[1]);
-    int ok = st[0] == WEFT_EFAILED && st[1] == WEFT_EFAILED && h[0] == h[1];
+    if (r.shrunk)
+        printf("  replayed the shrunk schedule: %s\n", weft_strerror(st[2]));
+    int ok = st[0] == WEFT_EFAILED && st[1] == WEFT_EFAILED && h[0] == h[1] && st[2] == WEFT_EFAILED;
     weft_explore_result_free(&r);
     return ok ? 1 : -1;
 }
