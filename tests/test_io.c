@@ -257,6 +257,75 @@ START_TEST(echo_over_ipv6_loopback)
 }
 END_TEST
 
+/* ---- every engine of the threaded backend ------------------------------------------------ */
+
+/* Three engines, one of each policy, the first with a dedicated worker too.
+ * A server on the first engine is reached by clients on every engine (and
+ * on the dedicated worker, pinned to it); each engine also runs a server
+ * and clients of its own. Every byte checked. */
+static const char *const engine_names[] = {"steal", "percore", "global"};
+
+static void *engine_echo(void *arg)
+{
+    many_arg m = {"127.0.0.1:0", scaled(40), 3000};
+    (void)arg;
+    return many_echo(&m);
+}
+
+static void *on_every_engine(void *arg)
+{
+    (void)arg;
+    server sv;
+    weft_task *st;
+    int r = server_start(&sv, "127.0.0.1:0", &st);
+    REQUIRE(r == 0, "server: %s", weft_strerror(r));
+    enum { PER = 8, N = 3 * PER + PER };
+    echo_client cs[N];
+    weft_task *ts[N], *own[3];
+    for (unsigned i = 0; i < N; i++) {
+        weft_spawn_opts o = {.name = "client", .engine = engine_names[i / PER % 3]};
+        if (i >= 3 * PER)
+            o = (weft_spawn_opts){.name = "pinned client", .engine = "steal", .flags = WEFT_SPAWN_DEDICATED};
+        cs[i] = (echo_client){.addr = sv.addr, .id = i, .bytes = 5000 + i};
+        REQUIRE(weft_spawn_ex(&ts[i], client, &cs[i], &o) == 0, "spawn client %u", i);
+    }
+    for (unsigned e = 0; e < 3; e++) {
+        weft_spawn_opts o = {.name = "engine echo", .engine = engine_names[e]};
+        REQUIRE(weft_spawn_ex(&own[e], engine_echo, NULL, &o) == 0, "spawn on %s", engine_names[e]);
+    }
+    for (unsigned i = 0; i < N; i++) {
+        weft_join(ts[i], NULL);
+        REQUIRE(cs[i].failed == 0, "client %u failed: %s", i, weft_strerror(cs[i].failed));
+    }
+    for (unsigned e = 0; e < 3; e++) {
+        void *res = (void *)1;
+        weft_join(own[e], &res);
+        REQUIRE(res == NULL, "%s engine's own echo failed", engine_names[e]);
+    }
+    server_stop(&sv, st);
+    REQUIRE(sv.accepted == N, "accepted %d of %d", (int)sv.accepted, N);
+    return NULL;
+}
+
+START_TEST(each_reactor_serves_every_engine_and_a_dedicated_worker)
+{
+    for (size_t i = 0; i < sizeof reactors / sizeof *reactors; i++) {
+        weft_engine_config engines[] = {
+            {.name = "steal", .workers = 2, .policy = WEFT_POLICY_STEAL, .dedicated = 1},
+            {.name = "percore", .workers = 2, .policy = WEFT_POLICY_PER_CORE},
+            {.name = "global", .workers = 2, .policy = WEFT_POLICY_GLOBAL},
+        };
+        weft_config c = real(reactors[i], 0);
+        c.engines = engines;
+        c.nengines = 3;
+        void *res = (void *)1;
+        int r = run_in(&c, on_every_engine, NULL, &res);
+        ck_assert_msg(r == 0 && res == NULL, "%s: run returned %d (%s), body failed at line %ld", reactor_names[i], r,
+                      weft_strerror(r), (long)(intptr_t)res);
+    }
+}
+END_TEST
+
 /* ---- partial reads and writes ------------------------------------------------------ */
 
 typedef struct bulk {
@@ -1012,6 +1081,7 @@ Suite *suite_io(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, a_thousand_concurrent_echo_connections_every_byte_checked);
     tcase_add_test(tc, echo_over_ipv6_loopback);
+    tcase_add_test(tc, each_reactor_serves_every_engine_and_a_dedicated_worker);
     tcase_add_test(tc, partial_reads_and_writes_move_every_byte);
     tcase_add_test(tc, peer_reset_mid_stream_and_refused_connections_have_their_codes);
     tcase_add_test(tc, accept_reports_emfile_and_the_server_keeps_serving);
