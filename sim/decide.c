@@ -17,7 +17,7 @@
  * no other stream's draws move). */
 static const uint64_t stream_salt[WEFT__S_COUNT] = {
     [WEFT__S_INTERLEAVE] = 0x1D8E4E27C47D124Full, [WEFT__S_PLACE] = 0xA0761D6478BD642Full,
-    [2] = 0xE7037ED1A0B428DBull, /* reserved: the network's timing */
+    [WEFT__S_TIMING] = 0xE7037ED1A0B428DBull,
     [WEFT__S_FAULT] = 0x8EBC6AF09C88C6E3ull,      [WEFT__S_RAND] = 0x589965CC75374CC3ull,
     [WEFT__S_SELECT] = 0x1D8E4E27C47D125Bull,     [WEFT__S_MEMORY] = 0xD6E8FEB86659FD93ull,
 };

@@ -33,9 +33,7 @@
 
 double weft__wall_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double)weft__real_monotonic_ns() / 1e9;
 }
 
 int weft__decisions_copy(weft__decisions *dst, const weft__decisions *src)

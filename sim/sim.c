@@ -12,14 +12,12 @@
  * jumps to the earliest timer; when there is none, every task is blocked for
  * good: a deadlock, reported with what each one waits on.
  */
-#define _GNU_SOURCE /* clock_gettime, for the per-seed timeout */
 #include "sim.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 /* The loop fibers also run no-stack tasks and timer callbacks. */
 #define WEFT__SIM_LOOP_STACK (256u * 1024u)
@@ -48,6 +46,7 @@ static void sim_destroy(weft_rt *rt)
     if (!s)
         return;
     weft__watchdog_free(s);
+    weft__simnet_free(s);
     weft__decide_free(s);
     weft__trace_free(s);
     if (s->sites)
@@ -61,6 +60,8 @@ static void sim_destroy(weft_rt *rt)
 
 static int sim_create(weft_rt *rt)
 {
+    if (!weft__escape_linked)
+        return WEFT_ENOTSUP;
     weft_allocator *a = &rt->base_alloc;
     weft__sim *s = a->alloc(a->ctx, sizeof *s);
     if (!s)
@@ -111,9 +112,7 @@ static void step(weft__sim *s)
     /* Exploration's per-seed timeout: the wall clock ends a run here, never
      * steers one. Read every 1024 steps, so it costs nothing per step. */
     if (WEFT_UNLIKELY(s->wall_deadline) && (s->steps & 1023u) == 0 && !s->failed) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        if ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec >= s->wall_deadline)
+        if (weft__real_monotonic_ns() >= s->wall_deadline)
             weft__sim_failf(s->rt, WEFT_ETIMEDOUT, "the run took longer than its per-seed timeout (wall clock)");
     }
 }
@@ -429,6 +428,12 @@ static void sim_end_run(weft_rt *rt)
     }
 }
 
+static const char *sim_io_name(const weft_rt *rt)
+{
+    (void)rt;
+    return "simulated";
+}
+
 const weft__backend weft__backend_sim = {
     .caps = WEFT__CAP_VIRTUAL_TIME | WEFT__CAP_INTERLEAVE | WEFT__CAP_DETERMINISTIC,
     .create = sim_create,
@@ -443,8 +448,11 @@ const weft__backend weft__backend_sim = {
     .timers_fired = sim_timers_fired,
     .choose = sim_choose,
     .rand = sim_rand,
-    .io_submit = NULL,
-    .io_cancel = NULL,
+    .io_submit = weft__simio_submit,
+    .io_cancel = weft__simio_cancel,
+    .io_poll = NULL,
+    .io_name = sim_io_name,
+    .node_time = weft__simio_node_time,
     .blocking_submit = sim_blocking_submit,
     .buggify = weft__sim_buggify,
     .fail = sim_fail,

@@ -12,6 +12,7 @@
 enum weft__stream {
     WEFT__S_INTERLEAVE = 0, /* which virtual worker runs next */
     WEFT__S_PLACE = 1,      /* steal victims, which idle worker wakes */
+    WEFT__S_TIMING = 2,     /* the network's and the disk's latencies */
     WEFT__S_FAULT = 3,      /* buggify, allocation failures */
     WEFT__S_RAND = 4,       /* weft_rand() */
     WEFT__S_SELECT = 5,     /* which ready case a select takes */
@@ -65,8 +66,10 @@ enum weft__ev_kind {
     WEFT__EV_CLOCK = 3,  /* the virtual clock jumped: b = new time */
     WEFT__EV_FAIL = 4,   /* a = status, b = task; text (not hashed): the failure */
     WEFT__EV_TIME = 5,   /* recording only, never hashed: b = virtual time from here on */
-    WEFT__EV_NOTE = 6    /* weft_sim_note: b = task, text (hashed) = the note; only
+    WEFT__EV_NOTE = 6,   /* weft_sim_note: b = task, text (hashed) = the note; only
                             runs that make notes have these, so other hashes stay */
+    WEFT__EV_NET = 7     /* a packet (only runs that use IO have these): extra = enum
+                            weft__pkt_ev, a = from node << 16 | to node, b = bytes */
 };
 
 /* 24 bytes: a trace of a million steps stays in tens of megabytes. */
@@ -151,6 +154,8 @@ struct weft__sim {
     void *watchdog;
     /* scratch for picking */
     weft__worker **cands;
+    /* the simulated network, nodes and disks (net.c), made on first use */
+    struct weft__simnet *net;
 };
 
 /* decide.c */
@@ -204,6 +209,18 @@ WEFT_HIDDEN size_t weft__replay_line(const weft_config *cfg, const char *test, u
 WEFT_HIDDEN size_t weft__replay_vars(const weft_config *cfg, const char *test, uint64_t seed, const weft__decision *d,
                                      size_t n, const char *schedule, char *buf, size_t len);
 WEFT_HIDDEN void weft__sim_crash_report(weft_rt *rt, int fd);
+
+/* net.c, node.c, disk.c: simulated IO */
+WEFT_HIDDEN int weft__simio_submit(weft__worker *w, weft__io *op);
+WEFT_HIDDEN bool weft__simio_cancel(weft__io *op);
+WEFT_HIDDEN uint64_t weft__simio_node_time(const weft__task *t, uint64_t time, bool to_local);
+WEFT_HIDDEN void weft__simnet_free(weft__sim *s);
+
+/* escape.c (referenced so that a static link brings the interposers in) */
+WEFT_HIDDEN extern const int weft__escape_linked;
+/* The real monotonic clock for the simulator's own use (a per-seed wall
+ * timeout), which the escape detector must not take for a task's. */
+WEFT_HIDDEN uint64_t weft__real_monotonic_ns(void);
 
 /* watchdog.c */
 WEFT_HIDDEN int weft__watchdog_arm(weft__sim *s);

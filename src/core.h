@@ -129,6 +129,13 @@ enum weft__wait_kind {
 #define WEFT__W_EXTERNAL 0x100
 WEFT_HIDDEN const char *weft__wait_name(int kind);
 
+/* What the core knows of a simulated node (weft_node, sim/node.c): it starts
+ * with its life, the number of times it was (re)started, so a task knows
+ * whether the node it was spawned on has crashed since. */
+typedef struct weft__node_head {
+    uint32_t life;
+} weft__node_head;
+
 typedef struct weft__engine weft__engine;
 typedef struct weft__scope_state weft__scope_state;
 typedef struct weft__local weft__local;
@@ -173,6 +180,8 @@ struct weft__task {
     struct weft__local *locals; /* [owner] task-local storage, or NULL */
     unsigned nlocals, locals_cap;
     uint32_t read_holds;      /* [owner] reader-writer locks it holds for reading */
+    void *io_node;            /* [init] the simulated node it runs on, or NULL */
+    uint32_t io_node_life;    /* [init] that node's life when it was spawned */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -369,6 +378,8 @@ struct weft_rt {
     weft__a64 next_task_id;   /* [atomic] */
     weft__a64 live;           /* [atomic] tasks not yet FINISHED/ABANDONED */
     weft__a64 external_waits; /* [atomic] tasks parked in WEFT__W_EXTERNAL waits */
+    weft__a64 foreign_wakes;  /* [atomic] wakes in progress on threads outside the
+                                 runtime (weft_rt_free waits for them to leave) */
     /* Stacks. */
     weft__a32 stacks_lock;
     weft__stack_pool pools[WEFT__STACK_CLASSES]; /* [lock stacks_lock] */
@@ -399,6 +410,7 @@ struct weft_rt {
     unsigned ntls_keys;       /* [atomic] task-local storage keys made */
     weft__a32 scopes_lock;
     weft_list scopes;         /* [lock scopes_lock] open scopes */
+    weft__aptr io;            /* [atomic] sockets and files (io.c), made on first use */
 };
 
 /* The worker running on this OS thread (NULL outside a runtime). */
@@ -408,6 +420,15 @@ static inline weft__task *weft__current(void)
 {
     weft__worker *w = weft__tls_worker;
     return w ? w->current : NULL;
+}
+
+/* Now on the clock of the node task t runs on (a simulated node's skew and
+ * drift), which is the clock its deadlines are read on. */
+static inline uint64_t weft__task_now(const weft__task *t)
+{
+    weft_rt *rt = t->rt;
+    uint64_t now = rt->backend->now(rt);
+    return WEFT_UNLIKELY(t->io_node != NULL) && rt->backend->node_time ? rt->backend->node_time(t, now, true) : now;
 }
 
 static inline unsigned weft__task_get_state(weft__task *t)
@@ -670,6 +691,10 @@ WEFT_HIDDEN void weft__scopes_free(weft_rt *rt);
 WEFT_HIDDEN void weft__blocking_run(weft__task *t);
 /* t's call is over (or will never run): a worker of its runtime finishes it. */
 WEFT_HIDDEN void weft__blocking_done(weft_rt *rt, weft__task *t);
+
+/* ---- io.c ---- */
+/* The runtime is going: close every socket and file still open. */
+WEFT_HIDDEN void weft__io_free(weft_rt *rt);
 
 /* ---- tls.c ---- */
 /* t finished: its locals go to their keys' destructors. */

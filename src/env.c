@@ -124,6 +124,16 @@ int weft__env_apply(weft_config *cfg, int quiet, char *why, size_t whylen)
         default: cfg->sim.step_budget = x; break;
         }
     }
+    if ((v = getenv("WEFT_REACTOR")) && *v) {
+        if (!strcasecmp(v, "epoll"))
+            cfg->reactor = WEFT_REACTOR_EPOLL;
+        else if (!strcasecmp(v, "uring") || !strcasecmp(v, "io_uring"))
+            cfg->reactor = WEFT_REACTOR_URING;
+        else if (!strcasecmp(v, "poll"))
+            cfg->reactor = WEFT_REACTOR_POLL;
+        else
+            return bad("WEFT_REACTOR", v, "epoll, uring or poll", quiet, why, whylen);
+    }
     if ((v = getenv("WEFT_SCHEDULE")) && *v)
         cfg->schedule = v; /* checked when the simulator decodes it */
     if ((v = getenv("WEFT_TRACE")) && *v)

@@ -261,6 +261,10 @@ static void housekeeping(weft__worker *w)
     weft_rt *rt = w->rt;
     w->until_housekeeping = rt->timer_poll_mask + 1;
     weft__poll_timers(w);
+    /* A busy worker still delivers IO that completed (tokio polls its
+     * driver at the same interval). */
+    if (rt->backend->io_poll)
+        rt->backend->io_poll(w);
     if (WEFT_UNLIKELY(rt->step_limit != UINT64_MAX) && total_steps(rt) >= rt->step_limit)
         set_stop(rt);
 }
@@ -344,14 +348,13 @@ int weft_sleep_until(uint64_t deadline)
     int r = weft__blocking_entry(&t, "weft_sleep");
     if (r < 0)
         return r;
-    weft_rt *rt = t->rt;
     weft__sched_point(t->worker);
-    if (deadline <= rt->backend->now(rt))
+    if (deadline <= weft__task_now(t))
         return 0;
     r = weft__block(t, WEFT__W_SLEEP, NULL, NULL, deadline);
     /* The wait's own deadline is the normal end of a sleep; only a scope
      * deadline that came first is a timeout. */
-    if (r == WEFT_ETIMEDOUT && rt->backend->now(rt) >= deadline)
+    if (r == WEFT_ETIMEDOUT && weft__task_now(t) >= deadline)
         r = 0;
     return r;
 }
@@ -361,7 +364,7 @@ int weft_sleep(uint64_t ns)
     weft__worker *w = weft__tls_worker;
     if (!w)
         return WEFT_MISUSE(WEFT_EPERM, "weft_sleep: not inside a task");
-    uint64_t now = w->rt->backend->now(w->rt);
+    uint64_t now = w->current ? weft__task_now(w->current) : w->rt->backend->now(w->rt);
     uint64_t deadline = ns > UINT64_MAX - 1 - now ? UINT64_MAX - 1 : now + ns;
     return weft_sleep_until(deadline);
 }
@@ -369,7 +372,9 @@ int weft_sleep(uint64_t ns)
 uint64_t weft_now(void)
 {
     weft__worker *w = weft__tls_worker;
-    return w ? w->rt->backend->now(w->rt) : 0;
+    if (!w)
+        return 0;
+    return w->current ? weft__task_now(w->current) : w->rt->backend->now(w->rt);
 }
 
 uint64_t weft_rand(void)

@@ -4,7 +4,9 @@
 #include "core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -78,10 +80,155 @@ static int os_getrandom(void *ctx, void *buf, size_t len)
     return r == (ssize_t)len ? 0 : (r < 0 ? -errno : WEFT_EIO);
 }
 
+/* ---- sockets and files: each returns the call's result or -errno ---- */
+
+#define RET(expr) do { long r_ = (long)(expr); return r_ < 0 ? -errno : r_; } while (0)
+
+static int os_socket(void *ctx, int domain, int type, int protocol)
+{
+    (void)ctx;
+    RET(socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol));
+}
+
+static int os_bind(void *ctx, int fd, const void *addr, unsigned len)
+{
+    (void)ctx;
+    RET(bind(fd, addr, len));
+}
+
+static int os_listen(void *ctx, int fd, int backlog)
+{
+    (void)ctx;
+    RET(listen(fd, backlog));
+}
+
+static int os_accept(void *ctx, int fd, void *addr, unsigned *len)
+{
+    (void)ctx;
+    socklen_t l = len ? *len : 0;
+    int r = accept4(fd, addr, len ? &l : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (r < 0)
+        return -errno;
+    if (len)
+        *len = l;
+    return r;
+}
+
+static int os_connect(void *ctx, int fd, const void *addr, unsigned len)
+{
+    (void)ctx;
+    RET(connect(fd, addr, len));
+}
+
+static ssize_t os_recv(void *ctx, int fd, void *buf, size_t len)
+{
+    (void)ctx;
+    RET(recv(fd, buf, len, 0));
+}
+
+static ssize_t os_send(void *ctx, int fd, const void *buf, size_t len)
+{
+    (void)ctx;
+    RET(send(fd, buf, len, MSG_NOSIGNAL));
+}
+
+static ssize_t os_recvfrom(void *ctx, int fd, void *buf, size_t len, void *addr, unsigned *alen)
+{
+    (void)ctx;
+    socklen_t l = *alen;
+    ssize_t r = recvfrom(fd, buf, len, 0, addr, &l);
+    if (r < 0)
+        return -errno;
+    *alen = l;
+    return r;
+}
+
+static ssize_t os_sendto(void *ctx, int fd, const void *buf, size_t len, const void *addr, unsigned alen)
+{
+    (void)ctx;
+    RET(sendto(fd, buf, len, MSG_NOSIGNAL, addr, alen));
+}
+
+static int os_shutdown(void *ctx, int fd, int how)
+{
+    (void)ctx;
+    RET(shutdown(fd, how));
+}
+
+static int os_close(void *ctx, int fd)
+{
+    (void)ctx;
+    /* Linux releases the descriptor even when close reports EINTR: never
+     * retry (the number may already belong to another open). */
+    int r = close(fd);
+    return r < 0 && errno != EINTR ? -errno : 0;
+}
+
+static int os_getsockname(void *ctx, int fd, void *addr, unsigned *len)
+{
+    (void)ctx;
+    socklen_t l = *len;
+    int r = getsockname(fd, addr, &l);
+    *len = l;
+    return r < 0 ? -errno : 0;
+}
+
+static int os_getpeername(void *ctx, int fd, void *addr, unsigned *len)
+{
+    (void)ctx;
+    socklen_t l = *len;
+    int r = getpeername(fd, addr, &l);
+    *len = l;
+    return r < 0 ? -errno : 0;
+}
+
+static int os_sockerror(void *ctx, int fd)
+{
+    (void)ctx;
+    int err = 0;
+    socklen_t l = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
+        return -errno;
+    return -err;
+}
+
+static int os_open(void *ctx, const char *path, int flags, unsigned mode)
+{
+    (void)ctx;
+    RET(open(path, flags | O_CLOEXEC, (mode_t)mode));
+}
+
+static ssize_t os_pread(void *ctx, int fd, void *buf, size_t len, int64_t offset)
+{
+    (void)ctx;
+    RET(offset < 0 ? read(fd, buf, len) : pread(fd, buf, len, (off_t)offset));
+}
+
+static ssize_t os_pwrite(void *ctx, int fd, const void *buf, size_t len, int64_t offset)
+{
+    (void)ctx;
+    RET(offset < 0 ? write(fd, buf, len) : pwrite(fd, buf, len, (off_t)offset));
+}
+
+static int os_fsync(void *ctx, int fd)
+{
+    (void)ctx;
+    RET(fsync(fd));
+}
+
+static int os_unlink(void *ctx, const char *path)
+{
+    (void)ctx;
+    RET(unlink(path));
+}
+
 void weft__os_fill(weft_os *os, const weft_os *user)
 {
     weft_os real = {os_mmap, os_munmap, os_mprotect, os_madvise, os_monotonic_ns,
-                    os_futex_wait, os_futex_wake, os_getrandom, NULL};
+                    os_futex_wait, os_futex_wake, os_getrandom, NULL,
+                    os_socket, os_bind, os_listen, os_accept, os_connect, os_recv, os_send,
+                    os_recvfrom, os_sendto, os_shutdown, os_close, os_getsockname, os_getpeername,
+                    os_sockerror, os_open, os_pread, os_pwrite, os_fsync, os_unlink};
     *os = real;
     if (!user)
         return;
@@ -95,5 +242,24 @@ void weft__os_fill(weft_os *os, const weft_os *user)
     WEFT_TAKE(futex_wait);
     WEFT_TAKE(futex_wake);
     WEFT_TAKE(getrandom);
+    WEFT_TAKE(socket);
+    WEFT_TAKE(bind);
+    WEFT_TAKE(listen);
+    WEFT_TAKE(accept);
+    WEFT_TAKE(connect);
+    WEFT_TAKE(recv);
+    WEFT_TAKE(send);
+    WEFT_TAKE(recvfrom);
+    WEFT_TAKE(sendto);
+    WEFT_TAKE(shutdown);
+    WEFT_TAKE(close);
+    WEFT_TAKE(getsockname);
+    WEFT_TAKE(getpeername);
+    WEFT_TAKE(sockerror);
+    WEFT_TAKE(open);
+    WEFT_TAKE(pread);
+    WEFT_TAKE(pwrite);
+    WEFT_TAKE(fsync);
+    WEFT_TAKE(unlink);
 #undef WEFT_TAKE
 }

@@ -85,6 +85,8 @@ static int validate(const weft_config *c)
                                q->name ? q->name : "?");
     if (c->allocator && (!c->allocator->alloc || !c->allocator->free))
         return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: allocator needs both alloc and free");
+    if ((unsigned)c->reactor > WEFT_REACTOR_POLL)
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: unknown reactor %d", (int)c->reactor);
     if ((unsigned)c->sim.strategy > WEFT_STRATEGY_BYTES)
         return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: unknown strategy %d", (int)c->sim.strategy);
     if (c->engines && c->nengines == 0)
@@ -237,6 +239,11 @@ static void workers_free(weft_rt *rt)
 
 static void rt_release(weft_rt *rt)
 {
+    /* A thread outside the runtime may still be inside the wake of a task
+     * that has since finished: it leaves in a few instructions. */
+    while (weft__ld(&rt->foreign_wakes, WEFT__ACQUIRE))
+        weft__spin_hint();
+    weft__io_free(rt); /* before the backend that holds the descriptors */
     if (rt->backend_state)
         rt->backend->destroy(rt);
     workers_free(rt); /* clears the wheels first: scopes' timers are on them */

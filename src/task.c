@@ -184,6 +184,12 @@ static WEFT_ALWAYS_INLINE int task_new(weft_rt *rt, weft__worker *w, weft_fn fn,
         if (o->flags & WEFT_SPAWN_NOSTACK)
             t->flags |= WEFT__F_NOSTACK;
     }
+    /* A task runs on the simulated node it is spawned on, else its parent's. */
+    weft__task *parent = weft__current();
+    if (o && o->node)
+        t->io_node = o->node, t->io_node_life = ((const weft__node_head *)o->node)->life;
+    else if (parent && parent->rt == rt)
+        t->io_node = parent->io_node, t->io_node_life = parent->io_node_life;
     weft__st_s(rt->serial, &t->state, WEFT__T_NEW, WEFT__RELEASE);
     *out = t;
     return 0;

@@ -36,7 +36,7 @@ int weft__blocking_entry_slow(weft__task **out, const char *what)
         return WEFT_ECANCELED;
     if (t->scope) {
         uint64_t d = weft__scope_deadline(t->scope, WEFT_NO_DEADLINE);
-        if (d != WEFT_NO_DEADLINE && w->rt->backend->now(w->rt) >= d)
+        if (d != WEFT_NO_DEADLINE && weft__task_now(t) >= d)
             return WEFT_ETIMEDOUT;
     }
     *out = t;
@@ -104,6 +104,10 @@ int weft__block(weft__task *t, int kind_flags, void *obj, weft__unlink_fn unlink
     /* An uncancellable wait (re-taking a mutex after a condition wait) is
      * not cut short by a scope deadline either. */
     uint64_t eff = uncancellable || !t->scope ? deadline : weft__scope_deadline(t->scope, deadline);
+    /* Deadlines are read on the clock of the task's node (skew, drift); the
+     * timer wheel runs on the runtime's. */
+    if (WEFT_UNLIKELY(t->io_node != NULL) && rt->backend->node_time && eff != WEFT_NO_DEADLINE)
+        eff = rt->backend->node_time(t, eff, false);
     bool timed = eff != WEFT_NO_DEADLINE;
     weft_timer tm;
     weft__lock_s(serial, &t->wait_lock);
@@ -167,11 +171,17 @@ void weft__wake(weft__task *t, int result)
     weft_rt *rt = t->rt;
     weft__worker *cur = weft__tls_worker;
     bool ours = cur && cur->rt == rt;
+    /* A thread outside the runtime is counted while it is in here: once t
+     * is runnable, the runtime may finish and be freed while this thread
+     * still wakes t's worker, so the free waits for it to leave. */
+    if (!ours)
+        weft__fetch_add(&rt->foreign_wakes, 1u, WEFT__ACQ_REL);
     t->wait_result = result;
     if (rt->serial) {
         if (!ours) {
             /* Another thread: its owner finishes the wake (rule 1). */
             weft__sched_remote(t->worker, t);
+            weft__fetch_sub(&rt->foreign_wakes, 1u, WEFT__ACQ_REL);
             return;
         }
         weft__task_set_state(t, WEFT__T_PARKED, WEFT__T_QUEUED);
@@ -196,6 +206,8 @@ void weft__wake(weft__task *t, int result)
         }
     }
     weft__hook(rt, WEFT_HOOK_WAKE, ours ? cur : NULL, t, result, NULL);
+    if (!ours)
+        weft__fetch_sub(&rt->foreign_wakes, 1u, WEFT__ACQ_REL);
 }
 
 void weft__interrupt(weft__task *t, int code)

@@ -16,6 +16,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB_DIRS = ['src', 'sim', 'backends']
 LAYER = {'src/atomic.h', 'src/atomic.c'}
 OS_TABLE = {'src/os.c'}
+# The escape detector defines libc's pthread_create to catch a simulated task
+# that starts a real thread: it names the call, it does not make one itself.
+INTERPOSER = {'sim/escape.c'}
 
 ATOMIC = re.compile(r'\b(__atomic_\w+|atomic_\w+|_Atomic|stdatomic\.h|pthread_create|SYS_futex|futex\s*\()')
 SIM_NAME = re.compile(r'\b(weft__sim_\w+|weft__backend_sim|weft__backend_threads)\b|#\s*include\s*"[^"]*(sim|backends)/')
@@ -42,7 +45,8 @@ def main():
         for n, line in enumerate(lines, 1):
             if rel not in LAYER:
                 m = ATOMIC.search(line)
-                if m and not (rel in OS_TABLE and m.group(1).startswith(('SYS_futex', 'futex'))):
+                if m and not (rel in OS_TABLE and m.group(1).startswith(('SYS_futex', 'futex'))) and \
+                        not (rel in INTERPOSER and m.group(1) == 'pthread_create'):
                     strays.append('%s:%d: %s outside the threads layer (src/atomic.h)' % (rel, n, m.group(1)))
             if rel.startswith('src/'):
                 m = SIM_NAME.search(line)

@@ -24,7 +24,10 @@
     X(regress)         \
     X(threading)       \
     X(threads)         \
-    X(seams)
+    X(seams)           \
+    X(io)              \
+    X(net)             \
+    X(escape)
 
 #define WEFT_DECLARE_SUITE(name) Suite *suite_##name(void);
 WEFT_SUITES(WEFT_DECLARE_SUITE)

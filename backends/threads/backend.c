@@ -8,6 +8,7 @@
  * has a thread per worker, started in weft_rt_new.
  */
 #include "threads.h"
+#include "../reactor/reactor.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -20,6 +21,71 @@ static bool needs_threads(const weft_rt *rt)
     return c->thread_name || c->ncpus || c->nice || c->sched_policy != SCHED_OTHER;
 }
 
+/* ---- reactors ---------------------------------------------------------------- */
+
+static const weft__reactor_ops *reactor_ops(weft_reactor which)
+{
+    switch (which) {
+    case WEFT_REACTOR_URING: return &weft__reactor_uring;
+    case WEFT_REACTOR_POLL: return &weft__reactor_poll;
+    default: return &weft__reactor_epoll;
+    }
+}
+
+static void reactor_sleep(void *arg, uint64_t deadline)
+{
+    weft__reactor *r = arg;
+    r->ops->wait(r, deadline);
+}
+
+static void reactor_kick(void *arg)
+{
+    weft__reactor *r = arg;
+    r->ops->kick(r);
+}
+
+/* A reactor per worker (its wait is the worker's park). io_uring that
+ * cannot be set up falls back to epoll, saying why once. */
+static int reactors_create(weft_rt *rt, weft__thr *thr)
+{
+    const weft__reactor_ops *ops = reactor_ops(rt->cfg.reactor);
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        weft__thr_worker *tw = &thr->tw[i];
+        char why[200] = "";
+        int r = ops->create(rt, &rt->workers[i], &tw->reactor, why, sizeof why);
+        if (r < 0 && ops != &weft__reactor_epoll && r != WEFT_ENOMEM) {
+            if (!rt->quiet)
+                fprintf(stderr, "weft: the %s reactor is not available (%s): using epoll\n", ops->name, why);
+            ops = &weft__reactor_epoll;
+            for (unsigned k = 0; k < i; k++) {
+                thr->tw[k].reactor->ops->destroy(thr->tw[k].reactor);
+                thr->tw[k].reactor = NULL;
+            }
+            i = (unsigned)-1;
+            continue;
+        }
+        if (r < 0)
+            return WEFT_MISUSE_RT(rt, r, "weft_rt_new: %s", why);
+        tw->reactor->ops = ops;
+        tw->parker.sleep = reactor_sleep;
+        tw->parker.kick = reactor_kick;
+        tw->parker.arg = tw->reactor;
+    }
+    thr->reactor = ops;
+    return 0;
+}
+
+static void reactors_destroy(weft_rt *rt, weft__thr *thr)
+{
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        weft__thr_worker *tw = &thr->tw[i];
+        if (tw->reactor)
+            tw->reactor->ops->destroy(tw->reactor);
+        tw->reactor = NULL;
+    }
+    weft__fdstates_free(rt);
+}
+
 static void thr_destroy(weft_rt *rt)
 {
     weft__thr *thr = weft__thr_of(rt);
@@ -28,6 +94,8 @@ static void thr_destroy(weft_rt *rt)
     if (!thr->inline_mode && thr->tw)
         weft__threads_stop(thr);
     weft__blocking_pool_free(thr);
+    if (thr->tw)
+        reactors_destroy(rt, thr);
     if (thr->tw)
         weft__free(rt, thr->tw, rt->nworkers * sizeof *thr->tw);
     rt->backend_state = NULL;
@@ -52,6 +120,9 @@ static int thr_create(weft_rt *rt)
         weft__xoshiro_seed(rt->workers[i].rng, seed);
     }
     thr->inline_mode = !needs_threads(rt);
+    int r = reactors_create(rt, thr);
+    if (r < 0)
+        return r;
     return thr->inline_mode ? 0 : weft__threads_start(thr);
 }
 
@@ -189,6 +260,85 @@ static void thr_wake(weft__worker *w)
         weft__fetch_add(&thr->wakes, 1u, WEFT__ACQ_REL);
 }
 
+/* ---- IO --------------------------------------------------------------------- */
+
+static weft__reactor *reactor_of(const weft__worker *w)
+{
+    return w ? weft__thr_of(w->rt)->tw[w->index].reactor : NULL;
+}
+
+weft__reactor *weft__thr_reactor(const weft__worker *w)
+{
+    return reactor_of(w);
+}
+
+/* A blocking call of op on the pool (files and name lookups where the
+ * reactor has no native form). */
+static void *pool_job(void *arg)
+{
+    weft__io *op = arg;
+    weft_rt *rt = op->w->rt;
+    int r = op->kind == WEFT__IO_RESOLVE ? weft__sys_resolve(op) : weft__sys_file(rt, op);
+    op->bk[2] = (uint64_t)(int64_t)r;
+    op->bk[3] = 1;
+    return NULL;
+}
+
+static int on_pool(weft__io *op)
+{
+    weft_task *h;
+    op->bk[3] = 0;
+    int r = weft_spawn_blocking(&h, pool_job, op);
+    if (r < 0)
+        return r;
+    /* The pool thread writes into op and the caller's buffer: the call
+     * waits for it, cancelled or not (a disk call ends soon). */
+    int was = weft_cancel_shield(1);
+    r = weft_join(h, NULL);
+    weft_cancel_shield(was);
+    if (!op->bk[3])
+        return r < 0 ? r : WEFT_ECANCELED;
+    return (int)(int64_t)op->bk[2];
+}
+
+static bool is_file(int kind)
+{
+    return kind == WEFT__IO_FILE_OPEN || kind == WEFT__IO_FILE_READ || kind == WEFT__IO_FILE_WRITE ||
+           kind == WEFT__IO_FSYNC || kind == WEFT__IO_FILE_UNLINK;
+}
+
+static int thr_io_submit(weft__worker *w, weft__io *op)
+{
+    weft__reactor *r = reactor_of(w);
+    weft_rt *rt = w->rt;
+    if (r && r->ops->native) {
+        int n = r->ops->native(r, op);
+        if (n != WEFT__IO_NOT_NATIVE)
+            return n;
+    }
+    if (is_file(op->kind) || (op->kind == WEFT__IO_RESOLVE && weft__addr_parse(op->path, &op->addr, true) < 0))
+        return on_pool(op);
+    return weft__sys_submit(r, rt, op);
+}
+
+static bool thr_io_cancel(weft__io *op)
+{
+    weft__reactor *r = reactor_of(op->w);
+    return r->ops->cancel(op);
+}
+
+static void thr_io_poll(weft__worker *w)
+{
+    weft__reactor *r = reactor_of(w);
+    if (r)
+        r->ops->poll(r);
+}
+
+static const char *thr_io_name(const weft_rt *rt)
+{
+    return weft__thr_of(rt)->reactor->name;
+}
+
 static bool thr_on_stop(weft__worker *w)
 {
     (void)w;
@@ -230,8 +380,11 @@ const weft__backend weft__backend_threads = {
     .timers_fired = NULL,
     .choose = thr_choose,
     .rand = thr_rand,
-    .io_submit = NULL,
-    .io_cancel = NULL,
+    .io_submit = thr_io_submit,
+    .io_cancel = thr_io_cancel,
+    .io_poll = thr_io_poll,
+    .io_name = thr_io_name,
+    .node_time = NULL,
     .blocking_submit = weft__threads_blocking_submit,
     .buggify = NULL,
     .fail = thr_fail,

@@ -20,6 +20,13 @@ void weft__parker_park(weft__parker *p, const weft_os *os, uint64_t deadline, bo
             return; /* (a wake came too: consumed) */
         return;
     }
+    if (p->sleep) {
+        /* The reactor's wait: IO events end it too, so the loop always
+         * looks again afterwards. */
+        p->sleep(p->arg, deadline);
+        weft__xchg(&p->state, (uint32_t)WEFT__PARK_EMPTY, WEFT__ACQUIRE);
+        return;
+    }
     for (;;) {
         int r = weft__futex_wait(os, &p->state, WEFT__PARK_PARKED, deadline);
         s = WEFT__PARK_NOTIFIED;
@@ -41,6 +48,9 @@ bool weft__parker_unpark(weft__parker *p, const weft_os *os)
 {
     if (weft__xchg(&p->state, (uint32_t)WEFT__PARK_NOTIFIED, WEFT__RELEASE) != WEFT__PARK_PARKED)
         return false;
-    weft__futex_wake(os, &p->state, 1);
+    if (p->kick)
+        p->kick(p->arg);
+    else
+        weft__futex_wake(os, &p->state, 1);
     return true;
 }

@@ -11,6 +11,11 @@
 enum { WEFT__PARK_EMPTY = 0, WEFT__PARK_PARKED = 1, WEFT__PARK_NOTIFIED = 2 };
 typedef struct weft__parker {
     weft__a32 state;
+    /* The reactor's wait and kick when the worker has one (its park is the
+     * reactor's wait); NULL: the futex. */
+    void (*sleep)(void *arg, uint64_t deadline);
+    void (*kick)(void *arg);
+    void *arg;
 } weft__parker;
 
 /* Sleep until unparked or the absolute deadline (UINT64_MAX: none). Once
@@ -30,6 +35,7 @@ typedef struct weft__thr_worker {
     size_t altstack_size;
     int start_error;       /* its OS settings failed: the code … */
     char start_why[160];   /* … and the field it names */
+    struct weft__reactor *reactor; /* its OS reactor (backends/reactor/) */
 } weft__thr_worker;
 
 typedef struct weft__thr {
@@ -46,6 +52,12 @@ typedef struct weft__thr {
     weft__a32 parked_forever; /* workers parked with no deadline */
     weft__a64 wakes;       /* [atomic] unparks of a parked worker, ever */
     struct weft__blocking_pool *blocking;
+    const struct weft__reactor_ops *reactor; /* which kind every worker has */
+    /* Readiness states of descriptors (backends/reactor/sys.c). */
+    weft__a32 fd_lock;
+    weft_list fd_free;     /* [fd_lock] */
+    void **fd_chunks;      /* [fd_lock] */
+    size_t fd_nchunks, fd_chunk_cap;
 } weft__thr;
 
 static inline weft__thr *weft__thr_of(const weft_rt *rt)

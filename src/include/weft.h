@@ -211,6 +211,17 @@ typedef struct weft_engine_config {
 
 #define WEFT_ENGINES_MAX 16
 
+/* Which OS reactor a threaded runtime waits in (weft/io.h). AUTO is epoll.
+ * io_uring is used when asked for and the kernel allows it; when its set-up
+ * fails the runtime falls back to epoll and says why, once, on stderr.
+ * poll is the portable fallback. Also WEFT_REACTOR=epoll|uring|poll. */
+typedef enum weft_reactor {
+    WEFT_REACTOR_AUTO = 0,
+    WEFT_REACTOR_EPOLL,
+    WEFT_REACTOR_URING,
+    WEFT_REACTOR_POLL
+} weft_reactor;
+
 /* A zeroed weft_config is valid: simulation, seed 0, one worker, 64 KiB
  * stacks, FIFO run queue, malloc. Environment overrides are read once in
  * weft_rt_new: WEFT_MODE (sim|threaded), WEFT_SEED, WEFT_SCHEDULE,
@@ -235,6 +246,7 @@ typedef struct weft_config {
      * stealing). The array and its strings are copied. */
     const weft_engine_config *engines;
     unsigned nengines;
+    weft_reactor reactor;     /* threaded: the OS reactor (see above) */
 } weft_config;
 
 /* ---- Spawning ------------------------------------------------------------ */
@@ -257,6 +269,8 @@ typedef struct weft_spawn_opts {
     unsigned worker;
     unsigned flags;
     const char *engine; /* an engine's name; NULL: see above */
+    struct weft_node *node; /* simulated node to run on (weft/io.h); NULL:
+                               the spawning task's node */
 } weft_spawn_opts;
 
 /* ------------------------------------------------------------------------ */
@@ -501,5 +515,6 @@ WEFT_API int weft_timer_pending(const weft_timer *t);
 
 #include "weft/sync.h"
 #include "weft/sim.h"
+#include "weft/io.h"
 
 #endif /* WEFT_H */

@@ -262,6 +262,16 @@ func main() {
 	if len(os.Args) > 1 {
 		arg = os.Args[1]
 	}
+	if arg == "echo_server" {
+		procs := 1
+		if len(os.Args) > 2 {
+			if n, err := strconv.Atoi(os.Args[2]); err == nil && n > 0 {
+				procs = n
+			}
+		}
+		echoServer(procs)
+		return
+	}
 	if arg == "--list" {
 		for _, w := range workloads {
 			fmt.Println(w.name)

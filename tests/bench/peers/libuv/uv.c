@@ -2,6 +2,8 @@
  *
  * Usage: peer_libuv <workload>   (timers | idle_rss)
  *        peer_libuv --list
+ *        peer_libuv echo_server   an echo server on 127.0.0.1 (prints "PORT <n>",
+ *                                 serves until killed), for bench_echo's load
  *
  * timers:   1,000,000 uv_timer_t in one array, uv_timer_init'ed (untimed),
  *           then uv_timer_start with a timeout drawn uniformly from
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
 #include <uv.h>
 
 #define NUM_TIMERS 1000000
@@ -114,6 +117,72 @@ static int idle_rss(void) {
     return 0;
 }
 
+/* ---- echo_server: the libuv echo server (uv_read_start / uv_write) ---- */
+
+typedef struct echo_write {
+    uv_write_t req;
+    uv_buf_t buf;
+} echo_write;
+
+static void echo_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+    (void)h;
+    (void)suggested;
+    b->base = malloc(4096);
+    b->len = b->base ? 4096 : 0;
+}
+
+static void echo_closed(uv_handle_t *h) { free(h); }
+
+static void echo_written(uv_write_t *req, int status) {
+    (void)status;
+    echo_write *w = (echo_write *)req;
+    free(w->buf.base);
+    free(w);
+}
+
+static void echo_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+    if (n > 0) {
+        echo_write *w = malloc(sizeof *w);
+        w->buf = uv_buf_init(b->base, (unsigned)n);
+        if (uv_write(&w->req, s, &w->buf, 1, echo_written) == 0)
+            return;
+        free(w);
+    }
+    free(b->base);
+    if (n < 0 && !uv_is_closing((uv_handle_t *)s))
+        uv_close((uv_handle_t *)s, echo_closed);
+}
+
+static void echo_accept(uv_stream_t *server, int status) {
+    if (status < 0)
+        return;
+    uv_tcp_t *c = malloc(sizeof *c);
+    uv_tcp_init(server->loop, c);
+    if (uv_accept(server, (uv_stream_t *)c) == 0) {
+        uv_tcp_nodelay(c, 1);
+        uv_read_start((uv_stream_t *)c, echo_alloc, echo_read);
+    } else {
+        uv_close((uv_handle_t *)c, echo_closed);
+    }
+}
+
+static int echo_server(void) {
+    uv_loop_t *loop = uv_default_loop();
+    uv_tcp_t server;
+    struct sockaddr_in a;
+    uv_tcp_init(loop, &server);
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    if (uv_tcp_bind(&server, (const struct sockaddr *)&a, 0) != 0 ||
+        uv_listen((uv_stream_t *)&server, 1024, echo_accept) != 0)
+        return 1;
+    struct sockaddr_in bound;
+    int len = sizeof bound;
+    uv_tcp_getsockname(&server, (struct sockaddr *)&bound, &len);
+    printf("PORT %d\n", ntohs(bound.sin_port));
+    fflush(stdout);
+    return uv_run(loop, UV_RUN_DEFAULT);
+}
+
 int main(int argc, char **argv) {
     const char *arg = argc > 1 ? argv[1] : "";
     if (strcmp(arg, "--list") == 0) {
@@ -122,6 +191,7 @@ int main(int argc, char **argv) {
     }
     if (strcmp(arg, "timers") == 0) return timers();
     if (strcmp(arg, "idle_rss") == 0) return idle_rss();
+    if (strcmp(arg, "echo_server") == 0) return echo_server();
     fprintf(stderr, "usage: %s timers|idle_rss|--list\n", argv[0]);
     return 2;
 }

@@ -370,8 +370,52 @@ const WORKLOADS: &[(&str, fn())] = &[
     ("idle_rss", idle_rss),
 ];
 
+/// bench_echo's peer: an echo server on 127.0.0.1 (prints "PORT <n>", serves
+/// until killed), on a current-thread runtime (1 worker) or a multi-thread
+/// one with `workers` workers; one task per connection, as tokio's own echo
+/// example does.
+fn echo_server(workers: usize) {
+    let rt = if workers <= 1 {
+        Builder::new_current_thread().enable_all().build()
+    } else {
+        Builder::new_multi_thread().worker_threads(workers).enable_all().build()
+    }
+    .unwrap();
+    rt.block_on(async {
+        use std::io::Write;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("PORT {}", l.local_addr().unwrap().port());
+        std::io::stdout().flush().unwrap();
+        loop {
+            let (mut s, _) = match l.accept().await {
+                Ok(c) => c,
+                Err(_) => continue,
+            };
+            let _ = s.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if s.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
 fn main() {
     let arg = std::env::args().nth(1).unwrap_or_default();
+    if arg == "echo_server" {
+        let workers = std::env::args().nth(2).and_then(|w| w.parse().ok()).unwrap_or(1);
+        echo_server(workers);
+        return;
+    }
     if arg == "--list" {
         for (name, _) in WORKLOADS {
             println!("{}", name);

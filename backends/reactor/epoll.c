@@ -1,0 +1,161 @@
+/* epoll.c — the epoll reactor (the default on Linux): one epoll instance per
+ * worker, its wait the worker's park. A descriptor is registered once,
+ * edge-triggered, with the reactor of the worker that first waits on it (its
+ * home), and stays there: readiness events come to the home and wake the
+ * waiting task wherever it runs. Wakes from other threads write an eventfd
+ * that is registered edge-triggered and never read, so a wake costs one
+ * write and the woken worker makes no extra system call. */
+#define _GNU_SOURCE
+#include "reactor.h"
+
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Events taken per wait: more simply wait for the next call. */
+#define EPOLL_BATCH 256
+
+typedef struct epoll_reactor {
+    weft__reactor base;
+    int epfd;
+    int evfd;
+    bool no_pwait2; /* the kernel lacks epoll_pwait2: millisecond timeouts */
+    struct epoll_event ev[EPOLL_BATCH];
+} epoll_reactor;
+
+static int ep_create(weft_rt *rt, weft__worker *w, weft__reactor **out, char *why, size_t whylen)
+{
+    epoll_reactor *r = weft__calloc(rt, sizeof *r);
+    if (!r)
+        return WEFT_ENOMEM;
+    r->base.rt = rt;
+    r->base.w = w;
+    r->epfd = epoll_create1(EPOLL_CLOEXEC);
+    r->evfd = r->epfd < 0 ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event e = {.events = EPOLLIN | EPOLLET, .data.ptr = NULL};
+    if (r->evfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->evfd, &e) < 0) {
+        int err = -errno;
+        snprintf(why, whylen, "epoll set-up failed: %s", strerror(errno));
+        if (r->evfd >= 0)
+            close(r->evfd);
+        if (r->epfd >= 0)
+            close(r->epfd);
+        weft__free(rt, r, sizeof *r);
+        return err;
+    }
+    *out = &r->base;
+    return 0;
+}
+
+static void ep_destroy(weft__reactor *base)
+{
+    epoll_reactor *r = (epoll_reactor *)base;
+    close(r->evfd);
+    close(r->epfd);
+    weft__free(base->rt, r, sizeof *r);
+}
+
+static void deliver(epoll_reactor *r, int n)
+{
+    for (int i = 0; i < n; i++) {
+        weft__fdstate *st = r->ev[i].data.ptr;
+        if (!st)
+            continue; /* a kick: waking was all it was for */
+        uint32_t e = r->ev[i].events;
+        int ready = 0;
+        if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            ready |= WEFT__READY_IN;
+        if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+            ready |= WEFT__READY_OUT;
+        if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            ready |= WEFT__READY_HUP;
+        weft__fdstate_event(st, ready);
+    }
+}
+
+static void ep_wait(weft__reactor *base, uint64_t deadline)
+{
+    epoll_reactor *r = (epoll_reactor *)base;
+    weft_rt *rt = base->rt;
+    struct timespec ts, *tsp = NULL;
+    if (deadline != UINT64_MAX) {
+        uint64_t now = rt->os.monotonic_ns(rt->os.ctx);
+        uint64_t d = deadline > now ? deadline - now : 0;
+        ts.tv_sec = (time_t)(d / 1000000000u);
+        ts.tv_nsec = (long)(d % 1000000000u);
+        tsp = &ts;
+    }
+    int n = -1;
+    if (!r->no_pwait2) {
+        n = epoll_pwait2(r->epfd, r->ev, EPOLL_BATCH, tsp, NULL);
+        if (n < 0 && errno == ENOSYS)
+            r->no_pwait2 = true;
+    }
+    if (r->no_pwait2) {
+        /* Rounded up: waking early would only spin. */
+        int ms = !tsp ? -1 : (int)((uint64_t)ts.tv_sec * 1000u + ((uint64_t)ts.tv_nsec + 999999u) / 1000000u);
+        n = epoll_wait(r->epfd, r->ev, EPOLL_BATCH, ms);
+    }
+    if (n > 0)
+        deliver(r, n);
+}
+
+static void ep_poll(weft__reactor *base)
+{
+    epoll_reactor *r = (epoll_reactor *)base;
+    int n = epoll_wait(r->epfd, r->ev, EPOLL_BATCH, 0);
+    if (n > 0)
+        deliver(r, n);
+}
+
+static void ep_kick(weft__reactor *base)
+{
+    epoll_reactor *r = (epoll_reactor *)base;
+    uint64_t one = 1;
+    /* EAGAIN (the counter is full) still leaves it readable: a wake is on
+     * its way either way. */
+    ssize_t n = write(r->evfd, &one, sizeof one);
+    (void)n;
+}
+
+static int ep_arm(weft__reactor *base, weft__io *op, int ready, uint32_t seq)
+{
+    epoll_reactor *r = (epoll_reactor *)base;
+    weft__fdstate *st = op->h->bk;
+    weft__spin_lock(&st->lock);
+    if (!st->home && !st->closed) {
+        /* Both directions at once, edge-triggered: never touched again. */
+        struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = st};
+        if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, op->h->fd, &e) < 0) {
+            int err = -errno;
+            weft__spin_unlock(&st->lock);
+            return err;
+        }
+        st->home = r;
+    }
+    weft__spin_unlock(&st->lock);
+    return weft__fdstate_arm(st, op, ready, seq);
+}
+
+static bool ep_cancel(weft__io *op)
+{
+    return weft__fdstate_cancel(op->h->bk, op);
+}
+
+const weft__reactor_ops weft__reactor_epoll = {
+    .name = "epoll",
+    .create = ep_create,
+    .destroy = ep_destroy,
+    .wait = ep_wait,
+    .poll = ep_poll,
+    .kick = ep_kick,
+    .arm = ep_arm,
+    .cancel = ep_cancel,
+    .close = NULL,
+    .release = NULL,
+    .native = NULL,
+    .native_files = false,
+    .edge = true,
+};

@@ -1,0 +1,1101 @@
+/* test_io.c — sockets and files on the real reactors, over loopback only
+ * (127.0.0.1 and ::1): every test runs on epoll, poll and io_uring, on one
+ * and two workers. A thousand concurrent echo connections with every byte
+ * checked; partial reads and writes; a peer reset mid-stream; accept hitting
+ * EMFILE under a lowered RLIMIT_NOFILE while the server keeps serving; a
+ * read that times out or is cancelled never writes into the buffer
+ * afterwards, and loses no data; datagrams; files; name lookup; errors
+ * injected through the weft_os table. Every wait has a deadline so that a
+ * bug fails the test instead of hanging it (no test asserts on time). */
+#define _GNU_SOURCE
+#include "support.h"
+
+#include <weft/os.h>
+
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SEC 1000000000ull
+/* Hang protection for every wait (never an assertion on speed). */
+#define LIMIT (120 * SEC)
+
+static const weft_reactor reactors[] = {WEFT_REACTOR_EPOLL, WEFT_REACTOR_POLL, WEFT_REACTOR_URING};
+static const char *const reactor_names[] = {"epoll", "poll", "io_uring"};
+
+static weft_config real(weft_reactor r, unsigned workers)
+{
+    weft_config c = threaded_config();
+    c.reactor = r;
+    c.workers = workers;
+    return c;
+}
+
+static uint64_t until(void)
+{
+    return weft_now() + LIMIT;
+}
+
+/* Run body on every reactor and on 1 and 2 workers. */
+static void each_reactor(weft_fn body, void *arg)
+{
+    for (size_t i = 0; i < sizeof reactors / sizeof *reactors; i++) {
+        for (unsigned workers = 1; workers <= 2; workers++) {
+            weft_config c = real(reactors[i], workers);
+            void *res = (void *)1;
+            int r = run_in(&c, body, arg, &res);
+            ck_assert_msg(r == 0 && res == NULL, "%s, %u worker(s): run returned %d (%s), body %p", reactor_names[i],
+                          workers, r, weft_strerror(r), res);
+        }
+    }
+}
+
+/* Fail the body (in the runtime) with a message the test shows. */
+#define REQUIRE(cond, ...)                                                                                      \
+    do {                                                                                                        \
+        if (!(cond)) {                                                                                          \
+            fprintf(stderr, "test_io:%d: ", __LINE__);                                                          \
+            fprintf(stderr, __VA_ARGS__);                                                                       \
+            fputc('\n', stderr);                                                                                \
+            return (void *)(intptr_t)__LINE__;                                                                  \
+        }                                                                                                       \
+    } while (0)
+
+/* ---- an echo server ------------------------------------------------------------ */
+
+static void *echo_conn(void *arg)
+{
+    weft_sock *c = arg;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = weft_sock_read_until(c, buf, sizeof buf, until());
+        if (n <= 0)
+            break;
+        if (weft_sock_write_all_until(c, buf, (size_t)n, NULL, until()) < 0)
+            break;
+    }
+    weft_sock_close(c);
+    return NULL;
+}
+
+/* Counters shared by the server's task and the test's, which may run on two
+ * workers at once. */
+typedef struct server {
+    weft_sock *l;
+    char addr[WEFT_ADDR_MAX];
+    atomic_int accepted;
+    atomic_int emfile; /* accepts that said WEFT_EMFILE */
+    atomic_int stop;
+} server;
+
+static void *accept_loop(void *arg)
+{
+    server *sv = arg;
+    while (!sv->stop) {
+        weft_sock *c;
+        int r = weft_tcp_accept_until(sv->l, &c, until());
+        if (r == WEFT_EMFILE || r == WEFT_ENFILE) {
+            /* Out of descriptors: say so and keep serving (give the
+             * connections a moment to end and free some). */
+            sv->emfile++;
+            weft_sleep(1000000);
+            continue;
+        }
+        if (r < 0)
+            break;
+        sv->accepted++;
+        weft_spawn(NULL, echo_conn, c);
+    }
+    return NULL;
+}
+
+static int server_start(server *sv, const char *addr, weft_task **t)
+{
+    memset(sv, 0, sizeof *sv);
+    int r = weft_tcp_listen(&sv->l, addr, 4096);
+    if (r < 0)
+        return r;
+    r = weft_sock_local_addr(sv->l, sv->addr, sizeof sv->addr);
+    if (r < 0)
+        return r;
+    return weft_spawn(t, accept_loop, sv);
+}
+
+static void server_stop(server *sv, weft_task *t)
+{
+    sv->stop = 1;
+    weft_cancel(t);
+    weft_join(t, NULL);
+    weft_sock_close(sv->l);
+}
+
+/* ---- a thousand connections, every byte checked ----------------------------------- */
+
+typedef struct echo_client {
+    const char *addr;
+    unsigned id;
+    size_t bytes;
+    int failed;
+} echo_client;
+
+static uint8_t pattern(unsigned id, size_t i)
+{
+    return (uint8_t)(id * 131u + i * 7u + (i >> 8));
+}
+
+static void *client(void *arg)
+{
+    echo_client *c = arg;
+    weft_sock *s;
+    int r = weft_tcp_connect_until(&s, c->addr, until());
+    if (r < 0) {
+        c->failed = r;
+        return NULL;
+    }
+    uint8_t out[8192], in[8192];
+    size_t total = c->bytes, sent = 0, got = 0;
+    while (got < total) {
+        if (sent < total && sent - got < sizeof out / 2) {
+            size_t n = total - sent < 3000 ? total - sent : 1000 + (sent + c->id) % 2000;
+            for (size_t i = 0; i < n; i++)
+                out[i] = pattern(c->id, sent + i);
+            if ((r = weft_sock_write_all_until(s, out, n, NULL, until())) < 0)
+                break;
+            sent += n;
+        }
+        ssize_t k = weft_sock_read_until(s, in, sizeof in, until());
+        if (k <= 0) {
+            r = k == 0 ? WEFT_ECONNRESET : (int)k;
+            break;
+        }
+        for (ssize_t i = 0; i < k; i++) {
+            if (in[i] != pattern(c->id, got + (size_t)i)) {
+                r = WEFT_EIO;
+                break;
+            }
+        }
+        got += (size_t)k;
+    }
+    c->failed = got == total ? 0 : r ? r : WEFT_EIO;
+    weft_sock_close(s);
+    return NULL;
+}
+
+static unsigned scaled(unsigned n)
+{
+    return under_valgrind() ? n / 20 + 1 : under_tsan() ? n / 4 + 1 : n;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = rl.rlim_max;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+typedef struct many_arg {
+    const char *listen;
+    unsigned conns;
+    size_t bytes;
+} many_arg;
+
+static void *many_echo(void *arg)
+{
+    many_arg *m = arg;
+    server sv;
+    weft_task *st;
+    int r = server_start(&sv, m->listen, &st);
+    REQUIRE(r == 0, "server: %s", weft_strerror(r));
+    unsigned n = m->conns;
+    echo_client *cs = calloc(n, sizeof *cs);
+    weft_task **ts = calloc(n, sizeof *ts);
+    REQUIRE(cs && ts, "calloc");
+    for (unsigned i = 0; i < n; i++) {
+        cs[i] = (echo_client){.addr = sv.addr, .id = i, .bytes = m->bytes + i % 97};
+        REQUIRE(weft_spawn(&ts[i], client, &cs[i]) == 0, "spawn");
+    }
+    unsigned failed = 0;
+    int first = 0;
+    for (unsigned i = 0; i < n; i++) {
+        weft_join(ts[i], NULL);
+        if (cs[i].failed && !failed++)
+            first = cs[i].failed;
+    }
+    server_stop(&sv, st);
+    int accepted = sv.accepted;
+    free(cs);
+    free(ts);
+    REQUIRE(failed == 0, "%u of %u connections failed, the first with %s", failed, n, weft_strerror(first));
+    REQUIRE(accepted == (int)n, "accepted %d of %u", accepted, n);
+    return NULL;
+}
+
+START_TEST(a_thousand_concurrent_echo_connections_every_byte_checked)
+{
+    raise_nofile();
+    many_arg m = {"127.0.0.1:0", scaled(1000), 5000};
+    each_reactor(many_echo, &m);
+}
+END_TEST
+
+START_TEST(echo_over_ipv6_loopback)
+{
+    many_arg m = {"[::1]:0", scaled(50), 20000};
+    each_reactor(many_echo, &m);
+}
+END_TEST
+
+/* ---- every engine of the threaded backend ------------------------------------------------ */
+
+/* Three engines, one of each policy, the first with a dedicated worker too.
+ * A server on the first engine is reached by clients on every engine (and
+ * on the dedicated worker, pinned to it); each engine also runs a server
+ * and clients of its own. Every byte checked. */
+static const char *const engine_names[] = {"steal", "percore", "global"};
+
+static void *engine_echo(void *arg)
+{
+    many_arg m = {"127.0.0.1:0", scaled(40), 3000};
+    (void)arg;
+    return many_echo(&m);
+}
+
+static void *on_every_engine(void *arg)
+{
+    (void)arg;
+    server sv;
+    weft_task *st;
+    int r = server_start(&sv, "127.0.0.1:0", &st);
+    REQUIRE(r == 0, "server: %s", weft_strerror(r));
+    enum { PER = 8, N = 3 * PER + PER };
+    echo_client cs[N];
+    weft_task *ts[N], *own[3];
+    for (unsigned i = 0; i < N; i++) {
+        weft_spawn_opts o = {.name = "client", .engine = engine_names[i / PER % 3]};
+        if (i >= 3 * PER)
+            o = (weft_spawn_opts){.name = "pinned client", .engine = "steal", .flags = WEFT_SPAWN_DEDICATED};
+        cs[i] = (echo_client){.addr = sv.addr, .id = i, .bytes = 5000 + i};
+        REQUIRE(weft_spawn_ex(&ts[i], client, &cs[i], &o) == 0, "spawn client %u", i);
+    }
+    for (unsigned e = 0; e < 3; e++) {
+        weft_spawn_opts o = {.name = "engine echo", .engine = engine_names[e]};
+        REQUIRE(weft_spawn_ex(&own[e], engine_echo, NULL, &o) == 0, "spawn on %s", engine_names[e]);
+    }
+    for (unsigned i = 0; i < N; i++) {
+        weft_join(ts[i], NULL);
+        REQUIRE(cs[i].failed == 0, "client %u failed: %s", i, weft_strerror(cs[i].failed));
+    }
+    for (unsigned e = 0; e < 3; e++) {
+        void *res = (void *)1;
+        weft_join(own[e], &res);
+        REQUIRE(res == NULL, "%s engine's own echo failed", engine_names[e]);
+    }
+    server_stop(&sv, st);
+    REQUIRE(sv.accepted == N, "accepted %d of %d", (int)sv.accepted, N);
+    return NULL;
+}
+
+START_TEST(each_reactor_serves_every_engine_and_a_dedicated_worker)
+{
+    for (size_t i = 0; i < sizeof reactors / sizeof *reactors; i++) {
+        weft_engine_config engines[] = {
+            {.name = "steal", .workers = 2, .policy = WEFT_POLICY_STEAL, .dedicated = 1},
+            {.name = "percore", .workers = 2, .policy = WEFT_POLICY_PER_CORE},
+            {.name = "global", .workers = 2, .policy = WEFT_POLICY_GLOBAL},
+        };
+        weft_config c = real(reactors[i], 0);
+        c.engines = engines;
+        c.nengines = 3;
+        void *res = (void *)1;
+        int r = run_in(&c, on_every_engine, NULL, &res);
+        ck_assert_msg(r == 0 && res == NULL, "%s: run returned %d (%s), body failed at line %ld", reactor_names[i], r,
+                      weft_strerror(r), (long)(intptr_t)res);
+    }
+}
+END_TEST
+
+/* ---- partial reads and writes ------------------------------------------------------ */
+
+typedef struct bulk {
+    weft_sock *c;
+    weft_event first_write_done;
+} bulk;
+
+static void *bulk_reader(void *arg)
+{
+    bulk *bk = arg;
+    weft_sock *c = bk->c;
+    /* Nothing is read until the first write is over, so it cannot all fit
+     * (loopback buffers hold a few MiB); then small reads. */
+    weft_event_wait(&bk->first_write_done);
+    uint8_t buf[777];
+    size_t got = 0;
+    intptr_t bad = 0;
+    for (;;) {
+        ssize_t n = weft_sock_read_until(c, buf, sizeof buf, until());
+        if (n <= 0) {
+            bad = n < 0;
+            if (n < 0)
+                fprintf(stderr, "bulk_reader: %zd (%s) after %zu bytes\n", n, weft_strerror((int)n), got);
+            break;
+        }
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != pattern(9, got + (size_t)i))
+                bad = 1;
+        got += (size_t)n;
+        if (got % 65536 < 777)
+            weft_yield();
+    }
+    weft_sock_close(c);
+    return bad ? NULL : (void *)(uintptr_t)(got + 1);
+}
+
+static void *partial(void *arg)
+{
+    (void)arg;
+    weft_sock *l, *s, *c;
+    char addr[WEFT_ADDR_MAX];
+    REQUIRE(weft_tcp_listen(&l, "127.0.0.1:0", 1) == 0, "listen");
+    REQUIRE(weft_sock_local_addr(l, addr, sizeof addr) > 0, "addr");
+    REQUIRE(weft_tcp_connect_until(&s, addr, until()) == 0, "connect");
+    REQUIRE(weft_tcp_accept_until(l, &c, until()) == 0, "accept");
+    weft_task *rt;
+    bulk bk = {.c = c};
+    weft_event_init(&bk.first_write_done, 0);
+    REQUIRE(weft_spawn(&rt, bulk_reader, &bk) == 0, "spawn");
+    size_t chunk = 32u << 20, total = 64u << 20, sent = 0, partial_writes = 0;
+    uint8_t *big = malloc(chunk);
+    REQUIRE(big, "malloc");
+    while (sent < total) {
+        size_t n = chunk;
+        for (size_t i = 0; i < n; i++)
+            big[i] = pattern(9, sent + i);
+        size_t off = 0;
+        while (off < n) {
+            ssize_t k = weft_sock_write_until(s, big + off, n - off, until());
+            REQUIRE(k > 0, "write: %zd (%s)", k, weft_strerror((int)k));
+            if ((size_t)k < n - off)
+                partial_writes++;
+            off += (size_t)k;
+            weft_event_set(&bk.first_write_done);
+        }
+        sent += n;
+    }
+    free(big);
+    REQUIRE(weft_sock_shutdown(s, WEFT_SHUT_WR) == 0, "shutdown");
+    void *got;
+    weft_join(rt, &got);
+    REQUIRE((uintptr_t)got == total + 1, "the reader got %zu bytes (or bad ones), %zu were sent",
+            (size_t)((uintptr_t)got - 1), total);
+    /* 32 MiB into a loopback socket nobody reads cannot go in one write. */
+    REQUIRE(partial_writes > 0, "no write was partial");
+    /* After shutdown(WR), writing is a broken pipe. */
+    ssize_t k = weft_sock_write(s, "x", 1);
+    REQUIRE(k == WEFT_EPIPE, "write after shutdown: %zd", k);
+    weft_sock_close(s);
+    weft_sock_close(l);
+    return NULL;
+}
+
+START_TEST(partial_reads_and_writes_move_every_byte)
+{
+    each_reactor(partial, NULL);
+}
+END_TEST
+
+/* ---- peer reset ------------------------------------------------------------------ */
+
+static void *reset(void *arg)
+{
+    (void)arg;
+    weft_sock *l, *s, *c;
+    char addr[WEFT_ADDR_MAX];
+    REQUIRE(weft_tcp_listen(&l, "127.0.0.1:0", 1) == 0, "listen");
+    REQUIRE(weft_sock_local_addr(l, addr, sizeof addr) > 0, "addr");
+    REQUIRE(weft_tcp_connect_until(&s, addr, until()) == 0, "connect");
+    REQUIRE(weft_tcp_accept_until(l, &c, until()) == 0, "accept");
+    /* Mid-stream: data flows one way, then the client goes away with data
+     * it never read: its kernel answers with a reset. */
+    REQUIRE(weft_sock_write_all(c, "hello", 5, NULL) == 0, "write");
+    char b[16];
+    REQUIRE(weft_sock_read_until(s, b, 2, until()) == 2, "read");
+    weft_sleep(20 * MS); /* the rest of "hello" arrives, unread */
+    REQUIRE(weft_sock_close(s) == 0, "close");
+    ssize_t n = 0;
+    for (int i = 0; i < 1000 && n >= 0; i++) {
+        n = weft_sock_write_until(c, "more", 4, until());
+        if (n >= 0)
+            weft_sleep(MS);
+    }
+    REQUIRE(n == WEFT_ECONNRESET || n == WEFT_EPIPE, "write to a reset peer: %zd (%s)", n, weft_strerror((int)n));
+    weft_sock_close(c);
+    /* A read of a reset connection says so too. */
+    REQUIRE(weft_tcp_connect_until(&s, addr, until()) == 0, "connect");
+    REQUIRE(weft_tcp_accept_until(l, &c, until()) == 0, "accept");
+    REQUIRE(weft_sock_write_all(c, "hello", 5, NULL) == 0, "write");
+    weft_sleep(20 * MS);
+    weft_sock_close(s);
+    n = weft_sock_read_until(c, b, sizeof b, until());
+    REQUIRE(n == WEFT_ECONNRESET, "read of a reset connection: %zd (%s)", n, weft_strerror((int)n));
+    weft_sock_close(c);
+    weft_sock_close(l);
+    /* Nobody listens: refused. */
+    n = weft_tcp_connect_until(&s, addr, until());
+    REQUIRE(n == WEFT_ECONNREFUSED, "connect to a closed port: %zd", n);
+    return NULL;
+}
+
+START_TEST(peer_reset_mid_stream_and_refused_connections_have_their_codes)
+{
+    each_reactor(reset, NULL);
+}
+END_TEST
+
+/* ---- EMFILE: the server reports it and keeps serving ---------------------------------- */
+
+static void *emfile(void *arg)
+{
+    (void)arg;
+    server sv;
+    memset(&sv, 0, sizeof sv);
+    REQUIRE(weft_tcp_listen(&sv.l, "127.0.0.1:0", 64) == 0, "listen");
+    REQUIRE(weft_sock_local_addr(sv.l, sv.addr, sizeof sv.addr) > 0, "addr");
+    enum { N = 12 };
+    weft_sock *cs[N];
+    /* The connections are made (the kernel's handshake needs no accept)
+     * before the limit is lowered and before the server accepts. */
+    for (int i = 0; i < N; i++)
+        REQUIRE(weft_tcp_connect_until(&cs[i], sv.addr, until()) == 0, "connect %d", i);
+    for (int i = 0; i < N; i++)
+        REQUIRE(weft_sock_write_all(cs[i], "ping", 4, NULL) == 0, "write %d", i);
+    struct rlimit old, rl;
+    getrlimit(RLIMIT_NOFILE, &old);
+    int next = dup(0);
+    close(next);
+    rl = old;
+    rl.rlim_cur = (rlim_t)next + 2; /* room for two accepts */
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &rl) == 0, "setrlimit");
+    weft_task *st;
+    REQUIRE(weft_spawn(&st, accept_loop, &sv) == 0, "spawn");
+    /* The first two are served under the limit; the accept of the third
+     * says EMFILE and the server goes on. */
+    char b[8];
+    int served = 0;
+    for (int i = 0; i < 2; i++)
+        served += weft_sock_read_until(cs[i], b, 4, until()) == 4;
+    for (int i = 0; i < 100 && sv.emfile == 0; i++)
+        weft_sleep(MS);
+    int emfiles = sv.emfile, accepted_under_limit = sv.accepted;
+    setrlimit(RLIMIT_NOFILE, &old);
+    /* With the limit back, the rest is accepted and served. */
+    for (int i = 2; i < N; i++)
+        served += weft_sock_read_until(cs[i], b, 4, until()) == 4;
+    for (int i = 0; i < N; i++)
+        weft_sock_close(cs[i]);
+    server_stop(&sv, st);
+    REQUIRE(emfiles > 0, "accept never said EMFILE (accepted %d under the limit)", accepted_under_limit);
+    REQUIRE(accepted_under_limit == 2, "accepted %d under a limit with room for 2", accepted_under_limit);
+    REQUIRE(sv.accepted == N, "accepted %d of %d once descriptors were back", sv.accepted, N);
+    REQUIRE(served == N, "served %d of %d", served, N);
+    return NULL;
+}
+
+START_TEST(accept_reports_emfile_and_the_server_keeps_serving)
+{
+    if (under_valgrind())
+        return; /* valgrind keeps descriptors of its own below the limit */
+    each_reactor(emfile, NULL);
+}
+END_TEST
+
+/* ---- a read that ends early never touches the buffer again ---------------------------- */
+
+typedef struct reader_arg {
+    weft_sock *s;
+    uint8_t *buf;
+    ssize_t got;
+} reader_arg;
+
+static void *blocked_reader(void *arg)
+{
+    reader_arg *ra = arg;
+    ra->got = weft_sock_read_until(ra->s, ra->buf, 64, until());
+    return NULL;
+}
+
+static void *cancelled_read(void *arg)
+{
+    (void)arg;
+    weft_sock *l, *s, *c;
+    char addr[WEFT_ADDR_MAX];
+    REQUIRE(weft_tcp_listen(&l, "127.0.0.1:0", 1) == 0, "listen");
+    REQUIRE(weft_sock_local_addr(l, addr, sizeof addr) > 0, "addr");
+    REQUIRE(weft_tcp_connect_until(&s, addr, until()) == 0, "connect");
+    REQUIRE(weft_tcp_accept_until(l, &c, until()) == 0, "accept");
+    uint8_t buf[64];
+    for (int round = 0; round < 20; round++) {
+        /* Cancelled while waiting. */
+        memset(buf, 0xAA, sizeof buf);
+        reader_arg ra = {s, buf, 0};
+        weft_task *t;
+        REQUIRE(weft_spawn(&t, blocked_reader, &ra) == 0, "spawn");
+        weft_sleep((uint64_t)(round % 3) * 100000);
+        weft_cancel(t);
+        weft_join(t, NULL);
+        REQUIRE(ra.got == WEFT_ECANCELED, "cancelled read returned %zd", ra.got);
+        /* Timed out. */
+        ssize_t n = weft_sock_read_until(s, buf, sizeof buf, weft_now() + 100000);
+        REQUIRE(n == WEFT_ETIMEDOUT, "timed-out read returned %zd", n);
+        /* Data comes now: it must not land in the buffer of the calls that
+         * ended, and none of it is lost. */
+        uint8_t msg[10];
+        for (int i = 0; i < 10; i++)
+            msg[i] = (uint8_t)(round * 10 + i);
+        REQUIRE(weft_sock_write_all(c, msg, sizeof msg, NULL) == 0, "write");
+        weft_sleep(2 * MS);
+        for (size_t i = 0; i < sizeof buf; i++)
+            REQUIRE(buf[i] == 0xAA, "byte %zu of a finished read's buffer changed to %u", i, buf[i]);
+        size_t got = 0;
+        uint8_t in[10];
+        while (got < sizeof in) {
+            n = weft_sock_read_until(s, in + got, sizeof in - got, until());
+            REQUIRE(n > 0, "read: %zd", n);
+            got += (size_t)n;
+        }
+        REQUIRE(memcmp(in, msg, sizeof msg) == 0, "data lost or changed in round %d", round);
+    }
+    weft_sock_close(s);
+    weft_sock_close(c);
+    weft_sock_close(l);
+    return NULL;
+}
+
+START_TEST(a_cancelled_or_timed_out_read_never_writes_the_buffer_and_loses_nothing)
+{
+    each_reactor(cancelled_read, NULL);
+}
+END_TEST
+
+/* ---- close while another task waits ------------------------------------------------- */
+
+static void *close_wakes(void *arg)
+{
+    (void)arg;
+    weft_sock *l, *s, *c;
+    char addr[WEFT_ADDR_MAX];
+    REQUIRE(weft_tcp_listen(&l, "127.0.0.1:0", 1) == 0, "listen");
+    REQUIRE(weft_sock_local_addr(l, addr, sizeof addr) > 0, "addr");
+    REQUIRE(weft_tcp_connect_until(&s, addr, until()) == 0, "connect");
+    REQUIRE(weft_tcp_accept_until(l, &c, until()) == 0, "accept");
+    uint8_t buf[8];
+    reader_arg ra = {s, buf, 0};
+    weft_task *t;
+    REQUIRE(weft_spawn(&t, blocked_reader, &ra) == 0, "spawn");
+    weft_sleep(MS);
+    REQUIRE(weft_sock_close(s) == 0, "close");
+    weft_join(t, NULL);
+    REQUIRE(ra.got == WEFT_EBADF, "a read waiting on a closed socket returned %zd", ra.got);
+    /* The peer sees the end of the stream. */
+    ssize_t n = weft_sock_read_until(c, buf, sizeof buf, until());
+    REQUIRE(n == 0, "peer read after close: %zd", n);
+    weft_sock_close(c);
+    weft_sock_close(l);
+    return NULL;
+}
+
+START_TEST(closing_a_socket_ends_the_waits_on_it)
+{
+    each_reactor(close_wakes, NULL);
+}
+END_TEST
+
+/* ---- UDP ------------------------------------------------------------------------- */
+
+static void *udp(void *arg)
+{
+    const char *host = arg;
+    weft_sock *a, *b;
+    char aaddr[WEFT_ADDR_MAX], baddr[WEFT_ADDR_MAX], from[WEFT_ADDR_MAX];
+    REQUIRE(weft_udp_bind(&a, host) == 0, "bind a");
+    REQUIRE(weft_udp_bind(&b, host) == 0, "bind b");
+    REQUIRE(weft_sock_local_addr(a, aaddr, sizeof aaddr) > 0, "addr a");
+    REQUIRE(weft_sock_local_addr(b, baddr, sizeof baddr) > 0, "addr b");
+    for (int i = 0; i < 100; i++) {
+        char msg[32], in[64];
+        int len = snprintf(msg, sizeof msg, "datagram %d", i);
+        REQUIRE(weft_udp_send_to(a, msg, (size_t)len, baddr) == len, "send");
+        ssize_t n = weft_udp_recv_from_until(b, in, sizeof in, from, sizeof from, until());
+        REQUIRE(n == len && memcmp(in, msg, (size_t)len) == 0, "recv %zd", n);
+        REQUIRE(strcmp(from, aaddr) == 0, "from %s, sent from %s", from, aaddr);
+    }
+    /* A datagram longer than the buffer: the rest is dropped. */
+    char big[100] = {0}, small[10];
+    REQUIRE(weft_udp_send_to(a, big, sizeof big, baddr) == (ssize_t)sizeof big, "send big");
+    REQUIRE(weft_udp_recv_from_until(b, small, sizeof small, NULL, 0, until()) == (ssize_t)sizeof small, "recv");
+    weft_sock_close(a);
+    weft_sock_close(b);
+    return NULL;
+}
+
+START_TEST(datagrams_go_both_ways_with_their_sender)
+{
+    each_reactor(udp, "127.0.0.1:0");
+    each_reactor(udp, "[::1]:0");
+}
+END_TEST
+
+/* ---- files ------------------------------------------------------------------------ */
+
+static void *files(void *arg)
+{
+    const char *path = arg;
+    weft_file *f;
+    REQUIRE(weft_file_open(&f, path, WEFT_FILE_READ | WEFT_FILE_WRITE | WEFT_FILE_CREATE | WEFT_FILE_TRUNC, 0600) == 0,
+            "open");
+    REQUIRE(weft_file_write(f, "hello, ", 7) == 7, "write");
+    REQUIRE(weft_file_write(f, "world", 5) == 5, "write");
+    REQUIRE(weft_file_pwrite(f, "W", 1, 7) == 1, "pwrite");
+    REQUIRE(weft_file_fsync(f) == 0, "fsync");
+    char buf[32] = {0};
+    REQUIRE(weft_file_pread(f, buf, sizeof buf, 0) == 12, "pread");
+    REQUIRE(strcmp(buf, "hello, World") == 0, "content %s", buf);
+    REQUIRE(weft_file_pread(f, buf, sizeof buf, 100) == 0, "pread past the end");
+    REQUIRE(weft_file_close(f) == 0, "close");
+    REQUIRE(weft_file_open(&f, path, WEFT_FILE_READ, 0) == 0, "reopen");
+    memset(buf, 0, sizeof buf);
+    REQUIRE(weft_file_read(f, buf, 5) == 5 && weft_file_read(f, buf + 5, 20) == 7, "reads");
+    REQUIRE(strcmp(buf, "hello, World") == 0, "content %s", buf);
+    REQUIRE(weft_file_write(f, "x", 1) == WEFT_EBADF, "write to a read-only file");
+    weft_file_close(f);
+    REQUIRE(weft_file_open(&f, path, WEFT_FILE_WRITE | WEFT_FILE_CREATE | WEFT_FILE_EXCL, 0600) == WEFT_EEXIST,
+            "exclusive create of an existing file");
+    REQUIRE(weft_file_unlink(path) == 0, "unlink");
+    REQUIRE(weft_file_open(&f, path, WEFT_FILE_READ, 0) == WEFT_ENOENT, "open of a removed file");
+    return NULL;
+}
+
+START_TEST(files_read_write_at_offsets_and_sync)
+{
+    char path[256];
+    temp_file(path, sizeof path, "io", ".dat");
+    each_reactor(files, path);
+    unlink(path);
+}
+END_TEST
+
+/* A deadline or a cancellation that comes before the disk has a call: the
+ * call returns WEFT_ETIMEDOUT / WEFT_ECANCELED and did nothing. */
+static void *cancelled_file_writer(void *arg)
+{
+    weft_file *f = arg;
+    weft_sleep(LIMIT); /* cancelled here (or before it starts) */
+    return (void *)(intptr_t)weft_file_write(f, "late", 4);
+}
+
+static void *file_deadlines(void *arg)
+{
+    const char *path = arg;
+    weft_file *f;
+    char buf[8] = {0}, out[WEFT_ADDR_MAX];
+    uint64_t past = weft_now();
+    unsigned rw = WEFT_FILE_READ | WEFT_FILE_WRITE | WEFT_FILE_CREATE | WEFT_FILE_TRUNC;
+    REQUIRE(weft_file_open_until(&f, path, rw, 0600, past) == WEFT_ETIMEDOUT && f == NULL, "open past its deadline");
+    REQUIRE(weft_file_open(&f, path, WEFT_FILE_READ, 0) == WEFT_ENOENT, "the timed-out open created the file");
+    REQUIRE(weft_file_open_until(&f, path, rw, 0600, until()) == 0, "open");
+    REQUIRE(weft_file_write_until(f, "abc", 3, until()) == 3, "write");
+    past = weft_now();
+    REQUIRE(weft_file_write_until(f, "XYZ", 3, past) == WEFT_ETIMEDOUT, "write past its deadline");
+    REQUIRE(weft_file_pwrite_until(f, "XYZ", 3, 0, past) == WEFT_ETIMEDOUT, "pwrite past its deadline");
+    REQUIRE(weft_file_fsync_until(f, past) == WEFT_ETIMEDOUT, "fsync past its deadline");
+    REQUIRE(weft_file_read_until(f, buf, sizeof buf, past) == WEFT_ETIMEDOUT, "read past its deadline");
+    REQUIRE(weft_file_pread_until(f, buf, sizeof buf, 0, past) == WEFT_ETIMEDOUT && buf[0] == 0,
+            "pread past its deadline");
+    REQUIRE(weft_file_fsync_until(f, until()) == 0, "fsync");
+    /* Nothing of the timed-out writes landed and the position did not move. */
+    REQUIRE(weft_file_write_until(f, "d", 1, until()) == 1, "write");
+    REQUIRE(weft_file_pread_until(f, buf, sizeof buf, 0, until()) == 4 && memcmp(buf, "abcd", 4) == 0,
+            "content %.8s", buf);
+    weft_task *t;
+    void *res = (void *)1;
+    REQUIRE(weft_spawn(&t, cancelled_file_writer, f) == 0, "spawn");
+    weft_cancel(t);
+    weft_join(t, &res);
+    REQUIRE((intptr_t)res == WEFT_ECANCELED, "a cancelled task's write returned %ld", (long)(intptr_t)res);
+    REQUIRE(weft_file_pread(f, buf, sizeof buf, 0) == 4, "the cancelled write landed");
+    REQUIRE(weft_file_close(f) == 0, "close");
+    REQUIRE(weft_file_unlink_until(path, weft_now()) == WEFT_ETIMEDOUT, "unlink past its deadline");
+    REQUIRE(weft_file_open(&f, path, WEFT_FILE_READ, 0) == 0 && weft_file_close(f) == 0, "the file is still there");
+    REQUIRE(weft_resolve_until("localhost", 80, out, sizeof out, weft_now()) == WEFT_ETIMEDOUT && out[0] == 0,
+            "lookup past its deadline");
+    REQUIRE(weft_resolve_until("10.1.2.3", 80, out, sizeof out, until()) > 0, "lookup");
+    REQUIRE(weft_file_unlink_until(path, until()) == 0, "unlink");
+    return NULL;
+}
+
+START_TEST(file_calls_past_their_deadline_or_cancelled_do_nothing)
+{
+    char path[256];
+    temp_file(path, sizeof path, "io", ".dat");
+    unlink(path);
+    each_reactor(file_deadlines, path);
+    unlink(path);
+}
+END_TEST
+
+/* ---- names ---------------------------------------------------------------------------- */
+
+static void *names(void *arg)
+{
+    (void)arg;
+    char out[WEFT_ADDR_MAX];
+    int r = weft_resolve("localhost", 80, out, sizeof out);
+    REQUIRE(r > 0 && (strcmp(out, "127.0.0.1:80") == 0 || strcmp(out, "[::1]:80") == 0), "localhost: %d %s", r, out);
+    REQUIRE(weft_resolve("10.1.2.3", 7, out, sizeof out) > 0 && strcmp(out, "10.1.2.3:7") == 0, "numeric");
+    REQUIRE(weft_resolve("no-such-host.invalid", 80, out, sizeof out) == WEFT_ENOENT, "unknown name");
+    REQUIRE(weft_resolve("localhost", 70000, out, sizeof out) == WEFT_EINVAL, "bad port");
+    return NULL;
+}
+
+START_TEST(names_are_looked_up_on_the_blocking_pool)
+{
+    weft_config c = real(WEFT_REACTOR_EPOLL, 1);
+    void *res = (void *)1;
+    ck_assert_weft(run_in(&c, names, NULL, &res), 0);
+    ck_assert_ptr_null(res);
+}
+END_TEST
+
+/* ---- errors injected through the weft_os table ------------------------------------------ */
+
+typedef struct inject {
+    int accept_emfile; /* accepts still to fail */
+    int recv_eintr;
+    int connect_unreach;
+} inject;
+
+static int inj_accept(void *ctx, int fd, void *addr, unsigned *len)
+{
+    inject *in = ctx;
+    if (in->accept_emfile > 0) {
+        in->accept_emfile--;
+        return -EMFILE;
+    }
+    socklen_t l = *len;
+    int r = accept4(fd, addr, &l, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    *len = l;
+    return r < 0 ? -errno : r;
+}
+
+static ssize_t inj_recv(void *ctx, int fd, void *buf, size_t len)
+{
+    inject *in = ctx;
+    if (in->recv_eintr > 0) {
+        in->recv_eintr--;
+        return -EINTR;
+    }
+    ssize_t r = recv(fd, buf, len, 0);
+    return r < 0 ? -errno : r;
+}
+
+static int inj_connect(void *ctx, int fd, const void *addr, unsigned len)
+{
+    inject *in = ctx;
+    if (in->connect_unreach > 0) {
+        in->connect_unreach--;
+        return -ENETUNREACH;
+    }
+    int r = connect(fd, addr, len);
+    return r < 0 ? -errno : 0;
+}
+
+static void *injected(void *arg)
+{
+    inject *in = arg;
+    weft_sock *l, *s, *c;
+    char addr[WEFT_ADDR_MAX], b[4];
+    REQUIRE(weft_tcp_listen(&l, "127.0.0.1:0", 1) == 0, "listen");
+    REQUIRE(weft_sock_local_addr(l, addr, sizeof addr) > 0, "addr");
+    REQUIRE(weft_tcp_connect_until(&s, addr, until()) == WEFT_ENETUNREACH, "injected unreachable");
+    REQUIRE(weft_tcp_connect_until(&s, addr, until()) == 0, "connect");
+    REQUIRE(weft_tcp_accept_until(l, &c, until()) == WEFT_EMFILE, "injected EMFILE");
+    REQUIRE(weft_tcp_accept_until(l, &c, until()) == 0, "accept after EMFILE");
+    REQUIRE(weft_sock_write_all(s, "abc", 3, NULL) == 0, "write");
+    REQUIRE(weft_sock_read_until(c, b, 3, until()) == 3, "read through EINTRs");
+    REQUIRE(in->recv_eintr == 0, "EINTR not injected");
+    weft_sock_close(s);
+    weft_sock_close(c);
+    weft_sock_close(l);
+    return NULL;
+}
+
+START_TEST(errors_injected_through_the_os_table_reach_the_caller_or_are_retried)
+{
+    for (size_t i = 0; i < sizeof reactors / sizeof *reactors; i++) {
+        inject in = {1, 3, 1};
+        weft_os os = {0};
+        os.ctx = &in;
+        os.accept = inj_accept;
+        os.recv = inj_recv;
+        os.connect = inj_connect;
+        weft_config c = real(reactors[i], 1);
+        c.os = &os;
+        void *res = (void *)1;
+        ck_assert_weft(run_in(&c, injected, &in, &res), 0);
+        ck_assert_msg(res == NULL, "%s: body failed at line %ld", reactor_names[i], (long)(intptr_t)res);
+    }
+}
+END_TEST
+
+/* ---- bad input ---------------------------------------------------------------------------- */
+
+typedef struct bad_arg {
+    weft_sock *foreign; /* a handle of another runtime */
+} bad_arg;
+
+static void *make_foreign(void *arg)
+{
+    bad_arg *ba = arg;
+    return (void *)(intptr_t)weft_udp_bind(&ba->foreign, "127.0.0.1:0");
+}
+
+#define EXPECT(expr, want)                                                                                      \
+    do {                                                                                                        \
+        long got_ = (long)(expr);                                                                               \
+        REQUIRE(got_ == (long)(want), "%s returned %ld (%s), expected %s", #expr, got_,                          \
+                weft_strerror((int)got_), #want);                                                               \
+    } while (0)
+
+static void *bad_input(void *arg)
+{
+    bad_arg *ba = arg;
+    weft_sock *s = (weft_sock *)(uintptr_t)0xdead, *l, *c, *x;
+    char buf[WEFT_ADDR_MAX];
+    uint8_t rbuf[64];
+    const char *bad_addrs[] = {"", "1.2.3", "1.2.3.4", "256.0.0.1:80", "1.2.3.4:65536", "1.2.3.4:-1",
+                               "01.2.3.4:80", "1.2.3.4:80x", "[::1", "[::1]", "[:::1]:80", "[1:2:3:4:5:6:7:8:9]:80",
+                               "localhost:80", " 1.2.3.4:80", "1.2.3.4: 80"};
+    for (size_t i = 0; i < sizeof bad_addrs / sizeof *bad_addrs; i++) {
+        REQUIRE(weft_tcp_listen(&l, bad_addrs[i], 1) == WEFT_EINVAL, "listen on \"%s\"", bad_addrs[i]);
+        REQUIRE(l == NULL, "output set on failure");
+        REQUIRE(weft_tcp_connect(&x, bad_addrs[i]) == WEFT_EINVAL, "connect to \"%s\"", bad_addrs[i]);
+        REQUIRE(weft_udp_bind(&x, bad_addrs[i]) == WEFT_EINVAL, "bind \"%s\"", bad_addrs[i]);
+    }
+    EXPECT(weft_tcp_listen(&l, NULL, 1), WEFT_EINVAL);
+    EXPECT(weft_tcp_listen(NULL, "127.0.0.1:0", 1), WEFT_EINVAL);
+    EXPECT(weft_tcp_connect(&x, "127.0.0.1:0"), WEFT_EINVAL);
+    /* Made-up, NULL, foreign and closed handles. */
+    EXPECT(weft_sock_read(s, buf, 1), WEFT_EBADF);
+    EXPECT(weft_sock_read(NULL, buf, 1), WEFT_EBADF);
+    EXPECT(weft_sock_write(ba->foreign, "x", 1), WEFT_EBADF);
+    EXPECT(weft_sock_close(ba->foreign), WEFT_EBADF);
+    EXPECT(weft_tcp_listen(&l, "127.0.0.1:0", 0), 0);
+    REQUIRE(weft_sock_local_addr(l, buf, sizeof buf) > 0, "addr");
+    EXPECT(weft_tcp_connect(&s, buf), 0);
+    EXPECT(weft_tcp_accept(l, &c), 0);
+    /* Wrong kinds. */
+    EXPECT(weft_tcp_accept(s, &x), WEFT_EINVAL);
+    REQUIRE(x == NULL, "output set on failure");
+    EXPECT(weft_sock_read(l, buf, 1), WEFT_EINVAL);
+    EXPECT(weft_file_read((weft_file *)s, buf, 1), WEFT_EINVAL);
+    EXPECT(weft_udp_send_to(s, "x", 1, "127.0.0.1:9"), WEFT_EINVAL);
+    /* Lengths and buffers. */
+    EXPECT(weft_sock_read(s, NULL, 10), WEFT_EFAULT);
+    EXPECT(weft_sock_write(s, NULL, 10), WEFT_EFAULT);
+    EXPECT(weft_sock_read(s, buf, (size_t)-1), WEFT_EINVAL);
+    EXPECT(weft_sock_write(s, buf, WEFT_IO_MAX + 1), WEFT_EINVAL);
+    EXPECT(weft_sock_write(s, buf, 0), 0);
+    EXPECT(weft_sock_shutdown(s, 7), WEFT_EINVAL);
+    EXPECT(weft_sock_local_addr(s, buf, 3), WEFT_EINVAL);
+    EXPECT(weft_sock_local_addr(s, NULL, 0), WEFT_EINVAL);
+    EXPECT(weft_file_open(NULL, "x", WEFT_FILE_READ, 0), WEFT_EINVAL);
+    weft_file *f;
+    EXPECT(weft_file_open(&f, "x", 0, 0), WEFT_EINVAL);
+    EXPECT(weft_file_open(&f, "x", WEFT_FILE_READ | 0x1000u, 0), WEFT_EINVAL);
+    EXPECT(weft_file_open(&f, "x", WEFT_FILE_READ | WEFT_FILE_TRUNC, 0), WEFT_EINVAL);
+    EXPECT(weft_file_open(&f, "", WEFT_FILE_READ, 0), WEFT_EINVAL);
+    EXPECT(weft_file_pread((weft_file *)s, buf, 1, UINT64_MAX), WEFT_EINVAL);
+    /* Still working after all that. */
+    EXPECT(weft_sock_write_all(s, "ok", 2, NULL), 0);
+    EXPECT(weft_sock_read_until(c, buf, 2, until()), 2);
+    /* Two readers at once: the second is refused. */
+    reader_arg ra = {c, rbuf, 0};
+    weft_task *t;
+    EXPECT(weft_spawn(&t, blocked_reader, &ra), 0);
+    weft_sleep(MS);
+    EXPECT(weft_sock_read_until(c, buf, 1, weft_now() + MS), WEFT_EBUSY);
+    weft_cancel(t);
+    weft_join(t, NULL);
+    /* Closed: dead for good, also a second close. */
+    EXPECT(weft_sock_close(s), 0);
+    EXPECT(weft_sock_close(s), WEFT_EBADF);
+    EXPECT(weft_sock_write(s, "x", 1), WEFT_EBADF);
+    EXPECT(weft_sock_read(s, buf, 1), WEFT_EBADF);
+    EXPECT(weft_sock_local_addr(s, buf, sizeof buf), WEFT_EBADF);
+    /* A new socket in the old one's slot does not revive the old handle. */
+    weft_sock *s2;
+    EXPECT(weft_tcp_connect(&s2, "127.0.0.1:9"), WEFT_ECONNREFUSED);
+    EXPECT(weft_udp_bind(&s2, "127.0.0.1:0"), 0);
+    EXPECT(weft_sock_local_addr(s, buf, sizeof buf), WEFT_EBADF);
+    weft_sock_close(c);
+    weft_sock_close(s2);
+    weft_sock_close(l);
+    return NULL;
+}
+
+START_TEST(bad_input_gets_clear_codes_and_nothing_crashes)
+{
+    for (size_t i = 0; i < sizeof reactors / sizeof *reactors; i++) {
+        weft_config c = real(reactors[i], 1);
+        bad_arg ba;
+        weft_rt *other;
+        /* A live runtime whose socket is foreign to the one below. */
+        ck_assert_weft(weft_rt_new(&other, &c), 0);
+        void *res;
+        ck_assert_weft(weft_rt_block_on(other, make_foreign, &ba, &res), 0);
+        ck_assert_ptr_null(res);
+        res = (void *)1;
+        ck_assert_weft(run_in(&c, bad_input, &ba, &res), 0);
+        ck_assert_msg(res == NULL, "%s: body failed at line %ld", reactor_names[i], (long)(intptr_t)res);
+        weft_rt_free(other);
+    }
+    /* Outside a task: refused. */
+    weft_sock *s;
+    ck_assert_weft(weft_tcp_listen(&s, "127.0.0.1:0", 1), WEFT_EPERM);
+}
+END_TEST
+
+/* ---- the reactor is chosen by the configuration or the environment ------------------------- */
+
+START_TEST(an_unknown_reactor_is_refused)
+{
+    weft_config c = real((weft_reactor)9, 1);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), WEFT_EINVAL);
+    c = real(WEFT_REACTOR_EPOLL, 1);
+    c.flags &= ~WEFT_CFG_NO_ENV;
+    setenv("WEFT_REACTOR", "kqueue", 1);
+    ck_assert_weft(weft_rt_new(&rt, &c), WEFT_EINVAL);
+    setenv("WEFT_REACTOR", "poll", 1);
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    weft_rt_free(rt);
+    unsetenv("WEFT_REACTOR");
+}
+END_TEST
+
+/* ---- io_uring, and the fallback when the kernel refuses it ---------------------------------- */
+
+START_TEST(io_uring_is_used_when_asked_for_and_the_kernel_allows_it)
+{
+    weft_config c = real(WEFT_REACTOR_URING, 1);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_str_eq(weft_rt_reactor(rt), "io_uring");
+    weft_rt_free(rt);
+    c = real(WEFT_REACTOR_AUTO, 2);
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_str_eq(weft_rt_reactor(rt), "epoll");
+    weft_rt_free(rt);
+    c = real(WEFT_REACTOR_POLL, 1);
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_str_eq(weft_rt_reactor(rt), "poll");
+    weft_rt_free(rt);
+    c = test_config(1, 0);
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_str_eq(weft_rt_reactor(rt), "simulated");
+    weft_rt_free(rt);
+}
+END_TEST
+
+/* In a child whose io_uring_setup the kernel refuses (a seccomp filter, as
+ * a container's policy would): the runtime falls back to epoll, says why
+ * once, and its IO works. */
+static int child_without_uring(void)
+{
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof filter / sizeof *filter, filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+        return 3;
+    weft_config c = real(WEFT_REACTOR_URING, 2);
+    c.flags &= ~WEFT_CFG_QUIET;
+    weft_rt *rt;
+    if (weft_rt_new(&rt, &c) != 0)
+        return 4;
+    if (strcmp(weft_rt_reactor(rt), "epoll") != 0)
+        return 5;
+    many_arg m = {"127.0.0.1:0", 20, 3000};
+    void *res = (void *)1;
+    int r = weft_rt_block_on(rt, many_echo, &m, &res);
+    weft_rt_free(rt);
+    return r == 0 && res == NULL ? 0 : 6;
+}
+
+START_TEST(a_refused_io_uring_falls_back_to_epoll_and_says_why_once)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        _exit(child_without_uring());
+    }
+    close(fds[1]);
+    char err[4096] = {0};
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof err - 1 && (k = read(fds[0], err + n, sizeof err - 1 - n)) > 0)
+        n += (size_t)k;
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d, stderr: %s", status, err);
+    const char *say = "weft: the io_uring reactor is not available (io_uring_setup failed: Operation not permitted): "
+                      "using epoll\n";
+    ck_assert_msg(strstr(err, say) != NULL, "stderr: %s", err);
+    ck_assert_msg(strstr(strstr(err, say) + strlen(say), "io_uring") == NULL, "said more than once: %s", err);
+}
+END_TEST
+
+Suite *suite_io(void)
+{
+    Suite *s = suite_create("io");
+    TCase *tc = tcase_create("loopback");
+    tcase_set_timeout(tc, 900);
+    tcase_add_test(tc, a_thousand_concurrent_echo_connections_every_byte_checked);
+    tcase_add_test(tc, echo_over_ipv6_loopback);
+    tcase_add_test(tc, each_reactor_serves_every_engine_and_a_dedicated_worker);
+    tcase_add_test(tc, partial_reads_and_writes_move_every_byte);
+    tcase_add_test(tc, peer_reset_mid_stream_and_refused_connections_have_their_codes);
+    tcase_add_test(tc, accept_reports_emfile_and_the_server_keeps_serving);
+    tcase_add_test(tc, a_cancelled_or_timed_out_read_never_writes_the_buffer_and_loses_nothing);
+    tcase_add_test(tc, closing_a_socket_ends_the_waits_on_it);
+    tcase_add_test(tc, datagrams_go_both_ways_with_their_sender);
+    tcase_add_test(tc, files_read_write_at_offsets_and_sync);
+    tcase_add_test(tc, file_calls_past_their_deadline_or_cancelled_do_nothing);
+    tcase_add_test(tc, names_are_looked_up_on_the_blocking_pool);
+    tcase_add_test(tc, errors_injected_through_the_os_table_reach_the_caller_or_are_retried);
+    tcase_add_test(tc, bad_input_gets_clear_codes_and_nothing_crashes);
+    tcase_add_test(tc, an_unknown_reactor_is_refused);
+    tcase_add_test(tc, io_uring_is_used_when_asked_for_and_the_kernel_allows_it);
+    tcase_add_test(tc, a_refused_io_uring_falls_back_to_epoll_and_says_why_once);
+    suite_add_tcase(s, tc);
+    return s;
+}
