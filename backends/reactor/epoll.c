@@ -112,12 +112,7 @@ static void ep_poll(weft__reactor *base)
 
 static void ep_kick(weft__reactor *base)
 {
-    epoll_reactor *r = (epoll_reactor *)base;
-    uint64_t one = 1;
-    /* EAGAIN (the counter is full) still leaves it readable: a wake is on
-     * its way either way. */
-    ssize_t n = write(r->evfd, &one, sizeof one);
-    (void)n;
+    weft__eventfd_kick(((epoll_reactor *)base)->evfd);
 }
 
 static int ep_arm(weft__reactor *base, weft__io *op, int ready, uint32_t seq)

@@ -158,10 +158,7 @@ static void pl_poll(weft__reactor *base)
 
 static void pl_kick(weft__reactor *base)
 {
-    poll_reactor *r = (poll_reactor *)base;
-    uint64_t one = 1;
-    ssize_t n = write(r->evfd, &one, sizeof one);
-    (void)n;
+    weft__eventfd_kick(((poll_reactor *)base)->evfd);
 }
 
 static int pl_arm(weft__reactor *base, weft__io *op, int ready, uint32_t seq)

@@ -18,6 +18,8 @@
 
 #include "../../src/core.h"
 
+#include <unistd.h>
+
 typedef struct weft__reactor weft__reactor;
 
 enum { WEFT__READY_IN = 1, WEFT__READY_OUT = 2, WEFT__READY_HUP = 4 /* the peer closed or reset */ };
@@ -114,5 +116,15 @@ WEFT_HIDDEN int weft__fdstate_arm(weft__fdstate *st, weft__io *op, int ready, ui
 WEFT_HIDDEN weft__reactor *weft__thr_reactor(const weft__worker *w);
 /* Map errno values to weft's codes where they differ in meaning. */
 WEFT_HIDDEN int weft__sys_error(int err);
+
+/* Wake a reactor's wait from any thread through its eventfd. EAGAIN (the
+ * counter is full) still leaves it readable: a wake is on its way either
+ * way, so the result is not needed. */
+static inline void weft__eventfd_kick(int fd)
+{
+    uint64_t one = 1;
+    ssize_t n = write(fd, &one, sizeof one);
+    (void)n;
+}
 
 #endif /* WEFT_REACTOR_H */

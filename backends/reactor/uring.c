@@ -142,9 +142,7 @@ static void arm_kick(uring_reactor *u)
 
 static void ur_kick(weft__reactor *base)
 {
-    uint64_t one = 1;
-    ssize_t n = write(of(base)->evfd, &one, sizeof one);
-    (void)n;
+    weft__eventfd_kick(of(base)->evfd);
 }
 
 /* The final completion of op: its result, or (cancelled before) the
