@@ -4,6 +4,24 @@
  * (the configuration every peer is measured in), a warm-up pass followed by a
  * timed pass, medians and VmRSS.
  *
+ * Two switches in the environment, understood by every bench program and
+ * every peer (tests/bench/peers/) alike:
+ *
+ *   BENCH_COLD=1     cold: no warm-up pass, the first pass is the timed one,
+ *                    and every impl reported gets the suffix "-cold"
+ *                    ("weft-cold", "weft-nostack-cold"). Without it: warm, an
+ *                    untimed pass first. A program whose workloads make no
+ *                    sense cold (RSS, idle RSS, echo, the simulator's) defines
+ *                    BENCH_NO_COLD before including this header and ignores
+ *                    the switch; run.py never runs those cold.
+ *   BENCH_VARIANT=k  run only the k-th measurement (0-based, in the order the
+ *                    program makes them) and skip the others, so that with
+ *                    BENCH_COLD=1 each measurement is the first pass of a
+ *                    fresh process (run.py does this for every cold run).
+ *                    BENCH_VARIANT=list measures nothing and prints one line
+ *                    "VARIANT <workload> <impl>" per measurement instead.
+ *                    A program asks with bench_variant() before each one.
+ *
  * Each bench program is its own executable built from one .c file, so this is
  * a header of static functions rather than a library. Before including it, a
  * program defines _GNU_SOURCE (CLOCK_MONOTONIC under -std=c11) ahead of any
@@ -31,10 +49,77 @@ static inline double bench_now_sec(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* One result line, flushed at once so that a later crash cannot lose it. */
+/* BENCH_COLD=1 in the environment (or bench_set_cold, for bench_mt's
+ * --cold): no warm-up, "-cold" on every impl. Always false in a program that
+ * defined BENCH_NO_COLD. */
+static int bench__cold = -1; /* -1: not read yet */
+
+static inline void bench_set_cold(int cold)
+{
+    bench__cold = cold != 0;
+}
+
+static inline int bench_cold(void)
+{
+#ifdef BENCH_NO_COLD
+    return 0;
+#else
+    if (bench__cold < 0) {
+        const char *e = getenv("BENCH_COLD");
+        bench__cold = e && !strcmp(e, "1");
+    }
+    return bench__cold;
+#endif
+}
+
+/* The impl name as reported: "-cold" appended when cold. */
+static inline const char *bench_impl_name(const char *impl, char *buf, size_t size)
+{
+    if (!bench_cold())
+        return impl;
+    snprintf(buf, size, "%s-cold", impl);
+    return buf;
+}
+
+/* Whether to make the next measurement (workload, impl); see BENCH_VARIANT
+ * above. Call it once before each measurement, in the program's order, also
+ * for those that will be skipped. */
+static inline int bench_variant(const char *workload, const char *impl)
+{
+    static long next = 0;
+    static int mode = -2; /* -2: not read yet; -1: all; -3: list; else the index */
+    if (mode == -2) {
+        const char *e = getenv("BENCH_VARIANT");
+        if (!e || !*e)
+            mode = -1;
+        else if (!strcmp(e, "list"))
+            mode = -3;
+        else {
+            char *end;
+            long k = strtol(e, &end, 10);
+            if (*end || k < 0) {
+                fprintf(stderr, "%s: BENCH_VARIANT=%s: want a number or \"list\"\n", BENCH_NAME, e);
+                exit(2);
+            }
+            mode = (int)k;
+        }
+    }
+    long k = next++;
+    if (mode == -3) {
+        char buf[128];
+        printf("VARIANT %s %s\n", workload, bench_impl_name(impl, buf, sizeof buf));
+        fflush(stdout);
+        return 0;
+    }
+    return mode == -1 || mode == k;
+}
+
+/* One result line, flushed at once so that a later crash cannot lose it;
+ * "-cold" is appended to impl when cold. */
 static inline void bench_report(const char *workload, const char *impl, double value, const char *unit)
 {
-    printf("BENCH %s %s %.6g %s\n", workload, impl, value, unit);
+    char buf[128];
+    printf("BENCH %s %s %.6g %s\n", workload, bench_impl_name(impl, buf, sizeof buf), value, unit);
     fflush(stdout);
 }
 
@@ -91,14 +176,15 @@ typedef struct bench_passes {
 static inline void *bench_passes_root(void *arg)
 {
     bench_passes *p = arg;
-    p->pass(p->arg); /* warm-up: stacks, caches and the allocator settle */
+    if (!bench_cold())
+        p->pass(p->arg); /* warm-up: stacks, caches and the allocator settle */
     p->seconds = p->pass(p->arg);
     return NULL;
 }
 
 /* The usual shape of a measurement: in one root task on a fresh threaded
  * runtime, an untimed warm-up pass, then the timed pass whose seconds are
- * returned. */
+ * returned. Cold (BENCH_COLD=1): the timed pass alone, on the fresh runtime. */
 static inline double bench_warmup_then_timed(bench_pass_fn pass, void *arg)
 {
     bench_passes p = {pass, arg, 0};

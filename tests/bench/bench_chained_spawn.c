@@ -7,7 +7,8 @@
  *   weft          fiber tasks
  *   weft-nostack  WEFT_SPAWN_NOSTACK tasks
  *
- * Threaded mode, one worker; one untimed warm-up pass, then the timed pass.
+ * Threaded mode, one worker; one untimed warm-up pass, then the timed pass
+ * (cold, BENCH_COLD=1: the timed pass alone; see bench.h).
  * Output: "BENCH <workload> <impl> <value> <unit>".
  */
 #define _GNU_SOURCE
@@ -45,6 +46,8 @@ static double chained_spawn_once(void *arg)
 
 static void run(const char *impl, unsigned spawn_flags)
 {
+    if (!bench_variant("chained_spawn", impl))
+        return;
     memset(&chain_opts, 0, sizeof chain_opts);
     chain_opts.flags = spawn_flags;
     double s = bench_warmup_then_timed(chained_spawn_once, NULL);

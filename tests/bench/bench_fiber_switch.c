@@ -15,6 +15,9 @@
  * own rounding mode (x87 control word via fegetround, and on x86-64 the MXCSR
  * rounding bits as well).
  *
+ * Each measurement has an untimed warm-up pass first, except cold
+ * (BENCH_COLD=1; see bench.h).
+ *
  * This is the one bench that uses weft's internals (src/core.h).
  * Output: "BENCH <workload> <impl> <value> <unit>".
  */
@@ -136,6 +139,8 @@ static int fp_check(void)
 
 static void raw_switch(void)
 {
+    if (!bench_variant("fiber_switch", "weft"))
+        return;
     size_t size = FIBER_STACK;
     char *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) {
@@ -151,7 +156,8 @@ static void raw_switch(void)
     printf("# fp control preserved: %s\n", fp_ok ? "yes" : "no");
     fflush(stdout);
 
-    raw_round_trips(WARMUP_ROUNDS);
+    if (!bench_cold())
+        raw_round_trips(WARMUP_ROUNDS);
     double s = raw_round_trips(ROUNDS);
     bench_report("fiber_switch", "weft", s * 1e9 / (2.0 * ROUNDS), "ns");
     munmap(mem, size);
@@ -191,13 +197,16 @@ static double yield2_once(unsigned per_task)
 static void *yield2_root(void *arg)
 {
     double *seconds = arg;
-    yield2_once(YIELDS_PER_TASK / 10); /* warm-up */
+    if (!bench_cold())
+        yield2_once(YIELDS_PER_TASK / 10); /* warm-up */
     *seconds = yield2_once(YIELDS_PER_TASK);
     return NULL;
 }
 
 static void yield2(void)
 {
+    if (!bench_variant("fiber_switch", "weft-yield2"))
+        return;
     double s = 0;
     bench_run_threaded(yield2_root, &s);
     bench_report("fiber_switch", "weft-yield2", s * 1e9 / (2.0 * YIELDS_PER_TASK), "ns");

@@ -12,8 +12,16 @@
  *                     integer work, joined (work items/s) — the scaling row
  *
  * Warm (default): in one runtime, an untimed pass, then the timed one. Cold
- * (`bench_mt --cold`, impl suffix -cold): a fresh process's first pass, pool
- * growth and page faults included, which is what a user's first burst sees.
+ * (BENCH_COLD=1 as for every bench, or `bench_mt --cold`; impl suffix -cold):
+ * the timed pass alone on a fresh runtime, pool growth and page faults
+ * included, which is what a user's first burst sees; with BENCH_VARIANT=k
+ * (see bench.h; run.py sets it) only the k-th measurement runs, so that it is
+ * the first pass of a fresh process. `bench_mt [--cold|--warm] [WORKLOAD]` runs
+ * one workload alone.
+ *
+ * Peers (tests/bench/peers/): tokio's multi-thread runtime with 1 and 2 worker
+ * threads (tokio-mt1, tokio-mt2) and Go with GOMAXPROCS 1 and 2 (go-mt1,
+ * go-mt2), on the same workloads and sizes.
  * Output: "BENCH <workload> <impl> <value> <unit>".
  */
 #define _GNU_SOURCE
@@ -210,8 +218,13 @@ static void *root(void *arg)
     return NULL;
 }
 
-static void measure(const char *workload, const char *unit, unsigned workers, unsigned flags, bool warm)
+static void measure(const char *workload, const char *unit, unsigned workers, unsigned flags)
 {
+    char impl[64];
+    snprintf(impl, sizeof impl, "weft-mt%u%s", workers, flags ? "-nostack" : "");
+    if (!bench_variant(workload, impl))
+        return;
+    bool warm = !bench_cold();
     weft_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.mode = WEFT_MODE_THREADED;
@@ -223,15 +236,21 @@ static void measure(const char *workload, const char *unit, unsigned workers, un
     run r = {workload, unit, workers, warm, 0};
     bench_check(weft_rt_block_on(rt, root, &r, NULL), "weft_rt_block_on");
     weft_rt_free(rt);
-    char impl[64];
-    snprintf(impl, sizeof impl, "weft-mt%u%s%s", workers, flags ? "-nostack" : "", warm ? "" : "-cold");
-    bench_report(workload, impl, r.value, unit);
+    bench_report(workload, impl, r.value, unit); /* adds -cold when cold */
 }
 
 int main(int argc, char **argv)
 {
-    bool cold = argc > 1 && !strcmp(argv[1], "--cold");
-    /* One workload per process when cold: each is the process's first. */
+    /* --cold is BENCH_COLD=1 (kept for the command lines that use it);
+     * --warm overrides the environment. */
+    if (argc > 1 && !strcmp(argv[1], "--cold"))
+        bench_set_cold(1);
+    else if (argc > 1 && !strcmp(argv[1], "--warm"))
+        bench_set_cold(0);
+    else if (argc > 1) {
+        fprintf(stderr, "usage: bench_mt [--cold|--warm [WORKLOAD]]\n");
+        return 2;
+    }
     const char *only = argc > 2 ? argv[2] : NULL;
     static const struct {
         const char *workload, *unit;
@@ -245,9 +264,9 @@ int main(int argc, char **argv)
         if (only && strcmp(only, ws[i].workload))
             continue;
         for (unsigned workers = 1; workers <= 2; workers++) {
-            measure(ws[i].workload, ws[i].unit, workers, 0, !cold);
+            measure(ws[i].workload, ws[i].unit, workers, 0);
             if (ws[i].nostack)
-                measure(ws[i].workload, ws[i].unit, workers, WEFT_SPAWN_NOSTACK, !cold);
+                measure(ws[i].workload, ws[i].unit, workers, WEFT_SPAWN_NOSTACK);
         }
     }
     return 0;

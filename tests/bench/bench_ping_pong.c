@@ -9,7 +9,8 @@
  *   weft-unbounded   WEFT_CHAN_UNBOUNDED (tokio unbounded_channel)
  *
  * Threaded mode, one worker; one untimed warm-up pass, then the timed pass,
- * per channel kind. Output: "BENCH <workload> <impl> <value> <unit>".
+ * per channel kind (cold, BENCH_COLD=1: the timed pass alone; see bench.h).
+ * Output: "BENCH <workload> <impl> <value> <unit>".
  */
 #define _GNU_SOURCE
 #define BENCH_NAME "bench_ping_pong"
@@ -61,6 +62,8 @@ static double ping_pong_once(void *arg)
 
 static void run(const char *impl, size_t capacity)
 {
+    if (!bench_variant("ping_pong", impl))
+        return;
     double s = bench_warmup_then_timed(ping_pong_once, &capacity);
     bench_report("ping_pong", impl, ROUNDS / s, "roundtrips/s");
 }

@@ -7,7 +7,8 @@
  *   weft          fiber tasks (weft_spawn(NULL, ...))
  *   weft-nostack  WEFT_SPAWN_NOSTACK tasks (run to completion on the worker)
  *
- * Threaded mode, one worker; one untimed warm-up pass, then the timed pass.
+ * Threaded mode, one worker; one untimed warm-up pass, then the timed pass
+ * (cold, BENCH_COLD=1: the timed pass alone; see bench.h).
  * Output: "BENCH <workload> <impl> <value> <unit>".
  */
 #define _GNU_SOURCE
@@ -55,6 +56,8 @@ static double spawn_many_once(void *arg)
 
 static void run(const char *impl, unsigned spawn_flags)
 {
+    if (!bench_variant("spawn_many", impl))
+        return;
     double s = bench_warmup_then_timed(spawn_many_once, &spawn_flags);
     bench_report("spawn_many", impl, NUM_TASKS / s, "tasks/s");
 }

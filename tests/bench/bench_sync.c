@@ -19,7 +19,10 @@
  *                                               recv on one channel (capacity
  *                                               1); the send cost is in both.
  *
- * Threaded mode, one worker; one untimed warm-up pass, then the timed pass.
+ * Threaded mode, one worker; one untimed warm-up pass, then the timed pass
+ * (cold, BENCH_COLD=1: the timed pass alone; see bench.h). Three
+ * measurements, in this order: mutex_uncontended, select4_vs_recv
+ * weft-with-send, select4_vs_recv weft (BENCH_VARIANT 0, 1, 2).
  * Output: "BENCH <workload> <impl> <value> <unit>"; lines starting with '#'
  * are details for humans.
  */
@@ -162,8 +165,10 @@ static void recv_and_select(size_t capacity, double (*recv_pass)(weft_chan *, un
     weft_chan *ch[NCHAN];
     for (unsigned k = 0; k < NCHAN; k++)
         bench_check(weft_chan_new(&ch[k], sizeof(uint64_t), capacity), "weft_chan_new");
-    recv_pass(ch[0], CHAN_ITERS / 10); /* warm-up */
-    select_pass(ch, CHAN_ITERS / 10);
+    if (!bench_cold()) {
+        recv_pass(ch[0], CHAN_ITERS / 10); /* warm-up */
+        select_pass(ch, CHAN_ITERS / 10);
+    }
     *recv_s = recv_pass(ch[0], CHAN_ITERS);
     *select_s = select_pass(ch, CHAN_ITERS);
     for (unsigned k = 0; k < NCHAN; k++)
@@ -171,6 +176,7 @@ static void recv_and_select(size_t capacity, double (*recv_pass)(weft_chan *, un
 }
 
 typedef struct results {
+    int mutex, alone, with_send; /* which measurements to make */
     double mutex_s, cas_s, recv_s, select_s, recv_alone_s, select_alone_s;
 } results;
 
@@ -178,33 +184,50 @@ static void *root(void *arg)
 {
     results *res = arg;
 
-    weft_mutex m;
-    bench_check(weft_mutex_init(&m), "weft_mutex_init");
-    mutex_once(&m, MUTEX_PAIRS / 10); /* warm-up */
-    res->mutex_s = mutex_once(&m, MUTEX_PAIRS);
-    bench_check(weft_mutex_destroy(&m), "weft_mutex_destroy");
-    cas_pair_once(MUTEX_PAIRS / 10);
-    res->cas_s = cas_pair_once(MUTEX_PAIRS);
-
-    recv_and_select(1, recv_once, select_once, &res->recv_s, &res->select_s);
-    recv_and_select(BATCH, recv_batched, select_batched, &res->recv_alone_s, &res->select_alone_s);
+    if (res->mutex) {
+        weft_mutex m;
+        bench_check(weft_mutex_init(&m), "weft_mutex_init");
+        if (!bench_cold())
+            mutex_once(&m, MUTEX_PAIRS / 10); /* warm-up */
+        res->mutex_s = mutex_once(&m, MUTEX_PAIRS);
+        bench_check(weft_mutex_destroy(&m), "weft_mutex_destroy");
+        if (!bench_cold())
+            cas_pair_once(MUTEX_PAIRS / 10);
+        res->cas_s = cas_pair_once(MUTEX_PAIRS);
+    }
+    if (res->with_send)
+        recv_and_select(1, recv_once, select_once, &res->recv_s, &res->select_s);
+    if (res->alone)
+        recv_and_select(BATCH, recv_batched, select_batched, &res->recv_alone_s, &res->select_alone_s);
     return NULL;
 }
 
 int main(void)
 {
-    results res = {0, 0, 0, 0, 0, 0};
+    results res = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+    res.mutex = bench_variant("mutex_uncontended", "weft");
+    /* In the order they run (BENCH_VARIANT counts calls). */
+    res.with_send = bench_variant("select4_vs_recv", "weft-with-send");
+    res.alone = bench_variant("select4_vs_recv", "weft");
+    if (!res.mutex && !res.alone && !res.with_send)
+        return 0;
     bench_run_threaded(root, &res);
 
-    bench_report("mutex_uncontended", "weft", res.mutex_s * 1e9 / MUTEX_PAIRS, "ns");
-    printf("# mutex_uncontended: a bare CAS + CAS pair on this machine takes %.1f ns\n",
-           res.cas_s * 1e9 / MUTEX_PAIRS);
-    double recv1_ns = res.recv_alone_s * 1e9 / CHAN_ITERS, select1_ns = res.select_alone_s * 1e9 / CHAN_ITERS;
-    bench_report("select4_vs_recv", "weft", select1_ns / recv1_ns, "x");
-    double recv_ns = res.recv_s * 1e9 / CHAN_ITERS, select_ns = res.select_s * 1e9 / CHAN_ITERS;
-    bench_report("select4_vs_recv", "weft-with-send", select_ns / recv_ns, "x");
-    printf("# select4_vs_recv: select(4 cases, 1 ready) %.1f ns, recv %.1f ns; "
-           "with a try_send in each iteration: %.1f ns vs %.1f ns\n",
-           select1_ns, recv1_ns, select_ns, recv_ns);
+    if (res.mutex) {
+        bench_report("mutex_uncontended", "weft", res.mutex_s * 1e9 / MUTEX_PAIRS, "ns");
+        printf("# mutex_uncontended: a bare CAS + CAS pair on this machine takes %.1f ns\n",
+               res.cas_s * 1e9 / MUTEX_PAIRS);
+    }
+    if (res.alone) {
+        double recv1_ns = res.recv_alone_s * 1e9 / CHAN_ITERS, select1_ns = res.select_alone_s * 1e9 / CHAN_ITERS;
+        bench_report("select4_vs_recv", "weft", select1_ns / recv1_ns, "x");
+        printf("# select4_vs_recv: select(4 cases, 1 ready) %.1f ns, recv %.1f ns\n", select1_ns, recv1_ns);
+    }
+    if (res.with_send) {
+        double recv_ns = res.recv_s * 1e9 / CHAN_ITERS, select_ns = res.select_s * 1e9 / CHAN_ITERS;
+        bench_report("select4_vs_recv", "weft-with-send", select_ns / recv_ns, "x");
+        printf("# select4_vs_recv: with a try_send in each iteration: select %.1f ns vs recv %.1f ns\n", select_ns,
+               recv_ns);
+    }
     return 0;
 }

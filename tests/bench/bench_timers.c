@@ -14,7 +14,8 @@
  * section.
  *
  * Threaded mode, one worker, inside a task; one untimed warm-up pass, then
- * the timed pass. Output: "BENCH <workload> <impl> <value> <unit>".
+ * the timed pass (cold, BENCH_COLD=1: the timed pass alone; see bench.h).
+ * Output: "BENCH <workload> <impl> <value> <unit>".
  */
 #define _GNU_SOURCE
 #define BENCH_NAME "bench_timers"
@@ -70,7 +71,8 @@ static double timers_once(state *s)
 static void *root(void *arg)
 {
     state *s = arg;
-    timers_once(s); /* warm-up */
+    if (!bench_cold())
+        timers_once(s); /* warm-up */
     s->seconds = timers_once(s);
     for (uint32_t i = 0; i < NUM_TIMERS; i++) {
         if (weft_timer_pending(&s->timers[i]))
@@ -81,6 +83,8 @@ static void *root(void *arg)
 
 int main(void)
 {
+    if (!bench_variant("timers", "weft"))
+        return 0;
     state s;
     s.timers = calloc(NUM_TIMERS, sizeof *s.timers);
     s.offsets_ns = malloc(NUM_TIMERS * sizeof *s.offsets_ns);

@@ -4,7 +4,8 @@
  * finish sets a weft_event the spawner waits on. Timed from before the first
  * spawn to the spawner's wake-up (as the tokio peer does).
  *
- * Threaded mode, one worker; one untimed warm-up pass, then the timed pass.
+ * Threaded mode, one worker; one untimed warm-up pass, then the timed pass
+ * (cold, BENCH_COLD=1: the timed pass alone; see bench.h).
  * Output: "BENCH <workload> <impl> <value> <unit>".
  */
 #define _GNU_SOURCE
@@ -51,6 +52,8 @@ static double yield_many_once(void *arg)
 
 int main(void)
 {
+    if (!bench_variant("yield_many", "weft"))
+        return 0;
     double s = bench_warmup_then_timed(yield_many_once, NULL);
     bench_report("yield_many", "weft", (double)NUM_TASKS * YIELDS_PER_TASK / s, "yields/s");
     return 0;

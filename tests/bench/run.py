@@ -1,20 +1,38 @@
 #!/usr/bin/env python3
-"""Benchmark runner: weft's bench_* programs against peer runtimes.
+"""Benchmark runner: weft's bench_* programs against peer runtimes, warm and cold.
 
     python3 tests/bench/run.py --build-dir DIR --weft-bin-dir WDIR \
         [--reps N] [--only workload,...] [--peers boost,libuv,tokio,go] \
-        [--timeout SECONDS] [--pin CPU]
+        [--no-cold] [--timeout SECONDS] [--pin CPU]
 
 1. Builds the peers under tests/bench/peers/ into DIR (nothing is written to
    the source tree). A peer whose toolchain or libraries are missing is
    reported as "skipped: <reason>" and left out.
 2. Runs every executable in WDIR whose name starts with "bench_" (weft's
    benches, run without arguments) and every peer workload (one process per
-   peer program and workload: `<peer> <workload>`), interleaved, N times.
-3. Collects the lines `BENCH <workload> <impl> <value> <unit>` and prints,
-   per workload, the median per impl and the ratio against each weft impl.
-   The same report goes to DIR/bench-results.md; every sample goes to
-   DIR/bench-results.json.
+   peer program and workload: `<peer> <workload>`), interleaved, N times:
+   - warm: as always, an untimed warm-up pass, then the timed one;
+   - cold (unless --no-cold): with BENCH_COLD=1, no warm-up, and
+     BENCH_VARIANT=k, so that each measurement (impl) is the first pass of a
+     fresh process of its own; impls are reported with the suffix "-cold".
+   Every program understands both variables (tests/bench/bench.h, and each
+   peer); BENCH_VARIANT=list makes a program print its measurements,
+   "VARIANT <workload> <impl>", which is how the cold runs are found.
+   Workloads with no cold mode are run warm only: rss_per_sleeping_task and
+   idle_rss (measured once, without warm-up, anyway), echo/echo_p99 (a load
+   against a server, after its own warm-up) and the simulator's sim_* rates
+   (long runs; exploration is many runtimes in a row).
+3. Collects the lines `BENCH <workload> <impl> <value> <unit>` and prints a
+   single-thread table and a multi-thread table (bench_mt's mt_* workloads,
+   whose peers are tokio's multi-thread runtime with 1 and 2 workers and Go
+   with GOMAXPROCS 1 and 2), each with the warm and the cold median per impl
+   and the ratios against weft (warm against warm, cold against cold), then
+   one section per workload with every weft impl's ratios. The same report
+   goes to DIR/bench-results.md, with the machine (CPU model, cores) and the
+   date; every sample goes to DIR/bench-results.json.
+
+--only restricts the run to the named workloads (programs that make several,
+such as bench_mt, run only the measurements of those, one per process).
 
 Exit status: 0, unless a build of an available peer failed or a program that
 was run crashed, timed out, or exited non-zero (then 1); 2 for bad usage.
@@ -51,6 +69,46 @@ WORKLOADS = [
     "idle_rss",
 ]
 
+# bench_mt's workloads (the multi-thread table), in report order.
+MT_WORKLOADS = [
+    "mt_spawn_many",
+    "mt_yield_many",
+    "mt_chained_spawn",
+    "mt_ping_pong",
+    "mt_fanout",
+]
+REPORT_ORDER = WORKLOADS + MT_WORKLOADS
+
+# Workloads with no cold mode (see the docstring); their programs ignore
+# BENCH_COLD, and are never listed or run cold.
+NO_COLD_WORKLOADS = {"rss_per_sleeping_task", "idle_rss", "echo", "echo_p99",
+                     "soak_rss_per_idle_conn"}
+# weft programs built with BENCH_NO_COLD, and the workloads they report (for
+# --only, since they cannot list their measurements).
+NO_COLD_PROGRAMS = {
+    "bench_echo": {"echo", "echo_p99"},
+    "bench_sim": {"sim_decisions", "sim_seeds", "sim_time_ratio", "sim_trace_cost"},
+    "bench_idle_rss": {"idle_rss"},
+    "bench_rss_per_sleeping_task": {"rss_per_sleeping_task"},
+}
+COLD_SUFFIX = "-cold"
+
+
+def has_cold_mode(workload):
+    return workload not in NO_COLD_WORKLOADS and not (workload or "").startswith("sim_")
+
+
+def is_mt_workload(workload):
+    return workload.startswith("mt_")
+
+
+def base_impl(impl):
+    """tokio-cold -> (tokio, True); tokio -> (tokio, False)."""
+    if impl.endswith(COLD_SUFFIX):
+        return impl[: -len(COLD_SUFFIX)], True
+    return impl, False
+
+
 # Units for which a smaller number is better. Everything else (ops/s,
 # tasks/s, ...) is treated as higher-is-better.
 LOWER_IS_BETTER = {"ns", "us", "ms", "s", "bytes", "B", "KiB", "MiB", "kB", "KB", "MB"}
@@ -62,7 +120,7 @@ BENCH_RE = re.compile(r"^BENCH\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$")
 
 # Environment for every benchmark process. GOMAXPROCS=1 keeps the Go peer on
 # one P even before its main() calls runtime.GOMAXPROCS(1); it is harmless
-# for the others.
+# for the others. (Go's mt_* workloads set GOMAXPROCS 1 and 2 themselves.)
 RUN_ENV_EXTRA = {"GOMAXPROCS": "1", "LC_ALL": "C", "RUST_BACKTRACE": "1"}
 
 
@@ -84,7 +142,7 @@ def is_weft_impl(impl):
 
 
 def workload_rank(name):
-    return (WORKLOADS.index(name), "") if name in WORKLOADS else (len(WORKLOADS), name)
+    return (REPORT_ORDER.index(name), "") if name in REPORT_ORDER else (len(REPORT_ORDER), name)
 
 
 # --------------------------------------------------------------------------
@@ -339,11 +397,74 @@ def build_peers(build_dir, which):
 
 
 class Job:
-    def __init__(self, label, argv, workload, is_weft):
+    def __init__(self, label, argv, workload, is_weft, env=None, cold=False):
         self.label = label
         self.argv = [str(a) for a in argv]
         self.workload = workload  # None: unknown (a weft bench named otherwise)
         self.is_weft = is_weft
+        self.env = dict(env or {})  # on top of the common environment
+        self.cold = cold
+
+
+def list_variants(argv, env, cold):
+    """The measurements a program makes, in order: [(workload, impl)], from
+    BENCH_VARIANT=list; None and a reason if it cannot say."""
+    e = dict(env)
+    e["BENCH_VARIANT"] = "list"
+    if cold:
+        e["BENCH_COLD"] = "1"
+    else:
+        e.pop("BENCH_COLD", None)
+    try:
+        p = subprocess.run([str(a) for a in argv], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60, env=e)
+    except (OSError, subprocess.TimeoutExpired) as ex:
+        return None, str(ex)
+    if p.returncode != 0:
+        return None, f"exit {p.returncode}: {p.stderr.strip()}"
+    out = []
+    for line in p.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "VARIANT":
+            out.append((parts[1], parts[2]))
+    return out, None
+
+
+def expand_jobs(job, env, only, cold, warnings):
+    """The runs of one program (a weft bench, or a peer on one workload): its
+    warm run, and one cold run per measurement. With --only, a program that
+    makes measurements of other workloads too runs only the selected ones,
+    one per process (BENCH_VARIANT), warm and cold."""
+    name = Path(job.argv[0]).name
+    cold_capable = has_cold_mode(job.workload) and name not in NO_COLD_PROGRAMS
+    if not cold_capable:
+        known = NO_COLD_PROGRAMS.get(name) or ({job.workload} if job.workload else None)
+        if only and known is not None and not (known & only):
+            return []
+        return [job]
+    variants, err = list_variants(job.argv, env, cold=True)
+    if variants is None:
+        warnings.append(f"{job.label}: BENCH_VARIANT=list failed ({err}); run warm only")
+        return [job]
+    if not variants:
+        warnings.append(f"{job.label}: lists no measurements; run warm only")
+        return [job]
+    selected = [(k, w, i) for k, (w, i) in enumerate(variants) if not only or w in only]
+    if not selected:
+        return []
+    jobs = []
+    what = job.argv[1] if len(job.argv) > 1 else ""
+    if len(selected) == len(variants):
+        jobs.append(job)  # the whole program, warm, as always
+    else:
+        for k, w, i in selected:
+            jobs.append(Job(f"{job.label} {what} {base_impl(i)[0]}".replace("  ", " "), job.argv, w,
+                            job.is_weft, {"BENCH_VARIANT": str(k)}))
+    if cold:
+        for k, w, i in selected:
+            jobs.append(Job(f"{job.label} {what} {i}".replace("  ", " "), job.argv, w, job.is_weft,
+                            {"BENCH_COLD": "1", "BENCH_VARIANT": str(k)}, cold=True))
+    return jobs
 
 
 def list_peer_workloads(exe):
@@ -389,8 +510,9 @@ def collect_weft_jobs(wdir, only):
 
 def schedule(weft_jobs, peer_jobs):
     """Orders one repetition: workload by workload, weft and peer runs
-    alternating inside each workload; weft benches not tied to one workload
-    are spread evenly over the whole sequence."""
+    alternating inside each workload (warm runs first, then cold, each cold
+    run a fresh process); weft benches not tied to one workload are spread
+    evenly over the whole sequence."""
     keyed_weft = {}
     loose_weft = []
     for j in weft_jobs:
@@ -403,7 +525,8 @@ def schedule(weft_jobs, peer_jobs):
         peers_by_w.setdefault(j.workload, []).append(j)
     order = []
     for w in sorted(set(keyed_weft) | set(peers_by_w), key=workload_rank):
-        ws, ps = list(keyed_weft.get(w, [])), list(peers_by_w.get(w, []))
+        ws = sorted(keyed_weft.get(w, []), key=lambda j: j.cold)  # stable: warm first
+        ps = sorted(peers_by_w.get(w, []), key=lambda j: j.cold)
         while ws or ps:
             if ws:
                 order.append(ws.pop(0))
@@ -437,7 +560,13 @@ class Results:
 
 def run_job(job, rep, reps, timeout, env, only, results):
     t0 = time.monotonic()
-    head = f"[{rep + 1}/{reps}] {job.label}" + (f" {job.argv[1]}" if len(job.argv) > 1 else "")
+    head = f"[{rep + 1}/{reps}] {job.label}"
+    if len(job.argv) > 1 and job.argv[1] not in job.label:
+        head += f" {job.argv[1]}"
+    if job.env:
+        head += " (" + " ".join(f"{k}={v}" for k, v in sorted(job.env.items())) + ")"
+    env = dict(env)
+    env.update(job.env)
     try:
         # Own process group, so a hung program and its children can be
         # stopped together.
@@ -489,6 +618,12 @@ def parse_output(job, stdout, only, results):
             v = float(value)
         except ValueError:
             results.warnings.append(f"{job.label}: unparsable value in {line!r}")
+            continue
+        if base_impl(impl)[1] != job.cold:
+            # A cold run must say -cold and a warm one must not: a program
+            # that ignored the switch would mix the two columns up.
+            results.warnings.append(f"{job.label}: {'cold' if job.cold else 'warm'} run reported "
+                                    f"{workload}/{impl}; sample ignored")
             continue
         results.add(workload, impl, v, unit, job.label)
         n += 1
@@ -595,71 +730,172 @@ def fmt_value(v, unit):
     return sig3(v)
 
 
-def ratio(weft, peer, unit):
+def ratio(weft, peer, unit, workload=None):
     if weft <= 0 or peer <= 0:
         return None
-    return peer / weft if is_lower_better(unit) else weft / peer
+    return peer / weft if is_lower_better(unit, workload) else weft / peer
 
 
-def build_report(info, tools, reps, results, blog, only, pinned=None):
+def collect_medians(results):
+    """{workload: {base impl: {"warm"|"cold": (median, runs, spread), "unit": u}}}"""
+    out = {}
+    for (w, impl), vals in results.samples.items():
+        base, is_cold = base_impl(impl)
+        m = statistics.median(vals)
+        spread = (max(vals) - min(vals)) / abs(m) if m and len(vals) > 1 else None
+        e = out.setdefault(w, {}).setdefault(base, {"unit": results.units[(w, impl)]})
+        if e["unit"] != results.units[(w, impl)]:
+            results.warnings.append(f"{w}/{base}: warm and cold units differ")
+        e["cold" if is_cold else "warm"] = (m, len(vals), spread)
+    return out
+
+
+def ordered_impls(impls):
+    wefts = sorted(i for i in impls if is_weft_impl(i))
+    return wefts, wefts + sorted(i for i in impls if not is_weft_impl(i))
+
+
+def reference_weft(workload, impl, wefts):
+    """The weft impl a peer's row is compared with: "weft" single-threaded;
+    the same worker count in the multi-thread table (tokio-mt2 -> weft-mt2)."""
+    if is_mt_workload(workload):
+        m = re.search(r"-mt(\d+)", impl)
+        ref = f"weft-mt{m.group(1)}" if m else None
+        return ref if ref in wefts else None
+    if "weft" in wefts:
+        return "weft"
+    return wefts[0] if wefts else None
+
+
+def fmt_ratio(r):
+    return f"{r:.2f}x" if r is not None else "n/a"
+
+
+def mode_cell(e, mode, workload):
+    if mode in e:
+        return fmt_value(e[mode][0], e["unit"])
+    return "n/a" if mode == "cold" and not has_cold_mode(workload) else "-"
+
+
+def summary_table(workloads, med):
+    lines = ["| workload | impl | unit | warm | cold | cold speed / warm | "
+             "weft / impl, warm | weft / impl, cold | runs (warm, cold) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for w in workloads:
+        wefts, impls = ordered_impls(med[w])
+        for i in impls:
+            e = med[w][i]
+            unit = e["unit"]
+            cw = ratio(e["cold"][0], e["warm"][0], unit, w) if "warm" in e and "cold" in e else None
+            row = [w, f"**{i}**" if i in wefts else i, unit, mode_cell(e, "warm", w),
+                   mode_cell(e, "cold", w), fmt_ratio(cw) if cw is not None else "-"]
+            ref = reference_weft(w, i, wefts)
+            for mode in ("warm", "cold"):
+                if i in wefts or ref is None:
+                    row.append("-")
+                    continue
+                r_e = med[w][ref]
+                if mode not in e or mode not in r_e or r_e["unit"] != unit:
+                    row.append("-")
+                    continue
+                row.append(f"{fmt_ratio(ratio(r_e[mode][0], e[mode][0], unit, w))} ({ref})")
+            row.append(f"{e['warm'][1] if 'warm' in e else 0}, {e['cold'][1] if 'cold' in e else 0}")
+            lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    return lines
+
+
+def build_report(info, tools, reps, results, blog, only, pinned=None, cold=True):
     lines = ["# weft benchmark comparison", ""]
     lines.append(f"- Date: {info['date']}")
     cores = f"{info['cores']} logical CPUs"
     if info["usable_cores"] != info["cores"]:
         cores += f" ({info['usable_cores']} usable)"
-    lines.append(f"- CPU: {info['cpu']}, {cores}")
+    lines.append(f"- Machine: {info['cpu']}, {cores}")
     lines.append(f"- Kernel: {info['kernel']}")
     if tools:
         lines.append("- Toolchains: " + ", ".join(f"{k} {v}" for k, v in tools.items()))
     lines.append(f"- Repetitions: {reps} (each program run once per repetition; "
                  "median of the runs shown)")
+    if cold:
+        lines.append("- Warm: an untimed warm-up pass, then the timed one, in one process. "
+                     "Cold (BENCH_COLD=1, impls with -cold): no warm-up, each measurement the "
+                     "first pass of a fresh process (BENCH_VARIANT). No cold mode: "
+                     "rss_per_sleeping_task, idle_rss, echo, sim_* (n/a).")
+    else:
+        lines.append("- Warm runs only (--no-cold).")
     if only:
         lines.append("- Workloads restricted to: " + ", ".join(sorted(only, key=workload_rank)))
-    lines.append("- Every peer runs single-threaded (current-thread runtime, "
-                 "one fiber scheduler thread, GOMAXPROCS=1).")
+    lines.append("- Single-thread peers run single-threaded (current-thread runtime, "
+                 "one fiber scheduler thread, GOMAXPROCS=1). Multi-thread peers of bench_mt: "
+                 "tokio's multi-thread runtime with 1 and 2 workers (tokio-mt1, tokio-mt2), "
+                 "Go with GOMAXPROCS 1 and 2 (go-mt1, go-mt2).")
     if pinned is not None:
         lines.append(f"- All benchmark processes pinned to CPU {pinned}.")
+    lines.append("- Ratios: weft/peer for higher-is-better units (ops/s, tasks/s, ...), "
+                 "peer/weft for lower-is-better units (ns, bytes), so above 1 means weft is "
+                 "better; warm is compared with warm and cold with cold. \"cold speed / warm\" "
+                 "is the same kind of ratio between an impl's cold and warm medians (below 1: "
+                 "cold is slower).")
     lines.append("")
 
-    workloads = sorted({w for (w, _) in results.samples}, key=workload_rank)
+    med = collect_medians(results)
+    workloads = sorted(med, key=workload_rank)
+    other = {w for w in workloads if w.startswith(("echo", "sim_", "soak_"))}
+    single = [w for w in workloads if not is_mt_workload(w) and w not in other]
+    multi = [w for w in workloads if is_mt_workload(w)]
+    rest = [w for w in workloads if w in other]
     if not workloads:
         lines.append("No results.")
+        lines.append("")
+    for title, ws in (("Single-thread", single), ("Multi-thread (bench_mt)", multi),
+                      ("Other (no cold mode)", rest)):
+        if not ws:
+            continue
+        lines.append(f"## {title}")
+        lines.append("")
+        lines += summary_table(ws, med)
+
+    lines.append("## Per workload, against every weft impl")
+    lines.append("")
     for w in workloads:
-        impls = [i for (ww, i) in results.samples if ww == w]
-        wefts = sorted(i for i in impls if is_weft_impl(i))
-        others = sorted(i for i in impls if not is_weft_impl(i))
-        units = {results.units[(w, i)] for i in impls}
+        wefts, impls = ordered_impls(med[w])
+        units = {med[w][i]["unit"] for i in impls}
         unit_desc = ", ".join(sorted(units))
         if len(units) == 1:
             u = next(iter(units))
             unit_desc += ", lower is better" if is_lower_better(u, w) else ", higher is better"
-        lines.append(f"## {w} ({unit_desc})")
+        lines.append(f"### {w} ({unit_desc})")
         lines.append("")
-        head = ["impl", "median", "unit", "runs", "spread"]
-        head += [f"{wi} vs peer" for wi in wefts]
+        head = ["impl", "unit", "warm", "runs", "spread", "cold", "runs", "spread"]
+        head += [f"{wi} / impl, warm; cold" for wi in wefts]
         lines.append("| " + " | ".join(head) + " |")
-        lines.append("|" + "|".join(["---", "---:", "---", "---:", "---:"]
+        lines.append("|" + "|".join(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:"]
                                     + ["---:"] * len(wefts)) + "|")
-        med = {}
-        for i in wefts + others:
-            vals = results.samples[(w, i)]
-            med[i] = statistics.median(vals)
-        for i in wefts + others:
-            vals = results.samples[(w, i)]
-            unit = results.units[(w, i)]
-            m = med[i]
-            spread = f"{(max(vals) - min(vals)) / abs(m) * 100:.0f}%" if m and len(vals) > 1 else "-"
-            row = [f"**{i}**" if i in wefts else i, fmt_value(m, unit), unit,
-                   str(len(vals)), spread]
+        for i in impls:
+            e = med[w][i]
+            unit = e["unit"]
+            row = [f"**{i}**" if i in wefts else i, unit]
+            for mode in ("warm", "cold"):
+                if mode in e:
+                    m, n, sp = e[mode]
+                    row += [fmt_value(m, unit), str(n), f"{sp * 100:.0f}%" if sp is not None else "-"]
+                else:
+                    row += [mode_cell(e, mode, w), "0", "-"]
             for wi in wefts:
                 if i in wefts:
                     row.append("-")
                     continue
-                if results.units[(w, wi)] != unit:
+                if med[w][wi]["unit"] != unit:
                     row.append("unit mismatch")
                     continue
-                r = ratio(med[wi], m, unit)
-                row.append(f"{r:.2f}x" if r is not None else "n/a")
+                cells = []
+                for mode in ("warm", "cold"):
+                    if mode in e and mode in med[w][wi]:
+                        cells.append(fmt_ratio(ratio(med[w][wi][mode][0], e[mode][0], unit, w)))
+                    else:
+                        cells.append("-")
+                row.append("; ".join(cells))
             lines.append("| " + " | ".join(row) + " |")
         if not wefts:
             lines.append("")
@@ -668,10 +904,11 @@ def build_report(info, tools, reps, results, blog, only, pinned=None):
 
     lines.append("Notes:")
     lines.append("")
-    lines.append("- \"weft… vs peer\" columns: weft/peer for higher-is-better units (ops/s, "
-                 "tasks/s, ...), peer/weft for lower-is-better units (ns, bytes), so a "
-                 "ratio above 1 always means weft is better.")
     lines.append("- spread = (max - min) / median over the runs.")
+    if any(w == "mt_ping_pong" for w in workloads):
+        lines.append("- mt_ping_pong: bench_mt pins its two tasks to different workers when it has "
+                     "2 (every round trip crosses threads); tokio and Go cannot pin, so their "
+                     "schedulers may keep both on one thread.")
     for peer, reason in blog.skipped:
         lines.append(f"- skipped {peer}: {reason}")
     for peer, reason in blog.failed:
@@ -698,6 +935,8 @@ def main():
     ap.add_argument("--peers", default="boost,libuv,tokio,go",
                     help="comma-separated peer families to build and run "
                          "(default: boost,libuv,tokio,go; empty: none)")
+    ap.add_argument("--no-cold", action="store_true",
+                    help="warm runs only (no BENCH_COLD=1 runs): quicker")
     ap.add_argument("--timeout", type=float, default=120.0,
                     help="seconds before one program run counts as hung (default 120)")
     ap.add_argument("--pin", type=int, metavar="CPU",
@@ -718,6 +957,13 @@ def main():
 
     exes, blog = build_peers(build_dir, which)
 
+    env = dict(os.environ)
+    env.update(RUN_ENV_EXTRA)
+    for k in ("BENCH_COLD", "BENCH_VARIANT"):  # each run sets its own
+        env.pop(k, None)
+    results = Results()
+    cold = not args.no_cold
+
     peer_jobs = []
     for exe in exes:
         names, err = list_peer_workloads(exe)
@@ -727,18 +973,19 @@ def main():
         for w in names:
             if only and w not in only:
                 continue
-            peer_jobs.append(Job(exe.name, [exe, w], w, False))
-    weft_jobs = collect_weft_jobs(wdir, only)
+            peer_jobs += expand_jobs(Job(exe.name, [exe, w], w, False), env, only, cold,
+                                     results.warnings)
+    weft_jobs = []
+    for j in collect_weft_jobs(wdir, only):
+        weft_jobs += expand_jobs(j, env, only, cold, results.warnings)
 
     order = schedule(weft_jobs, peer_jobs)
     if args.pin is not None:
         # Inherited by every child started from here on.
         os.sched_setaffinity(0, {args.pin})
         log(f"== pinned to CPU {args.pin}")
-    env = dict(os.environ)
-    env.update(RUN_ENV_EXTRA)
-    results = Results()
-    log(f"== running {len(order)} programs x {args.reps} repetitions")
+    log(f"== running {len(order)} programs x {args.reps} repetitions "
+        f"({sum(j.cold for j in order)} of them cold)")
     t_start = time.monotonic()
     for rep in range(args.reps):
         # Alternate the direction so no program always runs right after the
@@ -752,14 +999,15 @@ def main():
             results.warnings.append(f"--only {w}: no program reported this workload")
 
     report = build_report(machine_info(), toolchain_info(), args.reps, results, blog, only,
-                          args.pin)
+                          args.pin, cold)
     print(report)
     md = build_dir / "bench-results.md"
     md.write_text(report)
     raw = {
         "machine": machine_info(),
         "samples": [
-            {"workload": w, "impl": i, "unit": results.units[(w, i)], "values": v}
+            {"workload": w, "impl": i, "mode": "cold" if base_impl(i)[1] else "warm",
+             "unit": results.units[(w, i)], "values": v}
             for (w, i), v in sorted(results.samples.items(),
                                     key=lambda kv: (workload_rank(kv[0][0]), kv[0][1]))
         ],

@@ -13,6 +13,8 @@
  */
 #define _GNU_SOURCE
 #define BENCH_NAME "soak_echo"
+/* No cold mode: a soak is not a first burst; BENCH_COLD is ignored. */
+#define BENCH_NO_COLD
 #include "bench.h"
 
 #include <signal.h>

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <ucontext.h>
 #include <utility>
@@ -32,9 +33,51 @@ using Clock = std::chrono::steady_clock;
 static constexpr long kWarmupRounds = 1000000;
 static constexpr long kRounds = 10000000;
 
-static void report(const char *workload, const char *impl, double value, const char *unit) {
+// A result line as is (for the workloads with no cold mode).
+static void report_raw(const char *workload, const char *impl, double value, const char *unit) {
     std::printf("BENCH %s %s %.6g %s\n", workload, impl, value, unit);
     std::fflush(stdout);
+}
+
+// Environment, as for every bench program (tests/bench/bench.h):
+//   BENCH_COLD=1       no warm-up pass, the first pass is the timed one, and
+//                      every impl gets the suffix "-cold".
+//   BENCH_VARIANT=k    make only the k-th measurement of the workload (0-based);
+//   BENCH_VARIANT=list print "VARIANT <workload> <impl>" per measurement
+//                      instead of measuring.
+static bool cold() {
+    const char *e = std::getenv("BENCH_COLD");
+    return e && std::strcmp(e, "1") == 0;
+}
+
+static std::string impl_name(const char *impl) {
+    return cold() ? std::string(impl) + "-cold" : std::string(impl);
+}
+
+// Whether to make the next measurement; called once before each one, in
+// order, also for those skipped.
+static bool variant(const char *workload, const char *impl) {
+    static long next = 0;
+    long k = next++;
+    const char *e = std::getenv("BENCH_VARIANT");
+    if (!e || !*e) return true;
+    if (std::strcmp(e, "list") == 0) {
+        std::printf("VARIANT %s %s\n", workload, impl_name(impl).c_str());
+        std::fflush(stdout);
+        return false;
+    }
+    char *end;
+    long want = std::strtol(e, &end, 10);
+    if (*end || want < 0) {
+        std::fprintf(stderr, "BENCH_VARIANT=%s: want a number or \"list\"\n", e);
+        std::exit(2);
+    }
+    return want == k;
+}
+
+// A result line; "-cold" is appended to the impl when cold.
+static void report(const char *workload, const char *impl, double value, const char *unit) {
+    report_raw(workload, impl_name(impl).c_str(), value, unit);
 }
 
 // ----------------------------------------------------- boost::context::fiber
@@ -100,25 +143,31 @@ static double ucontext_round_trips(long rounds) {
 }
 
 static void fiber_switch() {
-    fiber_round_trips(kWarmupRounds);
-    double ns = fiber_round_trips(kRounds);
-    report("fiber_switch", "boost.context", ns / (2.0 * kRounds), "ns");
-
-    fcontext_round_trips(kWarmupRounds);
-    g_fcontext_bounces = 0;
-    ns = fcontext_round_trips(kRounds);
-    // +1: the entry into fcontext_entry before the timed loop also bounces.
-    if (g_fcontext_bounces != kRounds + 1) {
-        std::fprintf(stderr, "fcontext: expected %ld bounces, saw %ld\n", kRounds + 1,
-                     g_fcontext_bounces);
-        std::abort();
+    if (variant("fiber_switch", "boost.context")) {
+        if (!cold()) fiber_round_trips(kWarmupRounds);
+        double ns = fiber_round_trips(kRounds);
+        report("fiber_switch", "boost.context", ns / (2.0 * kRounds), "ns");
     }
-    report("fiber_switch", "boost.context-fcontext", ns / (2.0 * kRounds), "ns");
 
-    // Each switch is a system call here; fewer rounds keep the run short.
-    ucontext_round_trips(kWarmupRounds / 10);
-    ns = ucontext_round_trips(kRounds / 5);
-    report("fiber_switch", "glibc-ucontext", ns / (2.0 * (kRounds / 5)), "ns");
+    if (variant("fiber_switch", "boost.context-fcontext")) {
+        if (!cold()) fcontext_round_trips(kWarmupRounds);
+        g_fcontext_bounces = 0;
+        double ns = fcontext_round_trips(kRounds);
+        // +1: the entry into fcontext_entry before the timed loop also bounces.
+        if (g_fcontext_bounces != kRounds + 1) {
+            std::fprintf(stderr, "fcontext: expected %ld bounces, saw %ld\n", kRounds + 1,
+                         g_fcontext_bounces);
+            std::abort();
+        }
+        report("fiber_switch", "boost.context-fcontext", ns / (2.0 * kRounds), "ns");
+    }
+
+    if (variant("fiber_switch", "glibc-ucontext")) {
+        // Each switch is a system call here; fewer rounds keep the run short.
+        if (!cold()) ucontext_round_trips(kWarmupRounds / 10);
+        double ns = ucontext_round_trips(kRounds / 5);
+        report("fiber_switch", "glibc-ucontext", ns / (2.0 * (kRounds / 5)), "ns");
+    }
 }
 
 int main(int argc, char **argv) {

@@ -34,9 +34,52 @@ static constexpr long kChainDepth = 1000000;
 static constexpr long kPingPongRounds = 1000000;
 static constexpr long kSleepingTasks = 100000;
 
-static void report(const char *workload, const char *impl, double value, const char *unit) {
+// A result line as is (for the workloads with no cold mode).
+static void report_raw(const char *workload, const char *impl, double value, const char *unit) {
     std::printf("BENCH %s %s %.6g %s\n", workload, impl, value, unit);
     std::fflush(stdout);
+}
+
+// Environment, as for every bench program (tests/bench/bench.h):
+//   BENCH_COLD=1       no warm-up pass, the first pass is the timed one, and
+//                      every impl gets the suffix "-cold"; rss_per_sleeping_task and idle_rss
+//                      ignore it (measured once, no warm-up, anyway).
+//   BENCH_VARIANT=k    make only the k-th measurement of the workload (0-based);
+//   BENCH_VARIANT=list print "VARIANT <workload> <impl>" per measurement
+//                      instead of measuring.
+static bool cold() {
+    const char *e = std::getenv("BENCH_COLD");
+    return e && std::strcmp(e, "1") == 0;
+}
+
+static std::string impl_name(const char *impl) {
+    return cold() ? std::string(impl) + "-cold" : std::string(impl);
+}
+
+// Whether to make the next measurement; called once before each one, in
+// order, also for those skipped.
+static bool variant(const char *workload, const char *impl) {
+    static long next = 0;
+    long k = next++;
+    const char *e = std::getenv("BENCH_VARIANT");
+    if (!e || !*e) return true;
+    if (std::strcmp(e, "list") == 0) {
+        std::printf("VARIANT %s %s\n", workload, impl_name(impl).c_str());
+        std::fflush(stdout);
+        return false;
+    }
+    char *end;
+    long want = std::strtol(e, &end, 10);
+    if (*end || want < 0) {
+        std::fprintf(stderr, "BENCH_VARIANT=%s: want a number or \"list\"\n", e);
+        std::exit(2);
+    }
+    return want == k;
+}
+
+// A result line; "-cold" is appended to the impl when cold.
+static void report(const char *workload, const char *impl, double value, const char *unit) {
+    report_raw(workload, impl_name(impl).c_str(), value, unit);
 }
 
 static double seconds_since(Clock::time_point t0) {
@@ -114,12 +157,16 @@ static double spawn_many_once() {
 }
 
 static void spawn_many() {
-    spawn_many_once<fibers::launch::post>();
-    double s = spawn_many_once<fibers::launch::post>();
-    report("spawn_many", "boost.fiber", kSpawnManyTasks / s, "tasks/s");
-    spawn_many_once<fibers::launch::dispatch>();
-    s = spawn_many_once<fibers::launch::dispatch>();
-    report("spawn_many", "boost.fiber-dispatch", kSpawnManyTasks / s, "tasks/s");
+    if (variant("spawn_many", "boost.fiber")) {
+        if (!cold()) spawn_many_once<fibers::launch::post>();
+        double s = spawn_many_once<fibers::launch::post>();
+        report("spawn_many", "boost.fiber", kSpawnManyTasks / s, "tasks/s");
+    }
+    if (variant("spawn_many", "boost.fiber-dispatch")) {
+        if (!cold()) spawn_many_once<fibers::launch::dispatch>();
+        double s = spawn_many_once<fibers::launch::dispatch>();
+        report("spawn_many", "boost.fiber-dispatch", kSpawnManyTasks / s, "tasks/s");
+    }
 }
 
 // ---------------------------------------------------------------- yield_many
@@ -143,7 +190,8 @@ static double yield_many_once() {
 }
 
 static void yield_many() {
-    yield_many_once();
+    if (!variant("yield_many", "boost.fiber")) return;
+    if (!cold()) yield_many_once();
     double s = yield_many_once();
     report("yield_many", "boost.fiber", double(kYieldTasks) * kYieldsPerTask / s, "yields/s");
 }
@@ -171,7 +219,8 @@ static double chained_spawn_once() {
 }
 
 static void chained_spawn() {
-    chained_spawn_once();
+    if (!variant("chained_spawn", "boost.fiber")) return;
+    if (!cold()) chained_spawn_once();
     double s = chained_spawn_once();
     report("chained_spawn", "boost.fiber", kChainDepth / s, "tasks/s");
 }
@@ -207,12 +256,16 @@ static void ping_pong() {
     // mpsc::channel(1)).
     using Buffered = fibers::buffered_channel<long>;
     using Unbuffered = fibers::unbuffered_channel<long>;
-    ping_pong_once<Buffered>(std::size_t(2));
-    double s = ping_pong_once<Buffered>(std::size_t(2));
-    report("ping_pong", "boost.fiber", kPingPongRounds / s, "roundtrips/s");
-    ping_pong_once<Unbuffered>();
-    s = ping_pong_once<Unbuffered>();
-    report("ping_pong", "boost.fiber-unbuffered", kPingPongRounds / s, "roundtrips/s");
+    if (variant("ping_pong", "boost.fiber")) {
+        if (!cold()) ping_pong_once<Buffered>(std::size_t(2));
+        double s = ping_pong_once<Buffered>(std::size_t(2));
+        report("ping_pong", "boost.fiber", kPingPongRounds / s, "roundtrips/s");
+    }
+    if (variant("ping_pong", "boost.fiber-unbuffered")) {
+        if (!cold()) ping_pong_once<Unbuffered>();
+        double s = ping_pong_once<Unbuffered>();
+        report("ping_pong", "boost.fiber-unbuffered", kPingPongRounds / s, "roundtrips/s");
+    }
 }
 
 // ----------------------------------------------------- rss_per_sleeping_task
@@ -239,7 +292,7 @@ static void rss_per_sleeping_task() {
                  "# boost.fiber stack allocator: default_stack (fixedsize_stack, malloc), "
                  "%zu bytes per stack\n",
                  boost::context::stack_traits::default_size());
-    report("rss_per_sleeping_task", "boost.fiber", double(after - before) / kSleepingTasks, "bytes");
+    report_raw("rss_per_sleeping_task", "boost.fiber", double(after - before) / kSleepingTasks, "bytes");
     // 100k fibers are still asleep; skip the scheduler's teardown.
     std::fflush(nullptr);
     _exit(0);
@@ -248,7 +301,7 @@ static void rss_per_sleeping_task() {
 // ------------------------------------------------------------------ idle_rss
 static void idle_rss() {
     this_fiber::sleep_for(std::chrono::milliseconds(50));
-    report("idle_rss", "boost.fiber", double(vm_rss_bytes()), "bytes");
+    report_raw("idle_rss", "boost.fiber", double(vm_rss_bytes()), "bytes");
 }
 
 struct Workload {

@@ -4,8 +4,19 @@
 //
 //	peer_go --list       print the workload names this peer has
 //
-// The scheduler is restricted to one P (GOMAXPROCS=1) for every workload.
+// The scheduler is restricted to one P (GOMAXPROCS=1) for every single-thread
+// workload; the mt_* workloads (bench_mt's, in mt.go) run with GOMAXPROCS 1
+// and 2 (impls go-mt1, go-mt2).
 // Output lines: "BENCH <workload> <impl> <value> <unit>" (value as %.6g).
+//
+// Environment, as for every bench program (tests/bench/bench.h):
+//
+//	BENCH_COLD=1        no warm-up pass, the first pass is the timed one, and
+//	                    every impl gets the suffix "-cold". rss_per_sleeping_task
+//	                    and idle_rss ignore it (measured once, no warm-up, anyway).
+//	BENCH_VARIANT=k     make only the k-th measurement of the workload (0-based).
+//	BENCH_VARIANT=list  print "VARIANT <workload> <impl>" per measurement
+//	                    instead of measuring.
 package main
 
 import (
@@ -32,7 +43,47 @@ const (
 	idleTimerMillis = 50
 )
 
+// cold is BENCH_COLD=1: no warm-up, "-cold" on every impl.
+var cold = os.Getenv("BENCH_COLD") == "1"
+
+func implName(impl string) string {
+	if cold {
+		return impl + "-cold"
+	}
+	return impl
+}
+
+var variantNext = 0
+
+// variant says whether to make the next measurement (see BENCH_VARIANT
+// above); called once before each measurement, in order, also for those
+// skipped.
+func variant(workload, impl string) bool {
+	k := variantNext
+	variantNext++
+	v := os.Getenv("BENCH_VARIANT")
+	switch {
+	case v == "":
+		return true
+	case v == "list":
+		fmt.Printf("VARIANT %s %s\n", workload, implName(impl))
+		return false
+	}
+	want, err := strconv.Atoi(v)
+	if err != nil || want < 0 {
+		fmt.Fprintf(os.Stderr, "peer_go: BENCH_VARIANT=%s: want a number or \"list\"\n", v)
+		os.Exit(2)
+	}
+	return want == k
+}
+
+// report prints a result line; "-cold" is appended to the impl when cold.
 func report(workload, impl string, value float64, unit string) {
+	reportRaw(workload, implName(impl), value, unit)
+}
+
+// reportRaw prints a result line of a workload that has no cold mode.
+func reportRaw(workload, impl string, value float64, unit string) {
 	fmt.Printf("BENCH %s %s %s %s\n", workload, impl, strconv.FormatFloat(value, 'g', 6, 64), unit)
 }
 
@@ -92,7 +143,12 @@ func spawnManyOnce() time.Duration {
 }
 
 func spawnMany() {
-	spawnManyOnce() // warm-up
+	if !variant("spawn_many", "go") {
+		return
+	}
+	if !cold {
+		spawnManyOnce() // warm-up
+	}
 	d := spawnManyOnce()
 	report("spawn_many", "go", spawnManyTasks/d.Seconds(), "tasks/s")
 }
@@ -116,7 +172,12 @@ func yieldManyOnce() time.Duration {
 }
 
 func yieldMany() {
-	yieldManyOnce()
+	if !variant("yield_many", "go") {
+		return
+	}
+	if !cold {
+		yieldManyOnce()
+	}
 	d := yieldManyOnce()
 	report("yield_many", "go", float64(yieldTasks*yieldsPerTask)/d.Seconds(), "yields/s")
 }
@@ -140,7 +201,12 @@ func chainedSpawnOnce() time.Duration {
 }
 
 func chainedSpawn() {
-	chainedSpawnOnce()
+	if !variant("chained_spawn", "go") {
+		return
+	}
+	if !cold {
+		chainedSpawnOnce()
+	}
 	d := chainedSpawnOnce()
 	report("chained_spawn", "go", chainDepth/d.Seconds(), "tasks/s")
 }
@@ -171,12 +237,20 @@ func pingPongOnce(capacity int) time.Duration {
 }
 
 func pingPong() {
-	pingPongOnce(0)
-	d := pingPongOnce(0)
-	report("ping_pong", "go", pingPongRounds/d.Seconds(), "roundtrips/s")
-	pingPongOnce(1)
-	d = pingPongOnce(1)
-	report("ping_pong", "go-buffered1", pingPongRounds/d.Seconds(), "roundtrips/s")
+	if variant("ping_pong", "go") {
+		if !cold {
+			pingPongOnce(0)
+		}
+		d := pingPongOnce(0)
+		report("ping_pong", "go", pingPongRounds/d.Seconds(), "roundtrips/s")
+	}
+	if variant("ping_pong", "go-buffered1") {
+		if !cold {
+			pingPongOnce(1)
+		}
+		d := pingPongOnce(1)
+		report("ping_pong", "go-buffered1", pingPongRounds/d.Seconds(), "roundtrips/s")
+	}
 }
 
 // -------------------------------------------------------------------- timers
@@ -203,14 +277,19 @@ func timersOnce(offsets []time.Duration) time.Duration {
 }
 
 func timers() {
+	if !variant("timers", "go") {
+		return
+	}
 	r := rng{0x9E3779B97F4A7C15}
 	offsets := make([]time.Duration, numTimers)
 	for i := range offsets {
 		ms := r.next() % (timerMaxMs + 1)
 		offsets[i] = time.Hour + time.Duration(ms)*time.Millisecond
 	}
-	timersOnce(offsets)
-	runtime.GC()
+	if !cold {
+		timersOnce(offsets)
+		runtime.GC()
+	}
 	d := timersOnce(offsets)
 	report("timers", "go", float64(numTimers+numTimers/2)/d.Seconds(), "ops/s")
 }
@@ -232,7 +311,8 @@ func rssPerSleepingTask() {
 	// One more pass so the last goroutine is parked in Sleep too.
 	runtime.Gosched()
 	after := vmRSSBytes()
-	report("rss_per_sleeping_task", "go", (float64(after)-float64(before))/sleepingTasks, "bytes")
+	// No cold mode: measured once, without warm-up.
+	reportRaw("rss_per_sleeping_task", "go", (float64(after)-float64(before))/sleepingTasks, "bytes")
 	os.Exit(0)
 }
 
@@ -240,7 +320,8 @@ func rssPerSleepingTask() {
 
 func idleRSS() {
 	time.Sleep(idleTimerMillis * time.Millisecond)
-	report("idle_rss", "go", float64(vmRSSBytes()), "bytes")
+	// No cold mode: measured once, in a fresh process.
+	reportRaw("idle_rss", "go", float64(vmRSSBytes()), "bytes")
 }
 
 var workloads = []struct {
@@ -254,6 +335,11 @@ var workloads = []struct {
 	{"timers", timers},
 	{"rss_per_sleeping_task", rssPerSleepingTask},
 	{"idle_rss", idleRSS},
+	{"mt_spawn_many", mtSpawnMany},
+	{"mt_yield_many", mtYieldMany},
+	{"mt_chained_spawn", mtChainedSpawn},
+	{"mt_ping_pong", mtPingPong},
+	{"mt_fanout", mtFanout},
 }
 
 func main() {

@@ -28,9 +28,56 @@
 #define NUM_TIMERS 1000000
 #define TIMER_MAX_MS 1000
 
-static void report(const char *workload, const char *impl, double value, const char *unit) {
+/* A result line as is (idle_rss has no cold mode). */
+static void report_raw(const char *workload, const char *impl, double value, const char *unit) {
     printf("BENCH %s %s %.6g %s\n", workload, impl, value, unit);
     fflush(stdout);
+}
+
+/* Environment, as for every bench program (tests/bench/bench.h):
+ *   BENCH_COLD=1       no warm-up pass, the first pass is the timed one, and
+ *                      every impl gets the suffix "-cold"; idle_rss ignores it (measured once,
+ *                      in a fresh process, anyway).
+ *   BENCH_VARIANT=k    make only the k-th measurement of the workload (0-based);
+ *   BENCH_VARIANT=list print "VARIANT <workload> <impl>" per measurement
+ *                      instead of measuring. */
+static int cold(void) {
+    const char *e = getenv("BENCH_COLD");
+    return e && strcmp(e, "1") == 0;
+}
+
+static const char *impl_name(const char *impl, char *buf, size_t size) {
+    if (!cold()) return impl;
+    snprintf(buf, size, "%s-cold", impl);
+    return buf;
+}
+
+/* Whether to make the next measurement; called once before each one, in
+ * order, also for those skipped. */
+static int variant(const char *workload, const char *impl) {
+    static long next = 0;
+    long k = next++;
+    const char *e = getenv("BENCH_VARIANT");
+    if (!e || !*e) return 1;
+    if (strcmp(e, "list") == 0) {
+        char buf[128];
+        printf("VARIANT %s %s\n", workload, impl_name(impl, buf, sizeof buf));
+        fflush(stdout);
+        return 0;
+    }
+    char *end;
+    long want = strtol(e, &end, 10);
+    if (*end || want < 0) {
+        fprintf(stderr, "BENCH_VARIANT=%s: want a number or \"list\"\n", e);
+        exit(2);
+    }
+    return want == k;
+}
+
+/* A result line; "-cold" is appended to the impl when cold. */
+static void report(const char *workload, const char *impl, double value, const char *unit) {
+    char buf[128];
+    report_raw(workload, impl_name(impl, buf, sizeof buf), value, unit);
 }
 
 static double now_sec(void) {
@@ -83,6 +130,7 @@ static double timers_once(uv_timer_t *timers, const uint64_t *timeouts) {
 }
 
 static int timers(void) {
+    if (!variant("timers", "libuv")) return 0;
     uv_loop_t *loop = uv_default_loop();
     uv_timer_t *t = calloc(NUM_TIMERS, sizeof *t);
     uint64_t *timeouts = malloc(NUM_TIMERS * sizeof *timeouts);
@@ -91,7 +139,7 @@ static int timers(void) {
         uv_timer_init(loop, &t[i]);
         timeouts[i] = rng_next() % (TIMER_MAX_MS + 1);
     }
-    timers_once(t, timeouts); /* warm-up */
+    if (!cold()) timers_once(t, timeouts); /* warm-up */
     double s = timers_once(t, timeouts);
     report("timers", "libuv", (NUM_TIMERS + NUM_TIMERS / 2) / s, "ops/s");
     /* 1M inactive handles are still on the loop's handle queue; no teardown. */
@@ -112,7 +160,7 @@ static int idle_rss(void) {
     uv_timer_start(&t, idle_cb, 50, 0);
     uv_run(loop, UV_RUN_DEFAULT);
     if (idle_rss_value < 0) abort();
-    report("idle_rss", "libuv", (double)idle_rss_value, "bytes");
+    report_raw("idle_rss", "libuv", (double)idle_rss_value, "bytes");
     uv_loop_close(loop);
     return 0;
 }

@@ -3,8 +3,18 @@
 //! Usage: peer_tokio <workload>      run one workload, print BENCH lines
 //!        peer_tokio --list          print the workload names this peer has
 //!
-//! Every workload runs on a current-thread runtime (one worker thread).
+//! The single-thread workloads run on a current-thread runtime (one worker
+//! thread); the `mt_*` workloads (bench_mt's) on the multi-thread runtime with
+//! 1 and 2 worker threads (impls `tokio-mt1`, `tokio-mt2`).
 //! Output lines: `BENCH <workload> <impl> <value> <unit>` (value as %.6g).
+//!
+//! Environment, as for every bench program (tests/bench/bench.h):
+//!   BENCH_COLD=1     no warm-up pass, the first pass is the timed one, and
+//!                    every impl gets the suffix `-cold`. rss_per_sleeping_task
+//!                    and idle_rss ignore it (measured once, no warm-up, anyway).
+//!   BENCH_VARIANT=k  make only the k-th measurement of the workload (0-based);
+//!   BENCH_VARIANT=list  print `VARIANT <workload> <impl>` per measurement
+//!                    instead of measuring.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,7 +60,49 @@ fn fmt_g6(v: f64) -> String {
     }
 }
 
+/// BENCH_COLD=1: no warm-up, `-cold` on every impl.
+fn cold() -> bool {
+    std::env::var("BENCH_COLD").map(|v| v == "1").unwrap_or(false)
+}
+
+fn impl_name(imp: &str) -> String {
+    if cold() {
+        format!("{}-cold", imp)
+    } else {
+        imp.to_string()
+    }
+}
+
+static VARIANT_NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether to make the next measurement (see BENCH_VARIANT above); called
+/// once before each measurement, in order, also for those skipped.
+fn variant(workload: &str, imp: &str) -> bool {
+    let k = VARIANT_NEXT.fetch_add(1, Ordering::Relaxed);
+    match std::env::var("BENCH_VARIANT") {
+        Err(_) => true,
+        Ok(v) if v.is_empty() => true,
+        Ok(v) if v == "list" => {
+            println!("VARIANT {} {}", workload, impl_name(imp));
+            false
+        }
+        Ok(v) => match v.parse::<usize>() {
+            Ok(want) => want == k,
+            Err(_) => {
+                eprintln!("peer_tokio: BENCH_VARIANT={}: want a number or \"list\"", v);
+                std::process::exit(2);
+            }
+        },
+    }
+}
+
+/// A result line; `-cold` is appended to the impl when cold.
 fn report(workload: &str, imp: &str, value: f64, unit: &str) {
+    report_raw(workload, &impl_name(imp), value, unit);
+}
+
+/// A result line of a workload that has no cold mode.
+fn report_raw(workload: &str, imp: &str, value: f64, unit: &str) {
     println!("BENCH {} {} {} {}", workload, imp, fmt_g6(value), unit);
 }
 
@@ -132,8 +184,13 @@ fn spawn_many_once(rt: &Runtime) -> Duration {
 }
 
 fn spawn_many() {
+    if !variant("spawn_many", "tokio") {
+        return;
+    }
     let rt = rt();
-    spawn_many_once(&rt); // warm-up
+    if !cold() {
+        spawn_many_once(&rt); // warm-up
+    }
     let d = spawn_many_once(&rt);
     report(
         "spawn_many",
@@ -166,8 +223,13 @@ fn yield_many_once(rt: &Runtime) -> Duration {
 }
 
 fn yield_many() {
+    if !variant("yield_many", "tokio") {
+        return;
+    }
     let rt = rt();
-    yield_many_once(&rt);
+    if !cold() {
+        yield_many_once(&rt);
+    }
     let d = yield_many_once(&rt);
     let n = (YIELD_TASKS * YIELDS_PER_TASK) as f64;
     report("yield_many", "tokio", n / d.as_secs_f64(), "yields/s");
@@ -196,8 +258,13 @@ fn chained_spawn_once(rt: &Runtime) -> Duration {
 }
 
 fn chained_spawn() {
+    if !variant("chained_spawn", "tokio") {
+        return;
+    }
     let rt = rt();
-    chained_spawn_once(&rt);
+    if !cold() {
+        chained_spawn_once(&rt);
+    }
     let d = chained_spawn_once(&rt);
     report(
         "chained_spawn",
@@ -261,23 +328,34 @@ fn ping_pong_unbounded_once(rt: &Runtime) -> Duration {
 }
 
 fn ping_pong() {
-    let rt = rt();
-    ping_pong_bounded_once(&rt);
-    let d = ping_pong_bounded_once(&rt);
-    report(
-        "ping_pong",
-        "tokio",
-        PING_PONG_ROUNDS as f64 / d.as_secs_f64(),
-        "roundtrips/s",
-    );
-    ping_pong_unbounded_once(&rt);
-    let d = ping_pong_unbounded_once(&rt);
-    report(
-        "ping_pong",
-        "tokio-unbounded",
-        PING_PONG_ROUNDS as f64 / d.as_secs_f64(),
-        "roundtrips/s",
-    );
+    // One runtime for both (run.py runs each in a process of its own when cold).
+    let mut shared: Option<Runtime> = None;
+    if variant("ping_pong", "tokio") {
+        let r = shared.get_or_insert_with(rt);
+        if !cold() {
+            ping_pong_bounded_once(r);
+        }
+        let d = ping_pong_bounded_once(r);
+        report(
+            "ping_pong",
+            "tokio",
+            PING_PONG_ROUNDS as f64 / d.as_secs_f64(),
+            "roundtrips/s",
+        );
+    }
+    if variant("ping_pong", "tokio-unbounded") {
+        let r = shared.get_or_insert_with(rt);
+        if !cold() {
+            ping_pong_unbounded_once(r);
+        }
+        let d = ping_pong_unbounded_once(r);
+        report(
+            "ping_pong",
+            "tokio-unbounded",
+            PING_PONG_ROUNDS as f64 / d.as_secs_f64(),
+            "roundtrips/s",
+        );
+    }
 }
 
 // -------------------------------------------------------------------- timers
@@ -313,12 +391,17 @@ fn timers_once(rt: &Runtime, offsets_ms: &[u64]) -> Duration {
 }
 
 fn timers() {
+    if !variant("timers", "tokio") {
+        return;
+    }
     let rt = rt();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let offsets: Vec<u64> = (0..TIMERS)
         .map(|_| rng.next() % (TIMER_MAX_MS + 1))
         .collect();
-    timers_once(&rt, &offsets);
+    if !cold() {
+        timers_once(&rt, &offsets);
+    }
     let d = timers_once(&rt, &offsets);
     let ops = (TIMERS + TIMERS / 2) as f64;
     report("timers", "tokio", ops / d.as_secs_f64(), "ops/s");
@@ -342,7 +425,8 @@ fn rss_per_sleeping_task() {
             tokio::task::yield_now().await;
         }
         let after = vm_rss_bytes();
-        report(
+        // No cold mode: measured once, without warm-up.
+        report_raw(
             "rss_per_sleeping_task",
             "tokio",
             (after as f64 - before as f64) / SLEEPING_TASKS as f64,
@@ -357,7 +441,201 @@ fn rss_per_sleeping_task() {
 fn idle_rss() {
     let rt = rt();
     rt.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
-    report("idle_rss", "tokio", vm_rss_bytes() as f64, "bytes");
+    // No cold mode: measured once, in a fresh process.
+    report_raw("idle_rss", "tokio", vm_rss_bytes() as f64, "bytes");
+}
+
+// ------------------------------------------------- multi-thread (bench_mt's)
+// The workloads of tests/bench/bench_mt.c, same sizes, on tokio's
+// multi-thread runtime with 1 and 2 worker threads. As in bench_mt, the
+// workload runs in a task on the runtime (the main thread only waits), each
+// variant on a fresh runtime, warm-up pass first unless cold. tokio cannot pin
+// a task to a worker: mt_ping_pong's two tasks go where the scheduler puts
+// them (bench_mt pins them to different workers when it has 2).
+const MT_SPAWN_TASKS: usize = 1_000_000;
+const MT_YIELD_TASKS: usize = 1_000;
+const MT_YIELDS: usize = 1_000;
+const MT_CHAIN: usize = 100_000;
+const MT_ROUND_TRIPS: usize = 100_000;
+const MT_FAN_TASKS: u64 = 64;
+const MT_FAN_WORK: u64 = 2_000_000;
+
+fn mt_rt(workers: usize) -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_time()
+        .build()
+        .expect("build multi-thread runtime")
+}
+
+/// Runs `once` on a fresh multi-thread runtime per worker count (1, 2):
+/// warm-up pass unless cold, then the timed one; reports count / seconds.
+fn mt_measure(workload: &str, unit: &str, count: f64, once: fn(&Runtime, usize) -> Duration) {
+    for workers in 1..=2usize {
+        let imp = format!("tokio-mt{}", workers);
+        if !variant(workload, &imp) {
+            continue;
+        }
+        let rt = mt_rt(workers);
+        if !cold() {
+            once(&rt, workers);
+        }
+        let d = once(&rt, workers);
+        report(workload, &imp, count / d.as_secs_f64(), unit);
+    }
+}
+
+fn mt_spawn_many_once(rt: &Runtime, _workers: usize) -> Duration {
+    rt.block_on(async {
+        tokio::spawn(async {
+            let cd = Countdown::new(MT_SPAWN_TASKS);
+            let t0 = Instant::now();
+            for _ in 0..MT_SPAWN_TASKS {
+                let cd = cd.clone();
+                tokio::spawn(async move {
+                    cd.hit();
+                });
+            }
+            cd.done.notified().await;
+            t0.elapsed()
+        })
+        .await
+        .unwrap()
+    })
+}
+
+fn mt_yield_many_once(rt: &Runtime, _workers: usize) -> Duration {
+    rt.block_on(async {
+        tokio::spawn(async {
+            let t0 = Instant::now();
+            let mut handles = Vec::with_capacity(MT_YIELD_TASKS);
+            for _ in 0..MT_YIELD_TASKS {
+                handles.push(tokio::spawn(async {
+                    for _ in 0..MT_YIELDS {
+                        tokio::task::yield_now().await;
+                    }
+                }));
+            }
+            for h in handles {
+                h.await.unwrap();
+            }
+            t0.elapsed()
+        })
+        .await
+        .unwrap()
+    })
+}
+
+fn mt_chain(cd: Arc<Countdown>, n: usize) {
+    if n == 0 {
+        cd.hit();
+    } else {
+        tokio::spawn(async move { mt_chain(cd, n - 1) });
+    }
+}
+
+fn mt_chained_spawn_once(rt: &Runtime, _workers: usize) -> Duration {
+    rt.block_on(async {
+        tokio::spawn(async {
+            let cd = Countdown::new(1);
+            let t0 = Instant::now();
+            mt_chain(cd.clone(), MT_CHAIN);
+            cd.done.notified().await;
+            t0.elapsed()
+        })
+        .await
+        .unwrap()
+    })
+}
+
+fn mt_ping_pong_once(rt: &Runtime, _workers: usize) -> Duration {
+    rt.block_on(async {
+        tokio::spawn(async {
+            let (tx_ping, mut rx_ping) = mpsc::channel::<u64>(1);
+            let (tx_pong, mut rx_pong) = mpsc::channel::<u64>(1);
+            let t0 = Instant::now();
+            let ponger = tokio::spawn(async move {
+                for _ in 0..MT_ROUND_TRIPS {
+                    let v = rx_ping.recv().await.unwrap();
+                    tx_pong.send(v).await.unwrap();
+                }
+            });
+            for i in 0..MT_ROUND_TRIPS as u64 {
+                tx_ping.send(i).await.unwrap();
+                let v = rx_pong.recv().await.unwrap();
+                assert_eq!(v, i, "mt_ping_pong: wrong value came back");
+            }
+            ponger.await.unwrap();
+            t0.elapsed()
+        })
+        .await
+        .unwrap()
+    })
+}
+
+/// bench_mt's work item: 2M steps of a 64-bit LCG. LLVM would fold
+/// consecutive steps into one (x*a^2 + c*(a+1)) when it unrolls, which gcc
+/// does not do to the C version; an empty asm statement that "changes" x
+/// after every step keeps one multiply-add per step, in a register.
+fn mt_work(i: u64) -> u64 {
+    let mut x = i | 1;
+    for _ in 0..MT_FAN_WORK {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            std::arch::asm!("/* {0} */", inout(reg) x, options(nomem, nostack, preserves_flags));
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            x = std::hint::black_box(x);
+        }
+    }
+    x >> 40
+}
+
+fn mt_fanout_once(rt: &Runtime, _workers: usize) -> Duration {
+    rt.block_on(async {
+        tokio::spawn(async {
+            let t0 = Instant::now();
+            let handles: Vec<_> = (0..MT_FAN_TASKS)
+                .map(|i| tokio::spawn(async move { mt_work(i) }))
+                .collect();
+            let mut sum = 0u64;
+            for h in handles {
+                sum = sum.wrapping_add(h.await.unwrap());
+            }
+            let d = t0.elapsed();
+            assert!(sum != 0, "mt_fanout: no work done");
+            d
+        })
+        .await
+        .unwrap()
+    })
+}
+
+fn mt_spawn_many() {
+    mt_measure("mt_spawn_many", "tasks/s", MT_SPAWN_TASKS as f64, mt_spawn_many_once);
+}
+
+fn mt_yield_many() {
+    let n = (MT_YIELD_TASKS * MT_YIELDS) as f64;
+    mt_measure("mt_yield_many", "yields/s", n, mt_yield_many_once);
+}
+
+fn mt_chained_spawn() {
+    mt_measure("mt_chained_spawn", "tasks/s", MT_CHAIN as f64, mt_chained_spawn_once);
+}
+
+fn mt_ping_pong() {
+    let n = MT_ROUND_TRIPS as f64;
+    mt_measure("mt_ping_pong", "round-trips/s", n, mt_ping_pong_once);
+}
+
+fn mt_fanout() {
+    let n = (MT_FAN_TASKS * MT_FAN_WORK) as f64;
+    mt_measure("mt_fanout", "items/s", n, mt_fanout_once);
 }
 
 const WORKLOADS: &[(&str, fn())] = &[
@@ -368,6 +646,11 @@ const WORKLOADS: &[(&str, fn())] = &[
     ("timers", timers),
     ("rss_per_sleeping_task", rss_per_sleeping_task),
     ("idle_rss", idle_rss),
+    ("mt_spawn_many", mt_spawn_many),
+    ("mt_yield_many", mt_yield_many),
+    ("mt_chained_spawn", mt_chained_spawn),
+    ("mt_ping_pong", mt_ping_pong),
+    ("mt_fanout", mt_fanout),
 ];
 
 /// bench_echo's peer: an echo server on 127.0.0.1 (prints "PORT <n>", serves
