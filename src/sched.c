@@ -417,9 +417,11 @@ void weft__sched_remote(weft__worker *w, weft__task *t)
 
 void weft__sched_push_shared(weft__worker *w, weft__task *t)
 {
+    /* A pinned task is no work for anyone else. Read before the push: once
+     * pushed, t is another worker's to take and run. */
+    bool for_anyone = !(t->flags & WEFT__F_PINNED);
     push_owned(w, t);
-    /* A pinned task is no work for anyone else. */
-    if (w->has_peers && !(t->flags & WEFT__F_PINNED))
+    if (w->has_peers && for_anyone)
         notify_idle(w->engine, w);
 }
 
