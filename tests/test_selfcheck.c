@@ -1,7 +1,7 @@
 /* test_selfcheck.c — the determinism self-check catches what escapes the
  * simulator, under every strategy: a global's state one run leaves for the
- * next (caught in-process; rand() would be one, but the escape detector
- * stops that call first: test_io_escape.c), the process id (the same within a process:
+ * next (caught in-process), rand() (the escape detector stops the first
+ * run that calls it, before any comparison), the process id (the same within a process:
  * caught by running again in a fresh one) and a malloc address (caught in
  * one or the other, as the allocator and ASLR have it); exhaustive search
  * notices a choice tree that moves; a failed check names the runs it made;
@@ -130,6 +130,33 @@ START_TEST(leaked_global_state_is_caught_in_process_under_every_strategy)
 }
 END_TEST
 
+static void *uses_rand_child(void *arg)
+{
+    (void)arg;
+    sleep_bits((uint64_t)rand(), 16);
+    return NULL;
+}
+
+static void *uses_rand(void *arg)
+{
+    (void)arg;
+    return pair(uses_rand_child);
+}
+
+/* rand() is caught before any comparison of runs: the escape detector fails
+ * the first run that calls it, naming the call and what to use instead. */
+START_TEST(rand_is_caught_under_every_strategy)
+{
+    weft_explore_result r = check(uses_rand, _i, "rand", WEFT_EXPLORE_CHECK_DETERMINISM);
+    ck_assert_weft(r.status, WEFT_EFAILED);
+    ck_assert_uint_eq(r.failures, 1);
+    ck_assert_uint_eq(r.runs, 1);
+    ck_assert_msg(strstr(r.message, "escape: ") && strstr(r.message, "called rand") && strstr(r.message, "weft_rand()"),
+                  "%s", r.message);
+    weft_explore_result_free(&r);
+}
+END_TEST
+
 START_TEST(the_process_id_is_caught_across_processes_under_every_strategy)
 {
     if (under_valgrind()) {
@@ -251,6 +278,7 @@ Suite *suite_selfcheck(void)
     TCase *tc = tcase_create("selfcheck");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, leaked_global_state_is_caught_in_process_under_every_strategy, 0, 3);
+    tcase_add_loop_test(tc, rand_is_caught_under_every_strategy, 0, 3);
     tcase_add_loop_test(tc, the_process_id_is_caught_across_processes_under_every_strategy, 0, 3);
     tcase_add_loop_test(tc, a_malloc_address_is_caught_under_every_strategy, 0, 3);
     tcase_add_test(tc, exhaustive_search_notices_a_tree_that_moves);

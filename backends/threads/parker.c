@@ -4,6 +4,20 @@
  * worker's last look at its queues and its sleep is never lost. */
 #include "threads.h"
 
+/* The reactor's wait (p->sleep and p->kick), except under the atomics
+ * model, whose simulated threads share one OS thread: there a park must be
+ * the modelled futex, never a real epoll_wait that would block them all
+ * (the model's own tests do no IO; the ordinary suite in the model build
+ * runs real threads and keeps the reactor). */
+static inline bool by_reactor(const weft__parker *p)
+{
+#ifdef WEFT_MODEL
+    if (WEFT__MODEL_ON)
+        return false;
+#endif
+    return p->sleep != NULL;
+}
+
 void weft__parker_park(weft__parker *p, const weft_os *os, uint64_t deadline, bool (*give_up)(void *ctx), void *ctx)
 {
     uint32_t s = WEFT__PARK_NOTIFIED;
@@ -20,7 +34,7 @@ void weft__parker_park(weft__parker *p, const weft_os *os, uint64_t deadline, bo
             return; /* (a wake came too: consumed) */
         return;
     }
-    if (p->sleep) {
+    if (by_reactor(p)) {
         /* The reactor's wait: IO events end it too, so the loop always
          * looks again afterwards. */
         p->sleep(p->arg, deadline);
@@ -48,7 +62,7 @@ bool weft__parker_unpark(weft__parker *p, const weft_os *os)
 {
     if (weft__xchg(&p->state, (uint32_t)WEFT__PARK_NOTIFIED, WEFT__RELEASE) != WEFT__PARK_PARKED)
         return false;
-    if (p->kick)
+    if (by_reactor(p))
         p->kick(p->arg);
     else
         weft__futex_wake(os, &p->state, 1);
