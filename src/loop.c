@@ -68,7 +68,7 @@ static void finish(weft__worker *w, weft__task *t)
     if (was == WEFT__JOIN_DETACHED)
         weft__task_release(rt, t);
     else if (was != WEFT__JOIN_NONE)
-        weft__wake((weft__task *)was, 0);
+        weft__wake_any((weft__task *)was, 0); /* out of line: every finish pays for an inlined one */
     if (last)
         set_stop(rt);
 }

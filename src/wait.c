@@ -94,7 +94,7 @@ static void on_deadline(weft_timer *tm, void *arg)
     weft__unlock_s(serial, &t->wait_lock);
 }
 
-int weft__block(weft__task *t, int kind_flags, void *obj, weft__unlink_fn unlink, uint64_t deadline)
+int weft__block_any(weft__task *t, int kind_flags, void *obj, weft__unlink_fn unlink, uint64_t deadline)
 {
     weft__worker *w = t->worker;
     weft_rt *rt = t->rt;
@@ -166,7 +166,7 @@ int weft__block(weft__task *t, int kind_flags, void *obj, weft__unlink_fn unlink
     return t->wait_result;
 }
 
-void weft__wake(weft__task *t, int result)
+void weft__wake_any(weft__task *t, int result)
 {
     weft_rt *rt = t->rt;
     weft__worker *cur = weft__tls_worker;
