@@ -702,9 +702,17 @@ static inline weft__waiter *weft__waitlist_pop(weft_list *l)
 WEFT_HIDDEN void weft__wake_chain(weft_list *chain, int code);
 /* Queue wt on l and block; called with *lock held, which it releases
  * before parking. Cancellation and timeouts remove wt from l under *lock. */
-WEFT_HIDDEN int weft__block_on_list(weft__task *t, weft__waiter *wt, weft_list *l, weft__a32 *lock, bool serial,
-                                    int kind, uint64_t deadline);
 WEFT_HIDDEN bool weft__unlink_from_list(weft__task *t);
+static inline int weft__block_on_list(weft__task *t, weft__waiter *wt, weft_list *l, weft__a32 *lock, bool serial,
+                                      int kind, uint64_t deadline)
+{
+    wt->task = t;
+    wt->lock = lock;
+    wt->serial = serial;
+    weft__waitlist_push(l, wt);
+    weft__unlock_s(serial, lock);
+    return weft__block(t, kind, wt, weft__unlink_from_list, deadline);
+}
 
 /* Coordination objects of a serial runtime are used without atomics; `w`
  * is the calling task's worker (objects are used only by tasks). */

@@ -259,14 +259,3 @@ bool weft__unlink_from_list(weft__task *t)
     weft__unlock_s(wt->serial, wt->lock);
     return mine;
 }
-
-int weft__block_on_list(weft__task *t, weft__waiter *wt, weft_list *l, weft__a32 *lock, bool serial, int kind,
-                        uint64_t deadline)
-{
-    wt->task = t;
-    wt->lock = lock;
-    wt->serial = serial;
-    weft__waitlist_push(l, wt);
-    weft__unlock_s(serial, lock);
-    return weft__block(t, kind, wt, weft__unlink_from_list, deadline);
-}
