@@ -4,6 +4,16 @@
  * worker's last look at its queues and its sleep is never lost. */
 #include "threads.h"
 
+/* Under the model (VARIANT=model) the simulated threads take turns on one OS
+ * thread: a worker must sleep in the model's futex, which switches to another
+ * simulated thread, never in its reactor's real wait, which would block them
+ * all (the runtime cases park a worker and hang otherwise). */
+#ifdef WEFT_MODEL
+#define REACTOR_PARK(p) ((p)->sleep && !WEFT__MODEL_ON)
+#else
+#define REACTOR_PARK(p) ((p)->sleep != NULL)
+#endif
+
 void weft__parker_park(weft__parker *p, const weft_os *os, uint64_t deadline, bool (*give_up)(void *ctx), void *ctx)
 {
     uint32_t s = WEFT__PARK_NOTIFIED;
@@ -20,7 +30,7 @@ void weft__parker_park(weft__parker *p, const weft_os *os, uint64_t deadline, bo
             return; /* (a wake came too: consumed) */
         return;
     }
-    if (p->sleep) {
+    if (REACTOR_PARK(p)) {
         /* The reactor's wait: IO events end it too, so the loop always
          * looks again afterwards. */
         p->sleep(p->arg, deadline);
@@ -48,7 +58,7 @@ bool weft__parker_unpark(weft__parker *p, const weft_os *os)
 {
     if (weft__xchg(&p->state, (uint32_t)WEFT__PARK_NOTIFIED, WEFT__RELEASE) != WEFT__PARK_PARKED)
         return false;
-    if (p->kick)
+    if (REACTOR_PARK(p))
         p->kick(p->arg);
     else
         weft__futex_wake(os, &p->state, 1);
