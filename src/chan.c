@@ -383,23 +383,35 @@ static int op_locked(weft_chan *ch, bool send, void *elem)
 /* Every send and receive: `block` waits (until deadline) where a try_ call
  * returns WEFT_EAGAIN. A waiting sender parks with a pointer to its element,
  * a receiver with its destination; 0 after the wait means the transfer
- * happened, anything else that it did not. */
-static int chan_op(weft_chan *ch, bool send, void *elem, bool block, uint64_t deadline, const char *what)
+ * happened, anything else that it did not. Inlined into each entry point, so
+ * `send` and `block` are constants there and every check is made once. */
+static WEFT_ALWAYS_INLINE int chan_op(weft_chan *ch, bool send, void *elem, bool block, uint64_t deadline,
+                                      const char *what)
 {
-    if (!valid(ch) || !elem)
+    if (WEFT_UNLIKELY(!valid(ch) || !elem))
         return elem ? bad_chan(what, ch) : WEFT_MISUSE(WEFT_EINVAL, "%s: NULL element pointer", what);
     weft__worker *w = weft__tls_worker;
     int r;
-    if (ch->serial && (!w || w->rt != ch->owner) && (r = check_thread(ch, what)) < 0)
+    if (ch->serial && WEFT_UNLIKELY(!w || w->rt != ch->owner) && (r = check_thread(ch, what)) < 0)
         return r;
     weft__task *self = NULL;
-    if (block && (r = weft__blocking_entry(&self, what)) < 0)
-        return r;
-    if (block)
-        w = weft__tls_worker; /* a spent budget may have moved it to another worker */
+    if (block) {
+        /* weft__blocking_entry's common case, with the worker already in
+         * hand; anything else (a spent budget may even move the task to
+         * another worker) goes the long way. */
+        self = w ? w->current : NULL;
+        if (WEFT_LIKELY(self && !(self->flags & WEFT__F_NOSTACK) && !self->scope && w->coop_budget > 1 &&
+                        !(weft__ld(&self->cancel, WEFT__RELAXED) & WEFT__CANCEL_REQUESTED))) {
+            w->coop_budget--;
+        } else {
+            if ((r = weft__blocking_entry_slow(&self, what)) < 0)
+                return r;
+            w = weft__tls_worker;
+        }
+    }
     /* A try always has an effect others can see (even "empty" is an
      * observation); a blocking call only when it will not wait. */
-    if (w && w->sched_point && (!block || (send ? send_ready(ch) : recv_ready(ch))))
+    if (w && WEFT_UNLIKELY(w->sched_point != NULL) && (!block || (send ? send_ready(ch) : recv_ready(ch))))
         weft__sched_point(w);
     chan_lock(ch);
     r = op_locked(ch, send, elem);
@@ -409,8 +421,11 @@ static int chan_op(weft_chan *ch, bool send, void *elem, bool block, uint64_t de
         chan_unlock(ch);
         return r;
     }
-    weft__waiter wt = {0};
+    /* The rest of the waiter is set as it is queued (task, lock, list,
+     * linked) and by whoever completes it (result). */
+    weft__waiter wt;
     wt.data = elem;
+    wt.select = NULL;
     int kind = (send ? WEFT__W_CHAN_SEND : WEFT__W_CHAN_RECV) | (ch->serial ? 0 : WEFT__W_EXTERNAL);
     return weft__block_on_list(self, &wt, send ? &ch->senders : &ch->receivers, &ch->lock, ch->serial, kind,
                                deadline);

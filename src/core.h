@@ -615,11 +615,59 @@ static inline int weft__blocking_entry(weft__task **out, const char *what)
  * or until the deadline (min with scope deadlines), which unlinks it and
  * returns WEFT_ETIMEDOUT; cancellation unlinks it and returns
  * WEFT_ECANCELED. unlink may be NULL for waits nothing else refers to. */
-WEFT_HIDDEN int weft__block(weft__task *t, int kind, void *obj, weft__unlink_fn unlink, uint64_t deadline);
+WEFT_HIDDEN int weft__block_any(weft__task *t, int kind, void *obj, weft__unlink_fn unlink, uint64_t deadline);
+static WEFT_ALWAYS_INLINE int weft__block(weft__task *t, int kind, void *obj, weft__unlink_fn unlink,
+                                          uint64_t deadline)
+{
+    weft_rt *rt = t->rt;
+    /* A serial runtime's untimed wait, outside any scope, with no
+     * cancellation pending and no thread outside the runtime to end it:
+     * the two-phase park of rule 3 has nothing to guard (no other thread
+     * runs, so no wake can come before the switch), nor have the wait lock
+     * and the claim word, and there is no deadline to arm. The same stores
+     * and hooks as weft__block_any's serial path, in the same order. */
+    if (!rt->serial || deadline != WEFT_NO_DEADLINE || t->scope || (kind & WEFT__W_EXTERNAL) ||
+        (weft__ld(&t->cancel, WEFT__RELAXED) & WEFT__CANCEL_REQUESTED))
+        return weft__block_any(t, kind, obj, unlink, deadline);
+    uint16_t flags = t->flags;
+    t->wait_kind = (uint8_t)kind;
+    t->wait_obj = obj;
+    t->unlink = unlink;
+    t->wait_cancellable = !(flags & (WEFT__F_UNCANCELLABLE | WEFT__F_SHIELDED));
+    t->wait_timeoutable = !(flags & WEFT__F_UNCANCELLABLE);
+    t->wait_claim.v = 0;
+    weft__task_set_state(t, WEFT__T_RUNNING, WEFT__T_PARKED);
+    if (weft__hook_on(rt, WEFT_HOOK_PARK)) /* the name only when someone listens */
+        weft__hook_dispatch(rt, WEFT_HOOK_PARK, t->worker, t, 0, weft__wait_name(kind));
+    weft__switch_away(t, WEFT__SW_PARK);
+    /* Nothing else runs here while it waits: the wait is over for everyone
+     * once its kind says so (unlink and wait_obj are read only in a wait). */
+    t->wait_kind = WEFT__W_NONE;
+    return t->wait_result;
+}
 /* Wake a blocked task with code result. The caller has claimed the wait
  * (took its waiter off the list, won its claim word): exactly one wake per
  * wait. Any thread. */
-WEFT_HIDDEN void weft__wake(weft__task *t, int result);
+WEFT_HIDDEN void weft__wake_any(weft__task *t, int result);
+static WEFT_ALWAYS_INLINE void weft__wake(weft__task *t, int result)
+{
+    weft_rt *rt = t->rt;
+    weft__worker *cur = weft__tls_worker;
+    /* A serial runtime's task woken by a task of its own worker, a lone one
+     * that is the task's home (pinned there, or the only worker of its
+     * engine): weft__schedule would push it onto that worker's local list;
+     * so does this, with the same state change and hook, in the same order. */
+    if (rt->serial && cur && cur->rt == rt && cur->local_only &&
+        ((t->flags & WEFT__F_PINNED) ? t->pin == cur->index
+                                     : !cur->dedicated && t->engine == cur->engine->index)) {
+        t->wait_result = result;
+        weft__task_set_state(t, WEFT__T_PARKED, WEFT__T_QUEUED);
+        weft__hook(rt, WEFT_HOOK_WAKE, cur, t, result, NULL);
+        weft__sched_push_local(cur, t);
+        return;
+    }
+    weft__wake_any(t, result);
+}
 /* End t's wait with code if it is in one that may be interrupted (cancel,
  * a scope deadline). Any thread of the runtime. */
 WEFT_HIDDEN void weft__interrupt(weft__task *t, int code);
@@ -654,9 +702,17 @@ static inline weft__waiter *weft__waitlist_pop(weft_list *l)
 WEFT_HIDDEN void weft__wake_chain(weft_list *chain, int code);
 /* Queue wt on l and block; called with *lock held, which it releases
  * before parking. Cancellation and timeouts remove wt from l under *lock. */
-WEFT_HIDDEN int weft__block_on_list(weft__task *t, weft__waiter *wt, weft_list *l, weft__a32 *lock, bool serial,
-                                    int kind, uint64_t deadline);
 WEFT_HIDDEN bool weft__unlink_from_list(weft__task *t);
+static inline int weft__block_on_list(weft__task *t, weft__waiter *wt, weft_list *l, weft__a32 *lock, bool serial,
+                                      int kind, uint64_t deadline)
+{
+    wt->task = t;
+    wt->lock = lock;
+    wt->serial = serial;
+    weft__waitlist_push(l, wt);
+    weft__unlock_s(serial, lock);
+    return weft__block(t, kind, wt, weft__unlink_from_list, deadline);
+}
 
 /* Coordination objects of a serial runtime are used without atomics; `w`
  * is the calling task's worker (objects are used only by tasks). */

@@ -68,7 +68,7 @@ static void finish(weft__worker *w, weft__task *t)
     if (was == WEFT__JOIN_DETACHED)
         weft__task_release(rt, t);
     else if (was != WEFT__JOIN_NONE)
-        weft__wake((weft__task *)was, 0);
+        weft__wake_any((weft__task *)was, 0); /* out of line: every finish pays for an inlined one */
     if (last)
         set_stop(rt);
 }
@@ -165,10 +165,12 @@ void weft__switch_away(weft__task *t, int how)
          * loop's: the next task left the head before the yielder joins. */
         weft__task_set_state(t, WEFT__T_RUNNING, WEFT__T_QUEUED);
         weft__list_push_tail(&w->local, &t->node.link); /* FIFO: direct_ok */
-    } else {
+    } else if (how != WEFT__SW_PARK || !rt->serial) {
         w->switched_out = t;
         w->switched_out_how = (uint8_t)how;
-    }
+    } /* else a serial park: weft__block made it PARKED, and no other thread
+       * can wake it before its context is saved, so nothing is left to
+       * commit after the switch (rule 3) */
     if (!next) {
         weft__ctx_jump(&t->ctx, &w->loop_ctx, t, how == WEFT__SW_FINISH);
     } else {

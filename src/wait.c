@@ -94,7 +94,7 @@ static void on_deadline(weft_timer *tm, void *arg)
     weft__unlock_s(serial, &t->wait_lock);
 }
 
-int weft__block(weft__task *t, int kind_flags, void *obj, weft__unlink_fn unlink, uint64_t deadline)
+int weft__block_any(weft__task *t, int kind_flags, void *obj, weft__unlink_fn unlink, uint64_t deadline)
 {
     weft__worker *w = t->worker;
     weft_rt *rt = t->rt;
@@ -166,7 +166,7 @@ int weft__block(weft__task *t, int kind_flags, void *obj, weft__unlink_fn unlink
     return t->wait_result;
 }
 
-void weft__wake(weft__task *t, int result)
+void weft__wake_any(weft__task *t, int result)
 {
     weft_rt *rt = t->rt;
     weft__worker *cur = weft__tls_worker;
@@ -258,15 +258,4 @@ bool weft__unlink_from_list(weft__task *t)
         weft__waitlist_remove(wt->list, wt);
     weft__unlock_s(wt->serial, wt->lock);
     return mine;
-}
-
-int weft__block_on_list(weft__task *t, weft__waiter *wt, weft_list *l, weft__a32 *lock, bool serial, int kind,
-                        uint64_t deadline)
-{
-    wt->task = t;
-    wt->lock = lock;
-    wt->serial = serial;
-    weft__waitlist_push(l, wt);
-    weft__unlock_s(serial, lock);
-    return weft__block(t, kind, wt, weft__unlink_from_list, deadline);
 }
