@@ -337,7 +337,7 @@ static WEFT_ALWAYS_INLINE int spawn_prepare(weft_rt *rt, weft__worker *w, weft__
     t->engine = (uint8_t)engine;
     if (pin != UINT32_MAX) {
         t->flags |= WEFT__F_PINNED;
-        t->pin = pin;
+        t->pin = (uint8_t)pin;
     }
     t->join.v = detached ? WEFT__JOIN_DETACHED : WEFT__JOIN_NONE;
     /* From a task of rt: counted now. From elsewhere: by the worker that
@@ -434,7 +434,7 @@ static weft__task *resolve(weft_task *h, const char *what, int *err)
 
 static bool unlink_joiner(weft__task *self)
 {
-    weft__task *target = self->wait_obj;
+    weft__task *target = self->wait->obj;
     uintptr_t expect = (uintptr_t)self;
     if (self->rt->serial) {
         if (target->join.v != expect)
