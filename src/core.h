@@ -163,11 +163,13 @@ typedef struct weft__wait {
     bool timeoutable;         /* a scope deadline may end it */
 } weft__wait;
 
-/* 168 bytes: spawning a burst of tasks writes every queued record once, so
- * the record stays small. What is bound only once a task runs shares the
- * room of what it no longer needs: fn gives way to locals and arg to result
- * when fn is called (weft__task_call; WEFT__F_CALLED says which is there),
- * and the wait state lives in the waiting frame. */
+/* 168 bytes (release build): spawning a burst of tasks writes every queued
+ * record once, so the record stays small. What is bound only once a task
+ * runs shares the room of what it no longer needs: fn gives way to locals,
+ * arg to result and stack_size to read_holds when fn is called
+ * (weft__task_call; WEFT__F_CALLED says which is there), wait_result to
+ * finish_status when it ends, and the wait state lives in the waiting
+ * frame. */
 struct weft__task {
     weft_runq_node node; /* must stay first: queues hold tasks by it */
     uint32_t slot, gen;       /* gen: [atomic] read by handle checks */
@@ -191,10 +193,16 @@ struct weft__task {
     weft__a32 state;          /* [atomic] enum weft__task_state */
     weft__a32 cancel;         /* [atomic] enum weft__cancel_bits */
     weft__a32 wait_lock;      /* guards `wait` and what it points to */
-    int wait_result;          /* written by the one waker, read by the task */
-    int finish_status;        /* 0, WEFT_ECANCELED, WEFT_ENOMEM, WEFT_EFAILED */
-    uint32_t stack_size;
-    uint32_t read_holds;      /* [owner] reader-writer locks it holds for reading */
+    union {
+        int wait_result;      /* while it runs: written by the one waker, read by the task */
+        int finish_status;    /* from its end (or a failed start): 0, WEFT_ECANCELED,
+                                 WEFT_ENOMEM, WEFT_EFAILED */
+    };
+    union {
+        uint32_t stack_size;  /* until its stack is bound (0: the runtime's) */
+        uint32_t read_holds;  /* [owner] from fn's call: reader-writer locks it
+                                 holds for reading */
+    };
     uint32_t io_node_life;    /* [init] that node's life when it was spawned */
     uint16_t flags;           /* [owner] enum weft__task_flags */
     uint8_t engine;           /* index of its engine */
@@ -597,6 +605,7 @@ static inline void weft__task_call(weft__task *t)
     weft_fn fn = t->fn;
     void *arg = t->arg;
     t->locals = NULL;
+    t->read_holds = 0;
     t->flags |= WEFT__F_CALLED;
     t->result = fn(arg);
 }

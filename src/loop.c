@@ -49,6 +49,8 @@ static void finish(weft__worker *w, weft__task *t)
     WEFT_INVARIANT(from == WEFT__T_RUNNING || from == WEFT__T_QUEUED || from == WEFT__T_NEW,
                    "task %llu (%s) finished from state %s", (unsigned long long)t->node.task_id,
                    t->name ? t->name : "unnamed", weft__task_state_name(from));
+    if (!(t->flags & WEFT__F_STACKFAIL))
+        t->finish_status = 0; /* its last wait's result was here */
     if (!t->finish_status && (weft__ld(&t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_LIVE))
         t->finish_status = WEFT_ECANCELED;
     weft__count(&w->stats.finished, 1);
