@@ -417,9 +417,11 @@ void weft__sched_remote(weft__worker *w, weft__task *t)
 
 void weft__sched_push_shared(weft__worker *w, weft__task *t)
 {
+    /* A pinned task is no work for anyone else. Read before the push: once
+     * queued, a thief may take t and start it (its flags are its owner's). */
+    bool pinned = (t->flags & WEFT__F_PINNED) != 0;
     push_owned(w, t);
-    /* A pinned task is no work for anyone else. */
-    if (w->has_peers && !(t->flags & WEFT__F_PINNED))
+    if (w->has_peers && !pinned)
         notify_idle(w->engine, w);
 }
 
