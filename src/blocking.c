@@ -36,7 +36,7 @@ void weft__blocking_run(weft__task *t)
      * state stays the runtime's to change (THREADING.md rule 1: this thread
      * is foreign to a serial runtime). */
     if (!(weft__ld(&t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED))
-        t->result = t->fn(t->arg);
+        weft__task_call(t);
     weft__blocking_done(rt, t);
 }
 

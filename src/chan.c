@@ -550,7 +550,7 @@ static int poll_cases(weft_select_case *cases, size_t n)
     size_t start = 0;
     if (self) {
         start = self->select_rr < n ? self->select_rr : 0; /* no division on this path */
-        self->select_rr = (uint32_t)(start + 1);
+        self->select_rr = (uint8_t)(start + 1);
     }
     size_t ready[WEFT_SELECT_MAX];
     bool exact = peek_exact(w, cases, n);
@@ -606,7 +606,7 @@ static void unregister_all(weft__select *sel)
  * behind their back. */
 static bool select_unlink(weft__task *t)
 {
-    weft__select *sel = t->wait_obj;
+    weft__select *sel = t->wait->obj;
     uint32_t expected = (uint32_t)UNCLAIMED;
     if (!weft__cas(&sel->fired, &expected, (uint32_t)CLAIM_ABORTED, WEFT__ACQ_REL, WEFT__ACQUIRE))
         return false;

@@ -76,6 +76,8 @@ WEFT_HIDDEN const char *weft__task_state_name(unsigned state);
 enum weft__task_flags {
     WEFT__F_NOSTACK = 1u << 0,
     WEFT__F_PINNED = 1u << 1,       /* runs only on worker `pin` */
+    WEFT__F_SCOPE_CHILD = 1u << 2,  /* spawned by weft_scope_spawn: its end is
+                                       told to the scope (weft__scope_child_finished) */
     WEFT__F_STARTED = 1u << 3,
     WEFT__F_STACKFAIL = 1u << 4,    /* no stack could be bound */
     WEFT__F_UNCANCELLABLE = 1u << 5, /* in a wait cancellation must not break */
@@ -83,6 +85,8 @@ enum weft__task_flags {
     WEFT__F_BLOCKING_DONE = 1u << 7, /* a blocking call that ended on the pool */
     WEFT__F_BLOCKING = 1u << 8,      /* a blocking call run as a task: not at
                                         all if cancelled before it starts */
+    WEFT__F_CALLED = 1u << 9,        /* fn was called: `locals` and `result`
+                                        replace `fn` and `arg` */
 };
 
 /* [atomic] t->cancel: set by any thread, read by the task. */
@@ -138,50 +142,72 @@ typedef struct weft__node_head {
 
 typedef struct weft__engine weft__engine;
 typedef struct weft__scope_state weft__scope_state;
-typedef struct weft__local weft__local;
+typedef struct weft__locals weft__locals;
 
 /* Remove t from what it waits on; true if it did (then the caller wakes t),
  * false if a waker got there first (its wake is on the way). Called with
  * t->wait_lock held. */
 typedef bool (*weft__unlink_fn)(weft__task *t);
 
+/* The wait a task is in: a record in weft__block's frame, which lives from
+ * the wait's setup to its teardown, both done under the task's wait_lock;
+ * t->wait points to it meanwhile, so whoever interrupts the task (cancel, a
+ * deadline) reads it under that lock (THREADING.md rule 5). A task that
+ * waits for nothing spends one pointer on it. */
+typedef struct weft__wait {
+    weft__unlink_fn unlink;   /* NULL: a wait with no object, ended through claim */
+    void *obj;
+    weft__a32 claim;          /* [atomic] 0 open, 1 claimed: waits without an object */
+    uint8_t kind;             /* enum weft__wait_kind */
+    bool cancellable;         /* cancellation may end this wait */
+    bool timeoutable;         /* a scope deadline may end it */
+} weft__wait;
+
+/* 168 bytes (release build): spawning a burst of tasks writes every queued
+ * record once, so the record stays small. What is bound only once a task
+ * runs shares the room of what it no longer needs: fn gives way to locals,
+ * arg to result and stack_size to read_holds when fn is called
+ * (weft__task_call; WEFT__F_CALLED says which is there), wait_result to
+ * finish_status when it ends, and the wait state lives in the waiting
+ * frame. */
 struct weft__task {
     weft_runq_node node; /* must stay first: queues hold tasks by it */
     uint32_t slot, gen;       /* gen: [atomic] read by handle checks */
     weft__ctx ctx;
     weft__stack *stack;
-    weft_fn fn;
-    void *arg;
-    void *result;
+    union {
+        weft_fn fn;                 /* until it is called */
+        struct weft__locals *locals; /* [owner] then: task-local storage, or NULL */
+    };
+    union {
+        void *arg;                  /* until fn is called */
+        void *result;               /* then (NULL if fn never ran, from finish on) */
+    };
     const char *name;
     weft_rt *rt;              /* [init] */
     weft__worker *worker;     /* [owner] where it runs or last ran */
+    weft__aword join;         /* [atomic] WEFT__JOIN_… or the joiner */
+    weft__wait *wait;         /* [lock wait_lock] the wait it is in, or NULL */
+    weft__scope_state *scope; /* [owner] innermost scope it runs in */
+    void *io_node;            /* [init] the simulated node it runs on, or NULL */
     weft__a32 state;          /* [atomic] enum weft__task_state */
     weft__a32 cancel;         /* [atomic] enum weft__cancel_bits */
-    weft__aword join;         /* [atomic] WEFT__JOIN_… or the joiner */
-    /* The wait it is in: written by the task under wait_lock, read by
-     * whoever interrupts it (cancel, a deadline) under the same lock. */
-    weft__a32 wait_lock;
-    weft__a32 wait_claim;     /* [atomic] 0 open, 1 claimed: waits without an object */
-    weft__unlink_fn unlink;
-    void *wait_obj;
-    uint8_t wait_kind;
-    bool wait_cancellable;    /* cancellation may end this wait */
-    bool wait_timeoutable;    /* a scope deadline may end it */
-    int wait_result;          /* written by the one waker, read by the task */
-    int finish_status;        /* 0, WEFT_ECANCELED, WEFT_ENOMEM, WEFT_EFAILED */
-    weft__scope_state *scope; /* [owner] innermost scope it runs in */
-    void (*on_finish)(weft__task *t); /* told of every end, also when fn never ran */
-    uint32_t stack_size;
+    weft__a32 wait_lock;      /* guards `wait` and what it points to */
+    union {
+        int wait_result;      /* while it runs: written by the one waker, read by the task */
+        int finish_status;    /* from its end (or a failed start): 0, WEFT_ECANCELED,
+                                 WEFT_ENOMEM, WEFT_EFAILED */
+    };
+    union {
+        uint32_t stack_size;  /* until its stack is bound (0: the runtime's) */
+        uint32_t read_holds;  /* [owner] from fn's call: reader-writer locks it
+                                 holds for reading */
+    };
+    uint32_t io_node_life;    /* [init] that node's life when it was spawned */
     uint16_t flags;           /* [owner] enum weft__task_flags */
     uint8_t engine;           /* index of its engine */
-    unsigned pin;             /* worker index when PINNED */
-    uint32_t select_rr;       /* round-robin start for weft_select */
-    struct weft__local *locals; /* [owner] task-local storage, or NULL */
-    unsigned nlocals, locals_cap;
-    uint32_t read_holds;      /* [owner] reader-writer locks it holds for reading */
-    void *io_node;            /* [init] the simulated node it runs on, or NULL */
-    uint32_t io_node_life;    /* [init] that node's life when it was spawned */
+    uint8_t pin;              /* worker index when PINNED (< WEFT_WORKERS_MAX) */
+    uint8_t select_rr;        /* round-robin start for weft_select (<= WEFT_SELECT_MAX) */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -572,6 +598,17 @@ WEFT_HIDDEN void weft__worker_loop_entry(void *transfer);
 WEFT_HIDDEN void weft__switch_away(weft__task *t, int how);
 WEFT_HIDDEN bool weft__poll_timers(weft__worker *w);
 WEFT_HIDDEN void weft__task_entry(void *transfer);
+/* Run t's function: from here its record holds locals and result where fn
+ * and arg were. */
+static inline void weft__task_call(weft__task *t)
+{
+    weft_fn fn = t->fn;
+    void *arg = t->arg;
+    t->locals = NULL;
+    t->read_holds = 0;
+    t->flags |= WEFT__F_CALLED;
+    t->result = fn(arg);
+}
 static inline void weft__sched_point(weft__worker *w)
 {
     if (WEFT_UNLIKELY(w->sched_point != NULL) && !w->in_hook)
@@ -738,6 +775,9 @@ WEFT_HIDDEN weft__scope_state *weft__scope_of_waiter(const weft__waiter *wt);
 /* t returns with scopes still open: report them, cancel and join their
  * children (t is still on its stack). */
 WEFT_HIDDEN void weft__scopes_left_open(weft__task *t);
+/* t, a child of a scope (WEFT__F_SCOPE_CHILD), ended: also when it never ran
+ * (no stack could be bound for it). Called by finish. */
+WEFT_HIDDEN void weft__scope_child_finished(weft__task *t);
 /* The runtime is going: free the scopes abandoned owners left open. */
 WEFT_HIDDEN void weft__scopes_free(weft_rt *rt);
 

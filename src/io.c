@@ -203,7 +203,7 @@ void weft__io_retired(weft__io *op)
 
 static bool io_unlink(weft__task *t)
 {
-    weft__io *op = t->wait_obj;
+    weft__io *op = t->wait->obj;
     return t->rt->backend->io_cancel(op);
 }
 

@@ -42,18 +42,23 @@ static void finish(weft__worker *w, weft__task *t)
         weft__stack_put(rt, t->stack);
         t->stack = NULL;
     }
-    if (WEFT_UNLIKELY(t->locals != NULL))
+    bool called = (t->flags & WEFT__F_CALLED) != 0;
+    if (WEFT_UNLIKELY(called && t->locals != NULL))
         weft__locals_release(rt, t);
     unsigned from = weft__task_get_state(t);
     WEFT_INVARIANT(from == WEFT__T_RUNNING || from == WEFT__T_QUEUED || from == WEFT__T_NEW,
                    "task %llu (%s) finished from state %s", (unsigned long long)t->node.task_id,
                    t->name ? t->name : "unnamed", weft__task_state_name(from));
+    if (!(t->flags & WEFT__F_STACKFAIL))
+        t->finish_status = 0; /* its last wait's result was here */
     if (!t->finish_status && (weft__ld(&t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_LIVE))
         t->finish_status = WEFT_ECANCELED;
     weft__count(&w->stats.finished, 1);
     weft__hook(rt, WEFT_HOOK_FINISH, w, t, t->finish_status, NULL);
-    if (t->on_finish)
-        t->on_finish(t);
+    if (WEFT_UNLIKELY(t->flags & WEFT__F_SCOPE_CHILD))
+        weft__scope_child_finished(t);
+    if (WEFT_UNLIKELY(!called))
+        t->result = NULL; /* fn never ran: no result (arg was here) */
     if (t == rt->root) { /* not the flag: an old root left by a failed run may end now */
         rt->root_result = t->result;
         if (rt->stop_when == WEFT__STOP_ROOT)
@@ -124,7 +129,7 @@ void weft__task_entry(void *transfer)
     weft__task *t = transfer;
     weft__ctx_entered(&t->ctx);
     after_switch(weft__tls_worker);
-    t->result = t->fn(t->arg);
+    weft__task_call(t);
     if (WEFT_UNLIKELY(t->scope != NULL))
         weft__scopes_left_open(t);
     weft__switch_away(t, WEFT__SW_FINISH);
@@ -226,7 +231,7 @@ static void run_task(weft__worker *w, weft__task *t)
         if (t->flags & WEFT__F_NOSTACK) {
             weft__count(&w->stats.unswitched, 1);
             weft__task_set_state(t, from, WEFT__T_RUNNING);
-            t->result = t->fn(t->arg);
+            weft__task_call(t);
             w->current = NULL;
             finish(w, t);
             return;

@@ -9,9 +9,12 @@
 /* For a mutex wait, name the holder: most deadlocks are lock cycles. */
 static void describe_wait(const weft__task *t, char *buf, size_t len)
 {
-    const char *what = weft__wait_name(t->wait_kind);
-    if (t->wait_kind == WEFT__W_MUTEX && t->wait_obj) {
-        const weft__waiter *wt = t->wait_obj;
+    const weft__wait *wa = t->wait; /* parked: its frame holds the wait */
+    int kind = wa ? wa->kind : WEFT__W_NONE;
+    const void *obj = wa ? wa->obj : NULL;
+    const char *what = weft__wait_name(kind);
+    if (kind == WEFT__W_MUTEX && obj) {
+        const weft__waiter *wt = obj;
         const weft_mutex *m = WEFT_CONTAINER_OF(wt->list, weft_mutex, waiters);
         weft__task *owner = (weft__task *)(m->state & ~(uintptr_t)1);
         unsigned os = owner ? weft__task_get_state(owner) : WEFT__T_FREE;
@@ -25,8 +28,8 @@ static void describe_wait(const weft__task *t, char *buf, size_t len)
             return;
         }
     }
-    if (t->wait_kind == WEFT__W_JOIN && t->wait_obj) {
-        const weft__task *target = t->wait_obj;
+    if (kind == WEFT__W_JOIN && obj) {
+        const weft__task *target = obj;
         snprintf(buf, len, "joining task %llu (%s)", (unsigned long long)target->node.task_id,
                  target->name ? target->name : "unnamed");
         return;

@@ -422,8 +422,8 @@ static void abandon(weft_rt *rt, weft__task *t)
     report(rt, t, "ignored cancellation: abandoned (its stack is freed with the runtime)");
     weft__hook(rt, WEFT_HOOK_ERROR, NULL, t, WEFT_ESHUTDOWN, "abandoned at shutdown");
     /* Its waiter lives on its stack: take it off the object it waits on. */
-    if (weft__task_get_state(t) == WEFT__T_PARKED && t->unlink)
-        t->unlink(t);
+    if (weft__task_get_state(t) == WEFT__T_PARKED && t->wait && t->wait->unlink)
+        t->wait->unlink(t);
     weft__st(&t->state, (uint32_t)WEFT__T_ABANDONED, WEFT__RELEASE);
     weft__fetch_sub(&rt->live, 1u, WEFT__ACQ_REL);
 }

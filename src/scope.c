@@ -216,14 +216,16 @@ static void *child_main(void *arg)
     scope_child *c = arg;
     weft__current()->scope = c->scope;
     c->result = c->fn(c->arg);
-    return NULL;
+    /* Its result is where its arg was (weft__task_call): nobody joins a
+     * scope's child, so the record keeps c there for child_finished. */
+    return c;
 }
 
 /* Called by the loop at every child's end — also for a child that never ran
  * because no stack could be bound for it, whose failure the scope must hear. */
-static void child_finished(weft__task *t)
+void weft__scope_child_finished(weft__task *t)
 {
-    scope_child *c = t->arg;
+    scope_child *c = (t->flags & WEFT__F_CALLED) ? t->result : t->arg;
     child_done(c, (t->flags & WEFT__F_STACKFAIL) ? t->finish_status : c->result);
 }
 
@@ -251,7 +253,7 @@ int weft_scope_spawn(weft_scope *s, weft_scope_fn fn, void *arg, const weft_spaw
         return r;
     }
     c->task = t;
-    t->on_finish = child_finished;
+    t->flags |= WEFT__F_SCOPE_CHILD;
     scope_lock(st);
     weft__list_push_head(&st->children, &c->link);
     st->live++;

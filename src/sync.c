@@ -542,7 +542,7 @@ int weft_barrier_destroy(weft_barrier *b)
  * joined still needs a full set of parties. */
 static bool barrier_unlink(weft__task *t)
 {
-    weft__waiter *wt = t->wait_obj;
+    weft__waiter *wt = t->wait->obj;
     weft_barrier *b = WEFT_CONTAINER_OF(wt->list, weft_barrier, waiters);
     weft__lock_s(wt->serial, wt->lock);
     bool mine = wt->linked;

@@ -293,6 +293,16 @@ static int placement(weft_rt *rt, weft__worker *w, const weft_spawn_opts *o, uns
     return 0;
 }
 
+/* Options placement would accept without naming an engine or a worker:
+ * on a worker that shares work (so not per-core), the task goes where the
+ * spawner is, as with no options. */
+static inline bool plain_opts(const weft_spawn_opts *o)
+{
+    return !(o->flags & ~(unsigned)WEFT_SPAWN_NOSTACK) && !o->engine && o->priority >= 0 &&
+           o->priority <= WEFT_PRIO_MAX &&
+           (!o->stack_size || (o->stack_size >= WEFT_STACK_MIN && o->stack_size <= WEFT_STACK_MAX));
+}
+
 /* Counted by the runtime's own thread: id, live count, spawn event. */
 static inline void count_spawn(weft_rt *rt, weft__worker *w, weft__task *t)
 {
@@ -320,8 +330,9 @@ static WEFT_ALWAYS_INLINE int spawn_prepare(weft_rt *rt, weft__worker *w, weft__
 {
     unsigned engine, pin;
     int r;
-    if (WEFT_LIKELY(!o && w && w->shares_work)) {
-        /* The common spawn: where the spawner is, unpinned. */
+    if (WEFT_LIKELY(w && w->shares_work && (!o || plain_opts(o)))) {
+        /* The common spawn: where the spawner is, unpinned (what placement
+         * works out for these options on such a worker). */
         engine = w->engine->index;
         pin = UINT32_MAX;
     } else if ((r = placement(rt, w, o, &engine, &pin)) < 0) {
@@ -337,7 +348,7 @@ static WEFT_ALWAYS_INLINE int spawn_prepare(weft_rt *rt, weft__worker *w, weft__
     t->engine = (uint8_t)engine;
     if (pin != UINT32_MAX) {
         t->flags |= WEFT__F_PINNED;
-        t->pin = pin;
+        t->pin = (uint8_t)pin;
     }
     t->join.v = detached ? WEFT__JOIN_DETACHED : WEFT__JOIN_NONE;
     /* From a task of rt: counted now. From elsewhere: by the worker that
@@ -434,7 +445,7 @@ static weft__task *resolve(weft_task *h, const char *what, int *err)
 
 static bool unlink_joiner(weft__task *self)
 {
-    weft__task *target = self->wait_obj;
+    weft__task *target = self->wait->obj;
     uintptr_t expect = (uintptr_t)self;
     if (self->rt->serial) {
         if (target->join.v != expect)

@@ -1,15 +1,27 @@
 /* tls.c — task-local storage: per task, a small array of (key, value)
  * pairs, searched linearly (a task holds a handful of locals), grown from the
  * runtime's allocator, and handed to each key's destructor when the task
- * finishes. A key is a caller-allocated object: no global registry. */
+ * finishes. A key is a caller-allocated object: no global registry. The
+ * array keeps its own length and capacity, so a task record spends one
+ * pointer on it (most tasks have none). */
 #include "core.h"
 
 #define KEY_MAGIC 0x746C736Bu
 
-struct weft__local {
+typedef struct weft__local {
     const weft_tls_key *key;
     void *value;
+} weft__local;
+
+struct weft__locals {
+    unsigned n, cap;
+    weft__local v[];
 };
+
+static size_t block_size(unsigned cap)
+{
+    return sizeof(weft__locals) + (size_t)cap * sizeof(weft__local);
+}
 
 static bool valid(const weft_tls_key *k)
 {
@@ -27,9 +39,10 @@ int weft_tls_key_init(weft_tls_key *key, void (*dtor)(void *value))
 
 static weft__local *find(const weft__task *t, const weft_tls_key *key)
 {
-    for (unsigned i = 0; i < t->nlocals; i++)
-        if (t->locals[i].key == key)
-            return &t->locals[i];
+    weft__locals *ls = t->locals;
+    for (unsigned i = 0; ls && i < ls->n; i++)
+        if (ls->v[i].key == key)
+            return &ls->v[i];
     return NULL;
 }
 
@@ -53,11 +66,23 @@ int weft_tls_set(const weft_tls_key *key, void *value)
     weft__task *t = w->current;
     weft__local *l = find(t, key);
     if (!l) {
-        size_t cap = t->locals_cap;
-        if (weft__grow(&w->rt->alloc, (void **)&t->locals, &cap, t->nlocals, sizeof *t->locals, 4) < 0)
-            return WEFT_ENOMEM;
-        t->locals_cap = (unsigned)cap;
-        l = &t->locals[t->nlocals++];
+        weft__locals *ls = t->locals;
+        unsigned n = ls ? ls->n : 0, cap = ls ? ls->cap : 0;
+        if (n == cap) {
+            /* Full: twice as many (4 at first), as weft__grow would. */
+            unsigned ncap = cap ? cap * 2 : 4;
+            weft__locals *nls = weft__alloc(w->rt, block_size(ncap));
+            if (!nls)
+                return WEFT_ENOMEM;
+            if (n)
+                memcpy(nls->v, ls->v, n * sizeof *ls->v);
+            if (ls)
+                weft__free(w->rt, ls, block_size(cap));
+            nls->n = n;
+            nls->cap = ncap;
+            t->locals = ls = nls;
+        }
+        l = &ls->v[ls->n++];
         l->key = key;
     }
     l->value = value;
@@ -66,12 +91,12 @@ int weft_tls_set(const weft_tls_key *key, void *value)
 
 void weft__locals_release(weft_rt *rt, weft__task *t)
 {
-    for (unsigned i = 0; i < t->nlocals; i++) {
-        weft__local *l = &t->locals[i];
+    weft__locals *ls = t->locals;
+    for (unsigned i = 0; i < ls->n; i++) {
+        weft__local *l = &ls->v[i];
         if (l->value && l->key->dtor)
             l->key->dtor(l->value);
     }
-    weft__free(rt, t->locals, t->locals_cap * sizeof *t->locals);
+    weft__free(rt, ls, block_size(ls->cap));
     t->locals = NULL;
-    t->nlocals = t->locals_cap = 0;
 }

@@ -56,28 +56,21 @@ int weft_cancel_shield(int on)
     return was;
 }
 
-/* Win the right to end t's current wait (rule 4); t->wait_lock is held. */
+/* Win the right to end t's current wait (rule 4); t->wait_lock is held
+ * and t->wait is set. */
 static bool claim(weft__task *t)
 {
-    if (t->unlink)
-        return t->unlink(t);
+    weft__wait *wa = t->wait;
+    if (wa->unlink)
+        return wa->unlink(t);
     uint32_t open = 0;
     if (t->rt->serial) {
-        if (t->wait_claim.v)
+        if (wa->claim.v)
             return false;
-        t->wait_claim.v = 1;
+        wa->claim.v = 1;
         return true;
     }
-    return weft__cas(&t->wait_claim, &open, 1u, WEFT__ACQ_REL, WEFT__RELAXED);
-}
-
-static void clear_wait(weft__task *t)
-{
-    t->unlink = NULL;
-    t->wait_obj = NULL;
-    t->wait_kind = WEFT__W_NONE;
-    t->wait_cancellable = false;
-    t->wait_timeoutable = false;
+    return weft__cas(&wa->claim, &open, 1u, WEFT__ACQ_REL, WEFT__RELAXED);
 }
 
 /* The wait's own deadline: runs on the loop of the worker it was armed on
@@ -89,7 +82,7 @@ static void on_deadline(weft_timer *tm, void *arg)
     weft__task *t = arg;
     bool serial = t->rt->serial;
     weft__lock_s(serial, &t->wait_lock);
-    if (t->wait_kind != WEFT__W_NONE && claim(t))
+    if (t->wait && claim(t))
         weft__wake(t, WEFT_ETIMEDOUT);
     weft__unlock_s(serial, &t->wait_lock);
 }
@@ -110,13 +103,17 @@ int weft__block_any(weft__task *t, int kind_flags, void *obj, weft__unlink_fn un
         eff = rt->backend->node_time(t, eff, false);
     bool timed = eff != WEFT_NO_DEADLINE;
     weft_timer tm;
+    /* The wait lives in this frame, which outlasts it: the task takes it
+     * down under wait_lock, after its deadline timer is disarmed. */
+    weft__wait wa = {
+        .unlink = unlink,
+        .obj = obj,
+        .kind = (uint8_t)kind,
+        .cancellable = !uncancellable && !(t->flags & WEFT__F_SHIELDED),
+        .timeoutable = !uncancellable,
+    };
     weft__lock_s(serial, &t->wait_lock);
-    t->wait_kind = (uint8_t)kind;
-    t->wait_obj = obj;
-    t->unlink = unlink;
-    t->wait_cancellable = !uncancellable && !(t->flags & WEFT__F_SHIELDED);
-    t->wait_timeoutable = !uncancellable;
-    weft__st_s(serial, &t->wait_claim, 0u, WEFT__RELAXED);
+    t->wait = &wa;
     /* Over before it starts: the caller checked for cancellation on entry,
      * but its scheduling point let other tasks run since, and a cancel that
      * came then found this task running and only set the flag; or the
@@ -126,7 +123,7 @@ int weft__block_any(weft__task *t, int kind_flags, void *obj, weft__unlink_fn un
                 : timed && eff <= rt->backend->now(rt) ? WEFT_ETIMEDOUT
                                                       : 0;
     if (WEFT_UNLIKELY(early) && claim(t)) {
-        clear_wait(t);
+        t->wait = NULL;
         weft__unlock_s(serial, &t->wait_lock);
         return early;
     }
@@ -161,7 +158,7 @@ int weft__block_any(weft__task *t, int kind_flags, void *obj, weft__unlink_fn un
     /* An interrupter may still be looking at the wait: its lock says when it
      * is done. */
     weft__lock_s(serial, &t->wait_lock);
-    clear_wait(t);
+    t->wait = NULL;
     weft__unlock_s(serial, &t->wait_lock);
     return t->wait_result;
 }
@@ -215,13 +212,14 @@ void weft__interrupt(weft__task *t, int code)
     bool serial = t->rt->serial;
     weft__lock_s(serial, &t->wait_lock);
     unsigned s = weft__task_get_state(t);
-    bool waiting = t->wait_kind != WEFT__W_NONE && (s == WEFT__T_PARKING || s == WEFT__T_PARKED);
-    if (waiting && t->wait_kind == WEFT__W_SCOPE) {
+    weft__wait *wa = t->wait;
+    bool waiting = wa && (s == WEFT__T_PARKING || s == WEFT__T_PARKED);
+    if (waiting && wa->kind == WEFT__W_SCOPE) {
         /* An owner waiting for its scope cannot leave early (no task
          * outlives its scope): the interruption goes on to the children,
          * whose ends wake it. Its wait lock keeps the scope open meanwhile. */
-        weft__scope_interrupt_children(weft__scope_of_waiter(t->wait_obj), code);
-    } else if (waiting && (code == WEFT_ECANCELED ? t->wait_cancellable : t->wait_timeoutable) && claim(t)) {
+        weft__scope_interrupt_children(weft__scope_of_waiter(wa->obj), code);
+    } else if (waiting && (code == WEFT_ECANCELED ? wa->cancellable : wa->timeoutable) && claim(t)) {
         weft__wake(t, code);
     }
     weft__unlock_s(serial, &t->wait_lock);
@@ -251,7 +249,7 @@ void weft__wake_chain(weft_list *chain, int code)
 
 bool weft__unlink_from_list(weft__task *t)
 {
-    weft__waiter *wt = t->wait_obj;
+    weft__waiter *wt = t->wait->obj;
     weft__lock_s(wt->serial, wt->lock);
     bool mine = wt->linked;
     if (mine)
