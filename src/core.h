@@ -667,19 +667,22 @@ static WEFT_ALWAYS_INLINE int weft__block(weft__task *t, int kind, void *obj, we
         (weft__ld(&t->cancel, WEFT__RELAXED) & WEFT__CANCEL_REQUESTED))
         return weft__block_any(t, kind, obj, unlink, deadline);
     uint16_t flags = t->flags;
-    t->wait_kind = (uint8_t)kind;
-    t->wait_obj = obj;
-    t->unlink = unlink;
-    t->wait_cancellable = !(flags & (WEFT__F_UNCANCELLABLE | WEFT__F_SHIELDED));
-    t->wait_timeoutable = !(flags & WEFT__F_UNCANCELLABLE);
-    t->wait_claim.v = 0;
+    /* The wait lives in this frame, as weft__block_any's does. */
+    weft__wait wa = {
+        .unlink = unlink,
+        .obj = obj,
+        .kind = (uint8_t)kind,
+        .cancellable = !(flags & (WEFT__F_UNCANCELLABLE | WEFT__F_SHIELDED)),
+        .timeoutable = !(flags & WEFT__F_UNCANCELLABLE),
+    };
+    t->wait = &wa;
     weft__task_set_state(t, WEFT__T_RUNNING, WEFT__T_PARKED);
     if (weft__hook_on(rt, WEFT_HOOK_PARK)) /* the name only when someone listens */
         weft__hook_dispatch(rt, WEFT_HOOK_PARK, t->worker, t, 0, weft__wait_name(kind));
     weft__switch_away(t, WEFT__SW_PARK);
-    /* Nothing else runs here while it waits: the wait is over for everyone
-     * once its kind says so (unlink and wait_obj are read only in a wait). */
-    t->wait_kind = WEFT__W_NONE;
+    /* Nothing else runs here while it waits: no interrupter can be looking
+     * at the wait once the task runs again. */
+    t->wait = NULL;
     return t->wait_result;
 }
 /* Wake a blocked task with code result. The caller has claimed the wait
