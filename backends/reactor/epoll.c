@@ -28,11 +28,9 @@ typedef struct epoll_reactor {
 
 static int ep_create(weft_rt *rt, weft__worker *w, weft__reactor **out, char *why, size_t whylen)
 {
-    epoll_reactor *r = weft__calloc(rt, sizeof *r);
+    epoll_reactor *r = weft__reactor_alloc(rt, w, sizeof *r);
     if (!r)
         return WEFT_ENOMEM;
-    r->base.rt = rt;
-    r->base.w = w;
     r->epfd = epoll_create1(EPOLL_CLOEXEC);
     r->evfd = r->epfd < 0 ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event e = {.events = EPOLLIN | EPOLLET, .data.ptr = NULL};

@@ -24,11 +24,9 @@ typedef struct poll_reactor {
 
 static int pl_create(weft_rt *rt, weft__worker *w, weft__reactor **out, char *why, size_t whylen)
 {
-    poll_reactor *r = weft__calloc(rt, sizeof *r);
+    poll_reactor *r = weft__reactor_alloc(rt, w, sizeof *r);
     if (!r)
         return WEFT_ENOMEM;
-    r->base.rt = rt;
-    r->base.w = w;
     r->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (r->evfd < 0) {
         int err = -errno;

@@ -70,6 +70,18 @@ struct weft__reactor {
     weft__worker *w;
 };
 
+/* A zeroed reactor of `size` bytes for worker w: every reactor's struct
+ * starts with its struct weft__reactor. NULL when out of memory. */
+static inline void *weft__reactor_alloc(weft_rt *rt, weft__worker *w, size_t size)
+{
+    weft__reactor *r = weft__calloc(rt, size);
+    if (r) {
+        r->rt = rt;
+        r->w = w;
+    }
+    return r;
+}
+
 WEFT_HIDDEN extern const weft__reactor_ops weft__reactor_epoll;
 WEFT_HIDDEN extern const weft__reactor_ops weft__reactor_poll;
 WEFT_HIDDEN extern const weft__reactor_ops weft__reactor_uring;

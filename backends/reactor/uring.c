@@ -81,11 +81,9 @@ static struct io_uring_sqe *sqe_get(uring_reactor *u)
 
 static int ur_create(weft_rt *rt, weft__worker *w, weft__reactor **out, char *why, size_t whylen)
 {
-    uring_reactor *u = weft__calloc(rt, sizeof *u);
+    uring_reactor *u = weft__reactor_alloc(rt, w, sizeof *u);
     if (!u)
         return WEFT_ENOMEM;
-    u->base.rt = rt;
-    u->base.w = w;
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
     int r = io_uring_queue_init_params(URING_ENTRIES, &u->ring, &p);
