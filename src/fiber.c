@@ -26,8 +26,16 @@ static void uc_trampoline(unsigned hi, unsigned lo)
     abort(); /* entries never return */
 }
 #else
-void *weft__ctx_switch_asm(void **from_sp, void *to_sp, void *transfer);
+void *weft__ctx_switch_asm(void **from_sp, void *to_sp, void *transfer, void (*resumed)(void));
 void weft__ctx_trampoline(void);
+#endif
+
+/* Where the switch calls weft__ctx_resumed itself (see fiber_x86_64.S); the
+ * sanitizers must first be told that the switch ended, so there C does. */
+#if defined(__x86_64__) && !defined(WEFT_UCONTEXT) && !defined(WEFT_ASAN) && !defined(WEFT_TSAN)
+#define RESUMED_IN_SWITCH 1
+#else
+#define RESUMED_IN_SWITCH 0
 #endif
 
 void weft__ctx_init_host(weft__ctx *ctx)
@@ -118,13 +126,18 @@ void *weft__ctx_jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying)
     to->transfer = transfer;
     swapcontext(&from->uc, &to->uc);
     void *r = from->transfer;
+#elif RESUMED_IN_SWITCH
+    return weft__ctx_switch_asm(&from->sp, to->sp, transfer, weft__ctx_resumed);
 #else
-    void *r = weft__ctx_switch_asm(&from->sp, to->sp, transfer);
+    void *r = weft__ctx_switch_asm(&from->sp, to->sp, transfer, NULL);
 #endif
+#if !RESUMED_IN_SWITCH
 #ifdef WEFT_ASAN
     __sanitizer_finish_switch_fiber(from->fake_stack, NULL, NULL);
 #endif
+    weft__ctx_resumed();
     return r;
+#endif
 }
 
 void weft__ctx_entered(weft__ctx *self)
@@ -132,5 +145,8 @@ void weft__ctx_entered(weft__ctx *self)
     (void)self;
 #ifdef WEFT_ASAN
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+#if !RESUMED_IN_SWITCH
+    weft__ctx_resumed();
 #endif
 }

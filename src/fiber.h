@@ -60,10 +60,16 @@ typedef void (*weft__entry_fn)(void *transfer);
 WEFT_HIDDEN void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_fn entry);
 /* Save the running context into from and resume to; returns the transfer
  * value passed by whoever switches back. dying: from will never be resumed
- * (lets ASan release its fake stack). */
+ * (lets ASan release its fake stack). The resumed side has called
+ * weft__ctx_resumed() before it goes on (its weft__ctx_jump returns, or its
+ * entry starts): on x86-64 the switch itself calls it, so that a jump at the
+ * end of a function is compiled as its tail jump. */
 WEFT_HIDDEN void *weft__ctx_jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying);
 /* Called first thing in a fresh context's entry. */
 WEFT_HIDDEN void weft__ctx_entered(weft__ctx *self);
+/* What a resumed context does first (the loop's: commit what the context
+ * that left did). Defined by the loop. */
+WEFT_HIDDEN void weft__ctx_resumed(void);
 /* The context of the OS thread that calls into the runtime. */
 WEFT_HIDDEN void weft__ctx_init_host(weft__ctx *ctx);
 

@@ -6,6 +6,8 @@
  * default.
  *
  * void *weft__ctx_switch_asm(void **from_sp, void *to_sp, void *transfer);
+ * (fiber.c passes a fourth argument, NULL: here the C side calls
+ * weft__ctx_resumed after the switch.)
  *
  * Frame (176 bytes, low to high): x19..x30, d8..d15, fpcr, pad
  */

@@ -117,10 +117,12 @@ static void switch_done(weft__worker *w)
     }
 }
 
-/* Inline for the common case: the task that left was queued at once. */
-static inline void after_switch(weft__worker *w)
+/* First thing on a resumed context (see fiber.h): commit what the one that
+ * left did. A context switch outside a worker has nothing to commit. */
+void weft__ctx_resumed(void)
 {
-    if (w->switched_out)
+    weft__worker *w = weft__tls_worker;
+    if (w && w->switched_out)
         switch_done(w);
 }
 
@@ -128,7 +130,6 @@ void weft__task_entry(void *transfer)
 {
     weft__task *t = transfer;
     weft__ctx_entered(&t->ctx);
-    after_switch(weft__tls_worker);
     weft__task_call(t);
     if (WEFT_UNLIKELY(t->scope != NULL))
         weft__scopes_left_open(t);
@@ -177,6 +178,7 @@ void weft__switch_away(weft__task *t, int how)
        * can wake it before its context is saved, so nothing is left to
        * commit after the switch (rule 3) */
     if (!next) {
+        w->current = NULL; /* before the loop, which is resumed first */
         weft__ctx_jump(&t->ctx, &w->loop_ctx, t, how == WEFT__SW_FINISH);
     } else {
         w->until_housekeeping--;
@@ -188,8 +190,8 @@ void weft__switch_away(weft__task *t, int how)
         weft__task_set_state(next, WEFT__T_QUEUED, WEFT__T_RUNNING);
         weft__ctx_jump(&t->ctx, &next->ctx, next, false);
     }
-    /* Resumed, perhaps on another worker. */
-    after_switch(weft__tls_worker);
+    /* Resumed, perhaps on another worker; nothing may follow the jumps, so
+     * that they are tail jumps (fiber_x86_64.S says why). */
 }
 
 static bool bind_stack(weft__worker *w, weft__task *t)
@@ -248,9 +250,8 @@ static void run_task(weft__worker *w, weft__task *t)
     weft__task_set_state(t, from, WEFT__T_RUNNING);
     weft__ctx_jump(&w->loop_ctx, &t->ctx, t, false);
     /* Not necessarily t that came back: tasks may have handed the worker to
-     * each other (weft__switch_away) before one came back here. */
-    w->current = NULL;
-    after_switch(w);
+     * each other (weft__switch_away) before one came back here, and the one
+     * that did set w->current to NULL and was committed (weft__ctx_resumed). */
 }
 
 static uint64_t total_steps(weft_rt *rt)
