@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "reactor.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -77,15 +78,9 @@ static void deliver(epoll_reactor *r, int n)
 static void ep_wait(weft__reactor *base, uint64_t deadline)
 {
     epoll_reactor *r = (epoll_reactor *)base;
-    weft_rt *rt = base->rt;
-    struct timespec ts, *tsp = NULL;
-    if (deadline != UINT64_MAX) {
-        uint64_t now = rt->os.monotonic_ns(rt->os.ctx);
-        uint64_t d = deadline > now ? deadline - now : 0;
-        ts.tv_sec = (time_t)(d / 1000000000u);
-        ts.tv_nsec = (long)(d % 1000000000u);
-        tsp = &ts;
-    }
+    uint64_t d = weft__reactor_time_left(base->rt, deadline);
+    struct timespec ts = {(time_t)(d / 1000000000u), (long)(d % 1000000000u)};
+    const struct timespec *tsp = d == UINT64_MAX ? NULL : &ts;
     int n = -1;
     if (!r->no_pwait2) {
         n = epoll_pwait2(r->epfd, r->ev, EPOLL_BATCH, tsp, NULL);
@@ -94,7 +89,7 @@ static void ep_wait(weft__reactor *base, uint64_t deadline)
     }
     if (r->no_pwait2) {
         /* Rounded up: waking early would only spin. */
-        int ms = !tsp ? -1 : (int)((uint64_t)ts.tv_sec * 1000u + ((uint64_t)ts.tv_nsec + 999999u) / 1000000u);
+        int ms = d == UINT64_MAX ? -1 : d / 1000000u >= INT_MAX ? INT_MAX : (int)((d + 999999u) / 1000000u);
         n = epoll_wait(r->epfd, r->ev, EPOLL_BATCH, ms);
     }
     if (n > 0)

@@ -131,16 +131,9 @@ static void pl_run(poll_reactor *r, const struct timespec *ts)
 
 static void pl_wait(weft__reactor *base, uint64_t deadline)
 {
-    weft_rt *rt = base->rt;
-    struct timespec ts, *tsp = NULL;
-    if (deadline != UINT64_MAX) {
-        uint64_t now = rt->os.monotonic_ns(rt->os.ctx);
-        uint64_t d = deadline > now ? deadline - now : 0;
-        ts.tv_sec = (time_t)(d / 1000000000u);
-        ts.tv_nsec = (long)(d % 1000000000u);
-        tsp = &ts;
-    }
-    pl_run((poll_reactor *)base, tsp);
+    uint64_t d = weft__reactor_time_left(base->rt, deadline);
+    struct timespec ts = {(time_t)(d / 1000000000u), (long)(d % 1000000000u)};
+    pl_run((poll_reactor *)base, d == UINT64_MAX ? NULL : &ts);
 }
 
 static void pl_poll(weft__reactor *base)

@@ -82,6 +82,16 @@ static inline void *weft__reactor_alloc(weft_rt *rt, weft__worker *w, size_t siz
     return r;
 }
 
+/* A wait's deadline (absolute, UINT64_MAX: none) as the nanoseconds left
+ * (0 once past), or UINT64_MAX for a wait without one. */
+static inline uint64_t weft__reactor_time_left(weft_rt *rt, uint64_t deadline)
+{
+    if (deadline == UINT64_MAX)
+        return UINT64_MAX;
+    uint64_t now = rt->os.monotonic_ns(rt->os.ctx);
+    return deadline > now ? deadline - now : 0;
+}
+
 WEFT_HIDDEN extern const weft__reactor_ops weft__reactor_epoll;
 WEFT_HIDDEN extern const weft__reactor_ops weft__reactor_poll;
 WEFT_HIDDEN extern const weft__reactor_ops weft__reactor_uring;

@@ -216,21 +216,14 @@ static void flush(uring_reactor *u)
 static void ur_wait(weft__reactor *base, uint64_t deadline)
 {
     uring_reactor *u = of(base);
-    weft_rt *rt = base->rt;
     arm_kick(u);
     flush(u);
-    struct __kernel_timespec ts, *tsp = NULL;
-    if (deadline != UINT64_MAX) {
-        uint64_t now = rt->os.monotonic_ns(rt->os.ctx);
-        uint64_t d = deadline > now ? deadline - now : 0;
-        ts.tv_sec = (long long)(d / 1000000000u);
-        ts.tv_nsec = (long long)(d % 1000000000u);
-        tsp = &ts;
-    }
+    uint64_t d = weft__reactor_time_left(base->rt, deadline);
+    struct __kernel_timespec ts = {(long long)(d / 1000000000u), (long long)(d % 1000000000u)};
     struct io_uring_cqe *cqe;
     /* Entered without submitting: the queue is another thread's to fill
      * meanwhile (under the lock), and a kick ends the wait. */
-    io_uring_wait_cqe_timeout(&u->ring, &cqe, tsp);
+    io_uring_wait_cqe_timeout(&u->ring, &cqe, d == UINT64_MAX ? NULL : &ts);
     reap(u);
 }
 
