@@ -25,6 +25,9 @@
 #define BENCH_NO_COLD
 #include "bench.h"
 
+#define ECHO_SERVER_BUF 4096
+#include "echo_server.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,34 +41,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* ---- the weft server -------------------------------------------------------------- */
-
-static void *conn(void *arg)
-{
-    weft_sock *c = arg;
-    char buf[4096];
-    ssize_t n;
-    while ((n = weft_sock_read(c, buf, sizeof buf)) > 0)
-        if (weft_sock_write_all(c, buf, (size_t)n, NULL) < 0)
-            break;
-    weft_sock_close(c);
-    return NULL;
-}
-
-static void *serve(void *arg)
-{
-    (void)arg;
-    weft_sock *l, *c;
-    char addr[WEFT_ADDR_MAX];
-    bench_check(weft_tcp_listen(&l, "127.0.0.1:0", 1024), "listen");
-    bench_check(weft_sock_local_addr(l, addr, sizeof addr), "local_addr");
-    printf("PORT %s\n", strrchr(addr, ':') + 1);
-    fflush(stdout);
-    while (weft_tcp_accept(l, &c) == 0)
-        if (weft_spawn(NULL, conn, c) < 0)
-            weft_sock_close(c);
-    return NULL;
-}
+/* ---- the weft server (echo_server.h) ------------------------------------------------ */
 
 static int serve_main(const char *reactor, const char *workers)
 {
@@ -79,7 +55,7 @@ static int serve_main(const char *reactor, const char *workers)
     bench_check(weft_rt_new(&rt, &c), "weft_rt_new");
     if (strcmp(weft_rt_reactor(rt), !strcmp(reactor, "uring") ? "io_uring" : "epoll") != 0)
         bench_fail("asked for %s, got %s", reactor, weft_rt_reactor(rt));
-    bench_check(weft_rt_block_on(rt, serve, NULL, NULL), "block_on");
+    bench_check(weft_rt_block_on(rt, echo_server, (void *)(intptr_t)1024, NULL), "block_on");
     weft_rt_free(rt);
     return 0;
 }

@@ -17,6 +17,10 @@
 #define BENCH_NO_COLD
 #include "bench.h"
 
+/* 256 bytes: 10,000 connections wait on 16 KiB stacks. */
+#define ECHO_SERVER_BUF 256
+#include "echo_server.h"
+
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -63,43 +67,6 @@ static weft_config real(void)
     c.workers = env_u("WEFT_WORKERS", 1);
     c.stack_size = 16 * 1024; /* an echo needs little, and 10,000 of them wait */
     return c;
-}
-
-/* ---- the server ----------------------------------------------------------------- */
-
-static void *conn(void *arg)
-{
-    weft_sock *c = arg;
-    char buf[256];
-    ssize_t n;
-    while ((n = weft_sock_read(c, buf, sizeof buf)) > 0)
-        if (weft_sock_write_all(c, buf, (size_t)n, NULL) < 0)
-            break;
-    weft_sock_close(c);
-    return NULL;
-}
-
-static void *serve(void *arg)
-{
-    (void)arg;
-    weft_sock *l, *c;
-    char addr[WEFT_ADDR_MAX];
-    bench_check(weft_tcp_listen(&l, "127.0.0.1:0", 4096), "listen");
-    bench_check(weft_sock_local_addr(l, addr, sizeof addr), "local_addr");
-    printf("%s\n", addr);
-    fflush(stdout);
-    for (;;) {
-        int r = weft_tcp_accept(l, &c);
-        if (r == WEFT_EMFILE || r == WEFT_ENFILE) {
-            fprintf(stderr, "soak server: accept: %s\n", weft_strerror(r));
-            weft_sleep(SEC / 100);
-            continue;
-        }
-        if (r < 0)
-            return NULL;
-        weft_spawn_opts o = {.name = "conn"};
-        bench_check(weft_spawn_ex(NULL, conn, c, &o), "spawn");
-    }
 }
 
 /* ---- the clients ----------------------------------------------------------------- */
@@ -228,17 +195,19 @@ int main(void)
         weft_config c = real();
         weft_rt *rt;
         bench_check(weft_rt_new(&rt, &c), "server runtime");
-        bench_check(weft_rt_block_on(rt, serve, NULL, NULL), "server");
+        bench_check(weft_rt_block_on(rt, echo_server, (void *)(intptr_t)4096, NULL), "server");
         _exit(0);
     }
     close(out[1]);
-    char addr[WEFT_ADDR_MAX + 2] = {0};
+    char line[64] = {0}, addr[WEFT_ADDR_MAX];
     size_t n = 0;
-    while (n < sizeof addr - 1 && read(out[0], addr + n, 1) == 1 && addr[n] != '\n')
+    while (n < sizeof line - 1 && read(out[0], line + n, 1) == 1 && line[n] != '\n')
         n++;
-    addr[n] = 0;
-    if (!n)
-        bench_fail("the server did not start");
+    line[n] = 0;
+    int port;
+    if (sscanf(line, "PORT %d", &port) != 1)
+        bench_fail("the server did not start (it said \"%s\")", line);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     soak sk = {.addr = addr, .conns = conns};
     weft_event_init(&sk.all_connected, 0);
     weft_event_init(&sk.measured, 0);
