@@ -83,6 +83,21 @@ static void each_reactor(weft_fn body, void *arg)
         }                                                                                                       \
     } while (0)
 
+/* A listener on 127.0.0.1 (its address in addr), a client socket s and the
+ * server's end c of one connection; NULL, or the call that failed. */
+static const char *connected_pair(weft_sock **l, weft_sock **s, weft_sock **c, char addr[WEFT_ADDR_MAX])
+{
+    if (weft_tcp_listen(l, "127.0.0.1:0", 1) != 0)
+        return "listen";
+    if (weft_sock_local_addr(*l, addr, WEFT_ADDR_MAX) <= 0)
+        return "local_addr";
+    if (weft_tcp_connect_until(s, addr, until()) != 0)
+        return "connect";
+    if (weft_tcp_accept_until(*l, c, until()) != 0)
+        return "accept";
+    return NULL;
+}
+
 /* ---- an echo server ------------------------------------------------------------ */
 
 static void *echo_conn(void *arg)
@@ -378,10 +393,8 @@ static void *partial(void *arg)
     (void)arg;
     weft_sock *l, *s, *c;
     char addr[WEFT_ADDR_MAX];
-    REQUIRE(weft_tcp_listen(&l, "127.0.0.1:0", 1) == 0, "listen");
-    REQUIRE(weft_sock_local_addr(l, addr, sizeof addr) > 0, "addr");
-    REQUIRE(weft_tcp_connect_until(&s, addr, until()) == 0, "connect");
-    REQUIRE(weft_tcp_accept_until(l, &c, until()) == 0, "accept");
+    const char *failed = connected_pair(&l, &s, &c, addr);
+    REQUIRE(!failed, "%s failed", failed);
     weft_task *rt;
     bulk bk = {.c = c};
     weft_event_init(&bk.first_write_done, 0);
@@ -433,10 +446,8 @@ static void *reset(void *arg)
     (void)arg;
     weft_sock *l, *s, *c;
     char addr[WEFT_ADDR_MAX];
-    REQUIRE(weft_tcp_listen(&l, "127.0.0.1:0", 1) == 0, "listen");
-    REQUIRE(weft_sock_local_addr(l, addr, sizeof addr) > 0, "addr");
-    REQUIRE(weft_tcp_connect_until(&s, addr, until()) == 0, "connect");
-    REQUIRE(weft_tcp_accept_until(l, &c, until()) == 0, "accept");
+    const char *failed = connected_pair(&l, &s, &c, addr);
+    REQUIRE(!failed, "%s failed", failed);
     /* Mid-stream: data flows one way, then the client goes away with data
      * it never read: its kernel answers with a reset. */
     REQUIRE(weft_sock_write_all(c, "hello", 5, NULL) == 0, "write");
@@ -551,10 +562,8 @@ static void *cancelled_read(void *arg)
     (void)arg;
     weft_sock *l, *s, *c;
     char addr[WEFT_ADDR_MAX];
-    REQUIRE(weft_tcp_listen(&l, "127.0.0.1:0", 1) == 0, "listen");
-    REQUIRE(weft_sock_local_addr(l, addr, sizeof addr) > 0, "addr");
-    REQUIRE(weft_tcp_connect_until(&s, addr, until()) == 0, "connect");
-    REQUIRE(weft_tcp_accept_until(l, &c, until()) == 0, "accept");
+    const char *failed = connected_pair(&l, &s, &c, addr);
+    REQUIRE(!failed, "%s failed", failed);
     uint8_t buf[64];
     for (int round = 0; round < 20; round++) {
         /* Cancelled while waiting. */
@@ -606,10 +615,8 @@ static void *close_wakes(void *arg)
     (void)arg;
     weft_sock *l, *s, *c;
     char addr[WEFT_ADDR_MAX];
-    REQUIRE(weft_tcp_listen(&l, "127.0.0.1:0", 1) == 0, "listen");
-    REQUIRE(weft_sock_local_addr(l, addr, sizeof addr) > 0, "addr");
-    REQUIRE(weft_tcp_connect_until(&s, addr, until()) == 0, "connect");
-    REQUIRE(weft_tcp_accept_until(l, &c, until()) == 0, "accept");
+    const char *failed = connected_pair(&l, &s, &c, addr);
+    REQUIRE(!failed, "%s failed", failed);
     uint8_t buf[8];
     reader_arg ra = {s, buf, 0};
     weft_task *t;
