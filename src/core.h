@@ -23,6 +23,7 @@
 #define WEFT__DEQUE_CAP 4u
 #define WEFT__INJECT_BATCH 2u
 #define WEFT__PARK_SPINS 1u
+#define WEFT__PARK_SPIN_NS 0u
 #else
 /* A worker's local deque: 256 tasks (tokio's and Go's size: a burst of
  * spawns stays local, and a steal of half moves a useful batch). */
@@ -30,9 +31,13 @@
 /* Tasks a worker takes from its engine's injection queue at once (at most
  * half its deque, so a refill never overflows straight back). */
 #define WEFT__INJECT_BATCH 64u
-/* Rounds an idle worker looks for work before it sleeps in the kernel: a
- * wake that comes within a few microseconds costs no futex round trip. */
-#define WEFT__PARK_SPINS 64u
+/* How long an idle worker of a runtime with others looks for work before it
+ * sleeps in the kernel: a wake that comes within it (the other half of a
+ * ping-pong across workers) costs neither side a futex round trip, as Go's
+ * spinning threads and tokio's searching workers do. At most this many rounds
+ * (a pause each), for a clock that does not move. */
+#define WEFT__PARK_SPIN_NS 20000u
+#define WEFT__PARK_SPINS 16384u
 #endif
 /* Consecutive runs from the LIFO slot before the queue gets a turn (tokio's
  * limit): two tasks waking each other must not starve the rest. */
@@ -586,6 +591,8 @@ WEFT_HIDDEN bool weft__sched_prepare_park(weft__worker *w);
 WEFT_HIDDEN void weft__sched_unidle(weft__worker *w);
 /* Does w have tasks it could run without stealing? (for backends) */
 WEFT_HIDDEN bool weft__sched_has_local(weft__worker *w);
+/* Local work, or work pushed to w or to its engine by others (cheap loads). */
+WEFT_HIDDEN bool weft__sched_has_incoming(weft__worker *w);
 /* Tasks queued on w now (a racy count, for reports and the simulator). */
 WEFT_HIDDEN size_t weft__sched_queued(weft__worker *w);
 

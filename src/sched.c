@@ -288,17 +288,22 @@ bool weft__sched_has_local(weft__worker *w)
     return deque_len(&w->deque, serial) != 0;
 }
 
+bool weft__sched_has_incoming(weft__worker *w)
+{
+    if (weft__sched_has_local(w) || weft__ld(&w->remote.head, WEFT__RELAXED))
+        return true;
+    return shares_work(w) && weft__ld(&w->engine->inject.len, WEFT__RELAXED) != 0;
+}
+
 /* Could w find something to run (its own queues, the shared ones, or a
  * victim's deque)? Racy by nature; rule 11's fences make it enough. */
 static bool has_work(weft__worker *w)
 {
-    if (weft__sched_has_local(w) || weft__ld(&w->remote.head, WEFT__RELAXED))
+    if (weft__sched_has_incoming(w))
         return true;
     if (!shares_work(w))
         return false;
     weft__engine *e = w->engine;
-    if (weft__ld(&e->inject.len, WEFT__RELAXED))
-        return true;
     if (e->cfg.policy != WEFT_POLICY_STEAL)
         return false;
     /* Work in other deques counts only if w may go and steal it: with as

@@ -210,17 +210,49 @@ static void forever_end(weft__thr *thr, weft__thr_worker *tw)
         weft__fetch_sub(&thr->parked_forever, 1u, WEFT__ACQ_REL);
 }
 
+/* Spins in a row that find nothing before a worker stops spinning; then it
+ * tries again every WEFT__SPIN_RETRY parks. Work that comes through the
+ * reactor is not seen by a spin: a worker that serves sockets would only
+ * take the CPU from the threads (a load generator, say) that make its work. */
+#define WEFT__SPIN_GIVE_UP 4u
+#define WEFT__SPIN_RETRY 16u
+
+/* Look for work a little before sleeping (WEFT__PARK_SPIN_NS): true when
+ * some came or the run is ending. A lone worker only looks once: nothing
+ * but its own reactor or another thread could make it work. */
+static bool spin_for_work(weft__worker *w, weft__thr_worker *tw)
+{
+    weft_rt *rt = w->rt;
+    unsigned rounds = rt->nworkers > 1 ? WEFT__PARK_SPINS : 1u;
+    if (tw->spin_misses >= WEFT__SPIN_GIVE_UP && ++tw->parks % WEFT__SPIN_RETRY != 0)
+        rounds = 1;
+    uint64_t until = 0;
+    for (unsigned i = 0; i < rounds; i++) {
+        if (weft__sched_has_incoming(w) || stopping(rt)) {
+            tw->spin_misses = 0;
+            return true;
+        }
+        if (i % 16u == 15u) {
+            uint64_t now = thr_now(rt);
+            if (!until)
+                until = now + WEFT__PARK_SPIN_NS;
+            else if (now >= until)
+                break;
+        }
+        weft__spin_hint();
+    }
+    if (rounds > 1)
+        tw->spin_misses++;
+    return false;
+}
+
 static void thr_park(weft__worker *w, uint64_t deadline)
 {
     weft_rt *rt = w->rt;
     weft__thr *thr = weft__thr_of(rt);
     weft__thr_worker *tw = &thr->tw[w->index];
-    /* Spin first: a wake a few microseconds away costs no sleep. */
-    for (unsigned i = 0; i < WEFT__PARK_SPINS; i++) {
-        if (weft__sched_has_local(w) || stopping(rt))
-            return;
-        weft__spin_hint();
-    }
+    if (spin_for_work(w, tw))
+        return;
     if (!weft__sched_prepare_park(w))
         return;
     weft__stacks_trim(rt);

@@ -36,6 +36,8 @@ typedef struct weft__thr_worker {
     int start_error;       /* its OS settings failed: the code … */
     char start_why[160];   /* … and the field it names */
     struct weft__reactor *reactor; /* its OS reactor (backends/reactor/) */
+    unsigned spin_misses;  /* [owner] spins in a row that found no work */
+    unsigned parks;        /* [owner] parks so far (spin retries) */
 } weft__thr_worker;
 
 typedef struct weft__thr {
