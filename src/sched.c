@@ -456,13 +456,23 @@ void weft__schedule(weft_rt *rt, weft__task *t, bool woken)
         notify_idle(e, cur);
         return;
     }
-    if (woken && lifo_slot_on(cur)) {
+    /* A woken task, and on real threads a spawned one too (as tokio's), goes
+     * to the LIFO slot: it runs next, here, while its data is in this cache.
+     * The simulator keeps spawns in the queue: its schedules stay those its
+     * seeds have always meant. */
+    if ((woken || !cur->serial) && lifo_slot_on(cur)) {
         void *old = cur->serial ? cur->lifo_slot.v : weft__xchg(&cur->lifo_slot, (void *)t, WEFT__ACQ_REL);
         if (cur->serial)
             cur->lifo_slot.v = t;
         if (old)
             push_owned(cur, old);
-        notify_idle(e, cur);
+        /* The slot's task runs here next: only a task it pushed out is work
+         * for another worker (tokio's rule; a chain of wakes stays on one
+         * worker instead of bouncing between two). The simulator wakes one
+         * anyway, and so also explores the steals a real idle worker that
+         * happens to look may make. */
+        if (old || cur->serial)
+            notify_idle(e, cur);
         return;
     }
     weft__sched_push_local(cur, t);

@@ -5,9 +5,11 @@
  *                     atomic counter, the last sets an event (tasks/s)
  *   mt_yield_many     1,000 tasks x 1,000 yields each (yields/s)
  *   mt_chained_spawn  each task spawns the next, 100,000 deep (tasks/s)
- *   mt_ping_pong      two tasks pinned to different workers (1 worker: the
- *                     same) bounce a message over capacity-1 channels, 100,000
- *                     round trips (round trips/s)
+ *   mt_ping_pong      two tasks bounce a message over capacity-1 channels,
+ *                     100,000 round trips (round trips/s): placed by the
+ *                     scheduler, as the peers' are (weft-mt2), and pinned to
+ *                     different workers (weft-mt2-apart: every message
+ *                     crosses threads)
  *   mt_fanout         CPU-bound fan-out/fan-in: 64 tasks x 2M iterations of
  *                     integer work, joined (work items/s) — the scaling row
  *
@@ -41,6 +43,7 @@
 #define FAN_WORK 2000000u
 
 static unsigned g_flags; /* spawn flags of the pass: 0 or WEFT_SPAWN_NOSTACK */
+static bool g_apart;     /* ping_pong: the two tasks pinned to different workers */
 
 /* ---- spawn_many ---- */
 
@@ -133,12 +136,13 @@ static void *ponger(void *arg)
     return NULL;
 }
 
-static double ping_pong(unsigned workers)
+static double ping_pong(void)
 {
     pair p;
     bench_check(weft_chan_new(&p.to, sizeof(uint64_t), 1), "weft_chan_new");
     bench_check(weft_chan_new(&p.back, sizeof(uint64_t), 1), "weft_chan_new");
-    weft_spawn_opts o = {.flags = WEFT_SPAWN_PINNED, .worker = workers > 1 ? 1 : 0};
+    /* The root runs on worker 0. */
+    weft_spawn_opts o = {.flags = g_apart ? WEFT_SPAWN_PINNED : 0u, .worker = 1};
     weft_task *t;
     double t0 = bench_now_sec();
     bench_check(weft_spawn_ex(&t, ponger, &p, &o), "weft_spawn_ex");
@@ -205,7 +209,7 @@ static double once(run *r)
     if (!strcmp(w, "mt_chained_spawn"))
         return chained_spawn();
     if (!strcmp(w, "mt_ping_pong"))
-        return ping_pong(r->workers);
+        return ping_pong();
     return fanout();
 }
 
@@ -218,10 +222,10 @@ static void *root(void *arg)
     return NULL;
 }
 
-static void measure(const char *workload, const char *unit, unsigned workers, unsigned flags)
+static void measure(const char *workload, const char *unit, unsigned workers, unsigned flags, bool apart)
 {
     char impl[64];
-    snprintf(impl, sizeof impl, "weft-mt%u%s", workers, flags ? "-nostack" : "");
+    snprintf(impl, sizeof impl, "weft-mt%u%s%s", workers, flags ? "-nostack" : "", apart ? "-apart" : "");
     if (!bench_variant(workload, impl))
         return;
     bool warm = !bench_cold();
@@ -233,6 +237,7 @@ static void measure(const char *workload, const char *unit, unsigned workers, un
     weft_rt *rt;
     bench_check(weft_rt_new(&rt, &cfg), "weft_rt_new");
     g_flags = flags;
+    g_apart = apart;
     run r = {workload, unit, workers, warm, 0};
     bench_check(weft_rt_block_on(rt, root, &r, NULL), "weft_rt_block_on");
     weft_rt_free(rt);
@@ -254,19 +259,21 @@ int main(int argc, char **argv)
     const char *only = argc > 2 ? argv[2] : NULL;
     static const struct {
         const char *workload, *unit;
-        bool nostack;
+        bool nostack, apart;
     } ws[] = {
-        {"mt_spawn_many", "tasks/s", true}, {"mt_yield_many", "yields/s", false},
-        {"mt_chained_spawn", "tasks/s", true}, {"mt_ping_pong", "round-trips/s", false},
-        {"mt_fanout", "items/s", true},
+        {"mt_spawn_many", "tasks/s", true, false}, {"mt_yield_many", "yields/s", false, false},
+        {"mt_chained_spawn", "tasks/s", true, false}, {"mt_ping_pong", "round-trips/s", false, true},
+        {"mt_fanout", "items/s", true, false},
     };
     for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
         if (only && strcmp(only, ws[i].workload))
             continue;
         for (unsigned workers = 1; workers <= 2; workers++) {
-            measure(ws[i].workload, ws[i].unit, workers, 0);
+            measure(ws[i].workload, ws[i].unit, workers, 0, false);
             if (ws[i].nostack)
-                measure(ws[i].workload, ws[i].unit, workers, WEFT_SPAWN_NOSTACK);
+                measure(ws[i].workload, ws[i].unit, workers, WEFT_SPAWN_NOSTACK, false);
+            if (ws[i].apart && workers > 1)
+                measure(ws[i].workload, ws[i].unit, workers, 0, true);
         }
     }
     return 0;

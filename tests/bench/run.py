@@ -906,9 +906,10 @@ def build_report(info, tools, reps, results, blog, only, pinned=None, cold=True)
     lines.append("")
     lines.append("- spread = (max - min) / median over the runs.")
     if any(w == "mt_ping_pong" for w in workloads):
-        lines.append("- mt_ping_pong: bench_mt pins its two tasks to different workers when it has "
-                     "2 (every round trip crosses threads); tokio and Go cannot pin, so their "
-                     "schedulers may keep both on one thread.")
+        lines.append("- mt_ping_pong: weft-mt2's two tasks go where the scheduler puts them, as "
+                     "tokio's and Go's do (which may keep both on one thread); weft-mt2-apart pins "
+                     "them to different workers, so that every message crosses threads (tokio and "
+                     "Go cannot pin).")
     for peer, reason in blog.skipped:
         lines.append(f"- skipped {peer}: {reason}")
     for peer, reason in blog.failed:

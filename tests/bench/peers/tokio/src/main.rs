@@ -451,7 +451,8 @@ fn idle_rss() {
 // workload runs in a task on the runtime (the main thread only waits), each
 // variant on a fresh runtime, warm-up pass first unless cold. tokio cannot pin
 // a task to a worker: mt_ping_pong's two tasks go where the scheduler puts
-// them (bench_mt pins them to different workers when it has 2).
+// them (bench_mt's weft-mt2 too; its weft-mt2-apart pins them to different
+// workers).
 const MT_SPAWN_TASKS: usize = 1_000_000;
 const MT_YIELD_TASKS: usize = 1_000;
 const MT_YIELDS: usize = 1_000;
