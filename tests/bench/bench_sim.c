@@ -232,12 +232,10 @@ static void *sleep_root(void *arg)
     ratio_run *rr = arg;
     weft_task *t[SLEEP_TASKS];
     uint64_t v0 = weft_now();
-    double w0 = bench_now_sec();
     for (unsigned i = 0; i < SLEEP_TASKS; i++)
         bench_check(weft_spawn(&t[i], sleeper, NULL), "weft_spawn");
     for (unsigned i = 0; i < SLEEP_TASKS; i++)
         bench_check(weft_join(t[i], NULL), "weft_join");
-    rr->wall_s = bench_now_sec() - w0;
     rr->virtual_ns = weft_now() - v0;
     return NULL;
 }
@@ -248,7 +246,11 @@ static ratio_run run_sleeps(void)
     weft_rt *rt;
     bench_check(weft_rt_new(&rt, &cfg), "weft_rt_new");
     ratio_run rr = {0, 0};
+    /* The wall clock is read outside the run: a simulated task that read it
+     * would be caught by the escape detector (and fail the run). */
+    double w0 = bench_now_sec();
     bench_check(weft_rt_block_on(rt, sleep_root, &rr, NULL), "weft_rt_block_on");
+    rr.wall_s = bench_now_sec() - w0;
     weft_rt_free(rt);
     return rr;
 }
