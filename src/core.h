@@ -590,7 +590,6 @@ static inline weft__task *weft__sched_next_local(weft__worker *w)
 WEFT_HIDDEN bool weft__sched_prepare_park(weft__worker *w);
 WEFT_HIDDEN void weft__sched_unidle(weft__worker *w);
 /* Does w have tasks it could run without stealing? (for backends) */
-WEFT_HIDDEN bool weft__sched_has_local(weft__worker *w);
 /* Local work, or work pushed to w or to its engine by others (cheap loads). */
 WEFT_HIDDEN bool weft__sched_has_incoming(weft__worker *w);
 /* Tasks queued on w now (a racy count, for reports and the simulator). */

@@ -278,7 +278,7 @@ static void notify_idle(weft__engine *e, weft__worker *cur)
     }
 }
 
-bool weft__sched_has_local(weft__worker *w)
+static bool has_local(weft__worker *w)
 {
     bool serial = w->serial;
     if (w->run_next || weft__ld_s(serial, &w->lifo_slot, WEFT__RELAXED) || !weft__list_empty(&w->local))
@@ -290,7 +290,7 @@ bool weft__sched_has_local(weft__worker *w)
 
 bool weft__sched_has_incoming(weft__worker *w)
 {
-    if (weft__sched_has_local(w) || weft__ld(&w->remote.head, WEFT__RELAXED))
+    if (has_local(w) || weft__ld(&w->remote.head, WEFT__RELAXED))
         return true;
     return shares_work(w) && weft__ld(&w->engine->inject.len, WEFT__RELAXED) != 0;
 }

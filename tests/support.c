@@ -40,7 +40,7 @@ int run_sim(unsigned workers, uint64_t seed, weft_fn fn, void *arg)
     return run_in(&c, fn, arg, NULL);
 }
 
-int run_in_child(const weft_config *cfg, weft_fn fn, void *arg, char *err, size_t errlen)
+int run_child(int (*child)(void *), void *arg, char *err, size_t errlen)
 {
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
@@ -49,11 +49,7 @@ int run_in_child(const weft_config *cfg, weft_fn fn, void *arg, char *err, size_
     if (pid == 0) {
         dup2(fds[1], 2);
         close(fds[0]);
-        weft_rt *rt;
-        if (weft_rt_new(&rt, cfg) != 0)
-            _exit(3);
-        weft_rt_block_on(rt, fn, arg, NULL);
-        _exit(4); /* not reached: the child dies first */
+        _exit(child(arg));
     }
     close(fds[1]);
     size_t used = 0;
@@ -65,6 +61,28 @@ int run_in_child(const weft_config *cfg, weft_fn fn, void *arg, char *err, size_
     int status;
     waitpid(pid, &status, 0);
     return WIFSIGNALED(status) ? WTERMSIG(status) : -WEXITSTATUS(status);
+}
+
+typedef struct dying_run {
+    const weft_config *cfg;
+    weft_fn fn;
+    void *arg;
+} dying_run;
+
+static int run_to_death(void *arg)
+{
+    dying_run *d = arg;
+    weft_rt *rt;
+    if (weft_rt_new(&rt, d->cfg) != 0)
+        return 3;
+    weft_rt_block_on(rt, d->fn, d->arg, NULL);
+    return 4; /* not reached: the child dies first */
+}
+
+int run_in_child(const weft_config *cfg, weft_fn fn, void *arg, char *err, size_t errlen)
+{
+    dying_run d = {cfg, fn, arg};
+    return run_child(run_to_death, &d, err, errlen);
 }
 
 weft_config threaded_config(void)

@@ -14,6 +14,10 @@
 /* Run fn(arg) as the root of a fresh runtime with cfg (NULL: defaults, quiet,
  * no environment); returns block_on's code and frees the runtime. */
 int run_in(const weft_config *cfg, weft_fn fn, void *arg, void **result);
+/* Run child(arg) in a forked process (for what cannot be undone: a death,
+ * a seccomp filter); *err receives its stderr. Returns the signal that ended
+ * it, or minus its exit status (0: it exited 0). */
+int run_child(int (*child)(void *), void *arg, char *err, size_t errlen);
 /* Run fn(arg) as the root of a runtime with cfg in a child process that is
  * expected to die (an overflow, a watchdog); *err receives its stderr.
  * Returns the signal that ended it, or minus its exit status. */

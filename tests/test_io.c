@@ -1051,34 +1051,10 @@ static int refuse_syscall(long nr, int err)
                                                                                                                  : -1;
 }
 
-/* Run child() in a forked process (a seccomp filter cannot be undone) and
- * assert it exits 0; its stderr lands in err. */
-static void in_child(int (*child)(void), char *err, size_t errlen)
-{
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        _exit(child());
-    }
-    close(fds[1]);
-    memset(err, 0, errlen);
-    size_t n = 0;
-    ssize_t k;
-    while (n < errlen - 1 && (k = read(fds[0], err + n, errlen - 1 - n)) > 0)
-        n += (size_t)k;
-    close(fds[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d, stderr: %s", status, err);
-}
-
 /* The runtime falls back to epoll, says why once, and its IO works. */
-static int child_without_uring(void)
+static int child_without_uring(void *arg)
 {
+    (void)arg;
     if (refuse_syscall(__NR_io_uring_setup, EPERM) != 0)
         return 3;
     weft_config c = real(WEFT_REACTOR_URING, 2);
@@ -1098,7 +1074,8 @@ static int child_without_uring(void)
 START_TEST(a_refused_io_uring_falls_back_to_epoll_and_says_why_once)
 {
     char err[4096];
-    in_child(child_without_uring, err, sizeof err);
+    int r = run_child(child_without_uring, NULL, err, sizeof err);
+    ck_assert_msg(r == 0, "child ended with %d, stderr: %s", r, err);
     const char *say = "weft: the io_uring reactor is not available (io_uring_setup failed: Operation not permitted): "
                       "using epoll\n";
     ck_assert_msg(strstr(err, say) != NULL, "stderr: %s", err);
@@ -1124,8 +1101,9 @@ static void *sleeps_end_on_time(void *arg)
 /* Without epoll_pwait2 (Linux before 5.11, and valgrind): the reactor waits
  * with epoll_wait's milliseconds, and sockets and timers still work on one
  * and two workers. */
-static int child_without_epoll_pwait2(void)
+static int child_without_epoll_pwait2(void *arg)
 {
+    (void)arg;
     if (refuse_syscall(__NR_epoll_pwait2, ENOSYS) != 0)
         return 3;
     for (unsigned workers = 1; workers <= 2; workers++) {
@@ -1144,7 +1122,8 @@ static int child_without_epoll_pwait2(void)
 START_TEST(epoll_without_epoll_pwait2_falls_back_to_epoll_wait)
 {
     char err[4096];
-    in_child(child_without_epoll_pwait2, err, sizeof err);
+    int r = run_child(child_without_epoll_pwait2, NULL, err, sizeof err);
+    ck_assert_msg(r == 0, "child ended with %d, stderr: %s", r, err);
 }
 END_TEST
 

@@ -672,16 +672,17 @@ static uint64_t stopped_clock(void *ctx)
     return g_stopped_at;
 }
 
-static double seconds_now(void)
+static uint64_t monotonic_ns(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Shut down a runtime that left `stubborn` behind (its clock replaced when
- * `os` says so); the seconds it took. */
-static double shutdown_seconds(weft_fn stubborn, const weft_os *os)
+/* Shut down a runtime (its clock replaced when `os` says so) that left
+ * `stubborn` behind: the one task is abandoned and nothing stays live.
+ * *took_ns, when asked for: how long the shutdown took. */
+static void shut_down_abandoning(weft_fn stubborn, const weft_os *os, uint64_t *took_ns)
 {
     weft_config c = threaded_config();
     c.os = os;
@@ -689,30 +690,30 @@ static double shutdown_seconds(weft_fn stubborn, const weft_os *os)
     ck_assert_weft(weft_rt_new(&rt, &c), 0);
     g_stubborn = stubborn;
     ck_assert_weft(weft_rt_block_on(rt, leave_behind, NULL, NULL), 0);
-    double a = seconds_now();
+    uint64_t t0 = monotonic_ns();
     ck_assert_int_eq(weft_rt_shutdown(rt), 1);
-    double took = seconds_now() - a;
+    if (took_ns)
+        *took_ns = monotonic_ns() - t0;
     weft_rt_stats st;
     ck_assert_weft(weft_rt_stats_get(rt, &st), 0);
     ck_assert_uint_eq(st.shutdown_abandoned, 1);
     ck_assert_uint_eq(st.live_tasks, 0);
     weft_rt_free(rt);
-    return took;
 }
 
 START_TEST(real_shutdown_is_bounded_in_time)
 {
     /* Nothing can wake the waiter: given up at once, with the clock
      * stopped (waiting out the budget would never end). */
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    g_stopped_at = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    g_stopped_at = monotonic_ns();
     weft_os stopped = {0};
     stopped.monotonic_ns = stopped_clock;
-    shutdown_seconds(shielded_waiter, &stopped);
+    shut_down_abandoning(shielded_waiter, &stopped, NULL);
     /* The sleeper would wake in an hour: it is given its 5 s budget, then
      * abandoned (a drain that waited for it would outlast the suite). */
-    ck_assert_double_ge(shutdown_seconds(shielded_sleeper, NULL), 5.0);
+    uint64_t took;
+    shut_down_abandoning(shielded_sleeper, NULL, &took);
+    ck_assert_uint_ge(took, 5000000000u);
 }
 END_TEST
 

@@ -224,7 +224,7 @@ static bool spin_for_work(weft__worker *w, weft__thr_worker *tw)
 {
     weft_rt *rt = w->rt;
     unsigned rounds = rt->nworkers > 1 ? WEFT__PARK_SPINS : 1u;
-    if (tw->spin_misses >= WEFT__SPIN_GIVE_UP && ++tw->parks % WEFT__SPIN_RETRY != 0)
+    if (tw->spin_misses >= WEFT__SPIN_GIVE_UP && ++tw->unspun_parks % WEFT__SPIN_RETRY != 0)
         rounds = 1;
     uint64_t until = 0;
     for (unsigned i = 0; i < rounds; i++) {

@@ -37,7 +37,7 @@ typedef struct weft__thr_worker {
     char start_why[160];   /* … and the field it names */
     struct weft__reactor *reactor; /* its OS reactor (backends/reactor/) */
     unsigned spin_misses;  /* [owner] spins in a row that found no work */
-    unsigned parks;        /* [owner] parks so far (spin retries) */
+    unsigned unspun_parks; /* [owner] parks since it gave up spinning */
 } weft__thr_worker;
 
 typedef struct weft__thr {
