@@ -667,6 +667,52 @@ START_TEST(rule11_idle_workers_wake_for_new_work)
 }
 END_TEST
 
+/* A task put into its own worker's empty LIFO slot wakes nobody: that worker
+ * runs it next. Once the other worker sleeps, a chain of spawn and join
+ * (every link put into the slot, and its parent woken into it) runs on one
+ * worker and never wakes the other: it takes no link and does not even look
+ * (no park counted). With a wake per link it was woken thousands of times. */
+typedef struct chain_run {
+    weft_rt *rt;
+    unsigned links;
+    uint64_t steals, parks; /* during the chain */
+} chain_run;
+
+static void *returns_at_once(void *arg)
+{
+    return arg;
+}
+
+static void *chain_after_a_rest(void *arg)
+{
+    chain_run *cr = arg;
+    /* The other worker goes to sleep meanwhile (slowly under the tools). */
+    weft_sleep((under_valgrind() || under_tsan() ? 500u : 50u) * 1000000ull);
+    weft_rt_stats before, after;
+    ck_assert_weft(weft_rt_stats_get(cr->rt, &before), 0);
+    for (unsigned i = 0; i < cr->links; i++) {
+        weft_task *t;
+        ck_assert_weft(weft_spawn(&t, returns_at_once, NULL), 0);
+        ck_assert_weft(weft_join(t, NULL), 0);
+    }
+    ck_assert_weft(weft_rt_stats_get(cr->rt, &after), 0);
+    cr->steals = after.steals - before.steals;
+    cr->parks = after.parks - before.parks;
+    return NULL;
+}
+
+START_TEST(rule11_a_task_in_its_workers_lifo_slot_wakes_nobody)
+{
+    weft_config c = workers_config(2);
+    chain_run cr = {NULL, rounds(20000), 0, 0};
+    ck_assert_weft(weft_rt_new(&cr.rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(cr.rt, chain_after_a_rest, &cr, NULL), 0);
+    ck_assert_msg(cr.steals == 0 && cr.parks == 0, "%u links: %llu stolen, %llu parks", cr.links,
+                  (unsigned long long)cr.steals, (unsigned long long)cr.parks);
+    weft_rt_free(cr.rt);
+}
+END_TEST
+
 Suite *suite_threading(void)
 {
     Suite *s = suite_create("threading");
@@ -684,6 +730,7 @@ Suite *suite_threading(void)
     tcase_add_test(tc, rule9_everything_else_is_refused_with_eperm);
     tcase_add_test(tc, rule9_foreign_threads_hand_in_work_with_weft_rt_spawn);
     tcase_add_test(tc, rule11_idle_workers_wake_for_new_work);
+    tcase_add_test(tc, rule11_a_task_in_its_workers_lifo_slot_wakes_nobody);
     suite_add_tcase(s, tc);
     return s;
 }
