@@ -87,9 +87,20 @@ int weft__run_once(const weft__run_spec *sp, weft__outcome *out)
         cfg.schedule = NULL;
     if (sp->record_trace)
         cfg.sim.record_trace = 1;
-    weft_rt *rt;
-    int r = weft_rt_new(&rt, &cfg);
-    if (r < 0)
+    weft_rt *rt = NULL;
+    int r;
+    /* A runtime left by the previous run is reset for this one when the
+     * configuration allows (weft_rt_reset says when it does not). */
+    bool reuse = sp->reuse && !sp->keep_rt;
+    if (reuse && *sp->reuse) {
+        rt = *sp->reuse;
+        *sp->reuse = NULL;
+        if (weft_rt_reset(rt, &cfg) < 0) {
+            weft_rt_free(rt);
+            rt = NULL;
+        }
+    }
+    if (!rt && (r = weft_rt_new(&rt, &cfg)) < 0)
         return r;
     weft__sim *s = weft__sim_of(rt);
     s->test_name = sp->name;
@@ -119,6 +130,13 @@ int weft__run_once(const weft__run_spec *sp, weft__outcome *out)
     }
     if (sp->keep_rt)
         *sp->keep_rt = rt;
+    else if (reuse) {
+        /* Shut down now, as weft_rt_free would: the tasks it cancels may
+         * still draw decisions from this run's source (a guide whose
+         * context is the caller's). The next run resets it. */
+        weft_rt_shutdown(rt);
+        *sp->reuse = rt;
+    }
     else
         weft_rt_free(rt);
     return 0;
@@ -305,6 +323,7 @@ typedef struct campaign {
     weft__decisions first_rec; /* the first failure's decisions */
     bool have_first;
     char self_key[256];
+    weft_rt *spare; /* the runtime the next run resets and runs on */
 } campaign;
 
 static void progress(campaign *c, bool final)
@@ -769,7 +788,8 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
     c.t0 = weft__wall_now();
     c.cfg = o->cfg;
     c.cfg.mode = WEFT_MODE_SIM;
-    c.base = (weft__run_spec){.cfg = &c.cfg, .test = test, .arg = arg, .name = o->name, .timeout_s = o->run_timeout_s};
+    c.base = (weft__run_spec){.cfg = &c.cfg, .test = test, .arg = arg, .name = o->name, .timeout_s = o->run_timeout_s,
+                              .reuse = &c.spare};
     c.stopped = "complete";
     weft__selfcheck_key(o->name, c.self_key, sizeof c.self_key);
     bool by_schedule = c.cfg.sim.strategy == WEFT_STRATEGY_EXHAUSTIVE;
@@ -780,6 +800,7 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
         weft__decisions none = {0};
         weft__run_spec sp = c.base;
         sp.cfg = &cfg;
+        sp.reuse = NULL;
         if (by_schedule) {
             sp.prefix = &none;
         } else {
@@ -820,8 +841,10 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
     if (!junit)
         env_on(&c.cfg, "XML_OUTPUT_FILE", &junit);
     c.draw = (o->flags & WEFT_EXPLORE_PROGRESS) && isatty(2);
-    if (!by_schedule && c.cfg.sim.strategy == WEFT_STRATEGY_PCT && !c.cfg.sim.pct_steps && (r = pct_calibrate(&c)) < 0)
+    if (!by_schedule && c.cfg.sim.strategy == WEFT_STRATEGY_PCT && !c.cfg.sim.pct_steps && (r = pct_calibrate(&c)) < 0) {
+        weft_rt_free(c.spare);
         return r;
+    }
     c.base.cfg = &c.cfg;
     if (results || junit)
         c.out = weft__results_open(results, junit, o, &c.cfg, &c.shard);
@@ -837,6 +860,7 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
                 weft__results_failure(c.out, res->failing_seed, false, r, res->signature, res->message, "");
             c.stopped = "self_check";
         } else if (r < 0) {
+            weft_rt_free(c.spare);
             weft__results_close(c.out, res, "", "error");
             return r;
         } else {
@@ -846,11 +870,13 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
     if (r == 0) {
         r = by_schedule ? explore_exhaustive(&c) : explore_seeds(&c);
     }
+
     res->distinct_traces = c.hs.n;
     free(c.hs.v);
     for (size_t i = 0; i < c.nsigs; i++)
         free(c.sigs[i]);
     if (r < 0 && r != WEFT_EFAILED) {
+        weft_rt_free(c.spare);
         weft__decisions_release(&c.first_rec);
         weft__results_close(c.out, res, "", "error");
         return r;
@@ -867,6 +893,7 @@ int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explo
                         res->failing_seed, res->message);
         }
     }
+    weft_rt_free(c.spare); /* shrinking above ran on it too */
     weft__decisions_release(&c.first_rec);
     res->elapsed_s = weft__wall_now() - c.t0;
     char strategy[64];

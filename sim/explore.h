@@ -28,6 +28,9 @@ typedef struct weft__run_spec {
     bool record_trace;
     double timeout_s;               /* per-run wall-clock timeout; 0: none */
     weft_rt **keep_rt;              /* leave the runtime alive for the caller */
+    weft_rt **reuse;                /* a spare runtime: reset for this run (if *reuse is
+                                       set) and left there for the next (NULL: a new
+                                       runtime per run); the caller frees the last */
 } weft__run_spec;
 
 typedef struct weft__outcome {

@@ -45,6 +45,11 @@ static void sim_destroy(weft_rt *rt)
     weft__sim *s = weft__sim_of(rt);
     if (!s)
         return;
+    /* The loop fibers' stacks go back to the pool: a reset runtime keeps
+     * its pool (weft__rt_reset), and these fibers never run again. */
+    for (unsigned i = 0; s->vw && i < rt->nworkers; i++)
+        if (s->vw[i].loop_stack)
+            weft__stack_put(rt, s->vw[i].loop_stack);
     weft__watchdog_free(s);
     weft__simnet_free(s);
     weft__decide_free(s);

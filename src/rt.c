@@ -237,7 +237,9 @@ static void workers_free(weft_rt *rt)
     rt->workers = NULL;
 }
 
-static void rt_release(weft_rt *rt)
+/* Everything a runtime holds except its record and, when keep_stacks, its
+ * stack pools (which weft__rt_reset hands to the runtime's next life). */
+static void rt_teardown(weft_rt *rt, bool keep_stacks)
 {
     /* A thread outside the runtime may still be inside the wake of a task
      * that has since finished: it leaves in a few instructions. */
@@ -249,15 +251,78 @@ static void rt_release(weft_rt *rt)
     workers_free(rt); /* clears the wheels first: scopes' timers are on them */
     weft__scopes_free(rt);
     weft__tasks_free(rt);
-    weft__stacks_free(rt);
+    if (!keep_stacks)
+        weft__stacks_free(rt);
     weft__hooks_free(rt);
     engines_free(rt);
     free_string(rt, rt->schedule);
     free_string(rt, rt->trace_path);
+}
+
+static void rt_release(weft_rt *rt)
+{
+    rt_teardown(rt, false);
     if (rt->altstack)
         rt->os.munmap(rt->os.ctx, rt->altstack, rt->altstack_size);
     weft_allocator a = rt->base_alloc;
     a.free(a.ctx, rt, sizeof *rt);
+}
+
+/* What weft_rt_new and weft__rt_reset do to a configuration first. */
+static int config_prepare(weft_config *c)
+{
+    int r;
+    if (!(c->flags & WEFT_CFG_NO_ENV) && (r = weft__env_apply(c, c->flags & WEFT_CFG_QUIET, NULL, 0)) < 0)
+        return r;
+    if ((r = validate(c)) < 0)
+        return r;
+    c->stack_size = weft__stack_round(c->stack_size ? c->stack_size : WEFT_STACK_DEFAULT);
+    if (!c->runq)
+        c->runq = weft_runq_fifo();
+    return 0;
+}
+
+/* Build a runtime in rt, whose fields are all zero but the allocator's and,
+ * after a reset, the stack pools. On failure the caller releases it. */
+static int rt_build(weft_rt *rt, const weft_config *c)
+{
+    rt->cfg = *c;
+    rt->quiet = (c->flags & WEFT_CFG_QUIET) != 0;
+    weft__os_fill(&rt->os, c->os);
+    rt->step_limit = UINT64_MAX;
+    rt->time_limit = UINT64_MAX;
+    rt->backend = weft__backend_for(c);
+    rt->caps = rt->backend->caps;
+    /* Virtual time stands still while tasks run, unless each step costs
+     * some: only then can a timer fall due between two idle moments. */
+    bool virtual_time = (rt->caps & WEFT__CAP_VIRTUAL_TIME) != 0;
+    rt->timer_poll_mask = virtual_time && c->sim.step_cost_ns ? 0 : WEFT__TIMER_POLL_MASK_REAL;
+    rt->schedule = copy_string(rt, c->schedule);
+    rt->trace_path = copy_string(rt, c->trace_path);
+    rt->cfg.schedule = rt->schedule;
+    rt->cfg.trace_path = rt->trace_path;
+    rt->cfg.engines = NULL; /* copied into rt->engines */
+    int r = (c->schedule && !rt->schedule) || (c->trace_path && !rt->trace_path) ? WEFT_ENOMEM : 0;
+    if (r == 0) {
+        rt->cfg.engines = c->engines; /* read by engines_new only */
+        r = engines_new(rt);
+        rt->cfg.engines = NULL;
+    }
+    if (r == 0) {
+        /* Rule 1: decided here, once. */
+        rt->serial = (virtual_time || rt->nworkers == 1) && !(c->flags & WEFT_CFG_ATOMIC_SYNC);
+        r = workers_new(rt);
+    }
+    if (r == 0)
+        r = rt->backend->create(rt);
+    if (r < 0)
+        return r;
+    /* The clock is the backend's: the wheels start at its now. */
+    uint64_t now = rt->backend->now(rt);
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        rt->workers[i].wheel.elapsed = now;
+    weft__guard_install(rt);
+    return 0;
 }
 
 int weft_rt_new(weft_rt **out, const weft_config *cfg)
@@ -270,61 +335,61 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg)
         c = *cfg;
     else
         memset(&c, 0, sizeof c);
-    int r;
-    if (!(c.flags & WEFT_CFG_NO_ENV) && (r = weft__env_apply(&c, c.flags & WEFT_CFG_QUIET, NULL, 0)) < 0)
+    int r = config_prepare(&c);
+    if (r < 0)
         return r;
-    if ((r = validate(&c)) < 0)
-        return r;
-    c.stack_size = weft__stack_round(c.stack_size ? c.stack_size : WEFT_STACK_DEFAULT);
-    if (!c.runq)
-        c.runq = weft_runq_fifo();
     const weft_allocator *a = c.allocator ? c.allocator : &weft__malloc_allocator;
     weft_rt *rt = a->alloc(a->ctx, sizeof *rt);
     if (!rt)
         return WEFT_ENOMEM;
     memset(rt, 0, sizeof *rt);
-    rt->cfg = c;
     rt->alloc = *a;
     rt->base_alloc = *a;
-    rt->quiet = (c.flags & WEFT_CFG_QUIET) != 0;
-    weft__os_fill(&rt->os, c.os);
-    rt->step_limit = UINT64_MAX;
-    rt->time_limit = UINT64_MAX;
-    rt->backend = weft__backend_for(&c);
-    rt->caps = rt->backend->caps;
-    /* Virtual time stands still while tasks run, unless each step costs
-     * some: only then can a timer fall due between two idle moments. */
-    bool virtual_time = (rt->caps & WEFT__CAP_VIRTUAL_TIME) != 0;
-    rt->timer_poll_mask = virtual_time && c.sim.step_cost_ns ? 0 : WEFT__TIMER_POLL_MASK_REAL;
-    rt->schedule = copy_string(rt, c.schedule);
-    rt->trace_path = copy_string(rt, c.trace_path);
-    rt->cfg.schedule = rt->schedule;
-    rt->cfg.trace_path = rt->trace_path;
-    rt->cfg.engines = NULL; /* copied into rt->engines */
-    r = (c.schedule && !rt->schedule) || (c.trace_path && !rt->trace_path) ? WEFT_ENOMEM : 0;
-    if (r == 0) {
-        rt->cfg.engines = c.engines; /* read by engines_new only */
-        r = engines_new(rt);
-        rt->cfg.engines = NULL;
-    }
-    if (r == 0) {
-        /* Rule 1: decided here, once. */
-        rt->serial = (virtual_time || rt->nworkers == 1) && !(c.flags & WEFT_CFG_ATOMIC_SYNC);
-        r = workers_new(rt);
-    }
-    if (r == 0)
-        r = rt->backend->create(rt);
-    if (r < 0) {
+    if ((r = rt_build(rt, &c)) < 0) {
         rt_release(rt);
         return r;
     }
-    /* The clock is the backend's: the wheels start at its now. */
-    uint64_t now = rt->backend->now(rt);
-    for (unsigned i = 0; i < rt->nworkers; i++)
-        rt->workers[i].wheel.elapsed = now;
-    weft__guard_install(rt);
     *out = rt;
     return 0;
+}
+
+int weft_rt_reset(weft_rt *rt, const weft_config *cfg)
+{
+    if (!rt || !cfg)
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_reset: NULL %s", rt ? "configuration" : "runtime");
+    if (rt->running || weft__tls_worker)
+        return WEFT_MISUSE_RT(rt, WEFT_EPERM, "weft_rt_reset: the runtime is running");
+    const weft_allocator *a = cfg->allocator ? cfg->allocator : &weft__malloc_allocator;
+    if (a->alloc != rt->base_alloc.alloc || a->free != rt->base_alloc.free || a->ctx != rt->base_alloc.ctx)
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_reset: a different allocator (make a new runtime)");
+    weft_config c = *cfg;
+    int r = config_prepare(&c);
+    if (r < 0)
+        return r;
+    if (!(rt->caps & WEFT__CAP_DETERMINISTIC) || c.mode != WEFT_MODE_SIM)
+        return WEFT_MISUSE_RT(rt, WEFT_ENOTSUP, "weft_rt_reset: only a simulated runtime is reset (make a new one)");
+    if (c.sim.fail_alloc_nth || c.sim.fail_alloc_permille)
+        return WEFT_MISUSE_RT(rt, WEFT_ENOTSUP, "weft_rt_reset: a configuration that injects allocation failures "
+                              "needs a new runtime (its seed counts the new runtime's allocations)");
+    weft_rt_shutdown(rt);
+    /* An abandoned task's frames may still be pointed into: its stack cannot
+     * go back to the pool, so this runtime cannot be reused. */
+    if (rt->stats.shutdown_abandoned)
+        return WEFT_EBUSY;
+    rt_teardown(rt, true);
+    weft__stack_pool pools[WEFT__STACK_CLASSES];
+    memcpy(pools, rt->pools, sizeof pools);
+    uint64_t mapped = rt->stacks_mapped;
+    void *altstack = rt->altstack;
+    size_t altstack_size = rt->altstack_size;
+    memset(rt, 0, sizeof *rt);
+    rt->alloc = *a;
+    rt->base_alloc = *a;
+    memcpy(rt->pools, pools, sizeof pools);
+    rt->stacks_mapped = mapped;
+    rt->altstack = altstack;
+    rt->altstack_size = altstack_size;
+    return rt_build(rt, &c);
 }
 
 int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result)

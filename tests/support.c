@@ -230,6 +230,47 @@ int run_counted(counting_alloc *ca, weft_fn fn, void *arg)
     return run_in(&c, fn, arg, NULL);
 }
 
+uint64_t assert_reset_matches_fresh(weft_fn fn, void *arg, uint64_t n, unsigned workers)
+{
+    weft_rt *spare = NULL;
+    uint64_t reused = 0, most_mapped = 0;
+    for (uint64_t seed = 0; seed < n; seed++) {
+        weft_config c = test_config(workers, seed);
+        weft_rt *fresh;
+        ck_assert_weft(weft_rt_new(&fresh, &c), 0);
+        int want = weft_rt_block_on(fresh, fn, arg, NULL);
+        uint64_t want_hash = weft_rt_trace_hash(fresh);
+        weft_rt_stats st;
+        ck_assert_weft(weft_rt_stats_get(fresh, &st), 0);
+        most_mapped = st.stacks_mapped > most_mapped ? st.stacks_mapped : most_mapped;
+        weft_rt_free(fresh);
+        int r = spare ? weft_rt_reset(spare, &c) : 1;
+        if (r == 0) {
+            reused++;
+        } else {
+            ck_assert_msg(r == 1 || r == WEFT_EBUSY, "seed %llu: weft_rt_reset returned %d (%s)",
+                          (unsigned long long)seed, r, weft_strerror(r));
+            weft_rt_free(spare);
+            ck_assert_weft(weft_rt_new(&spare, &c), 0);
+        }
+        int got = weft_rt_block_on(spare, fn, arg, NULL);
+        uint64_t got_hash = weft_rt_trace_hash(spare);
+        ck_assert_msg(got == want && got_hash == want_hash,
+                      "seed %llu, %u worker(s): a new runtime ran to %d with hash %016llx, the reset one to %d "
+                      "with hash %016llx",
+                      (unsigned long long)seed, workers, want, (unsigned long long)want_hash, got,
+                      (unsigned long long)got_hash);
+        /* The pool is reused, not added to: no more stacks than the
+         * hungriest new runtime needed. */
+        ck_assert_weft(weft_rt_stats_get(spare, &st), 0);
+        ck_assert_msg(st.stacks_mapped <= most_mapped, "seed %llu: the reset runtime has %llu stacks mapped, a new "
+                      "one needed at most %llu", (unsigned long long)seed, (unsigned long long)st.stacks_mapped,
+                      (unsigned long long)most_mapped);
+    }
+    weft_rt_free(spare);
+    return reused;
+}
+
 int under_valgrind(void)
 {
     const char *v = getenv("WEFT_VALGRIND");

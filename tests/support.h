@@ -36,6 +36,13 @@ uint64_t hash_in(const weft_config *cfg, weft_fn fn, void *arg, void **result);
 /* The same in a simulation with `workers` virtual workers and `seed`. */
 uint64_t run_hash(unsigned workers, uint64_t seed, weft_fn fn, void *arg, void **result);
 
+/* Run fn(arg) under seeds [0, n) on `workers` virtual workers twice, on a new
+ * runtime per seed and on one runtime reset between seeds (weft_rt_reset),
+ * and assert that each seed's status and trace hash agree; returns how many
+ * runs the reset served (a task that ignores cancellation makes a reset
+ * refuse; the helper then makes a new runtime, as weft_explore does). */
+uint64_t assert_reset_matches_fresh(weft_fn fn, void *arg, uint64_t n, unsigned workers);
+
 /* Task bodies several suites run. */
 /* Returns its argument. */
 void *returns_arg(void *arg);

@@ -610,6 +610,16 @@ START_TEST(a_crash_kills_tasks_resets_peers_and_loses_exactly_the_unsynced_write
 }
 END_TEST
 
+/* The network, the nodes and their disks are made anew on a reset runtime:
+ * each seed runs as on a new one. */
+START_TEST(a_reset_runtime_runs_network_and_crash_seeds_as_new_ones_do)
+{
+    uint64_t n = seeds_for(300);
+    ck_assert_uint_eq(assert_reset_matches_fresh(streams, (void *)(uintptr_t)5000, n, 2), n - 1);
+    ck_assert_uint_eq(assert_reset_matches_fresh(crash_restart, NULL, n, 1), n - 1);
+}
+END_TEST
+
 /* ---- torn writes, disk errors, a full disk -------------------------------------------------------- */
 
 typedef struct torn_stats {
@@ -1198,6 +1208,7 @@ Suite *suite_net(void)
     tcase_add_test(tc, partitions_reset_streams_drop_packets_one_way_or_both_and_heal);
     tcase_add_test(tc, a_clogged_path_delays_packets_without_losing_them);
     tcase_add_test(tc, a_crash_kills_tasks_resets_peers_and_loses_exactly_the_unsynced_writes);
+    tcase_add_test(tc, a_reset_runtime_runs_network_and_crash_seeds_as_new_ones_do);
     tcase_add_test(tc, unsynced_writes_tear_at_the_block_size_in_a_crash);
     tcase_add_test(tc, disks_fail_with_eio_and_fill_up_with_enospc);
     tcase_add_test(tc, file_deadlines_act_before_the_disk_has_the_call);

@@ -39,6 +39,19 @@ WEFT_API int weft_buggify(const char *file, int line);
 /* 1 if the calling task runs under the simulator, else 0. */
 WEFT_API int weft_in_simulation(void);
 
+/* Return a simulated runtime, after a run, to the state weft_rt_new(rt, cfg)
+ * would build, keeping its pool of fiber stacks: a loop over many seeds
+ * (weft_explore's is one) then pays for its runs and not for mapping stacks.
+ * The same seed gives the same run, and the same trace hash, as on a new
+ * runtime. Shuts rt down first (reporting what it left, as weft_rt_shutdown
+ * does). Returns 0; WEFT_EBUSY when a task ignored cancellation at shutdown
+ * (its stack may still be pointed into); WEFT_ENOTSUP when rt or cfg is not
+ * simulated or cfg injects allocation failures (the seed's count of
+ * allocations includes a new runtime's); WEFT_EINVAL for a NULL argument or
+ * a different allocator; WEFT_EPERM while rt runs. After an error other than
+ * WEFT_EPERM and WEFT_EINVAL, rt can only be freed. */
+WEFT_API int weft_rt_reset(weft_rt *rt, const weft_config *cfg);
+
 /* The format version of printed schedules ("S2.…"). A schedule recorded by
  * another version is refused (WEFT_EINVAL, naming both versions): the same
  * decisions would mean a different run there. */
