@@ -118,20 +118,19 @@ const weft__event *weft__trace_at(const weft__sim *s, size_t i)
 
 /* Names travel with spawn events and reasons with park events; the other
  * events of a task are tied to it by its id. */
-static void on_hook(void *ctx, const weft_hook_info *info)
+static void on_hook(void *ctx, weft_hook_event ev, const weft__worker *w, const weft__task *t, int status,
+                    const char *reason)
 {
     weft__sim *s = ctx;
-    const char *text = info->event == WEFT_HOOK_PARK ? info->reason
-                       : info->event == WEFT_HOOK_SPAWN ? info->task_name
-                                                          : NULL;
-    if (text && info->event == WEFT_HOOK_SPAWN && s->record)
+    const char *text = ev == WEFT_HOOK_PARK ? reason : ev == WEFT_HOOK_SPAWN && t ? t->name : NULL;
+    if (text && ev == WEFT_HOOK_SPAWN && s->record)
         text = keep_name(s, text); /* hashed by content either way */
-    weft__trace(s, WEFT__EV_HOOK, info->worker, (unsigned)info->event, info->status, info->task_id, text);
+    weft__trace(s, WEFT__EV_HOOK, w ? (int)w->index : -1, (unsigned)ev, status, t ? t->node.task_id : 0, text);
 }
 
 int weft__trace_attach(weft__sim *s)
 {
-    return weft_hook_add(s->rt, WEFT_HOOK_ALL, on_hook, s, &s->hook_id);
+    return weft__hook_add_raw(s->rt, WEFT_HOOK_ALL, on_hook, s, &s->hook_id);
 }
 
 void weft__trace_free(weft__sim *s)

@@ -261,8 +261,15 @@ WEFT_HIDDEN void weft__wheel_clear(weft__wheel *wh);
 /* Hooks                                                                     */
 /* ------------------------------------------------------------------------ */
 
+/* An internal listener (the simulator's trace) that needs no weft_hook_info
+ * and never blocks, yields or spawns: it is called with the event as raised,
+ * so an event costs it no clock read and no info to fill. */
+typedef void (*weft__raw_hook_fn)(void *ctx, weft_hook_event ev, const weft__worker *w, const weft__task *t,
+                                  int status, const char *reason);
+
 typedef struct weft__hook_entry {
     weft_hook_fn fn;
+    weft__raw_hook_fn raw; /* set instead of fn for an internal listener */
     void *ctx;
     uint32_t mask;
     int id;
@@ -497,6 +504,9 @@ WEFT_HIDDEN const weft__stack *weft__stack_overflowed(const weft__worker *w, con
 WEFT_HIDDEN void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const weft__task *t,
                                      int status, const char *reason);
 WEFT_HIDDEN void weft__hooks_free(weft_rt *rt);
+/* weft_hook_add for a raw listener; it takes its place in the chain's order
+ * like any hook. */
+WEFT_HIDDEN int weft__hook_add_raw(weft_rt *rt, uint32_t mask, weft__raw_hook_fn fn, void *ctx, int *id);
 static inline bool weft__hook_on(weft_rt *rt, weft_hook_event ev)
 {
     return WEFT_UNLIKELY(weft__ld_s(rt->serial, &rt->hook_mask, WEFT__RELAXED) & (1u << ev));

@@ -46,20 +46,32 @@ static int publish(weft_rt *rt, int drop, const weft__hook_entry *add)
     return 0;
 }
 
+static int add(weft_rt *rt, weft__hook_entry *e, int *id)
+{
+    weft__spin_lock(&rt->hooks_lock);
+    e->id = rt->next_hook_id + 1;
+    int r = publish(rt, 0, e);
+    if (r == 0) {
+        rt->next_hook_id++;
+        if (id)
+            *id = e->id;
+    }
+    weft__spin_unlock(&rt->hooks_lock);
+    return r;
+}
+
 int weft_hook_add(weft_rt *rt, uint32_t mask, weft_hook_fn fn, void *ctx, int *id)
 {
     if (!rt || !fn || !mask || (mask & ~(uint32_t)WEFT_HOOK_ALL))
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_hook_add: need a runtime, a function and a non-empty event mask");
-    weft__spin_lock(&rt->hooks_lock);
-    weft__hook_entry e = {fn, ctx, mask, rt->next_hook_id + 1};
-    int r = publish(rt, 0, &e);
-    if (r == 0) {
-        rt->next_hook_id++;
-        if (id)
-            *id = e.id;
-    }
-    weft__spin_unlock(&rt->hooks_lock);
-    return r;
+    weft__hook_entry e = {.fn = fn, .ctx = ctx, .mask = mask};
+    return add(rt, &e, id);
+}
+
+int weft__hook_add_raw(weft_rt *rt, uint32_t mask, weft__raw_hook_fn fn, void *ctx, int *id)
+{
+    weft__hook_entry e = {.raw = fn, .ctx = ctx, .mask = mask};
+    return add(rt, &e, id);
 }
 
 int weft_hook_remove(weft_rt *rt, int id)
@@ -81,6 +93,17 @@ int weft_hook_remove(weft_rt *rt, int id)
 void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const weft__task *t, int status,
                          const char *reason)
 {
+    /* A snapshot: hooks added or removed meanwhile take effect next event. */
+    const weft__hook_set *set = weft__ld(&rt->hooks, WEFT__ACQUIRE);
+    size_t n = set ? set->n : 0, i = 0;
+    uint32_t bit = 1u << ev;
+    /* Raw listeners at the head of the chain (the simulator's trace, added
+     * when the runtime is made) need nothing below. */
+    for (; i < n && set->v[i].raw; i++)
+        if (set->v[i].mask & bit)
+            set->v[i].raw(set->v[i].ctx, ev, w, t, status, reason);
+    if (i == n)
+        return;
     weft_hook_info info = {
         .event = ev,
         .task_id = t ? t->node.task_id : 0,
@@ -100,11 +123,15 @@ void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const
         w->current = NULL;
         w->in_hook = true;
     }
-    /* A snapshot: hooks added or removed meanwhile take effect next event. */
-    const weft__hook_set *set = weft__ld(&rt->hooks, WEFT__ACQUIRE);
-    for (size_t i = 0; set && i < set->n; i++)
-        if (set->v[i].mask & (1u << ev))
-            set->v[i].fn(set->v[i].ctx, &info);
+    for (; i < n; i++) {
+        const weft__hook_entry *e = &set->v[i];
+        if (!(e->mask & bit))
+            continue;
+        if (e->raw)
+            e->raw(e->ctx, ev, w, t, status, reason);
+        else
+            e->fn(e->ctx, &info);
+    }
     if (w) {
         w->in_hook = nested;
         w->current = cur;

@@ -234,7 +234,10 @@ uint64_t weft__wheel_next_deadline(weft__wheel *wh)
     wheel_lock(wh);
     uint64_t next = UINT64_MAX;
     expiry e;
-    if (wh->due.head) {
+    if (wh->count.v == 0) {
+        /* Empty: nothing to cascade (the common case of a worker going idle
+         * with no timer set). */
+    } else if (wh->due.head) {
         next = timer_of(wh->due.head)->deadline;
     } else {
         while (next_expiry(wh, &e)) {
@@ -319,7 +322,7 @@ size_t weft__wheel_advance(weft__wheel *wh, uint64_t now)
 void weft__wheel_clear(weft__wheel *wh)
 {
     wheel_lock(wh);
-    for (unsigned level = 0; level < WEFT__WHEEL_LEVELS; level++)
+    for (unsigned level = 0; level < WEFT__WHEEL_LEVELS && wh->count.v; level++)
         for (unsigned slot = 0; slot < WEFT__WHEEL_SLOTS; slot++)
             while (wh->slots[level][slot].head)
                 unlink_timer(wh, timer_of(wh->slots[level][slot].head));
