@@ -151,8 +151,8 @@ static void record(weft__sim *s, int stream, uint32_t bound, uint64_t value, boo
     /* A choice that kept the running worker changed nothing a reader of the
      * timeline needs to see: it is marked (outside the hash) to be folded. */
     bool kept = preempt && stream == WEFT__S_INTERLEAVE && value == 0;
-    weft__trace(s, WEFT__EV_DECIDE, weft__tls_worker ? (int)weft__tls_worker->index : -1, (unsigned)stream,
-                (int32_t)bound, value, kept ? "kept" : NULL);
+    weft__trace_inline(s, WEFT__EV_DECIDE, weft__tls_worker ? (int)weft__tls_worker->index : -1, (unsigned)stream,
+                       (int32_t)bound, value, kept ? "kept" : NULL);
 }
 
 uint64_t weft__decide(weft__sim *s, int stream, uint32_t bound, bool preempt)

@@ -169,6 +169,36 @@ WEFT_HIDDEN void weft__decisions_free(weft_rt *rt, weft__decisions *d);
 /* trace.c */
 WEFT_HIDDEN void weft__trace(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
                              const char *text);
+/* The recording half of weft__trace (when s->record). */
+WEFT_HIDDEN void weft__trace_record(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
+                                    const char *text);
+
+static inline uint64_t weft__trace_mix(uint64_t h, uint64_t v)
+{
+    h ^= v * 0x9E3779B97F4A7C15ull;
+    h = (h << 27) | (h >> 37);
+    return h * 0xBF58476D1CE4E5B9ull + 0x94D049BB133111EBull;
+}
+
+/* weft__trace for the hot callers (every hook event, every decision): the
+ * hash step inline, the recording out of line. The hash mixes only integers
+ * and string contents, never a pointer, so it is the same on every build and
+ * machine, recorded or not. Names, wait reasons and notes are part of a run;
+ * a failure's message is not hashed (it holds source paths, which differ
+ * between checkouts). */
+static inline void weft__trace_inline(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
+                                      const char *text)
+{
+    uint64_t h = weft__trace_mix(s->hash, (uint64_t)kind | (uint64_t)(uint8_t)worker << 8 |
+                                              (uint64_t)extra << 16 | (uint64_t)(uint32_t)a << 32);
+    h = weft__trace_mix(h, b);
+    if (text && (kind == WEFT__EV_HOOK || kind == WEFT__EV_NOTE))
+        h = weft__trace_mix(h, weft__hash_str(WEFT__HASH_INIT, text));
+    s->hash = h;
+    s->events++;
+    if (WEFT_UNLIKELY(s->record))
+        weft__trace_record(s, kind, worker, extra, a, b, text);
+}
 WEFT_HIDDEN const weft__event *weft__trace_at(const weft__sim *s, size_t i);
 /* Walks the recorded events that were hashed (TIME markers are folded into
  * `time`, the virtual time of the event returned last). */

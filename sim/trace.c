@@ -15,18 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static inline uint64_t mix(uint64_t h, uint64_t v)
-{
-    h ^= v * 0x9E3779B97F4A7C15ull;
-    h = (h << 27) | (h >> 37);
-    return h * 0xBF58476D1CE4E5B9ull + 0x94D049BB133111EBull;
-}
-
-static uint64_t hash_text(const char *s)
-{
-    return weft__hash_str(WEFT__HASH_INIT, s);
-}
-
 static weft__event *slot(weft__sim *s)
 {
     size_t k = s->ev_len / WEFT__TRACE_CHUNK;
@@ -88,19 +76,8 @@ static const char *keep_name(weft__sim *s, const char *name)
     return copy;
 }
 
-void weft__trace(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b, const char *text)
+void weft__trace_record(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b, const char *text)
 {
-    uint64_t h = mix(s->hash, (uint64_t)kind | (uint64_t)(uint8_t)worker << 8 | (uint64_t)extra << 16 |
-                                  (uint64_t)(uint32_t)a << 32);
-    h = mix(h, b);
-    /* Names, wait reasons and notes are part of a run; a failure's message
-     * is not hashed (it holds source paths, which differ between checkouts). */
-    if (text && (kind == WEFT__EV_HOOK || kind == WEFT__EV_NOTE))
-        h = mix(h, hash_text(text));
-    s->hash = h;
-    s->events++;
-    if (!s->record)
-        return;
     if (text && (kind == WEFT__EV_FAIL || kind == WEFT__EV_NOTE))
         text = keep_name(s, text);
     /* Virtual time stands still while tasks run: note it only when it moved. */
@@ -109,6 +86,11 @@ void weft__trace(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, 
         append(s, WEFT__EV_TIME, -1, 0, 0, s->now, NULL);
     }
     append(s, kind, worker, extra, a, b, text);
+}
+
+void weft__trace(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b, const char *text)
+{
+    weft__trace_inline(s, kind, worker, extra, a, b, text);
 }
 
 const weft__event *weft__trace_at(const weft__sim *s, size_t i)
@@ -125,7 +107,7 @@ static void on_hook(void *ctx, weft_hook_event ev, const weft__worker *w, const 
     const char *text = ev == WEFT_HOOK_PARK ? reason : ev == WEFT_HOOK_SPAWN && t ? t->name : NULL;
     if (text && ev == WEFT_HOOK_SPAWN && s->record)
         text = keep_name(s, text); /* hashed by content either way */
-    weft__trace(s, WEFT__EV_HOOK, w ? (int)w->index : -1, (unsigned)ev, status, t ? t->node.task_id : 0, text);
+    weft__trace_inline(s, WEFT__EV_HOOK, w ? (int)w->index : -1, (unsigned)ev, status, t ? t->node.task_id : 0, text);
 }
 
 int weft__trace_attach(weft__sim *s)

@@ -16,6 +16,7 @@
 #define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define WEFT_HIDDEN __attribute__((visibility("hidden")))
 #define WEFT_NORETURN __attribute__((noreturn))
+#define WEFT_NOINLINE __attribute__((noinline))
 #define WEFT_ALWAYS_INLINE inline __attribute__((always_inline))
 #define WEFT_TLS __thread __attribute__((tls_model("initial-exec")))
 #define WEFT_CONTAINER_OF(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))

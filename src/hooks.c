@@ -90,20 +90,11 @@ int weft_hook_remove(weft_rt *rt, int id)
     return r;
 }
 
-void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const weft__task *t, int status,
-                         const char *reason)
+/* Every listener of set from i on, with the weft_hook_info the public ones
+ * read (raw ones get the event as raised). */
+static WEFT_NOINLINE void dispatch_from(weft_rt *rt, const weft__hook_set *set, size_t i, weft_hook_event ev,
+                                        weft__worker *w, const weft__task *t, int status, const char *reason)
 {
-    /* A snapshot: hooks added or removed meanwhile take effect next event. */
-    const weft__hook_set *set = weft__ld(&rt->hooks, WEFT__ACQUIRE);
-    size_t n = set ? set->n : 0, i = 0;
-    uint32_t bit = 1u << ev;
-    /* Raw listeners at the head of the chain (the simulator's trace, added
-     * when the runtime is made) need nothing below. */
-    for (; i < n && set->v[i].raw; i++)
-        if (set->v[i].mask & bit)
-            set->v[i].raw(set->v[i].ctx, ev, w, t, status, reason);
-    if (i == n)
-        return;
     weft_hook_info info = {
         .event = ev,
         .task_id = t ? t->node.task_id : 0,
@@ -123,9 +114,9 @@ void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const
         w->current = NULL;
         w->in_hook = true;
     }
-    for (; i < n; i++) {
+    for (; i < set->n; i++) {
         const weft__hook_entry *e = &set->v[i];
-        if (!(e->mask & bit))
+        if (!(e->mask & (1u << ev)))
             continue;
         if (e->raw)
             e->raw(e->ctx, ev, w, t, status, reason);
@@ -136,6 +127,24 @@ void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const
         w->in_hook = nested;
         w->current = cur;
     }
+}
+
+void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const weft__task *t, int status,
+                         const char *reason)
+{
+    /* A snapshot: hooks added or removed meanwhile take effect next event. */
+    const weft__hook_set *set = weft__ld(&rt->hooks, WEFT__ACQUIRE);
+    if (!set)
+        return;
+    /* The simulator's trace alone (a raw listener, added when the runtime is
+     * made, and the only one until a user adds a hook): one call. */
+    const weft__hook_entry *first = &set->v[0];
+    if (WEFT_LIKELY(set->n == 1 && first->raw)) {
+        if (first->mask & (1u << ev))
+            first->raw(first->ctx, ev, w, t, status, reason);
+        return;
+    }
+    dispatch_from(rt, set, 0, ev, w, t, status, reason);
 }
 
 void weft__hooks_free(weft_rt *rt)
