@@ -174,7 +174,8 @@ typedef struct weft__wait {
  * arg to result and stack_size to read_holds when fn is called
  * (weft__task_call; WEFT__F_CALLED says which is there), wait_result to
  * finish_status when it ends, and the wait state lives in the waiting
- * frame. */
+ * frame. A spawn writes each field once (task_init in task.c, which a new
+ * field must join). */
 struct weft__task {
     weft_runq_node node; /* must stay first: queues hold tasks by it */
     uint32_t slot, gen;       /* gen: [atomic] read by handle checks */
