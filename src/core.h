@@ -515,6 +515,9 @@ WEFT_HIDDEN int weft__task_new(weft_rt *rt, weft__worker *w, weft_fn fn, void *a
                                weft__task **out);
 /* Give t's record back (after its join, or at its end when detached). */
 WEFT_HIDDEN void weft__task_release(weft_rt *rt, weft__task *t);
+/* w's list of free records grew past twice its cache: half of it goes back
+ * to the runtime's. */
+WEFT_HIDDEN void weft__task_records_spill(weft__worker *w);
 WEFT_HIDDEN weft__task *weft__task_from_handle(weft_rt *rt, weft_task *h);
 WEFT_HIDDEN weft_task *weft__task_handle(const weft__task *t);
 /* The record in slot (any thread). */
@@ -529,6 +532,18 @@ static inline void weft__task_set_state(weft__task *t, unsigned from, unsigned t
     if (WEFT_DEBUG && WEFT_UNLIKELY(weft__task_get_state(t) != from))
         weft__task_bad_transition(t, from, to);
     weft__st_s(t->rt->serial, &t->state, to, WEFT__RELEASE);
+}
+/* weft__task_release on w, the calling thread's worker, of t's runtime
+ * (the finishing worker): the record goes on w's own list. Inline for a
+ * detached task's finish. */
+static inline void weft__task_release_by(weft__worker *w, weft__task *t)
+{
+    weft__task_set_state(t, WEFT__T_FINISHED, WEFT__T_FREE);
+    uint32_t gen = t->gen + 1;
+    weft__st((weft__a32 *)&t->gen, gen ? gen : 1u, WEFT__RELEASE);
+    weft__freelist_push(&w->free_tasks, &t->node.link);
+    if (WEFT_UNLIKELY(w->free_tasks.len > 2 * WEFT__WORKER_CACHE))
+        weft__task_records_spill(w);
 }
 WEFT_HIDDEN bool weft__task_cas(weft__task *t, unsigned from, unsigned to);
 /* Ask t to stop (sticky): its wait, if any, ends with WEFT_ECANCELED. */

@@ -224,22 +224,25 @@ int weft__task_new(weft_rt *rt, weft__worker *w, weft_fn fn, void *arg, const we
     return task_new(rt, w, fn, arg, o, out);
 }
 
+void weft__task_records_spill(weft__worker *w)
+{
+    /* Too many: half go back for other workers. */
+    weft_rt *rt = w->rt;
+    weft__spin_lock(&rt->tasks_lock);
+    weft__freelist_move(&rt->free_tasks, &w->free_tasks, WEFT__WORKER_CACHE);
+    weft__spin_unlock(&rt->tasks_lock);
+}
+
 void weft__task_release(weft_rt *rt, weft__task *t)
 {
+    weft__worker *w = weft__tls_worker;
+    if (w && w->rt == rt) {
+        weft__task_release_by(w, t);
+        return;
+    }
     weft__task_set_state(t, WEFT__T_FINISHED, WEFT__T_FREE);
     uint32_t gen = t->gen + 1;
     weft__st((weft__a32 *)&t->gen, gen ? gen : 1u, WEFT__RELEASE);
-    weft__worker *w = weft__tls_worker;
-    if (w && w->rt == rt) {
-        weft__freelist_push(&w->free_tasks, &t->node.link);
-        if (w->free_tasks.len <= 2 * WEFT__WORKER_CACHE)
-            return;
-        /* Too many: half go back for other workers. */
-        weft__spin_lock(&rt->tasks_lock);
-        weft__freelist_move(&rt->free_tasks, &w->free_tasks, WEFT__WORKER_CACHE);
-        weft__spin_unlock(&rt->tasks_lock);
-        return;
-    }
     weft__spin_lock(&rt->tasks_lock);
     weft__freelist_push(&rt->free_tasks, &t->node.link);
     weft__spin_unlock(&rt->tasks_lock);
