@@ -174,7 +174,8 @@ typedef struct weft__wait {
  * arg to result and stack_size to read_holds when fn is called
  * (weft__task_call; WEFT__F_CALLED says which is there), wait_result to
  * finish_status when it ends, and the wait state lives in the waiting
- * frame. */
+ * frame. A spawn writes each field once (task_init in task.c, which a new
+ * field must join). */
 struct weft__task {
     weft_runq_node node; /* must stay first: queues hold tasks by it */
     uint32_t slot, gen;       /* gen: [atomic] read by handle checks */
@@ -536,6 +537,9 @@ WEFT_HIDDEN int weft__task_new(weft_rt *rt, weft__worker *w, weft_fn fn, void *a
                                weft__task **out);
 /* Give t's record back (after its join, or at its end when detached). */
 WEFT_HIDDEN void weft__task_release(weft_rt *rt, weft__task *t);
+/* w's list of free records grew past twice its cache: half of it goes back
+ * to the runtime's. */
+WEFT_HIDDEN void weft__task_records_spill(weft__worker *w);
 WEFT_HIDDEN weft__task *weft__task_from_handle(weft_rt *rt, weft_task *h);
 WEFT_HIDDEN weft_task *weft__task_handle(const weft__task *t);
 /* The record in slot (any thread). */
@@ -556,6 +560,18 @@ static inline void weft__task_set_state(weft__task *t, unsigned from, unsigned t
     if (WEFT_DEBUG && WEFT_UNLIKELY(weft__task_get_state(t) != from))
         weft__task_bad_transition(t, from, to);
     weft__st_s(t->rt->serial, &t->state, to, WEFT__RELEASE);
+}
+/* weft__task_release on w, the calling thread's worker, of t's runtime
+ * (the finishing worker): the record goes on w's own list. Inline for a
+ * detached task's finish. */
+static inline void weft__task_release_by(weft__worker *w, weft__task *t)
+{
+    weft__task_set_state(t, WEFT__T_FINISHED, WEFT__T_FREE);
+    uint32_t gen = t->gen + 1;
+    weft__st((weft__a32 *)&t->gen, gen ? gen : 1u, WEFT__RELEASE);
+    weft__freelist_push(&w->free_tasks, &t->node.link);
+    if (WEFT_UNLIKELY(w->free_tasks.len > 2 * WEFT__WORKER_CACHE))
+        weft__task_records_spill(w);
 }
 WEFT_HIDDEN bool weft__task_cas(weft__task *t, unsigned from, unsigned to);
 /* Ask t to stop (sticky): its wait, if any, ends with WEFT_ECANCELED. */

@@ -140,6 +140,15 @@ void *weft__ctx_jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying)
 #endif
 }
 
+void *weft__ctx_jump_in(weft__ctx *from, weft__ctx *to, void *transfer)
+{
+#if RESUMED_IN_SWITCH
+    return weft__ctx_switch_asm(&from->sp, to->sp, transfer, NULL);
+#else
+    return weft__ctx_jump(from, to, transfer, false);
+#endif
+}
+
 void weft__ctx_entered(weft__ctx *self)
 {
     (void)self;

@@ -65,6 +65,11 @@ WEFT_HIDDEN void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_
  * entry starts): on x86-64 the switch itself calls it, so that a jump at the
  * end of a function is compiled as its tail jump. */
 WEFT_HIDDEN void *weft__ctx_jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying);
+/* weft__ctx_jump (not dying) where the resumed side has nothing to commit:
+ * the loop's switch into a task, as whatever left before it was committed
+ * when the loop resumed. Where the switch calls weft__ctx_resumed itself,
+ * this one does not (a call and a TLS load on every task run). */
+WEFT_HIDDEN void *weft__ctx_jump_in(weft__ctx *from, weft__ctx *to, void *transfer);
 /* Called first thing in a fresh context's entry. */
 WEFT_HIDDEN void weft__ctx_entered(weft__ctx *self);
 /* What a resumed context does first (the loop's: commit what the context

@@ -70,9 +70,10 @@ static void finish(weft__worker *w, weft__task *t)
     uintptr_t was = rt->serial ? t->join.v : weft__xchg(&t->join, WEFT__JOIN_FINISHED, WEFT__ACQ_REL);
     if (rt->serial)
         t->join.v = WEFT__JOIN_FINISHED;
-    if (was == WEFT__JOIN_DETACHED)
-        weft__task_release(rt, t);
-    else if (was != WEFT__JOIN_NONE)
+    if (was == WEFT__JOIN_DETACHED) {
+        WEFT_INVARIANT(w == weft__tls_worker, "worker %u finished a task on another worker's thread", w->index);
+        weft__task_release_by(w, t);
+    } else if (was != WEFT__JOIN_NONE)
         weft__wake_any((weft__task *)was, 0); /* out of line: every finish pays for an inlined one */
     if (last)
         set_stop(rt);
@@ -133,7 +134,13 @@ void weft__task_entry(void *transfer)
     weft__task_call(t);
     if (WEFT_UNLIKELY(t->scope != NULL))
         weft__scopes_left_open(t);
-    weft__switch_away(t, WEFT__SW_FINISH);
+    /* weft__switch_away's finish, which never switches straight to another
+     * task: back to the loop, which finishes t once off its stack. */
+    weft__worker *w = t->worker;
+    w->switched_out = t;
+    w->switched_out_how = WEFT__SW_FINISH;
+    w->current = NULL;
+    weft__ctx_jump(&t->ctx, &w->loop_ctx, t, true);
     __builtin_unreachable();
 }
 
@@ -248,7 +255,8 @@ static void run_task(weft__worker *w, weft__task *t)
         weft__hook(rt, WEFT_HOOK_RESUME, w, t, 0, NULL);
     }
     weft__task_set_state(t, from, WEFT__T_RUNNING);
-    weft__ctx_jump(&w->loop_ctx, &t->ctx, t, false);
+    WEFT_INVARIANT(!w->switched_out, "worker %u ran a task with a switch left to commit", w->index);
+    weft__ctx_jump_in(&w->loop_ctx, &t->ctx, t);
     /* Not necessarily t that came back: tasks may have handed the worker to
      * each other (weft__switch_away) before one came back here, and the one
      * that did set w->current to NULL and was committed (weft__ctx_resumed). */
@@ -300,7 +308,16 @@ void weft__worker_loop(weft__worker *w)
                 return;
             continue;
         }
-        weft__task *t = weft__sched_next(w);
+        weft__task *t;
+        /* A lone worker's next task between fairness ticks is the head of
+         * its list: what weft__sched_next would find first, with the same
+         * countdown. */
+        if (WEFT_LIKELY(w->local_only && w->until_fairness > 1 && !w->run_next && w->local.head)) {
+            w->until_fairness--;
+            t = (weft__task *)weft__list_pop_head(&w->local);
+        } else {
+            t = weft__sched_next(w);
+        }
         if (t) {
             run_task(w, t);
             if (WEFT_UNLIKELY(--w->until_housekeeping == 0))

@@ -91,7 +91,8 @@ static int install_guards(weft_rt *rt, weft__stack_slab *sl, size_t stride)
     return 0;
 }
 
-static int slab_new(weft_rt *rt, weft__stack_pool *pool)
+/* Out of line: inlined, its frame made every weft__stack_get pay for it. */
+static __attribute__((noinline)) int slab_new(weft_rt *rt, weft__stack_pool *pool)
 {
     size_t count = pool->next_slab_count ? pool->next_slab_count : WEFT__SLAB_FIRST;
     size_t stride = pool->size + WEFT__GUARD_SIZE;
@@ -156,27 +157,44 @@ static weft__stack_pool *pool_for(weft_rt *rt, size_t size)
     return best;
 }
 
-int weft__stack_get(weft_rt *rt, size_t size, weft__stack **out)
+/* weft__stack_get's work, under stacks_lock. */
+static inline int pool_take(weft_rt *rt, size_t size, weft__stack **out)
 {
-    weft__lock_s(rt->serial, &rt->stacks_lock);
     weft__stack_pool *pool = pool_for(rt, weft__stack_round(size));
-    int r = 0;
-    if (!pool)
-        r = WEFT_MISUSE(WEFT_ENOMEM, "more than %d distinct stack sizes, and none large enough", WEFT__STACK_CLASSES);
-    else if (!pool->free.head)
-        r = slab_new(rt, pool);
-    if (r < 0) {
-        weft__unlock_s(rt->serial, &rt->stacks_lock);
+    if (WEFT_UNLIKELY(!pool))
+        return WEFT_MISUSE(WEFT_ENOMEM, "more than %d distinct stack sizes, and none large enough",
+                           WEFT__STACK_CLASSES);
+    int r;
+    if (WEFT_UNLIKELY(!pool->free.head) && (r = slab_new(rt, pool)) < 0)
         return r;
-    }
     weft__stack *s = WEFT_LIST_ENTRY(weft__list_pop_head(&pool->free), weft__stack, link);
     pool->nfree--;
     if (s->touched)
         pool->nwarm--;
     s->touched = true;
-    weft__unlock_s(rt->serial, &rt->stacks_lock);
     *out = s;
     return 0;
+}
+
+/* weft__stack_put's work, under stacks_lock. */
+static inline void pool_give(weft__stack *s)
+{
+    weft__stack_pool *pool = s->pool;
+    weft__list_push_head(&pool->free, &s->link);
+    pool->nfree++;
+    pool->nwarm++;
+}
+
+/* A serial runtime's stacks take no lock; the split lets that path (every
+ * spawned task's) skip the frame the spin lock's slow path needs. */
+int weft__stack_get(weft_rt *rt, size_t size, weft__stack **out)
+{
+    if (rt->serial)
+        return pool_take(rt, size, out);
+    weft__spin_lock(&rt->stacks_lock);
+    int r = pool_take(rt, size, out);
+    weft__spin_unlock(&rt->stacks_lock);
+    return r;
 }
 
 void weft__stack_put(weft_rt *rt, weft__stack *s)
@@ -187,12 +205,13 @@ void weft__stack_put(weft_rt *rt, weft__stack *s)
      * would fault the next task's differently laid-out frames. */
     __asan_unpoison_memory_region(s->base, s->size);
 #endif
-    weft__stack_pool *pool = s->pool;
-    weft__lock_s(rt->serial, &rt->stacks_lock);
-    weft__list_push_head(&pool->free, &s->link);
-    pool->nfree++;
-    pool->nwarm++;
-    weft__unlock_s(rt->serial, &rt->stacks_lock);
+    if (rt->serial) {
+        pool_give(s);
+        return;
+    }
+    weft__spin_lock(&rt->stacks_lock);
+    pool_give(s);
+    weft__spin_unlock(&rt->stacks_lock);
 }
 
 /* Hand back the pages of free stacks beyond the warm budget (called when a

@@ -149,22 +149,66 @@ static size_t take_fresh(weft_rt *rt, weft_freelist *into, size_t want)
     return n;
 }
 
+/* A batch from the runtime's free records (the worker's own list is empty). */
+static __attribute__((noinline)) weft__task *record_refill(weft_rt *rt, weft__worker *w)
+{
+    /* Straight onto the worker's (empty) list: moving a batch walks it. */
+    weft_freelist got = {NULL, 0}, *into = w ? &w->free_tasks : &got;
+    size_t want = w ? WEFT__WORKER_CACHE / 2 : 1;
+    weft__spin_lock(&rt->tasks_lock);
+    weft__freelist_move(into, &rt->free_tasks, want);
+    if (!into->top)
+        take_fresh(rt, into, want);
+    weft__spin_unlock(&rt->tasks_lock);
+    return (weft__task *)weft__freelist_pop(into);
+}
+
 /* A free record: the worker's own list, else a batch from the runtime's. */
-static weft__task *record_take(weft_rt *rt, weft__worker *w)
+static WEFT_ALWAYS_INLINE weft__task *record_take(weft_rt *rt, weft__worker *w)
 {
     if (w && w->free_tasks.top)
         return (weft__task *)weft__freelist_pop(&w->free_tasks);
-    weft_freelist got = {NULL, 0};
-    size_t want = w ? WEFT__WORKER_CACHE / 2 : 1;
-    weft__spin_lock(&rt->tasks_lock);
-    weft__freelist_move(&got, &rt->free_tasks, want);
-    if (!got.len)
-        take_fresh(rt, &got, want);
-    weft__spin_unlock(&rt->tasks_lock);
-    weft__task *t = (weft__task *)weft__freelist_pop(&got);
-    if (w)
-        weft__freelist_move(&w->free_tasks, &got, got.len);
-    return t;
+    return record_refill(rt, w);
+}
+
+/* A fresh task in record t: every field written once, but slot, gen and
+ * state (handle checks read them on any thread; state is set last). Clearing
+ * the record and then writing half of it again cost every spawn of a burst
+ * (gcc turns the clear into a rep stos). A field added to weft__task must be
+ * added here. */
+static WEFT_ALWAYS_INLINE void task_init(weft__task *t, weft_rt *rt, const weft__task *parent, weft_fn fn, void *arg,
+                                         const weft_spawn_opts *o)
+{
+    t->node = (weft_runq_node){.priority = o ? o->priority : 0};
+    t->ctx = (weft__ctx){0};
+    t->stack = NULL;
+    t->fn = fn;
+    t->arg = arg;
+    t->name = o ? o->name : NULL;
+    t->rt = rt;
+    t->worker = NULL;
+    t->join.v = WEFT__JOIN_NONE;
+    t->wait = NULL;
+    t->scope = NULL;
+    /* A task runs on the simulated node it is spawned on, else its parent's. */
+    if (o && o->node) {
+        t->io_node = o->node;
+        t->io_node_life = ((const weft__node_head *)o->node)->life;
+    } else if (parent && parent->rt == rt) {
+        t->io_node = parent->io_node;
+        t->io_node_life = parent->io_node_life;
+    } else {
+        t->io_node = NULL;
+        t->io_node_life = 0;
+    }
+    t->cancel.v = 0;
+    t->wait_lock.v = 0;
+    t->wait_result = 0;
+    t->stack_size = o ? (uint32_t)o->stack_size : 0;
+    t->flags = o && (o->flags & WEFT_SPAWN_NOSTACK) ? WEFT__F_NOSTACK : 0;
+    t->engine = 0;
+    t->pin = 0;
+    t->select_rr = 0;
 }
 
 /* Inline in the spawn path; weft__task_new for the rest. */
@@ -174,27 +218,7 @@ static WEFT_ALWAYS_INLINE int task_new(weft_rt *rt, weft__worker *w, weft_fn fn,
     weft__task *t = record_take(rt, w);
     if (!t)
         return WEFT_ENOMEM;
-    /* slot, gen and state are read by handle checks on any thread: the rest
-     * is cleared around them. */
-    memset(&t->node, 0, sizeof t->node);
-    memset(&t->ctx, 0, offsetof(weft__task, state) - offsetof(weft__task, ctx));
-    memset(&t->cancel, 0, sizeof *t - offsetof(weft__task, cancel));
-    t->rt = rt;
-    t->fn = fn;
-    t->arg = arg;
-    if (o) {
-        t->name = o->name;
-        t->node.priority = o->priority;
-        t->stack_size = (uint32_t)o->stack_size;
-        if (o->flags & WEFT_SPAWN_NOSTACK)
-            t->flags |= WEFT__F_NOSTACK;
-    }
-    /* A task runs on the simulated node it is spawned on, else its parent's. */
-    weft__task *parent = weft__current();
-    if (o && o->node)
-        t->io_node = o->node, t->io_node_life = ((const weft__node_head *)o->node)->life;
-    else if (parent && parent->rt == rt)
-        t->io_node = parent->io_node, t->io_node_life = parent->io_node_life;
+    task_init(t, rt, weft__current(), fn, arg, o);
     weft__st_s(rt->serial, &t->state, WEFT__T_NEW, WEFT__RELEASE);
     *out = t;
     return 0;
@@ -205,22 +229,25 @@ int weft__task_new(weft_rt *rt, weft__worker *w, weft_fn fn, void *arg, const we
     return task_new(rt, w, fn, arg, o, out);
 }
 
+void weft__task_records_spill(weft__worker *w)
+{
+    /* Too many: half go back for other workers. */
+    weft_rt *rt = w->rt;
+    weft__spin_lock(&rt->tasks_lock);
+    weft__freelist_move(&rt->free_tasks, &w->free_tasks, WEFT__WORKER_CACHE);
+    weft__spin_unlock(&rt->tasks_lock);
+}
+
 void weft__task_release(weft_rt *rt, weft__task *t)
 {
+    weft__worker *w = weft__tls_worker;
+    if (w && w->rt == rt) {
+        weft__task_release_by(w, t);
+        return;
+    }
     weft__task_set_state(t, WEFT__T_FINISHED, WEFT__T_FREE);
     uint32_t gen = t->gen + 1;
     weft__st((weft__a32 *)&t->gen, gen ? gen : 1u, WEFT__RELEASE);
-    weft__worker *w = weft__tls_worker;
-    if (w && w->rt == rt) {
-        weft__freelist_push(&w->free_tasks, &t->node.link);
-        if (w->free_tasks.len <= 2 * WEFT__WORKER_CACHE)
-            return;
-        /* Too many: half go back for other workers. */
-        weft__spin_lock(&rt->tasks_lock);
-        weft__freelist_move(&rt->free_tasks, &w->free_tasks, WEFT__WORKER_CACHE);
-        weft__spin_unlock(&rt->tasks_lock);
-        return;
-    }
     weft__spin_lock(&rt->tasks_lock);
     weft__freelist_push(&rt->free_tasks, &t->node.link);
     weft__spin_unlock(&rt->tasks_lock);
@@ -392,11 +419,40 @@ int weft__spawn(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn fn, void
     return 0;
 }
 
+/* weft__spawn of a detached task from a task of a worker alone in its
+ * engine, with no options or plain ones: the task goes on that worker's own
+ * list, as weft__schedule would put it there. The same effects in the same
+ * order (shutdown check, scheduling point, record, count and spawn event,
+ * queue), without the branches for handles, placement, pins and queues of
+ * other workers: this is every spawn of a burst on one worker. */
+static int spawn_here(weft__worker *w, weft_fn fn, void *arg, const weft_spawn_opts *o)
+{
+    weft_rt *rt = w->rt;
+    if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
+        return WEFT_ESHUTDOWN;
+    weft__sched_point(w);
+    weft__task *t = record_take(rt, w);
+    if (!t)
+        return WEFT_ENOMEM;
+    task_init(t, rt, w->current, fn, arg, o);
+    weft__st_s(rt->serial, &t->state, WEFT__T_NEW, WEFT__RELEASE);
+    t->engine = (uint8_t)w->engine->index;
+    t->join.v = WEFT__JOIN_DETACHED;
+    count_spawn(rt, w, t);
+    weft__sched_push_local(w, t);
+    return 0;
+}
+
 int weft_spawn_ex(weft_task **out, weft_fn fn, void *arg, const weft_spawn_opts *o)
 {
+    weft__worker *w = weft__tls_worker;
+    /* local_only and shares_work: no other worker takes from w, and w is not
+     * dedicated nor per-core, so a plain task goes on w's list (no LIFO slot
+     * either: a lone worker has no peers). */
+    if (WEFT_LIKELY(w && fn && !out && w->local_only && w->shares_work && (!o || plain_opts(o))))
+        return spawn_here(w, fn, arg, o);
     if (out)
         *out = NULL;
-    weft__worker *w = weft__tls_worker;
     if (!w)
         return WEFT_MISUSE(WEFT_EPERM, "weft_spawn: not inside a runtime (weft_rt_block_on runs the first task; "
                                        "weft_rt_spawn hands in work from other threads)");
