@@ -627,7 +627,10 @@ static void sock_close(weft__simnet *n, weft__simsock *s, bool wake_waiters)
 {
     if (s->closed)
         return;
-    if (s->type == WEFT__H_STREAM && s->remote && s->connected && !s->error) {
+    /* Outside a run (the runtime is being freed or reset with the socket
+     * still open) no packet can ever arrive: the peer is not told. */
+    bool running = weft__tls_worker != NULL;
+    if (running && s->type == WEFT__H_STREAM && s->remote && s->connected && !s->error) {
         if (rx_avail(s))
             reset_to(n, s, s->remote, WEFT_ECONNRESET);
         else
@@ -638,7 +641,8 @@ static void sock_close(weft__simnet *n, weft__simsock *s, bool wake_waiters)
         while ((l = weft__list_pop_head(&s->pending)) != NULL) {
             weft__simsock *c = WEFT_LIST_ENTRY(l, weft__simsock, accept_link);
             c->closed = true;
-            reset_to(n, c, c->remote, WEFT_ECONNRESET);
+            if (running)
+                reset_to(n, c, c->remote, WEFT_ECONNRESET);
         }
         s->npending = 0;
     }

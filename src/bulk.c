@@ -5,7 +5,8 @@
  * user's first burst is mostly page faults otherwise). A small runtime never
  * maps a region: its idle memory stays a few pages.
  *
- * Regions are mapped through rt->os like stacks. A simulated runtime, or one
+ * Regions are mapped through rt->os like stacks (a 4 MiB mapping trimmed to
+ * its aligned 2 MiB: rt->os.munmap sees both ends). A simulated runtime, or one
  * with an allocator of its own, allocates every chunk through rt->alloc (the
  * simulator counts and fails those; a user allocator sees them all).
  */
@@ -13,6 +14,11 @@
 #include "core.h"
 
 #include <sys/mman.h>
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define WEFT_HAVE_VALGRIND 1
+#endif
 
 #ifndef MADV_HUGEPAGE
 #define MADV_HUGEPAGE 14
@@ -29,10 +35,25 @@ typedef struct weft__region {
 /* Room for the header, keeping chunks 64-byte aligned. */
 #define WEFT__REGION_HEAD 64u
 
+/* Under ASan and valgrind records stay on the heap, where the checkers see
+ * them: LeakSanitizer does not scan mapped regions (a pointer held only by a
+ * queued task would be reported lost), and valgrind takes fresh mappings as
+ * initialized (a field a spawn forgot to set would go unreported). */
+static bool checked_build(void)
+{
+#ifdef WEFT_ASAN
+    return true;
+#elif defined(WEFT_HAVE_VALGRIND)
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return false;
+#endif
+}
+
 bool weft__bulk_wanted(const weft_rt *rt, uint32_t chunk_index)
 {
     return chunk_index >= WEFT__BULK_AFTER_CHUNKS && !(rt->caps & WEFT__CAP_DETERMINISTIC) &&
-           rt->base_alloc.alloc == weft__malloc_allocator.alloc && rt->bulk.enabled;
+           rt->base_alloc.alloc == weft__malloc_allocator.alloc && rt->bulk.enabled && !checked_build();
 }
 
 /* Map a region aligned to its size: huge pages need the alignment. */

@@ -435,6 +435,9 @@ struct weft_rt {
     weft__a32 stacks_lock;
     weft__stack_pool pools[WEFT__STACK_CLASSES]; /* [lock stacks_lock] */
     uint64_t stacks_mapped;   /* [lock stacks_lock] */
+    uint32_t stack_life;      /* [init] bumped by weft_rt_reset: a class no
+                                 stack of this life was taken from is free
+                                 for another size, as in a new runtime */
     /* Hooks. */
     weft__a32 hooks_lock;
     weft__aptr hooks;         /* [atomic] weft__hook_set * (NULL: none) */

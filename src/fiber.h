@@ -49,6 +49,7 @@ typedef struct weft__stack_pool {
     size_t nfree, nwarm, total;
     weft__stack_slab *slabs;
     size_t next_slab_count;
+    uint32_t life; /* the runtime's life (weft_rt_reset) that last used it */
 } weft__stack_pool;
 
 /* Distinct stack sizes a runtime keeps pools for. */

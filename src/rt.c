@@ -363,6 +363,11 @@ int weft_rt_reset(weft_rt *rt, const weft_config *cfg)
     const weft_allocator *a = cfg->allocator ? cfg->allocator : &weft__malloc_allocator;
     if (a->alloc != rt->base_alloc.alloc || a->free != rt->base_alloc.free || a->ctx != rt->base_alloc.ctx)
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_reset: a different allocator (make a new runtime)");
+    /* The kept stacks were mapped through this table and go back through it. */
+    if (cfg->os != rt->cfg.os)
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_reset: a different weft_os table (make a new runtime)");
+    if (!rt->workers)
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_reset: an earlier reset failed (free the runtime)");
     weft_config c = *cfg;
     int r = config_prepare(&c);
     if (r < 0)
@@ -381,6 +386,7 @@ int weft_rt_reset(weft_rt *rt, const weft_config *cfg)
     weft__stack_pool pools[WEFT__STACK_CLASSES];
     memcpy(pools, rt->pools, sizeof pools);
     uint64_t mapped = rt->stacks_mapped;
+    uint32_t life = rt->stack_life + 1;
     void *altstack = rt->altstack;
     size_t altstack_size = rt->altstack_size;
     memset(rt, 0, sizeof *rt);
@@ -388,6 +394,7 @@ int weft_rt_reset(weft_rt *rt, const weft_config *cfg)
     rt->base_alloc = *a;
     memcpy(rt->pools, pools, sizeof pools);
     rt->stacks_mapped = mapped;
+    rt->stack_life = life;
     rt->altstack = altstack;
     rt->altstack_size = altstack_size;
     return rt_build(rt, &c);
@@ -401,6 +408,9 @@ int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result)
         return WEFT_MISUSE_RT(rt, WEFT_EPERM, "weft_rt_block_on: called from inside a task (spawn and join instead)");
     if (rt->running)
         return WEFT_MISUSE_RT(rt, WEFT_EBUSY, "weft_rt_block_on: the runtime is already running");
+    if (!rt->workers)
+        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_block_on: weft_rt_reset failed to rebuild the runtime (free "
+                              "it)");
     if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
         return WEFT_MISUSE_RT(rt, WEFT_ESHUTDOWN, "weft_rt_block_on: the runtime was shut down");
     weft_spawn_opts o = {.name = "root", .worker = 0, .flags = WEFT_SPAWN_PINNED};

@@ -139,19 +139,35 @@ static __attribute__((noinline)) int slab_new(weft_rt *rt, weft__stack_pool *poo
     return 0;
 }
 
+static void pool_release(weft_rt *rt, weft__stack_pool *pool);
+
+/* The class for size: its own, else a free one, else the next larger. A
+ * class left from an earlier life of a reset runtime counts as free (its
+ * stacks are unmapped if another size takes it), so classes run out exactly
+ * when they would in a new runtime. */
 static weft__stack_pool *pool_for(weft_rt *rt, size_t size)
 {
-    weft__stack_pool *best = NULL;
+    weft__stack_pool *best = NULL, *unused = NULL;
     for (unsigned i = 0; i < WEFT__STACK_CLASSES; i++) {
         weft__stack_pool *p = &rt->pools[i];
-        if (p->size == size)
+        if (p->size == size) {
+            p->life = rt->stack_life;
             return p;
-        if (p->size == 0) {
-            p->size = size;
-            return p;
+        }
+        if (p->size == 0 || p->life != rt->stack_life) {
+            if (!unused)
+                unused = p;
+            continue;
         }
         if (p->size > size && (!best || p->size < best->size))
             best = p;
+    }
+    if (unused) {
+        if (unused->size)
+            pool_release(rt, unused);
+        unused->size = size;
+        unused->life = rt->stack_life;
+        return unused;
     }
     /* Every class is taken: the next larger class still fits the request. */
     return best;
@@ -238,32 +254,37 @@ void weft__stacks_trim(weft_rt *rt)
     weft__unlock_s(rt->serial, &rt->stacks_lock);
 }
 
-void weft__stacks_free(weft_rt *rt)
+/* Unmap every stack of pool (none is in use) and empty the class. */
+static void pool_release(weft_rt *rt, weft__stack_pool *pool)
 {
-    for (unsigned i = 0; i < WEFT__STACK_CLASSES; i++) {
-        weft__stack_pool *pool = &rt->pools[i];
-        weft__stack_slab *sl = pool->slabs;
-        while (sl) {
-            weft__stack_slab *next = sl->next;
+    weft__stack_slab *sl = pool->slabs;
+    while (sl) {
+        weft__stack_slab *next = sl->next;
 #ifdef WEFT_HAVE_VALGRIND
-            for (size_t k = 0; k < sl->count; k++)
-                VALGRIND_STACK_DEREGISTER(sl->stacks[k].valgrind_id);
+        for (size_t k = 0; k < sl->count; k++)
+            VALGRIND_STACK_DEREGISTER(sl->stacks[k].valgrind_id);
 #endif
 #ifdef WEFT_TSAN
-            for (size_t k = 0; k < sl->count; k++)
-                if (sl->stacks[k].tsan_fiber)
-                    __tsan_destroy_fiber(sl->stacks[k].tsan_fiber);
+        for (size_t k = 0; k < sl->count; k++)
+            if (sl->stacks[k].tsan_fiber)
+                __tsan_destroy_fiber(sl->stacks[k].tsan_fiber);
 #endif
 #ifdef WEFT_ASAN
-            __asan_unpoison_memory_region(sl->mem, sl->len);
+        __asan_unpoison_memory_region(sl->mem, sl->len);
 #endif
-            rt->os.munmap(rt->os.ctx, sl->mem, sl->len);
-            weft__free(rt, sl->stacks, sl->count * sizeof *sl->stacks);
-            weft__free(rt, sl, sizeof *sl);
-            sl = next;
-        }
-        memset(pool, 0, sizeof *pool);
+        rt->os.munmap(rt->os.ctx, sl->mem, sl->len);
+        rt->stacks_mapped -= sl->count;
+        weft__free(rt, sl->stacks, sl->count * sizeof *sl->stacks);
+        weft__free(rt, sl, sizeof *sl);
+        sl = next;
     }
+    memset(pool, 0, sizeof *pool);
+}
+
+void weft__stacks_free(weft_rt *rt)
+{
+    for (unsigned i = 0; i < WEFT__STACK_CLASSES; i++)
+        pool_release(rt, &rt->pools[i]);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -311,6 +311,15 @@ END_TEST
 
 /* ---- partitions --------------------------------------------------------------------- */
 
+static void *echo_client_left_open(void *arg)
+{
+    (void)arg;
+    weft_sock *s;
+    if (weft_tcp_connect(&s, "10.0.0.2:80") < 0)
+        return (void *)1;
+    return weft_sock_write(s, "x", 1) == 1 ? NULL : (void *)2; /* s stays open */
+}
+
 static void *echo_once_server(void *arg)
 {
     (void)arg;
@@ -607,6 +616,61 @@ START_TEST(a_crash_kills_tasks_resets_peers_and_loses_exactly_the_unsynced_write
 {
     over_seeds(crash_restart, NULL, seeds_for(1000), 1);
     over_seeds(crash_restart, NULL, seeds_for(100), 2);
+}
+END_TEST
+
+/* A connection left open when the run ends: closing it at shutdown sends a
+ * FIN whose latency is a decision. */
+static void *left_open_server(void *arg)
+{
+    (void)arg;
+    weft_sock *l, *c;
+    if (weft_tcp_listen(&l, "10.0.0.2:80", 4) < 0 || weft_tcp_accept(l, &c) < 0)
+        return (void *)1;
+    char b;
+    return weft_sock_read(c, &b, 1) == 1 ? NULL : (void *)2; /* l and c stay open */
+}
+
+static void *left_open(void *arg)
+{
+    (void)arg;
+    weft_node *a, *b;
+    CHECK(weft_node_new(&a, "a", "10.0.0.1") == 0);
+    CHECK(weft_node_new(&b, "b", "10.0.0.2") == 0);
+    weft_net_config nc = {.latency_min_ns = MS, .latency_mean_ns = 3 * MS};
+    CHECK(weft_net_config_set(&nc) == 0);
+    weft_spawn_opts so = {.name = "server", .node = b}, co = {.name = "client", .node = a};
+    weft_task *srv, *cl;
+    CHECK(weft_spawn_ex(&srv, left_open_server, NULL, &so) == 0);
+    CHECK(weft_spawn_ex(&cl, echo_client_left_open, NULL, &co) == 0);
+    void *rs, *rc;
+    weft_join(srv, &rs);
+    weft_join(cl, &rc);
+    CHECK(rs == NULL && rc == NULL);
+    return NULL;
+}
+
+/* Exhaustive search drives decisions from a callback whose context lives in
+ * the search's own frame for one run, and runs every schedule on one reset
+ * runtime: what a run leaves open is closed without drawing a decision, and
+ * the search walks a tree that stays put to its end. */
+START_TEST(connections_left_open_are_closed_quietly_and_search_stays_deterministic)
+{
+    /* Freeing a runtime with a connection still open once crashed (the FIN
+     * was sent with no worker to time it). */
+    over_seeds(left_open, NULL, seeds_for(100), 2);
+    weft_explore_opts o;
+    memset(&o, 0, sizeof o);
+    o.cfg = sim(2, 0);
+    o.cfg.sim.strategy = WEFT_STRATEGY_EXHAUSTIVE;
+    o.max_schedules = under_valgrind() ? 20 : 300;
+    o.flags = WEFT_EXPLORE_QUIET;
+    weft_explore_result res;
+    ck_assert_weft(weft_explore(&o, left_open, NULL, &res), 0);
+    ck_assert_msg(res.failures == 0, "%s", res.message);
+    ck_assert_int_eq(res.exhausted, 1);
+    ck_assert_uint_gt(res.runs, 1);
+    weft_explore_result_free(&res);
 }
 END_TEST
 
@@ -1209,6 +1273,7 @@ Suite *suite_net(void)
     tcase_add_test(tc, a_clogged_path_delays_packets_without_losing_them);
     tcase_add_test(tc, a_crash_kills_tasks_resets_peers_and_loses_exactly_the_unsynced_writes);
     tcase_add_test(tc, a_reset_runtime_runs_network_and_crash_seeds_as_new_ones_do);
+    tcase_add_test(tc, connections_left_open_are_closed_quietly_and_search_stays_deterministic);
     tcase_add_test(tc, unsynced_writes_tear_at_the_block_size_in_a_crash);
     tcase_add_test(tc, disks_fail_with_eio_and_fill_up_with_enospc);
     tcase_add_test(tc, file_deadlines_act_before_the_disk_has_the_call);

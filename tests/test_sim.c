@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "../sim/sim.h"
 #include "support.h"
+#include <weft/os.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -718,6 +719,39 @@ START_TEST(a_reset_runtime_runs_10000_seeds_as_new_ones_do)
 }
 END_TEST
 
+/* Each seed spawns tasks with five of twelve stack sizes: over many seeds a
+ * reset runtime meets more sizes than it has stack classes, which a new
+ * runtime never does. */
+static void *sized_child(void *arg)
+{
+    volatile char frame[4096];
+    frame[0] = (char)(uintptr_t)arg;
+    weft_yield();
+    return (void *)(uintptr_t)frame[0];
+}
+
+static void *many_stack_sizes(void *arg)
+{
+    (void)arg;
+    weft_task *t[5];
+    for (uintptr_t i = 0; i < 5; i++) {
+        weft_spawn_opts o = {.stack_size = WEFT_STACK_MIN + (weft_rand() % 12) * 8192};
+        WEFT_ASSERT(weft_spawn_ex(&t[i], sized_child, (void *)i, &o) == 0);
+    }
+    for (uintptr_t i = 0; i < 5; i++) {
+        void *r;
+        WEFT_ASSERT(weft_join(t[i], &r) == 0 && r == (void *)i);
+    }
+    return NULL;
+}
+
+START_TEST(a_reset_runtime_has_the_stack_classes_of_a_new_one)
+{
+    uint64_t n = seeds_for(500);
+    ck_assert_uint_eq(assert_reset_matches_fresh(many_stack_sizes, NULL, n, 2), n - 1);
+}
+END_TEST
+
 static void *reset_from_inside(void *arg)
 {
     weft_config c = test_config(1, 1);
@@ -748,6 +782,11 @@ START_TEST(a_reset_refuses_what_it_cannot_make_equal)
     other = c;
     other.workers = 100000;
     ck_assert_weft(weft_rt_reset(rt, &other), WEFT_EINVAL);
+    weft_os os;
+    memset(&os, 0, sizeof os);
+    other = c;
+    other.os = &os; /* the kept stacks were mapped through another table */
+    ck_assert_weft(weft_rt_reset(rt, &other), WEFT_EINVAL);
     ck_assert_weft(weft_rt_reset(rt, &c), 0);
     ck_assert_weft(weft_rt_block_on(rt, reset_from_inside, rt, &res), 0);
     weft_rt_free(rt);
@@ -767,6 +806,7 @@ Suite *suite_sim(void)
     tcase_add_test(tc, same_seed_same_hash_100_times);
     tcase_add_test(tc, a_reset_runtime_runs_10000_seeds_as_new_ones_do);
     tcase_add_test(tc, a_reset_refuses_what_it_cannot_make_equal);
+    tcase_add_test(tc, a_reset_runtime_has_the_stack_classes_of_a_new_one);
     tcase_add_test(tc, different_seeds_explore_different_interleavings);
     tcase_add_test(tc, idle_virtual_workers_steal_so_every_seed_interleaves);
     tcase_add_test(tc, exhaustive_search_counts_the_20_interleavings);

@@ -637,6 +637,11 @@ START_TEST(a_burst_of_queued_tasks_takes_its_records_from_huge_page_regions)
     c.os = &os;
     ck_assert_weft(run_in(&c, burst, NULL, NULL), 0);
     ck_assert_uint_eq(burst_ran, BURST);
+    if (under_asan() || under_valgrind()) {
+        /* Records stay on the heap, where the checkers look (bulk.c). */
+        ck_assert_uint_eq(b.region_maps, 0);
+        return;
+    }
     /* 100,000 records are 391 chunks of 256; the first 8 are allocated one
      * by one, the rest come 2 MiB at a time, each region advised once. */
     ck_assert_uint_ge(b.region_maps, 5);
@@ -656,8 +661,9 @@ START_TEST(records_fall_back_to_the_allocator_when_no_region_can_be_mapped)
     c.os = &os;
     ck_assert_weft(run_in(&c, burst, NULL, NULL), 0);
     ck_assert_uint_eq(burst_ran, BURST);
-    /* Asked once; after the refusal every chunk came from the allocator. */
-    ck_assert_uint_eq(b.region_refusals, 1);
+    /* Asked once (never under the checkers); after the refusal every chunk
+     * came from the allocator. */
+    ck_assert_uint_eq(b.region_refusals, under_asan() || under_valgrind() ? 0 : 1);
     ck_assert_uint_eq(b.region_maps, 0);
 }
 END_TEST

@@ -47,9 +47,11 @@ WEFT_API int weft_in_simulation(void);
  * does). Returns 0; WEFT_EBUSY when a task ignored cancellation at shutdown
  * (its stack may still be pointed into); WEFT_ENOTSUP when rt or cfg is not
  * simulated or cfg injects allocation failures (the seed's count of
- * allocations includes a new runtime's); WEFT_EINVAL for a NULL argument or
- * a different allocator; WEFT_EPERM while rt runs. After an error other than
- * WEFT_EPERM and WEFT_EINVAL, rt can only be freed. */
+ * allocations includes a new runtime's); WEFT_EINVAL for a NULL argument, an
+ * invalid configuration, or a different allocator or weft_os table;
+ * WEFT_EPERM while rt runs. Those refusals leave rt as it was. WEFT_EBUSY, or
+ * an error while rebuilding (WEFT_ENOMEM, say), leaves rt shut down: it can
+ * only be freed (other calls on it return an error). */
 WEFT_API int weft_rt_reset(weft_rt *rt, const weft_config *cfg);
 
 /* The format version of printed schedules ("S2.…"). A schedule recorded by
