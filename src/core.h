@@ -391,16 +391,6 @@ struct weft__engine {
 
 enum weft__stop_when { WEFT__STOP_ROOT = 0, WEFT__STOP_ALL_DONE };
 
-/* Regions that chunks of task records are carved from (bulk.c). */
-typedef struct weft__bulk {
-    struct weft__region *regions; /* the newest first */
-    size_t used;                  /* bytes taken from the newest */
-    bool enabled;                 /* false once a region could not be mapped */
-} weft__bulk;
-
-/* Chunks of task records below this index are allocated one by one. */
-#define WEFT__BULK_AFTER_CHUNKS 8u
-
 struct weft_rt {
     weft_config cfg;          /* [init] */
     weft_allocator alloc;     /* [init] (the simulator wraps it) */
@@ -424,8 +414,6 @@ struct weft_rt {
     weft__a32 fresh_slots;    /* [atomic] slots below this were handed out */
     weft_freelist free_tasks; /* [lock tasks_lock] */
     void **retired_chunks;    /* [lock tasks_lock] old indexes */
-    weft__bulk bulk;          /* [lock tasks_lock] chunks in bulk (bulk.c) */
-    uint32_t bulk_first, bulk_chunks; /* [lock tasks_lock] the chunks in bulk */
     weft__a64 next_task_id;   /* [atomic] */
     weft__a64 live;           /* [atomic] tasks not yet FINISHED/ABANDONED */
     weft__a64 external_waits; /* [atomic] tasks parked in WEFT__W_EXTERNAL waits */
@@ -549,12 +537,6 @@ WEFT_HIDDEN weft_task *weft__task_handle(const weft__task *t);
 WEFT_HIDDEN weft__task *weft__task_at(weft_rt *rt, uint32_t slot);
 WEFT_HIDDEN uint32_t weft__task_slots(weft_rt *rt);
 WEFT_HIDDEN void weft__tasks_free(weft_rt *rt);
-/* bulk.c: should chunk chunk_index come from a region? Then a chunk of size
- * bytes from one (NULL: none could be mapped, and bulk is off from now on),
- * and every region unmapped at the end. */
-WEFT_HIDDEN bool weft__bulk_wanted(const weft_rt *rt, uint32_t chunk_index);
-WEFT_HIDDEN void *weft__bulk_alloc(weft_rt *rt, size_t size);
-WEFT_HIDDEN void weft__bulk_free_all(weft_rt *rt);
 /* Move t from state `from` to `to`, checking (debug builds) that it was in
  * `from`: every transition of a task goes through here or weft__task_cas. */
 WEFT_HIDDEN WEFT_NORETURN void weft__task_bad_transition(weft__task *t, unsigned from, unsigned to);

@@ -291,7 +291,6 @@ static int rt_build(weft_rt *rt, const weft_config *c)
     weft__os_fill(&rt->os, c->os);
     rt->step_limit = UINT64_MAX;
     rt->time_limit = UINT64_MAX;
-    rt->bulk.enabled = true;
     rt->backend = weft__backend_for(c);
     rt->caps = rt->backend->caps;
     /* Virtual time stands still while tasks run, unless each step costs

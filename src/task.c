@@ -112,13 +112,8 @@ static int grow_chunks(weft_rt *rt)
     }
     /* Not zeroed: a record is initialized when first handed out, so an
      * idle runtime touches one record's worth of the chunk, not all of it. */
-    weft__task *c = NULL;
-    if (weft__bulk_wanted(rt, rt->nchunks) && (c = weft__bulk_alloc(rt, WEFT__TASK_CHUNK * sizeof *c)) != NULL) {
-        if (!rt->bulk_chunks)
-            rt->bulk_first = rt->nchunks;
-        rt->bulk_chunks++; /* contiguous: bulk stays off after a failure */
-    }
-    if (!c && !(c = weft__alloc(rt, WEFT__TASK_CHUNK * sizeof *c)))
+    weft__task *c = weft__alloc(rt, WEFT__TASK_CHUNK * sizeof *c);
+    if (!c)
         return WEFT_ENOMEM;
     index[rt->nchunks++] = c;
     return 0;
@@ -257,10 +252,7 @@ void weft__tasks_free(weft_rt *rt)
 {
     weft__task **index = chunk_index(rt);
     for (uint32_t i = 0; i < rt->nchunks; i++)
-        if (i < rt->bulk_first || i >= rt->bulk_first + rt->bulk_chunks)
-            weft__free(rt, index[i], WEFT__TASK_CHUNK * sizeof(weft__task));
-    weft__bulk_free_all(rt);
-    rt->bulk_first = rt->bulk_chunks = 0;
+        weft__free(rt, index[i], WEFT__TASK_CHUNK * sizeof(weft__task));
     weft__free(rt, index, rt->chunk_cap * sizeof *index);
     for (retired_index *r = (retired_index *)rt->retired_chunks; r;) {
         retired_index *next = r->next;

@@ -1,12 +1,8 @@
 /* test_task.c — spawn, join, detach, cancel, no-stack tasks, allocation
  * failures, shutdown, and misuse, in simulation and on the real backend. */
-#define _GNU_SOURCE
 #include "support.h"
 
-#include <errno.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <weft/os.h>
 #include <string.h>
 #include <time.h>
 
@@ -569,113 +565,12 @@ START_TEST(threaded_mode_sleeps_in_real_time)
 }
 END_TEST
 
-/* ---- a burst of queued tasks takes its records in bulk ---- */
-
-/* Counts what the runtime asks of the OS for task records: regions are the
- * 4 MiB mappings it trims to one aligned 2 MiB region and advises to be
- * backed by huge pages. */
-typedef struct bulk_os {
-    unsigned region_maps, region_refusals, huge_advice;
-    int refuse_regions;
-} bulk_os;
-
-#define BULK_REGION_MAP (4u * 1024u * 1024u)
-
-static void *bulk_mmap(void *ctx, size_t len, int prot, int *err)
-{
-    bulk_os *b = ctx;
-    if (len == BULK_REGION_MAP && b->refuse_regions) {
-        b->region_refusals++;
-        *err = -ENOMEM;
-        return NULL;
-    }
-    void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-        *err = -errno;
-        return NULL;
-    }
-    b->region_maps += len == BULK_REGION_MAP;
-    return p;
-}
-
-static int bulk_madvise(void *ctx, void *addr, size_t len, int advice)
-{
-    bulk_os *b = ctx;
-    b->huge_advice += advice == MADV_HUGEPAGE;
-    return madvise(addr, len, advice) < 0 ? -errno : 0;
-}
-
-#define BURST 100000u
-
-static uint64_t burst_ran;
-
-static void *burst_child(void *arg)
-{
-    (void)arg;
-    burst_ran++; /* one worker: never two at once */
-    return NULL;
-}
-
-/* Spawns the whole burst before any of it runs, so every record is live at
- * once (a user's first burst), then lets it run. */
-static void *burst(void *arg)
-{
-    (void)arg;
-    burst_ran = 0;
-    for (unsigned i = 0; i < BURST; i++)
-        ck_assert_weft(weft_spawn(NULL, burst_child, NULL), 0);
-    while (burst_ran < BURST)
-        weft_yield();
-    return NULL;
-}
-
-START_TEST(a_burst_of_queued_tasks_takes_its_records_from_huge_page_regions)
-{
-    bulk_os b = {0};
-    weft_os os = {.mmap = bulk_mmap, .madvise = bulk_madvise, .ctx = &b};
-    weft_config c = threaded_config();
-    c.os = &os;
-    ck_assert_weft(run_in(&c, burst, NULL, NULL), 0);
-    ck_assert_uint_eq(burst_ran, BURST);
-    if (under_asan() || under_valgrind()) {
-        /* Records stay on the heap, where the checkers look (bulk.c). */
-        ck_assert_uint_eq(b.region_maps, 0);
-        return;
-    }
-    /* 100,000 records are 391 chunks of 256; the first 8 are allocated one
-     * by one, the rest come 2 MiB at a time, each region advised once. */
-    ck_assert_uint_ge(b.region_maps, 5);
-    ck_assert_uint_eq(b.huge_advice, b.region_maps);
-    /* A small burst maps no region (an idle runtime stays small). */
-    memset(&b, 0, sizeof b);
-    ck_assert_weft(run_in(&c, spawn_and_join, NULL, NULL), 0);
-    ck_assert_uint_eq(b.region_maps, 0);
-}
-END_TEST
-
-START_TEST(records_fall_back_to_the_allocator_when_no_region_can_be_mapped)
-{
-    bulk_os b = {.refuse_regions = 1};
-    weft_os os = {.mmap = bulk_mmap, .madvise = bulk_madvise, .ctx = &b};
-    weft_config c = threaded_config();
-    c.os = &os;
-    ck_assert_weft(run_in(&c, burst, NULL, NULL), 0);
-    ck_assert_uint_eq(burst_ran, BURST);
-    /* Asked once (never under the checkers); after the refusal every chunk
-     * came from the allocator. */
-    ck_assert_uint_eq(b.region_refusals, under_asan() || under_valgrind() ? 0 : 1);
-    ck_assert_uint_eq(b.region_maps, 0);
-}
-END_TEST
-
 Suite *suite_task(void)
 {
     Suite *s = suite_create("task");
     TCase *tc = tcase_create("task");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, spawn_join_delivers_results);
-    tcase_add_test(tc, a_burst_of_queued_tasks_takes_its_records_from_huge_page_regions);
-    tcase_add_test(tc, records_fall_back_to_the_allocator_when_no_region_can_be_mapped);
     tcase_add_test(tc, misuse_returns_codes_and_leaves_the_runtime_usable);
     tcase_add_test(tc, calls_outside_a_runtime);
     tcase_add_test(tc, cancel_semantics);

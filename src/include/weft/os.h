@@ -19,8 +19,6 @@ extern "C" {
 typedef struct weft_os {
     /* mmap returns the address or NULL with *err set to a negative errno. */
     void *(*mmap)(void *ctx, size_t len, int prot, int *err);
-    /* May be given part of a mapping (the runtime trims a mapping to an
-     * aligned region, as munmap(2) allows). */
     int (*munmap)(void *ctx, void *addr, size_t len);
     int (*mprotect)(void *ctx, void *addr, size_t len, int prot);
     int (*madvise)(void *ctx, void *addr, size_t len, int advice);
