@@ -412,7 +412,8 @@ struct weft_rt {
     weft__aptr chunks;        /* [atomic] weft__task ** */
     uint32_t nchunks, chunk_cap; /* [lock tasks_lock] */
     weft__a32 fresh_slots;    /* [atomic] slots below this were handed out */
-    weft_freelist free_tasks; /* [lock tasks_lock] */
+    weft_freelist free_tasks; /* [lock tasks_lock] records freed one by one */
+    struct weft__task *free_batches; /* [lock tasks_lock] workers' spilled lists (task.c) */
     void **retired_chunks;    /* [lock tasks_lock] old indexes */
     weft__a64 next_task_id;   /* [atomic] */
     weft__a64 live;           /* [atomic] tasks not yet FINISHED/ABANDONED */
@@ -546,6 +547,18 @@ static inline void weft__task_set_state(weft__task *t, unsigned from, unsigned t
         weft__task_bad_transition(t, from, to);
     weft__st_s(t->rt->serial, &t->state, to, WEFT__RELEASE);
 }
+/* Start bringing record t into the cache, for writing: a burst of queued
+ * tasks is more records than the cache holds, so each one taken or run
+ * would otherwise wait for memory. A hint only (t may be NULL). */
+static inline void weft__task_prefetch(const void *t)
+{
+    if (t) {
+        __builtin_prefetch(t, 1);
+        __builtin_prefetch((const char *)t + 64, 1);
+        __builtin_prefetch((const char *)t + 128, 1);
+    }
+}
+
 /* weft__task_release on w, the calling thread's worker, of t's runtime
  * (the finishing worker): the record goes on w's own list. Inline for a
  * detached task's finish. */

@@ -313,6 +313,7 @@ void weft__worker_loop(weft__worker *w)
         if (WEFT_LIKELY(w->local_only && w->until_fairness > 1 && !w->run_next && w->local.head)) {
             w->until_fairness--;
             t = (weft__task *)weft__list_pop_head(&w->local);
+            weft__task_prefetch(w->local.head); /* the next to run */
         } else {
             t = weft__sched_next(w);
         }

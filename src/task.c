@@ -144,16 +144,64 @@ static size_t take_fresh(weft_rt *rt, weft_freelist *into, size_t want)
     return n;
 }
 
-/* A batch from the runtime's free records (the worker's own list is empty). */
+/* Workers spill their lists of free records whole, and the runtime keeps
+ * each as a batch, chained through the batch's top record (a free record's
+ * fields are free to use, but slot, gen and state, which handle checks read):
+ * a spill and a refill move a batch without walking it (a walk chases
+ * pointers through records that are no longer in the cache), and a burst of
+ * spawns gets records back in the order they were freed, so it walks memory
+ * in order. Under tasks_lock. */
+static void batch_push(weft_rt *rt, weft_freelist *list)
+{
+    weft__task *top = (weft__task *)list->top;
+    top->arg = rt->free_batches;
+    top->stack_size = (uint32_t)list->len;
+    rt->free_batches = top;
+    list->top = NULL;
+    list->len = 0;
+}
+
+static void batch_pop(weft_rt *rt, weft_freelist *into)
+{
+    weft__task *top = rt->free_batches;
+    rt->free_batches = top->arg;
+    into->top = &top->node.link;
+    into->len = top->stack_size;
+}
+
+/* One record off the newest batch (a spawn from outside the runtime). */
+static weft__task *batch_take_one(weft_rt *rt)
+{
+    weft__task *top = rt->free_batches;
+    weft__task *next = (weft__task *)top->node.link.next;
+    if (next) {
+        next->arg = top->arg;
+        next->stack_size = top->stack_size - 1;
+        rt->free_batches = next;
+    } else {
+        rt->free_batches = top->arg;
+    }
+    top->node.link.next = NULL;
+    return top;
+}
+
+/* Free records from the runtime (the worker's own list is empty): a whole
+ * batch for a worker, one record for a thread outside the runtime. */
 static __attribute__((noinline)) weft__task *record_refill(weft_rt *rt, weft__worker *w)
 {
-    /* Straight onto the worker's (empty) list: moving a batch walks it. */
     weft_freelist got = {NULL, 0}, *into = w ? &w->free_tasks : &got;
     size_t want = w ? WEFT__WORKER_CACHE / 2 : 1;
     weft__spin_lock(&rt->tasks_lock);
-    weft__freelist_move(into, &rt->free_tasks, want);
-    if (!into->top)
-        take_fresh(rt, into, want);
+    if (rt->free_batches && w) {
+        batch_pop(rt, into);
+    } else if (rt->free_batches) {
+        weft__freelist_push(into, &batch_take_one(rt)->node.link);
+    } else {
+        /* Straight onto the worker's (empty) list: moving a batch walks it. */
+        weft__freelist_move(into, &rt->free_tasks, want);
+        if (!into->top)
+            take_fresh(rt, into, want);
+    }
     weft__spin_unlock(&rt->tasks_lock);
     return (weft__task *)weft__freelist_pop(into);
 }
@@ -161,8 +209,11 @@ static __attribute__((noinline)) weft__task *record_refill(weft_rt *rt, weft__wo
 /* A free record: the worker's own list, else a batch from the runtime's. */
 static WEFT_ALWAYS_INLINE weft__task *record_take(weft_rt *rt, weft__worker *w)
 {
-    if (w && w->free_tasks.top)
-        return (weft__task *)weft__freelist_pop(&w->free_tasks);
+    if (w && w->free_tasks.top) {
+        weft__task *t = (weft__task *)weft__freelist_pop(&w->free_tasks);
+        weft__task_prefetch(w->free_tasks.top); /* the next spawn's */
+        return t;
+    }
     return record_refill(rt, w);
 }
 
@@ -226,10 +277,10 @@ int weft__task_new(weft_rt *rt, weft__worker *w, weft_fn fn, void *arg, const we
 
 void weft__task_records_spill(weft__worker *w)
 {
-    /* Too many: half go back for other workers. */
+    /* Too many: the whole list goes back for other workers, as one batch. */
     weft_rt *rt = w->rt;
     weft__spin_lock(&rt->tasks_lock);
-    weft__freelist_move(&rt->free_tasks, &w->free_tasks, WEFT__WORKER_CACHE);
+    batch_push(rt, &w->free_tasks);
     weft__spin_unlock(&rt->tasks_lock);
 }
 

@@ -565,12 +565,72 @@ START_TEST(threaded_mode_sleeps_in_real_time)
 }
 END_TEST
 
+/* ---- free records come back in batches ---- */
+
+#define RECYCLED 10000u
+#define FOREIGN 300u
+
+static uint64_t recycled_ran;
+
+static void *count_one(void *arg)
+{
+    (void)arg;
+    recycled_ran++; /* one worker: never two at once */
+    return NULL;
+}
+
+static void *burst_then_wait(void *arg)
+{
+    (void)arg;
+    recycled_ran = 0;
+    for (unsigned i = 0; i < RECYCLED; i++)
+        ck_assert_weft(weft_spawn(NULL, count_one, NULL), 0);
+    while (recycled_ran < RECYCLED)
+        weft_yield();
+    return NULL;
+}
+
+static void *join_foreign(void *arg)
+{
+    weft_task **h = arg;
+    for (unsigned i = 0; i < FOREIGN; i++) {
+        void *r = NULL;
+        ck_assert_weft(weft_join(h[i], &r), 0);
+        ck_assert_ptr_eq(r, (void *)(uintptr_t)(i + 1));
+    }
+    return NULL;
+}
+
+/* A burst's records go back to the runtime in whole batches; the next burst,
+ * and spawns from a thread outside the runtime, take them from there. A
+ * handle's low half is its record's slot (white box): every foreign spawn
+ * got a record the burst had used, none a new one. */
+START_TEST(records_freed_by_a_burst_serve_the_next_burst_and_foreign_spawns)
+{
+    weft_config c = threaded_config();
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, burst_then_wait, NULL, NULL), 0);
+    ck_assert_uint_eq(recycled_ran, RECYCLED);
+    weft_task *h[FOREIGN];
+    for (unsigned i = 0; i < FOREIGN; i++) {
+        ck_assert_weft(weft_rt_spawn(rt, &h[i], returns_arg, (void *)(uintptr_t)(i + 1), NULL), 0);
+        ck_assert_uint_le((uint32_t)(uintptr_t)h[i], RECYCLED + 1);
+    }
+    ck_assert_weft(weft_rt_block_on(rt, join_foreign, h, NULL), 0);
+    ck_assert_weft(weft_rt_block_on(rt, burst_then_wait, NULL, NULL), 0);
+    ck_assert_uint_eq(recycled_ran, RECYCLED);
+    weft_rt_free(rt);
+}
+END_TEST
+
 Suite *suite_task(void)
 {
     Suite *s = suite_create("task");
     TCase *tc = tcase_create("task");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, spawn_join_delivers_results);
+    tcase_add_test(tc, records_freed_by_a_burst_serve_the_next_burst_and_foreign_spawns);
     tcase_add_test(tc, misuse_returns_codes_and_leaves_the_runtime_usable);
     tcase_add_test(tc, calls_outside_a_runtime);
     tcase_add_test(tc, cancel_semantics);
