@@ -90,10 +90,10 @@ int weft_hook_remove(weft_rt *rt, int id)
     return r;
 }
 
-/* Every listener of set from i on, with the weft_hook_info the public ones
- * read (raw ones get the event as raised). */
-static WEFT_NOINLINE void dispatch_from(weft_rt *rt, const weft__hook_set *set, size_t i, weft_hook_event ev,
-                                        weft__worker *w, const weft__task *t, int status, const char *reason)
+/* Every listener of set, with the weft_hook_info the public ones read (raw
+ * ones get the event as raised). */
+static WEFT_NOINLINE void dispatch_all(weft_rt *rt, const weft__hook_set *set, weft_hook_event ev, weft__worker *w,
+                                       const weft__task *t, int status, const char *reason)
 {
     weft_hook_info info = {
         .event = ev,
@@ -114,7 +114,7 @@ static WEFT_NOINLINE void dispatch_from(weft_rt *rt, const weft__hook_set *set, 
         w->current = NULL;
         w->in_hook = true;
     }
-    for (; i < set->n; i++) {
+    for (size_t i = 0; i < set->n; i++) {
         const weft__hook_entry *e = &set->v[i];
         if (!(e->mask & (1u << ev)))
             continue;
@@ -144,7 +144,7 @@ void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const
             first->raw(first->ctx, ev, w, t, status, reason);
         return;
     }
-    dispatch_from(rt, set, 0, ev, w, t, status, reason);
+    dispatch_all(rt, set, ev, w, t, status, reason);
 }
 
 void weft__hooks_free(weft_rt *rt)

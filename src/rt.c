@@ -365,8 +365,6 @@ int weft_rt_reset(weft_rt *rt, const weft_config *cfg)
     /* The kept stacks were mapped through this table and go back through it. */
     if (cfg->os != rt->cfg.os)
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_reset: a different weft_os table (make a new runtime)");
-    if (!rt->workers)
-        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_reset: an earlier reset failed (free the runtime)");
     weft_config c = *cfg;
     int r = config_prepare(&c);
     if (r < 0)
@@ -396,7 +394,12 @@ int weft_rt_reset(weft_rt *rt, const weft_config *cfg)
     rt->stack_life = life;
     rt->altstack = altstack;
     rt->altstack_size = altstack_size;
-    return rt_build(rt, &c);
+    r = rt_build(rt, &c);
+    /* Half built: every entry refuses it as shut down (WEFT_ESHUTDOWN); it
+     * can be freed, or reset again. */
+    if (r < 0)
+        weft__st(&rt->shut_down, 1u, WEFT__RELEASE);
+    return r;
 }
 
 int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result)
@@ -407,9 +410,6 @@ int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result)
         return WEFT_MISUSE_RT(rt, WEFT_EPERM, "weft_rt_block_on: called from inside a task (spawn and join instead)");
     if (rt->running)
         return WEFT_MISUSE_RT(rt, WEFT_EBUSY, "weft_rt_block_on: the runtime is already running");
-    if (!rt->workers)
-        return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_block_on: weft_rt_reset failed to rebuild the runtime (free "
-                              "it)");
     if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
         return WEFT_MISUSE_RT(rt, WEFT_ESHUTDOWN, "weft_rt_block_on: the runtime was shut down");
     weft_spawn_opts o = {.name = "root", .worker = 0, .flags = WEFT_SPAWN_PINNED};

@@ -197,7 +197,8 @@ static __attribute__((noinline)) weft__task *record_refill(weft_rt *rt, weft__wo
     } else if (rt->free_batches) {
         weft__freelist_push(into, &batch_take_one(rt)->node.link);
     } else {
-        /* Straight onto the worker's (empty) list: moving a batch walks it. */
+        /* Records freed one by one (from outside the runtime), straight onto
+         * the worker's empty list; or records never used. */
         weft__freelist_move(into, &rt->free_tasks, want);
         if (!into->top)
             take_fresh(rt, into, want);

@@ -789,6 +789,20 @@ START_TEST(a_reset_refuses_what_it_cannot_make_equal)
     ck_assert_weft(weft_rt_reset(rt, &other), WEFT_EINVAL);
     ck_assert_weft(weft_rt_reset(rt, &c), 0);
     ck_assert_weft(weft_rt_block_on(rt, reset_from_inside, rt, &res), 0);
+    /* A rebuild that fails (engines whose workers add up past the limit,
+     * found only while building) leaves the runtime shut down, never half
+     * usable; a good configuration rebuilds it. */
+    weft_engine_config two[2] = {{.name = "a", .workers = WEFT_WORKERS_MAX / 2 + 1},
+                                 {.name = "b", .workers = WEFT_WORKERS_MAX / 2 + 1}};
+    other = c;
+    other.engines = two;
+    other.nengines = 2;
+    other.workers = 0; /* else it sets the first engine's count */
+    ck_assert_weft(weft_rt_reset(rt, &other), WEFT_EINVAL);
+    ck_assert_weft(weft_rt_block_on(rt, reset_from_inside, rt, &res), WEFT_ESHUTDOWN);
+    ck_assert_weft(weft_rt_spawn(rt, NULL, returns_arg, NULL, NULL), WEFT_ESHUTDOWN);
+    ck_assert_weft(weft_rt_reset(rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, reset_from_inside, rt, &res), 0);
     weft_rt_free(rt);
     /* A real runtime is not reset. */
     weft_config t = threaded_config();

@@ -50,8 +50,9 @@ WEFT_API int weft_in_simulation(void);
  * allocations includes a new runtime's); WEFT_EINVAL for a NULL argument, an
  * invalid configuration, or a different allocator or weft_os table;
  * WEFT_EPERM while rt runs. Those refusals leave rt as it was. WEFT_EBUSY, or
- * an error while rebuilding (WEFT_ENOMEM, say), leaves rt shut down: it can
- * only be freed (other calls on it return an error). */
+ * an error while rebuilding (WEFT_ENOMEM, say), leaves rt shut down: calls
+ * that run tasks on it return WEFT_ESHUTDOWN; it can be freed (or, after a
+ * failed rebuild, reset again). */
 WEFT_API int weft_rt_reset(weft_rt *rt, const weft_config *cfg);
 
 /* The format version of printed schedules ("S2.…"). A schedule recorded by
