@@ -57,13 +57,26 @@ static bool deque_push(weft__deque *d, weft__task *t, bool serial)
     return true;
 }
 
+/* A taker at top reads top, then bottom. Against an owner that takes at
+ * bottom (a LIFO deque), whose claim is a plain store of bottom until the
+ * last task, a seq_cst fence between the two reads pairs with the owner's
+ * fence, so the two never both take one task. A FIFO deque's owner takes at
+ * top with the same CAS as a thief, and bottom only grows (a release store
+ * after the slot): a stale bottom can only make a taker see fewer tasks, and
+ * the CAS on top decides every race, so no fence is needed (tokio's local
+ * queue pops the same way: one CAS, no fence). */
+static inline void top_before_bottom(const weft__deque *d, bool serial)
+{
+    if (!serial && d->lifo)
+        weft__fence(WEFT__SEQ_CST);
+}
+
 /* Take the oldest task: a thief, or the owner of a FIFO deque. */
 static weft__task *deque_take_top(weft__deque *d, bool serial)
 {
     for (;;) {
         uint64_t t = weft__ld_s(serial, &d->top, WEFT__ACQUIRE);
-        if (!serial)
-            weft__fence(WEFT__SEQ_CST); /* orders top before bottom against the owner's take_bottom */
+        top_before_bottom(d, serial);
         uint64_t b = weft__ld_s(serial, &d->bottom, WEFT__ACQUIRE);
         if ((int64_t)span(b, t) <= 0)
             return NULL;
@@ -115,8 +128,7 @@ static size_t deque_take_half(weft__deque *d, weft__task **out, size_t max, bool
 {
     for (;;) {
         uint64_t t = weft__ld_s(serial, &d->top, WEFT__ACQUIRE);
-        if (!serial)
-            weft__fence(WEFT__SEQ_CST);
+        top_before_bottom(d, serial);
         uint64_t b = weft__ld_s(serial, &d->bottom, WEFT__ACQUIRE);
         int64_t have = (int64_t)span(b, t);
         if (have <= 0)

@@ -16,6 +16,8 @@ void *case_deque_3(void *arg);
 void *case_deque_overflow(void *arg);
 /* A FIFO owner that moves 16 tasks through its deque while a thief takes one. */
 void *case_deque_wrap(void *arg);
+/* A FIFO owner and two thieves (one takes one, one takes half): no fence. */
+void *case_deque_fifo_3(void *arg);
 /* The injection queue: two producers, a consumer taking batches. */
 void *case_inject(void *arg);
 /* The futex parker: a sleeper and a waker, no lost wake-up. */

@@ -142,6 +142,17 @@ void *case_deque_wrap(void *arg)
     return NULL;
 }
 
+void *case_deque_fifo_3(void *arg)
+{
+    (void)arg;
+    /* A FIFO owner taking at top after each push, a thief taking one and a
+     * thief taking half: three takers at top, none with a fence (only a LIFO
+     * owner's deque needs one), and the CAS on top decides every race. */
+    dq q = {.pushes = 3, .steals = {1, 1}, .half = {false, true}, .fifo = true, .cycle = true};
+    run_deque(&q, 2);
+    return NULL;
+}
+
 /* ---- the injection queue ---- */
 
 typedef struct iq {

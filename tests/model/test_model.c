@@ -28,6 +28,12 @@ START_TEST(deque_overflow)
 }
 END_TEST
 
+START_TEST(deque_fifo_3)
+{
+    model_explore("deque_fifo_3", case_deque_fifo_3, NULL, (model_budget){.max_schedules = CAPPED});
+}
+END_TEST
+
 START_TEST(deque_wrap)
 {
     model_explore("deque_wrap", case_deque_wrap, NULL, (model_budget){.max_schedules = CAPPED});
@@ -96,6 +102,7 @@ Suite *suite_model_structures(void)
     tcase_add_test(tc, deque_2);
     tcase_add_test(tc, deque_3);
     tcase_add_test(tc, deque_overflow);
+    tcase_add_test(tc, deque_fifo_3);
     tcase_add_test(tc, deque_wrap);
     suite_add_tcase(s, tc);
     tc = tcase("queues and parker");
