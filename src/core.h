@@ -368,6 +368,19 @@ struct weft__worker {
     weft__worker_stats stats; /* [owner] */
     /* ---- caches of records this worker recycles ---- */
     weft_freelist free_tasks; /* [owner] */
+    /* Free fiber stacks kept by a worker of a concurrent runtime (a serial
+     * one takes the pool without a lock anyway), newest last: a task that
+     * ends here hands its stack to the next spawn here without the pool's
+     * lock (rule 8). nstacks is read by weft_rt_stats_get from any thread. */
+    weft__stack *stacks[WEFT__WORKER_STACKS]; /* [owner] */
+    weft__a32 nstacks;                        /* [atomic] written by the owner only */
+    /* External waits (WEFT__W_EXTERNAL) its tasks began here minus those
+     * that ended here, modulo 2^64: a task may park on one worker and resume
+     * on another, so only the sum over the workers (with the runtime's own
+     * count, the blocking pool's) is the number of tasks in such waits. Kept
+     * per worker so a wait costs no shared read-modify-write; summed only by
+     * the deadlock check, once every worker is asleep. */
+    weft__a64 external_waits; /* [atomic] written by the owner only */
     void *backend_state;     /* the backend's per-worker state */
     uint64_t rng[4];         /* real backends' choices (victims, idle) */
 };
@@ -417,7 +430,8 @@ struct weft_rt {
     void **retired_chunks;    /* [lock tasks_lock] old indexes */
     weft__a64 next_task_id;   /* [atomic] */
     weft__a64 live;           /* [atomic] tasks not yet FINISHED/ABANDONED */
-    weft__a64 external_waits; /* [atomic] tasks parked in WEFT__W_EXTERNAL waits */
+    weft__a64 external_waits; /* [atomic] blocking calls out on the pool (the workers
+                                 count their tasks' external waits themselves) */
     weft__a64 foreign_wakes;  /* [atomic] wakes in progress on threads outside the
                                  runtime (weft_rt_free waits for them to leave) */
     /* Stacks. */
@@ -495,6 +509,12 @@ WEFT_HIDDEN void weft__os_fill(weft_os *os, const weft_os *user);
 /* ---- stacks (stack.c) ---- */
 WEFT_HIDDEN int weft__stack_get(weft_rt *rt, size_t size, weft__stack **out);
 WEFT_HIDDEN void weft__stack_put(weft_rt *rt, weft__stack *s);
+/* The same from worker w's own thread: through w's cache of free stacks in
+ * a concurrent runtime. */
+WEFT_HIDDEN int weft__stack_get_here(weft__worker *w, size_t size, weft__stack **out);
+WEFT_HIDDEN void weft__stack_put_here(weft__worker *w, weft__stack *s);
+/* Return w's cached stacks to the pool (w's thread, or any once w stopped). */
+WEFT_HIDDEN void weft__stacks_flush(weft__worker *w);
 WEFT_HIDDEN void weft__stacks_free(weft_rt *rt);
 WEFT_HIDDEN void weft__stacks_trim(weft_rt *rt);
 WEFT_HIDDEN size_t weft__stack_round(size_t size);

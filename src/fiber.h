@@ -55,6 +55,10 @@ typedef struct weft__stack_pool {
 /* Distinct stack sizes a runtime keeps pools for. */
 #define WEFT__STACK_CLASSES 8
 
+/* Free stacks a worker of a concurrent runtime keeps for its next spawns;
+ * when full, it gives half back to the pool under one lock. */
+#define WEFT__WORKER_STACKS 8u
+
 typedef void (*weft__entry_fn)(void *transfer);
 
 /* Prepare ctx to run entry(transfer) on stack when first switched to. */

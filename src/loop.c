@@ -39,7 +39,7 @@ static void finish(weft__worker *w, weft__task *t)
 {
     weft_rt *rt = w->rt;
     if (t->stack) {
-        weft__stack_put(rt, t->stack);
+        weft__stack_put_here(w, t->stack);
         t->stack = NULL;
     }
     bool called = (t->flags & WEFT__F_CALLED) != 0;
@@ -203,7 +203,7 @@ static bool bind_stack(weft__worker *w, weft__task *t)
 {
     weft_rt *rt = w->rt;
     size_t size = t->stack_size ? t->stack_size : rt->cfg.stack_size;
-    int r = weft__stack_get(rt, size, &t->stack);
+    int r = weft__stack_get_here(w, size, &t->stack);
     if (r < 0) {
         /* The task cannot run at all: it finishes with the error, which its
          * join reports; nothing is silently dropped. */

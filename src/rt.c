@@ -231,6 +231,7 @@ static void workers_free(weft_rt *rt)
     for (unsigned i = 0; i < rt->nworkers; i++) {
         weft__worker *w = &rt->workers[i];
         weft__wheel_clear(&w->wheel); /* before the stacks holding some of them go */
+        weft__stacks_flush(w);
         weft__sched_destroy(w);
     }
     weft__free(rt, rt->workers, rt->nworkers * sizeof *rt->workers);
@@ -586,6 +587,8 @@ int weft_rt_stats_get(const weft_rt *rt, weft_rt_stats *out)
     weft__spin_lock(&m->stacks_lock);
     for (unsigned i = 0; i < WEFT__STACK_CLASSES; i++)
         out->stacks_cached += rt->pools[i].nfree;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        out->stacks_cached += weft__ld(&rt->workers[i].nstacks, WEFT__RELAXED);
     out->stacks_mapped = rt->stacks_mapped;
     weft__spin_unlock(&m->stacks_lock);
     out->workers = rt->nworkers;

@@ -213,14 +213,21 @@ int weft__stack_get(weft_rt *rt, size_t size, weft__stack **out)
     return r;
 }
 
-void weft__stack_put(weft_rt *rt, weft__stack *s)
+static inline void unpoison(weft__stack *s)
 {
 #ifdef WEFT_ASAN
     /* The task's entry frame never returns (the fiber leaves it with a last
      * switch), so that frame's redzone poison is still on the stack and
      * would fault the next task's differently laid-out frames. */
     __asan_unpoison_memory_region(s->base, s->size);
+#else
+    (void)s;
 #endif
+}
+
+void weft__stack_put(weft_rt *rt, weft__stack *s)
+{
+    unpoison(s);
     if (rt->serial) {
         pool_give(s);
         return;
@@ -228,6 +235,55 @@ void weft__stack_put(weft_rt *rt, weft__stack *s)
     weft__spin_lock(&rt->stacks_lock);
     pool_give(s);
     weft__spin_unlock(&rt->stacks_lock);
+}
+
+/* ---- a worker's own free stacks (concurrent runtimes) ---- */
+
+/* Give the oldest `n` of w's cached stacks back to the pool, under one lock. */
+static void cache_spill(weft__worker *w, unsigned n)
+{
+    weft_rt *rt = w->rt;
+    unsigned have = w->nstacks.v;
+    weft__spin_lock(&rt->stacks_lock);
+    for (unsigned i = 0; i < n; i++)
+        pool_give(w->stacks[i]);
+    weft__spin_unlock(&rt->stacks_lock);
+    memmove(w->stacks, w->stacks + n, (have - n) * sizeof *w->stacks);
+    weft__st(&w->nstacks, have - n, WEFT__RELAXED);
+}
+
+int weft__stack_get_here(weft__worker *w, size_t size, weft__stack **out)
+{
+    weft_rt *rt = w->rt;
+    unsigned n = w->nstacks.v;
+    /* The newest cached stack, when it is of the size asked for (pools
+     * round sizes the same way for every stack of a class). */
+    if (n && w->stacks[n - 1]->size == weft__stack_round(size)) {
+        *out = w->stacks[n - 1];
+        weft__st(&w->nstacks, n - 1, WEFT__RELAXED);
+        return 0;
+    }
+    return weft__stack_get(rt, size, out);
+}
+
+void weft__stack_put_here(weft__worker *w, weft__stack *s)
+{
+    if (w->rt->serial) {
+        weft__stack_put(w->rt, s);
+        return;
+    }
+    unpoison(s);
+    if (w->nstacks.v == WEFT__WORKER_STACKS)
+        cache_spill(w, WEFT__WORKER_STACKS / 2);
+    unsigned n = w->nstacks.v;
+    w->stacks[n] = s;
+    weft__st(&w->nstacks, n + 1, WEFT__RELAXED);
+}
+
+void weft__stacks_flush(weft__worker *w)
+{
+    if (w->nstacks.v)
+        cache_spill(w, w->nstacks.v);
 }
 
 /* Hand back the pages of free stacks beyond the warm budget (called when a

@@ -545,6 +545,144 @@ START_TEST(the_notifier_wakes_a_task_from_any_thread)
 }
 END_TEST
 
+/* ---- stacks: every one in use, in the pool, or in a worker's own cache ------------- */
+
+static void *link_spawns_next(void *arg)
+{
+    intptr_t left = (intptr_t)arg;
+    weft_task *t;
+    if (left > 0) {
+        ck_assert_weft(weft_spawn(&t, link_spawns_next, (void *)(left - 1)), 0);
+        ck_assert_weft(weft_join(t, NULL), 0);
+    }
+    return NULL;
+}
+
+static void *ends_quickly(void *arg)
+{
+    weft_yield();
+    return arg;
+}
+
+static void *stacks_root(void *arg)
+{
+    (void)arg;
+    /* A burst that ends tasks on both workers (their stacks stay in the
+     * workers' caches, or spill to the pool), then a chain whose stacks
+     * nest, so more are mapped than a cache holds. */
+    weft_task *t[64];
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < 64; i++)
+            ck_assert_weft(weft_spawn(&t[i], ends_quickly, NULL), 0);
+        for (int i = 0; i < 64; i++)
+            ck_assert_weft(weft_join(t[i], NULL), 0);
+    }
+    ck_assert_weft(weft_spawn(&t[0], link_spawns_next, (void *)(intptr_t)40), 0);
+    ck_assert_weft(weft_join(t[0], NULL), 0);
+    /* Only this task holds a stack now; the other worker has nothing to
+     * run, so nothing moves while the counts are read. */
+    weft_rt_stats st;
+    ck_assert_weft(weft_rt_stats_get(weft_rt_current(), &st), 0);
+    ck_assert_uint_eq(st.live_tasks, 1);
+    ck_assert_uint_gt(st.stacks_mapped, 8u /* WEFT__WORKER_STACKS */);
+    ck_assert_uint_eq(st.stacks_cached + 1, st.stacks_mapped);
+    return NULL;
+}
+
+START_TEST(every_stack_is_in_use_in_the_pool_or_in_a_worker_cache)
+{
+    weft_config c = threads(2);
+    ck_assert_weft(run_in(&c, stacks_root, NULL, NULL), 0);
+}
+END_TEST
+
+/* ---- external waits: counted where they begin and where they end ----------------- */
+
+/* A task waits on the notifier (a wait only a foreign thread can end) in
+ * every round; in the even rounds a task pinned to worker 0 keeps that
+ * worker busy, so the wake lands on worker 1, and in the odd rounds both
+ * workers sleep and the wake lands on worker 0: the task begins its wait on
+ * one worker and ends it on the other. Each worker counts only its own half,
+ * so only their sum says whether anything waits outside; once every wait
+ * is over and the root waits on an event nobody sets, that sum must be 0,
+ * or the runtime would sleep forever instead of reporting the deadlock. */
+typedef struct migrant {
+    weft_notify n;
+    atomic_int round; /* the round the task waits in; -1 before the first */
+    atomic_int hog_on;
+    int rounds;
+    int moved; /* waits that ended on another thread than they began on */
+    int done;  /* rounds finished: the deadlock is seen only after the last */
+} migrant;
+
+static void *hog(void *arg)
+{
+    migrant *m = arg;
+    while (atomic_load(&m->hog_on))
+        sched_yield(); /* the worker stays busy; only the OS gets a turn */
+    return NULL;
+}
+
+static void *migrates(void *arg)
+{
+    migrant *m = arg;
+    for (int i = 0; i < m->rounds; i++) {
+        if (i % 2 == 0) {
+            atomic_store(&m->hog_on, 1);
+            weft_spawn_opts o = {.flags = WEFT_SPAWN_PINNED, .worker = 0};
+            ck_assert_weft(weft_spawn_ex(NULL, hog, m, &o), 0);
+        }
+        long before = os_tid();
+        atomic_store(&m->round, i);
+        ck_assert_weft(weft_notify_wait(&m->n), 0);
+        m->moved += os_tid() != before;
+        atomic_store(&m->hog_on, 0);
+        m->done++;
+    }
+    return NULL;
+}
+
+static void *signaller(void *arg)
+{
+    migrant *m = arg;
+    for (int i = 0; i < m->rounds; i++) {
+        while (atomic_load(&m->round) < i)
+            usleep(100);
+        usleep(5000); /* the task is in its wait, and idle workers are asleep */
+        ck_assert_weft(weft_notify_signal(&m->n), 0);
+    }
+    return NULL;
+}
+
+static void *migration_root(void *arg)
+{
+    migrant *m = arg;
+    weft_task *t;
+    ck_assert_weft(weft_spawn(&t, migrates, m), 0);
+    ck_assert_weft(weft_join(t, NULL), 0);
+    weft_event never;
+    ck_assert_weft(weft_event_init(&never, 0), 0);
+    weft_event_wait(&never);
+    return NULL;
+}
+
+START_TEST(external_waits_that_move_between_workers_still_let_a_deadlock_be_seen)
+{
+    migrant m = {.rounds = 9}; /* odd: the last wait begins on one worker and ends on the other */
+    ck_assert_weft(weft_notify_init(&m.n), 0);
+    atomic_init(&m.round, -1);
+    atomic_init(&m.hog_on, 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, signaller, &m), 0);
+    weft_config c = threads(2);
+    ck_assert_weft(run_in(&c, migration_root, &m, NULL), WEFT_EDEADLK);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(m.done, m.rounds);
+    ck_assert_msg(m.moved > 0, "no wait ended on another worker than it began on: the test saw no migration");
+    ck_assert_weft(weft_notify_destroy(&m.n), 0);
+}
+END_TEST
+
 /* ---- task-local storage ------------------------------------------------------------ */
 
 static weft_tls_key g_key;
@@ -754,6 +892,8 @@ Suite *suite_threads(void)
     tcase_add_test(tc, blocking_calls_run_off_the_workers_and_join_like_tasks);
     tcase_add_test(tc, rwlock_many_readers_or_one_writer);
     tcase_add_test(tc, the_notifier_wakes_a_task_from_any_thread);
+    tcase_add_test(tc, every_stack_is_in_use_in_the_pool_or_in_a_worker_cache);
+    tcase_add_test(tc, external_waits_that_move_between_workers_still_let_a_deadlock_be_seen);
     tcase_add_test(tc, each_task_has_its_own_locals_and_they_are_destroyed_at_its_end);
     tcase_add_test(tc, everything_at_once_on_2_to_8_workers);
     tcase_add_test(tc, ten_million_tasks_spawned_and_joined_on_two_workers);

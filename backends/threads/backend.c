@@ -177,14 +177,24 @@ typedef struct park_ctx {
     bool deadlock;
 } park_ctx;
 
+/* Tasks in external waits. Exact here: every worker has parked forever, and
+ * each released its own count before its parker said so. */
+static uint64_t external_waits(weft_rt *rt)
+{
+    uint64_t n = weft__ld(&rt->external_waits, WEFT__ACQUIRE);
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        n += weft__ld(&rt->workers[i].external_waits, WEFT__RELAXED);
+    return n;
+}
+
 static bool all_asleep(void *arg)
 {
     park_ctx *c = arg;
     c->deadlock = false;
     weft_rt *rt = c->rt;
     weft__thr *thr = c->thr;
-    if (weft__ld(&thr->parked_forever, WEFT__ACQUIRE) != rt->nworkers ||
-        weft__ld(&rt->external_waits, WEFT__ACQUIRE) != 0 || stopping(rt))
+    if (weft__ld(&thr->parked_forever, WEFT__ACQUIRE) != rt->nworkers || external_waits(rt) != 0 ||
+        stopping(rt))
         return false;
     uint64_t before = weft__ld(&thr->wakes, WEFT__ACQUIRE);
     for (unsigned i = 0; i < rt->nworkers; i++) {
@@ -255,6 +265,7 @@ static void thr_park(weft__worker *w, uint64_t deadline)
         return;
     if (!weft__sched_prepare_park(w))
         return;
+    weft__stacks_flush(w); /* a sleeping worker keeps no stacks from the others */
     weft__stacks_trim(rt);
     bool forever = deadline == UINT64_MAX;
     if (deadline > rt->time_limit)
