@@ -381,6 +381,15 @@ struct weft__worker {
      * per worker so a wait costs no shared read-modify-write; summed only by
      * the deadlock check, once every worker is asleep. */
     weft__a64 external_waits; /* [atomic] written by the owner only */
+    /* Task ids this worker hands out next, [next_id, end_id): a concurrent
+     * runtime's workers take them from next_task_id in blocks. */
+    uint64_t next_id, end_id; /* [owner] */
+    /* A concurrent runtime's live tasks, counted where they are spawned (+1)
+     * and where they end (-1), modulo 2^64, while a run goes until its root
+     * ends: the live count is rt->live plus every worker's. Shutdown's drain,
+     * which must see the count reach 0 exactly, folds them into rt->live
+     * before its run (no worker runs then) and counts there from then on. */
+    weft__a64 live; /* [atomic] written by the owner only */
     void *backend_state;     /* the backend's per-worker state */
     uint64_t rng[4];         /* real backends' choices (victims, idle) */
 };

@@ -460,9 +460,22 @@ static void report(weft_rt *rt, const weft__task *t, const char *what)
             t->name ? t->name : "unnamed", what);
 }
 
+/* Move the workers' live counts into rt->live (no worker runs): with
+ * stop_when ALL_DONE, every spawn and end counts there. */
+static void live_fold(weft_rt *rt)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        n += weft__ld(&rt->workers[i].live, WEFT__RELAXED);
+        weft__st(&rt->workers[i].live, 0u, WEFT__RELAXED);
+    }
+    weft__fetch_add(&rt->live, n, WEFT__ACQ_REL);
+}
+
 /* Drive the runtime until every cancelled task has returned, within budget. */
 static void drain(weft_rt *rt)
 {
+    live_fold(rt);
     if (!weft__ld(&rt->live, WEFT__ACQUIRE))
         return;
     rt->stop_when = WEFT__STOP_ALL_DONE;
@@ -582,6 +595,8 @@ int weft_rt_stats_get(const weft_rt *rt, weft_rt_stats *out)
         out->parks += weft__count_read(&s->parks);
     }
     out->live_tasks = weft__ld(&((weft_rt *)rt)->live, WEFT__RELAXED);
+    for (unsigned i = 0; i < rt->nworkers; i++) /* a snapshot while it runs */
+        out->live_tasks += weft__ld(&rt->workers[i].live, WEFT__RELAXED);
     out->stacks_cached = 0;
     weft_rt *m = (weft_rt *)rt;
     weft__spin_lock(&m->stacks_lock);

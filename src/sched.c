@@ -671,8 +671,16 @@ static weft__task *steal(weft__worker *w)
     unsigned n = e->nworkers;
     unsigned start = n > 2 ? rt->backend->choose(w, WEFT__CHOOSE_VICTIM, n - 1) : 0;
     weft__task *t = NULL;
+    /* Victims in the order index+1+start, index+2+start, ... (mod n), skipping
+     * w: kept in range by a subtraction, not a division per victim (two
+     * divisions cost more than the rest of a look at an empty victim). */
+    unsigned off = start; /* < n - 1 */
     for (unsigned k = 0; k < n - 1 && !t; k++) {
-        unsigned i = (w->index_in_engine + 1 + (start + k) % (n - 1)) % n;
+        unsigned i = w->index_in_engine + 1 + off;
+        if (i >= n)
+            i -= n;
+        if (++off == n - 1)
+            off = 0;
         t = steal_from(w, &rt->workers[e->first + i]);
     }
     if (serial)

@@ -382,6 +382,21 @@ static inline bool plain_opts(const weft_spawn_opts *o)
            (!o->stack_size || (o->stack_size >= WEFT_STACK_MIN && o->stack_size <= WEFT_STACK_MAX));
 }
 
+/* Ids a worker of a concurrent runtime takes at a time: unique, as every
+ * task id is, but not in spawn order across workers (a serial runtime's
+ * are: the simulator's traces name tasks by them). */
+#define WEFT__ID_BLOCK 256u
+
+/* A task id from w's block (w's own thread). */
+static uint64_t next_id_here(weft__worker *w)
+{
+    if (WEFT_UNLIKELY(w->next_id == w->end_id)) {
+        w->next_id = weft__fetch_add(&w->rt->next_task_id, WEFT__ID_BLOCK, WEFT__RELAXED) + 1;
+        w->end_id = w->next_id + WEFT__ID_BLOCK;
+    }
+    return w->next_id++;
+}
+
 /* Counted by the runtime's own thread: id, live count, spawn event. */
 static inline void count_spawn(weft_rt *rt, weft__worker *w, weft__task *t)
 {
@@ -389,8 +404,11 @@ static inline void count_spawn(weft_rt *rt, weft__worker *w, weft__task *t)
         t->node.task_id = ++rt->next_task_id.v;
         rt->live.v++;
     } else {
-        t->node.task_id = weft__fetch_add(&rt->next_task_id, 1u, WEFT__RELAXED) + 1;
-        weft__fetch_add(&rt->live, 1u, WEFT__RELAXED);
+        t->node.task_id = w ? next_id_here(w) : weft__fetch_add(&rt->next_task_id, 1u, WEFT__RELAXED) + 1;
+        if (w && rt->stop_when == WEFT__STOP_ROOT)
+            weft__st(&w->live, weft__ld(&w->live, WEFT__RELAXED) + 1, WEFT__RELAXED);
+        else
+            weft__fetch_add(&rt->live, 1u, WEFT__RELAXED);
     }
     if (w)
         weft__count(&w->stats.spawned, 1);

@@ -329,6 +329,54 @@ START_TEST(rule6_join_and_detach_race_the_end_safely)
 }
 END_TEST
 
+/* Rule 10's live count, which a concurrent runtime keeps per worker while
+ * a run goes and folds into one count for shutdown: tasks spawned on one
+ * worker end on another, some never end until shutdown cancels them, and
+ * the count must come out exact in both halves. */
+static weft_event g_never;
+
+static void *waits_until_shutdown(void *arg)
+{
+    weft_yield(); /* a chance to be stolen first */
+    ck_assert_weft(weft_event_wait(&g_never), WEFT_ECANCELED);
+    return arg;
+}
+
+static void *spawns_across_workers(void *arg)
+{
+    unsigned n = (unsigned)(uintptr_t)arg;
+    for (unsigned i = 0; i < 40; i++)
+        ck_assert_weft(weft_spawn(NULL, waits_until_shutdown, NULL), 0);
+    for (unsigned i = 0; i < n; i++) {
+        ck_assert_weft(weft_spawn(NULL, finishes_soon, NULL), 0);
+        if (i % 16 == 0)
+            weft_yield();
+    }
+    while (current_stats().live_tasks > 41) /* the root and the 40 waiters */
+        weft_yield();
+    ck_assert_uint_eq(current_stats().live_tasks, 41);
+    return NULL;
+}
+
+START_TEST(rule10_live_count_adds_up_across_workers_and_at_shutdown)
+{
+    weft_config c = workers_config(2);
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_event_init(&g_never, 0), 0);
+    ck_assert_weft(weft_rt_block_on(rt, spawns_across_workers, (void *)(uintptr_t)rounds(20000), NULL), 0);
+    weft_rt_stats st;
+    ck_assert_weft(weft_rt_stats_get(rt, &st), 0);
+    ck_assert_uint_eq(st.live_tasks, 40);
+    ck_assert_int_eq(weft_rt_shutdown(rt), 40);
+    ck_assert_weft(weft_rt_stats_get(rt, &st), 0);
+    ck_assert_uint_eq(st.shutdown_cancelled, 40);
+    ck_assert_uint_eq(st.shutdown_abandoned, 0);
+    ck_assert_uint_eq(st.live_tasks, 0);
+    weft_rt_free(rt);
+}
+END_TEST
+
 /* ---- rule 7: a timer armed on one worker, stopped from another ------------ */
 
 typedef struct remote_timer {
@@ -724,6 +772,7 @@ Suite *suite_threading(void)
     tcase_add_test(tc, rule4_join_and_cancel_never_wake_a_task_twice);
     tcase_add_test(tc, rule5_cancel_from_another_worker_ends_a_timed_wait_once);
     tcase_add_test(tc, rule6_join_and_detach_race_the_end_safely);
+    tcase_add_test(tc, rule10_live_count_adds_up_across_workers_and_at_shutdown);
     tcase_add_test(tc, rule7_timers_are_disarmed_from_another_worker);
     tcase_add_test(tc, rule8_task_records_and_stacks_are_shared_by_workers);
     tcase_add_test(tc, rule9_a_pthread_feeds_a_channel_and_nothing_is_lost);

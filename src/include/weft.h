@@ -399,7 +399,10 @@ WEFT_API uint64_t weft_rand(void);
  * threaded mode. */
 WEFT_API void weft_sched_point(void);
 
-/* The calling task's id (deterministic per runtime, from 1) or 0. */
+/* The calling task's id, or 0 outside a task. Ids are unique within a
+ * runtime and never reused; in a serial runtime (simulated, or one worker)
+ * they count from 1 in spawn order, deterministically; in a concurrent one
+ * each worker hands out ids from blocks of its own. */
 WEFT_API uint64_t weft_task_id(void);
 /* The calling task's name or NULL. */
 WEFT_API const char *weft_task_name(void);
