@@ -368,6 +368,10 @@ struct weft__worker {
     weft__worker_stats stats; /* [owner] */
     /* ---- caches of records this worker recycles ---- */
     weft_freelist free_tasks; /* [owner] */
+    void *backend_state;     /* the backend's per-worker state */
+    uint64_t rng[4];         /* real backends' choices (victims, idle) */
+    /* ---- a concurrent runtime's own per-worker books (after the fields
+     * every worker's hot path reads, which keep their cache lines) ---- */
     /* Free fiber stacks kept by a worker of a concurrent runtime (a serial
      * one takes the pool without a lock anyway), newest last: a task that
      * ends here hands its stack to the next spawn here without the pool's
@@ -390,8 +394,6 @@ struct weft__worker {
      * which must see the count reach 0 exactly, folds them into rt->live
      * before its run (no worker runs then) and counts there from then on. */
     weft__a64 live; /* [atomic] written by the owner only */
-    void *backend_state;     /* the backend's per-worker state */
-    uint64_t rng[4];         /* real backends' choices (victims, idle) */
 };
 
 struct weft__engine {

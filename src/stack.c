@@ -255,6 +255,8 @@ static void cache_spill(weft__worker *w, unsigned n)
 int weft__stack_get_here(weft__worker *w, size_t size, weft__stack **out)
 {
     weft_rt *rt = w->rt;
+    if (rt->serial)
+        return pool_take(rt, size, out);
     unsigned n = w->nstacks.v;
     /* The newest cached stack, when it is of the size asked for (pools
      * round sizes the same way for every stack of a class). */
@@ -268,11 +270,11 @@ int weft__stack_get_here(weft__worker *w, size_t size, weft__stack **out)
 
 void weft__stack_put_here(weft__worker *w, weft__stack *s)
 {
+    unpoison(s);
     if (w->rt->serial) {
-        weft__stack_put(w->rt, s);
+        pool_give(s);
         return;
     }
-    unpoison(s);
     if (w->nstacks.v == WEFT__WORKER_STACKS)
         cache_spill(w, WEFT__WORKER_STACKS / 2);
     unsigned n = w->nstacks.v;
