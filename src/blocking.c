@@ -42,7 +42,14 @@ void weft__blocking_run(weft__task *t)
 
 void weft__blocking_done(weft_rt *rt, weft__task *t)
 {
-    /* Back to the runtime: the worker that takes it in finishes it. */
+    /* Back to the runtime: the worker that takes it in (adopt) finishes it.
+     * On a worker's own thread (a submit that failed before any pool thread
+     * had it) the local queues would run it as a task: it goes through the
+     * worker's remote queue instead, which is drained through adopt too. */
     t->flags |= WEFT__F_BLOCKING_DONE;
-    weft__schedule(rt, t, false);
+    weft__worker *w = weft__tls_worker;
+    if (w && w->rt == rt)
+        weft__sched_remote(w, t);
+    else
+        weft__schedule(rt, t, false);
 }

@@ -84,7 +84,7 @@ enum weft__task_flags {
     WEFT__F_SCOPE_CHILD = 1u << 2,  /* spawned by weft_scope_spawn: its end is
                                        told to the scope (weft__scope_child_finished) */
     WEFT__F_STARTED = 1u << 3,
-    WEFT__F_STACKFAIL = 1u << 4,    /* no stack could be bound */
+    WEFT__F_STARTFAIL = 1u << 4,    /* it could not start (no stack, no blocking pool): finish_status says why */
     WEFT__F_UNCANCELLABLE = 1u << 5, /* in a wait cancellation must not break */
     WEFT__F_SHIELDED = 1u << 6,     /* weft_cancel_shield: cancellation deferred */
     WEFT__F_BLOCKING_DONE = 1u << 7, /* a blocking call that ended on the pool */

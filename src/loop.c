@@ -53,7 +53,7 @@ static void finish(weft__worker *w, weft__task *t)
     WEFT_INVARIANT(from == WEFT__T_RUNNING || from == WEFT__T_QUEUED || from == WEFT__T_NEW,
                    "task %llu (%s) finished from state %s", (unsigned long long)t->node.task_id,
                    t->name ? t->name : "unnamed", weft__task_state_name(from));
-    if (!(t->flags & WEFT__F_STACKFAIL))
+    if (!(t->flags & WEFT__F_STARTFAIL))
         t->finish_status = 0; /* its last wait's result was here */
     if (!t->finish_status && (weft__ld(&t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_LIVE))
         t->finish_status = WEFT_ECANCELED;
@@ -211,7 +211,7 @@ static bool bind_stack(weft__worker *w, weft__task *t)
     if (r < 0) {
         /* The task cannot run at all: it finishes with the error, which its
          * join reports; nothing is silently dropped. */
-        t->flags |= WEFT__F_STACKFAIL;
+        t->flags |= WEFT__F_STARTFAIL;
         t->finish_status = r;
         weft__hook(rt, WEFT_HOOK_ERROR, w, t, r, "no stack");
         return false;

@@ -465,11 +465,13 @@ static void report(weft_rt *rt, const weft__task *t, const char *what)
 static void live_fold(weft_rt *rt)
 {
     uint64_t n = 0;
-    for (unsigned i = 0; i < rt->nworkers; i++) {
+    for (unsigned i = 0; i < rt->nworkers; i++)
         n += weft__ld(&rt->workers[i].live, WEFT__RELAXED);
-        weft__st(&rt->workers[i].live, 0u, WEFT__RELAXED);
-    }
+    /* Added before the workers' counts are cleared: a foreign thread's
+     * weft_rt_stats_get in between counts too many, never too few. */
     weft__fetch_add(&rt->live, n, WEFT__ACQ_REL);
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        weft__st(&rt->workers[i].live, 0u, WEFT__RELAXED);
 }
 
 /* Drive the runtime until every cancelled task has returned, within budget. */
@@ -594,9 +596,13 @@ int weft_rt_stats_get(const weft_rt *rt, weft_rt_stats *out)
         out->steals += weft__count_read(&s->steals);
         out->parks += weft__count_read(&s->parks);
     }
-    out->live_tasks = weft__ld(&((weft_rt *)rt)->live, WEFT__RELAXED);
-    for (unsigned i = 0; i < rt->nworkers; i++) /* a snapshot while it runs */
-        out->live_tasks += weft__ld(&rt->workers[i].live, WEFT__RELAXED);
+    /* While workers run, a task's +1 and -1 are often on different workers
+     * and the sum is read one worker at a time: it may be off by the spawns
+     * and ends during the read (never below 0); exact between runs. */
+    uint64_t live = weft__ld(&((weft_rt *)rt)->live, WEFT__RELAXED);
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        live += weft__ld(&rt->workers[i].live, WEFT__RELAXED);
+    out->live_tasks = (int64_t)live < 0 ? 0 : live;
     out->stacks_cached = 0;
     weft_rt *m = (weft_rt *)rt;
     weft__spin_lock(&m->stacks_lock);

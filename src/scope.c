@@ -226,7 +226,7 @@ static void *child_main(void *arg)
 void weft__scope_child_finished(weft__task *t)
 {
     scope_child *c = (t->flags & WEFT__F_CALLED) ? t->result : t->arg;
-    child_done(c, (t->flags & WEFT__F_STACKFAIL) ? t->finish_status : c->result);
+    child_done(c, (t->flags & WEFT__F_STARTFAIL) ? t->finish_status : c->result);
 }
 
 int weft_scope_spawn(weft_scope *s, weft_scope_fn fn, void *arg, const weft_spawn_opts *opts)

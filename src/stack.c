@@ -247,9 +247,11 @@ static void cache_spill(weft__worker *w, unsigned n)
     weft__spin_lock(&rt->stacks_lock);
     for (unsigned i = 0; i < n; i++)
         pool_give(w->stacks[i]);
+    /* Under the lock with the pool's count, so weft_rt_stats_get (which
+     * reads both under it) never counts these stacks in both places. */
+    weft__st(&w->nstacks, have - n, WEFT__RELAXED);
     weft__spin_unlock(&rt->stacks_lock);
     memmove(w->stacks, w->stacks + n, (have - n) * sizeof *w->stacks);
-    weft__st(&w->nstacks, have - n, WEFT__RELAXED);
 }
 
 int weft__stack_get_here(weft__worker *w, size_t size, weft__stack **out)

@@ -377,6 +377,52 @@ START_TEST(blocking_calls_run_off_the_workers_and_join_like_tasks)
 }
 END_TEST
 
+/* A blocking call whose pool cannot be had (no memory for it) ends at once
+ * with WEFT_ENOMEM: it never runs, on the pool or on a worker, and it leaves
+ * no external wait counted behind it (a later deadlock is still reported,
+ * not slept through). */
+static counting_alloc g_pool_alloc;
+static atomic_int g_ran_anyway;
+
+static void *must_not_run(void *arg)
+{
+    atomic_store(&g_ran_anyway, 1);
+    return arg;
+}
+
+static void *finishes_at_once(void *arg)
+{
+    return arg;
+}
+
+static void *blocking_without_memory(void *arg)
+{
+    (void)arg;
+    weft_task *t;
+    /* A record to reuse, so only the pool's own allocation is left to fail. */
+    ck_assert_weft(weft_spawn(&t, finishes_at_once, NULL), 0);
+    ck_assert_weft(weft_join(t, NULL), 0);
+    g_pool_alloc.fail_from = g_pool_alloc.calls + 1;
+    ck_assert_weft(weft_spawn_blocking(&t, must_not_run, NULL), 0);
+    ck_assert_weft(weft_join(t, NULL), WEFT_ENOMEM);
+    g_pool_alloc.fail_from = 0;
+    ck_assert_msg(atomic_load(&g_ran_anyway) == 0, "the call ran on a worker although it had no pool to run on");
+    weft_event never;
+    ck_assert_weft(weft_event_init(&never, 0), 0);
+    weft_event_wait(&never);
+    return NULL;
+}
+
+START_TEST(a_blocking_call_with_no_pool_ends_with_enomem_and_leaves_nothing_counted)
+{
+    counting_alloc_init(&g_pool_alloc);
+    atomic_init(&g_ran_anyway, 0);
+    weft_config c = threads(1);
+    c.allocator = &g_pool_alloc.a;
+    ck_assert_weft(run_in(&c, blocking_without_memory, NULL, NULL), WEFT_EDEADLK);
+}
+END_TEST
+
 /* ---- reader-writer lock ----------------------------------------------------------- */
 
 typedef struct rwcase {
@@ -890,6 +936,7 @@ Suite *suite_threads(void)
     tcase_add_test(tc, tasks_run_on_the_engine_they_are_spawned_onto);
     tcase_add_test(tc, dedicated_and_pinned_tasks_resume_on_their_thread_after_every_wait);
     tcase_add_test(tc, blocking_calls_run_off_the_workers_and_join_like_tasks);
+    tcase_add_test(tc, a_blocking_call_with_no_pool_ends_with_enomem_and_leaves_nothing_counted);
     tcase_add_test(tc, rwlock_many_readers_or_one_writer);
     tcase_add_test(tc, the_notifier_wakes_a_task_from_any_thread);
     tcase_add_test(tc, every_stack_is_in_use_in_the_pool_or_in_a_worker_cache);

@@ -120,6 +120,7 @@ void weft__threads_blocking_submit(weft__worker *w, weft__task *t)
     pool_thread *pt = p ? weft__calloc(rt, sizeof *pt) : NULL;
     if (!pt) {
         t->finish_status = WEFT_ENOMEM;
+        t->flags |= WEFT__F_STARTFAIL; /* the status survives its finish */
         weft__blocking_done(rt, t);
         return;
     }
@@ -152,6 +153,7 @@ void weft__threads_blocking_submit(weft__worker *w, weft__task *t)
     weft__free(rt, pt, sizeof *pt);
     if (orphan) {
         t->finish_status = WEFT_ENOMEM;
+        t->flags |= WEFT__F_STARTFAIL;
         weft__blocking_done(rt, t);
     }
 }

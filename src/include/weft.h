@@ -400,9 +400,10 @@ WEFT_API uint64_t weft_rand(void);
 WEFT_API void weft_sched_point(void);
 
 /* The calling task's id, or 0 outside a task. Ids are unique within a
- * runtime and never reused; in a serial runtime (simulated, or one worker)
- * they count from 1 in spawn order, deterministically; in a concurrent one
- * each worker hands out ids from blocks of its own. */
+ * runtime and never reused; in a serial runtime (a simulation without
+ * WEFT_CFG_ATOMIC_SYNC, or one worker) they count from 1 in spawn order; in
+ * a concurrent one each worker hands out ids from blocks of its own (still
+ * deterministic in a simulation). */
 WEFT_API uint64_t weft_task_id(void);
 /* The calling task's name or NULL. */
 WEFT_API const char *weft_task_name(void);
