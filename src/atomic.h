@@ -242,6 +242,13 @@ static inline uint64_t weft__count_read(const uint64_t *c)
     return __atomic_load_n(c, __ATOMIC_RELAXED);
 }
 
+/* A word one thread writes and others read: the writer adds n (modulo
+ * 2^64; UINT64_MAX subtracts one) with a load and a store, no
+ * read-modify-write. Unlike weft__count, the model sees both: readers
+ * decide with these words (a worker's live tasks and external waits), and
+ * their other synchronization must order the writes before the reads. */
+#define weft__add_owned(p, n) weft__st(p, weft__ld(p, WEFT__RELAXED) + (n), WEFT__RELAXED)
+
 /* A busy-wait iteration: lets the sibling hyperthread (or, in the model,
  * another simulated thread) run. */
 static inline void weft__spin_hint(void)

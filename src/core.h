@@ -578,6 +578,18 @@ static inline void weft__task_set_state(weft__task *t, unsigned from, unsigned t
         weft__task_bad_transition(t, from, to);
     weft__st_s(t->rt->serial, &t->state, to, WEFT__RELEASE);
 }
+/* A task spawned (+1) or ended (UINT64_MAX: -1) in the live count, on w's
+ * own thread (w NULL: a thread outside the runtime). Where it counts is
+ * weft__worker.live's comment. */
+static inline void weft__live_add(weft_rt *rt, weft__worker *w, uint64_t n)
+{
+    if (rt->serial)
+        rt->live.v += n;
+    else if (w && rt->stop_when == WEFT__STOP_ROOT)
+        weft__add_owned(&w->live, n);
+    else
+        weft__fetch_add(&rt->live, n, WEFT__ACQ_REL);
+}
 /* Start bringing record t into the cache, for writing: a burst of queued
  * tasks is more records than the cache holds, so each one taken or run
  * would otherwise wait for memory. A hint only (t may be NULL). */

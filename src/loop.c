@@ -24,18 +24,6 @@ static bool stopping(weft_rt *rt)
     return weft__ld_s(rt->serial, &rt->stop, WEFT__ACQUIRE) != 0;
 }
 
-/* w's own thread (core.h says where a concurrent runtime counts). */
-static void live_sub(weft__worker *w)
-{
-    weft_rt *rt = w->rt;
-    if (rt->serial)
-        rt->live.v--;
-    else if (rt->stop_when == WEFT__STOP_ROOT)
-        weft__st(&w->live, weft__ld(&w->live, WEFT__RELAXED) - 1, WEFT__RELAXED);
-    else
-        weft__fetch_sub(&rt->live, 1u, WEFT__ACQ_REL);
-}
-
 /* t returned (or never could run): account for it and hand its end to
  * whoever waits for it. After the join word says FINISHED, a joiner on
  * another thread may reap t at once: nothing here touches t after that. */
@@ -68,7 +56,7 @@ static void finish(weft__worker *w, weft__task *t)
         if (rt->stop_when == WEFT__STOP_ROOT)
             set_stop(rt);
     }
-    live_sub(w);
+    weft__live_add(rt, w, UINT64_MAX);
     bool last = rt->stop_when == WEFT__STOP_ALL_DONE && weft__ld_s(rt->serial, &rt->live, WEFT__ACQUIRE) == 0;
     weft__task_set_state(t, from, WEFT__T_FINISHED);
     uintptr_t was = rt->serial ? t->join.v : weft__xchg(&t->join, WEFT__JOIN_FINISHED, WEFT__ACQ_REL);

@@ -462,11 +462,18 @@ static void report(weft_rt *rt, const weft__task *t, const char *what)
 
 /* Move the workers' live counts into rt->live (no worker runs): with
  * stop_when ALL_DONE, every spawn and end counts there. */
-static void live_fold(weft_rt *rt)
+/* The workers' live counts, summed modulo 2^64. */
+static uint64_t workers_live(const weft_rt *rt)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < rt->nworkers; i++)
         n += weft__ld(&rt->workers[i].live, WEFT__RELAXED);
+    return n;
+}
+
+static void live_fold(weft_rt *rt)
+{
+    uint64_t n = workers_live(rt);
     /* Added before the workers' counts are cleared: a foreign thread's
      * weft_rt_stats_get in between counts too many, never too few. */
     weft__fetch_add(&rt->live, n, WEFT__ACQ_REL);
@@ -599,9 +606,7 @@ int weft_rt_stats_get(const weft_rt *rt, weft_rt_stats *out)
     /* While workers run, a task's +1 and -1 are often on different workers
      * and the sum is read one worker at a time: it may be off by the spawns
      * and ends during the read (never below 0); exact between runs. */
-    uint64_t live = weft__ld(&((weft_rt *)rt)->live, WEFT__RELAXED);
-    for (unsigned i = 0; i < rt->nworkers; i++)
-        live += weft__ld(&rt->workers[i].live, WEFT__RELAXED);
+    uint64_t live = weft__ld(&((weft_rt *)rt)->live, WEFT__RELAXED) + workers_live(rt);
     out->live_tasks = (int64_t)live < 0 ? 0 : live;
     out->stacks_cached = 0;
     weft_rt *m = (weft_rt *)rt;

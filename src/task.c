@@ -400,16 +400,11 @@ static uint64_t next_id_here(weft__worker *w)
 /* Counted by the runtime's own thread: id, live count, spawn event. */
 static inline void count_spawn(weft_rt *rt, weft__worker *w, weft__task *t)
 {
-    if (rt->serial) {
+    if (rt->serial)
         t->node.task_id = ++rt->next_task_id.v;
-        rt->live.v++;
-    } else {
+    else
         t->node.task_id = w ? next_id_here(w) : weft__fetch_add(&rt->next_task_id, 1u, WEFT__RELAXED) + 1;
-        if (w && rt->stop_when == WEFT__STOP_ROOT)
-            weft__st(&w->live, weft__ld(&w->live, WEFT__RELAXED) + 1, WEFT__RELAXED);
-        else
-            weft__fetch_add(&rt->live, 1u, WEFT__RELAXED);
-    }
+    weft__live_add(rt, w, 1u);
     if (w)
         weft__count(&w->stats.spawned, 1);
     else

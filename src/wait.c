@@ -87,12 +87,6 @@ static void on_deadline(weft_timer *tm, void *arg)
     weft__unlock_s(serial, &t->wait_lock);
 }
 
-/* On w's own thread (core.h says why per worker). */
-static inline void count_external(weft__worker *w, uint64_t delta)
-{
-    weft__st(&w->external_waits, weft__ld(&w->external_waits, WEFT__RELAXED) + delta, WEFT__RELAXED);
-}
-
 int weft__block_any(weft__task *t, int kind_flags, void *obj, weft__unlink_fn unlink, uint64_t deadline)
 {
     weft__worker *w = t->worker;
@@ -155,10 +149,10 @@ int weft__block_any(weft__task *t, int kind_flags, void *obj, weft__unlink_fn un
         weft__hook_dispatch(rt, WEFT_HOOK_PARK, w, t, 0, weft__wait_name(kind));
     bool external = (kind_flags & WEFT__W_EXTERNAL) != 0;
     if (external)
-        count_external(w, 1);
+        weft__add_owned(&w->external_waits, 1u); /* w's thread: core.h says why per worker */
     weft__switch_away(t, WEFT__SW_PARK);
     if (external)
-        count_external(t->worker, UINT64_MAX); /* where it resumed: minus one */
+        weft__add_owned(&t->worker->external_waits, UINT64_MAX); /* where it resumed: minus one */
     if (timed)
         weft__timer_disarm_sync(&tm);
     /* An interrupter may still be looking at the wait: its lock says when it
