@@ -664,6 +664,7 @@ WEFT_HIDDEN void weft__task_finish(weft__worker *w, weft__task *t);
  * worker's. */
 WEFT_HIDDEN void weft__sched_push_shared(weft__worker *w, weft__task *t);
 WEFT_HIDDEN weft__task *weft__sched_next_shared(weft__worker *w);
+WEFT_HIDDEN void weft__sched_push_yielded(weft__worker *w, weft__task *t);
 /* Push t onto w's own queues (w is the calling thread's worker). A lone
  * worker's list is pushed inline: it is every yield's path. */
 static inline void weft__sched_push_local(weft__worker *w, weft__task *t)
@@ -674,6 +675,14 @@ static inline void weft__sched_push_local(weft__worker *w, weft__task *t)
         weft__list_push_tail(&w->local, &t->node.link);
     else
         weft__list_push_head(&w->local, &t->node.link);
+}
+/* Queue t, which yielded on w, behind w's other tasks. */
+static inline void weft__sched_yield_local(weft__worker *w, weft__task *t)
+{
+    if (!w->local_only)
+        weft__sched_push_yielded(w, t);
+    else
+        weft__sched_push_local(w, t);
 }
 /* The next task for w, from everything it may take (the loop's step). */
 WEFT_HIDDEN weft__task *weft__sched_next(weft__worker *w);

@@ -85,7 +85,7 @@ static void switch_done(weft__worker *w)
     switch (w->switched_out_how) {
     case WEFT__SW_YIELD:
         weft__task_set_state(t, WEFT__T_RUNNING, WEFT__T_QUEUED);
-        weft__sched_push_local(w, t);
+        weft__sched_yield_local(w, t);
         break;
     case WEFT__SW_PARK:
         /* Its context is saved: the park can be committed (rule 3). A wake

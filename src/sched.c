@@ -426,6 +426,20 @@ static void push_owned(weft__worker *w, weft__task *t)
         deque_overflow(w, t);
 }
 
+/* A yielded task is no new work: it was running here a moment ago, and every
+ * task queued behind it was offered to the idle workers when it was queued
+ * (notify_idle's fence against the idle worker's: it saw that task or was
+ * woken for it). So on real threads a yield offers nothing, and pays no fence
+ * (a seventh of a yield at 2 workers); the simulator still offers it, which
+ * only adds schedules, as with the LIFO slot below. */
+void weft__sched_push_yielded(weft__worker *w, weft__task *t)
+{
+    if (w->serial)
+        weft__sched_push_shared(w, t);
+    else
+        push_owned(w, t);
+}
+
 void weft__sched_remote(weft__worker *w, weft__task *t)
 {
     remote_push(w, t);
