@@ -751,6 +751,47 @@ START_TEST(rule11_a_task_in_its_workers_lifo_slot_wakes_nobody)
 }
 END_TEST
 
+/* Nor does a yield on real threads: the yielded task is no new work. Once the
+ * other worker sleeps, a task that yields thousands of times never wakes it
+ * (with an offer per yield, each woke it to look, and to park again). The
+ * yielder is spawned: the root is pinned, and a pinned task is offered to no
+ * one anyway. */
+static void *yield_after_a_rest(void *arg);
+
+static void *spawn_yielder(void *arg)
+{
+    weft_task *t;
+    ck_assert_weft(weft_spawn(&t, yield_after_a_rest, arg), 0);
+    ck_assert_weft(weft_join(t, NULL), 0);
+    return NULL;
+}
+
+static void *yield_after_a_rest(void *arg)
+{
+    chain_run *cr = arg;
+    weft_sleep((under_valgrind() || under_tsan() ? 500u : 50u) * 1000000ull);
+    weft_rt_stats before, after;
+    ck_assert_weft(weft_rt_stats_get(cr->rt, &before), 0);
+    for (unsigned i = 0; i < cr->links; i++)
+        weft_yield();
+    ck_assert_weft(weft_rt_stats_get(cr->rt, &after), 0);
+    cr->steals = after.steals - before.steals;
+    cr->parks = after.parks - before.parks;
+    return NULL;
+}
+
+START_TEST(rule11_a_yield_wakes_nobody)
+{
+    weft_config c = workers_config(2);
+    chain_run cr = {NULL, rounds(20000), 0, 0};
+    ck_assert_weft(weft_rt_new(&cr.rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(cr.rt, spawn_yielder, &cr, NULL), 0);
+    ck_assert_msg(cr.steals == 0 && cr.parks == 0, "%u yields: %llu stolen, %llu parks", cr.links,
+                  (unsigned long long)cr.steals, (unsigned long long)cr.parks);
+    weft_rt_free(cr.rt);
+}
+END_TEST
+
 Suite *suite_threading(void)
 {
     Suite *s = suite_create("threading");
@@ -770,6 +811,7 @@ Suite *suite_threading(void)
     tcase_add_test(tc, rule9_foreign_threads_hand_in_work_with_weft_rt_spawn);
     tcase_add_test(tc, rule11_idle_workers_wake_for_new_work);
     tcase_add_test(tc, rule11_a_task_in_its_workers_lifo_slot_wakes_nobody);
+    tcase_add_test(tc, rule11_a_yield_wakes_nobody);
     suite_add_tcase(s, tc);
     return s;
 }
