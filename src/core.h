@@ -247,6 +247,7 @@ typedef struct weft__wheel {
     weft__aptr firing; /* [atomic] the timer whose callback runs now */
 } weft__wheel;
 
+/* wh must be zeroed memory (it is not cleared again). */
 WEFT_HIDDEN void weft__wheel_init(weft__wheel *wh, uint64_t now, bool serial);
 WEFT_HIDDEN void weft__wheel_insert(weft__wheel *wh, weft_timer *t);
 /* Remove t wherever it is armed; false if it was not armed (fired, firing
