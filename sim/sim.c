@@ -189,34 +189,46 @@ static void deadlock(weft__sim *s)
     weft__trace(s, WEFT__EV_FAIL, -1, 0, WEFT_EDEADLK, 0, s->message);
 }
 
+/* No worker is enabled: the clock jumps to the next timer, or nothing will
+ * ever run again. false: a deadlock (reported). Out of pick's line, so the
+ * common paths there save fewer registers. */
+static WEFT_NOINLINE bool nothing_enabled(weft__sim *s)
+{
+    if (advance_clock(s))
+        return true;
+    deadlock(s);
+    return false;
+}
+
 /* Choose the next worker to run. cur (may be NULL) is the worker asking, and
  * is offered first when it is still enabled, so choice 0 means "no switch".
- * NULL: nothing can run (deadlock or stop). */
+ * NULL: nothing can run (deadlock or stop). The books are read into locals
+ * once: the stores to cands could alias them. */
 static weft__worker *pick(weft__sim *s, weft__worker *cur)
 {
     weft_rt *rt = s->rt;
+    weft__worker **cands = s->cands;
     for (;;) {
         if (stopping(rt))
             return NULL;
-        unsigned n = 0;
+        weft__worker *workers = rt->workers;
+        unsigned nworkers = rt->nworkers, n = 0;
         bool cur_first = cur && enabled(s, cur->index);
         if (cur_first)
-            s->cands[n++] = cur;
-        for (unsigned i = 0; i < rt->nworkers; i++) {
-            weft__worker *w = &rt->workers[i];
+            cands[n++] = cur;
+        for (unsigned i = 0; i < nworkers; i++) {
+            weft__worker *w = &workers[i];
             if (w != cur && enabled(s, i))
-                s->cands[n++] = w;
+                cands[n++] = w;
         }
         if (n == 1)
-            return s->cands[0];
+            return cands[0];
         if (n > 1) {
-            unsigned k = weft__decide_worker(s, s->cands, n, cur_first);
-            return stopping(rt) ? NULL : s->cands[k];
+            unsigned k = weft__decide_worker(s, cands, n, cur_first);
+            return stopping(rt) ? NULL : cands[k];
         }
-        if (!advance_clock(s)) {
-            deadlock(s);
+        if (!nothing_enabled(s))
             return NULL;
-        }
     }
 }
 
