@@ -140,14 +140,23 @@ void weft__decide_free(weft__sim *s)
         rt->base_alloc.free(rt->base_alloc.ctx, s->pct_change_at, s->pct_depth * sizeof *s->pct_change_at);
 }
 
-static void record(weft__sim *s, int stream, uint32_t bound, uint64_t value, bool preempt)
+/* Out of memory for the record: the run goes on (the seed still replays it),
+ * but the schedule is marked incomplete so it is never printed as if it were
+ * whole. */
+static WEFT_NOINLINE void record_grow(weft__sim *s, const weft__decision *d)
+{
+    if (!s->rec_truncated && weft__decisions_push(s->rt, &s->rec, d) < 0)
+        s->rec_truncated = true;
+}
+
+static inline void record(weft__sim *s, int stream, uint32_t bound, uint64_t value, bool preempt)
 {
     weft__decision d = {value, bound, (uint8_t)stream, preempt};
-    /* Out of memory for the record: the run goes on (the seed still replays
-     * it), but the schedule is marked incomplete so it is never printed as
-     * if it were whole. */
-    if (!s->rec_truncated && weft__decisions_push(s->rt, &s->rec, &d) < 0)
-        s->rec_truncated = true;
+    weft__decisions *rec = &s->rec;
+    if (WEFT_LIKELY(rec->len < rec->cap))
+        rec->v[rec->len++] = d; /* a truncated record never has room: it stopped growing */
+    else
+        record_grow(s, &d);
     /* A choice that kept the running worker changed nothing a reader of the
      * timeline needs to see: it is marked (outside the hash) to be folded. */
     bool kept = preempt && stream == WEFT__S_INTERLEAVE && value == 0;
@@ -155,18 +164,27 @@ static void record(weft__sim *s, int stream, uint32_t bound, uint64_t value, boo
                        (int32_t)bound, value, kept ? "kept" : NULL);
 }
 
+/* Every source but the seed's. */
+static WEFT_NOINLINE uint64_t from_source(weft__sim *s, int stream, uint32_t bound, bool preempt)
+{
+    switch (s->source) {
+    case WEFT__SRC_BYTES: return from_bytes(s, bound);
+    case WEFT__SRC_REPLAY:
+    case WEFT__SRC_PREFIX: return from_replay(s, stream, bound);
+    case WEFT__SRC_GUIDE: return s->guide(s->guide_ctx, s, stream, bound, preempt);
+    default: return bound ? weft__bounded(s->streams[stream], bound) : weft__xoshiro_next(s->streams[stream]);
+    }
+}
+
 uint64_t weft__decide(weft__sim *s, int stream, uint32_t bound, bool preempt)
 {
     if (bound == 1)
         return 0;
     uint64_t v;
-    switch (s->source) {
-    case WEFT__SRC_BYTES: v = from_bytes(s, bound); break;
-    case WEFT__SRC_REPLAY:
-    case WEFT__SRC_PREFIX: v = from_replay(s, stream, bound); break;
-    case WEFT__SRC_GUIDE: v = s->guide(s->guide_ctx, s, stream, bound, preempt); break;
-    default: v = bound ? bounded(s->streams[stream], bound) : weft__xoshiro_next(s->streams[stream]); break;
-    }
+    if (WEFT_LIKELY(s->source == WEFT__SRC_SEED))
+        v = bound ? weft__bounded_inline(s->streams[stream], bound) : weft__xoshiro_step(s->streams[stream]);
+    else
+        v = from_source(s, stream, bound, preempt);
     record(s, stream, bound, v, preempt);
     return v;
 }

@@ -938,5 +938,34 @@ WEFT_HIDDEN uint64_t weft__splitmix64(uint64_t *state);
 WEFT_HIDDEN uint64_t weft__xoshiro_next(uint64_t s[4]);
 WEFT_HIDDEN void weft__xoshiro_seed(uint64_t s[4], uint64_t seed);
 WEFT_HIDDEN uint64_t weft__bounded(uint64_t s[4], uint32_t bound);
+/* The rare half of weft__bounded: m = the first draw times bound fell in
+ * the low zone, so it may have to be drawn again. */
+WEFT_HIDDEN uint64_t weft__bounded_reject(uint64_t s[4], uint32_t bound, uint64_t m);
+
+/* The generators' one definition (random.c's functions are these), inline
+ * for the simulator, which draws at every decision. Fixed forever. */
+static inline uint64_t weft__xoshiro_step(uint64_t s[4])
+{
+    uint64_t result = s[1] * 5;
+    result = ((result << 7) | (result >> 57)) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return result;
+}
+
+/* Uniform in [0, bound) (Lemire 2019: multiply and reject), exact and the
+ * same on every platform. */
+static inline uint64_t weft__bounded_inline(uint64_t s[4], uint32_t bound)
+{
+    uint64_t m = (weft__xoshiro_step(s) >> 32) * bound;
+    if (WEFT_UNLIKELY((uint32_t)m < bound))
+        return weft__bounded_reject(s, bound, m);
+    return m >> 32;
+}
 
 #endif /* WEFT_CORE_H */

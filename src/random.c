@@ -11,22 +11,9 @@ uint64_t weft__splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
 uint64_t weft__xoshiro_next(uint64_t s[4])
 {
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
+    return weft__xoshiro_step(s);
 }
 
 void weft__xoshiro_seed(uint64_t s[4], uint64_t seed)
@@ -36,20 +23,17 @@ void weft__xoshiro_seed(uint64_t s[4], uint64_t seed)
         s[i] = weft__splitmix64(&sm);
 }
 
-/* Uniform in [0, bound) (Lemire 2019: multiply and reject), exact and the
- * same on every platform. */
 uint64_t weft__bounded(uint64_t s[4], uint32_t bound)
 {
-    uint64_t x = weft__xoshiro_next(s) >> 32;
-    uint64_t m = x * bound;
-    uint32_t low = (uint32_t)m;
-    if (low < bound) {
-        uint32_t threshold = (uint32_t)(-bound) % bound;
-        while (low < threshold) {
-            x = weft__xoshiro_next(s) >> 32;
-            m = x * bound;
-            low = (uint32_t)m;
-        }
-    }
+    return weft__bounded_inline(s, bound);
+}
+
+/* Draws again while the low part is under 2^32 mod bound, the zone that
+ * would favour some values. */
+uint64_t weft__bounded_reject(uint64_t s[4], uint32_t bound, uint64_t m)
+{
+    uint32_t threshold = (uint32_t)(-bound) % bound;
+    while ((uint32_t)m < threshold)
+        m = (weft__xoshiro_step(s) >> 32) * bound;
     return m >> 32;
 }
