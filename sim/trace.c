@@ -100,14 +100,26 @@ const weft__event *weft__trace_at(const weft__sim *s, size_t i)
 
 /* Names travel with spawn events and reasons with park events; the other
  * events of a task are tied to it by its id. */
+static WEFT_NOINLINE void on_hook_text(weft__sim *s, weft_hook_event ev, const weft__worker *w, const weft__task *t,
+                                       int status, const char *reason)
+{
+    const char *text = ev == WEFT_HOOK_PARK ? reason : t ? t->name : NULL;
+    if (text && ev == WEFT_HOOK_SPAWN && s->record)
+        text = keep_name(s, text); /* hashed by content either way */
+    weft__trace_inline(s, WEFT__EV_HOOK, w ? (int)w->index : -1, (unsigned)ev, status, t ? t->node.task_id : 0, text);
+}
+
+/* The events without text (most of them) hash two words and return: the
+ * text's hashing and copying are out of line, so this saves few registers. */
 static void on_hook(void *ctx, weft_hook_event ev, const weft__worker *w, const weft__task *t, int status,
                     const char *reason)
 {
     weft__sim *s = ctx;
-    const char *text = ev == WEFT_HOOK_PARK ? reason : ev == WEFT_HOOK_SPAWN && t ? t->name : NULL;
-    if (text && ev == WEFT_HOOK_SPAWN && s->record)
-        text = keep_name(s, text); /* hashed by content either way */
-    weft__trace_inline(s, WEFT__EV_HOOK, w ? (int)w->index : -1, (unsigned)ev, status, t ? t->node.task_id : 0, text);
+    if (ev == WEFT_HOOK_PARK || ev == WEFT_HOOK_SPAWN) {
+        on_hook_text(s, ev, w, t, status, reason);
+        return;
+    }
+    weft__trace_inline(s, WEFT__EV_HOOK, w ? (int)w->index : -1, (unsigned)ev, status, t ? t->node.task_id : 0, NULL);
 }
 
 int weft__trace_attach(weft__sim *s)
