@@ -103,23 +103,35 @@ static uint64_t sim_now(weft_rt *rt)
     return weft__sim_of(rt)->now;
 }
 
+static WEFT_NOINLINE void over_budget(weft__sim *s)
+{
+    if (!s->failed)
+        weft__sim_failf(s->rt, WEFT_ELIVELOCK,
+                        "step budget of %" PRIu64 " scheduling steps exceeded: a livelock, or raise sim.step_budget",
+                        s->step_budget);
+}
+
+/* Exploration's per-seed timeout: the wall clock ends a run here, never
+ * steers one. */
+static WEFT_NOINLINE void check_wall_clock(weft__sim *s)
+{
+    if (!s->failed && weft__real_monotonic_ns() >= s->wall_deadline)
+        weft__sim_failf(s->rt, WEFT_ETIMEDOUT, "the run took longer than its per-seed timeout (wall clock)");
+}
+
 /* Every scheduling point, clock jump and timer firing counts against the
- * step budget, so a ticker that re-arms itself forever is caught too. */
-static void step(weft__sim *s)
+ * step budget, so a ticker that re-arms itself forever is caught too. The
+ * failures are out of line, so a step is inlined where it is taken. */
+static inline void step(weft__sim *s)
 {
     s->steps++;
     s->progress.v++;
     s->now = s->now > UINT64_MAX - s->step_cost ? UINT64_MAX : s->now + s->step_cost;
-    if (WEFT_UNLIKELY(s->steps + s->timers_fired > s->step_budget) && !s->failed)
-        weft__sim_failf(s->rt, WEFT_ELIVELOCK,
-                        "step budget of %" PRIu64 " scheduling steps exceeded: a livelock, or raise sim.step_budget",
-                        s->step_budget);
-    /* Exploration's per-seed timeout: the wall clock ends a run here, never
-     * steers one. Read every 1024 steps, so it costs nothing per step. */
-    if (WEFT_UNLIKELY(s->wall_deadline) && (s->steps & 1023u) == 0 && !s->failed) {
-        if (weft__real_monotonic_ns() >= s->wall_deadline)
-            weft__sim_failf(s->rt, WEFT_ETIMEDOUT, "the run took longer than its per-seed timeout (wall clock)");
-    }
+    if (WEFT_UNLIKELY(s->steps + s->timers_fired > s->step_budget))
+        over_budget(s);
+    /* The wall clock is read every 1024 steps, so it costs nothing per step. */
+    if (WEFT_UNLIKELY(s->wall_deadline) && (s->steps & 1023u) == 0)
+        check_wall_clock(s);
 }
 
 /* Timer callbacks are steps too (a timer that re-arms itself for now would
@@ -129,10 +141,8 @@ static void sim_timers_fired(weft__worker *w, size_t n)
     weft__sim *s = weft__sim_of(w->rt);
     s->timers_fired += n;
     s->progress.v++;
-    if (WEFT_UNLIKELY(s->steps + s->timers_fired > s->step_budget) && !s->failed)
-        weft__sim_failf(s->rt, WEFT_ELIVELOCK,
-                        "step budget of %" PRIu64 " scheduling steps exceeded: a livelock, or raise sim.step_budget",
-                        s->step_budget);
+    if (WEFT_UNLIKELY(s->steps + s->timers_fired > s->step_budget))
+        over_budget(s);
 }
 
 static bool stopping(const weft_rt *rt)
