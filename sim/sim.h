@@ -141,6 +141,10 @@ struct weft__sim {
     size_t names_used, names_cap;
     struct weft__name_chunk *name_chunks;
     int hook_id;
+    /* the hashes of the wait names (weft__wait_names), each made at its
+     * first park: bit k of wait_hashed says wait_hash[k] is made */
+    uint64_t wait_hash[WEFT__W_COUNT + 1];
+    uint32_t wait_hashed;
     /* failure */
     int failed;
     char message[4096];
@@ -180,6 +184,22 @@ static inline uint64_t weft__trace_mix(uint64_t h, uint64_t v)
     return h * 0xBF58476D1CE4E5B9ull + 0x94D049BB133111EBull;
 }
 
+/* weft__trace_inline with the text's hash given (text_hash, when hashed):
+ * the one definition of how an event is folded into the hash. */
+static inline void weft__trace_text_hashed(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
+                                           const char *text, uint64_t text_hash, bool hashed)
+{
+    uint64_t h = weft__trace_mix(s->hash, (uint64_t)kind | (uint64_t)(uint8_t)worker << 8 |
+                                              (uint64_t)extra << 16 | (uint64_t)(uint32_t)a << 32);
+    h = weft__trace_mix(h, b);
+    if (hashed)
+        h = weft__trace_mix(h, text_hash);
+    s->hash = h;
+    s->events++;
+    if (WEFT_UNLIKELY(s->record))
+        weft__trace_record(s, kind, worker, extra, a, b, text);
+}
+
 /* weft__trace for the hot callers (every hook event, every decision): the
  * hash step inline, the recording out of line. The hash mixes only integers
  * and string contents, never a pointer, so it is the same on every build and
@@ -189,15 +209,9 @@ static inline uint64_t weft__trace_mix(uint64_t h, uint64_t v)
 static inline void weft__trace_inline(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
                                       const char *text)
 {
-    uint64_t h = weft__trace_mix(s->hash, (uint64_t)kind | (uint64_t)(uint8_t)worker << 8 |
-                                              (uint64_t)extra << 16 | (uint64_t)(uint32_t)a << 32);
-    h = weft__trace_mix(h, b);
-    if (text && (kind == WEFT__EV_HOOK || kind == WEFT__EV_NOTE))
-        h = weft__trace_mix(h, weft__hash_str(WEFT__HASH_INIT, text));
-    s->hash = h;
-    s->events++;
-    if (WEFT_UNLIKELY(s->record))
-        weft__trace_record(s, kind, worker, extra, a, b, text);
+    bool hashed = text && (kind == WEFT__EV_HOOK || kind == WEFT__EV_NOTE);
+    weft__trace_text_hashed(s, kind, worker, extra, a, b, text,
+                            hashed ? weft__hash_str(WEFT__HASH_INIT, text) : 0, hashed);
 }
 WEFT_HIDDEN const weft__event *weft__trace_at(const weft__sim *s, size_t i);
 /* Walks the recorded events that were hashed (TIME markers are folded into

@@ -100,13 +100,26 @@ const weft__event *weft__trace_at(const weft__sim *s, size_t i)
 
 /* Names travel with spawn events and reasons with park events; the other
  * events of a task are tied to it by its id. */
+static uint64_t text_hash(weft__sim *s, const char *text)
+{
+    int k = weft__wait_name_index(text);
+    if (k < 0)
+        return weft__hash_str(WEFT__HASH_INIT, text);
+    if (!(s->wait_hashed >> k & 1)) {
+        s->wait_hash[k] = weft__hash_str(WEFT__HASH_INIT, text);
+        s->wait_hashed |= 1u << k;
+    }
+    return s->wait_hash[k];
+}
+
 static WEFT_NOINLINE void on_hook_text(weft__sim *s, weft_hook_event ev, const weft__worker *w, const weft__task *t,
                                        int status, const char *reason)
 {
     const char *text = ev == WEFT_HOOK_PARK ? reason : t ? t->name : NULL;
     if (text && ev == WEFT_HOOK_SPAWN && s->record)
         text = keep_name(s, text); /* hashed by content either way */
-    weft__trace_inline(s, WEFT__EV_HOOK, w ? (int)w->index : -1, (unsigned)ev, status, t ? t->node.task_id : 0, text);
+    weft__trace_text_hashed(s, WEFT__EV_HOOK, w ? (int)w->index : -1, (unsigned)ev, status, t ? t->node.task_id : 0,
+                            text, text ? text_hash(s, text) : 0, text != NULL);
 }
 
 /* The events without text (most of them) hash two words and return: the

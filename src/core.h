@@ -142,6 +142,18 @@ enum weft__wait_kind {
  * not in a deadlock. */
 #define WEFT__W_EXTERNAL 0x100
 WEFT_HIDDEN const char *weft__wait_name(int kind);
+#define WEFT__WAIT_NAME_WIDTH 32
+WEFT_HIDDEN extern const char weft__wait_names[WEFT__W_COUNT + 1][WEFT__WAIT_NAME_WIDTH];
+/* The row of weft__wait_names that text is (0 .. WEFT__W_COUNT), or -1 when
+ * it is some other string: the simulator's trace hashes each wait's name
+ * once, not at every park. Compares addresses as integers (never a pointer
+ * comparison across objects). */
+static inline int weft__wait_name_index(const char *text)
+{
+    uintptr_t off = (uintptr_t)text - (uintptr_t)weft__wait_names[0];
+    return off < sizeof weft__wait_names && off % WEFT__WAIT_NAME_WIDTH == 0 ? (int)(off / WEFT__WAIT_NAME_WIDTH)
+                                                                             : -1;
+}
 
 /* What the core knows of a simulated node (weft_node, sim/node.c): it starts
  * with its life, the number of times it was (re)started, so a task knows

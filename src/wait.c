@@ -225,13 +225,16 @@ void weft__interrupt(weft__task *t, int code)
     weft__unlock_s(serial, &t->wait_lock);
 }
 
-static const char *const wait_names[WEFT__W_COUNT] = {
+/* In rows of one width, "unknown" last: weft__wait_name_index finds a name's
+ * row from its address. */
+const char weft__wait_names[WEFT__W_COUNT + 1][WEFT__WAIT_NAME_WIDTH] = {
     "nothing", "sleep", "join", "mutex", "condition", "semaphore", "wait group", "barrier", "event", "once",
-    "channel send", "channel receive", "select", "scope", "reader-writer lock", "notifier", "io", "blocking call"};
+    "channel send", "channel receive", "select", "scope", "reader-writer lock", "notifier", "io", "blocking call",
+    "unknown"};
 
 const char *weft__wait_name(int kind)
 {
-    return (unsigned)kind < WEFT__W_COUNT ? wait_names[kind] : "unknown";
+    return weft__wait_names[(unsigned)kind < WEFT__W_COUNT ? kind : WEFT__W_COUNT];
 }
 
 /* ---- wait lists ---- */
