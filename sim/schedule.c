@@ -35,6 +35,13 @@ static size_t encode_raw(const weft__decision *d, size_t n, uint8_t *raw, size_t
     size_t r = 0;
     uint32_t bound = FIRST_BOUND;
     for (size_t i = 0; i < n; i++) {
+        /* Most decisions keep the bound and choose a small value: one byte. */
+        if (d[i].bound == bound && bound && d[i].value < 0x80) {
+            if (r == cap)
+                return SIZE_MAX;
+            raw[r++] = (uint8_t)d[i].value;
+            continue;
+        }
         uint64_t vals[4];
         int k = 0;
         if (d[i].bound != bound) {
@@ -72,8 +79,16 @@ static size_t write_text(const uint8_t *raw, size_t n, char *buf, size_t len)
         return 0;
     memcpy(buf, PREFIX, sizeof PREFIX - 1);
     char *out = buf + sizeof PREFIX - 1;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
+    size_t o = 0, i = 0;
+    /* Whole groups of three bytes, then the tail with its checks. */
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+        out[o++] = b64[(v >> 18) & 63];
+        out[o++] = b64[(v >> 12) & 63];
+        out[o++] = b64[(v >> 6) & 63];
+        out[o++] = b64[v & 63];
+    }
+    for (; i < n; i += 3) {
         uint32_t v = (uint32_t)raw[i] << 16;
         if (i + 1 < n)
             v |= (uint32_t)raw[i + 1] << 8;
