@@ -274,8 +274,10 @@ static void notify_idle(weft__engine *e, weft__worker *cur)
         if (cur && weft__ld_s(rt->serial, &e->searching, WEFT__RELAXED) != 0)
             return;
         unsigned k = (unsigned)__builtin_ctzll(idle);
-        unsigned n = (unsigned)__builtin_popcountll(idle);
-        if (n > 1 && cur) {
+        /* Counted only when there is a choice: without -mpopcnt the count is
+         * a call into libgcc. */
+        if (cur && (idle & (idle - 1))) {
+            unsigned n = (unsigned)__builtin_popcountll(idle);
             uint32_t pick = rt->backend->choose(cur, WEFT__CHOOSE_IDLE, n);
             for (uint64_t m = idle; pick--;) {
                 m &= m - 1;
