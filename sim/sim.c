@@ -210,10 +210,10 @@ static WEFT_NOINLINE bool nothing_enabled(weft__sim *s)
     return false;
 }
 
-/* Choose the next worker to run. cur (may be NULL) is the worker asking, and
- * is offered first when it is still enabled, so choice 0 means "no switch".
- * NULL: nothing can run (deadlock or stop). The books are read into locals
- * once: the stores to cands could alias them. */
+/* Choose the next worker to run. cur (may be NULL) is the worker asking at a
+ * scheduling point: it is ready, so it is enabled and offered first, and
+ * choice 0 means "no switch". NULL: nothing can run (deadlock or stop). The
+ * books are read into locals once: the stores to cands could alias them. */
 static weft__worker *pick(weft__sim *s, weft__worker *cur)
 {
     weft_rt *rt = s->rt;
@@ -223,7 +223,8 @@ static weft__worker *pick(weft__sim *s, weft__worker *cur)
             return NULL;
         weft__worker *workers = rt->workers;
         unsigned nworkers = rt->nworkers, n = 0;
-        bool cur_first = cur && enabled(s, cur->index);
+        bool cur_first = cur != NULL;
+        WEFT_INVARIANT(!cur || s->vw[cur->index].vstate == WEFT__V_READY, "pick: the asking worker is not ready");
         if (cur_first)
             cands[n++] = cur;
         for (unsigned i = 0; i < nworkers; i++) {
