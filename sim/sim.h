@@ -184,10 +184,11 @@ static inline uint64_t weft__trace_mix(uint64_t h, uint64_t v)
     return h * 0xBF58476D1CE4E5B9ull + 0x94D049BB133111EBull;
 }
 
-/* weft__trace_inline with the text's hash given (text_hash, when hashed):
- * the one definition of how an event is folded into the hash. */
-static inline void weft__trace_text_hashed(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
-                                           const char *text, uint64_t text_hash, bool hashed)
+/* weft__trace_inline with the text's hash given (text_hash, when hashed).
+ * weft__trace_fold is the one definition of how an event is folded into the
+ * hash (the recording left to the caller). */
+static inline void weft__trace_fold(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
+                                    uint64_t text_hash, bool hashed)
 {
     uint64_t h = weft__trace_mix(s->hash, (uint64_t)kind | (uint64_t)(uint8_t)worker << 8 |
                                               (uint64_t)extra << 16 | (uint64_t)(uint32_t)a << 32);
@@ -196,6 +197,12 @@ static inline void weft__trace_text_hashed(weft__sim *s, int kind, int worker, u
         h = weft__trace_mix(h, text_hash);
     s->hash = h;
     s->events++;
+}
+
+static inline void weft__trace_text_hashed(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
+                                           const char *text, uint64_t text_hash, bool hashed)
+{
+    weft__trace_fold(s, kind, worker, extra, a, b, text_hash, hashed);
     if (WEFT_UNLIKELY(s->record))
         weft__trace_record(s, kind, worker, extra, a, b, text);
 }

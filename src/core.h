@@ -972,9 +972,16 @@ static inline uint64_t weft__xoshiro_step(uint64_t s[4])
 
 /* Uniform in [0, bound) (Lemire 2019: multiply and reject), exact and the
  * same on every platform. */
+static inline uint64_t weft__bounded_draw(uint64_t s[4], uint32_t bound)
+{
+    /* m: the value is m >> 32, unless (uint32_t)m < bound: then
+     * weft__bounded_reject(s, bound, m) is. */
+    return (weft__xoshiro_step(s) >> 32) * bound;
+}
+
 static inline uint64_t weft__bounded_inline(uint64_t s[4], uint32_t bound)
 {
-    uint64_t m = (weft__xoshiro_step(s) >> 32) * bound;
+    uint64_t m = weft__bounded_draw(s, bound);
     if (WEFT_UNLIKELY((uint32_t)m < bound))
         return weft__bounded_reject(s, bound, m);
     return m >> 32;
