@@ -199,48 +199,53 @@ static void deadlock(weft__sim *s)
     weft__trace(s, WEFT__EV_FAIL, -1, 0, WEFT_EDEADLK, 0, s->message);
 }
 
-/* No worker is enabled: the clock jumps to the next timer, or nothing will
- * ever run again. false: a deadlock (reported). Out of pick's line, so the
- * common paths there save fewer registers. */
-static WEFT_NOINLINE bool nothing_enabled(weft__sim *s)
+static weft__worker *pick(weft__sim *s, weft__worker *cur);
+
+/* No worker is enabled: the clock jumps to the next timer and the pick is
+ * made again, or nothing will ever run again (a deadlock, reported). */
+static WEFT_NOINLINE weft__worker *pick_after_clock(weft__sim *s, weft__worker *cur)
 {
-    if (advance_clock(s))
-        return true;
-    deadlock(s);
-    return false;
+    if (!advance_clock(s)) {
+        deadlock(s);
+        return NULL;
+    }
+    return pick(s, cur);
+}
+
+/* Two or more are enabled: the decision source chooses among them. */
+static WEFT_NOINLINE weft__worker *pick_decide(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
+{
+    unsigned k = weft__decide_worker(s, cands, n, cur_first);
+    return stopping(s->rt) ? NULL : cands[k];
 }
 
 /* Choose the next worker to run. cur (may be NULL) is the worker asking at a
  * scheduling point: it is ready, so it is enabled and offered first, and
  * choice 0 means "no switch". NULL: nothing can run (deadlock or stop). The
- * books are read into locals once: the stores to cands could alias them. */
+ * books are read into locals once (the stores to cands could alias them),
+ * and every call is a tail call, so pick saves no registers. */
 static weft__worker *pick(weft__sim *s, weft__worker *cur)
 {
     weft_rt *rt = s->rt;
+    if (stopping(rt))
+        return NULL;
     weft__worker **cands = s->cands;
-    for (;;) {
-        if (stopping(rt))
-            return NULL;
-        weft__worker *workers = rt->workers;
-        unsigned nworkers = rt->nworkers, n = 0;
-        bool cur_first = cur != NULL;
-        WEFT_INVARIANT(!cur || s->vw[cur->index].vstate == WEFT__V_READY, "pick: the asking worker is not ready");
-        if (cur_first)
-            cands[n++] = cur;
-        for (unsigned i = 0; i < nworkers; i++) {
-            weft__worker *w = &workers[i];
-            if (w != cur && enabled(s, i))
-                cands[n++] = w;
-        }
-        if (n == 1)
-            return cands[0];
-        if (n > 1) {
-            unsigned k = weft__decide_worker(s, cands, n, cur_first);
-            return stopping(rt) ? NULL : cands[k];
-        }
-        if (!nothing_enabled(s))
-            return NULL;
+    weft__worker *workers = rt->workers;
+    unsigned nworkers = rt->nworkers, n = 0;
+    bool cur_first = cur != NULL;
+    WEFT_INVARIANT(!cur || s->vw[cur->index].vstate == WEFT__V_READY, "pick: the asking worker is not ready");
+    if (cur_first)
+        cands[n++] = cur;
+    for (unsigned i = 0; i < nworkers; i++) {
+        weft__worker *w = &workers[i];
+        if (w != cur && enabled(s, i))
+            cands[n++] = w;
     }
+    if (n == 1)
+        return cands[0];
+    if (n > 1)
+        return pick_decide(s, cands, n, cur_first);
+    return pick_after_clock(s, cur);
 }
 
 static void switch_to(weft__sim *s, weft__ctx *from, weft__worker *next)
