@@ -112,14 +112,27 @@ static uint64_t text_hash(weft__sim *s, const char *text)
     return s->wait_hash[k];
 }
 
-static WEFT_NOINLINE void on_hook_text(weft__sim *s, weft_hook_event ev, const weft__worker *w, const weft__task *t,
-                                       int status, const char *reason)
+static WEFT_NOINLINE void on_hook_text_any(weft__sim *s, weft_hook_event ev, const weft__worker *w,
+                                           const weft__task *t, int status, const char *reason)
 {
     const char *text = ev == WEFT_HOOK_PARK ? reason : t ? t->name : NULL;
     if (text && ev == WEFT_HOOK_SPAWN && s->record)
         text = keep_name(s, text); /* hashed by content either way */
     weft__trace_text_hashed(s, WEFT__EV_HOOK, w ? (int)w->index : -1, (unsigned)ev, status, t ? t->node.task_id : 0,
                             text, text ? text_hash(s, text) : 0, text != NULL);
+}
+
+/* A park on a wait whose name was hashed before makes only tail calls. */
+static WEFT_NOINLINE void on_hook_text(weft__sim *s, weft_hook_event ev, const weft__worker *w, const weft__task *t,
+                                       int status, const char *reason)
+{
+    int k = ev == WEFT_HOOK_PARK && reason ? weft__wait_name_index(reason) : -1;
+    if (k < 0 || !(s->wait_hashed >> k & 1)) {
+        on_hook_text_any(s, ev, w, t, status, reason);
+        return;
+    }
+    weft__trace_text_hashed(s, WEFT__EV_HOOK, w ? (int)w->index : -1, (unsigned)ev, status, t ? t->node.task_id : 0,
+                            reason, s->wait_hash[k], true);
 }
 
 /* The events without text (most of them) hash two words and return: the
