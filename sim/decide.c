@@ -252,17 +252,9 @@ static unsigned pct_pick(weft__sim *s, weft__worker **cands, unsigned n, bool cu
     return best;
 }
 
-/* Out of line, so the random walk's path below is a plain tail call. */
-static WEFT_NOINLINE unsigned pct_decide(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
+unsigned weft__decide_pct(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
 {
     unsigned v = pct_pick(s, cands, n, cur_first);
     record(s, WEFT__S_INTERLEAVE, n, v, cur_first);
     return v;
-}
-
-unsigned weft__decide_worker(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
-{
-    if (s->source == WEFT__SRC_SEED && s->strategy == WEFT_STRATEGY_PCT)
-        return pct_decide(s, cands, n, cur_first);
-    return (unsigned)weft__decide(s, WEFT__S_INTERLEAVE, n, cur_first);
 }

@@ -166,7 +166,16 @@ struct weft__sim {
 WEFT_HIDDEN int weft__decide_init(weft__sim *s, const weft_config *cfg);
 WEFT_HIDDEN void weft__decide_free(weft__sim *s);
 WEFT_HIDDEN uint64_t weft__decide(weft__sim *s, int stream, uint32_t bound, bool preempt);
-WEFT_HIDDEN unsigned weft__decide_worker(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first);
+/* PCT's choice of worker (weft__decide_worker's, for a seed). */
+WEFT_HIDDEN unsigned weft__decide_pct(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first);
+/* Which of the n enabled workers runs (cands[0] is the asking one when
+ * cur_first). Inline: an interleaving decision is one call deep. */
+static inline unsigned weft__decide_worker(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
+{
+    if (s->source == WEFT__SRC_SEED && s->strategy == WEFT_STRATEGY_PCT)
+        return weft__decide_pct(s, cands, n, cur_first);
+    return (unsigned)weft__decide(s, WEFT__S_INTERLEAVE, n, cur_first);
+}
 WEFT_HIDDEN int weft__decisions_push(weft_rt *rt, weft__decisions *d, const weft__decision *x);
 WEFT_HIDDEN void weft__decisions_free(weft_rt *rt, weft__decisions *d);
 
