@@ -589,15 +589,11 @@ static bool drain_remote(weft__worker *w)
     return any;
 }
 
-/* A batch from the injection queue: the first to run now, the rest queued. */
-static weft__task *take_injected(weft__worker *w)
+/* A batch of the len (non-zero when read) tasks in the injection queue: the
+ * first to run now, the rest queued. */
+static WEFT_NOINLINE weft__task *take_injected_batch(weft__worker *w, uint64_t len)
 {
     weft__engine *e = w->engine;
-    if (!shares_work(w))
-        return NULL;
-    uint64_t len = weft__ld(&e->inject.len, WEFT__RELAXED);
-    if (!len)
-        return NULL;
     /* A fair share, so one worker does not take what others could run. */
     size_t want = (size_t)(len / e->nworkers) + 1;
     size_t room = WEFT__DEQUE_CAP - (size_t)deque_len(&w->deque, w->serial);
@@ -615,6 +611,16 @@ static weft__task *take_injected(weft__worker *w)
     for (size_t i = 1; i < kept; i++)
         push_owned(w, batch[i]);
     return kept ? batch[0] : NULL;
+}
+
+/* Inline up to the queue's length: an empty injection queue (the common
+ * case) costs the caller two loads, not the batch's stack frame. */
+static inline weft__task *take_injected(weft__worker *w)
+{
+    if (!shares_work(w))
+        return NULL;
+    uint64_t len = weft__ld(&w->engine->inject.len, WEFT__RELAXED);
+    return len ? take_injected_batch(w, len) : NULL;
 }
 
 /* Pinned tasks that came with a steal go home. */
