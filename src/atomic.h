@@ -197,6 +197,16 @@ WEFT_HIDDEN extern uint64_t weft__tsan_fence_word;
 #endif
 #endif
 
+/* A seq_cst fence right after a seq_cst read-modify-write of the same
+ * thread (Linux's smp_mb__after_atomic). On x86-64 the locked instruction
+ * already is a full barrier, so production fences only the compiler; the
+ * model, TSan and helgrind builds see the fence itself. */
+#if defined(__x86_64__) && !defined(WEFT_MODEL) && !defined(WEFT_HELGRIND) && !defined(WEFT_TSAN)
+#define weft__fence_after_rmw() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+#else
+#define weft__fence_after_rmw() weft__fence(WEFT__SEQ_CST)
+#endif
+
 /* Serial forms: a structure of a serial runtime (all of its tasks on one OS
  * thread) is accessed with plain loads and stores; the same structure in a
  * concurrent runtime with the atomic operation. `serial` is a property of

@@ -338,9 +338,13 @@ static bool has_work(weft__worker *w)
 bool weft__sched_prepare_park(weft__worker *w)
 {
     weft__engine *e = w->engine;
-    if (shares_work(w))
+    /* The idle bit before, the queues after. */
+    if (shares_work(w)) {
         weft__fetch_or(&e->idle, idle_bit(w), WEFT__SEQ_CST);
-    weft__fence(WEFT__SEQ_CST); /* the idle bit before, the queues after */
+        weft__fence_after_rmw();
+    } else {
+        weft__fence(WEFT__SEQ_CST);
+    }
     if (has_work(w)) {
         weft__sched_unidle(w);
         return false;
