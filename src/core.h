@@ -450,6 +450,10 @@ struct weft_rt {
     bool quiet;               /* [init] */
     unsigned nworkers;        /* [init] */
     weft__worker *workers;    /* [init] */
+    weft__worker *kept_workers; /* the previous life's, until rt_build takes
+                                   them (weft_rt_reset): their wheels' slots
+                                   are empty lists */
+    unsigned nkept_workers;
     unsigned nengines;        /* [init] */
     weft__engine *engines;    /* [init] */
     /* Tasks: a chunked table; slot = handle index. The index of chunks is

@@ -71,7 +71,8 @@ static inline void wheel_unlock(weft__wheel *wh)
     weft__unlock_s(wh->serial, &wh->lock);
 }
 
-/* wh comes zeroed (every wheel lives in calloc'ed memory): zeroing its 11 KiB
+/* wh comes zeroed (every wheel lives in calloc'ed memory, or in a worker a
+ * reset runtime kept, whose slots are empty lists): zeroing its 11 KiB
  * of empty slots again cost a simulated seed, which builds a runtime each,
  * about 3% of its instructions. */
 void weft__wheel_init(weft__wheel *wh, uint64_t now, bool serial)
