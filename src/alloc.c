@@ -46,6 +46,17 @@ int weft__grow(const weft_allocator *a, void **v, size_t *cap, size_t len, size_
     size_t ncap = *cap ? *cap * 2 : first;
     if (ncap > SIZE_MAX / elem)
         return WEFT_ENOMEM;
+    /* With the default allocator the array is realloc'ed: a large one (a
+     * long run's record of decisions) is then moved by remapping its pages,
+     * not copied. On failure *v is left as it was, as below. */
+    if (a->alloc == malloc_alloc && a->free == malloc_free) {
+        void *rv = realloc(*v, ncap * elem);
+        if (!rv)
+            return WEFT_ENOMEM;
+        *v = rv;
+        *cap = ncap;
+        return 0;
+    }
     void *nv = a->alloc(a->ctx, ncap * elem);
     if (!nv)
         return WEFT_ENOMEM;
