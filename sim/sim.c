@@ -98,9 +98,16 @@ static int sim_create(weft_rt *rt)
     return r;
 }
 
+/* weft__sim_of for the backend's own callbacks, which run only on a
+ * simulated runtime: its test of the backend is known true there. */
+static inline weft__sim *backend_sim(const weft_rt *rt)
+{
+    return rt->backend_state;
+}
+
 static uint64_t sim_now(weft_rt *rt)
 {
-    return weft__sim_of(rt)->now;
+    return backend_sim(rt)->now;
 }
 
 static WEFT_NOINLINE void over_budget(weft__sim *s)
@@ -138,7 +145,7 @@ static inline void step(weft__sim *s)
  * otherwise spin the loop unseen); the count is the core's. */
 static void sim_timers_fired(weft__worker *w, size_t n)
 {
-    weft__sim *s = weft__sim_of(w->rt);
+    weft__sim *s = backend_sim(w->rt);
     s->timers_fired += n;
     s->progress.v++;
     if (WEFT_UNLIKELY(s->steps + s->timers_fired > s->step_budget))
@@ -309,7 +316,7 @@ static weft__ctx *running_ctx(weft__worker *w)
 static void sim_sched_point(weft__worker *w)
 {
     weft_rt *rt = w->rt;
-    weft__sim *s = weft__sim_of(rt);
+    weft__sim *s = backend_sim(rt);
     step(s);
     if (rt->nworkers == 1)
         return;
@@ -328,7 +335,7 @@ static void sim_sched_point(weft__worker *w)
 static void sim_park(weft__worker *w, uint64_t deadline)
 {
     weft_rt *rt = w->rt;
-    weft__sim *s = weft__sim_of(rt);
+    weft__sim *s = backend_sim(rt);
     if (!weft__sched_prepare_park(w))
         return; /* work arrived after all */
     weft__vworker *v = &s->vw[w->index];
@@ -350,14 +357,14 @@ static void sim_park(weft__worker *w, uint64_t deadline)
 
 static void sim_wake(weft__worker *w)
 {
-    weft__vworker *v = &weft__sim_of(w->rt)->vw[w->index];
+    weft__vworker *v = &backend_sim(w->rt)->vw[w->index];
     if (v->vstate == WEFT__V_PARKED)
         v->wakeup = true;
 }
 
 static bool sim_on_stop(weft__worker *w)
 {
-    weft__vworker *v = &weft__sim_of(w->rt)->vw[w->index];
+    weft__vworker *v = &backend_sim(w->rt)->vw[w->index];
     v->vstate = WEFT__V_READY;
     v->resume = &w->loop_ctx;
     to_host(w->rt, &w->loop_ctx);
@@ -366,7 +373,7 @@ static bool sim_on_stop(weft__worker *w)
 
 static uint32_t sim_choose(weft__worker *w, int why, uint32_t n)
 {
-    weft__sim *s = weft__sim_of(w->rt);
+    weft__sim *s = backend_sim(w->rt);
     return (uint32_t)weft__decide(s, why == WEFT__CHOOSE_SELECT ? WEFT__S_SELECT : WEFT__S_PLACE, n, false);
 }
 
@@ -380,7 +387,7 @@ static void sim_blocking_submit(weft__worker *w, weft__task *t)
 
 static uint64_t sim_rand(weft__worker *w)
 {
-    return weft__decide(weft__sim_of(w->rt), WEFT__S_RAND, 0, false);
+    return weft__decide(backend_sim(w->rt), WEFT__S_RAND, 0, false);
 }
 
 /* End the run now. From a task, the task is abandoned where it stands (the
