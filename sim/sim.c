@@ -226,28 +226,37 @@ static WEFT_NOINLINE weft__worker *pick_decide(weft__sim *s, weft__worker **cand
     return stopping(s->rt) ? NULL : cands[k];
 }
 
-/* Choose the next worker to run. cur (may be NULL) is the worker asking at a
- * scheduling point: it is ready, so it is enabled and offered first, and
- * choice 0 means "no switch". NULL: nothing can run (deadlock or stop). The
- * books are read into locals once (the stores to cands could alias them),
- * and every call is a tail call, so pick saves no registers. */
-static weft__worker *pick(weft__sim *s, weft__worker *cur)
+/* The enabled workers into s->cands, cur (when not NULL: it is ready) first;
+ * how many. The books are read into locals once (the stores to cands could
+ * alias them). */
+static inline unsigned collect(weft__sim *s, weft__worker *cur)
 {
     weft_rt *rt = s->rt;
-    if (stopping(rt))
-        return NULL;
     weft__worker **cands = s->cands;
     weft__worker *workers = rt->workers;
     unsigned nworkers = rt->nworkers, n = 0;
-    bool cur_first = cur != NULL;
-    WEFT_INVARIANT(!cur || s->vw[cur->index].vstate == WEFT__V_READY, "pick: the asking worker is not ready");
-    if (cur_first)
+    if (cur)
         cands[n++] = cur;
     for (unsigned i = 0; i < nworkers; i++) {
         weft__worker *w = &workers[i];
         if (w != cur && enabled(s, i))
             cands[n++] = w;
     }
+    return n;
+}
+
+/* Choose the next worker to run. cur (may be NULL) is the worker asking at a
+ * scheduling point: it is ready, so it is enabled and offered first, and
+ * choice 0 means "no switch". NULL: nothing can run (deadlock or stop).
+ * Every call is a tail call, so pick saves no registers. */
+static weft__worker *pick(weft__sim *s, weft__worker *cur)
+{
+    if (stopping(s->rt))
+        return NULL;
+    bool cur_first = cur != NULL;
+    WEFT_INVARIANT(!cur || s->vw[cur->index].vstate == WEFT__V_READY, "pick: the asking worker is not ready");
+    unsigned n = collect(s, cur);
+    weft__worker **cands = s->cands;
     if (n == 1)
         return cands[0];
     if (n > 1)
@@ -313,16 +322,14 @@ static weft__ctx *running_ctx(weft__worker *w)
     return t && !(t->flags & WEFT__F_NOSTACK) ? &t->ctx : &w->loop_ctx;
 }
 
-static void sim_sched_point(weft__worker *w)
+/* A scheduling point with n > 1 enabled workers in s->cands (w first): the
+ * rest of pick, and the switch when another is chosen. */
+static WEFT_NOINLINE void sched_point_decide(weft__sim *s, weft__worker *w, unsigned n)
 {
-    weft_rt *rt = w->rt;
-    weft__sim *s = backend_sim(rt);
-    step(s);
-    if (rt->nworkers == 1)
-        return;
     weft__vworker *v = &s->vw[w->index];
     v->vstate = WEFT__V_READY;
-    weft__worker *next = pick(s, w);
+    unsigned k = weft__decide_worker(s, s->cands, n, true); /* pick_decide's */
+    weft__worker *next = stopping(s->rt) ? NULL : s->cands[k];
     if (next == w || !next) {
         v->vstate = WEFT__V_RUNNING;
         return;
@@ -330,6 +337,21 @@ static void sim_sched_point(weft__worker *w)
     weft__ctx *save = running_ctx(w);
     v->resume = save;
     switch_to(s, save, next);
+}
+
+/* pick(s, w), with its candidates collected here: when w alone is enabled
+ * (or the run stops) nothing is decided and w goes on, so it is never marked
+ * ready and the only call left is a tail call. */
+static void sim_sched_point(weft__worker *w)
+{
+    weft_rt *rt = w->rt;
+    weft__sim *s = backend_sim(rt);
+    step(s);
+    if (rt->nworkers == 1 || stopping(rt))
+        return;
+    unsigned n = collect(s, w);
+    if (n > 1)
+        sched_point_decide(s, w, n);
 }
 
 static void sim_park(weft__worker *w, uint64_t deadline)
