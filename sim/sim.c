@@ -129,16 +129,29 @@ static WEFT_NOINLINE void check_wall_clock(weft__sim *s)
 /* Every scheduling point, clock jump and timer firing counts against the
  * step budget, so a ticker that re-arms itself forever is caught too. The
  * failures are out of line, so a step is inlined where it is taken. */
-static inline void step(weft__sim *s)
+static inline bool step_counted(weft__sim *s)
 {
     s->steps++;
     s->progress.v++;
     s->now = s->now > UINT64_MAX - s->step_cost ? UINT64_MAX : s->now + s->step_cost;
-    if (WEFT_UNLIKELY(s->steps + s->timers_fired > s->step_budget))
-        over_budget(s);
     /* The wall clock is read every 1024 steps, so it costs nothing per step. */
-    if (WEFT_UNLIKELY(s->wall_deadline) && (s->steps & 1023u) == 0)
+    return WEFT_UNLIKELY(s->steps + s->timers_fired > s->step_budget) ||
+           (WEFT_UNLIKELY(s->wall_deadline) && (s->steps & 1023u) == 0);
+}
+
+/* The failures step_counted found may be due (both checked again, in order). */
+static inline void step_checks(weft__sim *s)
+{
+    if (s->steps + s->timers_fired > s->step_budget)
+        over_budget(s);
+    if (s->wall_deadline && (s->steps & 1023u) == 0)
         check_wall_clock(s);
+}
+
+static inline void step(weft__sim *s)
+{
+    if (step_counted(s))
+        step_checks(s);
 }
 
 /* Timer callbacks are steps too (a timer that re-arms itself for now would
@@ -339,19 +352,35 @@ static WEFT_NOINLINE void sched_point_decide(weft__sim *s, weft__worker *w, unsi
     switch_to(s, save, next);
 }
 
-/* pick(s, w), with its candidates collected here: when w alone is enabled
- * (or the run stops) nothing is decided and w goes on, so it is never marked
- * ready and the only call left is a tail call. */
-static void sim_sched_point(weft__worker *w)
+/* A scheduling point after its step: pick(s, w), with its candidates
+ * collected here. When w alone is enabled (or the run stops) nothing is
+ * decided and w goes on, so it is never marked ready. */
+static inline void sched_point_pick(weft__sim *s, weft__worker *w)
 {
     weft_rt *rt = w->rt;
-    weft__sim *s = backend_sim(rt);
-    step(s);
     if (rt->nworkers == 1 || stopping(rt))
         return;
     unsigned n = collect(s, w);
     if (n > 1)
         sched_point_decide(s, w, n);
+}
+
+/* A step whose budget or wall clock must be checked. */
+static WEFT_NOINLINE void sched_point_checked(weft__sim *s, weft__worker *w)
+{
+    step_checks(s);
+    sched_point_pick(s, w);
+}
+
+/* The step's failures are out of line and every call is a tail call, so a
+ * scheduling point saves no registers. */
+static void sim_sched_point(weft__worker *w)
+{
+    weft__sim *s = backend_sim(w->rt);
+    if (WEFT_UNLIKELY(step_counted(s)))
+        sched_point_checked(s, w);
+    else
+        sched_point_pick(s, w);
 }
 
 static void sim_park(weft__worker *w, uint64_t deadline)
