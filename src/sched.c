@@ -708,6 +708,20 @@ static weft__task *steal_from(weft__worker *w, weft__worker *v)
     return first;
 }
 
+/* Would steal_from find nothing at victim v of a serial runtime (no plug-in
+ * queue, an empty deque and LIFO slot)? Its same reads, with no side effect:
+ * most looks find nothing, and steal_from's frame (room for half a deque)
+ * cost more than the look. */
+static inline bool serial_nothing_to_steal(weft__worker *v)
+{
+    if (v->rq_ops)
+        return false;
+    weft__deque *d = &v->deque;
+    uint64_t t = weft__ld_s(true, &d->top, WEFT__ACQUIRE);
+    uint64_t b = weft__ld_s(true, &d->bottom, WEFT__ACQUIRE);
+    return (int64_t)span(b, t) <= 0 && !weft__ld_s(true, &v->lifo_slot, WEFT__RELAXED);
+}
+
 /* Look through the other workers of w's engine, starting at one the backend
  * chooses, while fewer than half of them are searching. */
 static weft__task *steal(weft__worker *w)
@@ -737,7 +751,8 @@ static weft__task *steal(weft__worker *w)
             i -= n;
         if (++off == n - 1)
             off = 0;
-        t = steal_from(w, &rt->workers[e->first + i]);
+        weft__worker *v = &rt->workers[e->first + i];
+        t = serial && serial_nothing_to_steal(v) ? NULL : steal_from(w, v);
     }
     if (serial)
         e->searching.v--;
