@@ -122,7 +122,8 @@ int weft__run_once(const weft__run_spec *sp, weft__outcome *out)
     }
     out->status = weft_rt_block_on(rt, sp->test, sp->arg, NULL);
     out->hash = s->hash;
-    snprintf(out->message, sizeof out->message, "%s", s->message);
+    if (s->message[0]) /* out->message is empty already */
+        snprintf(out->message, sizeof out->message, "%s", s->message);
     for (size_t i = 0; i < s->rec.len; i++)
         out->interleave_decisions += s->rec.v[i].stream == WEFT__S_INTERLEAVE;
     bool keep = sp->keep == WEFT__KEEP_ALWAYS || (sp->keep == WEFT__KEEP_FAILED && weft__is_failure(out->status));
