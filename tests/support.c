@@ -232,9 +232,15 @@ int run_counted(counting_alloc *ca, weft_fn fn, void *arg)
 
 uint64_t assert_reset_matches_fresh(weft_fn fn, void *arg, uint64_t n, unsigned workers)
 {
+    return assert_reset_matches_fresh_with(fn, arg, n, &workers, 1);
+}
+
+uint64_t assert_reset_matches_fresh_with(weft_fn fn, void *arg, uint64_t n, const unsigned *counts, size_t ncounts)
+{
     weft_rt *spare = NULL;
     uint64_t reused = 0, most_mapped = 0;
     for (uint64_t seed = 0; seed < n; seed++) {
+        unsigned workers = counts[seed % ncounts];
         weft_config c = test_config(workers, seed);
         weft_rt *fresh;
         ck_assert_weft(weft_rt_new(&fresh, &c), 0);

@@ -42,6 +42,9 @@ uint64_t run_hash(unsigned workers, uint64_t seed, weft_fn fn, void *arg, void *
  * runs the reset served (a task that ignores cancellation makes a reset
  * refuse; the helper then makes a new runtime, as weft_explore does). */
 uint64_t assert_reset_matches_fresh(weft_fn fn, void *arg, uint64_t n, unsigned workers);
+/* The same with seed k on counts[k % ncounts] workers: each reset may change
+ * the runtime's worker count. */
+uint64_t assert_reset_matches_fresh_with(weft_fn fn, void *arg, uint64_t n, const unsigned *counts, size_t ncounts);
 
 /* Task bodies several suites run. */
 /* Returns its argument. */

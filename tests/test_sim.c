@@ -752,6 +752,18 @@ START_TEST(a_reset_runtime_has_the_stack_classes_of_a_new_one)
 }
 END_TEST
 
+/* A reset keeps the runtime's workers when their count is unchanged and
+ * makes new ones when it changes: both kinds of reset run as new runtimes do
+ * (and, under valgrind and ASan, leave nothing behind). */
+START_TEST(a_reset_that_changes_the_worker_count_runs_as_a_new_runtime)
+{
+    static const unsigned counts[] = {2, 2, 3, 1, 1, 4, 2};
+    size_t k = sizeof counts / sizeof *counts;
+    uint64_t n = seeds_for(70);
+    ck_assert_uint_eq(assert_reset_matches_fresh_with(many_stack_sizes, NULL, n, counts, k), n - 1);
+}
+END_TEST
+
 static void *reset_from_inside(void *arg)
 {
     weft_config c = test_config(1, 1);
@@ -821,6 +833,7 @@ Suite *suite_sim(void)
     tcase_add_test(tc, a_reset_runtime_runs_10000_seeds_as_new_ones_do);
     tcase_add_test(tc, a_reset_refuses_what_it_cannot_make_equal);
     tcase_add_test(tc, a_reset_runtime_has_the_stack_classes_of_a_new_one);
+    tcase_add_test(tc, a_reset_that_changes_the_worker_count_runs_as_a_new_runtime);
     tcase_add_test(tc, different_seeds_explore_different_interleavings);
     tcase_add_test(tc, idle_virtual_workers_steal_so_every_seed_interleaves);
     tcase_add_test(tc, exhaustive_search_counts_the_20_interleavings);
