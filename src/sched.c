@@ -254,72 +254,42 @@ static inline uint64_t idle_bit(const weft__worker *w)
     return 1ull << w->index_in_engine;
 }
 
-static WEFT_NOINLINE void notify_idle_again(weft__engine *e, weft__worker *cur);
-
-/* Wake idle worker k of e, if no other thread took its bit first: else the
- * mask is read again. */
-static inline void notify_idle_wake(weft__engine *e, weft__worker *cur, unsigned k)
-{
-    weft_rt *rt = e->rt;
-    uint64_t bit = 1ull << k;
-    if (weft__fetch_and(&e->idle, ~bit, WEFT__ACQ_REL) & bit) {
-        rt->backend->wake(&rt->workers[e->first + k]);
-        return;
-    }
-    notify_idle_again(e, cur);
-}
-
-/* More than one other worker is idle: the backend chooses which wakes.
- * Counted only here: without -mpopcnt the count is a call into libgcc. */
-static WEFT_NOINLINE void notify_idle_choose(weft__engine *e, weft__worker *cur, uint64_t idle)
-{
-    unsigned n = (unsigned)__builtin_popcountll(idle);
-    uint32_t pick = e->rt->backend->choose(cur, WEFT__CHOOSE_IDLE, n);
-    unsigned k = (unsigned)__builtin_ctzll(idle);
-    for (uint64_t m = idle; pick--;) {
-        m &= m - 1;
-        k = (unsigned)__builtin_ctzll(m);
-    }
-    notify_idle_wake(e, cur, k);
-}
-
-/* One turn of notify_idle's loop, from reading the idle mask. Its calls
- * are tail calls (the choice among several idle workers and a retry are
- * out of line), so the common turn saves no registers. */
-static inline void notify_idle_turn(weft__engine *e, weft__worker *cur)
-{
-    weft_rt *rt = e->rt;
-    uint64_t idle = weft__ld(&e->idle, WEFT__RELAXED);
-    if (cur && cur->engine == e)
-        idle &= ~idle_bit(cur);
-    if (!idle)
-        return;
-    if (cur && weft__ld_s(rt->serial, &e->searching, WEFT__RELAXED) != 0)
-        return;
-    if (cur && (idle & (idle - 1))) {
-        notify_idle_choose(e, cur, idle);
-        return;
-    }
-    notify_idle_wake(e, cur, (unsigned)__builtin_ctzll(idle));
-}
-
-static WEFT_NOINLINE void notify_idle_again(weft__engine *e, weft__worker *cur)
-{
-    notify_idle_turn(e, cur);
-}
-
 /* New work is in e's shared queues or a deque: wake an idle worker unless
  * one is already searching (it will find the work before it sleeps: rule
- * 11). cur is the calling worker (NULL from outside). Not inlined: its
- * callers' paths that do not notify would pay for its frame. */
-static WEFT_NOINLINE void notify_idle(weft__engine *e, weft__worker *cur)
+ * 11). cur is the calling worker (NULL from outside). */
+static void notify_idle(weft__engine *e, weft__worker *cur)
 {
+    weft_rt *rt = e->rt;
     /* The idle mask is always atomic: a foreign thread may push to a serial
      * runtime. Only a worker of a serial runtime, which has no other thread
      * to race with, skips the fence. */
-    if (!e->rt->serial || !cur)
+    if (!rt->serial || !cur)
         weft__fence(WEFT__SEQ_CST); /* the push before, the idle mask after */
-    notify_idle_turn(e, cur);
+    for (;;) {
+        uint64_t idle = weft__ld(&e->idle, WEFT__RELAXED);
+        if (cur && cur->engine == e)
+            idle &= ~idle_bit(cur);
+        if (!idle)
+            return;
+        if (cur && weft__ld_s(rt->serial, &e->searching, WEFT__RELAXED) != 0)
+            return;
+        unsigned k = (unsigned)__builtin_ctzll(idle);
+        /* Counted only when there is a choice: without -mpopcnt the count is
+         * a call into libgcc. */
+        if (cur && (idle & (idle - 1))) {
+            unsigned n = (unsigned)__builtin_popcountll(idle);
+            uint32_t pick = rt->backend->choose(cur, WEFT__CHOOSE_IDLE, n);
+            for (uint64_t m = idle; pick--;) {
+                m &= m - 1;
+                k = (unsigned)__builtin_ctzll(m);
+            }
+        }
+        uint64_t bit = 1ull << k;
+        if (weft__fetch_and(&e->idle, ~bit, WEFT__ACQ_REL) & bit) {
+            rt->backend->wake(&rt->workers[e->first + k]);
+            return;
+        }
+    }
 }
 
 static bool has_local(weft__worker *w)
