@@ -50,13 +50,8 @@
  * yield (tokio's coop budget is 128): a task that never waits cannot keep
  * its worker from everything else forever. */
 #define WEFT__COOP_BUDGET 128u
-/* Task records are allocated this many at a time: the first chunks from the
- * allocator, the rest carved from slabs of WEFT__TASK_SLAB bytes mapped on a
- * WEFT__HUGE_PAGE boundary (task.c says why). */
+/* Task records are allocated this many at a time. */
 #define WEFT__TASK_CHUNK 256u
-#define WEFT__TASK_SMALL_CHUNKS 16u
-#define WEFT__TASK_SLAB (8u << 20)
-#define WEFT__HUGE_PAGE (2u << 20)
 /* Free task records and stacks a worker keeps for itself before giving
  * half back to the runtime's shared pool. */
 #define WEFT__WORKER_CACHE 64u
@@ -471,11 +466,6 @@ struct weft_rt {
     weft_freelist free_tasks; /* [lock tasks_lock] records freed one by one */
     struct weft__task *free_batches; /* [lock tasks_lock] workers' spilled lists (task.c) */
     void **retired_chunks;    /* [lock tasks_lock] old indexes */
-    /* Chunks past the first few are carved from large slabs (task.c), which
-     * hold index range [slab_first, slab_end); the others are the allocator's. */
-    struct weft__task_slab *slabs; /* [lock tasks_lock] newest first */
-    uint32_t slab_first, slab_end;  /* [lock tasks_lock] */
-    bool slabs_off;                 /* [lock tasks_lock] the OS refused one */
     weft__a64 next_task_id;   /* [atomic] */
     weft__a64 live;           /* [atomic] tasks not yet FINISHED/ABANDONED */
     weft__a64 external_waits; /* [atomic] blocking calls out on the pool (the workers

@@ -7,11 +7,9 @@
  * detach, finds another generation and gets WEFT_ESRCH instead of touching a
  * recycled record. THREADING.md rules 6 and 8 say who touches what.
  */
-#define _GNU_SOURCE /* MADV_HUGEPAGE */
 #include "core.h"
 
 #include <stdio.h>
-#include <sys/mman.h>
 
 /* ------------------------------------------------------------------------ */
 /* States                                                                    */
@@ -81,74 +79,6 @@ weft__task *weft__task_from_handle(weft_rt *rt, weft_task *h)
     return weft__task_get_state(t) != WEFT__T_FREE ? t : NULL;
 }
 
-/* A burst of spawns touches its records for the first time as it goes: at
- * 4 KiB a page, a page fault every 24 records (41,000 for a million tasks,
- * most of a cold burst's time). Past the first WEFT__TASK_SMALL_CHUNKS chunks
- * (a program with a few thousand tasks stays small), chunks are carved from
- * slabs mapped on a 2 MiB boundary and marked for transparent huge pages: one
- * fault per 2 MiB where the kernel allows them, the same 4 KiB faults as
- * before where it does not. Only with the default allocator: a program that
- * brings its own, and a simulation (whose allocator counts allocations and
- * fails them by seed), get every chunk from it. Slabs go with the runtime. */
-
-/* At the start of the slab's aligned part; the mapping around it is kept
- * whole (one mmap, one munmap) rather than trimmed to the boundary. */
-typedef struct weft__task_slab {
-    struct weft__task_slab *next;
-    void *map;
-    size_t map_len;
-    size_t used; /* bytes carved, this header included */
-} weft__task_slab;
-
-static weft__task_slab *slab_map(weft_rt *rt)
-{
-    size_t len = WEFT__TASK_SLAB + WEFT__HUGE_PAGE;
-    int err = 0;
-    void *map = rt->os.mmap(rt->os.ctx, len, PROT_READ | PROT_WRITE, &err);
-    if (!map)
-        return NULL;
-    uintptr_t start = ((uintptr_t)map + WEFT__HUGE_PAGE - 1) & ~(uintptr_t)(WEFT__HUGE_PAGE - 1);
-#ifdef MADV_HUGEPAGE
-    (void)rt->os.madvise(rt->os.ctx, (void *)start, WEFT__TASK_SLAB, MADV_HUGEPAGE); /* advice only */
-#endif
-    weft__task_slab *s = (weft__task_slab *)start;
-    s->next = rt->slabs;
-    s->map = map;
-    s->map_len = len;
-    s->used = 64; /* records start on a cache line */
-    rt->slabs = s;
-    return s;
-}
-
-static bool chunk_in_slab(const weft_rt *rt, uint32_t i)
-{
-    return i >= rt->slab_first && i < rt->slab_end;
-}
-
-/* A chunk for index position rt->nchunks. Under tasks_lock. */
-static weft__task *chunk_alloc(weft_rt *rt)
-{
-    size_t bytes = WEFT__TASK_CHUNK * sizeof(weft__task);
-    bool slabs = rt->nchunks >= WEFT__TASK_SMALL_CHUNKS && !rt->slabs_off &&
-                 rt->alloc.alloc == weft__malloc_allocator.alloc;
-    if (!slabs)
-        return weft__alloc(rt, bytes);
-    weft__task_slab *s = rt->slabs;
-    if (!s || s->used + bytes > WEFT__TASK_SLAB)
-        s = slab_map(rt);
-    if (!s) {
-        /* From here on the allocator's, so slab chunks stay one index range. */
-        rt->slabs_off = true;
-        return weft__alloc(rt, bytes);
-    }
-    if (rt->slab_end == 0)
-        rt->slab_first = rt->nchunks;
-    rt->slab_end = rt->nchunks + 1;
-    weft__task *c = (weft__task *)((uint8_t *)s + s->used);
-    s->used += bytes;
-    return c;
-}
-
 /* An old index stays readable until the runtime goes (rule 8). */
 typedef struct retired_index {
     struct retired_index *next;
@@ -182,7 +112,7 @@ static int grow_chunks(weft_rt *rt)
     }
     /* Not zeroed: a record is initialized when first handed out, so an
      * idle runtime touches one record's worth of the chunk, not all of it. */
-    weft__task *c = chunk_alloc(rt);
+    weft__task *c = weft__alloc(rt, WEFT__TASK_CHUNK * sizeof *c);
     if (!c)
         return WEFT_ENOMEM;
     index[rt->nchunks++] = c;
@@ -374,16 +304,8 @@ void weft__tasks_free(weft_rt *rt)
 {
     weft__task **index = chunk_index(rt);
     for (uint32_t i = 0; i < rt->nchunks; i++)
-        if (!chunk_in_slab(rt, i))
-            weft__free(rt, index[i], WEFT__TASK_CHUNK * sizeof(weft__task));
+        weft__free(rt, index[i], WEFT__TASK_CHUNK * sizeof(weft__task));
     weft__free(rt, index, rt->chunk_cap * sizeof *index);
-    while (rt->slabs) {
-        weft__task_slab *s = rt->slabs;
-        rt->slabs = s->next;
-        rt->os.munmap(rt->os.ctx, s->map, s->map_len);
-    }
-    rt->slab_first = rt->slab_end = 0;
-    rt->slabs_off = false;
     for (retired_index *r = (retired_index *)rt->retired_chunks; r;) {
         retired_index *next = r->next;
         weft__free(rt, r->index, r->cap * sizeof *r->index);

@@ -1,13 +1,8 @@
 /* test_task.c — spawn, join, detach, cancel, no-stack tasks, allocation
  * failures, shutdown, and misuse, in simulation and on the real backend. */
-#define _GNU_SOURCE /* MADV_HUGEPAGE */
 #include "support.h"
 
-#include "core.h" /* the slab's size and the record's, for the slab test */
-
-#include <errno.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 
@@ -629,123 +624,6 @@ START_TEST(records_freed_by_a_burst_serve_the_next_burst_and_foreign_spawns)
 }
 END_TEST
 
-/* Past the first chunks, records come from slabs mapped for huge pages
- * (task.c). An OS table that counts the slab mappings (white box: by their
- * length) and refuses them after `allow`. */
-typedef struct slab_os {
-    unsigned allow, maps, refused, unmaps, hugepage;
-    void *addr[4];
-} slab_os;
-
-#define SLAB_MAP_LEN ((size_t)WEFT__TASK_SLAB + WEFT__HUGE_PAGE)
-#define SLAB_RECORDS ((WEFT__TASK_SLAB - 64) / (WEFT__TASK_CHUNK * sizeof(weft__task)) * WEFT__TASK_CHUNK)
-/* The allocator's first chunks, one slab, and some: a second slab is asked for. */
-#define SLAB_TEST_TASKS (WEFT__TASK_SMALL_CHUNKS * WEFT__TASK_CHUNK + SLAB_RECORDS + 1000)
-
-static void *slab_mmap(void *ctx, size_t len, int prot, int *err)
-{
-    slab_os *o = ctx;
-    bool slab = len == SLAB_MAP_LEN;
-    if (slab && o->maps == o->allow) {
-        o->refused++;
-        *err = -ENOMEM;
-        return NULL;
-    }
-    void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
-        *err = -errno;
-        return NULL;
-    }
-    if (slab && o->maps < 4)
-        o->addr[o->maps++] = p;
-    return p;
-}
-
-static int slab_munmap(void *ctx, void *addr, size_t len)
-{
-    slab_os *o = ctx;
-    if (len == SLAB_MAP_LEN) {
-        /* Each slab mapped, given back once, whole. */
-        unsigned j = 0;
-        while (j < o->maps && o->addr[j] != addr)
-            j++;
-        ck_assert_uint_lt(j, o->maps);
-        o->addr[j] = NULL;
-        o->unmaps++;
-    }
-    return munmap(addr, len) == 0 ? 0 : -errno;
-}
-
-static int slab_madvise(void *ctx, void *addr, size_t len, int advice)
-{
-    slab_os *o = ctx;
-#ifdef MADV_HUGEPAGE
-    if (advice == MADV_HUGEPAGE && len == WEFT__TASK_SLAB)
-        o->hugepage++;
-#endif
-    return madvise(addr, len, advice) == 0 ? 0 : -errno;
-}
-
-/* Spawns *arg no-stack tasks, all queued before any runs, and checks each
- * one's result through its handle. */
-static void *spawn_all_then_join(void *arg)
-{
-    unsigned n = *(const unsigned *)arg;
-    weft_task **h = malloc(n * sizeof *h);
-    ck_assert_ptr_nonnull(h);
-    weft_spawn_opts o = {.flags = WEFT_SPAWN_NOSTACK};
-    for (unsigned i = 0; i < n; i++)
-        ck_assert_weft(weft_spawn_ex(&h[i], returns_arg, (void *)(uintptr_t)(i + 1), &o), 0);
-    for (unsigned i = 0; i < n; i++) {
-        void *r = NULL;
-        ck_assert_weft(weft_join(h[i], &r), 0);
-        ck_assert_ptr_eq(r, (void *)(uintptr_t)(i + 1));
-    }
-    free(h);
-    return NULL;
-}
-
-static void run_with_slab_os(slab_os *o, const weft_allocator *a, unsigned tasks)
-{
-    weft_os os = {.mmap = slab_mmap, .munmap = slab_munmap, .madvise = slab_madvise, .ctx = o};
-    weft_config c = threaded_config();
-    c.os = &os;
-    c.allocator = a;
-    ck_assert_weft(run_in(&c, spawn_all_then_join, &tasks, NULL), 0);
-}
-
-START_TEST(records_past_the_first_thousands_come_from_huge_page_slabs)
-{
-    ck_assert_uint_gt(SLAB_RECORDS, 10000); /* the test's arithmetic holds */
-    /* Two slabs, both given back with the runtime. */
-    slab_os both = {.allow = 2};
-    run_with_slab_os(&both, NULL, SLAB_TEST_TASKS);
-    ck_assert_uint_eq(both.maps, 2);
-    ck_assert_uint_eq(both.refused, 0);
-    ck_assert_uint_eq(both.unmaps, 2);
-#ifdef MADV_HUGEPAGE
-    ck_assert_uint_eq(both.hugepage, 2);
-#endif
-    /* The second refused: the allocator's chunks follow the slab's, and the
-     * runtime frees each kind its own way (the sanitizers and valgrind see a
-     * slab chunk handed to free, or an allocator chunk left behind). */
-    slab_os one = {.allow = 1};
-    run_with_slab_os(&one, NULL, SLAB_TEST_TASKS);
-    ck_assert_uint_eq(one.maps, 1);
-    ck_assert_uint_eq(one.refused, 1); /* never asked again */
-    ck_assert_uint_eq(one.unmaps, 1);
-    /* A program's own allocator gets every chunk. */
-    slab_os none = {.allow = 2};
-    counting_alloc ca;
-    counting_alloc_init(&ca);
-    unsigned tasks = (WEFT__TASK_SMALL_CHUNKS + 4) * WEFT__TASK_CHUNK;
-    run_with_slab_os(&none, &ca.a, tasks);
-    ck_assert_uint_eq(none.maps + none.refused, 0);
-    ck_assert_uint_eq(ca.live_bytes, 0);
-    ck_assert_uint_ge(ca.calls, WEFT__TASK_SMALL_CHUNKS + 4);
-}
-END_TEST
-
 Suite *suite_task(void)
 {
     Suite *s = suite_create("task");
@@ -753,7 +631,6 @@ Suite *suite_task(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, spawn_join_delivers_results);
     tcase_add_test(tc, records_freed_by_a_burst_serve_the_next_burst_and_foreign_spawns);
-    tcase_add_test(tc, records_past_the_first_thousands_come_from_huge_page_slabs);
     tcase_add_test(tc, misuse_returns_codes_and_leaves_the_runtime_usable);
     tcase_add_test(tc, calls_outside_a_runtime);
     tcase_add_test(tc, cancel_semantics);
