@@ -45,7 +45,7 @@ static int emit_trace(int fd, const weft_rt *rt)
     char line[1100];
     int n = snprintf(line, sizeof line, "hash %016" PRIx64 " events %" PRIu64 "\n", s->hash, s->events);
     weft__write_all(fd, line, (size_t)n);
-    weft__cursor c = {s, 0, 0};
+    weft__cursor c = {.s = s};
     for (const weft__event *e; (e = weft__trace_next(&c)) != NULL;) {
         weft__trace_format(e, c.time, line, sizeof line - 1);
         size_t l = strlen(line);
@@ -235,7 +235,7 @@ int weft__selfcheck_process(const char *key, const weft_rt *rt, char *msg, size_
         free(got);
         return 0;
     }
-    weft__cursor c = {s, 0, 0};
+    weft__cursor c = {.s = s};
     int64_t at = 0;
     for (line = nl + 1;; at++) {
         nl = strchr(line, '\n');

@@ -72,7 +72,26 @@ enum weft__ev_kind {
                             weft__pkt_ev, a = from node << 16 | to node, b = bytes */
 };
 
-/* 24 bytes: a trace of a million steps stays in tens of megabytes. */
+/* An event as recorded: 16 bytes, because recording a long run is mostly
+ * first touches of fresh pages (a million decisions make some 3 million
+ * events). The few texts are kept aside (weft__event_text), and a decision
+ * that kept its worker is a flag in extra. */
+typedef struct weft__event_rec {
+    uint8_t kind;
+    int8_t worker;
+    uint16_t extra;
+    int32_t a;
+    uint64_t b;
+} weft__event_rec;
+#define WEFT__EV_KEPT 0x8000u /* in a recorded DECIDE event's extra */
+
+/* The text of recorded event `at`: reasons, names, notes, failures. */
+typedef struct weft__event_text {
+    size_t at;
+    const char *text;
+} weft__event_text;
+
+/* An event as the readers see it (weft__trace_next): with its text. */
 typedef struct weft__event {
     uint8_t kind;
     int8_t worker;
@@ -133,8 +152,10 @@ struct weft__sim {
      * never move, so appending never copies) */
     uint64_t hash, events;
     bool record;
-    weft__event **chunks;
+    weft__event_rec **chunks;
     size_t nchunks, chunk_cap;
+    weft__event_text *texts; /* by event, in recording order */
+    size_t ntexts, texts_cap;
     size_t ev_len; /* recorded events, TIME markers included */
     uint64_t recorded_time;
     char *names;          /* copies of task names, for export after the tasks are gone */
@@ -229,13 +250,14 @@ static inline void weft__trace_inline(weft__sim *s, int kind, int worker, unsign
     weft__trace_text_hashed(s, kind, worker, extra, a, b, text,
                             hashed ? weft__hash_str(WEFT__HASH_INIT, text) : 0, hashed);
 }
-WEFT_HIDDEN const weft__event *weft__trace_at(const weft__sim *s, size_t i);
 /* Walks the recorded events that were hashed (TIME markers are folded into
  * `time`, the virtual time of the event returned last). */
 typedef struct weft__cursor {
     const weft__sim *s;
     size_t i;
     uint64_t time;
+    size_t text;       /* the next of s->texts */
+    weft__event event; /* the one returned last */
 } weft__cursor;
 WEFT_HIDDEN const weft__event *weft__trace_next(weft__cursor *c);
 /* One event as one line of text; time is the virtual time it happened at. */

@@ -18,7 +18,7 @@
 /* ---- the model both exports draw: the events worth showing, in order ---- */
 
 typedef struct shown {
-    const weft__event *e;
+    weft__event e; /* a copy: the cursor's is overwritten by the next */
     uint64_t time; /* virtual ns */
 } shown;
 
@@ -67,7 +67,7 @@ static int runs_build(model *m)
         return WEFT_ENOMEM;
     uint64_t cur[WEFT_WORKERS_MAX] = {0};
     for (size_t i = 0; i < m->n; i++) {
-        const weft__event *e = m->v[i].e;
+        const weft__event *e = &m->v[i].e;
         if (e->worker >= 0 && e->worker < WEFT_WORKERS_MAX) {
             unsigned w = (unsigned)e->worker;
             uint64_t task = starts_slice(e) ? e->b : cur[w];
@@ -97,7 +97,7 @@ static int model_build(const weft_rt *rt, model *m)
     if (!m->v)
         return WEFT_ENOMEM;
     uint64_t max = 0;
-    weft__cursor c = {m->s, 0, 0};
+    weft__cursor c = {.s = m->s};
     for (const weft__event *e; (e = weft__trace_next(&c)) != NULL;) {
         if (e->kind == WEFT__EV_DECIDE && e->text) {
             m->folded++;
@@ -107,14 +107,14 @@ static int model_build(const weft_rt *rt, model *m)
             m->fail = m->n;
         if (e->kind == WEFT__EV_HOOK && e->extra == WEFT_HOOK_SPAWN && e->b > max)
             max = e->b;
-        m->v[m->n++] = (shown){e, c.time};
+        m->v[m->n++] = (shown){*e, c.time};
     }
     m->ntasks = max + 1;
     m->names = calloc(m->ntasks, sizeof *m->names);
     if (!m->names)
         return WEFT_ENOMEM;
     for (size_t i = 0; i < m->n; i++) {
-        const weft__event *e = m->v[i].e;
+        const weft__event *e = &m->v[i].e;
         if (e->kind == WEFT__EV_HOOK && e->extra == WEFT_HOOK_SPAWN)
             m->names[e->b] = e->text;
     }
@@ -200,7 +200,7 @@ int weft_rt_trace_write_json(const weft_rt *rt, const char *path)
     char line[1024];
     uint64_t ts = 0;
     for (size_t i = 0; i < m.n; i++) {
-        const weft__event *e = m.v[i].e;
+        const weft__event *e = &m.v[i].e;
         uint64_t time = m.v[i].time;
         ts = i == 0 || time > ts ? time : ts + 1;
         int w = e->worker;
@@ -360,7 +360,7 @@ static void worker_lane(FILE *f, const model *m, unsigned w)
      * (or the failure, or the end). */
     onw on = {0, 0, false};
     for (size_t i = 0; i < m->n; i++) {
-        const weft__event *e = m->v[i].e;
+        const weft__event *e = &m->v[i].e;
         bool fail = i == m->fail;
         if (e->worker == (int)w && starts_slice(e)) {
             on = (onw){e->b, i, true};
@@ -411,7 +411,7 @@ static void worker_lane(FILE *f, const model *m, unsigned w)
     }
     /* Decisions that chose something, and notes, as markers. */
     for (size_t i = 0; i < m->n; i++) {
-        const weft__event *e = m->v[i].e;
+        const weft__event *e = &m->v[i].e;
         if (e->worker != (int)w || (e->kind != WEFT__EV_DECIDE && e->kind != WEFT__EV_NOTE))
             continue;
         weft__trace_format(e, m->v[i].time, text, sizeof text);
@@ -468,7 +468,7 @@ static void task_lane(FILE *f, const model *m, uint64_t id)
     const char *reason = NULL;
     size_t last = m->fail != SIZE_MAX ? m->fail : m->n - 1;
     for (size_t i = 0; i <= last; i++) {
-        const weft__event *e = m->v[i].e;
+        const weft__event *e = &m->v[i].e;
         int next = state;
         if (e->kind == WEFT__EV_HOOK && e->b == id) {
             switch ((weft_hook_event)e->extra) {
@@ -496,7 +496,7 @@ static void task_lane(FILE *f, const model *m, uint64_t id)
     if (state != ST_NONE && state != ST_DONE)
         span(f, m, id, state, since, last, worker, reason, state == ST_BLOCKED);
     for (size_t i = 0; i <= last; i++) {
-        const weft__event *e = m->v[i].e;
+        const weft__event *e = &m->v[i].e;
         if (e->kind != WEFT__EV_NOTE || e->b != id)
             continue;
         weft__trace_format(e, m->v[i].time, text, sizeof text);
@@ -560,7 +560,7 @@ int weft_rt_trace_write_html(const weft_rt *rt, const char *path)
             m.nworkers, m.ntasks ? m.ntasks - 1 : 0, m.n, m.folded, t0, t1, s->hash,
             s->record ? "" : " (recording stopped early: out of memory)");
     if (m.fail != SIZE_MAX) {
-        const weft__event *e = m.v[m.fail].e;
+        const weft__event *e = &m.v[m.fail].e;
         fprintf(f, "<div class=\"failure\" id=\"failure\" data-col=\"%zu\"><b>The run failed at step %zu: %s</b><pre>",
                 m.fail, m.fail, weft_strerror((int)e->a));
         html_text(f, e->text ? e->text : "");
@@ -588,7 +588,7 @@ int weft_rt_trace_write_html(const weft_rt *rt, const char *path)
                "<th>event</th></tr>\n");
     char text[1024], t[32];
     for (size_t i = 0; i < m.n; i++) {
-        const weft__event *e = m.v[i].e;
+        const weft__event *e = &m.v[i].e;
         weft__trace_format(e, m.v[i].time, text, sizeof text);
         human_time(m.v[i].time, t, sizeof t);
         const char *cls = i == m.fail ? " class=\"fail-row\"" : e->kind == WEFT__EV_NOTE ? " class=\"note-row\"" : "";

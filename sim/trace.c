@@ -15,14 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static weft__event *slot(weft__sim *s)
+static weft__event_rec *slot(weft__sim *s)
 {
     size_t k = s->ev_len / WEFT__TRACE_CHUNK;
     if (k == s->nchunks) {
         weft_rt *rt = s->rt;
         if (weft__grow(&rt->base_alloc, (void **)&s->chunks, &s->chunk_cap, s->nchunks, sizeof *s->chunks, 16) < 0)
             return NULL;
-        weft__event *c = rt->base_alloc.alloc(rt->base_alloc.ctx, WEFT__TRACE_CHUNK * sizeof *c);
+        weft__event_rec *c = rt->base_alloc.alloc(rt->base_alloc.ctx, WEFT__TRACE_CHUNK * sizeof *c);
         if (!c)
             return NULL;
         s->chunks[s->nchunks++] = c;
@@ -30,11 +30,28 @@ static weft__event *slot(weft__sim *s)
     return &s->chunks[k][s->ev_len++ % WEFT__TRACE_CHUNK];
 }
 
+static bool keep_text(weft__sim *s, size_t at, const char *text)
+{
+    weft_rt *rt = s->rt;
+    if (s->ntexts == s->texts_cap &&
+        weft__grow(&rt->base_alloc, (void **)&s->texts, &s->texts_cap, s->ntexts, sizeof *s->texts, 64) < 0)
+        return false;
+    s->texts[s->ntexts++] = (weft__event_text){at, text};
+    return true;
+}
+
 static void append(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b, const char *text)
 {
-    weft__event *e = slot(s);
-    if (!e) {
+    /* Any text of a decision is "kept" (sim.h): a flag, not a text. */
+    if (kind == WEFT__EV_DECIDE && text) {
+        extra |= WEFT__EV_KEPT;
+        text = NULL;
+    }
+    weft__event_rec *e = slot(s);
+    if (!e || (text && !keep_text(s, s->ev_len - 1, text))) {
         s->record = false; /* the hash goes on; the export will say it is partial */
+        if (e)
+            s->ev_len--;
         return;
     }
     e->kind = (uint8_t)kind;
@@ -42,7 +59,6 @@ static void append(weft__sim *s, int kind, int worker, unsigned extra, int32_t a
     e->extra = (uint16_t)extra;
     e->a = a;
     e->b = b;
-    e->text = text;
 }
 
 /* A task's name need only live until it is joined, and a failure's message or
@@ -93,7 +109,7 @@ void weft__trace(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, 
     weft__trace_inline(s, kind, worker, extra, a, b, text);
 }
 
-const weft__event *weft__trace_at(const weft__sim *s, size_t i)
+static const weft__event_rec *trace_at(const weft__sim *s, size_t i)
 {
     return &s->chunks[i / WEFT__TRACE_CHUNK][i % WEFT__TRACE_CHUNK];
 }
@@ -157,11 +173,15 @@ void weft__trace_free(weft__sim *s)
 {
     weft_rt *rt = s->rt;
     for (size_t i = 0; i < s->nchunks; i++)
-        rt->base_alloc.free(rt->base_alloc.ctx, s->chunks[i], WEFT__TRACE_CHUNK * sizeof(weft__event));
+        rt->base_alloc.free(rt->base_alloc.ctx, s->chunks[i], WEFT__TRACE_CHUNK * sizeof(weft__event_rec));
     if (s->chunks)
         rt->base_alloc.free(rt->base_alloc.ctx, s->chunks, s->chunk_cap * sizeof *s->chunks);
+    if (s->texts)
+        rt->base_alloc.free(rt->base_alloc.ctx, s->texts, s->texts_cap * sizeof *s->texts);
     s->chunks = NULL;
+    s->texts = NULL;
     s->nchunks = s->chunk_cap = s->ev_len = 0;
+    s->ntexts = s->texts_cap = 0;
     while (s->name_chunks) {
         struct weft__name_chunk *next = s->name_chunks->next;
         rt->base_alloc.free(rt->base_alloc.ctx, s->name_chunks, sizeof *s->name_chunks + s->name_chunks->size);
@@ -183,13 +203,28 @@ void weft_sim_note(const char *fmt, ...)
     weft__trace(s, WEFT__EV_NOTE, (int)w->index, 0, 0, w->current ? w->current->node.task_id : 0, text);
 }
 
+/* The texts are in event order, so the cursor walks them alongside. */
 const weft__event *weft__trace_next(weft__cursor *c)
 {
-    while (c->i < c->s->ev_len) {
-        const weft__event *e = weft__trace_at(c->s, c->i++);
-        if (e->kind != WEFT__EV_TIME)
-            return e;
-        c->time = e->b;
+    const weft__sim *s = c->s;
+    while (c->i < s->ev_len) {
+        size_t at = c->i++;
+        const weft__event_rec *e = trace_at(s, at);
+        if (e->kind == WEFT__EV_TIME) {
+            c->time = e->b;
+            continue;
+        }
+        weft__event *v = &c->event;
+        *v = (weft__event){e->kind, e->worker, e->extra, e->a, e->b, NULL};
+        if (e->kind == WEFT__EV_DECIDE && (e->extra & WEFT__EV_KEPT)) {
+            v->extra = (uint16_t)(e->extra & ~WEFT__EV_KEPT);
+            v->text = "kept";
+        }
+        while (c->text < s->ntexts && s->texts[c->text].at < at)
+            c->text++;
+        if (c->text < s->ntexts && s->texts[c->text].at == at)
+            v->text = s->texts[c->text].text;
+        return v;
     }
     return NULL;
 }
@@ -284,7 +319,7 @@ int weft_rt_trace_write_text(const weft_rt *rt, const char *path)
     fprintf(f, "# weft trace: seed %" PRIu64 ", %" PRIu64 " events, hash %016" PRIx64 "%s\n", s->seed, s->events,
             s->hash, s->record ? "" : " (recording stopped early: out of memory)");
     char line[1024];
-    weft__cursor c = {s, 0, 0};
+    weft__cursor c = {.s = s};
     for (const weft__event *e; (e = weft__trace_next(&c)) != NULL;) {
         weft__trace_format(e, c.time, line, sizeof line);
         fprintf(f, "%s\n", line);
@@ -296,7 +331,7 @@ int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, size_t alen
 {
     if (!x || !y || !weft__sim_of(x) || !weft__sim_of(y))
         return WEFT_MISUSE_RT(x ? x : y, WEFT_EINVAL, "weft_trace_diff: need two simulated runtimes");
-    weft__cursor p = {weft__sim_of(x), 0, 0}, q = {weft__sim_of(y), 0, 0};
+    weft__cursor p = {.s = weft__sim_of(x)}, q = {.s = weft__sim_of(y)};
     for (int64_t n = 0;; n++) {
         const weft__event *e = weft__trace_next(&p), *f = weft__trace_next(&q);
         if (!e && !f)
