@@ -209,7 +209,8 @@ static WEFT_NOINLINE uint64_t decide_rejected(weft__sim *s, int stream, uint32_t
 static WEFT_NOINLINE uint64_t trace_record_decision(weft__sim *s, int worker, int stream, uint32_t bound, uint64_t v,
                                                     bool preempt)
 {
-    weft__trace_record(s, WEFT__EV_DECIDE, worker, (unsigned)stream, (int32_t)bound, v, kept_text(stream, v, preempt));
+    weft__trace_record_inline(s, WEFT__EV_DECIDE, worker, (unsigned)stream, (int32_t)bound, v,
+                              kept_text(stream, v, preempt));
     return v;
 }
 

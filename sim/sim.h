@@ -207,6 +207,20 @@ WEFT_HIDDEN void weft__trace(weft__sim *s, int kind, int worker, unsigned extra,
 WEFT_HIDDEN void weft__trace_record(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
                                     const char *text);
 
+/* weft__trace_record inline for the common event: room in the current
+ * chunk, the clock where the last event left it, no text to keep aside. */
+static inline void weft__trace_record_inline(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
+                                             const char *text)
+{
+    size_t i = s->ev_len % WEFT__TRACE_CHUNK; /* 0: a chunk may be needed */
+    if (WEFT_LIKELY(i != 0 && s->now == s->recorded_time && (!text || kind == WEFT__EV_DECIDE))) {
+        weft__event_rec *e = &s->chunks[s->ev_len++ / WEFT__TRACE_CHUNK][i];
+        *e = (weft__event_rec){(uint8_t)kind, (int8_t)worker, (uint16_t)(extra | (text ? WEFT__EV_KEPT : 0)), a, b};
+        return;
+    }
+    weft__trace_record(s, kind, worker, extra, a, b, text);
+}
+
 static inline uint64_t weft__trace_mix(uint64_t h, uint64_t v)
 {
     h ^= v * 0x9E3779B97F4A7C15ull;
@@ -234,7 +248,7 @@ static inline void weft__trace_text_hashed(weft__sim *s, int kind, int worker, u
 {
     weft__trace_fold(s, kind, worker, extra, a, b, text_hash, hashed);
     if (WEFT_UNLIKELY(s->record))
-        weft__trace_record(s, kind, worker, extra, a, b, text);
+        weft__trace_record_inline(s, kind, worker, extra, a, b, text);
 }
 
 /* weft__trace for the hot callers (every hook event, every decision): the
