@@ -705,90 +705,80 @@ START_TEST(rule11_idle_workers_wake_for_new_work)
 }
 END_TEST
 
-/* A task put into its own worker's empty LIFO slot wakes nobody: that worker
- * runs it next. Once the other worker sleeps, a chain of spawn and join
- * (every link put into the slot, and its parent woken into it) runs on one
- * worker and never wakes the other: it takes no link and does not even look
- * (no park counted). With a wake per link it was woken thousands of times. */
-typedef struct chain_run {
+/* Rule 11's quiet cases. Once the other worker sleeps, `step` runs `times`
+ * times on one worker and must wake nobody: the sleeper takes no task and
+ * does not even look (no park counted). */
+typedef struct quiet_run {
     weft_rt *rt;
-    unsigned links;
-    uint64_t steals, parks; /* during the chain */
-} chain_run;
+    void (*step)(void);
+    unsigned times;
+    uint64_t steals, parks; /* during the steps */
+} quiet_run;
+
+static void *steps_after_a_rest(void *arg)
+{
+    quiet_run *q = arg;
+    /* The other worker goes to sleep meanwhile (slowly under the tools). */
+    weft_sleep((under_valgrind() || under_tsan() ? 500u : 50u) * 1000000ull);
+    weft_rt_stats before, after;
+    ck_assert_weft(weft_rt_stats_get(q->rt, &before), 0);
+    for (unsigned i = 0; i < q->times; i++)
+        q->step();
+    ck_assert_weft(weft_rt_stats_get(q->rt, &after), 0);
+    q->steals = after.steals - before.steals;
+    q->parks = after.parks - before.parks;
+    return NULL;
+}
+
+/* The steps run in a spawned task: the root is pinned, and a pinned task is
+ * offered to no one anyway. */
+static void *spawn_stepper(void *arg)
+{
+    weft_task *t;
+    ck_assert_weft(weft_spawn(&t, steps_after_a_rest, arg), 0);
+    ck_assert_weft(weft_join(t, NULL), 0);
+    return NULL;
+}
+
+static void assert_nobody_woken(void (*step)(void), const char *what)
+{
+    weft_config c = workers_config(2);
+    quiet_run q = {NULL, step, rounds(20000), 0, 0};
+    ck_assert_weft(weft_rt_new(&q.rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(q.rt, spawn_stepper, &q, NULL), 0);
+    ck_assert_msg(q.steals == 0 && q.parks == 0, "%u %s: %llu stolen, %llu parks", q.times, what,
+                  (unsigned long long)q.steals, (unsigned long long)q.parks);
+    weft_rt_free(q.rt);
+}
 
 static void *returns_at_once(void *arg)
 {
     return arg;
 }
 
-static void *chain_after_a_rest(void *arg)
+/* A link of a chain of spawn and join: the child is put into the LIFO slot,
+ * and its parent woken into it. */
+static void spawn_and_join_one(void)
 {
-    chain_run *cr = arg;
-    /* The other worker goes to sleep meanwhile (slowly under the tools). */
-    weft_sleep((under_valgrind() || under_tsan() ? 500u : 50u) * 1000000ull);
-    weft_rt_stats before, after;
-    ck_assert_weft(weft_rt_stats_get(cr->rt, &before), 0);
-    for (unsigned i = 0; i < cr->links; i++) {
-        weft_task *t;
-        ck_assert_weft(weft_spawn(&t, returns_at_once, NULL), 0);
-        ck_assert_weft(weft_join(t, NULL), 0);
-    }
-    ck_assert_weft(weft_rt_stats_get(cr->rt, &after), 0);
-    cr->steals = after.steals - before.steals;
-    cr->parks = after.parks - before.parks;
-    return NULL;
+    weft_task *t;
+    ck_assert_weft(weft_spawn(&t, returns_at_once, NULL), 0);
+    ck_assert_weft(weft_join(t, NULL), 0);
 }
 
+/* A task put into its own worker's empty LIFO slot wakes nobody: that worker
+ * runs it next. With a wake per link the sleeper was woken thousands of
+ * times. */
 START_TEST(rule11_a_task_in_its_workers_lifo_slot_wakes_nobody)
 {
-    weft_config c = workers_config(2);
-    chain_run cr = {NULL, rounds(20000), 0, 0};
-    ck_assert_weft(weft_rt_new(&cr.rt, &c), 0);
-    ck_assert_weft(weft_rt_block_on(cr.rt, chain_after_a_rest, &cr, NULL), 0);
-    ck_assert_msg(cr.steals == 0 && cr.parks == 0, "%u links: %llu stolen, %llu parks", cr.links,
-                  (unsigned long long)cr.steals, (unsigned long long)cr.parks);
-    weft_rt_free(cr.rt);
+    assert_nobody_woken(spawn_and_join_one, "links");
 }
 END_TEST
 
-/* Nor does a yield on real threads: the yielded task is no new work. Once the
- * other worker sleeps, a task that yields thousands of times never wakes it
- * (with an offer per yield, each woke it to look, and to park again). The
- * yielder is spawned: the root is pinned, and a pinned task is offered to no
- * one anyway. */
-static void *yield_after_a_rest(void *arg);
-
-static void *spawn_yielder(void *arg)
-{
-    weft_task *t;
-    ck_assert_weft(weft_spawn(&t, yield_after_a_rest, arg), 0);
-    ck_assert_weft(weft_join(t, NULL), 0);
-    return NULL;
-}
-
-static void *yield_after_a_rest(void *arg)
-{
-    chain_run *cr = arg;
-    weft_sleep((under_valgrind() || under_tsan() ? 500u : 50u) * 1000000ull);
-    weft_rt_stats before, after;
-    ck_assert_weft(weft_rt_stats_get(cr->rt, &before), 0);
-    for (unsigned i = 0; i < cr->links; i++)
-        weft_yield();
-    ck_assert_weft(weft_rt_stats_get(cr->rt, &after), 0);
-    cr->steals = after.steals - before.steals;
-    cr->parks = after.parks - before.parks;
-    return NULL;
-}
-
+/* Nor does a yield on real threads: the yielded task is no new work. With an
+ * offer per yield the sleeper was woken, and stole the yielder. */
 START_TEST(rule11_a_yield_wakes_nobody)
 {
-    weft_config c = workers_config(2);
-    chain_run cr = {NULL, rounds(20000), 0, 0};
-    ck_assert_weft(weft_rt_new(&cr.rt, &c), 0);
-    ck_assert_weft(weft_rt_block_on(cr.rt, spawn_yielder, &cr, NULL), 0);
-    ck_assert_msg(cr.steals == 0 && cr.parks == 0, "%u yields: %llu stolen, %llu parks", cr.links,
-                  (unsigned long long)cr.steals, (unsigned long long)cr.parks);
-    weft_rt_free(cr.rt);
+    assert_nobody_woken(weft_yield, "yields");
 }
 END_TEST
 
