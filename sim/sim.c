@@ -341,8 +341,7 @@ static WEFT_NOINLINE void sched_point_decide(weft__sim *s, weft__worker *w, unsi
 {
     weft__vworker *v = &s->vw[w->index];
     v->vstate = WEFT__V_READY;
-    unsigned k = weft__decide_worker(s, s->cands, n, true); /* pick_decide's */
-    weft__worker *next = stopping(s->rt) ? NULL : s->cands[k];
+    weft__worker *next = pick_decide(s, s->cands, n, true);
     if (next == w || !next) {
         v->vstate = WEFT__V_RUNNING;
         return;

@@ -293,11 +293,6 @@ typedef struct weft__hook_entry {
  * workers dispatch without a lock while another thread adds a hook. */
 typedef struct weft__hook_set {
     struct weft__hook_set *retired; /* older sets, freed with the runtime */
-    /* The set's one listener when it is raw and takes every event (the
-     * simulator's trace, until a user adds a hook), else NULL: dispatch is
-     * then one tail call with the event's own arguments. */
-    weft__raw_hook_fn solo;
-    void *solo_ctx;
     size_t n, cap;
     weft__hook_entry v[];
 } weft__hook_set;

@@ -39,9 +39,6 @@ static int publish(weft_rt *rt, int drop, const weft__hook_entry *add)
         set->v[set->n++] = *add;
         mask |= add->mask;
     }
-    bool solo = set->n == 1 && set->v[0].raw && set->v[0].mask == WEFT_HOOK_ALL;
-    set->solo = solo ? set->v[0].raw : NULL;
-    set->solo_ctx = solo ? set->v[0].ctx : NULL;
     /* A worker may be walking the old set: it stays until the runtime goes. */
     set->retired = old;
     weft__st(&rt->hooks, (void *)set, WEFT__RELEASE);
@@ -139,15 +136,10 @@ void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const
     const weft__hook_set *set = weft__ld(&rt->hooks, WEFT__ACQUIRE);
     if (!set)
         return;
-    /* The simulator's trace alone (a raw listener of every event, added when
-     * the runtime is made, and the only one until a user adds a hook). */
-    if (WEFT_LIKELY(set->solo != NULL)) {
-        set->solo(set->solo_ctx, ev, w, t, status, reason);
-        return;
-    }
-    /* A lone raw listener of some events is called as raised, as before. */
+    /* The simulator's trace alone (a raw listener, added when the runtime is
+     * made, and the only one until a user adds a hook): one call. */
     const weft__hook_entry *first = &set->v[0];
-    if (set->n == 1 && first->raw) {
+    if (WEFT_LIKELY(set->n == 1 && first->raw)) {
         if (first->mask & (1u << ev))
             first->raw(first->ctx, ev, w, t, status, reason);
         return;
