@@ -86,7 +86,16 @@ static int ur_create(weft_rt *rt, weft__worker *w, weft__reactor **out, char *wh
         return WEFT_ENOMEM;
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
+    /* Completions run as task work when the worker next enters the kernel
+     * (it does at every wait and poll), not by interrupting it mid-task:
+     * echo on loopback, 1 worker, 5-10% more messages a second than
+     * without. Linux before 5.19 refuses the flags: a ring without them. */
+    p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
     int r = io_uring_queue_init_params(URING_ENTRIES, &u->ring, &p);
+    if (r == -EINVAL) {
+        memset(&p, 0, sizeof p);
+        r = io_uring_queue_init_params(URING_ENTRIES, &u->ring, &p);
+    }
     if (r < 0) {
         snprintf(why, whylen, "io_uring_setup failed: %s", strerror(-r));
         weft__free(rt, u, sizeof *u);
