@@ -1098,6 +1098,119 @@ static void *sleeps_end_on_time(void *arg)
     return NULL;
 }
 
+/* ---- an idle worker takes the events of a busy worker's descriptors ---------- */
+
+/* The descriptor's home is worker 0 (the first to wait on it); a task pinned
+ * there then never yields until the reader has its byte. Only worker 1 can
+ * deliver the byte's event: when it runs out of work, before it sleeps. */
+typedef struct busy_home {
+    weft_sock *l, *s, *c;
+    atomic_int reader_parked, hogging, got;
+    atomic_int woken_on;  /* the worker that woke the reader (-1: none yet) */
+    int resumed_on;       /* the reader's worker after its read */
+    ssize_t n;
+    char byte;
+} busy_home;
+
+static void busy_home_hook(void *ctx, const weft_hook_info *info)
+{
+    busy_home *b = ctx;
+    if (!info->task_name || strcmp(info->task_name, "reader") != 0)
+        return;
+    if (info->event == WEFT_HOOK_PARK)
+        b->reader_parked = 1;
+    else if (info->event == WEFT_HOOK_WAKE)
+        b->woken_on = info->worker;
+}
+
+static void *home_maker(void *arg)
+{
+    busy_home *b = arg;
+    char x;
+    /* Waits (so the descriptor is registered here) and times out. */
+    ssize_t n = weft_sock_read_until(b->c, &x, 1, weft_now() + 1000000);
+    return n == WEFT_ETIMEDOUT ? NULL : (void *)1;
+}
+
+static void *home_reader(void *arg)
+{
+    busy_home *b = arg;
+    b->n = weft_sock_read_until(b->c, &b->byte, 1, until());
+    b->resumed_on = weft_worker_index();
+    b->got = 1;
+    return NULL;
+}
+
+static void *home_hog(void *arg)
+{
+    busy_home *b = arg;
+    uint64_t give_up = weft_now() + 30 * SEC;
+    b->hogging = 1;
+    while (!b->got && weft_now() < give_up)
+        ;
+    return NULL;
+}
+
+static void *home_writer(void *arg)
+{
+    busy_home *b = arg;
+    while (!b->hogging)
+        weft_sleep(1000000);
+    return (void *)(intptr_t)weft_sock_write_all_until(b->s, "x", 1, NULL, until());
+}
+
+static weft_task *spawn_on(int worker, const char *name, weft_fn fn, void *arg)
+{
+    weft_spawn_opts o = {.name = name, .flags = worker >= 0 ? WEFT_SPAWN_PINNED : 0,
+                         .worker = worker >= 0 ? (unsigned)worker : 0};
+    weft_task *t = NULL;
+    return weft_spawn_ex(&t, fn, arg, &o) == 0 ? t : NULL;
+}
+
+static void *busy_home_body(void *arg)
+{
+    busy_home *b = arg;
+    char addr[WEFT_ADDR_MAX];
+    const char *failed = connected_pair(&b->l, &b->s, &b->c, addr);
+    REQUIRE(!failed, "%s failed", failed);
+    int hook;
+    REQUIRE(weft_hook_add(weft_rt_current(), WEFT_HOOK_MASK(WEFT_HOOK_PARK) | WEFT_HOOK_MASK(WEFT_HOOK_WAKE),
+                          busy_home_hook, b, &hook) == 0, "hook_add");
+    void *res = (void *)1;
+    weft_task *t = spawn_on(0, "home", home_maker, b);
+    REQUIRE(t && weft_join(t, &res) == 0 && res == NULL, "the first wait did not time out on worker 0");
+    weft_task *reader = spawn_on(-1, "reader", home_reader, b);
+    REQUIRE(reader, "spawn reader");
+    while (!b->reader_parked)
+        weft_sleep(1000000);
+    weft_task *hog = spawn_on(0, "hog", home_hog, b);
+    weft_task *writer = spawn_on(1, "writer", home_writer, b);
+    REQUIRE(hog && writer, "spawn");
+    REQUIRE(weft_join(writer, &res) == 0 && res == NULL, "write: %d", (int)(intptr_t)res);
+    REQUIRE(weft_join(reader, NULL) == 0 && weft_join(hog, NULL) == 0, "join");
+    weft_hook_remove(weft_rt_current(), hook);
+    REQUIRE(b->n == 1 && b->byte == 'x', "read %zd", b->n);
+    REQUIRE(b->woken_on == 1 && b->resumed_on == 1,
+            "the reader was woken on worker %d and resumed on %d while worker 0 was busy", (int)b->woken_on,
+            b->resumed_on);
+    weft_sock_close(b->s);
+    weft_sock_close(b->c);
+    weft_sock_close(b->l);
+    return NULL;
+}
+
+START_TEST(an_idle_worker_takes_the_events_of_a_busy_workers_sockets)
+{
+    weft_config c = real(WEFT_REACTOR_EPOLL, 2);
+    busy_home b;
+    memset(&b, 0, sizeof b);
+    b.woken_on = -1;
+    void *res = (void *)1;
+    ck_assert_weft(run_in(&c, busy_home_body, &b, &res), 0);
+    ck_assert_msg(res == NULL, "failed at test_io.c:%d", (int)(intptr_t)res);
+}
+END_TEST
+
 /* Without epoll_pwait2 (Linux before 5.11, and valgrind): the reactor waits
  * with epoll_wait's milliseconds, and sockets and timers still work on one
  * and two workers. */
@@ -1150,6 +1263,7 @@ Suite *suite_io(void)
     tcase_add_test(tc, io_uring_is_used_when_asked_for_and_the_kernel_allows_it);
     tcase_add_test(tc, a_refused_io_uring_falls_back_to_epoll_and_says_why_once);
     tcase_add_test(tc, epoll_without_epoll_pwait2_falls_back_to_epoll_wait);
+    tcase_add_test(tc, an_idle_worker_takes_the_events_of_a_busy_workers_sockets);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,7 +4,13 @@
  * home), and stays there: readiness events come to the home and wake the
  * waiting task wherever it runs. Wakes from other threads write an eventfd
  * that is registered edge-triggered and never read, so a wake costs one
- * write and the woken worker makes no extra system call. */
+ * write and the woken worker makes no extra system call.
+ *
+ * A worker about to sleep first takes the events its siblings (the workers
+ * it steals from) have not reached: a busy or preempted home would
+ * otherwise hold its connections' readiness while a worker beside it goes
+ * idle. tokio gets the same from one shared driver that an idle worker
+ * holds. Echo at 2 workers: p99 2.5 ms -> 0.8 ms, 11% more messages. */
 #define _GNU_SOURCE
 #include "reactor.h"
 
@@ -17,6 +23,8 @@
 
 /* Events taken per wait: more simply wait for the next call. */
 #define EPOLL_BATCH 256
+/* Events taken from a sibling's reactor at once (on the worker's stack). */
+#define SIBLING_BATCH 32
 
 typedef struct epoll_reactor {
     weft__reactor base;
@@ -57,13 +65,13 @@ static void ep_destroy(weft__reactor *base)
     weft__free(base->rt, r, sizeof *r);
 }
 
-static void deliver(epoll_reactor *r, int n)
+static void deliver(const struct epoll_event *ev, int n)
 {
     for (int i = 0; i < n; i++) {
-        weft__fdstate *st = r->ev[i].data.ptr;
+        weft__fdstate *st = ev[i].data.ptr;
         if (!st)
             continue; /* a kick: waking was all it was for */
-        uint32_t e = r->ev[i].events;
+        uint32_t e = ev[i].events;
         int ready = 0;
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
             ready |= WEFT__READY_IN;
@@ -75,9 +83,41 @@ static void deliver(epoll_reactor *r, int n)
     }
 }
 
+/* Deliver the events waiting in the reactors of w's siblings (the other
+ * workers of its engine that steal); true if there were any. The tasks they
+ * wake are queued here. A home in its own wait meanwhile takes the rest:
+ * epoll hands each event to one of them. */
+static bool take_siblings_events(const weft__worker *w)
+{
+    if (w->local_only)
+        return false;
+    const weft__engine *e = w->engine;
+    weft_rt *rt = w->rt;
+    /* A parked sibling is in its own wait, which takes its events. */
+    uint64_t parked = weft__ld(&e->idle, WEFT__RELAXED);
+    bool any = false;
+    for (unsigned i = e->first; i < e->first + e->nworkers; i++) {
+        const weft__worker *x = &rt->workers[i];
+        if (x == w || x->local_only || (parked >> x->index_in_engine & 1u))
+            continue;
+        const epoll_reactor *sib = (const epoll_reactor *)weft__thr_reactor(x);
+        if (!weft__ld(&sib->has_fds, WEFT__RELAXED))
+            continue;
+        struct epoll_event ev[SIBLING_BATCH];
+        int n = epoll_wait(sib->epfd, ev, SIBLING_BATCH, 0);
+        if (n > 0) {
+            deliver(ev, n);
+            any = true;
+        }
+    }
+    return any;
+}
+
 static void ep_wait(weft__reactor *base, uint64_t deadline)
 {
     epoll_reactor *r = (epoll_reactor *)base;
+    if (take_siblings_events(base->w))
+        return;
     uint64_t d = weft__reactor_time_left(base->rt, deadline);
     struct timespec ts = {(time_t)(d / 1000000000u), (long)(d % 1000000000u)};
     const struct timespec *tsp = d == UINT64_MAX ? NULL : &ts;
@@ -93,7 +133,7 @@ static void ep_wait(weft__reactor *base, uint64_t deadline)
         n = epoll_wait(r->epfd, r->ev, EPOLL_BATCH, ms);
     }
     if (n > 0)
-        deliver(r, n);
+        deliver(r->ev, n);
 }
 
 static void ep_poll(weft__reactor *base)
@@ -106,7 +146,7 @@ static void ep_poll(weft__reactor *base)
         return;
     int n = epoll_wait(r->epfd, r->ev, EPOLL_BATCH, 0);
     if (n > 0)
-        deliver(r, n);
+        deliver(r->ev, n);
 }
 
 static void ep_kick(weft__reactor *base)
