@@ -460,6 +460,7 @@ struct weft_rt {
     weft__a32 fresh_slots;    /* [atomic] slots below this were handed out */
     weft_freelist free_tasks; /* [lock tasks_lock] records freed one by one */
     struct weft__task *free_batches; /* [lock tasks_lock] workers' spilled lists (task.c) */
+    size_t free_batched;      /* [lock tasks_lock] records in free_batches */
     void **retired_chunks;    /* [lock tasks_lock] old indexes */
     weft__a64 next_task_id;   /* [atomic] */
     weft__a64 live;           /* [atomic] tasks not yet FINISHED/ABANDONED */
@@ -590,6 +591,9 @@ WEFT_HIDDEN weft_task *weft__task_handle(const weft__task *t);
 /* The record in slot (any thread). */
 WEFT_HIDDEN weft__task *weft__task_at(weft_rt *rt, uint32_t slot);
 WEFT_HIDDEN uint32_t weft__task_slots(weft_rt *rt);
+/* Records handed out and not free again (tasks live, finished unjoined or
+ * abandoned). Only while no worker runs. */
+WEFT_HIDDEN uint32_t weft__task_records_in_use(weft_rt *rt);
 WEFT_HIDDEN void weft__tasks_free(weft_rt *rt);
 /* Move t from state `from` to `to`, checking (debug builds) that it was in
  * `from`: every transition of a task goes through here or weft__task_cas. */

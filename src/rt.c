@@ -583,6 +583,17 @@ int weft_rt_shutdown(weft_rt *rt)
     if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
         return (int)rt->stats.shutdown_cancelled;
     weft__st(&rt->shut_down, 1u, WEFT__RELEASE);
+    /* Only a record in use holds a task to cancel or report. With none, the
+     * walks over every record ever made are skipped: after a burst of a
+     * million tasks they were a cache miss each, a fifth of the process's
+     * time (the issue's "no per-task work at shutdown beyond what is live"). */
+    if (weft__task_records_in_use(rt) == 0) {
+        for (uint32_t i = 0; WEFT_DEBUG && i < weft__task_slots(rt); i++)
+            WEFT_INVARIANT(weft__task_get_state(weft__task_at(rt, i)) == WEFT__T_FREE,
+                           "task record %u is in use, but the free lists count every record", i);
+        drain(rt);
+        return 0;
+    }
     uint32_t slots = weft__task_slots(rt);
     for (uint32_t i = 0; i < slots; i++) {
         weft__task *t = weft__task_at(rt, i);

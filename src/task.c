@@ -62,6 +62,16 @@ uint32_t weft__task_slots(weft_rt *rt)
     return weft__ld(&rt->fresh_slots, WEFT__ACQUIRE);
 }
 
+uint32_t weft__task_records_in_use(weft_rt *rt)
+{
+    size_t free = rt->free_tasks.len + rt->free_batched;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        free += rt->workers[i].free_tasks.len;
+    uint32_t made = weft__task_slots(rt);
+    WEFT_INVARIANT(free <= made, "%zu free task records of %u made", free, made);
+    return free > made ? made : made - (uint32_t)free; /* else: the walks, which are always right */
+}
+
 weft_task *weft__task_handle(const weft__task *t)
 {
     return (weft_task *)(uintptr_t)(((uint64_t)t->gen << 32) | t->slot);
@@ -157,6 +167,7 @@ static void batch_push(weft_rt *rt, weft_freelist *list)
     top->arg = rt->free_batches;
     top->stack_size = (uint32_t)list->len;
     rt->free_batches = top;
+    rt->free_batched += list->len;
     list->top = NULL;
     list->len = 0;
 }
@@ -167,6 +178,7 @@ static void batch_pop(weft_rt *rt, weft_freelist *into)
     rt->free_batches = top->arg;
     into->top = &top->node.link;
     into->len = top->stack_size;
+    rt->free_batched -= top->stack_size;
 }
 
 /* One record off the newest batch (a spawn from outside the runtime). */
@@ -182,6 +194,7 @@ static weft__task *batch_take_one(weft_rt *rt)
         rt->free_batches = top->arg;
     }
     top->node.link.next = NULL;
+    rt->free_batched--;
     return top;
 }
 
