@@ -65,12 +65,22 @@ static void ep_destroy(weft__reactor *base)
     weft__free(base->rt, r, sizeof *r);
 }
 
-static void deliver(const struct epoll_event *ev, int n)
+/* Deliver n events of a reactor; how many were a descriptor's. A kick taken
+ * from a sibling's reactor (kick_fd: its eventfd; -1 for one's own) is put
+ * back: the eventfd is edge-triggered and never read, so the sibling, which
+ * is about to wait or already waits for it, would otherwise sleep through
+ * its wake-up. */
+static int deliver(const struct epoll_event *ev, int n, int kick_fd)
 {
+    int delivered = 0;
     for (int i = 0; i < n; i++) {
         weft__fdstate *st = ev[i].data.ptr;
-        if (!st)
-            continue; /* a kick: waking was all it was for */
+        if (!st) {
+            if (kick_fd >= 0)
+                weft__eventfd_kick(kick_fd); /* a new edge for its owner */
+            continue; /* our own kick: waking was all it was for */
+        }
+        delivered++;
         uint32_t e = ev[i].events;
         int ready = 0;
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -81,6 +91,7 @@ static void deliver(const struct epoll_event *ev, int n)
             ready |= WEFT__READY_HUP;
         weft__fdstate_event(st, ready);
     }
+    return delivered;
 }
 
 /* Deliver the events waiting in the reactors of w's siblings (the other
@@ -105,10 +116,8 @@ static bool take_siblings_events(const weft__worker *w)
             continue;
         struct epoll_event ev[SIBLING_BATCH];
         int n = epoll_wait(sib->epfd, ev, SIBLING_BATCH, 0);
-        if (n > 0) {
-            deliver(ev, n);
+        if (n > 0 && deliver(ev, n, sib->evfd) > 0)
             any = true;
-        }
     }
     return any;
 }
@@ -133,7 +142,7 @@ static void ep_wait(weft__reactor *base, uint64_t deadline)
         n = epoll_wait(r->epfd, r->ev, EPOLL_BATCH, ms);
     }
     if (n > 0)
-        deliver(r->ev, n);
+        deliver(r->ev, n, -1);
 }
 
 static void ep_poll(weft__reactor *base)
@@ -146,7 +155,7 @@ static void ep_poll(weft__reactor *base)
         return;
     int n = epoll_wait(r->epfd, r->ev, EPOLL_BATCH, 0);
     if (n > 0)
-        deliver(r->ev, n);
+        deliver(r->ev, n, -1);
 }
 
 static void ep_kick(weft__reactor *base)
