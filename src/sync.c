@@ -40,11 +40,11 @@ static void wake_all(weft__worker *w, weft_list *l, weft__a32 *lock, int code)
 
 /* Is a scheduling point worth taking before this call? Only a backend that
  * interleaves has one, and it runs everything on one thread, where the
- * caller's racy peek at the object is exact. */
-static inline bool point_if(weft__worker *w, bool can_proceed)
-{
-    return w->sched_point && can_proceed;
-}
+ * caller's peek at the object is exact. A macro, so that the peek is made
+ * only there: on real threads it would race with the object's writers (an
+ * inline function's argument is read before the call; TSan caught the wait
+ * group's count read so, beside a weft_wg_done on another worker). */
+#define point_if(w, can_proceed) ((w)->sched_point && (can_proceed))
 
 /* Queue on the object's wait list (its lock held; released) and block. */
 static int wait_on(weft__task *self, weft__waiter *wt, weft_list *l, weft__a32 *lock, int kind, uint64_t deadline)

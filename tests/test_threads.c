@@ -871,6 +871,64 @@ START_TEST(everything_at_once_on_2_to_8_workers)
 }
 END_TEST
 
+/* ---- waiters peek at their object only where it cannot race ------------------------ */
+
+/* Each round, a task on the other worker completes what the root then waits
+ * for: a wait group's last done, an event's set, a semaphore's release, a
+ * barrier's other party. Their wait calls peeked at the object outside its
+ * lock before deciding on a scheduling point, on real threads too: TSan
+ * reported the wait group's count read beside weft_wg_done (a data race,
+ * whatever the value was used for). */
+typedef struct peeked {
+    weft_wg wg;
+    weft_event ev;
+    weft_sem sem;
+    weft_barrier bar;
+} peeked;
+
+static void *completes_them(void *arg)
+{
+    peeked *p = arg;
+    ck_assert_weft(weft_wg_done(&p->wg), 0);
+    ck_assert_weft(weft_event_set(&p->ev), 0);
+    ck_assert_weft(weft_sem_release(&p->sem, 1), 0);
+    ck_assert_int_ge(weft_barrier_wait(&p->bar), 0);
+    return NULL;
+}
+
+static void *waits_for_them(void *arg)
+{
+    unsigned rounds = (unsigned)(uintptr_t)arg;
+    for (unsigned i = 0; i < rounds; i++) {
+        peeked p;
+        ck_assert_weft(weft_wg_init(&p.wg), 0);
+        ck_assert_weft(weft_wg_add(&p.wg, 1), 0);
+        ck_assert_weft(weft_event_init(&p.ev, 0), 0);
+        ck_assert_weft(weft_sem_init(&p.sem, 0), 0);
+        ck_assert_weft(weft_barrier_init(&p.bar, 2), 0);
+        weft_spawn_opts o = {.flags = WEFT_SPAWN_PINNED, .worker = weft_worker_index() == 0 ? 1 : 0};
+        weft_task *t;
+        ck_assert_weft(weft_spawn_ex(&t, completes_them, &p, &o), 0);
+        ck_assert_weft(weft_wg_wait(&p.wg), 0);
+        ck_assert_weft(weft_event_wait(&p.ev), 0);
+        ck_assert_weft(weft_sem_acquire(&p.sem), 0);
+        ck_assert_int_ge(weft_barrier_wait(&p.bar), 0);
+        ck_assert_weft(weft_join(t, NULL), 0);
+        ck_assert_weft(weft_wg_destroy(&p.wg), 0);
+        ck_assert_weft(weft_event_destroy(&p.ev), 0);
+        ck_assert_weft(weft_sem_destroy(&p.sem), 0);
+        ck_assert_weft(weft_barrier_destroy(&p.bar), 0);
+    }
+    return NULL;
+}
+
+START_TEST(waits_racing_their_wakers_on_another_worker_peek_at_nothing)
+{
+    weft_config c = threads(2);
+    ck_assert_weft(run_in(&c, waits_for_them, (void *)(uintptr_t)scaled(2000), NULL), 0);
+}
+END_TEST
+
 /* ---- ten million tasks ------------------------------------------------------------------ */
 
 static void *nothing(void *arg)
@@ -934,6 +992,7 @@ Suite *suite_threads(void)
     tcase_add_test(tc, external_waits_that_move_between_workers_still_let_a_deadlock_be_seen);
     tcase_add_test(tc, each_task_has_its_own_locals_and_they_are_destroyed_at_its_end);
     tcase_add_test(tc, everything_at_once_on_2_to_8_workers);
+    tcase_add_test(tc, waits_racing_their_wakers_on_another_worker_peek_at_nothing);
     tcase_add_test(tc, ten_million_tasks_spawned_and_joined_on_two_workers);
     suite_add_tcase(s, tc);
     return s;
