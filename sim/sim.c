@@ -219,17 +219,17 @@ static void deadlock(weft__sim *s)
     weft__trace(s, WEFT__EV_FAIL, -1, 0, WEFT_EDEADLK, 0, s->message);
 }
 
-static weft__worker *pick(weft__sim *s, weft__worker *cur);
+static weft__worker *pick(weft__sim *s);
 
 /* No worker is enabled: the clock jumps to the next timer and the pick is
  * made again, or nothing will ever run again (a deadlock, reported). */
-static WEFT_NOINLINE weft__worker *pick_after_clock(weft__sim *s, weft__worker *cur)
+static WEFT_NOINLINE weft__worker *pick_after_clock(weft__sim *s)
 {
     if (!advance_clock(s)) {
         deadlock(s);
         return NULL;
     }
-    return pick(s, cur);
+    return pick(s);
 }
 
 /* Two or more are enabled: the decision source chooses among them. */
@@ -258,23 +258,21 @@ static inline unsigned collect(weft__sim *s, weft__worker *cur)
     return n;
 }
 
-/* Choose the next worker to run. cur (may be NULL) is the worker asking at a
- * scheduling point: it is ready, so it is enabled and offered first, and
- * choice 0 means "no switch". NULL: nothing can run (deadlock or stop).
- * Every call is a tail call, so pick saves no registers. */
-static weft__worker *pick(weft__sim *s, weft__worker *cur)
+/* Choose the next worker to run when none is running (a run starts, a
+ * worker parks); a scheduling point collects its own candidates, itself
+ * first (sched_point_pick). NULL: nothing can run (deadlock or stop). Every
+ * call is a tail call, so pick saves no registers. */
+static weft__worker *pick(weft__sim *s)
 {
     if (stopping(s->rt))
         return NULL;
-    bool cur_first = cur != NULL;
-    WEFT_INVARIANT(!cur || s->vw[cur->index].vstate == WEFT__V_READY, "pick: the asking worker is not ready");
-    unsigned n = collect(s, cur);
+    unsigned n = collect(s, NULL);
     weft__worker **cands = s->cands;
     if (n == 1)
         return cands[0];
     if (n > 1)
-        return pick_decide(s, cands, n, cur_first);
-    return pick_after_clock(s, cur);
+        return pick_decide(s, cands, n, false);
+    return pick_after_clock(s);
 }
 
 static void switch_to(weft__sim *s, weft__ctx *from, weft__worker *next)
@@ -319,7 +317,7 @@ static int sim_run(weft_rt *rt)
     s->steps = 0;
     weft__watchdog_arm(s);
     weft__ctx_init_host(&rt->host_ctx);
-    weft__worker *next = pick(s, NULL);
+    weft__worker *next = pick(s);
     if (next)
         switch_to(s, &rt->host_ctx, next);
     weft__tls_worker = NULL;
@@ -351,8 +349,8 @@ static WEFT_NOINLINE void sched_point_decide(weft__sim *s, weft__worker *w, unsi
     switch_to(s, save, next);
 }
 
-/* A scheduling point after its step: pick(s, w), with its candidates
- * collected here. When w alone is enabled (or the run stops) nothing is
+/* A scheduling point after its step: the enabled workers, w first (choice 0
+ * means "no switch"). When w alone is enabled (or the run stops) nothing is
  * decided and w goes on, so it is never marked ready. */
 static inline void sched_point_pick(weft__sim *s, weft__worker *w)
 {
@@ -394,7 +392,7 @@ static void sim_park(weft__worker *w, uint64_t deadline)
     v->wakeup = false;
     v->resume = &w->loop_ctx;
     s->progress.v++;
-    weft__worker *next = pick(s, NULL);
+    weft__worker *next = pick(s);
     if (next == w) {
         v->vstate = WEFT__V_RUNNING;
     } else if (!next) {
