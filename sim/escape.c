@@ -90,7 +90,7 @@ static void escaped(weft__task *t, const char *call, const char *instead)
     weft__sim_failf(t->rt, WEFT_EFAILED,
                     "escape: task %llu (%s) called %s, which the simulator does not control and no seed can "
                     "replay; use %s",
-                    (unsigned long long)t->node.task_id, t->name ? t->name : "unnamed", call, instead);
+                    (unsigned long long)t->node.task_id, weft__task_label(t), call, instead);
 }
 
 #define CHECK_ESCAPE(call, instead)                                                                          \

@@ -113,7 +113,8 @@ void weft__simnet_free(weft__sim *s)
 
 weft_node *weft__node_of(weft__simnet *n, const weft__task *t)
 {
-    return t && t->io_node ? (weft_node *)t->io_node : n->nodes[0];
+    weft_node *node = t ? weft__task_node(t) : NULL;
+    return node ? node : n->nodes[0];
 }
 
 static bool is_loopback(const weft__addr *a)
@@ -180,7 +181,7 @@ int weft__simio_submit(weft__worker *w, weft__io *op)
     if (op->kind != WEFT__IO_CLOSE && op->kind != WEFT__IO_RELEASE) {
         /* A task of a node that crashed since it was spawned is dead: its IO
          * never reaches the world again. */
-        if (node->down || (t && t->io_node && t->io_node_life != node->head.life))
+        if (node->down || (t && weft__task_node(t) && weft__task_cold_of(t)->io_node_life != node->head.life))
             return WEFT_ECANCELED;
         if (node->paused) {
             op->bk[3] = WAIT_PAUSED;
@@ -219,7 +220,7 @@ static uint64_t to_local(const weft_node *node, uint64_t g)
 
 uint64_t weft__simio_node_time(const weft__task *t, uint64_t time, bool local)
 {
-    const weft_node *node = t ? t->io_node : NULL;
+    const weft_node *node = t ? weft__task_node(t) : NULL;
     if (!node || (node->skew_ns == 0 && node->drift_ppm == 0) || time == UINT64_MAX)
         return time;
     if (local)
@@ -291,7 +292,7 @@ int weft_node_new(weft_node **out, const char *name, const char *addr)
 weft_node *weft_node_current(void)
 {
     weft__task *t = weft__current();
-    return t ? t->io_node : NULL;
+    return t ? weft__task_node(t) : NULL;
 }
 
 const char *weft_node_name(const weft_node *n)
@@ -306,7 +307,7 @@ static void kill_tasks(weft_rt *rt, weft_node *node)
     for (uint32_t i = 0; i < slots; i++) {
         weft__task *t = weft__task_at(rt, i);
         unsigned st = weft__task_get_state(t);
-        if (st == WEFT__T_FREE || st == WEFT__T_FINISHED || st == WEFT__T_ABANDONED || t->io_node != node)
+        if (st == WEFT__T_FREE || st == WEFT__T_FINISHED || st == WEFT__T_ABANDONED || weft__task_node(t) != node)
             continue;
         weft__cancel_task(rt, t, WEFT_ECANCELED);
     }

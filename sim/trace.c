@@ -131,7 +131,7 @@ static uint64_t text_hash(weft__sim *s, const char *text)
 static WEFT_NOINLINE void on_hook_text_any(weft__sim *s, weft_hook_event ev, const weft__worker *w,
                                            const weft__task *t, int status, const char *reason)
 {
-    const char *text = ev == WEFT_HOOK_PARK ? reason : t ? t->name : NULL;
+    const char *text = ev == WEFT_HOOK_PARK ? reason : t ? weft__task_name(t) : NULL;
     if (text && ev == WEFT_HOOK_SPAWN && s->record)
         text = keep_name(s, text); /* hashed by content either way */
     weft__trace_text_hashed(s, WEFT__EV_HOOK, w ? (int)w->index : -1, (unsigned)ev, status, t ? t->node.task_id : 0,

@@ -49,7 +49,7 @@ static void report(weft__sim *s)
     weft__fmt_str(buf, sizeof buf, &n, "weft: watchdog: task ");
     weft__fmt_u64(buf, sizeof buf, &n, t ? t->node.task_id : 0);
     weft__fmt_str(buf, sizeof buf, &n, " (");
-    weft__fmt_str(buf, sizeof buf, &n, t ? (t->name ? t->name : "unnamed") : "a worker loop or timer callback");
+    weft__fmt_str(buf, sizeof buf, &n, t ? weft__task_label(t) : "a worker loop or timer callback");
     weft__fmt_str(buf, sizeof buf, &n, ") ran for ");
     weft__fmt_u64(buf, sizeof buf, &n, dog.bound_ms);
     weft__fmt_str(buf, sizeof buf, &n, " ms of real time without a scheduling point (a loop that never calls "

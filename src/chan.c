@@ -400,7 +400,7 @@ static WEFT_ALWAYS_INLINE int chan_op(weft_chan *ch, bool send, void *elem, bool
          * hand; anything else (a spent budget may even move the task to
          * another worker) goes the long way. */
         self = w ? w->current : NULL;
-        if (WEFT_LIKELY(self && !(self->flags & WEFT__F_NOSTACK) && !self->scope && w->coop_budget > 1 &&
+        if (WEFT_LIKELY(self && !(self->flags & (WEFT__F_NOSTACK | WEFT__F_SCOPED)) && w->coop_budget > 1 &&
                         !(weft__ld(&self->cancel, WEFT__RELAXED) & WEFT__CANCEL_REQUESTED))) {
             w->coop_budget--;
         } else {
@@ -549,8 +549,11 @@ static int poll_cases(weft_select_case *cases, size_t n)
     weft__task *self = w ? w->current : NULL;
     size_t start = 0;
     if (self) {
-        start = self->select_rr < n ? self->select_rr : 0; /* no division on this path */
-        self->select_rr = (uint8_t)(start + 1);
+        weft__task_cold *c = weft__task_cold_of(self);
+        if (self->flags & WEFT__F_SELECTED)
+            start = c->select_rr < n ? c->select_rr : 0; /* no division on this path */
+        self->flags |= WEFT__F_SELECTED;
+        c->select_rr = (uint8_t)(start + 1);
     }
     size_t ready[WEFT_SELECT_MAX];
     bool exact = peek_exact(w, cases, n);

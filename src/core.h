@@ -92,6 +92,8 @@ enum weft__task_flags {
                                         all if cancelled before it starts */
     WEFT__F_CALLED = 1u << 9,        /* fn was called: `locals` and `result`
                                         replace `fn` and `arg` */
+    WEFT__F_SCOPED = 1u << 10,       /* it runs in a scope: weft__task_cold's scope */
+    WEFT__F_SELECTED = 1u << 11,     /* weft__task_cold's select_rr is set */
 };
 
 /* [atomic] t->cancel: set by any thread, read by the task. */
@@ -180,19 +182,21 @@ typedef struct weft__wait {
     bool timeoutable;         /* a scope deadline may end it */
 } weft__wait;
 
-/* 168 bytes (release build): spawning a burst of tasks writes every queued
- * record once, so the record stays small. What is bound only once a task
- * runs shares the room of what it no longer needs: fn gives way to locals,
- * arg to result and stack_size to read_holds when fn is called
- * (weft__task_call; WEFT__F_CALLED says which is there), wait_result to
- * finish_status when it ends, and the wait state lives in the waiting
- * frame. A spawn writes each field once (task_init in task.c, which a new
- * field must join). */
+/* 136 bytes on LP64 (asserted below): spawning a burst of tasks writes
+ * every queued record once, and a cold burst pays a page fault for every 30
+ * records, so the record stays small. What is bound only once a task runs
+ * shares the room of what it no longer needs: fn gives way to locals, arg to
+ * result and stack_size to read_holds when fn is called (weft__task_call;
+ * WEFT__F_CALLED says which is there), wait_result to finish_status when it
+ * ends; the wait state lives in the waiting frame, and what few tasks have
+ * (a name, a simulated node, a scope, a select's round-robin start) beside
+ * the chunk (weft__task_cold). A spawn writes each field once (task_init in
+ * task.c, which a new field must join). */
 struct weft__task {
     weft_runq_node node; /* must stay first: queues hold tasks by it */
     uint32_t slot, gen;       /* gen: [atomic] read by handle checks */
-    weft__ctx ctx;
-    weft__stack *stack;
+    weft__ctx ctx;            /* [owner] saved while it is switched out */
+    weft__stack *stack;       /* [owner] bound at first run */
     union {
         weft_fn fn;                 /* until it is called */
         struct weft__locals *locals; /* [owner] then: task-local storage, or NULL */
@@ -201,13 +205,10 @@ struct weft__task {
         void *arg;                  /* until fn is called */
         void *result;               /* then (NULL if fn never ran, from finish on) */
     };
-    const char *name;
     weft_rt *rt;              /* [init] */
     weft__worker *worker;     /* [owner] where it runs or last ran */
     weft__aword join;         /* [atomic] WEFT__JOIN_… or the joiner */
     weft__wait *wait;         /* [lock wait_lock] the wait it is in, or NULL */
-    weft__scope_state *scope; /* [owner] innermost scope it runs in */
-    void *io_node;            /* [init] the simulated node it runs on, or NULL */
     weft__a32 state;          /* [atomic] enum weft__task_state */
     weft__a32 cancel;         /* [atomic] enum weft__cancel_bits */
     weft__a32 wait_lock;      /* guards `wait` and what it points to */
@@ -221,12 +222,74 @@ struct weft__task {
         uint32_t read_holds;  /* [owner] from fn's call: reader-writer locks it
                                  holds for reading */
     };
-    uint32_t io_node_life;    /* [init] that node's life when it was spawned */
     uint16_t flags;           /* [owner] enum weft__task_flags */
-    uint8_t engine;           /* index of its engine */
-    uint8_t pin;              /* worker index when PINNED (< WEFT_WORKERS_MAX) */
-    uint8_t select_rr;        /* round-robin start for weft_select (<= WEFT_SELECT_MAX) */
+    uint8_t engine : 7;       /* [init] index of its engine */
+    uint8_t has_cold : 1;     /* [init] weft__task_cold's name and node are set */
+    uint8_t pin;              /* [init] worker index when PINNED (< WEFT_WORKERS_MAX) */
 };
+
+/* The fields few tasks use, one per record in an array after the chunk's
+ * records: a page of it is faulted in only when a task of that page writes
+ * one. Each part says what makes it valid, so nobody has to clear the array:
+ * name and node are written at spawn ([init], t->has_cold), scope and
+ * select_rr by the task itself ([owner], its flags WEFT__F_SCOPED and
+ * WEFT__F_SELECTED). */
+typedef struct weft__task_cold {
+    const char *name;
+    void *io_node;             /* the simulated node it runs on, or NULL */
+    weft__scope_state *scope;  /* innermost scope it runs in */
+    uint32_t io_node_life;     /* that node's life when it was spawned */
+    uint8_t select_rr;         /* round-robin start for weft_select (<= WEFT_SELECT_MAX) */
+} weft__task_cold;
+
+/* The saved context stays in the record: in the stack's descriptor (128
+ * bytes) it cost a 2-worker yield a fifth of its speed, one more line to
+ * load on every switch. Sanitizer and ucontext builds keep more in it. */
+#if UINTPTR_MAX == UINT64_MAX && !defined(WEFT_ASAN) && !defined(WEFT_TSAN) && !defined(WEFT_UCONTEXT)
+_Static_assert(sizeof(weft__task) == 136, "the task record grew: a cold burst faults in every byte of it");
+#endif
+_Static_assert(WEFT_ENGINES_MAX <= 128, "weft__task.engine has 7 bits");
+
+/* A record's cold part: records are carved WEFT__TASK_CHUNK at a time, slot
+ * by slot, with the cold array right after them (grow_chunks, task.c). */
+static inline weft__task_cold *weft__task_cold_of(const weft__task *t)
+{
+    const weft__task *first = t - t->slot % WEFT__TASK_CHUNK;
+    return (weft__task_cold *)(uintptr_t)(first + WEFT__TASK_CHUNK) + t->slot % WEFT__TASK_CHUNK;
+}
+
+static inline const char *weft__task_name(const weft__task *t)
+{
+    return t->has_cold ? weft__task_cold_of(t)->name : NULL;
+}
+
+/* For messages: never NULL. */
+static inline const char *weft__task_label(const weft__task *t)
+{
+    const char *name = weft__task_name(t);
+    return name ? name : "unnamed";
+}
+
+static inline void *weft__task_node(const weft__task *t)
+{
+    return t->has_cold ? weft__task_cold_of(t)->io_node : NULL;
+}
+
+/* The innermost scope t runs in, or NULL. The owner only. */
+static inline weft__scope_state *weft__task_scope(const weft__task *t)
+{
+    return WEFT_UNLIKELY(t->flags & WEFT__F_SCOPED) ? weft__task_cold_of(t)->scope : NULL;
+}
+
+static inline void weft__task_set_scope(weft__task *t, weft__scope_state *st)
+{
+    if (st) {
+        weft__task_cold_of(t)->scope = st;
+        t->flags |= WEFT__F_SCOPED;
+    } else {
+        t->flags &= (uint16_t)~WEFT__F_SCOPED;
+    }
+}
 
 /* ------------------------------------------------------------------------ */
 /* Timer wheel                                                               */
@@ -519,7 +582,7 @@ static inline uint64_t weft__task_now(const weft__task *t)
 {
     weft_rt *rt = t->rt;
     uint64_t now = rt->backend->now(rt);
-    return WEFT_UNLIKELY(t->io_node != NULL) && rt->backend->node_time ? rt->backend->node_time(t, now, true) : now;
+    return WEFT_UNLIKELY(t->has_cold) && rt->backend->node_time ? rt->backend->node_time(t, now, true) : now;
 }
 
 static inline unsigned weft__task_get_state(weft__task *t)
@@ -766,7 +829,7 @@ static inline int weft__blocking_entry(weft__task **out, const char *what)
     weft__task *t = w ? w->current : NULL;
     /* The common case in one test: a fiber task, not cancelled, in no scope,
      * with budget left. */
-    if (WEFT_LIKELY(t && !(t->flags & WEFT__F_NOSTACK) && !t->scope && w->coop_budget > 1 &&
+    if (WEFT_LIKELY(t && !(t->flags & (WEFT__F_NOSTACK | WEFT__F_SCOPED)) && w->coop_budget > 1 &&
                     !(weft__ld(&t->cancel, WEFT__RELAXED) & WEFT__CANCEL_REQUESTED))) {
         w->coop_budget--;
         *out = t;
@@ -789,7 +852,7 @@ static WEFT_ALWAYS_INLINE int weft__block(weft__task *t, int kind, void *obj, we
      * runs, so no wake can come before the switch), nor have the wait lock
      * and the claim word, and there is no deadline to arm. The same stores
      * and hooks as weft__block_any's serial path, in the same order. */
-    if (!rt->serial || deadline != WEFT_NO_DEADLINE || t->scope || (kind & WEFT__W_EXTERNAL) ||
+    if (!rt->serial || deadline != WEFT_NO_DEADLINE || (t->flags & WEFT__F_SCOPED) || (kind & WEFT__W_EXTERNAL) ||
         (weft__ld(&t->cancel, WEFT__RELAXED) & WEFT__CANCEL_REQUESTED))
         return weft__block_any(t, kind, obj, unlink, deadline);
     uint16_t flags = t->flags;

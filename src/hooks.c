@@ -98,7 +98,7 @@ static WEFT_NOINLINE void dispatch_all(weft_rt *rt, const weft__hook_set *set, w
     weft_hook_info info = {
         .event = ev,
         .task_id = t ? t->node.task_id : 0,
-        .task_name = t ? t->name : NULL,
+        .task_name = t ? weft__task_name(t) : NULL,
         .worker = w ? (int)w->index : -1,
         .now = rt->backend->now(rt),
         .status = status,

@@ -40,7 +40,7 @@ static void finish(weft__worker *w, weft__task *t)
     unsigned from = weft__task_get_state(t);
     WEFT_INVARIANT(from == WEFT__T_RUNNING || from == WEFT__T_QUEUED || from == WEFT__T_NEW,
                    "task %llu (%s) finished from state %s", (unsigned long long)t->node.task_id,
-                   t->name ? t->name : "unnamed", weft__task_state_name(from));
+                   weft__task_label(t), weft__task_state_name(from));
     if (!(t->flags & WEFT__F_STARTFAIL))
         t->finish_status = 0; /* its last wait's result was here */
     if (!t->finish_status && (weft__ld(&t->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_LIVE))
@@ -124,7 +124,7 @@ void weft__task_entry(void *transfer)
     weft__task *t = transfer;
     weft__ctx_entered(&t->ctx);
     weft__task_call(t);
-    if (WEFT_UNLIKELY(t->scope != NULL))
+    if (WEFT_UNLIKELY(t->flags & WEFT__F_SCOPED))
         weft__scopes_left_open(t);
     /* Through weft__switch_away like every other way out: an inlined copy
      * of its finish here saved a few instructions per spawn but cost

@@ -20,7 +20,7 @@ static void describe_wait(const weft__task *t, char *buf, size_t len)
         unsigned os = owner ? weft__task_get_state(owner) : WEFT__T_FREE;
         if (owner && owner->node.task_id == m->owner_id && os != WEFT__T_FINISHED && os != WEFT__T_FREE) {
             snprintf(buf, len, "a mutex held by task %llu (%s)", (unsigned long long)owner->node.task_id,
-                     owner->name ? owner->name : "unnamed");
+                     weft__task_label(owner));
             return;
         }
         if (owner) {
@@ -31,7 +31,7 @@ static void describe_wait(const weft__task *t, char *buf, size_t len)
     if (kind == WEFT__W_JOIN && obj) {
         const weft__task *target = obj;
         snprintf(buf, len, "joining task %llu (%s)", (unsigned long long)target->node.task_id,
-                 target->name ? target->name : "unnamed");
+                 weft__task_label(target));
         return;
     }
     snprintf(buf, len, "a %s", what);
@@ -51,7 +51,7 @@ size_t weft__blocked_tasks(weft_rt *rt, char *out, size_t len)
         describe_wait(t, what, sizeof what);
         if (used < len) {
             int w = snprintf(out + used, len - used, "  task %llu (%s) waits on %s\n",
-                             (unsigned long long)t->node.task_id, t->name ? t->name : "unnamed", what);
+                             (unsigned long long)t->node.task_id, weft__task_label(t), what);
             used += w > 0 ? (size_t)w : 0;
         }
         n++;

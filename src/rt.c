@@ -505,7 +505,7 @@ static void report(weft_rt *rt, const weft__task *t, const char *what)
     if (rt->quiet || !WEFT_DEBUG)
         return;
     fprintf(stderr, "weft: shutdown: task %llu (%s) %s\n", (unsigned long long)t->node.task_id,
-            t->name ? t->name : "unnamed", what);
+            weft__task_label(t), what);
 }
 
 /* Move the workers' live counts into rt->live (no worker runs): with

@@ -3,7 +3,7 @@
  * siblings, and a deadline times out every blocking call inside it.
  *
  * The user's weft_scope is a handle; the state lives in the runtime, and
- * every task finds it through its own chain of scopes (t->scope, ->parent),
+ * every task finds it through its own chain of scopes (weft__task_scope, ->parent),
  * never through the handle. So a task that returns with a scope still open
  * leaves nothing pointing into its dead frame: the runtime reports it and
  * cancels and joins the children itself (weft__scopes_left_open).
@@ -58,7 +58,7 @@ static inline void scope_unlock(weft__scope_state *st)
 /* The open scope s among the calling task's scopes, or NULL. */
 static weft__scope_state *find(const weft__task *t, const weft_scope *s)
 {
-    for (weft__scope_state *st = t ? t->scope : NULL; st; st = st->parent)
+    for (weft__scope_state *st = t ? weft__task_scope(t) : NULL; st; st = st->parent)
         if (st->handle == s)
             return st;
     return NULL;
@@ -107,7 +107,7 @@ int weft_scope_init(weft_scope *s, unsigned flags)
     if (!st)
         return WEFT_ENOMEM;
     st->handle = s;
-    st->parent = self->scope;
+    st->parent = weft__task_scope(self);
     st->owner = self;
     st->flags = flags;
     st->serial = w->serial;
@@ -115,7 +115,7 @@ int weft_scope_init(weft_scope *s, unsigned flags)
     weft_timer_init(&st->timer);
     s->magic = SCOPE_MAGIC;
     s->state = st;
-    self->scope = st;
+    weft__task_set_scope(self, st);
     /* Known to the runtime, which frees what an abandoned owner leaves. */
     weft_rt *rt = w->rt;
     weft__spin_lock(&rt->scopes_lock);
@@ -214,7 +214,7 @@ static void child_done(scope_child *c, int result)
 static void *child_main(void *arg)
 {
     scope_child *c = arg;
-    weft__current()->scope = c->scope;
+    weft__task_set_scope(weft__current(), c->scope);
     c->result = c->fn(c->arg);
     /* Its result is where its arg was (weft__task_call): nobody joins a
      * scope's child, so the record keeps c there for child_finished. */
@@ -287,7 +287,7 @@ static void wait_children(weft__task *self, weft__scope_state *st)
 static void close_scope(weft__task *self, weft__scope_state *st)
 {
     weft_rt *rt = self->rt;
-    self->scope = st->parent;
+    weft__task_set_scope(self, st->parent);
     weft__spin_lock(&rt->scopes_lock);
     weft__list_remove(&rt->scopes, &st->link);
     weft__spin_unlock(&rt->scopes_lock);
@@ -304,7 +304,7 @@ int weft_scope_join(weft_scope *s)
     weft__task *self = w->current;
     if (st->owner != self)
         return WEFT_MISUSE(WEFT_EPERM, "weft_scope_join: only the task that opened the scope can join it");
-    if (self->scope != st)
+    if (weft__task_scope(self) != st)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_scope_join: join nested scopes before the scopes around them");
     bool cancelled = weft__ld(&self->cancel, WEFT__ACQUIRE) & WEFT__CANCEL_REQUESTED;
     if (cancelled)
@@ -320,14 +320,14 @@ int weft_scope_join(weft_scope *s)
 
 void weft__scopes_left_open(weft__task *t)
 {
-    while (t->scope && t->scope->owner == t) {
-        weft__scope_state *st = t->scope;
+    weft__scope_state *st;
+    while ((st = weft__task_scope(t)) && st->owner == t) {
         weft__worker *w = weft__tls_worker;
         weft__hook(t->rt, WEFT_HOOK_ERROR, w, t, WEFT_EPERM, "returned inside an open scope");
         (void)WEFT_MISUSE(WEFT_EPERM,
                           "task %llu (%s) returned without joining the scope it opened: its children are "
                           "cancelled and joined for it",
-                          (unsigned long long)t->node.task_id, t->name ? t->name : "unnamed");
+                          (unsigned long long)t->node.task_id, weft__task_label(t));
         weft__scope_interrupt_children(st, WEFT_ECANCELED);
         weft_cancel_shield(1); /* these waits must finish */
         wait_children(t, st);

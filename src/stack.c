@@ -385,7 +385,7 @@ static void report_overflow(const weft__task *t, const weft__stack *s)
     weft__fmt_str(buf, sizeof buf, &n, "weft: task ");
     weft__fmt_u64(buf, sizeof buf, &n, t ? t->node.task_id : 0);
     weft__fmt_str(buf, sizeof buf, &n, " (");
-    weft__fmt_str(buf, sizeof buf, &n, t && t->name ? t->name : (t ? "unnamed" : "worker loop"));
+    weft__fmt_str(buf, sizeof buf, &n, t ? weft__task_label(t) : "worker loop");
     weft__fmt_str(buf, sizeof buf, &n, ") overflowed its ");
     weft__fmt_u64(buf, sizeof buf, &n, s->size);
     weft__fmt_str(buf, sizeof buf, &n, "-byte stack\n");

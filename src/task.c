@@ -27,7 +27,7 @@ void weft__task_bad_transition(weft__task *t, unsigned from, unsigned to)
 {
     unsigned was = weft__task_get_state(t);
     weft__invariant_failed(__FILE__, __LINE__, "task %llu (%s) went %s -> %s but was %s",
-                           (unsigned long long)t->node.task_id, t->name ? t->name : "unnamed",
+                           (unsigned long long)t->node.task_id, weft__task_label(t),
                            weft__task_state_name(from), weft__task_state_name(to), weft__task_state_name(was));
 }
 
@@ -89,6 +89,9 @@ weft__task *weft__task_from_handle(weft_rt *rt, weft_task *h)
     return weft__task_get_state(t) != WEFT__T_FREE ? t : NULL;
 }
 
+/* A chunk: its records, then their cold parts (weft__task_cold_of). */
+#define CHUNK_BYTES (WEFT__TASK_CHUNK * (sizeof(weft__task) + sizeof(weft__task_cold)))
+
 /* An old index stays readable until the runtime goes (rule 8). */
 typedef struct retired_index {
     struct retired_index *next;
@@ -122,7 +125,7 @@ static int grow_chunks(weft_rt *rt)
     }
     /* Not zeroed: a record is initialized when first handed out, so an
      * idle runtime touches one record's worth of the chunk, not all of it. */
-    weft__task *c = weft__alloc(rt, WEFT__TASK_CHUNK * sizeof *c);
+    weft__task *c = weft__alloc(rt, CHUNK_BYTES);
     if (!c)
         return WEFT_ENOMEM;
     index[rt->nchunks++] = c;
@@ -244,23 +247,10 @@ static WEFT_ALWAYS_INLINE void task_init(weft__task *t, weft_rt *rt, const weft_
     t->stack = NULL;
     t->fn = fn;
     t->arg = arg;
-    t->name = o ? o->name : NULL;
     t->rt = rt;
     t->worker = NULL;
     t->join.v = WEFT__JOIN_NONE;
     t->wait = NULL;
-    t->scope = NULL;
-    /* A task runs on the simulated node it is spawned on, else its parent's. */
-    if (o && o->node) {
-        t->io_node = o->node;
-        t->io_node_life = ((const weft__node_head *)o->node)->life;
-    } else if (parent && parent->rt == rt) {
-        t->io_node = parent->io_node;
-        t->io_node_life = parent->io_node_life;
-    } else {
-        t->io_node = NULL;
-        t->io_node_life = 0;
-    }
     t->cancel.v = 0;
     t->wait_lock.v = 0;
     t->wait_result = 0;
@@ -268,7 +258,18 @@ static WEFT_ALWAYS_INLINE void task_init(weft__task *t, weft_rt *rt, const weft_
     t->flags = o && (o->flags & WEFT_SPAWN_NOSTACK) ? WEFT__F_NOSTACK : 0;
     t->engine = 0;
     t->pin = 0;
-    t->select_rr = 0;
+    /* A task runs on the simulated node it is spawned on, else its parent's. */
+    const char *name = o ? o->name : NULL;
+    void *node = o && o->node ? o->node : parent && parent->rt == rt ? weft__task_node(parent) : NULL;
+    t->has_cold = name || node;
+    if (t->has_cold) {
+        weft__task_cold *c = weft__task_cold_of(t);
+        c->name = name;
+        c->io_node = node;
+        c->io_node_life = !node ? 0
+                          : o && o->node ? ((const weft__node_head *)node)->life
+                                         : weft__task_cold_of(parent)->io_node_life;
+    }
 }
 
 /* Inline in the spawn path; weft__task_new for the rest. */
@@ -317,7 +318,7 @@ void weft__tasks_free(weft_rt *rt)
 {
     weft__task **index = chunk_index(rt);
     for (uint32_t i = 0; i < rt->nchunks; i++)
-        weft__free(rt, index[i], WEFT__TASK_CHUNK * sizeof(weft__task));
+        weft__free(rt, index[i], CHUNK_BYTES);
     weft__free(rt, index, rt->chunk_cap * sizeof *index);
     for (retired_index *r = (retired_index *)rt->retired_chunks; r;) {
         retired_index *next = r->next;
@@ -705,7 +706,7 @@ uint64_t weft_task_id(void)
 const char *weft_task_name(void)
 {
     weft__task *t = weft__current();
-    return t ? t->name : NULL;
+    return t ? weft__task_name(t) : NULL;
 }
 
 int weft_worker_index(void)

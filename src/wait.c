@@ -22,7 +22,7 @@ int weft__blocking_entry_slow(weft__task **out, const char *what)
     if (t->flags & WEFT__F_NOSTACK) {
         weft__hook(w->rt, WEFT_HOOK_ERROR, w, t, WEFT_EPERM, what);
         return WEFT_MISUSE(WEFT_EPERM, "%s: task %llu (%s) was spawned with WEFT_SPAWN_NOSTACK and cannot block", what,
-                           (unsigned long long)t->node.task_id, t->name ? t->name : "unnamed");
+                           (unsigned long long)t->node.task_id, weft__task_label(t));
     }
     if (w->coop_budget <= 1) {
         /* Out of budget: let the rest of the queue run first. */
@@ -34,8 +34,8 @@ int weft__blocking_entry_slow(weft__task **out, const char *what)
     }
     if (weft__cancel_pending(t))
         return WEFT_ECANCELED;
-    if (t->scope) {
-        uint64_t d = weft__scope_deadline(t->scope, WEFT_NO_DEADLINE);
+    if (t->flags & WEFT__F_SCOPED) {
+        uint64_t d = weft__scope_deadline(weft__task_scope(t), WEFT_NO_DEADLINE);
         if (d != WEFT_NO_DEADLINE && weft__task_now(t) >= d)
             return WEFT_ETIMEDOUT;
     }
@@ -96,10 +96,10 @@ int weft__block_any(weft__task *t, int kind_flags, void *obj, weft__unlink_fn un
     bool uncancellable = (t->flags & WEFT__F_UNCANCELLABLE) != 0;
     /* An uncancellable wait (re-taking a mutex after a condition wait) is
      * not cut short by a scope deadline either. */
-    uint64_t eff = uncancellable || !t->scope ? deadline : weft__scope_deadline(t->scope, deadline);
+    uint64_t eff = uncancellable || !(t->flags & WEFT__F_SCOPED) ? deadline : weft__scope_deadline(weft__task_scope(t), deadline);
     /* Deadlines are read on the clock of the task's node (skew, drift); the
      * timer wheel runs on the runtime's. */
-    if (WEFT_UNLIKELY(t->io_node != NULL) && rt->backend->node_time && eff != WEFT_NO_DEADLINE)
+    if (WEFT_UNLIKELY(t->has_cold) && rt->backend->node_time && eff != WEFT_NO_DEADLINE)
         eff = rt->backend->node_time(t, eff, false);
     bool timed = eff != WEFT_NO_DEADLINE;
     weft_timer tm;
@@ -190,7 +190,7 @@ static WEFT_NOINLINE void wake_any_other(weft__task *t, int result, weft__worker
             continue;
         }
         WEFT_INVARIANT(s == WEFT__T_PARKED, "task %llu (%s) woken twice or while %s", (unsigned long long)t->node.task_id,
-                       t->name ? t->name : "unnamed", weft__task_state_name(s));
+                       weft__task_label(t), weft__task_state_name(s));
         if (weft__task_cas(t, WEFT__T_PARKED, WEFT__T_QUEUED)) {
             weft__schedule(rt, t, true);
             break;

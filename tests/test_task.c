@@ -106,6 +106,69 @@ static void *self_join(void *arg)
     return NULL;
 }
 
+/* ---- what few tasks have lives beside the record ---- */
+
+/* A name, a scope and a select's start are kept outside the record and are
+ * valid only for the task that set them: the next task in the same record
+ * must see none of them. */
+static void *named_scoped_selecting(void *arg)
+{
+    (void)arg;
+    ck_assert_str_eq(weft_task_name(), "first");
+    weft_scope s;
+    ck_assert_weft(weft_scope_init(&s, 0), 0);
+    ck_assert_weft(weft_scope_set_deadline(&s, weft_now() + 1000000000), 0);
+    weft_chan *ch;
+    ck_assert_weft(weft_chan_new(&ch, sizeof(int), 1), 0);
+    int v = 7, got = 0;
+    weft_select_case c = {ch, WEFT_SELECT_SEND, &v, 0};
+    ck_assert_int_eq(weft_select(&c, 1, WEFT_NO_DEADLINE), 0);
+    c = (weft_select_case){ch, WEFT_SELECT_RECV, &got, 0};
+    ck_assert_int_eq(weft_select(&c, 1, WEFT_NO_DEADLINE), 0);
+    ck_assert_int_eq(got, 7);
+    ck_assert_weft(weft_chan_free(ch), 0);
+    ck_assert_weft(weft_scope_join(&s), 0);
+    return NULL;
+}
+
+static void *plain_after(void *arg)
+{
+    ck_assert_ptr_null(weft_task_name());
+    /* Past the first task's scope deadline (in simulation; a millisecond on
+     * real threads): a scope it inherited would cut this sleep short, and
+     * its wait would read a freed scope. */
+    ck_assert_weft(weft_sleep(*(const uint64_t *)arg), 0);
+    return (void *)0x600D;
+}
+
+static void *record_reuse_root(void *arg)
+{
+    weft_spawn_opts o;
+    memset(&o, 0, sizeof o);
+    o.name = "first";
+    weft_task *a, *b;
+    ck_assert_weft(weft_spawn_ex(&a, named_scoped_selecting, NULL, &o), 0);
+    uint32_t slot_a = (uint32_t)(uintptr_t)a; /* a handle's low half is its record's slot (task.c) */
+    ck_assert_weft(weft_join(a, NULL), 0);
+    ck_assert_weft(weft_spawn(&b, plain_after, arg), 0);
+    ck_assert_uint_eq((uint32_t)(uintptr_t)b, slot_a); /* the same record, freed by the join */
+    void *r = NULL;
+    ck_assert_weft(weft_join(b, &r), 0);
+    ck_assert_ptr_eq(r, (void *)0x600D);
+    ck_assert_str_eq(weft_task_name(), "root");
+    return NULL;
+}
+
+START_TEST(a_reused_record_forgets_the_name_and_scope_of_its_last_task)
+{
+    uint64_t sleep_ns = 2000000000;
+    ck_assert_weft(run_in(NULL, record_reuse_root, &sleep_ns, NULL), 0);
+    weft_config c = threaded_config();
+    sleep_ns = 1000000;
+    ck_assert_weft(run_in(&c, record_reuse_root, &sleep_ns, NULL), 0);
+}
+END_TEST
+
 START_TEST(calls_outside_a_runtime)
 {
     weft_task *t = (weft_task *)1;
@@ -633,6 +696,7 @@ Suite *suite_task(void)
     tcase_add_test(tc, records_freed_by_a_burst_serve_the_next_burst_and_foreign_spawns);
     tcase_add_test(tc, misuse_returns_codes_and_leaves_the_runtime_usable);
     tcase_add_test(tc, calls_outside_a_runtime);
+    tcase_add_test(tc, a_reused_record_forgets_the_name_and_scope_of_its_last_task);
     tcase_add_test(tc, cancel_semantics);
     tcase_add_test(tc, cancellation_is_sticky_and_a_cancelled_joiner_lets_go);
     tcase_add_test(tc, a_shield_lets_cancelled_cleanup_block);
