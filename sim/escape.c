@@ -87,7 +87,7 @@ static weft__task *simulated_task(void)
  * simulator offers. Does not return. */
 static void escaped(weft__task *t, const char *call, const char *instead)
 {
-    weft__sim_failf(t->rt, WEFT_EFAILED,
+    weft__sim_failf(weft__task_rt(t), WEFT_EFAILED,
                     "escape: task %llu (%s) called %s, which the simulator does not control and no seed can "
                     "replay; use %s",
                     (unsigned long long)t->node.task_id, weft__task_label(t), call, instead);

@@ -199,7 +199,7 @@ int weft__simio_submit(weft__worker *w, weft__io *op)
 bool weft__simio_cancel(weft__io *op)
 {
     if (op->bk[3] == WAIT_PAUSED) {
-        weft_node *node = weft__node_of(weft__sim_of(op->task->rt)->net, op->task);
+        weft_node *node = weft__node_of(weft__sim_of(weft__task_rt(op->task))->net, op->task);
         weft__list_remove(&node->paused_ops, &op->link);
         op->bk[3] = 0;
         return weft__io_claim(op);

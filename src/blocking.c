@@ -31,7 +31,7 @@ int weft_spawn_blocking(weft_task **out, weft_fn fn, void *arg)
 
 void weft__blocking_run(weft__task *t)
 {
-    weft_rt *rt = t->rt;
+    weft_rt *rt = weft__task_rt(t);
     /* Cancelled before it started: it never runs (its join says so). Its
      * state stays the runtime's to change (THREADING.md rule 1: this thread
      * is foreign to a serial runtime). */

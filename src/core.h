@@ -52,6 +52,7 @@
 #define WEFT__COOP_BUDGET 128u
 /* Task records are allocated this many at a time. */
 #define WEFT__TASK_CHUNK 256u
+#define WEFT__CACHE_LINE 64u
 /* Free task records and stacks a worker keeps for itself before giving
  * half back to the runtime's shared pool. */
 #define WEFT__WORKER_CACHE 64u
@@ -182,9 +183,9 @@ typedef struct weft__wait {
     bool timeoutable;         /* a scope deadline may end it */
 } weft__wait;
 
-/* 136 bytes on LP64 (asserted below): spawning a burst of tasks writes
- * every queued record once, and a cold burst pays a page fault for every 30
- * records, so the record stays small. What is bound only once a task runs
+/* 128 bytes on LP64, two whole lines (asserted below): spawning a burst of
+ * tasks writes every queued record once, and a cold burst pays a page fault
+ * for every 32 records, so the record stays small. What is bound only once a task runs
  * shares the room of what it no longer needs: fn gives way to locals, arg to
  * result and stack_size to read_holds when fn is called (weft__task_call;
  * WEFT__F_CALLED says which is there), wait_result to finish_status when it
@@ -205,7 +206,6 @@ struct weft__task {
         void *arg;                  /* until fn is called */
         void *result;               /* then (NULL if fn never ran, from finish on) */
     };
-    weft_rt *rt;              /* [init] */
     weft__worker *worker;     /* [owner] where it runs or last ran */
     weft__aword join;         /* [atomic] WEFT__JOIN_… or the joiner */
     weft__wait *wait;         /* [lock wait_lock] the wait it is in, or NULL */
@@ -223,8 +223,18 @@ struct weft__task {
                                  holds for reading */
     };
     uint16_t flags;           /* [owner] enum weft__task_flags */
-    uint8_t engine : 7;       /* [init] index of its engine */
-    uint8_t has_cold : 1;     /* [init] weft__task_cold's name and node are set */
+    union {
+        struct {
+            uint8_t engine : 4;   /* [init] index of its engine */
+            uint8_t serial : 1;   /* [init] its runtime's `serial`: state words need no atomics */
+            uint8_t has_cold : 1; /* [init] weft__task_cold's name and node are set */
+        };
+        /* The three at once. A fresh record's first touch must be a store:
+         * a bitfield's read-modify-write maps the zero page, and the store
+         * after it faults again and flushes every other CPU's TLB (a 2-worker
+         * burst of spawns lost a third of its speed to those IPIs). */
+        uint8_t init_bits;
+    };
     uint8_t pin;              /* [init] worker index when PINNED (< WEFT_WORKERS_MAX) */
 };
 
@@ -242,20 +252,38 @@ typedef struct weft__task_cold {
     uint8_t select_rr;         /* round-robin start for weft_select (<= WEFT_SELECT_MAX) */
 } weft__task_cold;
 
-/* The saved context stays in the record: in the stack's descriptor (128
- * bytes) it cost a 2-worker yield a fifth of its speed, one more line to
- * load on every switch. Sanitizer and ucontext builds keep more in it. */
+/* The saved context stays in the record: in the stack's descriptor it cost
+ * a 2-worker yield a fifth of its speed, one more line to load on every
+ * switch. Sanitizer and ucontext builds keep more in it. */
 #if UINTPTR_MAX == UINT64_MAX && !defined(WEFT_ASAN) && !defined(WEFT_TSAN) && !defined(WEFT_UCONTEXT)
-_Static_assert(sizeof(weft__task) == 136, "the task record grew: a cold burst faults in every byte of it");
+_Static_assert(sizeof(weft__task) == 128, "the task record grew: a cold burst faults in every byte of it");
 #endif
-_Static_assert(WEFT_ENGINES_MAX <= 128, "weft__task.engine has 7 bits");
+_Static_assert(WEFT_ENGINES_MAX <= 16, "weft__task.engine has 4 bits");
 
-/* A record's cold part: records are carved WEFT__TASK_CHUNK at a time, slot
- * by slot, with the cold array right after them (grow_chunks, task.c). */
+/* Records are carved WEFT__TASK_CHUNK at a time, slot by slot, from the
+ * first record on a line boundary: the chunk's head is the line before it,
+ * its cold array right after the last (grow_chunks, task.c). A record finds
+ * both from its slot. */
+typedef struct weft__chunk_head {
+    weft_rt *rt;
+    void *mem; /* what the allocator gave */
+} weft__chunk_head;
+
+static inline const weft__task *weft__chunk_first(const weft__task *t)
+{
+    return t - t->slot % WEFT__TASK_CHUNK;
+}
+
+/* The runtime t belongs to: read-only, from a line every record of the chunk
+ * shares. Keeping it in the record cost a cold burst 8 bytes a task. */
+static inline weft_rt *weft__task_rt(const weft__task *t)
+{
+    return ((const weft__chunk_head *)(const void *)weft__chunk_first(t))[-1].rt;
+}
+
 static inline weft__task_cold *weft__task_cold_of(const weft__task *t)
 {
-    const weft__task *first = t - t->slot % WEFT__TASK_CHUNK;
-    return (weft__task_cold *)(uintptr_t)(first + WEFT__TASK_CHUNK) + t->slot % WEFT__TASK_CHUNK;
+    return (weft__task_cold *)(uintptr_t)(weft__chunk_first(t) + WEFT__TASK_CHUNK) + t->slot % WEFT__TASK_CHUNK;
 }
 
 static inline const char *weft__task_name(const weft__task *t)
@@ -580,14 +608,14 @@ static inline weft__task *weft__current(void)
  * drift), which is the clock its deadlines are read on. */
 static inline uint64_t weft__task_now(const weft__task *t)
 {
-    weft_rt *rt = t->rt;
+    weft_rt *rt = weft__task_rt(t);
     uint64_t now = rt->backend->now(rt);
     return WEFT_UNLIKELY(t->has_cold) && rt->backend->node_time ? rt->backend->node_time(t, now, true) : now;
 }
 
 static inline unsigned weft__task_get_state(weft__task *t)
 {
-    return weft__ld_s(t->rt->serial, &t->state, WEFT__ACQUIRE);
+    return weft__ld_s(t->serial, &t->state, WEFT__ACQUIRE);
 }
 
 /* ---- allocation (alloc.c) ---- */
@@ -665,7 +693,7 @@ static inline void weft__task_set_state(weft__task *t, unsigned from, unsigned t
 {
     if (WEFT_DEBUG && WEFT_UNLIKELY(weft__task_get_state(t) != from))
         weft__task_bad_transition(t, from, to);
-    weft__st_s(t->rt->serial, &t->state, to, WEFT__RELEASE);
+    weft__st_s(t->serial, &t->state, to, WEFT__RELEASE);
 }
 /* A task spawned (+1) or ended (UINT64_MAX: -1) in the live count, on w's
  * own thread (w NULL: a thread outside the runtime). Where it counts is
@@ -845,16 +873,16 @@ WEFT_HIDDEN int weft__block_any(weft__task *t, int kind, void *obj, weft__unlink
 static WEFT_ALWAYS_INLINE int weft__block(weft__task *t, int kind, void *obj, weft__unlink_fn unlink,
                                           uint64_t deadline)
 {
-    weft_rt *rt = t->rt;
     /* A serial runtime's untimed wait, outside any scope, with no
      * cancellation pending and no thread outside the runtime to end it:
      * the two-phase park of rule 3 has nothing to guard (no other thread
      * runs, so no wake can come before the switch), nor have the wait lock
      * and the claim word, and there is no deadline to arm. The same stores
      * and hooks as weft__block_any's serial path, in the same order. */
-    if (!rt->serial || deadline != WEFT_NO_DEADLINE || (t->flags & WEFT__F_SCOPED) || (kind & WEFT__W_EXTERNAL) ||
+    if (!t->serial || deadline != WEFT_NO_DEADLINE || (t->flags & WEFT__F_SCOPED) || (kind & WEFT__W_EXTERNAL) ||
         (weft__ld(&t->cancel, WEFT__RELAXED) & WEFT__CANCEL_REQUESTED))
         return weft__block_any(t, kind, obj, unlink, deadline);
+    weft_rt *rt = t->worker->rt; /* it runs there */
     uint16_t flags = t->flags;
     /* The wait lives in this frame, as weft__block_any's does. */
     weft__wait wa = {
@@ -880,18 +908,17 @@ static WEFT_ALWAYS_INLINE int weft__block(weft__task *t, int kind, void *obj, we
 WEFT_HIDDEN void weft__wake_any(weft__task *t, int result);
 static WEFT_ALWAYS_INLINE void weft__wake(weft__task *t, int result)
 {
-    weft_rt *rt = t->rt;
     weft__worker *cur = weft__tls_worker;
     /* A serial runtime's task woken by a task of its own worker, a lone one
      * that is the task's home (pinned there, or the only worker of its
      * engine): weft__schedule would push it onto that worker's local list;
      * so does this, with the same state change and hook, in the same order. */
-    if (rt->serial && cur && cur->rt == rt && cur->local_only &&
+    if (t->serial && cur && cur->local_only && cur->rt == weft__task_rt(t) &&
         ((t->flags & WEFT__F_PINNED) ? t->pin == cur->index
                                      : !cur->dedicated && t->engine == cur->engine->index)) {
         t->wait_result = result;
         weft__task_set_state(t, WEFT__T_PARKED, WEFT__T_QUEUED);
-        weft__hook(rt, WEFT_HOOK_WAKE, cur, t, result, NULL);
+        weft__hook(cur->rt, WEFT_HOOK_WAKE, cur, t, result, NULL);
         weft__sched_push_local(cur, t);
         return;
     }
@@ -932,8 +959,8 @@ WEFT_HIDDEN void weft__wake_chain(weft_list *chain, int code);
 /* Queue wt on l and block; called with *lock held, which it releases
  * before parking. Cancellation and timeouts remove wt from l under *lock. */
 WEFT_HIDDEN bool weft__unlink_from_list(weft__task *t);
-static inline int weft__block_on_list(weft__task *t, weft__waiter *wt, weft_list *l, weft__a32 *lock, bool serial,
-                                      int kind, uint64_t deadline)
+static WEFT_ALWAYS_INLINE int weft__block_on_list(weft__task *t, weft__waiter *wt, weft_list *l, weft__a32 *lock,
+                                                  bool serial, int kind, uint64_t deadline)
 {
     wt->task = t;
     wt->lock = lock;

@@ -204,7 +204,7 @@ void weft__io_retired(weft__io *op)
 static bool io_unlink(weft__task *t)
 {
     weft__io *op = t->wait->obj;
-    return t->rt->backend->io_cancel(op);
+    return weft__task_rt(t)->backend->io_cancel(op);
 }
 
 /* The op was cancelled while the backend had lent its buffer out: wait,
@@ -223,7 +223,7 @@ static void settle(weft__task *t, weft__io *op)
 /* Run op for task t to its end: the result (>= 0) or a negative code. */
 static int64_t run_op(weft__task *t, weft__io *op)
 {
-    weft_rt *rt = t->rt;
+    weft_rt *rt = weft__task_rt(t);
     for (;;) {
         op->task = t;
         op->w = t->worker;
@@ -255,7 +255,7 @@ static int io_entry(weft__task **out, const char *what)
     int r = weft__blocking_entry(out, what);
     if (r < 0)
         return r;
-    weft_rt *rt = (*out)->rt;
+    weft_rt *rt = weft__task_rt(*out);
     if (!rt->backend->io_submit)
         return WEFT_MISUSE(WEFT_ENOTSUP, "%s: this backend has no IO", what);
     weft__sched_point((*out)->worker);
@@ -271,11 +271,11 @@ static int bad_handle(const char *what, const void *h)
 /* A handle of the caller's runtime of one of the types in mask. */
 static int take(weft__task *t, const void *h, unsigned mask, weft__hrec **out, const char *what)
 {
-    weft__hrec *r = lookup(t->rt, h);
+    weft__hrec *r = lookup(weft__task_rt(t), h);
     if (!r)
         return bad_handle(what, h);
     if (!(mask & (1u << r->h.type))) {
-        unref(t->rt, t->worker, r);
+        unref(weft__task_rt(t), t->worker, r);
         return WEFT_MISUSE(WEFT_EINVAL, "%s: the handle is not of a kind this call takes", what);
     }
     *out = r;
@@ -287,7 +287,7 @@ static int take(weft__task *t, const void *h, unsigned mask, weft__hrec **out, c
 static void done(weft__task *t, weft__hrec *r)
 {
     /* The task may have moved to another worker while it waited. */
-    unref(t->rt, weft__tls_worker ? weft__tls_worker : t->worker, r);
+    unref(weft__task_rt(t), weft__tls_worker ? weft__tls_worker : t->worker, r);
 }
 
 /* Hold r's read (or write) side for the call: one reader and one writer. */
@@ -336,13 +336,13 @@ static int parse(const char *text, weft__addr *a, const char *what)
 static int open_handle(weft__task *t, weft__io *op, void **out)
 {
     weft__hrec *r;
-    int rc = rec_new(t->rt, &r);
+    int rc = rec_new(weft__task_rt(t), &r);
     if (rc < 0)
         return rc;
     op->h = &r->h;
     int64_t res = run_op(t, op);
     if (res < 0) {
-        unref(t->rt, weft__tls_worker, r); /* the backend left nothing open, or releases it now */
+        unref(weft__task_rt(t), weft__tls_worker, r); /* the backend left nothing open, or releases it now */
         return (int)res;
     }
     *out = (void *)(uintptr_t)handle_of(r);
@@ -388,7 +388,7 @@ int weft_tcp_accept_until(weft_sock *l, weft_sock **conn, uint64_t deadline)
         done(t, lr);
         return r;
     }
-    if ((r = rec_new(t->rt, &cr)) < 0) {
+    if ((r = rec_new(weft__task_rt(t), &cr)) < 0) {
         side_drop(lr, false);
         done(t, lr);
         return r;
@@ -610,9 +610,9 @@ static int close_handle(const void *h, unsigned mask, const char *what)
     op.h = &hr->h;
     op.task = t;
     op.w = weft__tls_worker;
-    r = t->rt->backend->io_submit(op.w, &op);
+    r = weft__task_rt(t)->backend->io_submit(op.w, &op);
     done(t, hr);                          /* this call's reference */
-    unref(t->rt, weft__tls_worker, hr);   /* the open one */
+    unref(weft__task_rt(t), weft__tls_worker, hr);   /* the open one */
     return r < 0 ? r : (int)op.result;
 }
 

@@ -130,7 +130,7 @@ int weft_scope_init(weft_scope *s, unsigned flags)
  * children's wait locks (THREADING.md rule 5). */
 void weft__scope_interrupt_children(weft__scope_state *st, int code)
 {
-    weft_rt *rt = st->owner->rt;
+    weft_rt *rt = weft__task_rt(st->owner);
     scope_lock(st);
     if (code == WEFT_ECANCELED)
         st->cancelled = true;
@@ -185,7 +185,7 @@ int weft_scope_cancel(weft_scope *s)
 static void child_done(scope_child *c, int result)
 {
     weft__scope_state *st = c->scope;
-    weft_rt *rt = st->owner->rt;
+    weft_rt *rt = weft__task_rt(st->owner);
     /* A child still running when the deadline passed means the deadline cut
      * the scope short. Decided here rather than only in the deadline's timer:
      * the children's own waits time out at the same instant and may finish
@@ -286,7 +286,7 @@ static void wait_children(weft__task *self, weft__scope_state *st)
 
 static void close_scope(weft__task *self, weft__scope_state *st)
 {
-    weft_rt *rt = self->rt;
+    weft_rt *rt = weft__task_rt(self);
     weft__task_set_scope(self, st->parent);
     weft__spin_lock(&rt->scopes_lock);
     weft__list_remove(&rt->scopes, &st->link);
@@ -323,7 +323,7 @@ void weft__scopes_left_open(weft__task *t)
     weft__scope_state *st;
     while ((st = weft__task_scope(t)) && st->owner == t) {
         weft__worker *w = weft__tls_worker;
-        weft__hook(t->rt, WEFT_HOOK_ERROR, w, t, WEFT_EPERM, "returned inside an open scope");
+        weft__hook(weft__task_rt(t), WEFT_HOOK_ERROR, w, t, WEFT_EPERM, "returned inside an open scope");
         (void)WEFT_MISUSE(WEFT_EPERM,
                           "task %llu (%s) returned without joining the scope it opened: its children are "
                           "cancelled and joined for it",

@@ -47,9 +47,10 @@ static void wake_all(weft__worker *w, weft_list *l, weft__a32 *lock, int code)
 #define point_if(w, can_proceed) ((w)->sched_point && (can_proceed))
 
 /* Queue on the object's wait list (its lock held; released) and block. */
-static int wait_on(weft__task *self, weft__waiter *wt, weft_list *l, weft__a32 *lock, int kind, uint64_t deadline)
+static WEFT_ALWAYS_INLINE int wait_on(weft__task *self, weft__waiter *wt, weft_list *l, weft__a32 *lock, int kind,
+                                       uint64_t deadline)
 {
-    return weft__block_on_list(self, wt, l, lock, self->rt->serial, kind, deadline);
+    return weft__block_on_list(self, wt, l, lock, self->serial, kind, deadline);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -89,7 +90,7 @@ static inline void set_owner(weft_mutex *m, const weft__task *t, bool serial)
  * record an owner, so the id is checked too. */
 static bool holds(weft_mutex *m, const weft__task *self)
 {
-    bool serial = self->rt->serial;
+    bool serial = self->serial;
     return (weft__ld_s(serial, mword(m), WEFT__RELAXED) & ~WAITERS_BIT) == (uintptr_t)self &&
            weft__ld_s(serial, mowner(m), WEFT__RELAXED) == self->node.task_id;
 }

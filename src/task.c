@@ -33,7 +33,7 @@ void weft__task_bad_transition(weft__task *t, unsigned from, unsigned to)
 
 bool weft__task_cas(weft__task *t, unsigned from, unsigned to)
 {
-    if (t->rt->serial) {
+    if (t->serial) {
         if (t->state.v != from)
             return false;
         t->state.v = to;
@@ -89,8 +89,25 @@ weft__task *weft__task_from_handle(weft_rt *rt, weft_task *h)
     return weft__task_get_state(t) != WEFT__T_FREE ? t : NULL;
 }
 
-/* A chunk: its records, then their cold parts (weft__task_cold_of). */
-#define CHUNK_BYTES (WEFT__TASK_CHUNK * (sizeof(weft__task) + sizeof(weft__task_cold)))
+/* A chunk: its head at the end of a line of its own (read on every thread,
+ * so nothing written may share it), the records on line boundaries after
+ * it, then their cold parts (core.h). An allocator promises less alignment
+ * than a line: up to a line's worth of slack before the head's line. */
+#define CHUNK_BYTES (2 * WEFT__CACHE_LINE + WEFT__TASK_CHUNK * (sizeof(weft__task) + sizeof(weft__task_cold)))
+
+static weft__task *chunk_carve(weft_rt *rt, void *mem)
+{
+    uintptr_t first = ((uintptr_t)mem + 2 * WEFT__CACHE_LINE - 1) & ~(uintptr_t)(WEFT__CACHE_LINE - 1);
+    weft__chunk_head *head = (weft__chunk_head *)first - 1;
+    head->rt = rt;
+    head->mem = mem;
+    return (weft__task *)first;
+}
+
+static void chunk_free(weft_rt *rt, weft__task *first)
+{
+    weft__free(rt, ((weft__chunk_head *)(void *)first - 1)->mem, CHUNK_BYTES);
+}
 
 /* An old index stays readable until the runtime goes (rule 8). */
 typedef struct retired_index {
@@ -125,10 +142,10 @@ static int grow_chunks(weft_rt *rt)
     }
     /* Not zeroed: a record is initialized when first handed out, so an
      * idle runtime touches one record's worth of the chunk, not all of it. */
-    weft__task *c = weft__alloc(rt, CHUNK_BYTES);
-    if (!c)
+    void *mem = weft__alloc(rt, CHUNK_BYTES);
+    if (!mem)
         return WEFT_ENOMEM;
-    index[rt->nchunks++] = c;
+    index[rt->nchunks++] = chunk_carve(rt, mem);
     return 0;
 }
 
@@ -142,9 +159,10 @@ static size_t take_fresh(weft_rt *rt, weft_freelist *into, size_t want)
         if (fresh == rt->nchunks * WEFT__TASK_CHUNK && grow_chunks(rt) < 0)
             break;
         weft__task *t = weft__task_at(rt, fresh);
+        t->init_bits = 0; /* a store, before any read of the record (core.h) */
+        t->serial = rt->serial; /* a record never changes runtimes */
         t->slot = fresh;
         t->gen = 1;
-        t->rt = rt;
         t->state.v = WEFT__T_FREE;
         weft__freelist_push(&got, &t->node.link);
         fresh++;
@@ -247,7 +265,6 @@ static WEFT_ALWAYS_INLINE void task_init(weft__task *t, weft_rt *rt, const weft_
     t->stack = NULL;
     t->fn = fn;
     t->arg = arg;
-    t->rt = rt;
     t->worker = NULL;
     t->join.v = WEFT__JOIN_NONE;
     t->wait = NULL;
@@ -260,7 +277,7 @@ static WEFT_ALWAYS_INLINE void task_init(weft__task *t, weft_rt *rt, const weft_
     t->pin = 0;
     /* A task runs on the simulated node it is spawned on, else its parent's. */
     const char *name = o ? o->name : NULL;
-    void *node = o && o->node ? o->node : parent && parent->rt == rt ? weft__task_node(parent) : NULL;
+    void *node = o && o->node ? o->node : parent && weft__task_rt(parent) == rt ? weft__task_node(parent) : NULL;
     t->has_cold = name || node;
     if (t->has_cold) {
         weft__task_cold *c = weft__task_cold_of(t);
@@ -318,7 +335,7 @@ void weft__tasks_free(weft_rt *rt)
 {
     weft__task **index = chunk_index(rt);
     for (uint32_t i = 0; i < rt->nchunks; i++)
-        weft__free(rt, index[i], CHUNK_BYTES);
+        chunk_free(rt, index[i]);
     weft__free(rt, index, rt->chunk_cap * sizeof *index);
     for (retired_index *r = (retired_index *)rt->retired_chunks; r;) {
         retired_index *next = r->next;
@@ -582,7 +599,7 @@ static bool unlink_joiner(weft__task *self)
 {
     weft__task *target = self->wait->obj;
     uintptr_t expect = (uintptr_t)self;
-    if (self->rt->serial) {
+    if (self->serial) {
         if (target->join.v != expect)
             return false;
         target->join.v = WEFT__JOIN_NONE;

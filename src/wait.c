@@ -64,7 +64,7 @@ static bool claim(weft__task *t)
     if (wa->unlink)
         return wa->unlink(t);
     uint32_t open = 0;
-    if (t->rt->serial) {
+    if (t->serial) {
         if (wa->claim.v)
             return false;
         wa->claim.v = 1;
@@ -80,7 +80,7 @@ static void on_deadline(weft_timer *tm, void *arg)
 {
     (void)tm;
     weft__task *t = arg;
-    bool serial = t->rt->serial;
+    bool serial = t->serial;
     weft__lock_s(serial, &t->wait_lock);
     if (t->wait && claim(t))
         weft__wake(t, WEFT_ETIMEDOUT);
@@ -90,7 +90,7 @@ static void on_deadline(weft_timer *tm, void *arg)
 int weft__block_any(weft__task *t, int kind_flags, void *obj, weft__unlink_fn unlink, uint64_t deadline)
 {
     weft__worker *w = t->worker;
-    weft_rt *rt = t->rt;
+    weft_rt *rt = weft__task_rt(t);
     bool serial = rt->serial;
     int kind = kind_flags & ~WEFT__W_EXTERNAL;
     bool uncancellable = (t->flags & WEFT__F_UNCANCELLABLE) != 0;
@@ -167,7 +167,7 @@ int weft__block_any(weft__task *t, int kind_flags, void *obj, weft__unlink_fn un
  * so that one (every wake in the simulator) saves few registers. */
 static WEFT_NOINLINE void wake_any_other(weft__task *t, int result, weft__worker *cur, bool ours)
 {
-    weft_rt *rt = t->rt;
+    weft_rt *rt = weft__task_rt(t);
     /* A thread outside the runtime is counted while it is in here: once t
      * is runnable, the runtime may finish and be freed while this thread
      * still wakes t's worker, so the free waits for it to leave. */
@@ -203,7 +203,7 @@ static WEFT_NOINLINE void wake_any_other(weft__task *t, int result, weft__worker
 
 void weft__wake_any(weft__task *t, int result)
 {
-    weft_rt *rt = t->rt;
+    weft_rt *rt = weft__task_rt(t);
     weft__worker *cur = weft__tls_worker;
     bool ours = cur && cur->rt == rt;
     if (!rt->serial || !ours) {
@@ -218,7 +218,7 @@ void weft__wake_any(weft__task *t, int result)
 
 void weft__interrupt(weft__task *t, int code)
 {
-    bool serial = t->rt->serial;
+    bool serial = t->serial;
     weft__lock_s(serial, &t->wait_lock);
     unsigned s = weft__task_get_state(t);
     weft__wait *wa = t->wait;
