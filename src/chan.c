@@ -548,8 +548,9 @@ static int poll_cases(weft_select_case *cases, size_t n)
     weft__worker *w = weft__tls_worker;
     weft__task *self = w ? w->current : NULL;
     size_t start = 0;
-    if (self) {
-        weft__task_cold *c = weft__task_cold_of(self);
+    /* Without memory for the rotating start, every select starts at 0. */
+    weft__task_cold *c = self ? weft__task_cold_make(self) : NULL;
+    if (c) {
         if (self->flags & WEFT__F_SELECTED)
             start = c->select_rr < n ? c->select_rr : 0; /* no division on this path */
         self->flags |= WEFT__F_SELECTED;

@@ -185,14 +185,15 @@ typedef struct weft__wait {
 
 /* 128 bytes on LP64, two whole lines (asserted below): spawning a burst of
  * tasks writes every queued record once, and a cold burst pays a page fault
- * for every 32 records, so the record stays small. What is bound only once a task runs
- * shares the room of what it no longer needs: fn gives way to locals, arg to
- * result and stack_size to read_holds when fn is called (weft__task_call;
- * WEFT__F_CALLED says which is there), wait_result to finish_status when it
- * ends; the wait state lives in the waiting frame, and what few tasks have
- * (a name, a simulated node, a scope, a select's round-robin start) beside
- * the chunk (weft__task_cold). A spawn writes each field once (task_init in
- * task.c, which a new field must join). */
+ * for every 32 records, so the record stays small. What is bound only once
+ * a task runs shares the room of what it no longer needs: fn gives way to
+ * locals, arg to result and stack_size to read_holds when fn is called
+ * (weft__task_call; WEFT__F_CALLED says which is there), wait_result to
+ * finish_status when it ends; the wait state lives in the waiting frame, the
+ * runtime pointer in the chunk's head, and what few tasks have (a name, a
+ * simulated node, a scope, a select's round-robin start) in the chunk's
+ * cold array (weft__task_cold). A spawn writes each field once (task_init
+ * in task.c, which a new field must join). */
 struct weft__task {
     weft_runq_node node; /* must stay first: queues hold tasks by it */
     uint32_t slot, gen;       /* gen: [atomic] read by handle checks */
@@ -238,12 +239,11 @@ struct weft__task {
     uint8_t pin;              /* [init] worker index when PINNED (< WEFT_WORKERS_MAX) */
 };
 
-/* The fields few tasks use, one per record in an array after the chunk's
- * records: a page of it is faulted in only when a task of that page writes
- * one. Each part says what makes it valid, so nobody has to clear the array:
- * name and node are written at spawn ([init], t->has_cold), scope and
- * select_rr by the task itself ([owner], its flags WEFT__F_SCOPED and
- * WEFT__F_SELECTED). */
+/* The fields few tasks use, one per record in an array of the chunk's, made
+ * when one of its tasks first needs it (weft__task_cold_make). Each part
+ * says what makes it valid, so nobody has to clear the array: name and node
+ * are written at spawn ([init], t->has_cold), scope and select_rr by the
+ * task itself ([owner], its flags WEFT__F_SCOPED and WEFT__F_SELECTED). */
 typedef struct weft__task_cold {
     const char *name;
     void *io_node;             /* the simulated node it runs on, or NULL */
@@ -261,12 +261,14 @@ _Static_assert(sizeof(weft__task) == 128, "the task record grew: a cold burst fa
 _Static_assert(WEFT_ENGINES_MAX <= 16, "weft__task.engine has 4 bits");
 
 /* Records are carved WEFT__TASK_CHUNK at a time, slot by slot, from the
- * first record on a line boundary: the chunk's head is the line before it,
- * its cold array right after the last (grow_chunks, task.c). A record finds
- * both from its slot. */
+ * first record on a line boundary, and the chunk's head is the line before
+ * it (grow_chunks, task.c): a record finds its head from its slot. */
 typedef struct weft__chunk_head {
     weft_rt *rt;
-    void *mem; /* what the allocator gave */
+    void *mem;       /* what the allocator gave */
+    weft__aptr cold; /* [atomic] the chunk's cold array: made when one of its
+                        tasks first needs it, so a chunk of plain tasks is
+                        its records alone, page after page */
 } weft__chunk_head;
 
 static inline const weft__task *weft__chunk_first(const weft__task *t)
@@ -281,10 +283,18 @@ static inline weft_rt *weft__task_rt(const weft__task *t)
     return ((const weft__chunk_head *)(const void *)weft__chunk_first(t))[-1].rt;
 }
 
+/* t's cold part, which exists when t's flags or has_cold say a field of it
+ * is valid (weft__task_cold_make made it). */
 static inline weft__task_cold *weft__task_cold_of(const weft__task *t)
 {
-    return (weft__task_cold *)(uintptr_t)(weft__chunk_first(t) + WEFT__TASK_CHUNK) + t->slot % WEFT__TASK_CHUNK;
+    const weft__chunk_head *h = (const weft__chunk_head *)(const void *)weft__chunk_first(t) - 1;
+    weft__task_cold *cold = weft__ld((weft__aptr *)(uintptr_t)&h->cold, WEFT__ACQUIRE);
+    return cold + t->slot % WEFT__TASK_CHUNK;
 }
+
+/* t's cold part, its chunk's array made if it has none; NULL when out of
+ * memory. */
+WEFT_HIDDEN weft__task_cold *weft__task_cold_make(weft__task *t);
 
 static inline const char *weft__task_name(const weft__task *t)
 {
@@ -309,14 +319,20 @@ static inline weft__scope_state *weft__task_scope(const weft__task *t)
     return WEFT_UNLIKELY(t->flags & WEFT__F_SCOPED) ? weft__task_cold_of(t)->scope : NULL;
 }
 
-static inline void weft__task_set_scope(weft__task *t, weft__scope_state *st)
+/* st NULL: no scope. Setting one fails only when the cold part cannot be
+ * made (WEFT_ENOMEM); then nothing changed. */
+static inline int weft__task_set_scope(weft__task *t, weft__scope_state *st)
 {
-    if (st) {
-        weft__task_cold_of(t)->scope = st;
-        t->flags |= WEFT__F_SCOPED;
-    } else {
+    if (!st) {
         t->flags &= (uint16_t)~WEFT__F_SCOPED;
+        return 0;
     }
+    weft__task_cold *c = weft__task_cold_make(t);
+    if (!c)
+        return WEFT_ENOMEM;
+    c->scope = st;
+    t->flags |= WEFT__F_SCOPED;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -103,6 +103,9 @@ int weft_scope_init(weft_scope *s, unsigned flags)
     /* Re-opening a scope this task is inside would make it its own parent. */
     if (find(self, s))
         return WEFT_MISUSE(WEFT_EBUSY, "weft_scope_init: this scope is open (join it before reusing it)");
+    /* Where the task keeps its scope, made first: nothing to undo after. */
+    if (!weft__task_cold_make(self))
+        return WEFT_ENOMEM;
     weft__scope_state *st = weft__calloc(w->rt, sizeof *st);
     if (!st)
         return WEFT_ENOMEM;
@@ -115,7 +118,7 @@ int weft_scope_init(weft_scope *s, unsigned flags)
     weft_timer_init(&st->timer);
     s->magic = SCOPE_MAGIC;
     s->state = st;
-    weft__task_set_scope(self, st);
+    (void)weft__task_set_scope(self, st); /* its cold part is made */
     /* Known to the runtime, which frees what an abandoned owner leaves. */
     weft_rt *rt = w->rt;
     weft__spin_lock(&rt->scopes_lock);
@@ -214,7 +217,12 @@ static void child_done(scope_child *c, int result)
 static void *child_main(void *arg)
 {
     scope_child *c = arg;
-    weft__task_set_scope(weft__current(), c->scope);
+    /* A child that cannot note its scope does not run, and the scope hears
+     * why. */
+    if (weft__task_set_scope(weft__current(), c->scope) < 0) {
+        c->result = WEFT_ENOMEM;
+        return c;
+    }
     c->result = c->fn(c->arg);
     /* Its result is where its arg was (weft__task_call): nobody joins a
      * scope's child, so the record keeps c there for child_finished. */
@@ -287,7 +295,7 @@ static void wait_children(weft__task *self, weft__scope_state *st)
 static void close_scope(weft__task *self, weft__scope_state *st)
 {
     weft_rt *rt = weft__task_rt(self);
-    weft__task_set_scope(self, st->parent);
+    (void)weft__task_set_scope(self, st->parent); /* the parent's was set: its cold part is made */
     weft__spin_lock(&rt->scopes_lock);
     weft__list_remove(&rt->scopes, &st->link);
     weft__spin_unlock(&rt->scopes_lock);

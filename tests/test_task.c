@@ -2,6 +2,8 @@
  * failures, shutdown, and misuse, in simulation and on the real backend. */
 #include "support.h"
 
+#include "core.h" /* WEFT__TASK_CHUNK: records per chunk */
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -166,6 +168,111 @@ START_TEST(a_reused_record_forgets_the_name_and_scope_of_its_last_task)
     weft_config c = threaded_config();
     sleep_ns = 1000000;
     ck_assert_weft(run_in(&c, record_reuse_root, &sleep_ns, NULL), 0);
+}
+END_TEST
+
+/* A chunk of task records gets its array of cold parts (names, nodes,
+ * scopes, select starts) when one of its tasks first needs one. Each way to
+ * need it survives that allocation failing: a named spawn fails with
+ * WEFT_ENOMEM and leaves nothing behind, a scope cannot be opened (ENOMEM),
+ * a select still works (from its first case). */
+typedef struct cold_fail {
+    counting_alloc *ca;
+    weft_event go;
+    int named, scope_init, scope_child, selected;
+} cold_fail;
+
+static void *parked(void *arg)
+{
+    ck_assert_weft(weft_event_wait(arg), 0);
+    return NULL;
+}
+
+static int scope_child_ok(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static void *in_a_fresh_chunk(void *arg)
+{
+    cold_fail *x = arg;
+    counting_alloc *ca = x->ca;
+    /* Its chunk has no cold array: the next allocation is the array's. */
+    ca->fail_nth = ca->calls + 1;
+    weft_scope s;
+    x->scope_init = weft_scope_init(&s, 0);
+    ca->fail_nth = 0;
+    weft_chan *ch = NULL;
+    ck_assert_weft(weft_chan_new(&ch, sizeof(int), 1), 0);
+    int v = 5, got = 0;
+    weft_select_case c = {ch, WEFT_SELECT_SEND, &v, 0};
+    ca->fail_nth = ca->calls + 1;
+    x->selected = weft_select(&c, 1, WEFT_NO_DEADLINE);
+    ca->fail_nth = 0;
+    ck_assert_weft(weft_chan_recv(ch, &got), 0);
+    ck_assert_int_eq(got, 5);
+    ck_assert_weft(weft_chan_free(ch), 0);
+    /* With memory, the same scope opens, runs a child and joins. */
+    ck_assert_weft(weft_scope_init(&s, 0), 0);
+    ck_assert_weft(weft_scope_spawn(&s, scope_child_ok, NULL, NULL), 0);
+    x->scope_child = weft_scope_join(&s);
+    return NULL;
+}
+
+static void *cold_fail_root(void *arg)
+{
+    cold_fail *x = arg;
+    counting_alloc *ca = x->ca;
+    /* Fill the first chunk (the root is named, so it has a cold array). */
+    weft_task *t[WEFT__TASK_CHUNK];
+    for (unsigned i = 0; i < WEFT__TASK_CHUNK; i++)
+        ck_assert_weft(weft_spawn(&t[i], parked, &x->go), 0);
+    /* A plain spawn makes the second chunk: its record, no cold array. */
+    weft_task *fresh;
+    ck_assert_weft(weft_spawn(&fresh, in_a_fresh_chunk, x), 0);
+    ck_assert_weft(weft_join(fresh, NULL), 0);
+    /* The next record is in the second chunk, which now has its array (the
+     * second scope_init made it): to see a named spawn fail, a third chunk. */
+    weft_task *u[WEFT__TASK_CHUNK];
+    for (unsigned i = 0; i < WEFT__TASK_CHUNK; i++)
+        ck_assert_weft(weft_spawn(&u[i], parked, &x->go), 0);
+    weft_spawn_opts o;
+    memset(&o, 0, sizeof o);
+    o.name = "named";
+    weft_task *n = NULL;
+    uint64_t before = ca->calls;
+    ca->fail_from = before + 1; /* every allocation from here: the chunk's and the array's */
+    x->named = weft_spawn_ex(&n, twice, NULL, &o);
+    ca->fail_from = 0;
+    ck_assert_ptr_null(n);
+    ck_assert_weft(weft_event_set(&x->go), 0);
+    for (unsigned i = 0; i < WEFT__TASK_CHUNK; i++) {
+        ck_assert_weft(weft_join(t[i], NULL), 0);
+        ck_assert_weft(weft_join(u[i], NULL), 0);
+    }
+    /* The record the failed spawn took went back: a named spawn now works. */
+    ck_assert_weft(weft_spawn_ex(&n, twice, (void *)21, &o), 0);
+    void *r = NULL;
+    ck_assert_weft(weft_join(n, &r), 0);
+    ck_assert_ptr_eq(r, (void *)42);
+    return NULL;
+}
+
+START_TEST(a_chunk_without_memory_for_its_cold_parts_fails_cleanly)
+{
+    counting_alloc ca;
+    counting_alloc_init(&ca);
+    cold_fail x;
+    memset(&x, 0, sizeof x);
+    x.ca = &ca;
+    ck_assert_weft(weft_event_init(&x.go, 0), 0);
+    ck_assert_weft(run_counted(&ca, cold_fail_root, &x), 0);
+    ck_assert_weft(x.scope_init, WEFT_ENOMEM);
+    ck_assert_int_eq(x.selected, 0); /* the case it took: its first */
+    ck_assert_weft(x.scope_child, 0);
+    ck_assert_weft(x.named, WEFT_ENOMEM);
+    ck_assert_uint_eq(ca.live_blocks, 0);
 }
 END_TEST
 
@@ -697,6 +804,7 @@ Suite *suite_task(void)
     tcase_add_test(tc, misuse_returns_codes_and_leaves_the_runtime_usable);
     tcase_add_test(tc, calls_outside_a_runtime);
     tcase_add_test(tc, a_reused_record_forgets_the_name_and_scope_of_its_last_task);
+    tcase_add_test(tc, a_chunk_without_memory_for_its_cold_parts_fails_cleanly);
     tcase_add_test(tc, cancel_semantics);
     tcase_add_test(tc, cancellation_is_sticky_and_a_cancelled_joiner_lets_go);
     tcase_add_test(tc, a_shield_lets_cancelled_cleanup_block);
