@@ -183,13 +183,14 @@ typedef struct weft__wait {
     bool timeoutable;         /* a scope deadline may end it */
 } weft__wait;
 
-/* 128 bytes on LP64, two whole lines (asserted below): spawning a burst of
- * tasks writes every queued record once, and a cold burst pays a page fault
- * for every 32 records, so the record stays small. What is bound only once
- * a task runs shares the room of what it no longer needs: fn gives way to
- * locals, arg to result and stack_size to read_holds when fn is called
- * (weft__task_call; WEFT__F_CALLED says which is there), wait_result to
- * finish_status when it ends; the wait state lives in the waiting frame, the
+/* 128 bytes on LP64, two whole lines (asserted below where the context is a
+ * bare stack pointer; sanitizer and ucontext builds keep more in it):
+ * spawning a burst of tasks writes every queued record once, and a cold
+ * burst pays a page fault for every 32 records, so the record stays small.
+ * What is bound only once a task runs shares the room of what it no longer
+ * needs: fn gives way to locals, arg to result and stack_size to read_holds
+ * when fn is called (weft__task_call; WEFT__F_CALLED says which is there),
+ * wait_result to finish_status when it ends; the wait state lives in the waiting frame, the
  * runtime pointer in the chunk's head, and what few tasks have (a name, a
  * simulated node, a scope, a select's round-robin start) in the chunk's
  * cold array (weft__task_cold). A spawn writes each field once (task_init
@@ -262,7 +263,7 @@ _Static_assert(WEFT_ENGINES_MAX <= 16, "weft__task.engine has 4 bits");
 
 /* Records are carved WEFT__TASK_CHUNK at a time, slot by slot, from the
  * first record on a line boundary, and the chunk's head is the line before
- * it (grow_chunks, task.c): a record finds its head from its slot. */
+ * it (chunk_carve, task.c): a record finds its head from its slot. */
 typedef struct weft__chunk_head {
     weft_rt *rt;
     void *mem;       /* what the allocator gave */
@@ -632,6 +633,13 @@ static inline uint64_t weft__task_now(const weft__task *t)
 static inline unsigned weft__task_get_state(weft__task *t)
 {
     return weft__ld_s(t->serial, &t->state, WEFT__ACQUIRE);
+}
+
+/* The state of a record that may be free or being re-made on another thread
+ * (a stale handle, a walk over every record): reads the state word alone. */
+static inline unsigned weft__record_state(const weft_rt *rt, weft__task *t)
+{
+    return weft__ld_s(rt->serial, &t->state, WEFT__ACQUIRE);
 }
 
 /* ---- allocation (alloc.c) ---- */

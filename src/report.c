@@ -45,7 +45,7 @@ size_t weft__blocked_tasks(weft_rt *rt, char *out, size_t len)
     uint32_t slots = weft__task_slots(rt);
     for (uint32_t i = 0; i < slots; i++) {
         weft__task *t = weft__task_at(rt, i);
-        if (weft__task_get_state(t) != WEFT__T_PARKED)
+        if (weft__record_state(rt, t) != WEFT__T_PARKED)
             continue;
         char what[160];
         describe_wait(t, what, sizeof what);

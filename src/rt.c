@@ -589,7 +589,7 @@ int weft_rt_shutdown(weft_rt *rt)
      * time (the issue's "no per-task work at shutdown beyond what is live"). */
     if (weft__task_records_in_use(rt) == 0) {
         for (uint32_t i = 0; WEFT_DEBUG && i < weft__task_slots(rt); i++)
-            WEFT_INVARIANT(weft__task_get_state(weft__task_at(rt, i)) == WEFT__T_FREE,
+            WEFT_INVARIANT(weft__record_state(rt, weft__task_at(rt, i)) == WEFT__T_FREE,
                            "task record %u is in use, but the free lists count every record", i);
         drain(rt);
         return 0;
@@ -597,7 +597,7 @@ int weft_rt_shutdown(weft_rt *rt)
     uint32_t slots = weft__task_slots(rt);
     for (uint32_t i = 0; i < slots; i++) {
         weft__task *t = weft__task_at(rt, i);
-        unsigned s = weft__task_get_state(t);
+        unsigned s = weft__record_state(rt, t);
         if (s == WEFT__T_FREE || s == WEFT__T_FINISHED || s == WEFT__T_ABANDONED)
             continue;
         report(rt, t, "was still running: cancelled");
@@ -608,7 +608,7 @@ int weft_rt_shutdown(weft_rt *rt)
     slots = weft__task_slots(rt);
     for (uint32_t i = 0; i < slots; i++) {
         weft__task *t = weft__task_at(rt, i);
-        unsigned s = weft__task_get_state(t);
+        unsigned s = weft__record_state(rt, t);
         if (s == WEFT__T_FINISHED) {
             rt->stats.shutdown_unjoined++;
             report(rt, t, "finished but was never joined");

@@ -86,16 +86,19 @@ weft__task *weft__task_from_handle(weft_rt *rt, weft_task *h)
     weft__task *t = weft__task_at(rt, slot);
     if (weft__ld(((weft__a32 *)&t->gen), WEFT__RELAXED) != gen)
         return NULL;
-    return weft__task_get_state(t) != WEFT__T_FREE ? t : NULL;
+    /* The record may be re-made by another worker meanwhile: its state word
+     * is the one field read here that is made to be read so. */
+    return weft__record_state(rt, t) != WEFT__T_FREE ? t : NULL;
 }
 
 /* A chunk: its head at the end of a line of its own (read on every thread,
- * so nothing written may share it), then the records on line boundaries.
+ * so nothing written often may share it), then the records on line
+ * boundaries.
  * An allocator promises less alignment than a line: up to a line's worth of
  * slack before the head's line. Cold arrays are allocations of their own:
  * after the records they cost a burst of plain spawns a page per chunk that
  * only the allocator's bookkeeping touched (35,300 faults for 1 M tasks,
- * against 31,300 so). */
+ * against 31,500 so). */
 #define CHUNK_BYTES (2 * WEFT__CACHE_LINE + WEFT__TASK_CHUNK * sizeof(weft__task))
 #define COLD_BYTES (WEFT__TASK_CHUNK * sizeof(weft__task_cold))
 
@@ -284,13 +287,14 @@ static WEFT_ALWAYS_INLINE weft__task *record_take(weft_rt *rt, weft__worker *w)
     return record_refill(rt, w);
 }
 
-/* A fresh task in record t: every field written once, but slot, gen and
- * state (handle checks read them on any thread; state is set last). Clearing
+/* A fresh task in record t: every field written once, but slot, gen, state
+ * and serial (handle checks read the first three on any thread; state is
+ * set last; serial was set when the record was made). Clearing
  * the record and then writing half of it again cost every spawn of a burst
  * (gcc turns the clear into a rep stos). A field added to weft__task must be
  * added here. */
 static WEFT_ALWAYS_INLINE int task_init(weft__task *t, weft_rt *rt, const weft__task *parent, weft_fn fn, void *arg,
-                                        const weft_spawn_opts *o)
+                                        const weft_spawn_opts *o, unsigned engine)
 {
     t->node = (weft_runq_node){.priority = o ? o->priority : 0};
     t->ctx = (weft__ctx){0};
@@ -305,7 +309,7 @@ static WEFT_ALWAYS_INLINE int task_init(weft__task *t, weft_rt *rt, const weft__
     t->wait_result = 0;
     t->stack_size = o ? (uint32_t)o->stack_size : 0;
     t->flags = o && (o->flags & WEFT_SPAWN_NOSTACK) ? WEFT__F_NOSTACK : 0;
-    t->engine = 0;
+    t->engine = engine; /* [init]: a handle check may read this byte from now on */
     t->pin = 0;
     /* A task runs on the simulated node it is spawned on, else its parent's. */
     const char *name = o ? o->name : NULL;
@@ -340,12 +344,12 @@ static WEFT_NOINLINE void record_untake(weft_rt *rt, weft__worker *w, weft__task
 
 /* Inline in the spawn path; weft__task_new for the rest. */
 static WEFT_ALWAYS_INLINE int task_new(weft_rt *rt, weft__worker *w, weft_fn fn, void *arg, const weft_spawn_opts *o,
-                                       weft__task **out)
+                                       unsigned engine, weft__task **out)
 {
     weft__task *t = record_take(rt, w);
     if (!t)
         return WEFT_ENOMEM;
-    if (WEFT_UNLIKELY(task_init(t, rt, weft__current(), fn, arg, o) < 0)) {
+    if (WEFT_UNLIKELY(task_init(t, rt, weft__current(), fn, arg, o, engine) < 0)) {
         record_untake(rt, w, t);
         return WEFT_ENOMEM;
     }
@@ -356,7 +360,7 @@ static WEFT_ALWAYS_INLINE int task_new(weft_rt *rt, weft__worker *w, weft_fn fn,
 
 int weft__task_new(weft_rt *rt, weft__worker *w, weft_fn fn, void *arg, const weft_spawn_opts *o, weft__task **out)
 {
-    return task_new(rt, w, fn, arg, o, out);
+    return task_new(rt, w, fn, arg, o, 0, out);
 }
 
 void weft__task_records_spill(weft__worker *w)
@@ -518,9 +522,8 @@ static WEFT_ALWAYS_INLINE int spawn_prepare(weft_rt *rt, weft__worker *w, weft__
     if (w)
         weft__sched_point(w);
     weft__task *t;
-    if ((r = task_new(rt, w, fn, arg, o, &t)) < 0)
+    if ((r = task_new(rt, w, fn, arg, o, engine, &t)) < 0)
         return r;
-    t->engine = (uint8_t)engine;
     if (pin != UINT32_MAX) {
         t->flags |= WEFT__F_PINNED;
         t->pin = (uint8_t)pin;
@@ -574,12 +577,11 @@ static int spawn_here(weft__worker *w, weft_fn fn, void *arg, const weft_spawn_o
     weft__task *t = record_take(rt, w);
     if (!t)
         return WEFT_ENOMEM;
-    if (WEFT_UNLIKELY(task_init(t, rt, w->current, fn, arg, o) < 0)) {
+    if (WEFT_UNLIKELY(task_init(t, rt, w->current, fn, arg, o, w->engine->index) < 0)) {
         record_untake(rt, w, t);
         return WEFT_ENOMEM;
     }
     weft__st_s(rt->serial, &t->state, WEFT__T_NEW, WEFT__RELEASE);
-    t->engine = (uint8_t)w->engine->index;
     t->join.v = WEFT__JOIN_DETACHED;
     count_spawn(rt, w, t);
     weft__sched_push_local(w, t);

@@ -929,6 +929,75 @@ START_TEST(waits_racing_their_wakers_on_another_worker_peek_at_nothing)
 }
 END_TEST
 
+/* ---- a stale handle checked while its record is re-made on another worker ---- */
+
+/* A handle check on one worker reads a record that another worker may be
+ * re-making for a new task at that moment: the stale handle must never
+ * reach the new task (every check says ESRCH, no new task is cancelled),
+ * and the check reads the record's generation and state words and nothing
+ * else (the task's init-only bits share a byte that every spawn rewrites).
+ * Fails with the generation check taken out. TSan did not report the
+ * state read through the record's own serial bit (the workers' other
+ * synchronisation orders the two here); THREADING.md rule 8 is the rule. */
+typedef struct stale {
+    weft_task *handle;
+    unsigned rounds;
+} stale;
+
+static void *doubled(void *arg)
+{
+    return (void *)(2 * (uintptr_t)arg);
+}
+
+static void *remakes_the_record(void *arg)
+{
+    stale *x = arg;
+    for (unsigned i = 0; i < x->rounds; i++) {
+        weft_task *t;
+        ck_assert_weft(weft_spawn(&t, doubled, (void *)(uintptr_t)i), 0);
+        void *r = NULL;
+        ck_assert_weft(weft_join(t, &r), 0);
+        ck_assert_ptr_eq(r, (void *)(uintptr_t)(2 * i));
+    }
+    return NULL;
+}
+
+static void *checks_the_stale_handle(void *arg)
+{
+    stale *x = arg;
+    for (unsigned i = 0; i < x->rounds; i++) {
+        ck_assert_weft(weft_cancel(x->handle), WEFT_ESRCH);
+        if (i % 64 == 63)
+            weft_yield();
+    }
+    return NULL;
+}
+
+static void *stale_root(void *arg)
+{
+    stale *x = arg;
+    weft_spawn_opts on0 = {.flags = WEFT_SPAWN_PINNED, .worker = 0};
+    weft_spawn_opts on1 = {.flags = WEFT_SPAWN_PINNED, .worker = 1};
+    /* A record on worker 0's free list whose handle is stale: worker 0's
+     * next spawns take it again and again. */
+    ck_assert_weft(weft_spawn_ex(&x->handle, doubled, NULL, &on0), 0);
+    ck_assert_weft(weft_join(x->handle, NULL), 0);
+    weft_task *a, *b;
+    ck_assert_weft(weft_spawn_ex(&a, remakes_the_record, x, &on0), 0);
+    ck_assert_weft(weft_spawn_ex(&b, checks_the_stale_handle, x, &on1), 0);
+    ck_assert_weft(weft_join(a, NULL), 0);
+    ck_assert_weft(weft_join(b, NULL), 0);
+    return NULL;
+}
+
+START_TEST(a_stale_handle_never_reaches_the_task_remade_in_its_record)
+{
+    weft_config c = threads(2);
+    stale x = {NULL, scaled(20000)};
+    ck_assert_weft(run_in(&c, stale_root, &x, NULL), 0);
+}
+END_TEST
+
 /* ---- ten million tasks ------------------------------------------------------------------ */
 
 static void *nothing(void *arg)
@@ -993,6 +1062,7 @@ Suite *suite_threads(void)
     tcase_add_test(tc, each_task_has_its_own_locals_and_they_are_destroyed_at_its_end);
     tcase_add_test(tc, everything_at_once_on_2_to_8_workers);
     tcase_add_test(tc, waits_racing_their_wakers_on_another_worker_peek_at_nothing);
+    tcase_add_test(tc, a_stale_handle_never_reaches_the_task_remade_in_its_record);
     tcase_add_test(tc, ten_million_tasks_spawned_and_joined_on_two_workers);
     suite_add_tcase(s, tc);
     return s;
