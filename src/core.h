@@ -937,7 +937,7 @@ static WEFT_ALWAYS_INLINE void weft__wake(weft__task *t, int result)
      * that is the task's home (pinned there, or the only worker of its
      * engine): weft__schedule would push it onto that worker's local list;
      * so does this, with the same state change and hook, in the same order. */
-    if (t->serial && cur && cur->local_only && cur->rt == weft__task_rt(t) &&
+    if (t->serial && cur && t->worker == cur && cur->local_only &&
         ((t->flags & WEFT__F_PINNED) ? t->pin == cur->index
                                      : !cur->dedicated && t->engine == cur->engine->index)) {
         t->wait_result = result;

@@ -167,7 +167,7 @@ int weft__block_any(weft__task *t, int kind_flags, void *obj, weft__unlink_fn un
  * so that one (every wake in the simulator) saves few registers. */
 static WEFT_NOINLINE void wake_any_other(weft__task *t, int result, weft__worker *cur, bool ours)
 {
-    weft_rt *rt = weft__task_rt(t);
+    weft_rt *rt = t->worker->rt;
     /* A thread outside the runtime is counted while it is in here: once t
      * is runnable, the runtime may finish and be freed while this thread
      * still wakes t's worker, so the free waits for it to leave. */
@@ -203,7 +203,9 @@ static WEFT_NOINLINE void wake_any_other(weft__task *t, int result, weft__worker
 
 void weft__wake_any(weft__task *t, int result)
 {
-    weft_rt *rt = weft__task_rt(t);
+    /* A task in a wait has run: its last worker names its runtime without
+     * the chunk head's line. */
+    weft_rt *rt = t->worker->rt;
     weft__worker *cur = weft__tls_worker;
     bool ours = cur && cur->rt == rt;
     if (!rt->serial || !ours) {
