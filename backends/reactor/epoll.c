@@ -1,16 +1,24 @@
-/* epoll.c — the epoll reactor (the default on Linux): one epoll instance per
- * worker, its wait the worker's park. A descriptor is registered once,
- * edge-triggered, with the reactor of the worker that first waits on it (its
- * home), and stays there: readiness events come to the home and wake the
- * waiting task wherever it runs. Wakes from other threads write an eventfd
- * that is registered edge-triggered and never read, so a wake costs one
- * write and the woken worker makes no extra system call.
+/* epoll.c — the epoll reactor (the default on Linux). A worker's wait in a
+ * reactor is its park; wakes from other threads write an eventfd that is
+ * registered edge-triggered and never read, so a wake costs one write and
+ * the woken worker makes no extra system call.
  *
- * A worker about to sleep first takes the events its siblings (the workers
- * it steals from) have not reached: a busy or preempted home would
- * otherwise hold its connections' readiness while a worker beside it goes
- * idle. tokio gets the same from one shared driver that an idle worker
- * holds. Echo at 2 workers: p99 2.5 ms -> 0.8 ms, 11% more messages. */
+ * The workers of an engine that share work (a stealing or global engine of
+ * two or more) share one epoll instance, the way tokio's workers share one
+ * driver: every descriptor is registered there, and readiness goes to
+ * whichever worker looks first, not to a fixed home that may be busy. One
+ * idle worker at a time holds it and sleeps in it (the driver); the others
+ * sleep on their futex (parker.c). Busy workers take its events every few
+ * dozen steps. A worker that shares nothing (a lone worker, per-core,
+ * dedicated) has an instance of its own: its tasks run nowhere else.
+ *
+ * It replaced an instance per worker, where a descriptor lived with the
+ * worker that first waited on it and an idle worker took its busy
+ * siblings' events before sleeping: the echo server's descriptors all
+ * lived with the worker that accepted, which used twice the CPU of the
+ * other. Echo at 2 workers, with backend.c's spin off for such workers
+ * (medians of 4-5 alternating runs): 188-195k -> 231-248k messages/s, p99
+ * 690-720 -> 410-460 us; tokio 248-267k in the same runs. */
 #define _GNU_SOURCE
 #include "reactor.h"
 
@@ -23,35 +31,67 @@
 
 /* Events taken per wait: more simply wait for the next call. */
 #define EPOLL_BATCH 256
-/* Events taken from a sibling's reactor at once (on the worker's stack). */
-#define SIBLING_BATCH 32
+
+/* An epoll instance with its wake-up, and who sleeps in it. */
+typedef struct epoll_set {
+    int epfd;
+    int evfd;          /* in epfd, edge-triggered, never read */
+    /* [atomic] descriptors added, ever (any thread). Raised before each
+     * add and read after each wait that returned events, so the add's
+     * writes (the descriptor's state) reach the thread that takes its
+     * events in a way TSan sees, not only through the kernel's locks. */
+    weft__a32 adds;
+    weft__a32 held;    /* [atomic] a worker sleeps in it (shared sets) */
+} epoll_set;
 
 typedef struct epoll_reactor {
     weft__reactor base;
-    int epfd;
-    int evfd;
-    bool no_pwait2; /* the kernel lacks epoll_pwait2: millisecond timeouts */
-    weft__a32 has_fds; /* [atomic] a socket was ever added (any thread) */
+    epoll_set own;   /* a worker that shares nothing: its set */
+    epoll_set *set;  /* [init] &own, or the engine's (in its first worker's reactor) */
+    bool no_pwait2;  /* the kernel lacks epoll_pwait2: millisecond timeouts */
     struct epoll_event ev[EPOLL_BATCH];
 } epoll_reactor;
 
+static void set_close(epoll_set *s)
+{
+    if (s->evfd >= 0)
+        close(s->evfd);
+    if (s->epfd >= 0)
+        close(s->epfd);
+}
+
+static int set_open(epoll_set *s)
+{
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->evfd = s->epfd < 0 ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event e = {.events = EPOLLIN | EPOLLET, .data.ptr = NULL};
+    if (s->evfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &e) < 0) {
+        int err = -errno;
+        set_close(s);
+        s->epfd = s->evfd = -1;
+        return err;
+    }
+    return 0;
+}
+
+/* The engine's first worker (made first) opens the set its siblings use. */
 static int ep_create(weft_rt *rt, weft__worker *w, weft__reactor **out, char *why, size_t whylen)
 {
     epoll_reactor *r = weft__reactor_alloc(rt, w, sizeof *r);
     if (!r)
         return WEFT_ENOMEM;
-    r->epfd = epoll_create1(EPOLL_CLOEXEC);
-    r->evfd = r->epfd < 0 ? -1 : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    struct epoll_event e = {.events = EPOLLIN | EPOLLET, .data.ptr = NULL};
-    if (r->evfd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->evfd, &e) < 0) {
-        int err = -errno;
-        snprintf(why, whylen, "epoll set-up failed: %s", strerror(errno));
-        if (r->evfd >= 0)
-            close(r->evfd);
-        if (r->epfd >= 0)
-            close(r->epfd);
-        weft__free(rt, r, sizeof *r);
-        return err;
+    r->set = &r->own;
+    r->base.shared = w->has_peers;
+    if (r->base.shared && w != &rt->workers[w->engine->first]) {
+        r->own.epfd = r->own.evfd = -1;
+        r->set = &((epoll_reactor *)weft__thr_reactor(&rt->workers[w->engine->first]))->own;
+    } else {
+        int err = set_open(&r->own);
+        if (err) {
+            snprintf(why, whylen, "epoll set-up failed: %s", strerror(-err));
+            weft__free(rt, r, sizeof *r);
+            return err;
+        }
     }
     *out = &r->base;
     return 0;
@@ -60,27 +100,16 @@ static int ep_create(weft_rt *rt, weft__worker *w, weft__reactor **out, char *wh
 static void ep_destroy(weft__reactor *base)
 {
     epoll_reactor *r = (epoll_reactor *)base;
-    close(r->evfd);
-    close(r->epfd);
+    set_close(&r->own);
     weft__free(base->rt, r, sizeof *r);
 }
 
-/* Deliver n events of a reactor; how many were a descriptor's. A kick taken
- * from a sibling's reactor (kick_fd: its eventfd; -1 for one's own) is put
- * back: the eventfd is edge-triggered and never read, so the sibling, which
- * is about to wait or already waits for it, would otherwise sleep through
- * its wake-up. */
-static int deliver(const struct epoll_event *ev, int n, int kick_fd)
+static void deliver(const struct epoll_event *ev, int n)
 {
-    int delivered = 0;
     for (int i = 0; i < n; i++) {
         weft__fdstate *st = ev[i].data.ptr;
-        if (!st) {
-            if (kick_fd >= 0)
-                weft__eventfd_kick(kick_fd); /* a new edge for its owner */
-            continue; /* our own kick: waking was all it was for */
-        }
-        delivered++;
+        if (!st)
+            continue; /* the wake-up: waking was all it was for */
         uint32_t e = ev[i].events;
         int ready = 0;
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -91,58 +120,48 @@ static int deliver(const struct epoll_event *ev, int n, int kick_fd)
             ready |= WEFT__READY_HUP;
         weft__fdstate_event(st, ready);
     }
-    return delivered;
 }
 
-/* Deliver the events waiting in the reactors of w's siblings (the other
- * workers of its engine that steal); true if there were any. The tasks they
- * wake are queued here. A home in its own wait meanwhile takes the rest:
- * epoll hands each event to one of them. */
-static bool take_siblings_events(const weft__worker *w)
+/* Only the holder sleeps in a shared set: a wake meant for one worker must
+ * not be taken by another, and the futex wakes exactly the one it names. */
+static bool ep_try_hold(weft__reactor *base)
 {
-    if (w->local_only)
-        return false;
-    const weft__engine *e = w->engine;
-    weft_rt *rt = w->rt;
-    /* A parked sibling is in its own wait, which takes its events. */
-    uint64_t parked = weft__ld(&e->idle, WEFT__RELAXED);
-    bool any = false;
-    for (unsigned i = e->first; i < e->first + e->nworkers; i++) {
-        const weft__worker *x = &rt->workers[i];
-        if (x == w || x->local_only || (parked >> x->index_in_engine & 1u))
-            continue;
-        const epoll_reactor *sib = (const epoll_reactor *)weft__thr_reactor(x);
-        if (!weft__ld(&sib->has_fds, WEFT__RELAXED))
-            continue;
-        struct epoll_event ev[SIBLING_BATCH];
-        int n = epoll_wait(sib->epfd, ev, SIBLING_BATCH, 0);
-        if (n > 0 && deliver(ev, n, sib->evfd) > 0)
-            any = true;
-    }
-    return any;
+    epoll_reactor *r = (epoll_reactor *)base;
+    if (!r->base.shared)
+        return true;
+    uint32_t free_ = 0;
+    return weft__ld(&r->set->held, WEFT__RELAXED) == 0 &&
+           weft__cas(&r->set->held, &free_, 1u, WEFT__ACQUIRE, WEFT__RELAXED);
+}
+
+static void ep_let_go(weft__reactor *base)
+{
+    epoll_reactor *r = (epoll_reactor *)base;
+    if (r->base.shared)
+        weft__st(&r->set->held, 0u, WEFT__RELEASE);
 }
 
 static void ep_wait(weft__reactor *base, uint64_t deadline)
 {
     epoll_reactor *r = (epoll_reactor *)base;
-    if (take_siblings_events(base->w))
-        return;
     uint64_t d = weft__reactor_time_left(base->rt, deadline);
     struct timespec ts = {(time_t)(d / 1000000000u), (long)(d % 1000000000u)};
     const struct timespec *tsp = d == UINT64_MAX ? NULL : &ts;
     int n = -1;
     if (!r->no_pwait2) {
-        n = epoll_pwait2(r->epfd, r->ev, EPOLL_BATCH, tsp, NULL);
+        n = epoll_pwait2(r->set->epfd, r->ev, EPOLL_BATCH, tsp, NULL);
         if (n < 0 && errno == ENOSYS)
             r->no_pwait2 = true;
     }
     if (r->no_pwait2) {
         /* Rounded up: waking early would only spin. */
         int ms = d == UINT64_MAX ? -1 : d / 1000000u >= INT_MAX ? INT_MAX : (int)((d + 999999u) / 1000000u);
-        n = epoll_wait(r->epfd, r->ev, EPOLL_BATCH, ms);
+        n = epoll_wait(r->set->epfd, r->ev, EPOLL_BATCH, ms);
     }
-    if (n > 0)
-        deliver(r->ev, n, -1);
+    if (n > 0) {
+        (void)weft__ld(&r->set->adds, WEFT__ACQUIRE);
+        deliver(r->ev, n);
+    }
 }
 
 static void ep_poll(weft__reactor *base)
@@ -150,17 +169,23 @@ static void ep_poll(weft__reactor *base)
     epoll_reactor *r = (epoll_reactor *)base;
     /* A busy worker polls every few dozen steps: a worker that never had a
      * socket has nothing to deliver and need not pay a system call for it
-     * (yield_many paid one every 64 yields: two thirds of its time). */
-    if (!weft__ld(&r->has_fds, WEFT__RELAXED))
+     * (yield_many paid one every 64 yields: two thirds of its time). While
+     * another worker sleeps in a shared set, its wait takes the events. */
+    if (!weft__ld(&r->set->adds, WEFT__RELAXED) || (r->base.shared && weft__ld(&r->set->held, WEFT__RELAXED)))
         return;
-    int n = epoll_wait(r->epfd, r->ev, EPOLL_BATCH, 0);
-    if (n > 0)
-        deliver(r->ev, n, -1);
+    int n = epoll_wait(r->set->epfd, r->ev, EPOLL_BATCH, 0);
+    if (n > 0) {
+        (void)weft__ld(&r->set->adds, WEFT__ACQUIRE);
+        deliver(r->ev, n);
+    }
 }
 
+/* Any thread: ends the wait of whoever sleeps in the set (in a shared set,
+ * the holder, which the parker says is the worker being woken; if it let
+ * go meanwhile, the next holder wakes once for nothing). */
 static void ep_kick(weft__reactor *base)
 {
-    weft__eventfd_kick(((epoll_reactor *)base)->evfd);
+    weft__eventfd_kick(((epoll_reactor *)base)->set->evfd);
 }
 
 static int ep_arm(weft__reactor *base, weft__io *op, int ready, uint32_t seq)
@@ -171,13 +196,13 @@ static int ep_arm(weft__reactor *base, weft__io *op, int ready, uint32_t seq)
     if (!st->home && !st->closed) {
         /* Both directions at once, edge-triggered: never touched again. */
         struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = st};
-        if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, op->h->fd, &e) < 0) {
+        weft__fetch_add(&r->set->adds, 1u, WEFT__RELEASE);
+        if (epoll_ctl(r->set->epfd, EPOLL_CTL_ADD, op->h->fd, &e) < 0) {
             int err = -errno;
             weft__spin_unlock(&st->lock);
             return err;
         }
-        st->home = r;
-        weft__st(&r->has_fds, 1u, WEFT__RELAXED);
+        st->home = r->set;
     }
     weft__spin_unlock(&st->lock);
     return weft__fdstate_arm(st, op, ready, seq);
@@ -195,6 +220,8 @@ const weft__reactor_ops weft__reactor_epoll = {
     .wait = ep_wait,
     .poll = ep_poll,
     .kick = ep_kick,
+    .try_hold = ep_try_hold,
+    .let_go = ep_let_go,
     .arm = ep_arm,
     .cancel = ep_cancel,
     .close = NULL,

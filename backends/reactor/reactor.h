@@ -2,9 +2,11 @@
  * (epoll.c, uring.c, poll.c), and the socket and file system calls they
  * share (sys.c).
  *
- * One reactor per worker. Its wait is the worker's park: the next timer's
+ * One reactor per worker, whose wait is the worker's park: the next timer's
  * deadline and a wake from another thread (kick) end the same wait that IO
  * events end, so an idle worker makes exactly one system call, the wait.
+ * The workers of an engine may share what the reactor waits in (epoll.c);
+ * then one of them at a time sleeps there and the others on their futex.
  *
  * Operations run the way every readiness reactor runs them (tokio, Go,
  * libuv): the task tries the system call itself; on EAGAIN it arms the
@@ -39,6 +41,12 @@ typedef struct weft__reactor_ops {
     void (*poll)(weft__reactor *r);
     /* Any thread: end the current or next wait. */
     void (*kick)(weft__reactor *r);
+    /* A reactor that several workers share is slept in by one at a time:
+     * try_hold says whether this worker may (it then calls let_go after its
+     * wait); the others sleep on their futex. NULL: the reactor is the
+     * worker's own. */
+    bool (*try_hold)(weft__reactor *r);
+    void (*let_go)(weft__reactor *r);
     /* op's system call said EAGAIN: complete op (WEFT__IO_AGAIN) when h is
      * ready for `ready` (WEFT__READY_…). seq is h's readiness count the
      * task saw before its call: if an event came since, the call is retried
@@ -68,6 +76,7 @@ struct weft__reactor {
     const weft__reactor_ops *ops;
     weft_rt *rt;
     weft__worker *w;
+    bool shared; /* [init] other workers wait in what it waits in (try_hold) */
 };
 
 /* A zeroed reactor of `size` bytes for worker w: every reactor's struct

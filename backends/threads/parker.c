@@ -1,20 +1,13 @@
-/* parker.c — how an idle worker thread sleeps: a futex word with three
- * states. unpark stores NOTIFIED and wakes the futex only if the parker was
- * asleep; park consumes a NOTIFIED first, so a wake that comes between the
- * worker's last look at its queues and its sleep is never lost. */
+/* parker.c — how an idle worker thread sleeps: a futex word whose state
+ * says whether it sleeps and where (on the futex, or in its reactor).
+ * unpark stores NOTIFIED and wakes the sleeper only if it was asleep, where
+ * it sleeps; park consumes a NOTIFIED first, so a wake that comes between
+ * the worker's last look at its queues and its sleep is never lost. */
 #include "threads.h"
 
-/* The reactor's wait (p->sleep and p->kick), except under the atomics
- * model, whose simulated threads share one OS thread: there a park must be
- * the modelled futex, never a real epoll_wait that would block them all
- * (the model's own tests do no IO; the ordinary suite in the model build
- * runs real threads and keeps the reactor). */
+/* The reactor's wait (p->sleep and p->kick), when the worker has one. */
 static inline bool by_reactor(const weft__parker *p)
 {
-#ifdef WEFT_MODEL
-    if (WEFT__MODEL_ON)
-        return false;
-#endif
     return p->sleep != NULL;
 }
 
@@ -34,10 +27,14 @@ void weft__parker_park(weft__parker *p, const weft_os *os, uint64_t deadline, bo
             return; /* (a wake came too: consumed) */
         return;
     }
-    if (by_reactor(p)) {
+    if (by_reactor(p) && p->try_hold(p->arg)) {
         /* The reactor's wait: IO events end it too, so the loop always
-         * looks again afterwards. */
-        p->sleep(p->arg, deadline);
+         * looks again afterwards. The state says where it sleeps, so that
+         * unpark wakes it there. */
+        s = WEFT__PARK_PARKED;
+        if (weft__cas(&p->state, &s, (uint32_t)WEFT__PARK_IN_REACTOR, WEFT__ACQ_REL, WEFT__ACQUIRE))
+            p->sleep(p->arg, deadline);
+        p->let_go(p->arg);
         weft__xchg(&p->state, (uint32_t)WEFT__PARK_EMPTY, WEFT__ACQUIRE);
         return;
     }
@@ -60,11 +57,14 @@ void weft__parker_park(weft__parker *p, const weft_os *os, uint64_t deadline, bo
 /* true if it was asleep (or about to be). */
 bool weft__parker_unpark(weft__parker *p, const weft_os *os)
 {
-    if (weft__xchg(&p->state, (uint32_t)WEFT__PARK_NOTIFIED, WEFT__RELEASE) != WEFT__PARK_PARKED)
-        return false;
-    if (by_reactor(p))
+    uint32_t was = weft__xchg(&p->state, (uint32_t)WEFT__PARK_NOTIFIED, WEFT__RELEASE);
+    if (was == WEFT__PARK_IN_REACTOR && !WEFT__MUTANT(WEFT__MUT_UNPARK_BY_FUTEX))
         p->kick(p->arg);
-    else
+    else if (was == WEFT__PARK_IN_REACTOR)
         weft__futex_wake(os, &p->state, 1);
+    else if (was == WEFT__PARK_PARKED)
+        weft__futex_wake(os, &p->state, 1); /* (or it is on its way to the reactor, and will see the wake) */
+    else
+        return false;
     return true;
 }

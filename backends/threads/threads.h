@@ -8,13 +8,21 @@
 
 /* A futex parker (the shape of Rust std's and tokio's): a wake that comes
  * before the sleep is kept, so none is lost. */
-enum { WEFT__PARK_EMPTY = 0, WEFT__PARK_PARKED = 1, WEFT__PARK_NOTIFIED = 2 };
+enum {
+    WEFT__PARK_EMPTY = 0,
+    WEFT__PARK_PARKED = 1,     /* asleep (or about to be) on the futex */
+    WEFT__PARK_NOTIFIED = 2,
+    WEFT__PARK_IN_REACTOR = 3, /* asleep (or about to be) in the reactor: a kick wakes it */
+};
 typedef struct weft__parker {
     weft__a32 state;
     /* The reactor's wait and kick when the worker has one (its park is the
-     * reactor's wait); NULL: the futex. */
+     * reactor's wait); NULL: the futex. A reactor shared with other workers
+     * is slept in only while try_hold(arg) holds it (let_go after). */
     void (*sleep)(void *arg, uint64_t deadline);
     void (*kick)(void *arg);
+    bool (*try_hold)(void *arg);
+    void (*let_go)(void *arg);
     void *arg;
 } weft__parker;
 
@@ -55,6 +63,7 @@ typedef struct weft__thr {
     weft__a64 wakes;       /* [atomic] unparks of a parked worker, ever */
     struct weft__blocking_pool *blocking;
     const struct weft__reactor_ops *reactor; /* which kind every worker has */
+    weft__a32 reactor_used; /* [atomic] a task ever waited for a descriptor */
     /* Readiness states of descriptors (backends/reactor/sys.c). */
     weft__a32 fd_lock;
     weft_list fd_free;     /* [fd_lock] */

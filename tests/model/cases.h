@@ -22,6 +22,7 @@ void *case_deque_fifo_3(void *arg);
 void *case_inject(void *arg);
 /* The futex parker: a sleeper and a waker, no lost wake-up. */
 void *case_parker(void *arg);
+void *case_parker_shared(void *arg);
 /* A whole threaded runtime of two workers: spawn, steal, park, shutdown. */
 void *case_pool(void *arg);
 /* Its coordination objects' atomic paths, two workers each. */

@@ -50,6 +50,100 @@ void *case_parker(void *arg)
     return NULL;
 }
 
+/* ---- two parkers that share a reactor ----
+ * As epoll.c's workers of one engine: one of them at a time holds the
+ * reactor and sleeps in it, the other sleeps on its futex, and unpark must
+ * wake each where it sleeps. The reactor is modelled: its wait ends only
+ * on a kick (pending, as an edge on an unread eventfd stays until a wait
+ * takes it), so a wake sent to the wrong place is a deadlock. */
+
+typedef struct mreactor {
+    weft__a32 pending;
+    weft__a32 held;
+    weft_os *os;
+} mreactor;
+
+static void mr_sleep(void *arg, uint64_t deadline)
+{
+    (void)deadline;
+    mreactor *r = arg;
+    while (!weft__xchg(&r->pending, 0u, WEFT__ACQ_REL))
+        weft__futex_wait(r->os, &r->pending, 0u, UINT64_MAX);
+}
+
+static void mr_kick(void *arg)
+{
+    mreactor *r = arg;
+    weft__st(&r->pending, 1u, WEFT__RELEASE);
+    weft__futex_wake(r->os, &r->pending, 1);
+}
+
+static bool mr_try_hold(void *arg)
+{
+    mreactor *r = arg;
+    uint32_t free_ = 0;
+    return weft__cas(&r->held, &free_, 1u, WEFT__ACQUIRE, WEFT__RELAXED);
+}
+
+static void mr_let_go(void *arg)
+{
+    mreactor *r = arg;
+    weft__st(&r->held, 0u, WEFT__RELEASE);
+}
+
+typedef struct pk2 {
+    weft__parker p[2];
+    weft__a32 flag[2];
+    mreactor r;
+    weft_os os;
+} pk2;
+
+typedef struct pk2_sleeper {
+    pk2 *k;
+    unsigned i;
+} pk2_sleeper;
+
+static void *shared_sleeper(void *arg)
+{
+    pk2_sleeper *s = arg;
+    while (!weft__ld(&s->k->flag[s->i], WEFT__ACQUIRE))
+        weft__parker_park(&s->k->p[s->i], &s->k->os, UINT64_MAX, NULL, NULL);
+    return NULL;
+}
+
+static void *shared_waker(void *arg)
+{
+    pk2 *k = arg;
+    for (unsigned i = 0; i < 2; i++) {
+        weft__st(&k->flag[i], 1u, WEFT__RELEASE);
+        weft__parker_unpark(&k->p[i], &k->os);
+    }
+    return NULL;
+}
+
+void *case_parker_shared(void *arg)
+{
+    (void)arg;
+    pk2 k;
+    memset(&k, 0, sizeof k);
+    weft__os_fill(&k.os, NULL);
+    k.r.os = &k.os;
+    for (unsigned i = 0; i < 2; i++)
+        k.p[i] = (weft__parker){.sleep = mr_sleep, .kick = mr_kick, .try_hold = mr_try_hold, .let_go = mr_let_go,
+                                .arg = &k.r};
+    weft__model *m;
+    MODEL_CHECK(weft__model_open(&m) == 0);
+    pk2_sleeper s[2] = {{&k, 0}, {&k, 1}};
+    weft__mthread *t[3];
+    MODEL_CHECK(weft__model_spawn(m, &t[0], shared_sleeper, &s[0]) == 0);
+    MODEL_CHECK(weft__model_spawn(m, &t[1], shared_sleeper, &s[1]) == 0);
+    MODEL_CHECK(weft__model_spawn(m, &t[2], shared_waker, &k) == 0);
+    for (unsigned i = 0; i < 3; i++)
+        MODEL_CHECK(weft__model_join(m, t[i], NULL) == 0);
+    weft__model_close(m);
+    return NULL;
+}
+
 /* ---- a whole runtime ---- */
 
 typedef struct pool {

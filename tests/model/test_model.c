@@ -52,6 +52,12 @@ START_TEST(parker)
 }
 END_TEST
 
+START_TEST(parker_shared)
+{
+    model_explore("parker_shared", case_parker_shared, NULL, (model_budget){.max_schedules = SMALL});
+}
+END_TEST
+
 START_TEST(pool)
 {
     model_explore("pool", case_pool, NULL, (model_budget){.max_schedules = CAPPED});
@@ -108,6 +114,7 @@ Suite *suite_model_structures(void)
     tc = tcase("queues and parker");
     tcase_add_test(tc, inject);
     tcase_add_test(tc, parker);
+    tcase_add_test(tc, parker_shared);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -77,6 +77,15 @@ START_TEST(narrow_index)
 }
 END_TEST
 
+START_TEST(unpark_by_futex)
+{
+    expect_caught("unpark_by_futex", WEFT__MUT_UNPARK_BY_FUTEX, "parker_shared", case_parker_shared,
+                  WEFT_STRATEGY_RANDOM, 0);
+    expect_caught("unpark_by_futex", WEFT__MUT_UNPARK_BY_FUTEX, "parker_shared", case_parker_shared,
+                  WEFT_STRATEGY_PCT, 0);
+}
+END_TEST
+
 Suite *suite_model_mutations(void)
 {
     Suite *s = suite_create("model: mutations");
@@ -88,6 +97,7 @@ Suite *suite_model_mutations(void)
     tcase_add_test(tc, mutex_fetch_or);
     tcase_add_test(tc, no_woken_check);
     tcase_add_test(tc, narrow_index);
+    tcase_add_test(tc, unpark_by_futex);
     suite_add_tcase(s, tc);
     return s;
 }
