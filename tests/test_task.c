@@ -276,6 +276,64 @@ START_TEST(a_chunk_without_memory_for_its_cold_parts_fails_cleanly)
 }
 END_TEST
 
+/* A scope's child whose record is in a chunk without its cold array, which
+ * cannot be made: the child does not run, and the scope's join reports
+ * WEFT_ENOMEM (its first error) instead of the child's result. */
+typedef struct child_fail {
+    counting_alloc *ca;
+    weft_event go;
+    int ran, joined;
+} child_fail;
+
+static int scope_child_counts(void *arg)
+{
+    child_fail *x = arg;
+    x->ran++;
+    return 0;
+}
+
+static void *child_fail_root(void *arg)
+{
+    child_fail *x = arg;
+    weft_scope s;
+    /* The root's chunk gets its array here: the scope opens. */
+    ck_assert_weft(weft_scope_init(&s, 0), 0);
+    /* Plain tasks fill the rest of the chunk and start a second one,
+     * which has no array: the child's record is the next one in it. */
+    weft_task *t[WEFT__TASK_CHUNK];
+    for (unsigned i = 0; i < WEFT__TASK_CHUNK; i++)
+        ck_assert_weft(weft_spawn(&t[i], parked, &x->go), 0);
+    weft_yield(); /* they run (their stacks made) and park */
+    /* A task run to its end leaves a stack in the pool for the child. */
+    weft_task *done;
+    ck_assert_weft(weft_spawn(&done, twice, NULL), 0);
+    ck_assert_weft(weft_join(done, NULL), 0);
+    ck_assert_weft(weft_scope_spawn(&s, scope_child_counts, x, NULL), 0);
+    /* The child's first allocation, when it runs, is its chunk's array. */
+    x->ca->fail_nth = x->ca->calls + 1;
+    x->joined = weft_scope_join(&s);
+    x->ca->fail_nth = 0;
+    ck_assert_weft(weft_event_set(&x->go), 0);
+    for (unsigned i = 0; i < WEFT__TASK_CHUNK; i++)
+        ck_assert_weft(weft_join(t[i], NULL), 0);
+    return NULL;
+}
+
+START_TEST(a_scope_child_without_memory_for_its_scope_is_reported_to_the_scope)
+{
+    counting_alloc ca;
+    counting_alloc_init(&ca);
+    child_fail x;
+    memset(&x, 0, sizeof x);
+    x.ca = &ca;
+    ck_assert_weft(weft_event_init(&x.go, 0), 0);
+    ck_assert_weft(run_counted(&ca, child_fail_root, &x), 0);
+    ck_assert_weft(x.joined, WEFT_ENOMEM);
+    ck_assert_int_eq(x.ran, 0);
+    ck_assert_uint_eq(ca.live_blocks, 0);
+}
+END_TEST
+
 START_TEST(calls_outside_a_runtime)
 {
     weft_task *t = (weft_task *)1;
@@ -794,6 +852,67 @@ START_TEST(records_freed_by_a_burst_serve_the_next_burst_and_foreign_spawns)
 }
 END_TEST
 
+/* A spawn from a thread outside the runtime that cannot have its name kept
+ * (its record's chunk has no cold array and none can be made) fails with
+ * WEFT_ENOMEM and gives its record back to the runtime's own list, where the
+ * next foreign spawn finds it (white box: a handle's low half is its slot). */
+static void *joins_three(void *arg)
+{
+    weft_task **h = arg;
+    for (unsigned i = 0; i < 3; i++) {
+        void *r = NULL;
+        ck_assert_weft(weft_join(h[i], &r), 0);
+        ck_assert_ptr_eq(r, (void *)(uintptr_t)(i + 1));
+    }
+    return NULL;
+}
+
+static void *join_one(void *arg)
+{
+    void *r = NULL;
+    ck_assert_weft(weft_join(arg, &r), 0);
+    return r;
+}
+
+static void *returns_its_name_length(void *arg)
+{
+    (void)arg;
+    return (void *)(uintptr_t)strlen(weft_task_name());
+}
+
+START_TEST(a_foreign_spawn_without_memory_for_its_name_gives_its_record_back)
+{
+    counting_alloc ca;
+    counting_alloc_init(&ca);
+    weft_config c = threaded_config();
+    c.allocator = &ca.a;
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    weft_task *h[3];
+    /* The first chunk, made for a plain task: no cold array yet. */
+    ck_assert_weft(weft_rt_spawn(rt, &h[0], returns_arg, (void *)1, NULL), 0);
+    weft_spawn_opts o;
+    memset(&o, 0, sizeof o);
+    o.name = "abc";
+    weft_task *n = (weft_task *)1;
+    ca.fail_nth = ca.calls + 1; /* the chunk's cold array */
+    ck_assert_weft(weft_rt_spawn(rt, &n, returns_arg, (void *)9, &o), WEFT_ENOMEM);
+    ca.fail_nth = 0;
+    ck_assert_ptr_null(n);
+    ck_assert_weft(weft_rt_spawn(rt, &h[1], returns_arg, (void *)2, NULL), 0);
+    ck_assert_uint_eq((uint32_t)(uintptr_t)h[1], (uint32_t)(uintptr_t)h[0] + 1);
+    /* With memory, the named spawn works. */
+    ck_assert_weft(weft_rt_spawn(rt, &n, returns_its_name_length, NULL, &o), 0);
+    ck_assert_weft(weft_rt_spawn(rt, &h[2], returns_arg, (void *)3, NULL), 0);
+    ck_assert_weft(weft_rt_block_on(rt, joins_three, h, NULL), 0);
+    void *len = NULL;
+    ck_assert_weft(weft_rt_block_on(rt, join_one, n, &len), 0);
+    ck_assert_ptr_eq(len, (void *)3);
+    weft_rt_free(rt);
+    ck_assert_uint_eq(ca.live_blocks, 0);
+}
+END_TEST
+
 Suite *suite_task(void)
 {
     Suite *s = suite_create("task");
@@ -805,6 +924,8 @@ Suite *suite_task(void)
     tcase_add_test(tc, calls_outside_a_runtime);
     tcase_add_test(tc, a_reused_record_forgets_the_name_and_scope_of_its_last_task);
     tcase_add_test(tc, a_chunk_without_memory_for_its_cold_parts_fails_cleanly);
+    tcase_add_test(tc, a_scope_child_without_memory_for_its_scope_is_reported_to_the_scope);
+    tcase_add_test(tc, a_foreign_spawn_without_memory_for_its_name_gives_its_record_back);
     tcase_add_test(tc, cancel_semantics);
     tcase_add_test(tc, cancellation_is_sticky_and_a_cancelled_joiner_lets_go);
     tcase_add_test(tc, a_shield_lets_cancelled_cleanup_block);
