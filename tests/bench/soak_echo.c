@@ -180,6 +180,16 @@ static void *clients(void *arg)
     return NULL;
 }
 
+/* The server, killed at any exit of the driver (a failure too): a server
+ * left behind would hold the caller's output pipe open for good. */
+static pid_t the_server;
+
+static void kill_the_server(void)
+{
+    if (the_server > 0)
+        kill(the_server, SIGKILL);
+}
+
 int main(void)
 {
     unsigned conns = env_u("WEFT_SOAK_CONNS", 10000);
@@ -198,6 +208,8 @@ int main(void)
         bench_check(weft_rt_block_on(rt, echo_server, (void *)(intptr_t)4096, NULL), "server");
         _exit(0);
     }
+    the_server = server;
+    atexit(kill_the_server);
     close(out[1]);
     char line[64] = {0}, addr[WEFT_ADDR_MAX];
     size_t n = 0;
@@ -213,7 +225,10 @@ int main(void)
     weft_event_init(&sk.measured, 0);
     root_arg ra = {&sk, server, 0, 0};
     weft_config c = real();
-    c.workers = 1; /* the clients' counters are plain: one worker */
+    /* The clients' counters are plain: one worker, whatever WEFT_WORKERS
+     * (the server's) says; the environment would override the field. */
+    c.workers = 1;
+    c.flags |= WEFT_CFG_NO_ENV;
     weft_rt *rt;
     bench_check(weft_rt_new(&rt, &c), "client runtime");
     double t0 = bench_now_sec();
