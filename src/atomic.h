@@ -143,6 +143,7 @@ enum weft__mutation {
     WEFT__MUT_NO_WOKEN_CHECK = 1u << 4,   /* the park committed without the "woken while running" check */
     WEFT__MUT_NARROW_INDEX = 1u << 5,     /* deque indices narrowed to WEFT__MUT_INDEX_BITS: they wrap */
     WEFT__MUT_UNPARK_BY_FUTEX = 1u << 6,  /* unpark wakes the futex even when the parker sleeps in the reactor */
+    WEFT__MUT_POLL_UNHELD = 1u << 7,      /* (model test only) a busy look at a shared reactor without holding it */
 };
 #define WEFT__MUT_INDEX_BITS 4u
 WEFT_HIDDEN extern unsigned weft__mutations;

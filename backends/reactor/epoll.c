@@ -37,7 +37,8 @@ typedef struct epoll_set {
     int epfd;
     int evfd;          /* in epfd, edge-triggered, never read */
     /* [atomic] descriptors added, ever (any thread). Raised before each
-     * add and read after each wait that returned events, so the add's
+     * add (lowered again if it fails) and read after each wait that
+     * returned events, so the add's
      * writes (the descriptor's state) reach the thread that takes its
      * events in a way TSan sees, not only through the kernel's locks. */
     weft__a32 adds;
@@ -169,11 +170,14 @@ static void ep_poll(weft__reactor *base)
     epoll_reactor *r = (epoll_reactor *)base;
     /* A busy worker polls every few dozen steps: a worker that never had a
      * socket has nothing to deliver and need not pay a system call for it
-     * (yield_many paid one every 64 yields: two thirds of its time). While
-     * another worker sleeps in a shared set, its wait takes the events. */
-    if (!weft__ld(&r->set->adds, WEFT__RELAXED) || (r->base.shared && weft__ld(&r->set->held, WEFT__RELAXED)))
+     * (yield_many paid one every 64 yields: two thirds of its time). It
+     * holds a shared set while it polls: a worker that sleeps in the set
+     * takes its events itself, and a poll beside it could take the kick
+     * meant for it, which would then sleep through its wake-up. */
+    if (!weft__ld(&r->set->adds, WEFT__RELAXED) || !ep_try_hold(base))
         return;
     int n = epoll_wait(r->set->epfd, r->ev, EPOLL_BATCH, 0);
+    ep_let_go(base);
     if (n > 0) {
         (void)weft__ld(&r->set->adds, WEFT__ACQUIRE);
         deliver(r->ev, n);
@@ -199,6 +203,8 @@ static int ep_arm(weft__reactor *base, weft__io *op, int ready, uint32_t seq)
         weft__fetch_add(&r->set->adds, 1u, WEFT__RELEASE);
         if (epoll_ctl(r->set->epfd, EPOLL_CTL_ADD, op->h->fd, &e) < 0) {
             int err = -errno;
+            /* Not added: busy workers need not look for it. */
+            weft__fetch_sub(&r->set->adds, 1u, WEFT__RELAXED);
             weft__spin_unlock(&st->lock);
             return err;
         }

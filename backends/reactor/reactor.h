@@ -114,7 +114,7 @@ typedef struct weft__fdstate {
     weft__a32 lock;
     weft__a32 seq[2];     /* [atomic] events seen: [0] in, [1] out */
     weft__io *waiter[2];  /* [lock] */
-    void *home;           /* [lock] the reactor the descriptor is registered with */
+    void *home;           /* [lock] what the descriptor is registered with (NULL: not yet) */
     bool closed;          /* [lock] */
     /* The read side's own (one reader at a time): the in-count at which a
      * read came back short, or UINT32_MAX. Equal to seq[0] now: no data has

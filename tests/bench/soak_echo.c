@@ -238,6 +238,7 @@ int main(void)
     weft_rt_free(rt);
     kill(server, SIGKILL);
     waitpid(server, NULL, 0);
+    the_server = 0; /* its pid may be another's now */
     double per_conn = (double)(ra.rss_idle - ra.rss_base) * 1024.0 / conns;
     printf("soak: %u connections (%s) held %.0f s: %llu messages, every byte checked, %u failed%s%s\n", conns,
            reactor, took, (unsigned long long)sk.messages, sk.failed, sk.failed ? ", first: " : "",

@@ -53,7 +53,8 @@ void *case_parker(void *arg)
 /* ---- two parkers that share a reactor ----
  * As epoll.c's workers of one engine: one of them at a time holds the
  * reactor and sleeps in it, the other sleeps on its futex, and unpark must
- * wake each where it sleeps. The reactor is modelled: its wait ends only
+ * wake each where it sleeps, while a busy worker looks at the reactor
+ * beside them. The reactor is modelled: its wait ends only
  * on a kick (pending, as an edge on an unread eventfd stays until a wait
  * takes it), so a wake sent to the wrong place is a deadlock. */
 
@@ -111,6 +112,23 @@ static void *shared_sleeper(void *arg)
     return NULL;
 }
 
+/* A busy worker's look at the shared reactor (epoll.c's ep_poll): it takes
+ * what is pending, a kick too, so it must hold the reactor meanwhile, or it
+ * could take the kick of a worker about to sleep there. */
+static void *shared_poller(void *arg)
+{
+    pk2 *k = arg;
+    for (unsigned i = 0; i < 2; i++) {
+        bool held = WEFT__MUTANT(WEFT__MUT_POLL_UNHELD) || mr_try_hold(&k->r);
+        if (!held)
+            continue;
+        (void)weft__xchg(&k->r.pending, 0u, WEFT__ACQ_REL);
+        if (!WEFT__MUTANT(WEFT__MUT_POLL_UNHELD))
+            mr_let_go(&k->r);
+    }
+    return NULL;
+}
+
 static void *shared_waker(void *arg)
 {
     pk2 *k = arg;
@@ -134,11 +152,12 @@ void *case_parker_shared(void *arg)
     weft__model *m;
     MODEL_CHECK(weft__model_open(&m) == 0);
     pk2_sleeper s[2] = {{&k, 0}, {&k, 1}};
-    weft__mthread *t[3];
+    weft__mthread *t[4];
     MODEL_CHECK(weft__model_spawn(m, &t[0], shared_sleeper, &s[0]) == 0);
     MODEL_CHECK(weft__model_spawn(m, &t[1], shared_sleeper, &s[1]) == 0);
     MODEL_CHECK(weft__model_spawn(m, &t[2], shared_waker, &k) == 0);
-    for (unsigned i = 0; i < 3; i++)
+    MODEL_CHECK(weft__model_spawn(m, &t[3], shared_poller, &k) == 0);
+    for (unsigned i = 0; i < 4; i++)
         MODEL_CHECK(weft__model_join(m, t[i], NULL) == 0);
     weft__model_close(m);
     return NULL;

@@ -86,6 +86,13 @@ START_TEST(unpark_by_futex)
 }
 END_TEST
 
+START_TEST(poll_unheld)
+{
+    expect_caught("poll_unheld", WEFT__MUT_POLL_UNHELD, "parker_shared", case_parker_shared, WEFT_STRATEGY_RANDOM, 0);
+    expect_caught("poll_unheld", WEFT__MUT_POLL_UNHELD, "parker_shared", case_parker_shared, WEFT_STRATEGY_PCT, 0);
+}
+END_TEST
+
 Suite *suite_model_mutations(void)
 {
     Suite *s = suite_create("model: mutations");
@@ -98,6 +105,7 @@ Suite *suite_model_mutations(void)
     tcase_add_test(tc, no_woken_check);
     tcase_add_test(tc, narrow_index);
     tcase_add_test(tc, unpark_by_futex);
+    tcase_add_test(tc, poll_unheld);
     suite_add_tcase(s, tc);
     return s;
 }
