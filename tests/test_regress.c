@@ -808,7 +808,6 @@ END_TEST
 #include "../backends/threads/threads.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <sched.h>
 
 #define WAKE_ROUNDS 100u
@@ -900,119 +899,6 @@ START_TEST(a_wake_reaches_each_worker_where_it_sleeps)
 }
 END_TEST
 
-/* ---- new work from outside goes to a worker asleep on its futex, not to the
- * one asleep in the shared epoll instance, which keeps waiting there for the
- * engine's IO (woken, it would let go of it to run the task while the other
- * slept on). ---- */
-
-#define PREFER_ROUNDS 50u
-
-typedef struct prefer {
-    weft_rt *rt;
-    weft_notify done;
-    atomic_int ran_on;
-} prefer;
-
-static void *notes_its_worker(void *arg)
-{
-    prefer *p = arg;
-    atomic_store(&p->ran_on, (int)weft__tls_worker->index);
-    return NULL;
-}
-
-static void *waits_for_the_end(void *arg)
-{
-    prefer *p = arg;
-    ck_assert_weft(weft_notify_wait_until(&p->done, weft_now() + 120ull * 1000000000u), 0);
-    return NULL;
-}
-
-static void *prefer_root(void *arg)
-{
-    prefer *p = arg;
-    void *res;
-    (void)weft_rt_block_on(p->rt, waits_for_the_end, p, &res);
-    return NULL;
-}
-
-/* Worker 1 stays busy until worker 0, woken for a task of its own, has
- * parked again and taken the reactor (which worker 1 let go when woken). */
-static void *busy_until_worker_0_holds(void *arg)
-{
-    prefer *p = arg;
-    weft__thr *thr = weft__thr_of(p->rt);
-    for (unsigned spin = 0; spin < 2000000; spin++) {
-        if (weft__ld(&thr->tw[0].parker.state, WEFT__ACQUIRE) == WEFT__PARK_IN_REACTOR)
-            break;
-        sched_yield();
-    }
-    return NULL;
-}
-
-static void *does_nothing(void *arg)
-{
-    return arg;
-}
-
-/* The worker asleep in the reactor, once both are idle (-1: none is). */
-static int holder_once_idle(weft_rt *rt)
-{
-    weft__thr *thr = weft__thr_of(rt);
-    for (unsigned spin = 0; spin < 100000; spin++) {
-        if ((weft__ld(&rt->engines[0].idle, WEFT__ACQUIRE) & 3u) == 3u) {
-            usleep(200);
-            for (unsigned i = 0; i < 2; i++)
-                if (weft__ld(&thr->tw[i].parker.state, WEFT__ACQUIRE) == WEFT__PARK_IN_REACTOR)
-                    return (int)i;
-        }
-        sched_yield();
-    }
-    return -1;
-}
-
-START_TEST(new_work_from_outside_wakes_a_worker_not_sleeping_in_the_reactor)
-{
-    weft_config c = threaded_config();
-    c.workers = 2;
-    c.reactor = WEFT_REACTOR_EPOLL;
-    prefer p;
-    memset(&p, 0, sizeof p);
-    ck_assert_weft(weft_rt_new(&p.rt, &c), 0);
-    ck_assert_weft(weft_notify_init(&p.done), 0);
-    pthread_t root;
-    ck_assert_int_eq(pthread_create(&root, NULL, prefer_root, &p), 0);
-    unsigned checked = 0, held_by_0 = 0;
-    for (unsigned r = 0; r < PREFER_ROUNDS; r++) {
-        int holder = holder_once_idle(p.rt);
-        if (holder == 1) {
-            /* Hand the reactor to worker 0, the one a wake picks first when
-             * it has no preference (the lowest index). */
-            weft_spawn_opts on1 = {.flags = WEFT_SPAWN_PINNED, .worker = 1};
-            weft_spawn_opts on0 = {.flags = WEFT_SPAWN_PINNED, .worker = 0};
-            ck_assert_weft(weft_rt_spawn(p.rt, NULL, busy_until_worker_0_holds, &p, &on1), 0);
-            ck_assert_weft(weft_rt_spawn(p.rt, NULL, does_nothing, NULL, &on0), 0);
-            holder = holder_once_idle(p.rt);
-        }
-        if (holder < 0)
-            continue;
-        atomic_store(&p.ran_on, -1);
-        ck_assert_weft(weft_rt_spawn(p.rt, NULL, notes_its_worker, &p, NULL), 0);
-        while (atomic_load(&p.ran_on) < 0)
-            sched_yield();
-        int ran_on = atomic_load(&p.ran_on);
-        ck_assert_msg(ran_on != holder, "the task woke worker %d, asleep in the reactor", holder);
-        checked++;
-        held_by_0 += holder == 0;
-    }
-    ck_assert_weft(weft_notify_signal(&p.done), 0);
-    ck_assert_int_eq(pthread_join(root, NULL), 0);
-    ck_assert_uint_gt(checked, PREFER_ROUNDS / 2);
-    ck_assert_uint_gt(held_by_0, 0); /* the case a wake without a preference gets wrong */
-    weft_notify_destroy(&p.done);
-    weft_rt_free(p.rt);
-}
-END_TEST
-
 Suite *suite_regress(void)
 {
     Suite *s = suite_create("regress");
@@ -1030,7 +916,6 @@ Suite *suite_regress(void)
     tcase_add_test(tc, mutex_owner_survives_slot_reuse);
     tcase_add_test(tc, trace_names_outlive_their_tasks);
     tcase_add_test(tc, a_wake_reaches_each_worker_where_it_sleeps);
-    tcase_add_test(tc, new_work_from_outside_wakes_a_worker_not_sleeping_in_the_reactor);
     tcase_add_test(tc, small_things);
     tcase_add_test(tc, real_shutdown_is_bounded_in_time);
     tcase_add_test(tc, trace_diff_finds_the_first_difference_and_refuses_bad_input);
