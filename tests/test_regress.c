@@ -817,6 +817,7 @@ typedef struct two_sleepers {
     weft_notify n[2];
     weft__a32 woken[2]; /* rounds each task has seen */
     int result[2];
+    int run; /* weft_rt_block_on's code, checked on the test's thread */
 } two_sleepers;
 
 static void *waits_on_its_worker(void *arg)
@@ -851,7 +852,7 @@ static void *root_of(void *arg)
 {
     two_sleepers *ts = arg;
     void *res;
-    (void)weft_rt_block_on(ts->rt, one_on_each_worker, ts, &res);
+    ts->run = weft_rt_block_on(ts->rt, one_on_each_worker, ts, &res);
     return NULL;
 }
 
@@ -887,6 +888,7 @@ START_TEST(a_wake_reaches_each_worker_where_it_sleeps)
             sched_yield();
     }
     ck_assert_int_eq(pthread_join(root, NULL), 0);
+    ck_assert_weft(ts.run, 0);
     ck_assert_msg(ts.result[0] == 0 && ts.result[1] == 0, "a wake was lost: worker 0 %s, worker 1 %s",
                   weft_strerror(ts.result[0]), weft_strerror(ts.result[1]));
     ck_assert_uint_eq(weft__ld(&ts.woken[0], WEFT__ACQUIRE), WAKE_ROUNDS);

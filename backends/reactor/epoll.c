@@ -17,8 +17,8 @@
  * siblings' events before sleeping: the echo server's descriptors all
  * lived with the worker that accepted, which used twice the CPU of the
  * other. Echo at 2 workers, with backend.c's spin off for such workers
- * (medians of 4-5 alternating runs): 188-195k -> 231-248k messages/s, p99
- * 690-720 -> 410-460 us; tokio 248-267k in the same runs. */
+ * (scons bench, 5 runs): 183k -> 250k messages/s, p99 761 -> 406 us;
+ * tokio 265k, 354 us in the same run. */
 #define _GNU_SOURCE
 #include "reactor.h"
 
@@ -36,11 +36,11 @@
 typedef struct epoll_set {
     int epfd;
     int evfd;          /* in epfd, edge-triggered, never read */
-    /* [atomic] descriptors added, ever (any thread). Raised before each
-     * add (lowered again if it fails) and read after each wait that
-     * returned events, so the add's
-     * writes (the descriptor's state) reach the thread that takes its
-     * events in a way TSan sees, not only through the kernel's locks. */
+    /* [atomic] descriptors added (any thread): raised before each add
+     * (lowered again if it fails) and read after each wait that returned
+     * events, so the adder's writes (the descriptor's state) reach the
+     * thread that takes its events in a way TSan sees, not only through
+     * the kernel's locks. */
     weft__a32 adds;
     weft__a32 held;    /* [atomic] a worker sleeps in it (shared sets) */
 } epoll_set;
