@@ -23,6 +23,7 @@
 typedef struct weft__worker weft__worker;
 typedef struct weft__task weft__task;
 typedef struct weft__io weft__io;
+typedef struct weft__engine weft__engine;
 
 /* Capabilities the core reads instead of testing the mode. */
 enum weft__caps {
@@ -79,6 +80,10 @@ typedef struct weft__backend {
     void (*timers_fired)(weft__worker *w, size_t n);
     /* One of n >= 2 equal options, for the reason given (enum weft__choice). */
     uint32_t (*choose)(weft__worker *w, int why, uint32_t n);
+    /* Of e's idle workers (idle: bits by index in e, two or more), those a
+     * wake for new work should go to first: a non-empty subset of idle.
+     * NULL: any of them. */
+    uint64_t (*idle_prefer)(const weft__engine *e, uint64_t idle);
     /* 64 random bits for weft_rand(). */
     uint64_t (*rand)(weft__worker *w);
 

@@ -273,13 +273,16 @@ static void notify_idle(weft__engine *e, weft__worker *cur)
             return;
         if (cur && weft__ld_s(rt->serial, &e->searching, WEFT__RELAXED) != 0)
             return;
-        unsigned k = (unsigned)__builtin_ctzll(idle);
+        uint64_t from = idle;
+        if ((idle & (idle - 1)) && rt->backend->idle_prefer)
+            from = rt->backend->idle_prefer(e, idle);
+        unsigned k = (unsigned)__builtin_ctzll(from);
         /* Counted only when there is a choice: without -mpopcnt the count is
          * a call into libgcc. */
-        if (cur && (idle & (idle - 1))) {
-            unsigned n = (unsigned)__builtin_popcountll(idle);
+        if (cur && (from & (from - 1))) {
+            unsigned n = (unsigned)__builtin_popcountll(from);
             uint32_t pick = rt->backend->choose(cur, WEFT__CHOOSE_IDLE, n);
-            for (uint64_t m = idle; pick--;) {
+            for (uint64_t m = from; pick--;) {
                 m &= m - 1;
                 k = (unsigned)__builtin_ctzll(m);
             }

@@ -901,6 +901,79 @@ START_TEST(a_wake_reaches_each_worker_where_it_sleeps)
 }
 END_TEST
 
+/* ---- of two idle workers, new work wakes the one asleep on its futex, not
+ * the one asleep in the shared epoll instance: that one keeps waiting there
+ * for the engine's IO (woken, it would let go of the instance to run the
+ * task while the other slept on, and nobody would wait for IO). Which worker
+ * a wake chooses is checked where it is made, on a runtime between runs: its
+ * threads then wait for the next run, so the test can set who sleeps where
+ * and read which parker the wake reached. ---- */
+
+static void *counts_itself(void *arg)
+{
+    weft__fetch_add((weft__a32 *)arg, 1u, WEFT__ACQ_REL);
+    return NULL;
+}
+
+/* (Yields are bounded: the tasks are queued before the run starts.) */
+static void *waits_for_three(void *arg)
+{
+    for (unsigned i = 0; i < 1000000 && weft__ld((weft__a32 *)arg, WEFT__ACQUIRE) < 3; i++)
+        weft_yield();
+    return NULL;
+}
+
+/* Poses worker 0 and 1 as idle with the given parker states, makes a foreign
+ * spawn, and returns the state each parker was left in. */
+static void wake_from_outside(weft_rt *rt, weft__a32 *ran, uint64_t idle, const uint32_t posed[2], uint32_t left[2])
+{
+    weft__thr *thr = weft__thr_of(rt);
+    weft__st(&rt->engines[0].idle, idle, WEFT__RELEASE);
+    for (unsigned i = 0; i < 2; i++)
+        weft__st(&thr->tw[i].parker.state, posed[i], WEFT__RELEASE);
+    ck_assert_weft(weft_rt_spawn(rt, NULL, counts_itself, ran, NULL), 0);
+    for (unsigned i = 0; i < 2; i++) {
+        left[i] = weft__ld(&thr->tw[i].parker.state, WEFT__ACQUIRE);
+        weft__st(&thr->tw[i].parker.state, (uint32_t)WEFT__PARK_EMPTY, WEFT__RELEASE);
+    }
+    weft__st(&rt->engines[0].idle, 0, WEFT__RELEASE);
+}
+
+START_TEST(new_work_from_outside_wakes_a_worker_not_sleeping_in_the_reactor)
+{
+    weft_config c = threaded_config();
+    c.workers = 2;
+    c.reactor = WEFT_REACTOR_EPOLL;
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_msg(weft__thr_of(rt)->tw[0].parker.sleep != NULL, "the workers do not share an epoll instance");
+    weft__a32 ran;
+    weft__st(&ran, 0u, WEFT__RELAXED);
+    const uint32_t in_reactor = WEFT__PARK_IN_REACTOR, parked = WEFT__PARK_PARKED, notified = WEFT__PARK_NOTIFIED;
+    uint32_t left[2];
+
+    /* Worker 0, the one a wake without a preference picks (the lowest
+     * index), sleeps in the instance: the wake goes to worker 1. */
+    wake_from_outside(rt, &ran, 3, (uint32_t[2]){in_reactor, parked}, left);
+    ck_assert_uint_eq(left[0], in_reactor);
+    ck_assert_uint_eq(left[1], notified);
+    /* The other way round, the same. */
+    wake_from_outside(rt, &ran, 3, (uint32_t[2]){parked, in_reactor}, left);
+    ck_assert_uint_eq(left[0], notified);
+    ck_assert_uint_eq(left[1], in_reactor);
+    /* The holder alone is idle: it is woken (in the instance), the work is
+     * not left waiting. */
+    wake_from_outside(rt, &ran, 1, (uint32_t[2]){in_reactor, parked}, left);
+    ck_assert_uint_eq(left[0], notified);
+
+    /* The three tasks run in the next run: nothing was lost. */
+    void *res;
+    ck_assert_weft(weft_rt_block_on(rt, waits_for_three, &ran, &res), 0);
+    ck_assert_uint_eq(weft__ld(&ran, WEFT__ACQUIRE), 3);
+    weft_rt_free(rt);
+}
+END_TEST
+
 Suite *suite_regress(void)
 {
     Suite *s = suite_create("regress");
@@ -918,6 +991,7 @@ Suite *suite_regress(void)
     tcase_add_test(tc, mutex_owner_survives_slot_reuse);
     tcase_add_test(tc, trace_names_outlive_their_tasks);
     tcase_add_test(tc, a_wake_reaches_each_worker_where_it_sleeps);
+    tcase_add_test(tc, new_work_from_outside_wakes_a_worker_not_sleeping_in_the_reactor);
     tcase_add_test(tc, small_things);
     tcase_add_test(tc, real_shutdown_is_bounded_in_time);
     tcase_add_test(tc, trace_diff_finds_the_first_difference_and_refuses_bad_input);

@@ -321,6 +321,22 @@ static void thr_park(weft__worker *w, uint64_t deadline)
         stop_run(rt, WEFT_ETIMEDOUT); /* shutdown's time is up */
 }
 
+/* New work goes first to a worker asleep on its futex: the one asleep in a
+ * shared reactor keeps waiting there for the engine's IO (woken, it would
+ * let go of the reactor to run the task, and nobody would wait in it while
+ * the other slept on). tokio's sleeper list does the same by its order. */
+static uint64_t thr_idle_prefer(const weft__engine *e, uint64_t idle)
+{
+    weft__thr *thr = weft__thr_of(e->rt);
+    uint64_t off_reactor = 0;
+    for (uint64_t m = idle; m; m &= m - 1) {
+        unsigned k = (unsigned)__builtin_ctzll(m);
+        if (weft__ld(&thr->tw[e->first + k].parker.state, WEFT__RELAXED) != WEFT__PARK_IN_REACTOR)
+            off_reactor |= 1ull << k;
+    }
+    return off_reactor ? off_reactor : idle;
+}
+
 static void thr_wake(weft__worker *w)
 {
     weft__thr *thr = weft__thr_of(w->rt);
@@ -455,6 +471,7 @@ const weft__backend weft__backend_threads = {
     .sched_point = NULL,
     .timers_fired = NULL,
     .choose = thr_choose,
+    .idle_prefer = thr_idle_prefer,
     .rand = thr_rand,
     .io_submit = thr_io_submit,
     .io_cancel = thr_io_cancel,
