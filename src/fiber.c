@@ -59,7 +59,7 @@ void weft__ctx_init_host(weft__ctx *ctx)
 
 void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_fn entry)
 {
-    char *top = stack->base + stack->size;
+    char *top = stack->base + stack->size - stack->color;
 #ifdef WEFT_ASAN
     ctx->stack_bottom = stack->base;
     ctx->stack_size = stack->size;
@@ -80,7 +80,7 @@ void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_fn entry)
     (void)top;
     getcontext(&ctx->uc);
     ctx->uc.uc_stack.ss_sp = stack->base;
-    ctx->uc.uc_stack.ss_size = stack->size;
+    ctx->uc.uc_stack.ss_size = stack->size - stack->color;
     ctx->uc.uc_link = NULL;
     ctx->entry = entry;
     uintptr_t self = (uintptr_t)ctx;

@@ -33,7 +33,8 @@ typedef struct weft__ctx {
 typedef struct weft__stack {
     weft_link link;           /* on its pool's free list */
     char *base;               /* lowest usable byte; the guard is below */
-    size_t size;              /* usable bytes */
+    size_t size;              /* mapped bytes: its pool's size and the colour page */
+    uint16_t color;           /* bytes left unused at the top (stack.c) */
     struct weft__stack_pool *pool;
     unsigned valgrind_id;
     bool touched;             /* used since its pages were last handed back */

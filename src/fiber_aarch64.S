@@ -17,7 +17,7 @@
     .globl  weft__ctx_switch_asm
     .hidden weft__ctx_switch_asm
     .type   weft__ctx_switch_asm, %function
-    .p2align 4
+    .p2align 6 /* a cache line of its own (fiber_x86_64.S) */
 weft__ctx_switch_asm:
     .cfi_startproc
     sub     sp, sp, #176

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fenv.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,55 @@ START_TEST(per_spawn_and_per_runtime_stack_sizes)
 }
 END_TEST
 
+/* ---- stack colouring: fibers' stacks start at different offsets within a
+ * page (so their top frames do not all fall in the same cache sets), and the
+ * offset never costs a task any of the stack it asked for. ---- */
+
+#define COLOURED 32
+
+typedef struct coloured {
+    uintptr_t offset[COLOURED];
+    unsigned next;
+} coloured;
+
+static void *notes_its_offset_then_fills_its_stack(void *arg)
+{
+    coloured *c = arg;
+    c->offset[c->next++] = (uintptr_t)__builtin_frame_address(0) % 4096u;
+    weft_sleep(1000); /* every task holds its own stack at once */
+    /* Nearly the whole minimum stack below this frame. */
+    return use_stack((void *)(uintptr_t)(WEFT_STACK_MIN - 2048));
+}
+
+static void *coloured_tasks(void *arg)
+{
+    coloured *c = arg;
+    weft_task *t[COLOURED];
+    weft_spawn_opts o = {.stack_size = WEFT_STACK_MIN};
+    for (unsigned i = 0; i < COLOURED; i++)
+        ck_assert_weft(weft_spawn_ex(&t[i], notes_its_offset_then_fills_its_stack, c, &o), 0);
+    for (unsigned i = 0; i < COLOURED; i++)
+        ck_assert_weft(weft_join(t[i], NULL), 0);
+    return NULL;
+}
+
+START_TEST(fiber_stacks_start_at_spread_offsets_and_keep_the_size_asked_for)
+{
+    coloured c;
+    memset(&c, 0, sizeof c);
+    ck_assert_weft(run_sim(1, 0, coloured_tasks, &c), 0);
+    ck_assert_uint_eq(c.next, COLOURED);
+    unsigned distinct = 0;
+    for (unsigned i = 0; i < COLOURED; i++) {
+        bool seen = false;
+        for (unsigned j = 0; j < i && !seen; j++)
+            seen = c.offset[j] == c.offset[i];
+        distinct += !seen;
+    }
+    ck_assert_uint_ge(distinct, 16);
+}
+END_TEST
+
 /* ---- overflow, in a child process ---- */
 
 static int recurse(int depth)
@@ -283,6 +333,7 @@ Suite *suite_fiber(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, each_fiber_keeps_its_fp_control_state);
     tcase_add_test(tc, per_spawn_and_per_runtime_stack_sizes);
+    tcase_add_test(tc, fiber_stacks_start_at_spread_offsets_and_keep_the_size_asked_for);
     tcase_add_test(tc, stack_overflow_is_reported_by_task_name);
     tcase_add_test(tc, overflow_detection_holds_at_100k_live_fibers);
     suite_add_tcase(s, tc);
