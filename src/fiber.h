@@ -34,9 +34,9 @@ typedef struct weft__stack {
     weft_link link;           /* on its pool's free list */
     char *base;               /* lowest usable byte; the guard is below */
     size_t size;              /* mapped bytes: its pool's size and the colour page */
-    uint16_t color;           /* bytes left unused at the top (stack.c) */
     struct weft__stack_pool *pool;
     unsigned valgrind_id;
+    uint16_t color;           /* bytes left unused at the top (stack.c) */
     bool touched;             /* used since its pages were last handed back */
 #ifdef WEFT_TSAN
     void *tsan_fiber; /* one per stack, reused by every task that runs on it */

@@ -50,8 +50,8 @@
  * with every stack top at one page offset, 1,000 yielding fibers ran at
  * 35-60 M yields/s from run to run (the L2 sets a top lands in follow its
  * physical page); spread over 16 offsets, at 65-80 M. The offsets come out
- * of one extra page per stack, so a task still has all the stack it asked
- * for. */
+ * of one extra page per stack, so a task has at least the stack it asked
+ * for (up to 4 KiB more, by its stack's colour). */
 #define WEFT__STACK_COLORS 16u
 #define WEFT__STACK_COLOR_STEP 128u
 
@@ -85,6 +85,13 @@ size_t weft__stack_round(size_t size)
     return (size + p - 1) & ~(p - 1);
 }
 
+/* What a stack of a class of size (rounded) maps: the class's size and the
+ * colour page on top. */
+static inline size_t stack_span(size_t class_size)
+{
+    return class_size + page_size();
+}
+
 static int install_guards(weft_rt *rt, weft__stack_slab *sl, size_t stride)
 {
     for (size_t i = 0; i < sl->count; i++) {
@@ -105,7 +112,7 @@ static int install_guards(weft_rt *rt, weft__stack_slab *sl, size_t stride)
 static __attribute__((noinline)) int slab_new(weft_rt *rt, weft__stack_pool *pool)
 {
     size_t count = pool->next_slab_count ? pool->next_slab_count : WEFT__SLAB_FIRST;
-    size_t span = pool->size + page_size(); /* the colour page on top */
+    size_t span = stack_span(pool->size);
     size_t stride = span + WEFT__GUARD_SIZE;
     weft__stack_slab *sl = weft__calloc(rt, sizeof *sl);
     weft__stack *st = sl ? weft__calloc(rt, count * sizeof *st) : NULL;
@@ -274,7 +281,7 @@ int weft__stack_get_here(weft__worker *w, size_t size, weft__stack **out)
     unsigned n = w->nstacks.v;
     /* The newest cached stack, when it is of the size asked for (pools
      * round sizes the same way for every stack of a class). */
-    if (n && w->stacks[n - 1]->pool->size == weft__stack_round(size)) {
+    if (n && w->stacks[n - 1]->size == stack_span(weft__stack_round(size))) {
         *out = w->stacks[n - 1];
         weft__st(&w->nstacks, n - 1, WEFT__RELAXED);
         return 0;

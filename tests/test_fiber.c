@@ -176,8 +176,8 @@ static void *notes_its_offset_then_fills_its_stack(void *arg)
     coloured *c = arg;
     c->offset[c->next++] = (uintptr_t)__builtin_frame_address(0) % 4096u;
     weft_sleep(1000); /* every task holds its own stack at once */
-    /* Nearly the whole minimum stack below this frame. */
-    return use_stack((void *)(uintptr_t)(WEFT_STACK_MIN - 2048));
+    /* All but 256 bytes of the minimum stack below this frame. */
+    return use_stack((void *)(uintptr_t)(WEFT_STACK_MIN - 256));
 }
 
 static void *coloured_tasks(void *arg)

@@ -946,7 +946,7 @@ START_TEST(new_work_from_outside_wakes_a_worker_not_sleeping_in_the_reactor)
     c.reactor = WEFT_REACTOR_EPOLL;
     weft_rt *rt;
     ck_assert_weft(weft_rt_new(&rt, &c), 0);
-    ck_assert_msg(weft__thr_of(rt)->tw[0].parker.sleep != NULL, "the workers do not share an epoll instance");
+    ck_assert_msg(weft__thr_of(rt)->tw[0].reactor->shared, "the workers do not share an epoll instance");
     weft__a32 ran;
     weft__st(&ran, 0u, WEFT__RELAXED);
     const uint32_t in_reactor = WEFT__PARK_IN_REACTOR, parked = WEFT__PARK_PARKED, notified = WEFT__PARK_NOTIFIED;

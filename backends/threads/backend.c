@@ -324,17 +324,23 @@ static void thr_park(weft__worker *w, uint64_t deadline)
 /* New work goes first to a worker asleep on its futex: the one asleep in a
  * shared reactor keeps waiting there for the engine's IO (woken, it would
  * let go of the reactor to run the task, and nobody would wait in it while
- * the other slept on). tokio's sleeper list does the same by its order. */
+ * the other slept on). tokio's sleeper list does the same by its order. A
+ * shared reactor has one sleeper at most (its holder); the others' states
+ * are not read past it. */
 static uint64_t thr_idle_prefer(const weft__engine *e, uint64_t idle)
 {
     weft__thr *thr = weft__thr_of(e->rt);
-    uint64_t off_reactor = 0;
+    const weft__reactor *r = thr->tw[e->first].reactor;
+    if (!r || !r->shared)
+        return idle; /* each sleeps in its own reactor or on its futex */
     for (uint64_t m = idle; m; m &= m - 1) {
         unsigned k = (unsigned)__builtin_ctzll(m);
-        if (weft__ld(&thr->tw[e->first + k].parker.state, WEFT__RELAXED) != WEFT__PARK_IN_REACTOR)
-            off_reactor |= 1ull << k;
+        if (weft__ld(&thr->tw[e->first + k].parker.state, WEFT__RELAXED) == WEFT__PARK_IN_REACTOR) {
+            uint64_t others = idle & ~(1ull << k);
+            return others ? others : idle;
+        }
     }
-    return off_reactor ? off_reactor : idle;
+    return idle;
 }
 
 static void thr_wake(weft__worker *w)
