@@ -909,29 +909,37 @@ END_TEST
  * threads then wait for the next run, so the test can set who sleeps where
  * and read which parker the wake reached. ---- */
 
+typedef struct three_tasks {
+    weft__a32 ran;
+    weft_notify all_ran; /* signalled by the third */
+} three_tasks;
+
 static void *counts_itself(void *arg)
 {
-    weft__fetch_add((weft__a32 *)arg, 1u, WEFT__ACQ_REL);
+    three_tasks *tt = arg;
+    if (weft__fetch_add(&tt->ran, 1u, WEFT__ACQ_REL) + 1 == 3)
+        ck_assert_weft(weft_notify_signal(&tt->all_ran), 0);
     return NULL;
 }
 
-/* (Yields are bounded: the tasks are queued before the run starts.) */
+/* A minute: the tasks are queued before the run starts, so they run at once
+ * unless one is lost. */
 static void *waits_for_three(void *arg)
 {
-    for (unsigned i = 0; i < 1000000 && weft__ld((weft__a32 *)arg, WEFT__ACQUIRE) < 3; i++)
-        weft_yield();
+    three_tasks *tt = arg;
+    ck_assert_weft(weft_notify_wait_until(&tt->all_ran, weft_now() + 60ull * 1000000000u), 0);
     return NULL;
 }
 
 /* Poses worker 0 and 1 as idle with the given parker states, makes a foreign
  * spawn, and returns the state each parker was left in. */
-static void wake_from_outside(weft_rt *rt, weft__a32 *ran, uint64_t idle, const uint32_t posed[2], uint32_t left[2])
+static void wake_from_outside(weft_rt *rt, three_tasks *tt, uint64_t idle, const uint32_t posed[2], uint32_t left[2])
 {
     weft__thr *thr = weft__thr_of(rt);
     weft__st(&rt->engines[0].idle, idle, WEFT__RELEASE);
     for (unsigned i = 0; i < 2; i++)
         weft__st(&thr->tw[i].parker.state, posed[i], WEFT__RELEASE);
-    ck_assert_weft(weft_rt_spawn(rt, NULL, counts_itself, ran, NULL), 0);
+    ck_assert_weft(weft_rt_spawn(rt, NULL, counts_itself, tt, NULL), 0);
     for (unsigned i = 0; i < 2; i++) {
         left[i] = weft__ld(&thr->tw[i].parker.state, WEFT__ACQUIRE);
         weft__st(&thr->tw[i].parker.state, (uint32_t)WEFT__PARK_EMPTY, WEFT__RELEASE);
@@ -947,29 +955,31 @@ START_TEST(new_work_from_outside_wakes_a_worker_not_sleeping_in_the_reactor)
     weft_rt *rt;
     ck_assert_weft(weft_rt_new(&rt, &c), 0);
     ck_assert_msg(weft__thr_of(rt)->tw[0].reactor->shared, "the workers do not share an epoll instance");
-    weft__a32 ran;
-    weft__st(&ran, 0u, WEFT__RELAXED);
+    three_tasks tt;
+    weft__st(&tt.ran, 0u, WEFT__RELAXED);
+    ck_assert_weft(weft_notify_init(&tt.all_ran), 0);
     const uint32_t in_reactor = WEFT__PARK_IN_REACTOR, parked = WEFT__PARK_PARKED, notified = WEFT__PARK_NOTIFIED;
     uint32_t left[2];
 
     /* Worker 0, the one a wake without a preference picks (the lowest
      * index), sleeps in the instance: the wake goes to worker 1. */
-    wake_from_outside(rt, &ran, 3, (uint32_t[2]){in_reactor, parked}, left);
+    wake_from_outside(rt, &tt, 3, (uint32_t[2]){in_reactor, parked}, left);
     ck_assert_uint_eq(left[0], in_reactor);
     ck_assert_uint_eq(left[1], notified);
     /* The other way round, the same. */
-    wake_from_outside(rt, &ran, 3, (uint32_t[2]){parked, in_reactor}, left);
+    wake_from_outside(rt, &tt, 3, (uint32_t[2]){parked, in_reactor}, left);
     ck_assert_uint_eq(left[0], notified);
     ck_assert_uint_eq(left[1], in_reactor);
     /* The holder alone is idle: it is woken (in the instance), the work is
      * not left waiting. */
-    wake_from_outside(rt, &ran, 1, (uint32_t[2]){in_reactor, parked}, left);
+    wake_from_outside(rt, &tt, 1, (uint32_t[2]){in_reactor, parked}, left);
     ck_assert_uint_eq(left[0], notified);
 
     /* The three tasks run in the next run: nothing was lost. */
     void *res;
-    ck_assert_weft(weft_rt_block_on(rt, waits_for_three, &ran, &res), 0);
-    ck_assert_uint_eq(weft__ld(&ran, WEFT__ACQUIRE), 3);
+    ck_assert_weft(weft_rt_block_on(rt, waits_for_three, &tt, &res), 0);
+    ck_assert_uint_eq(weft__ld(&tt.ran, WEFT__ACQUIRE), 3);
+    weft_notify_destroy(&tt.all_ran);
     weft_rt_free(rt);
 }
 END_TEST
