@@ -49,7 +49,8 @@
  * frames fibers switch in and out of do not all fall in the same cache sets:
  * with every stack top at one page offset, 1,000 yielding fibers ran at
  * 35-60 M yields/s from run to run (the L2 sets a top lands in follow its
- * physical page); spread over 16 offsets, at 65-80 M. The offsets come out
+ * physical page); spread over 16 offsets, 36-59% faster by the medians of
+ * interleaved runs. The offsets come out
  * of one extra page per stack, so a task has at least the stack it asked
  * for (up to 4 KiB more, by its stack's colour). */
 #define WEFT__STACK_COLORS 16u
