@@ -50,11 +50,12 @@
  * with every stack top at one page offset, 1,000 yielding fibers ran at
  * 35-60 M yields/s from run to run (the L2 sets a top lands in follow its
  * physical page); spread over 16 offsets, 36-59% faster by the medians of
- * interleaved runs. The offsets come out
- * of one extra page per stack, so a task has at least the stack it asked
- * for (up to 4 KiB more, by its stack's colour). */
+ * interleaved runs. The offsets come out of one extra page per stack, so a
+ * task has at least the stack it asked for (up to 4 KiB more, by its
+ * stack's colour). */
 #define WEFT__STACK_COLORS 16u
 #define WEFT__STACK_COLOR_STEP 128u
+_Static_assert(WEFT__STACK_COLORS * WEFT__STACK_COLOR_STEP <= 4096u, "the colours fit in the colour page");
 
 /* A stack pointer this far below a stack's base still counts as that stack
  * overflowing (a large frame that jumped over the guard). */
