@@ -1,12 +1,16 @@
 /* main.c — the Check runner: every suite of suites.h in one binary, a process
  * per test (Check's fork mode) unless CK_FORK=no (valgrind runs that way).
  * CK_RUN_SUITE / CK_RUN_CASE select a part, as Check documents. */
+#define _POSIX_C_SOURCE 200809L /* setenv, for the hang guard */
 #include "suites.h"
 
 #include <stdlib.h>
 
+#include "hang_guard.h"
+
 int main(void)
 {
+    hang_guard_install();
     SRunner *sr = NULL;
 #define WEFT_ADD_SUITE(name)                   \
     if (!sr)                                   \

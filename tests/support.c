@@ -310,7 +310,7 @@ int under_asan(void)
 
 uint64_t seeds_for(uint64_t n)
 {
-    return under_valgrind() ? (n > 50 ? 50 : n) : n;
+    return (under_valgrind() || under_tsan()) && n > 50 ? 50 : n;
 }
 
 void temp_file(char *buf, size_t len, const char *tag, const char *suffix)

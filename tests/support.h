@@ -112,7 +112,12 @@ int under_tsan(void);
 /* 1 in an AddressSanitizer build (its SIGSEGV handler reports overflows). */
 int under_asan(void);
 
-/* How many seeds a property test should run: n, or fewer under valgrind. */
+/* How many simulated seeds a test should run: n, or at most 50 under valgrind
+ * and ThreadSanitizer. The counts are there to reach the simulator's rare
+ * interleavings, which are the same in every build: the debug, ASan and model
+ * builds run them all. A simulation runs on one OS thread, where TSan has
+ * nothing to report and valgrind sees the same code paths seed after seed, at
+ * 30 to 60 times the cost of each. */
 uint64_t seeds_for(uint64_t n);
 
 /* Assert a weft call returned `want`, showing both codes. */

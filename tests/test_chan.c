@@ -1566,7 +1566,6 @@ Suite *suite_chan(void)
 {
     Suite *s = suite_create("chan");
     TCase *tc = tcase_create("basic");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, chan_rendezvous);
     tcase_add_test(tc, chan_bounded);
     tcase_add_test(tc, chan_unbounded);
@@ -1580,7 +1579,6 @@ Suite *suite_chan(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("select");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, select_mixed_cases_and_deadline);
     tcase_add_test(tc, select_cancelled_leaves_no_registration);
     tcase_add_test(tc, select_fairness_sim);
@@ -1590,19 +1588,16 @@ Suite *suite_chan(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad_input");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, chan_bad_input);
     tcase_add_test(tc, chan_blocking_outside_task_is_eperm);
     tcase_add_test(tc, chan_allocation_failure_loses_nothing);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("model");
-    tcase_set_timeout(tc, 300);
     tcase_add_test(tc, chan_matches_reference_model);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("threaded");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, threaded_ping_pong_and_timeouts);
     suite_add_tcase(s, tc);
     return s;

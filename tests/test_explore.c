@@ -436,7 +436,6 @@ Suite *suite_explore(void)
 {
     Suite *s = suite_create("explore");
     TCase *tc = tcase_create("explore");
-    tcase_set_timeout(tc, 300);
     tcase_add_test(tc, lost_update_found_by_random_walk_within_1000_seeds);
     tcase_add_test(tc, lost_update_found_by_pct_within_100_runs);
     tcase_add_test(tc, deadlock_reported_as_deadlock_within_1000_seeds);

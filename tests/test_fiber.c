@@ -330,7 +330,6 @@ Suite *suite_fiber(void)
 {
     Suite *s = suite_create("fiber");
     TCase *tc = tcase_create("fiber");
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, each_fiber_keeps_its_fp_control_state);
     tcase_add_test(tc, per_spawn_and_per_runtime_stack_sizes);
     tcase_add_test(tc, fiber_stacks_start_at_spread_offsets_and_keep_the_size_asked_for);

@@ -1244,7 +1244,6 @@ Suite *suite_io(void)
 {
     Suite *s = suite_create("io");
     TCase *tc = tcase_create("loopback");
-    tcase_set_timeout(tc, 900);
     tcase_add_test(tc, a_thousand_concurrent_echo_connections_every_byte_checked);
     tcase_add_test(tc, echo_over_ipv6_loopback);
     tcase_add_test(tc, each_reactor_serves_every_engine_and_a_dedicated_worker);

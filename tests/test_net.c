@@ -1266,7 +1266,6 @@ Suite *suite_net(void)
 {
     Suite *s = suite_create("net");
     TCase *tc = tcase_create("simulated");
-    tcase_set_timeout(tc, 900);
     tcase_add_test(tc, streams_deliver_every_byte_in_order_over_a_thousand_seeds);
     tcase_add_test(tc, datagrams_are_lost_duplicated_and_reordered_and_nothing_else);
     tcase_add_test(tc, partitions_reset_streams_drop_packets_one_way_or_both_and_heal);

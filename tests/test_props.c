@@ -871,7 +871,6 @@ Suite *suite_props(void)
 {
     Suite *s = suite_create("props");
     TCase *tc = tcase_create("props");
-    tcase_set_timeout(tc, 600);
     tcase_add_test(tc, prop_failure_reports_seed);
     tcase_add_test(tc, prop_message_conservation);
     tcase_add_test(tc, prop_mutual_exclusion);

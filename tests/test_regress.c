@@ -988,7 +988,6 @@ Suite *suite_regress(void)
 {
     Suite *s = suite_create("regress");
     TCase *tc = tcase_create("review");
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, select_never_misses_a_case_that_became_ready);
     tcase_add_test(tc, an_abandoned_stack_is_not_reused);
     tcase_add_test(tc, hooks_may_call_the_runtime_but_not_be_switched_or_block);

@@ -395,7 +395,6 @@ Suite *suite_replay(void)
 {
     Suite *s = suite_create("replay");
     TCase *tc = tcase_create("replay");
-    tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, every_knob_replays_from_the_printed_line_alone, 0, (int)(sizeof knobs / sizeof knobs[0]));
     tcase_add_test(tc, keep_going_reports_and_draws_the_first_failure);
     tcase_add_test(tc, pct_parameters_given_are_the_parameters_printed);

@@ -766,7 +766,6 @@ Suite *suite_scope(void)
 {
     Suite *s = suite_create("scope");
     TCase *tc = tcase_create("scope");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, scope_join_waits_for_all_children);
     tcase_add_test(tc, scope_join_returns_first_failure);
     tcase_add_test(tc, scope_fail_fast_cancels_siblings);
@@ -780,7 +779,6 @@ Suite *suite_scope(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("threaded");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, threaded_scope_deadline_and_fail_fast);
     suite_add_tcase(s, tc);
     return s;

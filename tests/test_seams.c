@@ -250,7 +250,6 @@ Suite *suite_seams(void)
 {
     Suite *s = suite_create("seams");
     TCase *tc = tcase_create("user_found");
-    tcase_set_timeout(tc, 300);
     tcase_add_test(tc, a_task_returning_inside_an_open_scope_is_reported_and_its_children_joined);
     tcase_add_test(tc, an_armed_timer_cannot_be_initialised_again);
     tcase_add_test(tc, a_frame_larger_than_the_guard_is_reported_as_an_overflow);

@@ -276,7 +276,6 @@ Suite *suite_selfcheck(void)
 {
     Suite *s = suite_create("selfcheck");
     TCase *tc = tcase_create("selfcheck");
-    tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, leaked_global_state_is_caught_in_process_under_every_strategy, 0, 3);
     tcase_add_loop_test(tc, rand_is_caught_under_every_strategy, 0, 3);
     tcase_add_loop_test(tc, the_process_id_is_caught_across_processes_under_every_strategy, 0, 3);

@@ -437,7 +437,6 @@ Suite *suite_shard(void)
 {
     Suite *s = suite_create("shard");
     TCase *tc = tcase_create("shard");
-    tcase_set_timeout(tc, 300);
     tcase_add_test(tc, the_shard_comes_from_options_or_the_engine);
     tcase_add_test(tc, shards_split_the_seeds_and_find_what_one_run_finds);
     tcase_add_test(tc, shards_split_an_exhaustive_search_by_subtree);

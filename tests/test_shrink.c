@@ -217,7 +217,6 @@ Suite *suite_shrink(void)
 {
     Suite *s = suite_create("shrink");
     TCase *tc = tcase_create("shrink");
-    tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, shrinks_to_the_decisions_that_matter, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, shrinking_keeps_the_failure_not_just_its_kind);
     tcase_add_test(tc, signatures_name_the_site_or_the_deadlock_shape);

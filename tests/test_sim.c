@@ -76,7 +76,7 @@ START_TEST(different_seeds_explore_different_interleavings)
     ck_assert_weft(weft_explore(&o, three_steppers, &r, &res), 0);
     ck_assert_uint_eq(res.runs, o.seeds);
     ck_assert_uint_eq(res.failures, 0);
-    ck_assert_msg(res.distinct_traces >= (under_valgrind() ? 20 : 300), "only %llu distinct traces in %llu seeds",
+    ck_assert_msg(res.distinct_traces >= res.runs * 9 / 10, "only %llu distinct traces in %llu seeds",
                   (unsigned long long)res.distinct_traces, (unsigned long long)res.runs);
     weft_explore_result_free(&res);
     /* And they really ran on both workers. */
@@ -828,7 +828,6 @@ Suite *suite_sim(void)
 {
     Suite *s = suite_create("sim");
     TCase *tc = tcase_create("sim");
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, same_seed_same_hash_100_times);
     tcase_add_test(tc, a_reset_runtime_runs_10000_seeds_as_new_ones_do);
     tcase_add_test(tc, a_reset_refuses_what_it_cannot_make_equal);

@@ -1547,7 +1547,6 @@ Suite *suite_sync(void)
 {
     Suite *s = suite_create("sync");
     TCase *tc = tcase_create("mutex");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, mutex_lock_unlock_trylock);
     tcase_add_test(tc, mutex_lock_until_times_out);
     tcase_add_test(tc, mutex_fifo_handoff);
@@ -1559,7 +1558,6 @@ Suite *suite_sync(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("cond");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, cond_signal_wakes_in_fifo_order);
     tcase_add_test(tc, cond_broadcast_wakes_all);
     tcase_add_test(tc, cond_wait_until_times_out_with_mutex_held);
@@ -1568,7 +1566,6 @@ Suite *suite_sync(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("sem_wg");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, sem_acquire_release_try);
     tcase_add_test(tc, sem_fifo_handoff);
     tcase_add_test(tc, sem_timeout_and_cancel_lose_nothing);
@@ -1577,7 +1574,6 @@ Suite *suite_sync(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("barrier_event_once");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, barrier_one_serial_per_generation);
     tcase_add_test(tc, barrier_cancelled_waiter_withdraws);
     tcase_add_test(tc, event_set_reset_wait);
@@ -1586,19 +1582,16 @@ Suite *suite_sync(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("cancel_race");
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, cancel_while_entering_a_wait_is_not_lost);
     tcase_add_test(tc, cancel_while_entering_sleep_is_not_lost);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad_input");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, sync_blocking_outside_task_is_eperm);
     tcase_add_test(tc, sync_null_and_uninitialized_objects);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("threaded");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, threaded_mutex_cond_sem);
     suite_add_tcase(s, tc);
     return s;

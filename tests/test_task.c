@@ -917,7 +917,6 @@ Suite *suite_task(void)
 {
     Suite *s = suite_create("task");
     TCase *tc = tcase_create("task");
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, spawn_join_delivers_results);
     tcase_add_test(tc, records_freed_by_a_burst_serve_the_next_burst_and_foreign_spawns);
     tcase_add_test(tc, misuse_returns_codes_and_leaves_the_runtime_usable);

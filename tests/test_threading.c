@@ -786,7 +786,6 @@ Suite *suite_threading(void)
 {
     Suite *s = suite_create("threading");
     TCase *tc = tcase_create("rules");
-    tcase_set_timeout(tc, 600);
     tcase_add_test(tc, rule1_serial_is_decided_by_the_runtime);
     tcase_add_test(tc, rule2_unpinned_tasks_migrate_between_worker_threads);
     tcase_add_test(tc, rule3_a_wake_while_parking_is_never_lost);

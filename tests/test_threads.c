@@ -1182,7 +1182,6 @@ Suite *suite_threads(void)
 {
     Suite *s = suite_create("threads");
     TCase *tc = tcase_create("engines");
-    tcase_set_timeout(tc, 900);
     tcase_add_test(tc, bad_engine_configurations_are_refused);
     tcase_add_test(tc, tasks_run_on_the_engine_they_are_spawned_onto);
     tcase_add_test(tc, dedicated_and_pinned_tasks_resume_on_their_thread_after_every_wait);

@@ -273,7 +273,6 @@ Suite *suite_timer(void)
 {
     Suite *s = suite_create("timer");
     TCase *tc = tcase_create("wheel");
-    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, wheel_matches_reference_model);
     tcase_add_test(tc, wheel_equal_deadlines_fire_in_insertion_order_across_levels);
     tcase_add_test(tc, wheel_extreme_deadlines);

@@ -94,24 +94,17 @@ START_TEST(notify)
 }
 END_TEST
 
-static TCase *tcase(const char *name)
-{
-    TCase *tc = tcase_create(name);
-    tcase_set_timeout(tc, 0); /* no wall-clock limit: the budgets are counts */
-    return tc;
-}
-
 Suite *suite_model_structures(void)
 {
     Suite *s = suite_create("model: structures");
-    TCase *tc = tcase("deque");
+    TCase *tc = tcase_create("deque");
     tcase_add_test(tc, deque_2);
     tcase_add_test(tc, deque_3);
     tcase_add_test(tc, deque_overflow);
     tcase_add_test(tc, deque_fifo_3);
     tcase_add_test(tc, deque_wrap);
     suite_add_tcase(s, tc);
-    tc = tcase("queues and parker");
+    tc = tcase_create("queues and parker");
     tcase_add_test(tc, inject);
     tcase_add_test(tc, parker);
     tcase_add_test(tc, parker_shared);
@@ -122,7 +115,7 @@ Suite *suite_model_structures(void)
 Suite *suite_model_runtime(void)
 {
     Suite *s = suite_create("model: runtime");
-    TCase *tc = tcase("pool");
+    TCase *tc = tcase_create("pool");
     tcase_add_test(tc, pool);
     tcase_add_test(tc, mutex);
     tcase_add_test(tc, sem);
