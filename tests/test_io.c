@@ -1144,7 +1144,7 @@ static void *home_reader(void *arg)
 static void *home_hog(void *arg)
 {
     busy_home *b = arg;
-    uint64_t give_up = weft_now() + 30 * SEC;
+    uint64_t give_up = weft_now() + LIMIT;
     b->hogging = 1;
     while (!b->got && weft_now() < give_up)
         ;

@@ -1,9 +1,7 @@
 /* main.c — the model's Check runner (VARIANT=model): structures, runtime,
  * mutations; a process per test. CK_RUN_SUITE / CK_RUN_CASE select a part. */
-#define _POSIX_C_SOURCE 200809L /* setenv, for the hang guard */
 #include <check.h>
 #include <stdlib.h>
-#include "../hang_guard.h"
 
 Suite *suite_model_structures(void);
 Suite *suite_model_runtime(void);
@@ -11,7 +9,6 @@ Suite *suite_model_mutations(void);
 
 int main(void)
 {
-    hang_guard_install();
     SRunner *sr = srunner_create(suite_model_structures());
     srunner_add_suite(sr, suite_model_runtime());
     srunner_add_suite(sr, suite_model_mutations());

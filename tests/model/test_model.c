@@ -94,17 +94,24 @@ START_TEST(notify)
 }
 END_TEST
 
+static TCase *tcase(const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, 0); /* no wall-clock limit: the budgets are counts */
+    return tc;
+}
+
 Suite *suite_model_structures(void)
 {
     Suite *s = suite_create("model: structures");
-    TCase *tc = tcase_create("deque");
+    TCase *tc = tcase("deque");
     tcase_add_test(tc, deque_2);
     tcase_add_test(tc, deque_3);
     tcase_add_test(tc, deque_overflow);
     tcase_add_test(tc, deque_fifo_3);
     tcase_add_test(tc, deque_wrap);
     suite_add_tcase(s, tc);
-    tc = tcase_create("queues and parker");
+    tc = tcase("queues and parker");
     tcase_add_test(tc, inject);
     tcase_add_test(tc, parker);
     tcase_add_test(tc, parker_shared);
@@ -115,7 +122,7 @@ Suite *suite_model_structures(void)
 Suite *suite_model_runtime(void)
 {
     Suite *s = suite_create("model: runtime");
-    TCase *tc = tcase_create("pool");
+    TCase *tc = tcase("pool");
     tcase_add_test(tc, pool);
     tcase_add_test(tc, mutex);
     tcase_add_test(tc, sem);

@@ -97,6 +97,7 @@ Suite *suite_model_mutations(void)
 {
     Suite *s = suite_create("model: mutations");
     TCase *tc = tcase_create("caught");
+    tcase_set_timeout(tc, 0);
     tcase_add_test(tc, pop_no_fence);
     tcase_add_test(tc, push_relaxed);
     tcase_add_test(tc, steal_cas_relaxed);
