@@ -666,6 +666,8 @@ WEFT_HIDDEN void weft__stack_put_here(weft__worker *w, weft__stack *s);
 WEFT_HIDDEN void weft__stacks_flush(weft__worker *w);
 WEFT_HIDDEN void weft__stacks_free(weft_rt *rt);
 WEFT_HIDDEN void weft__stacks_trim(weft_rt *rt);
+/* The OS page size (a constant of the process). */
+WEFT_HIDDEN size_t weft__page_size(void);
 WEFT_HIDDEN size_t weft__stack_round(size_t size);
 WEFT_HIDDEN int weft__guard_install(weft_rt *rt);
 WEFT_HIDDEN void weft__guard_enter(weft_rt *rt);

@@ -69,7 +69,7 @@ struct weft__stack_slab {
     weft__stack *stacks;
 };
 
-static size_t page_size(void)
+size_t weft__page_size(void)
 {
     static weft__aword cached; /* a constant of the process, not state */
     size_t p = weft__ld(&cached, WEFT__RELAXED);
@@ -83,7 +83,7 @@ static size_t page_size(void)
 
 size_t weft__stack_round(size_t size)
 {
-    size_t p = page_size();
+    size_t p = weft__page_size();
     return (size + p - 1) & ~(p - 1);
 }
 
@@ -91,7 +91,7 @@ size_t weft__stack_round(size_t size)
  * colour page on top. */
 static inline size_t stack_span(size_t class_size)
 {
-    return class_size + page_size();
+    return class_size + weft__page_size();
 }
 
 static int install_guards(weft_rt *rt, weft__stack_slab *sl, size_t stride)

