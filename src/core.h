@@ -597,7 +597,8 @@ struct weft_rt {
     weft__a32 stop;           /* [atomic] the loops must return */
     weft__a32 status;         /* [atomic] the run's result code */
     int stop_when;
-    int running;              /* inside block_on or shutdown's drain */
+    weft__a32 running;        /* [atomic] claimed (compare-and-swap) by the one
+                                 thread inside block_on or shutdown */
     weft__a32 shut_down;      /* [atomic] read by foreign spawns */
     weft_rt_stats stats;      /* what is not kept per worker (written while
                                  no worker runs, or by foreign spawns: rare) */

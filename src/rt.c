@@ -398,11 +398,30 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg)
     return 0;
 }
 
+/* One thread at a time runs, shuts down or resets a runtime: it claims it
+ * here, so two threads calling weft_rt_block_on at once get WEFT_EBUSY for
+ * one of them rather than two sets of loops on the same workers. */
+static bool claim(weft_rt *rt)
+{
+    uint32_t idle = 0;
+    return weft__cas(&rt->running, &idle, 1u, WEFT__ACQ_REL, WEFT__ACQUIRE);
+}
+
+static void unclaim(weft_rt *rt)
+{
+    weft__st(&rt->running, 0u, WEFT__RELEASE);
+}
+
+static bool claimed(const weft_rt *rt)
+{
+    return weft__ld(&rt->running, WEFT__ACQUIRE) != 0;
+}
+
 int weft_rt_reset(weft_rt *rt, const weft_config *cfg)
 {
     if (!rt || !cfg)
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_reset: NULL %s", rt ? "configuration" : "runtime");
-    if (rt->running || weft__tls_worker)
+    if (claimed(rt) || weft__tls_worker)
         return WEFT_MISUSE_RT(rt, WEFT_EPERM, "weft_rt_reset: the runtime is running");
     const weft_allocator *a = cfg->allocator ? cfg->allocator : &weft__malloc_allocator;
     if (a->alloc != rt->base_alloc.alloc || a->free != rt->base_alloc.free || a->ctx != rt->base_alloc.ctx)
@@ -457,15 +476,19 @@ int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result)
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_block_on: NULL %s", rt ? "function" : "runtime");
     if (weft__tls_worker)
         return WEFT_MISUSE_RT(rt, WEFT_EPERM, "weft_rt_block_on: called from inside a task (spawn and join instead)");
-    if (rt->running)
+    if (!claim(rt))
         return WEFT_MISUSE_RT(rt, WEFT_EBUSY, "weft_rt_block_on: the runtime is already running");
-    if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
+    if (weft__ld(&rt->shut_down, WEFT__ACQUIRE)) {
+        unclaim(rt);
         return WEFT_MISUSE_RT(rt, WEFT_ESHUTDOWN, "weft_rt_block_on: the runtime was shut down");
+    }
     weft_spawn_opts o = {.name = "root", .worker = 0, .flags = WEFT_SPAWN_PINNED};
     weft__task *t;
     int r = weft__task_new(rt, NULL, fn, arg, &o, &t);
-    if (r < 0)
+    if (r < 0) {
+        unclaim(rt);
         return r;
+    }
     t->flags |= WEFT__F_PINNED;
     t->pin = 0;
     /* No worker runs between runs: this thread counts the root itself. */
@@ -475,12 +498,10 @@ int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result)
     weft__st(&rt->stop, 0u, WEFT__RELEASE);
     weft__st(&rt->status, 0u, WEFT__RELEASE);
     rt->stop_when = WEFT__STOP_ROOT;
-    rt->running = 1;
     weft__schedule(rt, t, false); /* pinned to worker 0 */
     weft__guard_enter(rt);
     r = rt->backend->run(rt);
     weft__guard_leave(rt);
-    rt->running = 0;
     rt->root = NULL;
     if (weft__task_get_state(t) == WEFT__T_FINISHED) {
         if (result)
@@ -497,6 +518,7 @@ int weft_rt_block_on(weft_rt *rt, weft_fn fn, void *arg, void **result)
     }
     if (rt->backend->end_run)
         rt->backend->end_run(rt);
+    unclaim(rt);
     return r;
 }
 
@@ -542,7 +564,6 @@ static void drain(weft_rt *rt)
     rt->step_limit = steps + WEFT__SHUTDOWN_STEPS;
     if (!(rt->caps & WEFT__CAP_VIRTUAL_TIME))
         rt->time_limit = rt->backend->now(rt) + WEFT__SHUTDOWN_NS;
-    rt->running = 1;
     weft__guard_enter(rt);
     while (weft__ld(&rt->live, WEFT__ACQUIRE)) {
         weft__st(&rt->stop, 0u, WEFT__RELEASE);
@@ -556,7 +577,6 @@ static void drain(weft_rt *rt)
             break;
     }
     weft__guard_leave(rt);
-    rt->running = 0;
     rt->step_limit = UINT64_MAX;
     rt->time_limit = UINT64_MAX;
 }
@@ -574,12 +594,21 @@ static void abandon(weft_rt *rt, weft__task *t)
     weft__fetch_sub(&rt->live, 1u, WEFT__ACQ_REL);
 }
 
+static int shutdown_claimed(weft_rt *rt);
+
 int weft_rt_shutdown(weft_rt *rt)
 {
     if (!rt)
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_shutdown: NULL runtime");
-    if (rt->running || weft__tls_worker)
+    if (weft__tls_worker || !claim(rt))
         return WEFT_MISUSE_RT(rt, WEFT_EPERM, "weft_rt_shutdown: the runtime is running (call it after block_on returns)");
+    int r = shutdown_claimed(rt);
+    unclaim(rt);
+    return r;
+}
+
+static int shutdown_claimed(weft_rt *rt)
+{
     if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
         return (int)rt->stats.shutdown_cancelled;
     weft__st(&rt->shut_down, 1u, WEFT__RELEASE);
@@ -632,7 +661,7 @@ void weft_rt_free(weft_rt *rt)
 {
     if (!rt)
         return;
-    if (rt->running || weft__tls_worker) {
+    if (claimed(rt) || weft__tls_worker) {
         (void)WEFT_MISUSE_RT(rt, WEFT_EPERM, "weft_rt_free: the runtime is running; not freed");
         return;
     }

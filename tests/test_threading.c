@@ -369,6 +369,83 @@ START_TEST(rule10_live_count_adds_up_across_workers_and_at_shutdown)
 }
 END_TEST
 
+/* Rule 10's `running`: one thread at a time runs or shuts down a runtime.
+ * Two threads that call weft_rt_block_on at once must not both get in (both
+ * would run the same workers' loops: it hung); the second gets WEFT_EBUSY,
+ * or runs after the first. */
+static atomic_int roots_inside, roots_overlapped, root_started, root_may_end;
+
+static void *root_alone(void *arg)
+{
+    (void)arg;
+    if (atomic_fetch_add(&roots_inside, 1) != 0)
+        atomic_store(&roots_overlapped, 1);
+    atomic_store(&root_started, 1);
+    do
+        ck_assert_weft(weft_sleep(100 * 1000), 0);
+    while (!atomic_load(&root_may_end));
+    atomic_fetch_sub(&roots_inside, 1);
+    return (void *)7;
+}
+
+typedef struct block_on_call {
+    weft_rt *rt;
+    pthread_barrier_t *go;
+    int r;
+} block_on_call;
+
+static void *calls_block_on(void *arg)
+{
+    block_on_call *c = arg;
+    if (c->go)
+        pthread_barrier_wait(c->go);
+    void *res = NULL;
+    c->r = weft_rt_block_on(c->rt, root_alone, NULL, &res);
+    if (c->r == 0)
+        ck_assert_ptr_eq(res, (void *)7);
+    return NULL;
+}
+
+START_TEST(rule10_one_thread_at_a_time_runs_a_runtime)
+{
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        weft_config c = workers_config(workers);
+        weft_rt *rt;
+        ck_assert_weft(weft_rt_new(&rt, &c), 0);
+        /* While one thread is inside: block_on is busy, shutdown refused. */
+        atomic_store(&root_started, 0);
+        atomic_store(&root_may_end, 0);
+        block_on_call first = {rt, NULL, -1};
+        pthread_t th;
+        ck_assert_int_eq(pthread_create(&th, NULL, calls_block_on, &first), 0);
+        while (!atomic_load(&root_started))
+            sched_yield();
+        ck_assert_weft(weft_rt_block_on(rt, root_alone, NULL, NULL), WEFT_EBUSY);
+        ck_assert_weft(weft_rt_shutdown(rt), WEFT_EPERM);
+        atomic_store(&root_may_end, 1);
+        ck_assert_int_eq(pthread_join(th, NULL), 0);
+        ck_assert_weft(first.r, 0);
+        /* Two threads at once, many times: never both inside. */
+        pthread_barrier_t go;
+        ck_assert_int_eq(pthread_barrier_init(&go, NULL, 2), 0);
+        for (unsigned round = 0; round < rounds(200); round++) {
+            block_on_call a = {rt, &go, -1}, b = {rt, &go, -1};
+            pthread_t ta, tb;
+            ck_assert_int_eq(pthread_create(&ta, NULL, calls_block_on, &a), 0);
+            ck_assert_int_eq(pthread_create(&tb, NULL, calls_block_on, &b), 0);
+            ck_assert_int_eq(pthread_join(ta, NULL), 0);
+            ck_assert_int_eq(pthread_join(tb, NULL), 0);
+            ck_assert_msg((a.r == 0 || a.r == WEFT_EBUSY) && (b.r == 0 || b.r == WEFT_EBUSY) && (a.r == 0 || b.r == 0),
+                          "round %u: block_on gave %d and %d", round, a.r, b.r);
+        }
+        pthread_barrier_destroy(&go);
+        ck_assert_int_eq(atomic_load(&roots_overlapped), 0);
+        ck_assert_int_eq(atomic_load(&roots_inside), 0);
+        weft_rt_free(rt);
+    }
+}
+END_TEST
+
 /* ---- rule 7: a timer armed on one worker, stopped from another ------------ */
 
 typedef struct remote_timer {
@@ -795,6 +872,7 @@ Suite *suite_threading(void)
     tcase_add_test(tc, rule5_cancel_from_another_worker_ends_a_timed_wait_once);
     tcase_add_test(tc, rule6_join_and_detach_race_the_end_safely);
     tcase_add_test(tc, rule10_live_count_adds_up_across_workers_and_at_shutdown);
+    tcase_add_test(tc, rule10_one_thread_at_a_time_runs_a_runtime);
     tcase_add_test(tc, rule7_timers_are_disarmed_from_another_worker);
     tcase_add_test(tc, rule8_task_records_and_stacks_are_shared_by_workers);
     tcase_add_test(tc, rule9_a_pthread_feeds_a_channel_and_nothing_is_lost);
