@@ -548,6 +548,10 @@ struct weft_rt {
     weft_os os;               /* [init] */
     const weft__backend *backend; /* [init] */
     unsigned caps;            /* [init] backend->caps */
+    uint32_t gen_base;        /* [init] the generation a fresh record starts
+                                 at: another runtime's (a simulated one's
+                                 follows from its seed), so a task handle of
+                                 one runtime names nothing in another */
     void *backend_state;
     bool serial;              /* [init] every task runs on one OS thread */
     bool quiet;               /* [init] */

@@ -329,6 +329,19 @@ static int config_prepare(weft_config *c)
 
 /* Build a runtime in rt, whose fields are all zero but the allocator's and,
  * after a reset, the stack pools. On failure the caller releases it. */
+/* Handles are (generation, slot), and every runtime has slot 5: without a
+ * base of its own, another runtime's handle would name its task 5. A
+ * simulated runtime's base follows from its seed, so that a replay in a new
+ * process hands the program the same handle values. */
+static uint32_t generation_base(const weft_rt *rt, const weft_config *c)
+{
+    static weft__a64 runtimes_made;
+    uint64_t state = (rt->caps & WEFT__CAP_DETERMINISTIC) ? c->seed
+                                                          : weft__fetch_add(&runtimes_made, 1u, WEFT__RELAXED) ^ 0x5EEDull << 40;
+    uint32_t base = (uint32_t)weft__splitmix64(&state);
+    return base ? base : 1u;
+}
+
 static int rt_build(weft_rt *rt, const weft_config *c)
 {
     rt->cfg = *c;
@@ -338,6 +351,7 @@ static int rt_build(weft_rt *rt, const weft_config *c)
     rt->time_limit = UINT64_MAX;
     rt->backend = weft__backend_for(c);
     rt->caps = rt->backend->caps;
+    rt->gen_base = generation_base(rt, c);
     /* Virtual time stands still while tasks run, unless each step costs
      * some: only then can a timer fall due between two idle moments. */
     bool virtual_time = (rt->caps & WEFT__CAP_VIRTUAL_TIME) != 0;

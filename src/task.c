@@ -221,7 +221,7 @@ static size_t take_fresh(weft_rt *rt, weft_freelist *into, size_t want)
         t->init_bits = 0; /* a store, before any read of the record (core.h) */
         t->serial = rt->serial; /* a record never changes runtimes */
         t->slot = fresh;
-        t->gen = 1;
+        t->gen = rt->gen_base;
         t->state.v = WEFT__T_FREE;
         weft__freelist_push(&got, &t->node.link);
         fresh++;

@@ -996,6 +996,60 @@ START_TEST(a_burst_faults_in_each_new_chunk_whole_and_only_on_real_threads)
 }
 END_TEST
 
+/* ---- a handle names a task of its own runtime only ----------------------------------------- */
+
+typedef struct other_handle {
+    weft_task *foreign; /* a handle of another runtime, same slot as `mine` */
+    weft_event go;
+} other_handle;
+
+static void *waits_then_returns_5(void *arg)
+{
+    ck_assert_weft(weft_event_wait(arg), 0);
+    return (void *)5;
+}
+
+static void *uses_another_runtimes_handle(void *arg)
+{
+    other_handle *x = arg;
+    ck_assert_weft(weft_event_init(&x->go, 0), 0);
+    weft_task *mine;
+    ck_assert_weft(weft_spawn(&mine, waits_then_returns_5, &x->go), 0);
+    ck_assert_uint_eq((uint32_t)(uintptr_t)mine, (uint32_t)(uintptr_t)x->foreign); /* the same slot */
+    ck_assert_weft(weft_cancel(x->foreign), WEFT_ESRCH);
+    ck_assert_weft(weft_detach(x->foreign), WEFT_ESRCH);
+    ck_assert_weft(weft_join(x->foreign, NULL), WEFT_ESRCH);
+    /* Its own task was touched by none of them. */
+    ck_assert_weft(weft_event_set(&x->go), 0);
+    void *r = NULL;
+    ck_assert_weft(weft_join(mine, &r), 0);
+    ck_assert_ptr_eq(r, (void *)5);
+    return NULL;
+}
+
+static void handle_of_another_runtime_names_nothing(const weft_config *a_cfg, const weft_config *b_cfg)
+{
+    weft_rt *a;
+    ck_assert_weft(weft_rt_new(&a, a_cfg), 0);
+    other_handle x;
+    weft_task *first;
+    /* Slots 0 and 1 of runtime a; b's root takes slot 0, its child slot 1. */
+    ck_assert_weft(weft_rt_spawn(a, &first, twice, (void *)1, NULL), 0);
+    ck_assert_weft(weft_rt_spawn(a, &x.foreign, twice, (void *)2, NULL), 0);
+    ck_assert_weft(run_in(b_cfg, uses_another_runtimes_handle, &x, NULL), 0);
+    weft_rt_free(a);
+}
+
+START_TEST(a_handle_of_another_runtime_names_nothing_there)
+{
+    weft_config real = threaded_config();
+    handle_of_another_runtime_names_nothing(&real, &real);
+    weft_config sim_a = test_config(1, 11), sim_b = test_config(1, 12);
+    handle_of_another_runtime_names_nothing(&sim_a, &sim_b);
+    handle_of_another_runtime_names_nothing(&real, &sim_b);
+}
+END_TEST
+
 Suite *suite_task(void)
 {
     Suite *s = suite_create("task");
@@ -1004,6 +1058,7 @@ Suite *suite_task(void)
     tcase_add_test(tc, records_freed_by_a_burst_serve_the_next_burst_and_foreign_spawns);
     tcase_add_test(tc, a_burst_faults_in_each_new_chunk_whole_and_only_on_real_threads);
     tcase_add_test(tc, misuse_returns_codes_and_leaves_the_runtime_usable);
+    tcase_add_test(tc, a_handle_of_another_runtime_names_nothing_there);
     tcase_add_test(tc, calls_outside_a_runtime);
     tcase_add_test(tc, a_reused_record_forgets_the_name_and_scope_of_its_last_task);
     tcase_add_test(tc, a_chunk_without_memory_for_its_cold_parts_fails_cleanly);
