@@ -643,7 +643,13 @@ static int shutdown_claimed(weft_rt *rt)
         unsigned s = weft__record_state(rt, t);
         if (s == WEFT__T_FREE || s == WEFT__T_FINISHED || s == WEFT__T_ABANDONED)
             continue;
-        report(rt, t, "was still running: cancelled");
+        if (s == WEFT__T_NEW && !t->node.task_id) {
+            /* Handed in from outside and never taken in by a worker (none
+             * ran since): counted now, so the drain runs it to its
+             * cancelled end like any other, in slot order. */
+            weft__spawn_adopted(rt, NULL, t);
+        }
+        report(rt, t, s == WEFT__T_NEW ? "had not started: cancelled" : "was still running: cancelled");
         rt->stats.shutdown_cancelled++;
         weft__cancel_task(rt, t, WEFT_ESHUTDOWN);
     }

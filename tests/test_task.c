@@ -1050,6 +1050,37 @@ START_TEST(a_handle_of_another_runtime_names_nothing_there)
 }
 END_TEST
 
+/* ---- shutdown of tasks handed in that no worker ever took in ------------------------------ */
+
+static void handed_in_tasks_are_cancelled_before_they_start(const weft_config *c)
+{
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, c), 0);
+    weft_task *h;
+    ck_assert_weft(weft_rt_spawn(rt, &h, twice, (void *)1, NULL), 0);
+    ck_assert_weft(weft_rt_spawn(rt, NULL, twice, (void *)2, NULL), 0);
+    ck_assert_int_eq(weft_rt_shutdown(rt), 2);
+    weft_rt_stats st;
+    ck_assert_weft(weft_rt_stats_get(rt, &st), 0);
+    ck_assert_uint_eq(st.shutdown_cancelled, 2);
+    ck_assert_uint_eq(st.shutdown_abandoned, 0); /* they never ran: nothing ignored a cancel */
+    ck_assert_uint_eq(st.shutdown_unjoined, 1);  /* the one with a handle */
+    ck_assert_uint_eq(st.live_tasks, 0);
+    ck_assert_uint_eq(st.cancelled, 2);
+    weft_rt_free(rt);
+}
+
+START_TEST(tasks_handed_in_that_never_ran_are_cancelled_at_shutdown_not_abandoned)
+{
+    weft_config c = threaded_config();
+    handed_in_tasks_are_cancelled_before_they_start(&c);
+    c.workers = 2;
+    handed_in_tasks_are_cancelled_before_they_start(&c);
+    c = test_config(2, 3);
+    handed_in_tasks_are_cancelled_before_they_start(&c);
+}
+END_TEST
+
 Suite *suite_task(void)
 {
     Suite *s = suite_create("task");
@@ -1073,6 +1104,7 @@ Suite *suite_task(void)
     tcase_add_test(tc, a_task_without_a_stack_is_reported_not_lost);
     tcase_add_test(tc, every_allocation_failure_is_survived);
     tcase_add_test(tc, shutdown_cancels_reports_and_reclaims);
+    tcase_add_test(tc, tasks_handed_in_that_never_ran_are_cancelled_at_shutdown_not_abandoned);
     tcase_add_test(tc, a_task_that_ignores_cancellation_is_abandoned_and_reported);
     tcase_add_test(tc, a_deadlock_is_reported_not_hung);
     tcase_add_test(tc, threaded_mode_sleeps_in_real_time);
