@@ -378,6 +378,53 @@ START_TEST(blocking_calls_run_off_the_workers_and_join_like_tasks)
 }
 END_TEST
 
+/* Two calls queued back to back while one pool thread is idle: the second
+ * gets a thread of its own. When both saw the one idle thread, the second
+ * queued behind the first, which here waits for it: never returned. */
+static atomic_int g_second_ran;
+
+static void *waits_for_the_second_call(void *arg)
+{
+    (void)arg;
+    /* Hang protection only: the second call runs beside this one at once. */
+    for (unsigned i = 0; i < 600000 && !atomic_load(&g_second_ran); i++)
+        usleep(100);
+    return (void *)(intptr_t)atomic_load(&g_second_ran);
+}
+
+static void *second_call(void *arg)
+{
+    atomic_store(&g_second_ran, 1);
+    return arg;
+}
+
+static void *two_calls_with_one_idle_thread(void *arg)
+{
+    (void)arg;
+    weft_task *a, *b;
+    /* One pool thread, idle once its call is joined and it waits again. */
+    ck_assert_weft(weft_spawn_blocking(&a, returns_arg, NULL), 0);
+    ck_assert_weft(weft_join(a, NULL), 0);
+    usleep(1000);
+    atomic_store(&g_second_ran, 0);
+    ck_assert_weft(weft_spawn_blocking(&a, waits_for_the_second_call, NULL), 0);
+    ck_assert_weft(weft_spawn_blocking(&b, second_call, NULL), 0);
+    void *r = NULL;
+    ck_assert_weft(weft_join(a, &r), 0);
+    ck_assert_msg(r == (void *)1, "the second blocking call waited behind the first");
+    ck_assert_weft(weft_join(b, NULL), 0);
+    return NULL;
+}
+
+START_TEST(a_call_queued_while_the_idle_thread_wakes_for_another_gets_its_own)
+{
+    for (unsigned round = 0; round < (under_valgrind() ? 4u : 20u); round++) {
+        weft_config c = threads(1 + round % 2);
+        ck_assert_weft(run_in(&c, two_calls_with_one_idle_thread, NULL, NULL), 0);
+    }
+}
+END_TEST
+
 /* A blocking call whose pool cannot be had (no memory for it) ends at once
  * with WEFT_ENOMEM: it never runs, on the pool or on a worker, and it leaves
  * no external wait counted behind it (a later deadlock is still reported,
@@ -1186,6 +1233,7 @@ Suite *suite_threads(void)
     tcase_add_test(tc, tasks_run_on_the_engine_they_are_spawned_onto);
     tcase_add_test(tc, dedicated_and_pinned_tasks_resume_on_their_thread_after_every_wait);
     tcase_add_test(tc, blocking_calls_run_off_the_workers_and_join_like_tasks);
+    tcase_add_test(tc, a_call_queued_while_the_idle_thread_wakes_for_another_gets_its_own);
     tcase_add_test(tc, a_blocking_call_with_no_pool_ends_with_enomem_and_leaves_nothing_counted);
     tcase_add_test(tc, rwlock_many_readers_or_one_writer);
     tcase_add_test(tc, the_notifier_wakes_a_task_from_any_thread);

@@ -22,6 +22,9 @@ typedef struct weft__blocking_pool {
     weft_list threads;    /* [lock] pool_thread records, joined once done */
     unsigned running;     /* [lock] threads not yet retired */
     unsigned idle;        /* [lock] waiting for a job */
+    unsigned notified;    /* [lock] of them, woken for a job and not yet up:
+                             a call queued meanwhile needs another thread
+                             (tokio's num_notify) */
     bool quit;            /* [lock] */
     weft__a32 signal;     /* futex: moves when a job is queued or on quit */
 } weft__blocking_pool;
@@ -54,6 +57,8 @@ static weft__task *next_job(weft__blocking_pool *p)
         int r = weft__futex_wait(&rt->os, &p->signal, seen, deadline);
         weft__spin_lock(&p->lock);
         p->idle--;
+        if (p->notified)
+            p->notified--;
         if (r == -ETIMEDOUT && !p->jobs.head)
             break; /* idle for long enough: retire */
     }
@@ -128,7 +133,14 @@ void weft__threads_blocking_submit(weft__worker *w, weft__task *t)
     pt->pool = p;
     weft__spin_lock(&p->lock);
     weft__list_push_tail(&p->jobs, &t->node.link);
-    bool start = p->idle == 0 && p->running < WEFT__BLOCKING_THREADS_MAX;
+    /* An idle thread not yet woken for an earlier call takes this one;
+     * otherwise a new thread does (counting idle threads alone, two calls
+     * queued back to back both went to the one idle thread: the second
+     * waited behind the first, forever if the first waits for it). */
+    bool wake_idle = p->idle > p->notified;
+    bool start = !wake_idle && p->running < WEFT__BLOCKING_THREADS_MAX;
+    if (wake_idle)
+        p->notified++;
     if (start) {
         p->running++;
         weft__list_push_tail(&p->threads, &pt->link);
