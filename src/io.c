@@ -50,8 +50,11 @@ static struct weft__io_table *table(weft_rt *rt, bool make)
     t = weft__calloc(rt, sizeof *t);
     if (!t)
         return NULL;
-    /* Not a choice of the run: the salt only tells runtimes apart. */
-    uint64_t h = weft__hash_str(WEFT__HASH_INIT, "weft io") ^ (uint64_t)(uintptr_t)rt;
+    /* The salt tells runtimes apart: the runtime's own generation base (a
+     * count of runtimes made, or a simulated one's seed), not its address,
+     * which the next runtime may get, and with it every handle of this one;
+     * and not a value that differs between a run and its replay. */
+    uint64_t h = weft__hash_str(WEFT__HASH_INIT, "weft io") ^ rt->gen_base;
     t->salt = (uint32_t)(h ^ h >> 29) << 8;
     void *none = NULL;
     if (!weft__cas(slot, &none, (void *)t, WEFT__ACQ_REL, WEFT__ACQUIRE)) {

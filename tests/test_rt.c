@@ -2,6 +2,7 @@
  * WEFT_* environment overrides, and misuse of the runtime calls. */
 #define _POSIX_C_SOURCE 200809L
 #include "support.h"
+#include "weft/io.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -243,6 +244,38 @@ START_TEST(environment_overrides_apply_and_bad_values_name_the_variable)
 }
 END_TEST
 
+/* A handle of a freed runtime names nothing in the next one, which the
+ * allocator may well place at the same address (the salt of IO handles was
+ * made from that address). */
+static void *binds_and_keeps(void *arg)
+{
+    ck_assert_weft(weft_udp_bind((weft_sock **)arg, "127.0.0.1:0"), 0);
+    return NULL; /* left open: the runtime's shutdown closes it */
+}
+
+static void *refuses_the_old_handle(void *arg)
+{
+    weft_sock *stale = arg, *mine;
+    ck_assert_weft(weft_udp_bind(&mine, "127.0.0.1:0"), 0);
+    char addr[WEFT_ADDR_MAX];
+    ck_assert_weft(weft_sock_local_addr(stale, addr, sizeof addr), WEFT_EBADF);
+    ck_assert_weft(weft_sock_close(stale), WEFT_EBADF);
+    ck_assert_int_gt(weft_sock_local_addr(mine, addr, sizeof addr), 0); /* its length */
+    ck_assert_weft(weft_sock_close(mine), 0);
+    return NULL;
+}
+
+START_TEST(an_io_handle_of_a_freed_runtime_names_nothing_in_the_next)
+{
+    weft_config c = threaded_config();
+    for (unsigned i = 0; i < 8; i++) {
+        weft_sock *stale = NULL;
+        ck_assert_weft(run_in(&c, binds_and_keeps, &stale, NULL), 0);
+        ck_assert_weft(run_in(&c, refuses_the_old_handle, stale, NULL), 0);
+    }
+}
+END_TEST
+
 START_TEST(the_same_seed_gives_the_same_hash)
 {
     /* Two workers, a yielding task on each: every seed is an interleaving,
@@ -270,6 +303,7 @@ Suite *suite_rt(void)
     tcase_add_test(tc, a_zeroed_config_is_one_simulated_worker);
     tcase_add_test(tc, bad_configurations_are_refused);
     tcase_add_test(tc, runtime_misuse);
+    tcase_add_test(tc, an_io_handle_of_a_freed_runtime_names_nothing_in_the_next);
     tcase_add_test(tc, environment_overrides_apply_and_bad_values_name_the_variable);
     tcase_add_test(tc, the_same_seed_gives_the_same_hash);
     suite_add_tcase(s, tc);
