@@ -5,7 +5,17 @@
  * over a minimum, as TigerBeetle's packet simulator draws it, plus a tail);
  * partitions (symmetric or one-way), clogged paths, paused and crashed
  * nodes. Faults come from the fault stream. No address here ever reaches a
- * real socket: this file makes no system call. */
+ * real socket: this file makes no system call.
+ *
+ * A stream's order does not rest on its timers: a packet's timer is on the
+ * wheel of the worker that sent it, and two tasks on two workers writing one
+ * socket make two packets due at the same instant on two wheels, which the
+ * simulator may fire in either order. So, as TCP reassembles by sequence
+ * number, every packet a stream socket sends takes the socket's next number,
+ * and is taken (handled, dropped or held at a paused node) only in its turn;
+ * one whose timer fires early waits on its sender until its predecessor has
+ * been taken. A packet held at a paused node keeps its turn until the resume
+ * re-sends it, so nothing of its sender overtakes it then either. */
 #include "net.h"
 
 #include <stdio.h>
@@ -145,9 +155,12 @@ static uint64_t now(weft__simnet *n)
     return n->sim->now;
 }
 
-/* A stream packet from endpoint s to its peer, after every earlier one. */
+/* A stream packet from endpoint s to its peer, after every earlier one: due
+ * no sooner, and taken no sooner (its number). */
 static void stream_send(weft__simnet *n, weft__simsock *s, weft__packet *p)
 {
+    p->sender = s;
+    p->seq = s->seq_next++;
     uint64_t at = now(n) + latency(n);
     uint64_t clog = clogged_until(n, p->from, p->to);
     if (at < clog)
@@ -354,26 +367,19 @@ static void on_dgram(weft__simnet *n, weft__packet *p)
     wake(&d->reader, WEFT__IO_AGAIN);
 }
 
-static void deliver(weft_timer *tm, void *arg)
+/* p has reached its node: dropped (the node is down or the path cut),
+ * held (the node is paused: false, and a stream packet keeps its turn), or
+ * handled (freed, or a datagram queued). */
+static bool arrive(weft__simnet *n, weft__packet *p)
 {
-    (void)tm;
-    weft__packet *p = arg;
-    weft__simnet *n = p->net;
-    if (p->kind == WEFT__PK_LATER) {
-        weft__io *op = p->op;
-        pkt_free(n, p);
-        op->bk[3] = 0;
-        weft__io_complete(op, op->result);
-        return;
-    }
     if (p->to->down || weft__net_blocked(n, p->from, p->to)) {
         weft__net_trace(n, WEFT__PKT_DROP, p->from, p->to, p->len);
         pkt_free(n, p);
-        return;
+        return true;
     }
     if (p->to->paused) {
         weft__list_push_tail(&p->to->held, &p->link);
-        return;
+        return false;
     }
     weft__net_trace(n, WEFT__PKT_DELIVER, p->from, p->to, p->len);
     switch (p->kind) {
@@ -402,9 +408,60 @@ static void deliver(weft_timer *tm, void *arg)
         wake(&d->writer, WEFT__IO_AGAIN);
         break;
     }
-    case WEFT__PK_DGRAM: on_dgram(n, p); return; /* kept in the queue */
+    case WEFT__PK_DGRAM: on_dgram(n, p); return true; /* kept in the queue */
     }
     pkt_free(n, p);
+    return true;
+}
+
+/* s's packet whose turn it is, if it came early and waits; unlinked. */
+static weft__packet *turn_come(weft__simsock *s)
+{
+    weft_link *l = s->seq_held.head;
+    if (!l || WEFT_LIST_ENTRY(l, weft__packet, link)->seq != s->seq_turn)
+        return NULL;
+    weft__list_pop_head(&s->seq_held);
+    return WEFT_LIST_ENTRY(l, weft__packet, link);
+}
+
+/* It is stream packet p's turn: p arrives, then each packet of its sender
+ * that waits for the turn after, until one is held at a paused node. */
+static void take_turns(weft__simnet *n, weft__packet *p)
+{
+    weft__simsock *s = p->sender;
+    do {
+        if (!arrive(n, p))
+            return;
+        s->seq_turn++;
+    } while ((p = turn_come(s)) != NULL);
+}
+
+static void deliver(weft_timer *tm, void *arg)
+{
+    (void)tm;
+    weft__packet *p = arg;
+    weft__simnet *n = p->net;
+    if (p->kind == WEFT__PK_LATER) {
+        weft__io *op = p->op;
+        pkt_free(n, p);
+        op->bk[3] = 0;
+        weft__io_complete(op, op->result);
+        return;
+    }
+    weft__simsock *s = p->sender;
+    if (!s) {
+        arrive(n, p); /* a datagram, or a reset from no stream */
+        return;
+    }
+    if (p->seq != s->seq_turn) {
+        /* Early: it waits for its predecessors, in number order. */
+        weft_link *after = s->seq_held.tail;
+        while (after && WEFT_LIST_ENTRY(after, weft__packet, link)->seq > p->seq)
+            after = after->prev;
+        weft__list_insert_after(&s->seq_held, after, &p->link);
+        return;
+    }
+    take_turns(n, p);
 }
 
 int weft__net_later(weft__simnet *n, weft_node *node, uint64_t at, weft__io *op)
@@ -756,11 +813,23 @@ void weft__net_node_down(weft__simnet *n, weft_node *node)
         s->connecting = false;
         weft__timer_disarm(&s->connect_timer);
     }
+    /* What it held is lost; a stream packet's turn passes to the next of its
+     * sender, which arrives now if it waited (to be dropped, if for here). */
     weft_link *l;
-    while ((l = weft__list_pop_head(&node->held)) != NULL)
-        pkt_free(n, WEFT_LIST_ENTRY(l, weft__packet, link));
+    while ((l = weft__list_pop_head(&node->held)) != NULL) {
+        weft__packet *p = WEFT_LIST_ENTRY(l, weft__packet, link);
+        weft__simsock *s = p->sender;
+        pkt_free(n, p);
+        if (s) {
+            s->seq_turn++;
+            if ((p = turn_come(s)) != NULL)
+                take_turns(n, p);
+        }
+    }
 }
 
+/* A stream packet re-sent here still has its number and its turn: it is
+ * taken when its timer fires, and not numbered again. */
 void weft__net_node_resumed(weft__simnet *n, weft_node *node)
 {
     weft_link *l;
