@@ -338,8 +338,11 @@ static void on_data(weft__simnet *n, weft__packet *p)
 {
     weft__simsock *d = p->dst;
     if (!live(d)) {
+        /* Bytes for a closed socket are answered with a reset. It comes
+         * from that socket while its node lives on (after its FIN, as a
+         * kernel sends them), or from the node's next life. */
         if (d && d->remote == p->src)
-            reset_to(n, NULL, p->src, WEFT_ECONNRESET);
+            reset_to(n, d->life == d->node->head.life ? d : NULL, p->src, WEFT_ECONNRESET);
         return;
     }
     if (d->error)
