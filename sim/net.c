@@ -290,6 +290,38 @@ static size_t rx_avail(const weft__simsock *s)
     return s->rx_len - s->rx_head;
 }
 
+/* A stream after a reset, as Linux has it (measured on loopback, and what
+ * weft's real reactors pass on from recv and send):
+ *  - a reset (an RST, or here a partition) ends the connection both ways and
+ *    leaves one pending error: EPIPE if the peer's FIN had come and s had not
+ *    sent its own (CLOSE_WAIT: tcp_reset), else ECONNRESET;
+ *  - a read returns the bytes still unread first; then 0 if the peer's FIN
+ *    had come, reset or not (SOCK_DONE is tested before the error); else the
+ *    pending error, once; then 0;
+ *  - a write returns the pending error, once; then EPIPE (as after
+ *    shutdown(WR));
+ *  - shutdown returns ENOTCONN, and close sends nothing.
+ * So a program that writes to a peer that has closed cleanly sees its first
+ * write succeed (the peer's node answers it with a reset, a latency later),
+ * then EPIPE, and reads 0 throughout; one whose peer closed with bytes unread
+ * (a reset, no FIN) reads ECONNRESET once, then 0. */
+static void conn_reset(weft__simsock *s, int err)
+{
+    s->reset = true;
+    s->error = err == WEFT_ECONNRESET && s->eof && !s->wr_shut ? WEFT_EPIPE : err;
+    wake(&s->reader, WEFT__IO_AGAIN);
+    wake(&s->writer, WEFT__IO_AGAIN);
+}
+
+/* s's pending error, reported once (a dead node's socket keeps its own). */
+static int take_error(weft__simsock *s)
+{
+    int e = s->error;
+    if (e != WEFT_ECANCELED)
+        s->error = 0;
+    return e;
+}
+
 /* ---- delivery ------------------------------------------------------------------------------ */
 
 static void on_syn(weft__simnet *n, weft__packet *p)
@@ -345,7 +377,7 @@ static void on_data(weft__simnet *n, weft__packet *p)
             reset_to(n, d->life == d->node->head.life ? d : NULL, p->src, WEFT_ECONNRESET);
         return;
     }
-    if (d->error)
+    if (d->reset)
         return;
     if (d->rd_shut) {
         /* Read side shut: the bytes are dropped but still free the window. */
@@ -390,7 +422,7 @@ static bool arrive(weft__simnet *n, weft__packet *p)
     case WEFT__PK_SYNACK: on_synack(n, p); break;
     case WEFT__PK_DATA: on_data(n, p); break;
     case WEFT__PK_FIN:
-        if (live(p->dst)) {
+        if (live(p->dst) && !p->dst->reset) {
             p->dst->eof = true;
             wake(&p->dst->reader, WEFT__IO_AGAIN);
         }
@@ -405,10 +437,8 @@ static bool arrive(weft__simnet *n, weft__packet *p)
             wake(&d->writer, p->err);
             break;
         }
-        if (!d->error)
-            d->error = p->err;
-        wake(&d->reader, WEFT__IO_AGAIN);
-        wake(&d->writer, WEFT__IO_AGAIN);
+        if (!d->reset)
+            conn_reset(d, p->err);
         break;
     }
     case WEFT__PK_DGRAM: on_dgram(n, p); return true; /* kept in the queue */
@@ -571,9 +601,10 @@ static int stream_read(weft__simnet *n, weft__simsock *s, weft__io *op)
         op->result = (int64_t)k;
         return 0;
     }
-    if (s->error)
-        return s->error;
-    if (s->eof || s->rd_shut || op->len == 0)
+    /* (See conn_reset for the rule.) */
+    if (s->error && (!s->eof || s->error == WEFT_ECANCELED))
+        return take_error(s);
+    if (s->eof || s->reset || s->rd_shut || op->len == 0)
         return 0;
     if (!s->connected)
         return WEFT_ENOTCONN;
@@ -584,8 +615,8 @@ static int stream_read(weft__simnet *n, weft__simsock *s, weft__io *op)
 static int stream_write(weft__simnet *n, weft__simsock *s, weft__io *op)
 {
     if (s->error)
-        return s->error == WEFT_ECONNRESET && s->wr_shut ? WEFT_EPIPE : s->error;
-    if (s->wr_shut)
+        return take_error(s); /* (see conn_reset) */
+    if (s->reset || s->wr_shut)
         return WEFT_EPIPE;
     if (!s->connected)
         return WEFT_ENOTCONN;
@@ -690,7 +721,7 @@ static void sock_close(weft__simnet *n, weft__simsock *s, bool wake_waiters)
     /* Outside a run (the runtime is being freed or reset with the socket
      * still open) no packet can ever arrive: the peer is not told. */
     bool running = weft__tls_worker != NULL;
-    if (running && s->type == WEFT__H_STREAM && s->remote && s->connected && !s->error) {
+    if (running && s->type == WEFT__H_STREAM && s->remote && s->connected && !s->reset) {
         if (rx_avail(s))
             reset_to(n, s, s->remote, WEFT_ECONNRESET);
         else
@@ -744,7 +775,7 @@ int weft__net_submit(weft__simnet *n, weft_node *node, weft__io *op)
     case WEFT__IO_SENDTO: return sendto(n, s, op);
     case WEFT__IO_RECVFROM: return recvfrom(n, s, op);
     case WEFT__IO_SHUTDOWN:
-        if (!s->connected)
+        if (!s->connected || s->reset)
             return WEFT_ENOTCONN;
         if (op->arg != WEFT_SHUT_WR) {
             s->rd_shut = true;
@@ -846,14 +877,11 @@ void weft__net_partitioned(weft__simnet *n)
 {
     for (weft_link *l = n->socks.head; l; l = l->next) {
         weft__simsock *s = WEFT_LIST_ENTRY(l, weft__simsock, link);
-        if (!live(s) || s->type != WEFT__H_STREAM || !s->connected || !s->remote || s->error)
+        if (!live(s) || s->type != WEFT__H_STREAM || !s->connected || !s->remote || s->reset)
             continue;
         weft_node *a = s->node, *b = s->remote->node;
-        if (weft__net_blocked(n, a, b) || weft__net_blocked(n, b, a)) {
-            s->error = WEFT_ECONNRESET;
-            wake(&s->reader, WEFT__IO_AGAIN);
-            wake(&s->writer, WEFT__IO_AGAIN);
-        }
+        if (weft__net_blocked(n, a, b) || weft__net_blocked(n, b, a))
+            conn_reset(s, WEFT_ECONNRESET);
     }
 }
 

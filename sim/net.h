@@ -56,7 +56,9 @@ struct weft__simsock {
     uint8_t type;            /* enum weft__ioh_type */
     bool closed, released, connecting, connected;
     bool rd_shut, wr_shut, eof;
-    int error;               /* pending error (ECONNRESET, …) */
+    bool reset;              /* the connection was reset: over both ways */
+    int error;               /* pending error (ECONNRESET, EPIPE), reported
+                                once; ECANCELED (the node crashed) for ever */
     weft__addr local, peer;
     weft__simsock *remote;   /* the other end of a stream */
     /* receive side: bytes or datagrams */

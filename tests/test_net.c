@@ -2,12 +2,13 @@
  * each where it matters: streams deliver every byte in order through latency,
  * short reads and writes, and from two writers on two workers (through pauses
  * and a crash of the reader's node); datagrams are lost, duplicated and
- * reordered (and nothing else happens to them); partitions (symmetric and
- * one-way) reset streams, drop packets and heal; a clogged path delays
- * without losing; a crash kills the node's tasks, resets its peers and loses
- * exactly its unsynced writes (or tears them at the block size); restart runs
- * a fresh entry; disk errors and a full disk; per-node clock skew and drift;
- * the same seed gives the same trace hash; bad input. */
+ * reordered (and nothing else happens to them); a peer's close gives the
+ * codes Linux gives (checked on the real loopback too); partitions
+ * (symmetric and one-way) reset streams, drop packets and heal; a clogged
+ * path delays without losing; a crash kills the node's tasks, resets its
+ * peers and loses exactly its unsynced writes (or tears them at the block
+ * size); restart runs a fresh entry; disk errors and a full disk; per-node
+ * clock skew and drift; the same seed gives the same trace hash; bad input. */
 #define _GNU_SOURCE
 #include "support.h"
 
@@ -388,6 +389,112 @@ START_TEST(two_writers_on_different_workers_share_one_ordered_stream)
     over_seeds(two_writers, (void *)DUO_PAUSE, seeds_for(1000), 2);
     over_seeds(two_writers, (void *)DUO_CRASH, seeds_for(300), 2);
     over_seeds(two_writers, (void *)DUO_PAUSED_TO_THE_END, seeds_for(300), 2);
+}
+END_TEST
+
+/* ---- a peer's close: the codes a program sees, as on Linux ---------------------------------------- */
+
+/* Each case is a script over a connected loopback pair, client a and
+ * accepted b; what a's calls return is written down and compared with what
+ * Linux's TCP gives (the results below were measured on a real loopback, and
+ * the test runs the same scripts there too, on the epoll and poll reactors).
+ * Steps: 'c' b closes, 'C' b shuts its writing down, 'B' b writes "hello",
+ * 'h' a writes "hi", 'w' a writes "x", 'r' a reads, 's' a shuts its writing
+ * down, '~' time passes (every packet in flight arrives). */
+static const struct peer_close_case {
+    const char *what, *script, *want;
+} peer_close_cases[] = {
+    /* A clean close: a's write goes out and b's node answers it with a
+     * reset; then writes are a broken pipe, and reads the end of stream
+     * (the FIN came first), never ECONNRESET. */
+    {"peer closed cleanly", "crw~wrrw", "r0 w1 wEPIPE r0 r0 wEPIPE"},
+    {"peer wrote and closed cleanly", "Bc~w~rrws", "w1 r5 r0 wEPIPE sENOTCONN"},
+    {"write at once after the peer's close", "cw~wr", "w1 wEPIPE r0"},
+    {"peer shut its writing down, then closed with bytes unread", "hC~c~rrww", "w2 r0 r0 wEPIPE wEPIPE"},
+    /* A reset with no FIN before it (b closed with a's bytes unread): the
+     * first call to look reports ECONNRESET, once. */
+    {"peer closed with bytes unread, a reads", "h~c~rrww", "w2 rECONNRESET r0 wEPIPE wEPIPE"},
+    {"peer closed with bytes unread, a writes", "h~c~wwrr", "w2 wECONNRESET wEPIPE r0 r0"},
+    {"peer wrote, then closed with bytes unread", "h~Bc~rrrw", "w2 r5 rECONNRESET r0 wEPIPE"},
+    {"a had shut its writing down, then the reset", "hs~c~wwrr", "w2 s0 wECONNRESET wEPIPE r0 r0"},
+};
+
+typedef struct peer_close_arg {
+    bool sim;
+    uint64_t settle; /* '~': long enough for any packet in flight */
+} peer_close_arg;
+
+static void note(char *log, size_t cap, char op, ssize_t r)
+{
+    size_t len = strlen(log);
+    const char *name = r == WEFT_EPIPE        ? "EPIPE"
+                       : r == WEFT_ECONNRESET ? "ECONNRESET"
+                       : r == WEFT_ENOTCONN   ? "ENOTCONN"
+                                              : NULL;
+    if (name)
+        snprintf(log + len, cap - len, "%s%c%s", len ? " " : "", op, name);
+    else
+        snprintf(log + len, cap - len, "%s%c%zd", len ? " " : "", op, r);
+}
+
+static void *peer_close_codes(void *arg)
+{
+    const peer_close_arg *pa = arg;
+    if (pa->sim) {
+        weft_net_config nc = {.latency_min_ns = MS, .latency_mean_ns = 2 * MS, .tail_permille = 50,
+                              .tail_ns = 100 * MS};
+        CHECK(weft_net_config_set(&nc) == 0);
+    }
+    void *bad = NULL; /* (every case runs, to show every difference) */
+    for (size_t i = 0; i < sizeof peer_close_cases / sizeof *peer_close_cases; i++) {
+        const struct peer_close_case *pc = &peer_close_cases[i];
+        weft_sock *l, *a, *b;
+        char addr[WEFT_ADDR_MAX], log[128] = "", buf[16];
+        uint64_t limit = 10 * SEC;
+        CHECK(weft_tcp_listen(&l, "127.0.0.1:0", 4) == 0);
+        CHECK(weft_sock_local_addr(l, addr, sizeof addr) > 0);
+        CHECK(weft_tcp_connect_until(&a, addr, weft_now() + limit) == 0);
+        CHECK(weft_tcp_accept_until(l, &b, weft_now() + limit) == 0);
+        for (const char *st = pc->script; *st; st++) {
+            switch (*st) {
+            case 'c': CHECK(weft_sock_close(b) == 0); break;
+            case 'C': CHECK(weft_sock_shutdown(b, WEFT_SHUT_WR) == 0); break;
+            case 'B': CHECK(weft_sock_write_all(b, "hello", 5, NULL) == 0); break;
+            case 'h': note(log, sizeof log, 'w', weft_sock_write(a, "hi", 2)); break;
+            case 'w': note(log, sizeof log, 'w', weft_sock_write(a, "x", 1)); break;
+            case 'r': note(log, sizeof log, 'r', weft_sock_read_until(a, buf, sizeof buf, weft_now() + limit)); break;
+            case 's': note(log, sizeof log, 's', weft_sock_shutdown(a, WEFT_SHUT_WR)); break;
+            case '~': weft_sleep(pa->settle); break;
+            }
+        }
+        weft_sock_close(a);
+        weft_sock_close(l);
+        if (strcmp(log, pc->want) != 0) {
+            fprintf(stderr, "test_net: %s (%s), %s: got \"%s\", Linux gives \"%s\"\n", pc->what, pc->script,
+                    pa->sim ? "simulated" : "real loopback", log, pc->want);
+            if (!bad)
+                bad = (void *)(intptr_t)(1000 + i);
+        }
+    }
+    return bad;
+}
+
+START_TEST(a_peers_close_gives_the_codes_linux_gives_eof_then_epipe_after_a_fin)
+{
+    /* On the real loopback (where the results were measured) ... */
+    const weft_reactor real[] = {WEFT_REACTOR_EPOLL, WEFT_REACTOR_POLL};
+    for (size_t i = 0; i < sizeof real / sizeof *real; i++) {
+        weft_config c = threaded_config();
+        c.reactor = real[i];
+        peer_close_arg pa = {false, 50 * MS};
+        void *r = (void *)1;
+        ck_assert_weft(run_in(&c, peer_close_codes, &pa, &r), 0);
+        ck_assert_msg(r == NULL, "real loopback (reactor %d): case %ld differs", (int)real[i], (long)(intptr_t)r - 1000);
+    }
+    /* ... and simulated, with latency and its tail. */
+    peer_close_arg pa = {true, SEC};
+    over_seeds(peer_close_codes, &pa, seeds_for(1000), 1);
+    over_seeds(peer_close_codes, &pa, seeds_for(300), 2);
 }
 END_TEST
 
@@ -1463,6 +1570,7 @@ Suite *suite_net(void)
     TCase *tc = tcase_create("simulated");
     tcase_add_test(tc, streams_deliver_every_byte_in_order_over_a_thousand_seeds);
     tcase_add_test(tc, two_writers_on_different_workers_share_one_ordered_stream);
+    tcase_add_test(tc, a_peers_close_gives_the_codes_linux_gives_eof_then_epipe_after_a_fin);
     tcase_add_test(tc, datagrams_are_lost_duplicated_and_reordered_and_nothing_else);
     tcase_add_test(tc, partitions_reset_streams_drop_packets_one_way_or_both_and_heal);
     tcase_add_test(tc, a_clogged_path_delays_packets_without_losing_them);
