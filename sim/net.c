@@ -5,7 +5,17 @@
  * over a minimum, as TigerBeetle's packet simulator draws it, plus a tail);
  * partitions (symmetric or one-way), clogged paths, paused and crashed
  * nodes. Faults come from the fault stream. No address here ever reaches a
- * real socket: this file makes no system call. */
+ * real socket: this file makes no system call.
+ *
+ * A stream's order does not rest on its timers: a packet's timer is on the
+ * wheel of the worker that sent it, and two tasks on two workers writing one
+ * socket make two packets due at the same instant on two wheels, which the
+ * simulator may fire in either order. So, as TCP reassembles by sequence
+ * number, every packet a stream socket sends takes the socket's next number,
+ * and is taken (handled, dropped or held at a paused node) only in its turn;
+ * one whose timer fires early waits on its sender until its predecessor has
+ * been taken. A packet held at a paused node keeps its turn until the resume
+ * re-sends it, so nothing of its sender overtakes it then either. */
 #include "net.h"
 
 #include <stdio.h>
@@ -145,9 +155,12 @@ static uint64_t now(weft__simnet *n)
     return n->sim->now;
 }
 
-/* A stream packet from endpoint s to its peer, after every earlier one. */
+/* A stream packet from endpoint s to its peer, after every earlier one: due
+ * no sooner, and taken no sooner (its number). */
 static void stream_send(weft__simnet *n, weft__simsock *s, weft__packet *p)
 {
+    p->sender = s;
+    p->seq = s->seq_next++;
     uint64_t at = now(n) + latency(n);
     uint64_t clog = clogged_until(n, p->from, p->to);
     if (at < clog)
@@ -277,6 +290,38 @@ static size_t rx_avail(const weft__simsock *s)
     return s->rx_len - s->rx_head;
 }
 
+/* A stream after a reset, as Linux has it (measured on loopback, and what
+ * weft's real reactors pass on from recv and send):
+ *  - a reset (an RST, or here a partition) ends the connection both ways and
+ *    leaves one pending error: EPIPE if the peer's FIN had come and s had not
+ *    sent its own (CLOSE_WAIT: tcp_reset), else ECONNRESET;
+ *  - a read returns the bytes still unread first; then 0 if the peer's FIN
+ *    had come, reset or not (SOCK_DONE is tested before the error); else the
+ *    pending error, once; then 0;
+ *  - a write returns the pending error, once; then EPIPE (as after
+ *    shutdown(WR));
+ *  - shutdown returns ENOTCONN, and close sends nothing.
+ * So a program that writes to a peer that has closed cleanly sees its first
+ * write succeed (the peer's node answers it with a reset, a latency later),
+ * then EPIPE, and reads 0 throughout; one whose peer closed with bytes unread
+ * (a reset, no FIN) reads ECONNRESET once, then 0. */
+static void conn_reset(weft__simsock *s, int err)
+{
+    s->reset = true;
+    s->error = err == WEFT_ECONNRESET && s->eof && !s->wr_shut ? WEFT_EPIPE : err;
+    wake(&s->reader, WEFT__IO_AGAIN);
+    wake(&s->writer, WEFT__IO_AGAIN);
+}
+
+/* s's pending error, reported once (a dead node's socket keeps its own). */
+static int take_error(weft__simsock *s)
+{
+    int e = s->error;
+    if (e != WEFT_ECANCELED)
+        s->error = 0;
+    return e;
+}
+
 /* ---- delivery ------------------------------------------------------------------------------ */
 
 static void on_syn(weft__simnet *n, weft__packet *p)
@@ -325,11 +370,14 @@ static void on_data(weft__simnet *n, weft__packet *p)
 {
     weft__simsock *d = p->dst;
     if (!live(d)) {
+        /* Bytes for a closed socket are answered with a reset. It comes
+         * from that socket while its node lives on (after its FIN, as a
+         * kernel sends them), or from the node's next life. */
         if (d && d->remote == p->src)
-            reset_to(n, NULL, p->src, WEFT_ECONNRESET);
+            reset_to(n, d->life == d->node->head.life ? d : NULL, p->src, WEFT_ECONNRESET);
         return;
     }
-    if (d->error)
+    if (d->reset)
         return;
     if (d->rd_shut) {
         /* Read side shut: the bytes are dropped but still free the window. */
@@ -354,26 +402,19 @@ static void on_dgram(weft__simnet *n, weft__packet *p)
     wake(&d->reader, WEFT__IO_AGAIN);
 }
 
-static void deliver(weft_timer *tm, void *arg)
+/* p has reached its node: dropped (the node is down or the path cut),
+ * held (the node is paused: false, and a stream packet keeps its turn), or
+ * handled (freed, or a datagram queued). */
+static bool arrive(weft__simnet *n, weft__packet *p)
 {
-    (void)tm;
-    weft__packet *p = arg;
-    weft__simnet *n = p->net;
-    if (p->kind == WEFT__PK_LATER) {
-        weft__io *op = p->op;
-        pkt_free(n, p);
-        op->bk[3] = 0;
-        weft__io_complete(op, op->result);
-        return;
-    }
     if (p->to->down || weft__net_blocked(n, p->from, p->to)) {
         weft__net_trace(n, WEFT__PKT_DROP, p->from, p->to, p->len);
         pkt_free(n, p);
-        return;
+        return true;
     }
     if (p->to->paused) {
         weft__list_push_tail(&p->to->held, &p->link);
-        return;
+        return false;
     }
     weft__net_trace(n, WEFT__PKT_DELIVER, p->from, p->to, p->len);
     switch (p->kind) {
@@ -381,7 +422,7 @@ static void deliver(weft_timer *tm, void *arg)
     case WEFT__PK_SYNACK: on_synack(n, p); break;
     case WEFT__PK_DATA: on_data(n, p); break;
     case WEFT__PK_FIN:
-        if (live(p->dst)) {
+        if (live(p->dst) && !p->dst->reset) {
             p->dst->eof = true;
             wake(&p->dst->reader, WEFT__IO_AGAIN);
         }
@@ -396,15 +437,64 @@ static void deliver(weft_timer *tm, void *arg)
             wake(&d->writer, p->err);
             break;
         }
-        if (!d->error)
-            d->error = p->err;
-        wake(&d->reader, WEFT__IO_AGAIN);
-        wake(&d->writer, WEFT__IO_AGAIN);
+        if (!d->reset)
+            conn_reset(d, p->err);
         break;
     }
-    case WEFT__PK_DGRAM: on_dgram(n, p); return; /* kept in the queue */
+    case WEFT__PK_DGRAM: on_dgram(n, p); return true; /* kept in the queue */
     }
     pkt_free(n, p);
+    return true;
+}
+
+/* s's packet whose turn it is, if it came early and waits; unlinked. */
+static weft__packet *turn_come(weft__simsock *s)
+{
+    weft_link *l = s->seq_held.head;
+    if (!l || WEFT_LIST_ENTRY(l, weft__packet, link)->seq != s->seq_turn)
+        return NULL;
+    weft__list_pop_head(&s->seq_held);
+    return WEFT_LIST_ENTRY(l, weft__packet, link);
+}
+
+/* It is stream packet p's turn: p arrives, then each packet of its sender
+ * that waits for the turn after, until one is held at a paused node. */
+static void take_turns(weft__simnet *n, weft__packet *p)
+{
+    weft__simsock *s = p->sender;
+    do {
+        if (!arrive(n, p))
+            return;
+        s->seq_turn++;
+    } while ((p = turn_come(s)) != NULL);
+}
+
+static void deliver(weft_timer *tm, void *arg)
+{
+    (void)tm;
+    weft__packet *p = arg;
+    weft__simnet *n = p->net;
+    if (p->kind == WEFT__PK_LATER) {
+        weft__io *op = p->op;
+        pkt_free(n, p);
+        op->bk[3] = 0;
+        weft__io_complete(op, op->result);
+        return;
+    }
+    weft__simsock *s = p->sender;
+    if (!s) {
+        arrive(n, p); /* a datagram, or a reset from no stream */
+        return;
+    }
+    if (p->seq != s->seq_turn) {
+        /* Early: it waits for its predecessors, in number order. */
+        weft_link *after = s->seq_held.tail;
+        while (after && WEFT_LIST_ENTRY(after, weft__packet, link)->seq > p->seq)
+            after = after->prev;
+        weft__list_insert_after(&s->seq_held, after, &p->link);
+        return;
+    }
+    take_turns(n, p);
 }
 
 int weft__net_later(weft__simnet *n, weft_node *node, uint64_t at, weft__io *op)
@@ -511,9 +601,10 @@ static int stream_read(weft__simnet *n, weft__simsock *s, weft__io *op)
         op->result = (int64_t)k;
         return 0;
     }
-    if (s->error)
-        return s->error;
-    if (s->eof || s->rd_shut || op->len == 0)
+    /* (See conn_reset for the rule.) */
+    if (s->error && (!s->eof || s->error == WEFT_ECANCELED))
+        return take_error(s);
+    if (s->eof || s->reset || s->rd_shut || op->len == 0)
         return 0;
     if (!s->connected)
         return WEFT_ENOTCONN;
@@ -524,8 +615,8 @@ static int stream_read(weft__simnet *n, weft__simsock *s, weft__io *op)
 static int stream_write(weft__simnet *n, weft__simsock *s, weft__io *op)
 {
     if (s->error)
-        return s->error == WEFT_ECONNRESET && s->wr_shut ? WEFT_EPIPE : s->error;
-    if (s->wr_shut)
+        return take_error(s); /* (see conn_reset) */
+    if (s->reset || s->wr_shut)
         return WEFT_EPIPE;
     if (!s->connected)
         return WEFT_ENOTCONN;
@@ -630,7 +721,7 @@ static void sock_close(weft__simnet *n, weft__simsock *s, bool wake_waiters)
     /* Outside a run (the runtime is being freed or reset with the socket
      * still open) no packet can ever arrive: the peer is not told. */
     bool running = weft__tls_worker != NULL;
-    if (running && s->type == WEFT__H_STREAM && s->remote && s->connected && !s->error) {
+    if (running && s->type == WEFT__H_STREAM && s->remote && s->connected && !s->reset) {
         if (rx_avail(s))
             reset_to(n, s, s->remote, WEFT_ECONNRESET);
         else
@@ -684,7 +775,7 @@ int weft__net_submit(weft__simnet *n, weft_node *node, weft__io *op)
     case WEFT__IO_SENDTO: return sendto(n, s, op);
     case WEFT__IO_RECVFROM: return recvfrom(n, s, op);
     case WEFT__IO_SHUTDOWN:
-        if (!s->connected)
+        if (!s->connected || s->reset)
             return WEFT_ENOTCONN;
         if (op->arg != WEFT_SHUT_WR) {
             s->rd_shut = true;
@@ -756,11 +847,23 @@ void weft__net_node_down(weft__simnet *n, weft_node *node)
         s->connecting = false;
         weft__timer_disarm(&s->connect_timer);
     }
+    /* What it held is lost; a stream packet's turn passes to the next of its
+     * sender, which arrives now if it waited (to be dropped, if for here). */
     weft_link *l;
-    while ((l = weft__list_pop_head(&node->held)) != NULL)
-        pkt_free(n, WEFT_LIST_ENTRY(l, weft__packet, link));
+    while ((l = weft__list_pop_head(&node->held)) != NULL) {
+        weft__packet *p = WEFT_LIST_ENTRY(l, weft__packet, link);
+        weft__simsock *s = p->sender;
+        pkt_free(n, p);
+        if (s) {
+            s->seq_turn++;
+            if ((p = turn_come(s)) != NULL)
+                take_turns(n, p);
+        }
+    }
 }
 
+/* A stream packet re-sent here still has its number and its turn: it is
+ * taken when its timer fires, and not numbered again. */
 void weft__net_node_resumed(weft__simnet *n, weft_node *node)
 {
     weft_link *l;
@@ -774,14 +877,11 @@ void weft__net_partitioned(weft__simnet *n)
 {
     for (weft_link *l = n->socks.head; l; l = l->next) {
         weft__simsock *s = WEFT_LIST_ENTRY(l, weft__simsock, link);
-        if (!live(s) || s->type != WEFT__H_STREAM || !s->connected || !s->remote || s->error)
+        if (!live(s) || s->type != WEFT__H_STREAM || !s->connected || !s->remote || s->reset)
             continue;
         weft_node *a = s->node, *b = s->remote->node;
-        if (weft__net_blocked(n, a, b) || weft__net_blocked(n, b, a)) {
-            s->error = WEFT_ECONNRESET;
-            wake(&s->reader, WEFT__IO_AGAIN);
-            wake(&s->writer, WEFT__IO_AGAIN);
-        }
+        if (weft__net_blocked(n, a, b) || weft__net_blocked(n, b, a))
+            conn_reset(s, WEFT_ECONNRESET);
     }
 }
 

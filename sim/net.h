@@ -31,7 +31,7 @@ typedef struct weft__simfile weft__simfile;
 /* A packet in flight; its timer delivers it. */
 typedef struct weft__packet {
     weft_timer timer;
-    weft_link link;          /* held at a paused node, or queued at a socket */
+    weft_link link;          /* held at a paused node or for its turn, or queued at a socket */
     weft_link all;           /* net->packets: every packet alive */
     struct weft__simnet *net;
     uint8_t kind;
@@ -39,6 +39,8 @@ typedef struct weft__packet {
     weft_node *from, *to;
     weft__simsock *dst;      /* stream packets: the endpoint it is for */
     weft__simsock *src;      /* SYN: the connecting socket */
+    weft__simsock *sender;   /* stream packets: the socket whose sequence it is in */
+    uint64_t seq;            /* its number in that sequence */
     weft__addr from_addr, to_addr;
     weft__io *op;            /* LATER: the call to complete */
     size_t len;
@@ -54,7 +56,9 @@ struct weft__simsock {
     uint8_t type;            /* enum weft__ioh_type */
     bool closed, released, connecting, connected;
     bool rd_shut, wr_shut, eof;
-    int error;               /* pending error (ECONNRESET, …) */
+    bool reset;              /* the connection was reset: over both ways */
+    int error;               /* pending error (ECONNRESET, EPIPE), reported
+                                once; ECANCELED (the node crashed) for ever */
     weft__addr local, peer;
     weft__simsock *remote;   /* the other end of a stream */
     /* receive side: bytes or datagrams */
@@ -62,6 +66,12 @@ struct weft__simsock {
     size_t rx_len, rx_cap, rx_head;
     size_t tx_pending;       /* bytes sent, not yet read by the peer */
     uint64_t last_at;        /* the latest delivery time towards the peer */
+    /* The packets it sends are numbered and taken in that order, however
+     * their timers fire (see deliver in net.c). */
+    uint64_t seq_next;       /* the number its next packet takes */
+    uint64_t seq_turn;       /* the number of its packet whose turn it is */
+    weft_list seq_held;      /* its packets that came before their turn, by
+                                number (weft__packet by link) */
     weft_list dgrams;        /* queued datagrams (weft__packet by link) */
     size_t ndgrams;
     /* listeners: connections waiting to be accepted */

@@ -95,7 +95,11 @@ WEFT_API ssize_t weft_sock_read(weft_sock *s, void *buf, size_t len);
 WEFT_API ssize_t weft_sock_read_until(weft_sock *s, void *buf, size_t len, uint64_t deadline);
 /* Write up to len bytes: the count written (maybe fewer than len), or
  * WEFT_EPIPE (the peer closed, or this side shut down writing),
- * WEFT_ECONNRESET and the codes of a read. */
+ * WEFT_ECONNRESET and the codes of a read. As Linux has it, in simulation
+ * too: after the peer's clean close a write still goes out, the peer answers
+ * it with a reset, and once that is back writes are WEFT_EPIPE (reads give
+ * 0 throughout); a reset that came with no FIN before it is WEFT_ECONNRESET
+ * to the first read or write, then reads give 0 and writes WEFT_EPIPE. */
 WEFT_API ssize_t weft_sock_write(weft_sock *s, const void *buf, size_t len);
 WEFT_API ssize_t weft_sock_write_until(weft_sock *s, const void *buf, size_t len, uint64_t deadline);
 /* Write all len bytes. Returns 0 or a code as weft_sock_write; *written (may
