@@ -123,8 +123,11 @@ WEFT_API ssize_t weft_udp_send_to(weft_sock *s, const void *buf, size_t len, con
 WEFT_API ssize_t weft_udp_send_to_until(weft_sock *s, const void *buf, size_t len, const char *to,
                                         uint64_t deadline);
 /* Receive one datagram: its length (the rest of a longer one is dropped), its
- * sender's address into from (may be NULL; fromlen >= WEFT_ADDR_MAX is
- * always enough). */
+ * sender's address into from (may be NULL). A from buffer must have
+ * fromlen >= WEFT_ADDR_MAX, as the sender is not known before the datagram
+ * is taken: a shorter one gets WEFT_EINVAL before anything is received (the
+ * datagram stays queued for the next call). Also WEFT_EBADF, WEFT_EFAULT,
+ * WEFT_ECANCELED, WEFT_ETIMEDOUT. */
 WEFT_API ssize_t weft_udp_recv_from(weft_sock *s, void *buf, size_t len, char *from, size_t fromlen);
 WEFT_API ssize_t weft_udp_recv_from_until(weft_sock *s, void *buf, size_t len, char *from, size_t fromlen,
                                           uint64_t deadline);
