@@ -45,6 +45,7 @@ extern "C" {
 #define WEFT_ENOTCONN (-ENOTCONN)         /* not connected */
 #define WEFT_EMSGSIZE (-EMSGSIZE)         /* a datagram too large */
 #define WEFT_ENOSPC (-ENOSPC)             /* the disk is full */
+#define WEFT_EFBIG (-EFBIG)               /* past the largest file (WEFT_DISK_FILE_MAX in simulation) */
 #define WEFT_ENOENT (-ENOENT)             /* no such file */
 #define WEFT_EEXIST (-EEXIST)             /* the file exists (WEFT_FILE_EXCL) */
 #define WEFT_EFAULT (-EFAULT)             /* a NULL buffer with a non-zero length */
@@ -157,7 +158,7 @@ WEFT_API int weft_file_open_until(weft_file **f, const char *path, unsigned flag
                                   uint64_t deadline);
 /* At the file's position (which moves), or at offset (pread/pwrite: it
  * does not). The count, 0 at the end of the file, or a negative code
- * (WEFT_EIO, WEFT_ENOSPC, WEFT_EBADF, WEFT_EFAULT, WEFT_EINVAL). */
+ * (WEFT_EIO, WEFT_ENOSPC, WEFT_EFBIG, WEFT_EBADF, WEFT_EFAULT, WEFT_EINVAL). */
 WEFT_API ssize_t weft_file_read(weft_file *f, void *buf, size_t len);
 WEFT_API ssize_t weft_file_read_until(weft_file *f, void *buf, size_t len, uint64_t deadline);
 WEFT_API ssize_t weft_file_write(weft_file *f, const void *buf, size_t len);
@@ -254,12 +255,20 @@ WEFT_API int weft_net_heal(void);
  * runtime time: it arrives late, in order, but arrives. */
 WEFT_API int weft_net_clog(weft_node *from, weft_node *to, uint64_t until_ns);
 
+/* The largest file on a simulated disk, 16 TiB (about ext4's with 4 KiB
+ * blocks). As on Linux, a write that starts at or past it fails with
+ * WEFT_EFBIG and one that would cross it is cut short there. Files are
+ * sparse: a hole (never written) reads as zeros and takes no room. */
+#define WEFT_DISK_FILE_MAX ((uint64_t)1 << 44)
+
 /* The simulated disk of node n (NULL: every node). Latency is drawn from
  * [latency_min_ns, latency_min_ns + latency_spread_ns]; reads and writes fail
  * with WEFT_EIO with the chances given; capacity_bytes (0: unlimited) makes
- * writes past it fail with WEFT_ENOSPC; at a crash, each block of
- * block_size (0: 4096) of an unsynced write survives or not on its own
- * (torn writes) when torn_permille says so, else the write is lost whole. */
+ * a write that would store more than that in the node's files (holes do not
+ * count) fail with WEFT_ENOSPC; at a crash, each block of block_size (0:
+ * 4096) of an unsynced write survives or not on its own (torn writes) when
+ * torn_permille says so, else the write is lost whole. A write that failed
+ * is never among them. */
 typedef struct weft_disk_config {
     uint64_t latency_min_ns, latency_spread_ns;
     unsigned read_error_permille, write_error_permille;
