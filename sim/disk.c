@@ -59,6 +59,8 @@ typedef struct simfd {
     weft__simfile *f;
     uint64_t pos;
     unsigned flags;
+    weft_node *node; /* whose disk the file is on */
+    uint32_t life;   /* the node's life it was opened in */
 } simfd;
 
 /* ---- sparse images -------------------------------------------------------------------- */
@@ -304,6 +306,8 @@ static int open_file(weft__simnet *n, weft_node *node, weft__io *op)
         return WEFT_ENOMEM;
     fd->f = f;
     fd->flags = fl;
+    fd->node = node;
+    fd->life = node->head.life;
     if ((fl & WEFT_FILE_TRUNC) && f->data.size) {
         if (pending_reserve(n, f) < 0) {
             weft__simnet_free_mem(n, fd, sizeof *fd);
@@ -317,9 +321,18 @@ static int open_file(weft__simnet *n, weft_node *node, weft__io *op)
     return 0;
 }
 
+weft_node *weft__disk_owner(const weft__ioh *h, uint32_t *life)
+{
+    const simfd *fd = h->bk;
+    *life = fd->life;
+    return fd->node;
+}
+
 int weft__disk_submit(weft__simnet *n, weft_node *node, weft__io *op)
 {
     simfd *fd = op->h ? op->h->bk : NULL;
+    if (fd)
+        node = fd->node; /* an open file is on its own node's disk, whoever calls */
     const weft_disk_config *c = &node->disk;
     switch (op->kind) {
     case WEFT__IO_FILE_OPEN: return open_file(n, node, op);

@@ -682,6 +682,152 @@ START_TEST(a_crash_kills_tasks_resets_peers_and_loses_exactly_the_unsynced_write
 }
 END_TEST
 
+/* A crash kills the handles of the node's first life with it: from a task
+ * of its second life, or of another node, every call on one returns
+ * WEFT_EBADF at once and changes nothing (an old file handle does not
+ * write); a call another node's task had waiting on one at the crash
+ * returns WEFT_EBADF then, not at its deadline. */
+typedef struct old_handles {
+    weft_file *f;
+    weft_sock *l, *u;
+    /* what the calls returned */
+    int foreign_accept, foreign_recv;
+    uint64_t foreign_accept_at, foreign_recv_at, crash_at;
+    int f_write, f_pwrite, f_fsync, f_read, f_close;
+    int l_accept, l_addr, l_close, u_send, u_recv;
+    uint64_t l_accept_took;
+    int host_write, relisten;
+    ssize_t seen_len;
+    char seen[16];
+    int done;
+} old_handles;
+
+static old_handles *the_old;
+
+static void *first_life(void *arg)
+{
+    old_handles *oh = arg;
+    CHECK(weft_file_open(&oh->f, "data", WEFT_FILE_READ | WEFT_FILE_WRITE | WEFT_FILE_CREATE, 0644) == 0);
+    CHECK(weft_file_write(oh->f, "hello", 5) == 5);
+    CHECK(weft_file_fsync(oh->f) == 0);
+    CHECK(weft_tcp_listen(&oh->l, "0.0.0.0:80", 4) == 0);
+    CHECK(weft_udp_bind(&oh->u, "0.0.0.0:53") == 0);
+    weft_sleep(3600 * SEC); /* crashed here */
+    return NULL;
+}
+
+static void *foreign_acceptor(void *arg)
+{
+    old_handles *oh = arg;
+    weft_sock *c;
+    oh->foreign_accept = weft_tcp_accept_until(oh->l, &c, weft_now() + 3600 * SEC);
+    oh->foreign_accept_at = weft_now();
+    return NULL;
+}
+
+static void *foreign_receiver(void *arg)
+{
+    old_handles *oh = arg;
+    char b[4];
+    oh->foreign_recv = (int)weft_udp_recv_from_until(oh->u, b, sizeof b, NULL, 0, weft_now() + 3600 * SEC);
+    oh->foreign_recv_at = weft_now();
+    return NULL;
+}
+
+static void *second_life(void *arg)
+{
+    (void)arg;
+    old_handles *oh = the_old;
+    char b[16];
+    oh->f_write = (int)weft_file_write(oh->f, "ZOMBIE", 6);
+    oh->f_pwrite = (int)weft_file_pwrite(oh->f, "e", 1, 5);
+    oh->f_fsync = weft_file_fsync(oh->f);
+    oh->f_read = (int)weft_file_pread(oh->f, b, sizeof b, 0);
+    uint64_t t0 = weft_now();
+    weft_sock *c;
+    oh->l_accept = weft_tcp_accept_until(oh->l, &c, t0 + 3600 * SEC);
+    oh->l_accept_took = weft_now() - t0;
+    oh->l_addr = weft_sock_local_addr(oh->l, b, sizeof b);
+    oh->u_send = (int)weft_udp_send_to(oh->u, "x", 1, "10.0.0.2:9");
+    oh->u_recv = (int)weft_udp_recv_from_until(oh->u, b, sizeof b, NULL, 0, weft_now() + 3600 * SEC);
+    /* Closing a dead handle says so, and lets it go. */
+    oh->f_close = weft_file_close(oh->f);
+    oh->l_close = weft_sock_close(oh->l);
+    /* The port is free for the new life. */
+    weft_sock *l2;
+    oh->relisten = weft_tcp_listen(&l2, "0.0.0.0:80", 4);
+    if (oh->relisten == 0)
+        weft_sock_close(l2);
+    weft_file *f;
+    if (weft_file_open(&f, "data", WEFT_FILE_READ, 0) == 0) {
+        oh->seen_len = weft_file_read(f, oh->seen, sizeof oh->seen - 1);
+        weft_file_close(f);
+    }
+    oh->done = 1;
+    return NULL;
+}
+
+static void *old_handles_scenario(void *arg)
+{
+    (void)arg;
+    old_handles oh;
+    memset(&oh, 0, sizeof oh);
+    oh.seen_len = -1;
+    the_old = &oh;
+    weft_node *a;
+    CHECK(weft_node_new(&a, "a", "10.0.0.1") == 0);
+    weft_disk_config dc = {.latency_min_ns = 100000, .latency_spread_ns = MS};
+    CHECK(weft_disk_config_set(a, &dc) == 0);
+    weft_spawn_opts oa = {.name = "first life", .node = a};
+    weft_task *t, *fa, *fr;
+    CHECK(weft_spawn_ex(&t, first_life, &oh, &oa) == 0);
+    weft_sleep(SEC);
+    CHECK(oh.u != NULL && oh.l != NULL && oh.f != NULL);
+    /* The host's tasks wait on the node's sockets through the crash. */
+    CHECK(weft_spawn(&fa, foreign_acceptor, &oh) == 0);
+    CHECK(weft_spawn(&fr, foreign_receiver, &oh) == 0);
+    weft_sleep(SEC);
+    oh.crash_at = weft_now();
+    CHECK(weft_node_crash(a) == 0);
+    void *r = NULL;
+    weft_join(t, &r);
+    CHECK(r == NULL);
+    weft_join(fa, NULL);
+    weft_join(fr, NULL);
+    CHECK(oh.foreign_accept == WEFT_EBADF && oh.foreign_accept_at == oh.crash_at);
+    CHECK(oh.foreign_recv == WEFT_EBADF && oh.foreign_recv_at == oh.crash_at);
+    CHECK(weft_node_restart(a, second_life, NULL) == 0);
+    weft_sleep(10 * SEC);
+    CHECK(oh.done == 1);
+    CHECK(oh.f_write == WEFT_EBADF);
+    CHECK(oh.f_pwrite == WEFT_EBADF);
+    CHECK(oh.f_fsync == WEFT_EBADF);
+    CHECK(oh.f_read == WEFT_EBADF);
+    CHECK(oh.l_accept == WEFT_EBADF && oh.l_accept_took == 0);
+    CHECK(oh.l_addr == WEFT_EBADF);
+    CHECK(oh.u_send == WEFT_EBADF);
+    CHECK(oh.u_recv == WEFT_EBADF);
+    CHECK(oh.f_close == WEFT_EBADF && oh.l_close == WEFT_EBADF);
+    CHECK(oh.relisten == 0);
+    /* The file is as the first life left it. */
+    CHECK(oh.seen_len == 5 && memcmp(oh.seen, "hello", 5) == 0);
+    /* A task of another node gets nothing from the dead handles either;
+     * the closed ones are gone. */
+    char b[4];
+    CHECK(weft_file_write(oh.f, "x", 1) == WEFT_EBADF);
+    CHECK(weft_udp_recv_from_until(oh.u, b, sizeof b, NULL, 0, weft_now() + SEC) == WEFT_EBADF);
+    CHECK(weft_sock_close(oh.u) == WEFT_EBADF);
+    CHECK(weft_sock_close(oh.u) == WEFT_EBADF);
+    return NULL;
+}
+
+START_TEST(handles_of_a_crashed_node_are_dead_in_its_next_life)
+{
+    over_seeds(old_handles_scenario, NULL, seeds_for(100), 1);
+    over_seeds(old_handles_scenario, NULL, seeds_for(30), 2);
+}
+END_TEST
+
 /* A connection left open when the run ends: closing it at shutdown sends a
  * FIN whose latency is a decision. */
 static void *left_open_server(void *arg)
@@ -1587,6 +1733,7 @@ Suite *suite_net(void)
     tcase_add_test(tc, partitions_reset_streams_drop_packets_one_way_or_both_and_heal);
     tcase_add_test(tc, a_clogged_path_delays_packets_without_losing_them);
     tcase_add_test(tc, a_crash_kills_tasks_resets_peers_and_loses_exactly_the_unsynced_writes);
+    tcase_add_test(tc, handles_of_a_crashed_node_are_dead_in_its_next_life);
     tcase_add_test(tc, a_reset_runtime_runs_network_and_crash_seeds_as_new_ones_do);
     tcase_add_test(tc, connections_left_open_are_closed_quietly_and_search_stays_deterministic);
     tcase_add_test(tc, unsynced_writes_tear_at_the_block_size_in_a_crash);

@@ -17,7 +17,8 @@
  * never reach a real socket.
  *
  * Handles (weft_sock, weft_file) are checked on every call: a closed handle, a
- * handle of another runtime, or a made-up one gets WEFT_EBADF, never a crash.
+ * handle of another runtime, a made-up one, or (in simulation) one that a
+ * node made before it crashed gets WEFT_EBADF, never a crash.
  * One task may read while another writes the same socket; two readers (or two
  * writers) at once get WEFT_EBUSY.
  */
@@ -213,7 +214,12 @@ WEFT_API const char *weft_node_name(const weft_node *n);
 /* Crash n: its tasks are cancelled and every IO call of theirs fails with
  * WEFT_ECANCELED; its sockets vanish (peers' connections are reset, after
  * the network's latency); what it wrote to files and did not fsync is lost
- * (or torn at the disk's block size). Returns 0, WEFT_EALREADY (down). */
+ * (or torn at the disk's block size). The handles of its sockets and files
+ * die with it: from then on every call on one, from a task of any node or
+ * of n's next life, returns WEFT_EBADF and does nothing (closing one still
+ * lets it go), and a socket call another node's task was waiting in returns
+ * WEFT_EBADF at the crash (a disk call under way ends as it would have).
+ * Returns 0, WEFT_EALREADY (down). */
 WEFT_API int weft_node_crash(weft_node *n);
 /* Bring a crashed node back: fn(arg) runs as its first task (its files as
  * they were at their last fsync). Returns 0, WEFT_EBUSY (not crashed). */
