@@ -6,7 +6,16 @@
  * block. Latency, EIO on reads and writes, and ENOSPC past a capacity come
  * from the disk's configuration and the seed. Creating and removing a file
  * count as durable at once (a simplification: a real directory needs its
- * own fsync). */
+ * own fsync).
+ *
+ * Files are sparse, as on ext4: a file's bytes are a sorted list of extents
+ * (runs of written bytes that neither overlap nor touch), and a hole between
+ * them reads as zeros, takes no memory and does not count against the
+ * capacity. A write at or past WEFT_DISK_FILE_MAX (16 TiB) fails with EFBIG
+ * and one that would cross it is cut short there, as Linux does past a file
+ * system's largest file. A write takes everything it needs before it changes
+ * anything: one that fails (EIO, ENOSPC, EFBIG, ENOMEM) leaves no trace,
+ * neither in what reads see nor among the unsynced writes a crash replays. */
 #include "net.h"
 
 enum { WAIT_DISK = 3 };
@@ -18,14 +27,29 @@ typedef struct pending_write {
     uint8_t *bytes;
 } pending_write;
 
+/* Written bytes [off, off + len); b holds cap bytes. */
+typedef struct extent {
+    uint64_t off;
+    size_t len, cap;
+    uint8_t *b;
+} extent;
+
+/* A file's contents: extents in offset order, none overlapping or touching
+ * another. The file's length may lie past the last extent (a truncation
+ * that cut a hole short leaves it there), never before its end. */
+typedef struct image {
+    extent *x;
+    size_t n, cap;
+    uint64_t size;   /* the file's length */
+    uint64_t stored; /* bytes in extents: what the file takes on the disk */
+} image;
+
 struct weft__simfile {
     weft__simfile *next;
     char *path;
     bool removed;
-    uint8_t *data;       /* what reads see */
-    size_t len, cap;
-    uint8_t *durable;    /* as of the last fsync */
-    size_t dlen, dcap;
+    image data;          /* what reads see */
+    image durable;       /* as of the last fsync */
     pending_write *pend; /* unsynced writes, in order */
     size_t npend, pcap;
 };
@@ -35,25 +59,163 @@ typedef struct simfd {
     weft__simfile *f;
     uint64_t pos;
     unsigned flags;
+    weft_node *node; /* whose disk the file is on */
+    uint32_t life;   /* the node's life it was opened in */
 } simfd;
 
-static int bytes_grow(weft__simnet *n, uint8_t **p, size_t *cap, size_t need)
+/* ---- sparse images -------------------------------------------------------------------- */
+
+static void img_free(weft__simnet *n, image *im)
 {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 256;
-    while (c < need)
-        c *= 2;
-    uint8_t *b = weft__simnet_alloc(n, c);
-    if (!b)
+    for (size_t i = 0; i < im->n; i++)
+        weft__simnet_free_mem(n, im->x[i].b, im->x[i].cap);
+    weft__simnet_free_mem(n, im->x, im->cap * sizeof *im->x);
+    memset(im, 0, sizeof *im);
+}
+
+/* The first extent that ends at or after off (im->n: none). */
+static size_t img_find(const image *im, uint64_t off)
+{
+    size_t lo = 0, hi = im->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (im->x[mid].off + im->x[mid].len < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The bytes of [off, off + len) that are stored (not a hole). */
+static uint64_t img_covered(const image *im, uint64_t off, size_t len)
+{
+    uint64_t end = off + len, c = 0;
+    for (size_t i = img_find(im, off); i < im->n && im->x[i].off < end; i++) {
+        uint64_t a = im->x[i].off > off ? im->x[i].off : off;
+        uint64_t b = im->x[i].off + im->x[i].len < end ? im->x[i].off + im->x[i].len : end;
+        if (b > a)
+            c += b - a;
+    }
+    return c;
+}
+
+/* Read [off, off + len), which lies within the file: holes read as zeros. */
+static void img_read(const image *im, uint64_t off, uint8_t *buf, size_t len)
+{
+    memset(buf, 0, len);
+    uint64_t end = off + len;
+    for (size_t i = img_find(im, off); i < im->n && im->x[i].off < end; i++) {
+        const extent *e = &im->x[i];
+        uint64_t a = e->off > off ? e->off : off;
+        uint64_t b = e->off + e->len < end ? e->off + e->len : end;
+        if (b > a)
+            memcpy(buf + (a - off), e->b + (a - e->off), (size_t)(b - a));
+    }
+}
+
+/* Put len (> 0) bytes at off: they and the extents they overlap or touch
+ * become one extent. Returns 0, or WEFT_ENOMEM with the image unchanged. */
+static int img_write(weft__simnet *n, image *im, uint64_t off, const void *buf, size_t len)
+{
+    uint64_t end = off + len;
+    size_t i = img_find(im, off), j = i;
+    while (j < im->n && im->x[j].off <= end)
+        j++;
+    uint64_t lo = off, hi = end;
+    if (j > i) {
+        lo = im->x[i].off < lo ? im->x[i].off : lo;
+        hi = im->x[j - 1].off + im->x[j - 1].len > hi ? im->x[j - 1].off + im->x[j - 1].len : hi;
+    }
+    if (hi - lo > SIZE_MAX / 2)
         return WEFT_ENOMEM;
-    if (*cap)
-        memcpy(b, *p, *cap);
-    weft__simnet_free_mem(n, *p, *cap);
-    *p = b;
-    *cap = c;
+    size_t span = (size_t)(hi - lo);
+    /* Taken first: a new slot, or a larger buffer (doubling, so that a
+     * file written from start to end is copied O(1) times a byte). */
+    if (j == i && weft__grow(&n->rt->base_alloc, (void **)&im->x, &im->cap, im->n, sizeof *im->x, 4) < 0)
+        return WEFT_ENOMEM;
+    uint8_t *b = NULL;
+    size_t cap = 0;
+    bool in_place = j > i && im->x[i].off == lo && im->x[i].cap >= span;
+    if (in_place) {
+        b = im->x[i].b;
+        cap = im->x[i].cap;
+    } else {
+        cap = 256;
+        while (cap < span)
+            cap *= 2;
+        if (!(b = weft__simnet_alloc(n, cap)))
+            return WEFT_ENOMEM;
+    }
+    /* Nothing can fail from here. */
+    uint64_t old = 0;
+    for (size_t k = i; k < j; k++) {
+        extent *e = &im->x[k];
+        old += e->len;
+        if (k == i && in_place)
+            continue;
+        memcpy(b + (e->off - lo), e->b, e->len);
+        weft__simnet_free_mem(n, e->b, e->cap);
+    }
+    memcpy(b + (off - lo), buf, len);
+    if (j == i) {
+        memmove(&im->x[i + 1], &im->x[i], (im->n - i) * sizeof *im->x);
+        im->n++;
+    } else if (j > i + 1) {
+        memmove(&im->x[i + 1], &im->x[j], (im->n - j) * sizeof *im->x);
+        im->n -= j - i - 1;
+    }
+    im->x[i] = (extent){lo, span, cap, b};
+    im->stored += span - old;
+    if (end > im->size)
+        im->size = end;
     return 0;
 }
+
+/* The file's length becomes size: what lies past it is gone. */
+static void img_truncate(weft__simnet *n, image *im, uint64_t size)
+{
+    while (im->n && im->x[im->n - 1].off >= size) {
+        extent *e = &im->x[--im->n];
+        im->stored -= e->len;
+        weft__simnet_free_mem(n, e->b, e->cap);
+    }
+    if (im->n) {
+        extent *e = &im->x[im->n - 1];
+        if (e->off + e->len > size) {
+            im->stored -= e->off + e->len - size;
+            e->len = (size_t)(size - e->off);
+        }
+    }
+    im->size = size;
+}
+
+/* *dst becomes a copy of *src. Returns 0, or WEFT_ENOMEM with *dst as it
+ * was. */
+static int img_copy(weft__simnet *n, image *dst, const image *src)
+{
+    image c = {NULL, 0, 0, src->size, src->stored};
+    if (src->n) {
+        if (!(c.x = weft__simnet_alloc(n, src->n * sizeof *c.x)))
+            return WEFT_ENOMEM;
+        c.cap = src->n;
+    }
+    for (; c.n < src->n; c.n++) {
+        const extent *e = &src->x[c.n];
+        uint8_t *b = weft__simnet_alloc(n, e->len);
+        if (!b) {
+            img_free(n, &c);
+            return WEFT_ENOMEM;
+        }
+        memcpy(b, e->b, e->len);
+        c.x[c.n] = (extent){e->off, e->len, e->len, b};
+    }
+    img_free(n, dst);
+    *dst = c;
+    return 0;
+}
+
+/* ---- files ------------------------------------------------------------------------------ */
 
 static weft__simfile *find(weft_node *node, const char *path)
 {
@@ -63,12 +225,13 @@ static weft__simfile *find(weft_node *node, const char *path)
     return NULL;
 }
 
-static size_t used(const weft_node *node)
+/* What the node's files take on its disk (holes do not count). */
+static uint64_t used(const weft_node *node)
 {
-    size_t u = 0;
+    uint64_t u = 0;
     for (const weft__simfile *f = node->files; f; f = f->next)
         if (!f->removed)
-            u += f->len;
+            u += f->data.stored;
     return u;
 }
 
@@ -79,32 +242,12 @@ static void pending_free(weft__simnet *n, weft__simfile *f)
     f->npend = 0;
 }
 
-static int record(weft__simnet *n, weft__simfile *f, uint64_t off, const void *buf, size_t len, bool trunc)
+/* Room for one more unsynced write (taken before the write changes
+ * anything). */
+static int pending_reserve(weft__simnet *n, weft__simfile *f)
 {
-    if (weft__grow(&n->rt->base_alloc, (void **)&f->pend, &f->pcap, f->npend, sizeof *f->pend, 8) < 0)
-        return WEFT_ENOMEM;
-    uint8_t *copy = NULL;
-    if (len && !(copy = weft__simnet_alloc(n, len)))
-        return WEFT_ENOMEM;
-    if (len)
-        memcpy(copy, buf, len);
-    f->pend[f->npend++] = (pending_write){off, len, trunc, copy};
-    return 0;
-}
-
-/* Put len bytes at off of (data, *dlen), zero-filling a gap. */
-static int put(weft__simnet *n, uint8_t **data, size_t *dlen, size_t *dcap, uint64_t off, const void *buf, size_t len)
-{
-    size_t end = (size_t)off + len;
-    if (bytes_grow(n, data, dcap, end) < 0)
-        return WEFT_ENOMEM;
-    if (off > *dlen)
-        memset(*data + *dlen, 0, (size_t)off - *dlen);
-    if (len)
-        memcpy(*data + off, buf, len);
-    if (end > *dlen)
-        *dlen = end;
-    return 0;
+    int r = weft__grow(&n->rt->base_alloc, (void **)&f->pend, &f->pcap, f->npend, sizeof *f->pend, 8);
+    return r < 0 ? WEFT_ENOMEM : 0;
 }
 
 static uint64_t disk_latency(weft__simnet *n, const weft_node *node)
@@ -163,21 +306,33 @@ static int open_file(weft__simnet *n, weft_node *node, weft__io *op)
         return WEFT_ENOMEM;
     fd->f = f;
     fd->flags = fl;
-    if ((fl & WEFT_FILE_TRUNC) && f->len) {
-        if (record(n, f, 0, NULL, 0, true) < 0) {
+    fd->node = node;
+    fd->life = node->head.life;
+    if ((fl & WEFT_FILE_TRUNC) && f->data.size) {
+        if (pending_reserve(n, f) < 0) {
             weft__simnet_free_mem(n, fd, sizeof *fd);
             return WEFT_ENOMEM;
         }
-        f->len = 0;
+        f->pend[f->npend++] = (pending_write){0, 0, true, NULL};
+        img_truncate(n, &f->data, 0);
     }
     op->h->bk = fd;
     op->h->type = WEFT__H_FILE;
     return 0;
 }
 
+weft_node *weft__disk_owner(const weft__ioh *h, uint32_t *life)
+{
+    const simfd *fd = h->bk;
+    *life = fd->life;
+    return fd->node;
+}
+
 int weft__disk_submit(weft__simnet *n, weft_node *node, weft__io *op)
 {
     simfd *fd = op->h ? op->h->bk : NULL;
+    if (fd)
+        node = fd->node; /* an open file is on its own node's disk, whoever calls */
     const weft_disk_config *c = &node->disk;
     switch (op->kind) {
     case WEFT__IO_FILE_OPEN: return open_file(n, node, op);
@@ -195,9 +350,10 @@ int weft__disk_submit(weft__simnet *n, weft_node *node, weft__io *op)
             return finish(n, node, op, WEFT_EIO);
         weft__simfile *f = fd->f;
         uint64_t off = op->offset == WEFT__IO_AT_POS ? fd->pos : op->offset;
-        size_t k = off >= f->len ? 0 : f->len - (size_t)off < op->len ? f->len - (size_t)off : op->len;
+        uint64_t size = f->data.size;
+        size_t k = off >= size ? 0 : size - off < op->len ? (size_t)(size - off) : op->len;
         if (k)
-            memcpy(op->buf, f->data + off, k);
+            img_read(&f->data, off, op->buf, k);
         if (op->offset == WEFT__IO_AT_POS)
             fd->pos += k;
         return finish(n, node, op, (int64_t)k);
@@ -205,30 +361,47 @@ int weft__disk_submit(weft__simnet *n, weft_node *node, weft__io *op)
     case WEFT__IO_FILE_WRITE: {
         if (!(fd->flags & WEFT_FILE_WRITE))
             return WEFT_EBADF;
+        weft__simfile *f = fd->f;
+        bool at_pos = op->offset == WEFT__IO_AT_POS || (fd->flags & WEFT_FILE_APPEND);
+        uint64_t off = (fd->flags & WEFT_FILE_APPEND)     ? f->data.size
+                       : op->offset == WEFT__IO_AT_POS ? fd->pos
+                                                       : op->offset;
+        size_t len = op->len;
+        /* Linux's checks, before any IO: past the largest file, EFBIG;
+         * across it, cut short. */
+        if (len && off >= WEFT_DISK_FILE_MAX)
+            return WEFT_MISUSE(WEFT_EFBIG,
+                               "a file write at offset %llu: past the simulated disk's largest file "
+                               "(WEFT_DISK_FILE_MAX, %llu bytes)",
+                               (unsigned long long)off, (unsigned long long)WEFT_DISK_FILE_MAX);
+        if (len > WEFT_DISK_FILE_MAX - off)
+            len = (size_t)(WEFT_DISK_FILE_MAX - off);
         if (fault(n, c->write_error_permille))
             return finish(n, node, op, WEFT_EIO);
-        weft__simfile *f = fd->f;
-        uint64_t off = (fd->flags & WEFT_FILE_APPEND) ? f->len : op->offset == WEFT__IO_AT_POS ? fd->pos : op->offset;
-        size_t end = (size_t)off + op->len;
-        size_t grow = end > f->len ? end - f->len : 0;
+        /* Nothing to write changes nothing (and is no unsynced write). */
+        if (len == 0)
+            return finish(n, node, op, 0);
+        uint64_t grow = len - img_covered(&f->data, off, len);
         if (c->capacity_bytes && used(node) + grow > c->capacity_bytes)
             return finish(n, node, op, WEFT_ENOSPC);
-        int r = record(n, f, off, op->buf, op->len, false);
-        if (r == 0)
-            r = put(n, &f->data, &f->len, &f->cap, off, op->buf, op->len);
-        if (r < 0)
-            return r;
-        if (op->offset == WEFT__IO_AT_POS || (fd->flags & WEFT_FILE_APPEND))
-            fd->pos = end;
-        return finish(n, node, op, (int64_t)op->len);
+        /* Taken in turn, the write (last) changing nothing if it fails. */
+        uint8_t *copy = NULL;
+        if (pending_reserve(n, f) < 0 || !(copy = weft__simnet_alloc(n, len)))
+            return WEFT_ENOMEM;
+        if (img_write(n, &f->data, off, op->buf, len) < 0) {
+            weft__simnet_free_mem(n, copy, len);
+            return WEFT_ENOMEM;
+        }
+        memcpy(copy, op->buf, len);
+        f->pend[f->npend++] = (pending_write){off, len, false, copy};
+        if (at_pos)
+            fd->pos = off + len;
+        return finish(n, node, op, (int64_t)len);
     }
     case WEFT__IO_FSYNC: {
         weft__simfile *f = fd->f;
-        if (bytes_grow(n, &f->durable, &f->dcap, f->len) < 0)
+        if (img_copy(n, &f->durable, &f->data) < 0)
             return WEFT_ENOMEM;
-        if (f->len)
-            memcpy(f->durable, f->data, f->len);
-        f->dlen = f->len;
         pending_free(n, f);
         return finish(n, node, op, 0);
     }
@@ -258,17 +431,16 @@ void weft__disk_crash(weft__simnet *n, weft_node *node)
     for (weft__simfile *f = node->files; f; f = f->next) {
         /* From the durable image, replay what survives of each unsynced
          * write: nothing, or (torn) a seed-chosen set of its blocks. */
-        uint8_t *img = NULL;
-        size_t len = 0, cap = 0;
-        if (put(n, &img, &len, &cap, 0, f->durable, f->dlen) < 0)
+        image img = {0};
+        if (img_copy(n, &img, &f->durable) < 0)
             continue;
-        len = f->dlen;
         for (size_t i = 0; i < f->npend; i++) {
             pending_write *w = &f->pend[i];
             if (!fault(n, c->torn_permille))
                 continue;
             if (w->trunc) {
-                len = (size_t)w->off < len ? (size_t)w->off : len;
+                if (w->off < img.size)
+                    img_truncate(n, &img, w->off);
                 continue;
             }
             for (size_t k = 0; k < w->len;) {
@@ -276,21 +448,15 @@ void weft__disk_crash(weft__simnet *n, weft_node *node)
                 if (piece > w->len - k)
                     piece = w->len - k;
                 if (weft__decide(n->sim, WEFT__S_FAULT, 2, false))
-                    put(n, &img, &len, &cap, w->off + k, w->bytes + k, piece);
+                    img_write(n, &img, w->off + k, w->bytes + k, piece); /* (the world's books do not fail) */
                 k += piece;
             }
         }
         pending_free(n, f);
-        weft__simnet_free_mem(n, f->data, f->cap);
+        img_free(n, &f->data);
         f->data = img;
-        f->len = len;
-        f->cap = cap;
         /* What survived is on the disk now. */
-        if (bytes_grow(n, &f->durable, &f->dcap, len) == 0) {
-            if (len)
-                memcpy(f->durable, img, len);
-            f->dlen = len;
-        }
+        img_copy(n, &f->durable, &f->data);
     }
 }
 
@@ -301,8 +467,8 @@ void weft__disk_free(weft__simnet *n, weft_node *node)
         weft__simfile *next = f->next;
         pending_free(n, f);
         weft__simnet_free_mem(n, f->pend, f->pcap * sizeof *f->pend);
-        weft__simnet_free_mem(n, f->data, f->cap);
-        weft__simnet_free_mem(n, f->durable, f->dcap);
+        img_free(n, &f->data);
+        img_free(n, &f->durable);
         weft__simnet_free_mem(n, f->path, strlen(f->path) + 1);
         weft__simnet_free_mem(n, f, sizeof *f);
         f = next;

@@ -809,6 +809,13 @@ int weft__net_submit(weft__simnet *n, weft_node *node, weft__io *op)
     }
 }
 
+weft_node *weft__net_owner(const weft__ioh *h, uint32_t *life)
+{
+    const weft__simsock *s = h->bk;
+    *life = s->life;
+    return s->node;
+}
+
 bool weft__net_cancel(weft__io *op)
 {
     weft__simsock *s = op->h ? op->h->bk : NULL;
@@ -858,6 +865,17 @@ void weft__net_node_down(weft__simnet *n, weft_node *node)
             s->seq_turn++;
             if ((p = turn_come(s)) != NULL)
                 take_turns(n, p);
+        }
+    }
+}
+
+void weft__net_node_dead_waits(weft__simnet *n, weft_node *node)
+{
+    for (weft_link *l = n->socks.head; l; l = l->next) {
+        weft__simsock *s = WEFT_LIST_ENTRY(l, weft__simsock, link);
+        if (s->node == node && s->life != node->head.life) {
+            wake(&s->reader, WEFT_EBADF);
+            wake(&s->writer, WEFT_EBADF);
         }
     }
 }

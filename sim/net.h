@@ -141,6 +141,12 @@ WEFT_HIDDEN int weft__net_submit(weft__simnet *n, weft_node *node, weft__io *op)
 WEFT_HIDDEN bool weft__net_cancel(weft__io *op);
 /* A crash: every socket of node vanishes, peers are reset. */
 WEFT_HIDDEN void weft__net_node_down(weft__simnet *n, weft_node *node);
+/* After a crash and the killing of its tasks: a call of another node's task
+ * still waiting on one of node's sockets ends with WEFT_EBADF. */
+WEFT_HIDDEN void weft__net_node_dead_waits(weft__simnet *n, weft_node *node);
+/* The node a socket handle belongs to; *life: the node's life it was made
+ * in (a crash starts a new one, and the old life's handles are dead). */
+WEFT_HIDDEN weft_node *weft__net_owner(const weft__ioh *h, uint32_t *life);
 /* Packets held while node was paused go on. */
 WEFT_HIDDEN void weft__net_node_resumed(weft__simnet *n, weft_node *node);
 /* Connections between blocked pairs are reset (a new partition). */
@@ -156,6 +162,8 @@ WEFT_HIDDEN void weft__net_trace(weft__simnet *n, int ev, const weft_node *from,
 /* disk.c */
 WEFT_HIDDEN int weft__disk_submit(weft__simnet *n, weft_node *node, weft__io *op);
 WEFT_HIDDEN bool weft__disk_cancel(weft__io *op);
+/* The node a file handle belongs to, and its life then (as weft__net_owner). */
+WEFT_HIDDEN weft_node *weft__disk_owner(const weft__ioh *h, uint32_t *life);
 /* A crash: what was not fsynced is lost (or torn). */
 WEFT_HIDDEN void weft__disk_crash(weft__simnet *n, weft_node *node);
 WEFT_HIDDEN void weft__disk_free(weft__simnet *n, weft_node *node);

@@ -1,6 +1,6 @@
 /* node.c — simulated nodes: named machines with virtual addresses, their own
  * tasks, sockets, files and clocks; crash (tasks cancelled, sockets gone,
- * unsynced writes lost), restart, pause; the per-node clock (skew, drift);
+ * handles dead, unsynced writes lost), restart, pause; the per-node clock (skew, drift);
  * the public controls of the network and disks; and the simulator's IO entry
  * points, which send each operation to the network (net.c) or the disk
  * (disk.c). */
@@ -170,6 +170,17 @@ static int resolve(weft__simnet *n, weft__io *op)
     return WEFT_ENOENT;
 }
 
+/* The node of handle h if h was made in an earlier life of it (before a
+ * crash): such a handle is dead, whoever calls. NULL: alive, or no handle. */
+static weft_node *dead_owner(const weft__ioh *h)
+{
+    if (!h || !h->bk)
+        return NULL;
+    uint32_t life;
+    weft_node *owner = h->type == WEFT__H_FILE ? weft__disk_owner(h, &life) : weft__net_owner(h, &life);
+    return life != owner->head.life ? owner : NULL;
+}
+
 int weft__simio_submit(weft__worker *w, weft__io *op)
 {
     weft__simnet *n = weft__simnet_get(w->rt);
@@ -178,11 +189,19 @@ int weft__simio_submit(weft__worker *w, weft__io *op)
     weft__task *t = w->current;
     weft_node *node = weft__node_of(n, t);
     op->bk[3] = 0;
+    if (op->kind == WEFT__IO_CLOSE && dead_owner(op->h)) {
+        /* Closed all the same (the record goes), and told that it was dead. */
+        int r = op->h->type == WEFT__H_FILE ? weft__disk_submit(n, node, op) : weft__net_submit(n, node, op);
+        return r < 0 ? r : WEFT_EBADF;
+    }
     if (op->kind != WEFT__IO_CLOSE && op->kind != WEFT__IO_RELEASE) {
         /* A task of a node that crashed since it was spawned is dead: its IO
          * never reaches the world again. */
         if (node->down || (t && weft__task_node(t) && weft__task_cold_of(t)->io_node_life != node->head.life))
             return WEFT_ECANCELED;
+        weft_node *dead = dead_owner(op->h);
+        if (dead)
+            return WEFT_MISUSE(WEFT_EBADF, "a handle of node %s from before its crash: dead since", dead->name);
         if (node->paused) {
             op->bk[3] = WAIT_PAUSED;
             weft__list_push_tail(&node->paused_ops, &op->link);
@@ -334,6 +353,9 @@ int weft_node_crash(weft_node *node)
         weft__io_complete(op, WEFT_ECANCELED);
     }
     kill_tasks(n->rt, node);
+    /* Its handles died with it: what other nodes' tasks still wait for on
+     * them ends now (its own tasks' calls ended with the cancellation). */
+    weft__net_node_dead_waits(n, node);
     return 0;
 }
 

@@ -37,6 +37,7 @@ const char *weft_strerror(int err)
     case WEFT_ENOTCONN: return "not connected";
     case WEFT_EMSGSIZE: return "message too long";
     case WEFT_ENOSPC: return "no space left on device";
+    case WEFT_EFBIG: return "file too large";
     case WEFT_ENOENT: return "no such file or name";
     case WEFT_EEXIST: return "file exists";
     case WEFT_EFAULT: return "NULL buffer";

@@ -665,11 +665,21 @@ ssize_t weft_udp_recv_from_until(weft_sock *s, void *buf, size_t len, char *from
 {
     if (from && fromlen)
         from[0] = '\0';
+    /* Checked before anything is received: a datagram taken off the queue
+     * could not be put back, and the sender is not known until then. */
+    if (from && fromlen < WEFT_ADDR_MAX)
+        return WEFT_MISUSE(WEFT_EINVAL,
+                           "weft_udp_recv_from: a from buffer of %zu bytes is shorter than WEFT_ADDR_MAX (%d); "
+                           "nothing was received",
+                           fromlen, WEFT_ADDR_MAX);
     weft__addr a;
     memset(&a, 0, sizeof a);
     ssize_t n = xfer(s, M(WEFT__H_DGRAM), WEFT__IO_RECVFROM, buf, len, 0, NULL, &a, deadline, "weft_udp_recv_from");
-    if (n >= 0 && from && weft__addr_format(&a, from, fromlen) < 0)
-        return WEFT_MISUSE(WEFT_EINVAL, "weft_udp_recv_from: from buffer of %zu bytes is too small", fromlen);
+    if (n >= 0 && from) {
+        int f = weft__addr_format(&a, from, fromlen);
+        WEFT_INVARIANT(f >= 0, "a sender's address does not fit in WEFT_ADDR_MAX bytes");
+        (void)f;
+    }
     return n;
 }
 

@@ -17,7 +17,8 @@
  * never reach a real socket.
  *
  * Handles (weft_sock, weft_file) are checked on every call: a closed handle, a
- * handle of another runtime, or a made-up one gets WEFT_EBADF, never a crash.
+ * handle of another runtime, a made-up one, or (in simulation) one that a
+ * node made before it crashed gets WEFT_EBADF, never a crash.
  * One task may read while another writes the same socket; two readers (or two
  * writers) at once get WEFT_EBUSY.
  */
@@ -45,6 +46,7 @@ extern "C" {
 #define WEFT_ENOTCONN (-ENOTCONN)         /* not connected */
 #define WEFT_EMSGSIZE (-EMSGSIZE)         /* a datagram too large */
 #define WEFT_ENOSPC (-ENOSPC)             /* the disk is full */
+#define WEFT_EFBIG (-EFBIG)               /* past the largest file (WEFT_DISK_FILE_MAX in simulation) */
 #define WEFT_ENOENT (-ENOENT)             /* no such file */
 #define WEFT_EEXIST (-EEXIST)             /* the file exists (WEFT_FILE_EXCL) */
 #define WEFT_EFAULT (-EFAULT)             /* a NULL buffer with a non-zero length */
@@ -127,8 +129,11 @@ WEFT_API ssize_t weft_udp_send_to(weft_sock *s, const void *buf, size_t len, con
 WEFT_API ssize_t weft_udp_send_to_until(weft_sock *s, const void *buf, size_t len, const char *to,
                                         uint64_t deadline);
 /* Receive one datagram: its length (the rest of a longer one is dropped), its
- * sender's address into from (may be NULL; fromlen >= WEFT_ADDR_MAX is
- * always enough). */
+ * sender's address into from (may be NULL). A from buffer must have
+ * fromlen >= WEFT_ADDR_MAX, as the sender is not known before the datagram
+ * is taken: a shorter one gets WEFT_EINVAL before anything is received (the
+ * datagram stays queued for the next call). Also WEFT_EBADF, WEFT_EFAULT,
+ * WEFT_ECANCELED, WEFT_ETIMEDOUT. */
 WEFT_API ssize_t weft_udp_recv_from(weft_sock *s, void *buf, size_t len, char *from, size_t fromlen);
 WEFT_API ssize_t weft_udp_recv_from_until(weft_sock *s, void *buf, size_t len, char *from, size_t fromlen,
                                           uint64_t deadline);
@@ -158,7 +163,7 @@ WEFT_API int weft_file_open_until(weft_file **f, const char *path, unsigned flag
                                   uint64_t deadline);
 /* At the file's position (which moves), or at offset (pread/pwrite: it
  * does not). The count, 0 at the end of the file, or a negative code
- * (WEFT_EIO, WEFT_ENOSPC, WEFT_EBADF, WEFT_EFAULT, WEFT_EINVAL). */
+ * (WEFT_EIO, WEFT_ENOSPC, WEFT_EFBIG, WEFT_EBADF, WEFT_EFAULT, WEFT_EINVAL). */
 WEFT_API ssize_t weft_file_read(weft_file *f, void *buf, size_t len);
 WEFT_API ssize_t weft_file_read_until(weft_file *f, void *buf, size_t len, uint64_t deadline);
 WEFT_API ssize_t weft_file_write(weft_file *f, const void *buf, size_t len);
@@ -213,7 +218,12 @@ WEFT_API const char *weft_node_name(const weft_node *n);
 /* Crash n: its tasks are cancelled and every IO call of theirs fails with
  * WEFT_ECANCELED; its sockets vanish (peers' connections are reset, after
  * the network's latency); what it wrote to files and did not fsync is lost
- * (or torn at the disk's block size). Returns 0, WEFT_EALREADY (down). */
+ * (or torn at the disk's block size). The handles of its sockets and files
+ * die with it: from then on every call on one, from a task of any node or
+ * of n's next life, returns WEFT_EBADF and does nothing (closing one still
+ * lets it go), and a socket call another node's task was waiting in returns
+ * WEFT_EBADF at the crash (a disk call under way ends as it would have).
+ * Returns 0, WEFT_EALREADY (down). */
 WEFT_API int weft_node_crash(weft_node *n);
 /* Bring a crashed node back: fn(arg) runs as its first task (its files as
  * they were at their last fsync). Returns 0, WEFT_EBUSY (not crashed). */
@@ -255,12 +265,20 @@ WEFT_API int weft_net_heal(void);
  * runtime time: it arrives late, in order, but arrives. */
 WEFT_API int weft_net_clog(weft_node *from, weft_node *to, uint64_t until_ns);
 
+/* The largest file on a simulated disk, 16 TiB (about ext4's with 4 KiB
+ * blocks). As on Linux, a write that starts at or past it fails with
+ * WEFT_EFBIG and one that would cross it is cut short there. Files are
+ * sparse: a hole (never written) reads as zeros and takes no room. */
+#define WEFT_DISK_FILE_MAX ((uint64_t)1 << 44)
+
 /* The simulated disk of node n (NULL: every node). Latency is drawn from
  * [latency_min_ns, latency_min_ns + latency_spread_ns]; reads and writes fail
  * with WEFT_EIO with the chances given; capacity_bytes (0: unlimited) makes
- * writes past it fail with WEFT_ENOSPC; at a crash, each block of
- * block_size (0: 4096) of an unsynced write survives or not on its own
- * (torn writes) when torn_permille says so, else the write is lost whole. */
+ * a write that would store more than that in the node's files (holes do not
+ * count) fail with WEFT_ENOSPC; at a crash, each block of block_size (0:
+ * 4096) of an unsynced write survives or not on its own (torn writes) when
+ * torn_permille says so, else the write is lost whole. A write that failed
+ * is never among them. */
 typedef struct weft_disk_config {
     uint64_t latency_min_ns, latency_spread_ns;
     unsigned read_error_permille, write_error_permille;
