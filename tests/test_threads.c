@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "core.h"
 #include "support.h"
+#include "weft/io.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -196,11 +197,17 @@ END_TEST
 
 typedef struct locality {
     weft_mutex m;
+    weft_cond cv;
+    weft_sem held;   /* a helper holds m or rw now */
     weft_chan *ch;
     weft_rwlock rw;
     weft_notify n;
+    weft_sock *udp;  /* the pinned task's; a helper sends to udp_addr */
+    char udp_addr[WEFT_ADDR_MAX];
+    bool flag;       /* [m] set by the condition's signaller */
     long tid;
     int moved;
+    unsigned waits;  /* suspensions checked */
     bool dedicated;
 } locality;
 
@@ -218,42 +225,134 @@ static void *signal_it(void *arg)
     return NULL;
 }
 
+/* A moment for the pinned task to reach its wait (yields, not a timer: a
+ * timer's tick would make each round a millisecond). */
+static void pause_a_while(void)
+{
+    for (int i = 0; i < 20; i++)
+        weft_yield();
+}
+
+/* Holds the mutex a moment after saying so: the pinned task's lock waits. */
+static void *holds_the_mutex(void *arg)
+{
+    locality *l = arg;
+    ck_assert_weft(weft_mutex_lock(&l->m), 0);
+    ck_assert_weft(weft_sem_release(&l->held, 1), 0);
+    pause_a_while();
+    ck_assert_weft(weft_mutex_unlock(&l->m), 0);
+    return NULL;
+}
+
+static void *holds_the_rwlock(void *arg)
+{
+    locality *l = arg;
+    ck_assert_weft(weft_rwlock_wrlock(&l->rw), 0);
+    ck_assert_weft(weft_sem_release(&l->held, 1), 0);
+    pause_a_while();
+    ck_assert_weft(weft_rwlock_unlock(&l->rw), 0);
+    return NULL;
+}
+
+static void *signals_the_condition(void *arg)
+{
+    locality *l = arg;
+    pause_a_while();
+    ck_assert_weft(weft_mutex_lock(&l->m), 0);
+    l->flag = true;
+    ck_assert_weft(weft_cond_signal(&l->cv), 0);
+    ck_assert_weft(weft_mutex_unlock(&l->m), 0);
+    return NULL;
+}
+
+static void *sends_a_datagram(void *arg)
+{
+    locality *l = arg;
+    weft_sock *s;
+    ck_assert_weft(weft_udp_bind(&s, "127.0.0.1:0"), 0);
+    pause_a_while();
+    ck_assert_int_eq(weft_udp_send_to(s, "d", 1, l->udp_addr), 1);
+    ck_assert_weft(weft_sock_close(s), 0);
+    return NULL;
+}
+
 static void check_here(locality *l)
 {
+    l->waits++;
     if (os_tid() != l->tid)
         l->moved++;
 }
 
+static weft_task *spawned(weft_fn fn, locality *l)
+{
+    weft_task *t;
+    ck_assert_weft(weft_spawn(&t, fn, l), 0);
+    return t;
+}
+
+/* Every kind of suspension, each `scaled(1000)` times (1,000 here): after
+ * each the task must be on the OS thread it started on. The mutex, the
+ * rwlock and the condition are contended (a helper holds them), so their
+ * waits really suspend. */
 static void *stays_put(void *arg)
 {
     locality *l = arg;
     l->tid = os_tid();
-    int rounds = (int)scaled(1000) / 7 + 1;
-    for (int i = 0; i < rounds; i++) {
+    ck_assert_weft(weft_udp_bind(&l->udp, "127.0.0.1:0"), 0);
+    ck_assert_int_gt(weft_sock_local_addr(l->udp, l->udp_addr, sizeof l->udp_addr), 0);
+    unsigned rounds = scaled(1000);
+    for (unsigned i = 0; i < rounds; i++) {
         weft_yield();
         check_here(l);
         ck_assert_weft(weft_sleep(1000), 0);
         check_here(l);
+        /* a contended mutex (and a semaphore wait before it) */
+        weft_task *h = spawned(holds_the_mutex, l);
+        ck_assert_weft(weft_sem_acquire(&l->held), 0);
+        check_here(l);
         ck_assert_weft(weft_mutex_lock(&l->m), 0);
         check_here(l);
         ck_assert_weft(weft_mutex_unlock(&l->m), 0);
-        weft_task *t;
-        ck_assert_weft(weft_spawn(&t, helper, l), 0);
-        int v;
-        ck_assert_weft(weft_chan_recv(l->ch, &v), 0); /* a channel wait */
+        ck_assert_weft(weft_join(h, NULL), 0); /* a join */
         check_here(l);
-        ck_assert_weft(weft_join(t, NULL), 0);
-        check_here(l);
-        ck_assert_weft(weft_rwlock_wrlock(&l->rw), 0);
+        /* a contended rwlock */
+        h = spawned(holds_the_rwlock, l);
+        ck_assert_weft(weft_sem_acquire(&l->held), 0);
+        ck_assert_weft(weft_rwlock_rdlock(&l->rw), 0);
         check_here(l);
         ck_assert_weft(weft_rwlock_unlock(&l->rw), 0);
+        ck_assert_weft(weft_join(h, NULL), 0);
+        /* a condition */
+        l->flag = false;
+        h = spawned(signals_the_condition, l);
+        ck_assert_weft(weft_mutex_lock(&l->m), 0);
+        while (!l->flag) {
+            ck_assert_weft(weft_cond_wait(&l->cv, &l->m), 0);
+            check_here(l);
+        }
+        ck_assert_weft(weft_mutex_unlock(&l->m), 0);
+        ck_assert_weft(weft_join(h, NULL), 0);
+        /* a channel */
+        h = spawned(helper, l);
+        int v;
+        ck_assert_weft(weft_chan_recv(l->ch, &v), 0);
+        check_here(l);
+        ck_assert_weft(weft_join(h, NULL), 0);
+        /* IO: a datagram that comes after a while */
+        h = spawned(sends_a_datagram, l);
+        char d;
+        ck_assert_int_eq(weft_udp_recv_from(l->udp, &d, 1, NULL, 0), 1);
+        check_here(l);
+        ck_assert_weft(weft_join(h, NULL), 0);
+        /* woken from outside the runtime */
         weft_task *b;
         ck_assert_weft(weft_spawn_blocking(&b, signal_it, &l->n), 0);
-        ck_assert_weft(weft_notify_wait(&l->n), 0); /* woken from outside */
+        ck_assert_weft(weft_notify_wait(&l->n), 0);
         check_here(l);
         ck_assert_weft(weft_join(b, NULL), 0);
         check_here(l);
     }
+    ck_assert_weft(weft_sock_close(l->udp), 0);
     return NULL;
 }
 
@@ -290,12 +389,15 @@ START_TEST(dedicated_and_pinned_tasks_resume_on_their_thread_after_every_wait)
         locality l;
         memset(&l, 0, sizeof l);
         ck_assert_weft(weft_mutex_init(&l.m), 0);
+        ck_assert_weft(weft_cond_init(&l.cv), 0);
+        ck_assert_weft(weft_sem_init(&l.held, 0), 0);
         ck_assert_weft(weft_rwlock_init(&l.rw), 0);
         ck_assert_weft(weft_notify_init(&l.n), 0);
         l.dedicated = dedicated;
         ck_assert_weft(run_in(&c, run_pinned, &l, NULL), 0);
         ck_assert_msg(l.moved == 0, "the %s task changed OS thread %d times", dedicated ? "dedicated" : "pinned",
                       l.moved);
+        ck_assert_uint_ge(l.waits, 10 * scaled(1000)); /* 10 kinds a round, and the condition's */
     }
 }
 END_TEST
