@@ -199,9 +199,9 @@ int weft_rwlock_unlock(weft_rwlock *l)
     if (is_writer(l, self)) {
         l->writer = NULL;
         l->writer_gen = 0;
-    } else if (hold_drop(self, l)) {
-        WEFT_INVARIANT(l->readers > 0, "task %llu held a read lock with no readers in",
-                       (unsigned long long)self->node.task_id);
+    } else if (l->readers && hold_drop(self, l)) {
+        /* readers first: a stale hold (of a lock freed while held, whose
+         * memory became a lock again) must not take a reader not there */
         l->readers--;
     } else {
         weft__obj_unlock(w, WEFT__OBJ_LOCK(l));
