@@ -221,8 +221,8 @@ struct weft__task {
     };
     union {
         uint32_t stack_size;  /* until its stack is bound (0: the runtime's) */
-        uint32_t read_holds;  /* [owner] from fn's call: reader-writer locks it
-                                 holds for reading */
+        uint32_t read_holds;  /* [owner] from fn's call: how many read locks it
+                                 holds, named in its stack's read_held */
     };
     uint16_t flags;           /* [owner] enum weft__task_flags */
     union {

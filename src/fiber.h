@@ -30,6 +30,13 @@ typedef struct weft__ctx {
 #endif
 } weft__ctx;
 
+/* The reader-writer locks a task may hold for reading at once. Each hold is
+ * remembered (rwlock.c: only a reader of a lock may read-unlock it), in room
+ * that is always there, so that a read lock allocates nothing; 8 is far more
+ * than any sane lock order nests, and a ninth is refused with WEFT_EAGAIN, as
+ * pthread_rwlock_rdlock refuses one past its own maximum. */
+#define WEFT__READ_HOLDS_MAX 8u
+
 typedef struct weft__stack {
     weft_link link;           /* on its pool's free list */
     char *base;               /* lowest usable byte; the guard is below */
@@ -41,6 +48,10 @@ typedef struct weft__stack {
 #ifdef WEFT_TSAN
     void *tsan_fiber; /* one per stack, reused by every task that runs on it */
 #endif
+    /* [owner] of the task bound to it: the locks that task holds for
+     * reading, the first t->read_holds of them (the rest is stale). Last:
+     * only a task that takes a read lock touches it. */
+    const void *read_held[WEFT__READ_HOLDS_MAX];
 } weft__stack;
 
 typedef struct weft__stack_slab weft__stack_slab;

@@ -9,7 +9,8 @@
  * "equal deadlines fire in insertion order" even when some arrived by cascade.
  *
  * Threads (THREADING.md rule 7): the owning worker inserts and fires; any
- * worker may disarm. In a concurrent runtime each wheel operation holds the
+ * worker of its runtime may disarm, and no thread of another runtime (rule
+ * 9: weft_timer_start and _stop refuse it). In a concurrent runtime each wheel operation holds the
  * wheel's lock, a callback runs without it, and the worker records the timer
  * whose callback runs so that a synchronous disarm can wait for it.
  */
@@ -133,12 +134,27 @@ void weft__wheel_insert(weft__wheel *wh, weft_timer *t)
     wheel_unlock(wh);
 }
 
-bool weft__timer_disarm(weft_timer *t)
+/* Is wh one of rt's wheels? Told by its address alone: a wheel of another
+ * runtime is not even read (its lock may be a plain one, taken by another
+ * thread, or its runtime may be going). */
+static bool wheel_of(const weft_rt *rt, const weft__wheel *wh)
+{
+    uintptr_t p = (uintptr_t)wh;
+    return p >= (uintptr_t)rt->workers && p < (uintptr_t)(rt->workers + rt->nworkers);
+}
+
+enum { NOT_ARMED = 0, DISARMED = 1, FOREIGN = -1 };
+
+/* Take t off the wheel that holds it. With rt, only a wheel of rt's is
+ * touched: a timer armed on another runtime's is left as it is (FOREIGN). */
+static int disarm(weft_timer *t, const weft_rt *rt)
 {
     for (;;) {
         weft__wheel *wh = weft__ld(wheel_word(t), WEFT__ACQUIRE);
         if (!wh)
-            return false;
+            return NOT_ARMED;
+        if (rt && !wheel_of(rt, wh))
+            return FOREIGN;
         wheel_lock(wh);
         /* It may have fired, or moved to another wheel, meanwhile. */
         bool here = t->wheel == wh;
@@ -146,17 +162,21 @@ bool weft__timer_disarm(weft_timer *t)
             unlink_timer(wh, t);
         wheel_unlock(wh);
         if (here)
-            return true;
+            return DISARMED;
     }
 }
 
-bool weft__timer_disarm_sync(weft_timer *t)
+bool weft__timer_disarm(weft_timer *t)
 {
-    if (weft__timer_disarm(t))
-        return true;
+    return disarm(t, NULL) == DISARMED;
+}
+
+/* Wait while t's callback runs on another worker of the caller's runtime. */
+static void wait_not_firing(weft_timer *t)
+{
     weft__worker *self = weft__tls_worker;
     if (!self || self->serial)
-        return false; /* one thread: no callback can be running elsewhere */
+        return; /* one thread: no callback can be running elsewhere */
     weft_rt *rt = self->rt;
     for (unsigned i = 0; i < rt->nworkers; i++) {
         weft__worker *w = &rt->workers[i];
@@ -165,6 +185,13 @@ bool weft__timer_disarm_sync(weft_timer *t)
         while (weft__ld(&w->wheel.firing, WEFT__ACQUIRE) == (void *)t)
             weft__spin_hint();
     }
+}
+
+bool weft__timer_disarm_sync(weft_timer *t)
+{
+    if (weft__timer_disarm(t))
+        return true;
+    wait_not_firing(t);
     return false;
 }
 
@@ -343,6 +370,19 @@ static bool timer_valid(weft_timer *t)
     return t && (weft__ld(state_word(t), WEFT__ACQUIRE) & ~TIMER_PENDING) == TIMER_MAGIC;
 }
 
+/* A timer armed on another runtime's wheel, from a task or timer of this
+ * one: a thread of another runtime is a foreign thread there (THREADING.md
+ * rules 7 and 9), serial or concurrent. A serial wheel's lock is a plain
+ * one, and a concurrent runtime's stop would not know to wait for a callback
+ * running on that runtime's workers: refused, in both. */
+static int foreign(const char *what)
+{
+    return WEFT_MISUSE(WEFT_EPERM,
+                       "%s: the timer is armed on another runtime, whose timers a task of this one may "
+                       "not touch (stop it from a task of that runtime)",
+                       what);
+}
+
 int weft_timer_init(weft_timer *t)
 {
     if (!t)
@@ -366,7 +406,8 @@ int weft_timer_start(weft_timer *t, uint64_t deadline, weft_timer_cb cb, void *a
     weft__worker *w = weft__tls_worker;
     if (!w)
         return WEFT_MISUSE(WEFT_EPERM, "weft_timer_start: not on a runtime (call it from a task or a timer)");
-    weft__timer_disarm(t);
+    if (disarm(t, w->rt) == FOREIGN)
+        return foreign("weft_timer_start");
     t->deadline = deadline;
     t->cb = cb;
     t->arg = arg;
@@ -387,7 +428,13 @@ int weft_timer_stop(weft_timer *t)
         return WEFT_MISUSE(WEFT_EPERM, "weft_timer_stop: the timer is armed on a runtime; stop it from a task of "
                                        "that runtime");
     }
-    return weft__timer_disarm_sync(t) ? 0 : WEFT_EALREADY;
+    int r = disarm(t, weft__tls_worker->rt);
+    if (r == FOREIGN)
+        return foreign("weft_timer_stop");
+    if (r == DISARMED)
+        return 0;
+    wait_not_firing(t);
+    return WEFT_EALREADY;
 }
 
 int weft_timer_pending(const weft_timer *t)

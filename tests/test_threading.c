@@ -680,6 +680,72 @@ START_TEST(rule9_everything_else_is_refused_with_eperm)
 }
 END_TEST
 
+/* A thread of another runtime is foreign too: a task of runtime B may not
+ * stop or re-arm a timer armed on runtime A's wheel, serial (whose wheel
+ * lock is a plain one) or concurrent (whose callbacks B's stop could not wait
+ * for). A runs on a pthread, holding its timer armed, while B's task tries. */
+typedef struct two_runtimes {
+    weft_timer t;
+    weft_chan *armed, *done; /* made outside any runtime: shared */
+    unsigned a_workers, b_workers;
+} two_runtimes;
+
+static void *arms_and_waits(void *arg)
+{
+    two_runtimes *x = arg;
+    ck_assert_weft(weft_timer_init(&x->t), 0);
+    ck_assert_weft(weft_timer_start(&x->t, weft_now() + 3600ull * 1000000000ull, timer_noop, NULL), 0);
+    int v = 1;
+    ck_assert_weft(weft_chan_send(x->armed, &v), 0);
+    ck_assert_weft(weft_chan_recv(x->done, &v), 0);
+    /* Untouched: still armed here, and its own runtime stops it. */
+    ck_assert_int_eq(weft_timer_pending(&x->t), 1);
+    ck_assert_weft(weft_timer_stop(&x->t), 0);
+    return NULL;
+}
+
+static void *run_runtime_a(void *arg)
+{
+    two_runtimes *x = arg;
+    weft_config c = workers_config(x->a_workers);
+    return (void *)(intptr_t)run_in(&c, arms_and_waits, x, NULL);
+}
+
+static void *meddles_with_the_other_runtimes_timer(void *arg)
+{
+    two_runtimes *x = arg;
+    int v;
+    ck_assert_weft(weft_chan_recv(x->armed, &v), 0);
+    ck_assert_weft(weft_timer_stop(&x->t), WEFT_EPERM);
+    ck_assert_weft(weft_timer_start(&x->t, weft_now() + 1000, timer_noop, NULL), WEFT_EPERM);
+    ck_assert_int_eq(weft_timer_pending(&x->t), 1);
+    ck_assert_weft(weft_chan_send(x->done, &v), 0);
+    return NULL;
+}
+
+START_TEST(rule9_a_task_of_another_runtime_may_not_stop_or_rearm_a_timer)
+{
+    for (unsigned a = 1; a <= 2; a++)       /* A serial, then concurrent */
+        for (unsigned b = 1; b <= 2; b++) { /* and B either */
+            two_runtimes x;
+            memset(&x, 0, sizeof x);
+            x.a_workers = a;
+            x.b_workers = b;
+            ck_assert_weft(weft_chan_new(&x.armed, sizeof(int), 1), 0);
+            ck_assert_weft(weft_chan_new(&x.done, sizeof(int), 1), 0);
+            pthread_t th;
+            ck_assert_int_eq(pthread_create(&th, NULL, run_runtime_a, &x), 0);
+            weft_config c = workers_config(b);
+            ck_assert_weft(run_in(&c, meddles_with_the_other_runtimes_timer, &x, NULL), 0);
+            void *r;
+            ck_assert_int_eq(pthread_join(th, &r), 0);
+            ck_assert_weft((int)(intptr_t)r, 0);
+            ck_assert_weft(weft_chan_free(x.armed), 0);
+            ck_assert_weft(weft_chan_free(x.done), 0);
+        }
+}
+END_TEST
+
 /* weft_rt_spawn from plain threads into a running runtime, and while it is
  * not running. */
 typedef struct handed {
@@ -877,6 +943,7 @@ Suite *suite_threading(void)
     tcase_add_test(tc, rule8_task_records_and_stacks_are_shared_by_workers);
     tcase_add_test(tc, rule9_a_pthread_feeds_a_channel_and_nothing_is_lost);
     tcase_add_test(tc, rule9_everything_else_is_refused_with_eperm);
+    tcase_add_test(tc, rule9_a_task_of_another_runtime_may_not_stop_or_rearm_a_timer);
     tcase_add_test(tc, rule9_foreign_threads_hand_in_work_with_weft_rt_spawn);
     tcase_add_test(tc, rule11_idle_workers_wake_for_new_work);
     tcase_add_test(tc, rule11_a_task_in_its_workers_lifo_slot_wakes_nobody);

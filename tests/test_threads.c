@@ -675,6 +675,148 @@ START_TEST(rwlock_many_readers_or_one_writer)
 }
 END_TEST
 
+/* Only a holder unlocks: a read hold is a hold of one lock, not a licence to
+ * unlock any; a writer is one task of one runtime, not a task id (ids start
+ * at 1 in every runtime). */
+typedef struct rwhold {
+    weft_rwlock a, b;
+    weft_event inside, release;
+} rwhold;
+
+/* b's real reader: in until told to leave. */
+static void *reads_b_until_released(void *arg)
+{
+    rwhold *h = arg;
+    ck_assert_weft(weft_rwlock_rdlock(&h->b), 0);
+    ck_assert_weft(weft_event_set(&h->inside), 0);
+    ck_assert_weft(weft_event_wait(&h->release), 0);
+    ck_assert_weft(weft_rwlock_unlock(&h->b), 0);
+    return NULL;
+}
+
+/* The root reads a and read-unlocks b, which another task reads: refused,
+ * and b is as it was, so a writer still cannot get in past b's reader. */
+static void *read_unlocks_a_lock_it_does_not_read(void *arg)
+{
+    rwhold *h = arg;
+    ck_assert_weft(weft_rwlock_init(&h->a), 0);
+    ck_assert_weft(weft_rwlock_init(&h->b), 0);
+    ck_assert_weft(weft_event_init(&h->inside, 0), 0);
+    ck_assert_weft(weft_event_init(&h->release, 0), 0);
+    weft_task *r;
+    ck_assert_weft(weft_spawn(&r, reads_b_until_released, h), 0);
+    ck_assert_weft(weft_event_wait(&h->inside), 0);
+    ck_assert_weft(weft_rwlock_rdlock(&h->a), 0);
+    ck_assert_weft(weft_rwlock_unlock(&h->b), WEFT_EPERM);
+    ck_assert_weft(weft_rwlock_wrlock_until(&h->b, weft_now() + 1000000), WEFT_ETIMEDOUT);
+    ck_assert_weft(weft_rwlock_unlock(&h->a), 0); /* its own hold is intact */
+    ck_assert_weft(weft_rwlock_unlock(&h->a), WEFT_EPERM);
+    ck_assert_weft(weft_rwlock_unlock(&h->b), WEFT_EPERM);
+    ck_assert_weft(weft_event_set(&h->release), 0);
+    ck_assert_weft(weft_join(r, NULL), 0); /* its unlock of b worked */
+    ck_assert_weft(weft_rwlock_wrlock(&h->b), 0);
+    ck_assert_weft(weft_rwlock_unlock(&h->b), 0);
+    ck_assert_weft(weft_rwlock_destroy(&h->a), 0);
+    ck_assert_weft(weft_rwlock_destroy(&h->b), 0);
+    return NULL;
+}
+
+static void rwhold_reset(void *arg)
+{
+    memset(arg, 0, sizeof(rwhold));
+}
+
+START_TEST(rwlock_read_unlock_of_a_lock_the_task_does_not_read_is_refused)
+{
+    rwhold h;
+    rwhold_reset(&h);
+    run_matrix(read_unlocks_a_lock_it_does_not_read, &h, rwhold_reset, 5);
+    weft_config c = threads(2);
+    ck_assert_weft(run_in(&c, read_unlocks_a_lock_it_does_not_read, &h, NULL), 0);
+}
+END_TEST
+
+typedef struct rwforeign {
+    weft_rwlock l;
+    uint64_t writer_id;
+} rwforeign;
+
+static void *write_locks_and_ends_holding(void *arg)
+{
+    rwforeign *f = arg;
+    ck_assert_weft(weft_rwlock_wrlock(&f->l), 0);
+    f->writer_id = weft_task_id();
+    return NULL;
+}
+
+static void *write_unlocks_another_runtimes_lock(void *arg)
+{
+    rwforeign *f = arg;
+    ck_assert_uint_eq(weft_task_id(), f->writer_id); /* only the runtime tells them apart */
+    ck_assert_weft(weft_rwlock_unlock(&f->l), WEFT_EPERM);
+    /* Still held: nobody gets in. */
+    ck_assert_weft(weft_rwlock_wrlock_until(&f->l, weft_now() + 1000000), WEFT_ETIMEDOUT);
+    ck_assert_weft(weft_rwlock_rdlock_until(&f->l, weft_now() + 1000000), WEFT_ETIMEDOUT);
+    return NULL;
+}
+
+START_TEST(rwlock_write_unlock_by_a_task_of_another_runtime_with_the_same_id_is_refused)
+{
+    weft_config cs[2] = {test_config(2, 3), threads(2)};
+    for (int k = 0; k < 2; k++) {
+        rwforeign f;
+        memset(&f, 0, sizeof f);
+        ck_assert_weft(weft_rwlock_init(&f.l), 0);
+        /* The writer's runtime stays alive while the other one runs: its
+         * records are its own. */
+        weft_rt *a;
+        ck_assert_weft(weft_rt_new(&a, &cs[k]), 0);
+        ck_assert_weft(weft_rt_block_on(a, write_locks_and_ends_holding, &f, NULL), 0);
+        ck_assert_weft(run_in(&cs[k], write_unlocks_another_runtimes_lock, &f, NULL), 0);
+        ck_assert_weft(weft_rwlock_destroy(&f.l), WEFT_EBUSY);
+        weft_rt_free(a);
+    }
+}
+END_TEST
+
+/* A task holds up to WEFT__READ_HOLDS_MAX read locks at once; one more is
+ * refused (WEFT_EAGAIN) without touching that lock. */
+static void *reads_more_locks_than_a_task_may_hold(void *arg)
+{
+    (void)arg;
+    enum { N = WEFT__READ_HOLDS_MAX };
+    weft_rwlock l[N + 1];
+    for (int i = 0; i <= N; i++)
+        ck_assert_weft(weft_rwlock_init(&l[i]), 0);
+    for (int i = 0; i < N - 1; i++)
+        ck_assert_weft(weft_rwlock_rdlock(&l[i]), 0);
+    ck_assert_weft(weft_rwlock_rdlock(&l[0]), 0); /* a second hold of one lock counts too */
+    ck_assert_weft(weft_rwlock_rdlock(&l[N]), WEFT_EAGAIN);
+    ck_assert_weft(weft_rwlock_wrlock(&l[N]), 0); /* untouched: a writer goes in */
+    ck_assert_weft(weft_rwlock_unlock(&l[N]), 0);
+    ck_assert_weft(weft_rwlock_unlock(&l[N]), WEFT_EPERM);
+    /* Released in any order. */
+    ck_assert_weft(weft_rwlock_unlock(&l[N / 2]), 0);
+    ck_assert_weft(weft_rwlock_unlock(&l[N / 2]), WEFT_EPERM);
+    ck_assert_weft(weft_rwlock_unlock(&l[0]), 0);
+    ck_assert_weft(weft_rwlock_destroy(&l[0]), WEFT_EBUSY); /* its second hold */
+    ck_assert_weft(weft_rwlock_unlock(&l[0]), 0);
+    for (int i = 1; i < N - 1; i++)
+        if (i != N / 2)
+            ck_assert_weft(weft_rwlock_unlock(&l[i]), 0);
+    for (int i = 0; i <= N; i++)
+        ck_assert_weft(weft_rwlock_destroy(&l[i]), 0);
+    return NULL;
+}
+
+START_TEST(rwlock_a_task_holds_a_bounded_number_of_read_locks)
+{
+    weft_config cs[2] = {test_config(1, 0), threads(2)};
+    for (int k = 0; k < 2; k++)
+        ck_assert_weft(run_in(&cs[k], reads_more_locks_than_a_task_may_hold, NULL, NULL), 0);
+}
+END_TEST
+
 /* ---- the notifier ---------------------------------------------------------------- */
 
 typedef struct pinger {
@@ -1338,6 +1480,9 @@ Suite *suite_threads(void)
     tcase_add_test(tc, a_call_queued_while_the_idle_thread_wakes_for_another_gets_its_own);
     tcase_add_test(tc, a_blocking_call_with_no_pool_ends_with_enomem_and_leaves_nothing_counted);
     tcase_add_test(tc, rwlock_many_readers_or_one_writer);
+    tcase_add_test(tc, rwlock_read_unlock_of_a_lock_the_task_does_not_read_is_refused);
+    tcase_add_test(tc, rwlock_write_unlock_by_a_task_of_another_runtime_with_the_same_id_is_refused);
+    tcase_add_test(tc, rwlock_a_task_holds_a_bounded_number_of_read_locks);
     tcase_add_test(tc, the_notifier_wakes_a_task_from_any_thread);
     tcase_add_test(tc, every_stack_is_in_use_in_the_pool_or_in_a_worker_cache);
     tcase_add_test(tc, external_waits_that_move_between_workers_still_let_a_deadlock_be_seen);

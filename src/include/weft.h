@@ -505,10 +505,12 @@ WEFT_API int weft_timer_init(weft_timer *t);
 /* Arm t to call cb(t, arg) once weft_now() >= deadline, on the calling
  * worker's wheel; re-arming a pending timer moves it. Timers with equal
  * deadlines fire in the order they were started. Call from a task or a timer
- * callback. Returns 0, WEFT_EINVAL, WEFT_EPERM outside a runtime. */
+ * callback. Returns 0, WEFT_EINVAL, WEFT_EPERM outside a runtime or while t
+ * is armed on another runtime (t untouched). */
 WEFT_API int weft_timer_start(weft_timer *t, uint64_t deadline, weft_timer_cb cb, void *arg);
 /* Disarm t. Returns 0, or WEFT_EALREADY if it was not pending (fired or never
- * started), WEFT_EINVAL. */
+ * started), WEFT_EINVAL, WEFT_EPERM from outside the runtime it is armed on
+ * (a plain thread, or a task of another runtime; t untouched). */
 WEFT_API int weft_timer_stop(weft_timer *t);
 /* 1 if t is armed, else 0. */
 WEFT_API int weft_timer_pending(const weft_timer *t);

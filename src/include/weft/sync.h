@@ -137,8 +137,9 @@ WEFT_API int weft_event_wait_until(weft_event *e, uint64_t deadline);
  * waits queues behind it (no writer starves), and readers queued together
  * are let in together. */
 typedef struct weft_rwlock { /* private fields */
-    uint32_t readers, writer; /* readers in; 1 while a writer is in */
-    uint64_t writer_id;       /* the writer's task id */
+    uint32_t readers;    /* readers in */
+    uint32_t writer_gen; /* the generation of the writer's task record */
+    void *writer;        /* the writer's task record while one is in, else NULL */
     uint32_t lock, magic;
     weft_list waiters;
 } weft_rwlock;
@@ -147,13 +148,15 @@ WEFT_API int weft_rwlock_init(weft_rwlock *l);
 /* WEFT_EBUSY if held or waited on. */
 WEFT_API int weft_rwlock_destroy(weft_rwlock *l);
 /* 0, WEFT_ECANCELED, WEFT_ETIMEDOUT, WEFT_EDEADLK (a write lock by its
- * holder), WEFT_EPERM (outside a task), WEFT_EINVAL. */
+ * holder), WEFT_EAGAIN (a read lock by a task that holds 8 already, counting
+ * each hold of one lock), WEFT_EPERM (outside a task), WEFT_EINVAL. */
 WEFT_API int weft_rwlock_rdlock(weft_rwlock *l);
 WEFT_API int weft_rwlock_rdlock_until(weft_rwlock *l, uint64_t deadline);
 WEFT_API int weft_rwlock_wrlock(weft_rwlock *l);
 WEFT_API int weft_rwlock_wrlock_until(weft_rwlock *l, uint64_t deadline);
-/* Release the caller's hold (write, or one read). WEFT_EPERM if the caller
- * holds neither: not the writer, and no read hold of its own. */
+/* Release the caller's hold (write, or one read). WEFT_EPERM, the lock
+ * untouched, if the caller holds neither: not its writer (a task of another
+ * runtime never is), and no read hold of its own on this lock. */
 WEFT_API int weft_rwlock_unlock(weft_rwlock *l);
 
 /* ---- Notifier ----------------------------------------------------------------
