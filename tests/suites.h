@@ -27,7 +27,8 @@
     X(seams)           \
     X(io)              \
     X(net)             \
-    X(escape)
+    X(escape)          \
+    X(sched)
 
 #define WEFT_DECLARE_SUITE(name) Suite *suite_##name(void);
 WEFT_SUITES(WEFT_DECLARE_SUITE)

@@ -8,7 +8,9 @@
  * every worker is idle. */
 #include "support.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* After a refused call, the runtime still works: a fresh mutex can be locked
@@ -1543,6 +1545,266 @@ START_TEST(threaded_mutex_cond_sem)
 }
 END_TEST
 
+/* ---- condition and once across 2 and 4 real workers ---- */
+
+/* Hang protection for the waits below: a wait that lasts this long lost its
+ * wake-up (every wake comes within microseconds; a minute is far above any
+ * sanitizer's or a loaded machine's delay). */
+#define LOST_WAKEUP_NS (60ull * 1000 * MS)
+
+static unsigned xw_rounds(unsigned n)
+{
+    return under_valgrind() || under_tsan() ? n / 10 + 1 : n;
+}
+
+static weft_config xw_config(unsigned workers)
+{
+    weft_config c = threaded_config();
+    c.workers = workers;
+    return c;
+}
+
+enum { XW_RING = 8, XW_PRODUCERS = 4, XW_CONSUMERS = 4, XW_CALLERS = 16 };
+
+typedef struct xw_ctx {
+    weft_mutex m;
+    weft_cond c;
+    unsigned rounds;
+    /* the ring: the token goes round XW_RING tasks, each waiting its turn */
+    int turn, passes;
+    /* producers and consumers, woken one at a time */
+    int avail, produced, consumed, total;
+    int eaten[XW_CONSUMERS];
+    /* what went wrong, counted where it happened (any worker) */
+    atomic_int lost_wakeups, errors;
+    /* once */
+    weft_once o;
+    weft_event go;
+    atomic_int runs;
+    int value, want;
+    atomic_int saw_value;
+    atomic_uint workers_seen; /* a bit per worker index that ran a task here */
+    unsigned nworkers;
+} xw_ctx;
+
+typedef struct xw_arg {
+    xw_ctx *x;
+    int idx;
+} xw_arg;
+
+/* Spawn task i of a test: the even ones pinned round the workers (so the
+ * wakes certainly cross workers: a pinned task is woken through its
+ * worker's remote queue), the odd ones free to be stolen. */
+static weft_task *xw_spawn(xw_ctx *x, int i, weft_fn fn, void *arg)
+{
+    weft_spawn_opts o;
+    memset(&o, 0, sizeof o);
+    if (i % 2 == 0) {
+        o.flags = WEFT_SPAWN_PINNED;
+        o.worker = (unsigned)(i / 2) % x->nworkers;
+    }
+    weft_task *t;
+    ck_assert_weft(weft_spawn_ex(&t, fn, arg, &o), 0);
+    return t;
+}
+
+/* Wait on x->c with x->m held; a timeout is a lost wake-up. */
+static void xw_wait(xw_ctx *x)
+{
+    int r = weft_cond_wait_until(&x->c, &x->m, weft_now() + LOST_WAKEUP_NS);
+    if (r == WEFT_ETIMEDOUT)
+        atomic_fetch_add(&x->lost_wakeups, 1);
+    else if (r != 0)
+        atomic_fetch_add(&x->errors, 1);
+}
+
+static void *xw_ring_member(void *arg)
+{
+    xw_arg *a = arg;
+    xw_ctx *x = a->x;
+    for (unsigned r = 0; r < x->rounds; r++) {
+        atomic_fetch_or(&x->workers_seen, 1u << weft_worker_index());
+        ck_assert_weft(weft_mutex_lock(&x->m), 0);
+        while (x->turn != a->idx && !atomic_load(&x->lost_wakeups))
+            xw_wait(x);
+        x->turn = (a->idx + 1) % XW_RING;
+        x->passes++;
+        ck_assert_weft(weft_cond_broadcast(&x->c), 0);
+        ck_assert_weft(weft_mutex_unlock(&x->m), 0);
+    }
+    return NULL;
+}
+
+static void *xw_producer(void *arg)
+{
+    xw_arg *a = arg;
+    xw_ctx *x = a->x;
+    for (unsigned i = 0; i < x->rounds; i++) {
+        ck_assert_weft(weft_mutex_lock(&x->m), 0);
+        x->avail++;
+        x->produced++;
+        ck_assert_weft(weft_cond_signal(&x->c), 0); /* one consumer, not all */
+        ck_assert_weft(weft_mutex_unlock(&x->m), 0);
+        if (i % 4 == 0)
+            weft_yield();
+    }
+    return NULL;
+}
+
+static void *xw_consumer(void *arg)
+{
+    xw_arg *a = arg;
+    xw_ctx *x = a->x;
+    ck_assert_weft(weft_mutex_lock(&x->m), 0);
+    for (;;) {
+        while (!x->avail && x->consumed < x->total && !atomic_load(&x->lost_wakeups))
+            xw_wait(x);
+        if (!x->avail)
+            break; /* all consumed (or a wake-up was lost: reported) */
+        x->avail--;
+        x->consumed++;
+        x->eaten[a->idx]++;
+        if (x->consumed == x->total)
+            ck_assert_weft(weft_cond_broadcast(&x->c), 0); /* the others may leave */
+        /* Let a producer or another consumer in between items. */
+        ck_assert_weft(weft_mutex_unlock(&x->m), 0);
+        weft_yield();
+        ck_assert_weft(weft_mutex_lock(&x->m), 0);
+    }
+    ck_assert_weft(weft_mutex_unlock(&x->m), 0);
+    return NULL;
+}
+
+static void *xw_cond_body(void *arg)
+{
+    xw_ctx *x = arg;
+    ck_assert_weft(weft_mutex_init(&x->m), 0);
+    ck_assert_weft(weft_cond_init(&x->c), 0);
+    xw_arg args[XW_RING];
+    weft_task *t[XW_RING];
+    for (int i = 0; i < XW_RING; i++) {
+        args[i] = (xw_arg){x, i};
+        t[i] = xw_spawn(x, i, xw_ring_member, &args[i]);
+    }
+    for (int i = 0; i < XW_RING; i++)
+        ck_assert_weft(weft_join(t[i], NULL), 0);
+    ck_assert_msg(atomic_load(&x->lost_wakeups) == 0, "ring: %d waits lost their wake-up", atomic_load(&x->lost_wakeups));
+    ck_assert_int_eq(x->passes, (int)(XW_RING * x->rounds));
+
+    x->total = (int)(XW_PRODUCERS * x->rounds);
+    xw_arg pa[XW_PRODUCERS + XW_CONSUMERS];
+    weft_task *pt[XW_PRODUCERS + XW_CONSUMERS];
+    for (int i = 0; i < XW_CONSUMERS; i++) {
+        pa[i] = (xw_arg){x, i};
+        pt[i] = xw_spawn(x, i, xw_consumer, &pa[i]);
+    }
+    for (int i = 0; i < XW_PRODUCERS; i++) {
+        pa[XW_CONSUMERS + i] = (xw_arg){x, i};
+        pt[XW_CONSUMERS + i] = xw_spawn(x, i + 1, xw_producer, &pa[XW_CONSUMERS + i]);
+    }
+    for (int i = 0; i < XW_PRODUCERS + XW_CONSUMERS; i++)
+        ck_assert_weft(weft_join(pt[i], NULL), 0);
+    ck_assert_msg(atomic_load(&x->lost_wakeups) == 0, "producers and consumers: %d waits lost their wake-up",
+                  atomic_load(&x->lost_wakeups));
+    ck_assert_int_eq(atomic_load(&x->errors), 0);
+    ck_assert_int_eq(x->produced, x->total);
+    ck_assert_int_eq(x->consumed, x->total);
+    ck_assert_int_eq(x->avail, 0);
+    int sum = 0;
+    for (int i = 0; i < XW_CONSUMERS; i++)
+        sum += x->eaten[i];
+    ck_assert_int_eq(sum, x->total);
+    ck_assert_weft(weft_cond_destroy(&x->c), 0);
+    ck_assert_weft(weft_mutex_destroy(&x->m), 0);
+    return NULL;
+}
+
+START_TEST(cond_across_2_and_4_real_workers_loses_no_wakeup)
+{
+    static const unsigned workers[] = {2, 4};
+    for (size_t w = 0; w < 2; w++) {
+        xw_ctx *x = calloc(1, sizeof *x);
+        ck_assert_ptr_nonnull(x);
+        x->rounds = xw_rounds(200);
+        x->nworkers = workers[w];
+        weft_config c = xw_config(workers[w]);
+        ck_assert_weft(run_in(&c, xw_cond_body, x, NULL), 0);
+        /* The tasks did spread over the workers (the pinned ones must). */
+        ck_assert_msg(__builtin_popcount(atomic_load(&x->workers_seen)) >= 2,
+                      "%u workers: tasks ran only on workers %#x", workers[w], atomic_load(&x->workers_seen));
+        free(x);
+    }
+}
+END_TEST
+
+static void xw_once_fn(void *arg)
+{
+    xw_ctx *x = arg;
+    atomic_fetch_add(&x->runs, 1);
+    /* Take long enough that the other callers arrive and must wait. */
+    for (int i = 0; i < 20; i++)
+        weft_yield();
+    x->value = x->want;
+}
+
+static void *xw_once_caller(void *arg)
+{
+    xw_ctx *x = arg;
+    int r = weft_event_wait(&x->go);
+    atomic_fetch_or(&x->workers_seen, 1u << weft_worker_index());
+    if (r == 0)
+        r = weft_once_call(&x->o, xw_once_fn, x);
+    if (r != 0)
+        atomic_fetch_add(&x->errors, 1);
+    else if (x->value == x->want) /* its effect is seen by every caller */
+        atomic_fetch_add(&x->saw_value, 1);
+    return NULL;
+}
+
+static void *xw_once_body(void *arg)
+{
+    xw_ctx *x = arg;
+    for (unsigned round = 0; round < x->rounds; round++) {
+        weft_once fresh = WEFT_ONCE_INIT;
+        x->o = fresh;
+        x->want = (int)round + 1;
+        atomic_store(&x->runs, 0);
+        atomic_store(&x->saw_value, 0);
+        ck_assert_weft(weft_event_init(&x->go, 0), 0);
+        weft_task *t[XW_CALLERS];
+        for (int i = 0; i < XW_CALLERS; i++)
+            t[i] = xw_spawn(x, i, xw_once_caller, x);
+        ck_assert_weft(weft_event_set(&x->go), 0); /* all at once, on every worker */
+        for (int i = 0; i < XW_CALLERS; i++)
+            ck_assert_weft(weft_join(t[i], NULL), 0);
+        ck_assert_msg(atomic_load(&x->runs) == 1, "round %u: the function ran %d times", round,
+                      atomic_load(&x->runs));
+        ck_assert_int_eq(atomic_load(&x->errors), 0);
+        ck_assert_msg(atomic_load(&x->saw_value) == XW_CALLERS, "round %u: %d of %d callers saw the effect",
+                      round, atomic_load(&x->saw_value), XW_CALLERS);
+        ck_assert_weft(weft_event_destroy(&x->go), 0);
+    }
+    return NULL;
+}
+
+START_TEST(once_across_2_and_4_real_workers_runs_once_and_every_caller_sees_it)
+{
+    static const unsigned workers[] = {2, 4};
+    for (size_t w = 0; w < 2; w++) {
+        xw_ctx *x = calloc(1, sizeof *x);
+        ck_assert_ptr_nonnull(x);
+        x->rounds = xw_rounds(100);
+        x->nworkers = workers[w];
+        weft_config c = xw_config(workers[w]);
+        ck_assert_weft(run_in(&c, xw_once_body, x, NULL), 0);
+        /* The tasks did spread over the workers (the pinned ones must). */
+        ck_assert_msg(__builtin_popcount(atomic_load(&x->workers_seen)) >= 2,
+                      "%u workers: tasks ran only on workers %#x", workers[w], atomic_load(&x->workers_seen));
+        free(x);
+    }
+}
+END_TEST
+
 Suite *suite_sync(void)
 {
     Suite *s = suite_create("sync");
@@ -1593,6 +1855,8 @@ Suite *suite_sync(void)
 
     tc = tcase_create("threaded");
     tcase_add_test(tc, threaded_mutex_cond_sem);
+    tcase_add_test(tc, cond_across_2_and_4_real_workers_loses_no_wakeup);
+    tcase_add_test(tc, once_across_2_and_4_real_workers_runs_once_and_every_caller_sees_it);
     suite_add_tcase(s, tc);
     return s;
 }
