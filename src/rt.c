@@ -327,8 +327,6 @@ static int config_prepare(weft_config *c)
     return 0;
 }
 
-/* Build a runtime in rt, whose fields are all zero but the allocator's and,
- * after a reset, the stack pools. On failure the caller releases it. */
 /* Handles are (generation, slot), and every runtime has slot 5: without a
  * base of its own, another runtime's handle would name its task 5. A
  * simulated runtime's base follows from its seed, so that a replay in a new
@@ -342,6 +340,8 @@ static uint32_t generation_base(const weft_rt *rt, const weft_config *c)
     return base ? base : 1u;
 }
 
+/* Build a runtime in rt, whose fields are all zero but the allocator's and,
+ * after a reset, the stack pools. On failure the caller releases it. */
 static int rt_build(weft_rt *rt, const weft_config *c)
 {
     rt->cfg = *c;

@@ -152,7 +152,7 @@ weft__task_cold *weft__task_cold_make(weft__task *t)
 /* A chunk after the first is wanted by a burst of spawns, which will touch
  * every record in it: its whole pages are faulted in by one call, not one
  * fault each (cold spawn_many: 31,500 page faults -> 4,000 for 1 M tasks,
- * +8% fiber and +20% no-stack tasks/s on this VM). The first chunk is left
+ * 8-20% more tasks/s in A/B runs on this VM). The first chunk is left
  * alone (an idle runtime touches one record of it), and so is memory of an
  * allocator the program configured and every simulated runtime's. */
 static void chunk_prefault(weft_rt *rt, void *mem)
