@@ -431,12 +431,22 @@ static bool claimed(const weft_rt *rt)
     return weft__ld(&rt->running, WEFT__ACQUIRE) != 0;
 }
 
+static int shutdown_claimed(weft_rt *rt);
+static int reset_claimed(weft_rt *rt, const weft_config *cfg);
+
 int weft_rt_reset(weft_rt *rt, const weft_config *cfg)
 {
     if (!rt || !cfg)
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_reset: NULL %s", rt ? "configuration" : "runtime");
-    if (claimed(rt) || weft__tls_worker)
+    if (weft__tls_worker || !claim(rt))
         return WEFT_MISUSE_RT(rt, WEFT_EPERM, "weft_rt_reset: the runtime is running");
+    int r = reset_claimed(rt, cfg);
+    unclaim(rt);
+    return r;
+}
+
+static int reset_claimed(weft_rt *rt, const weft_config *cfg)
+{
     const weft_allocator *a = cfg->allocator ? cfg->allocator : &weft__malloc_allocator;
     if (a->alloc != rt->base_alloc.alloc || a->free != rt->base_alloc.free || a->ctx != rt->base_alloc.ctx)
         return WEFT_MISUSE_RT(rt, WEFT_EINVAL, "weft_rt_reset: a different allocator (make a new runtime)");
@@ -452,7 +462,7 @@ int weft_rt_reset(weft_rt *rt, const weft_config *cfg)
     if (c.sim.fail_alloc_nth || c.sim.fail_alloc_permille)
         return WEFT_MISUSE_RT(rt, WEFT_ENOTSUP, "weft_rt_reset: a configuration that injects allocation failures "
                               "needs a new runtime (its seed counts the new runtime's allocations)");
-    weft_rt_shutdown(rt);
+    shutdown_claimed(rt);
     /* An abandoned task's frames may still be pointed into: its stack cannot
      * go back to the pool, so this runtime cannot be reused. */
     if (rt->stats.shutdown_abandoned)
@@ -607,8 +617,6 @@ static void abandon(weft_rt *rt, weft__task *t)
     weft__st(&t->state, (uint32_t)WEFT__T_ABANDONED, WEFT__RELEASE);
     weft__fetch_sub(&rt->live, 1u, WEFT__ACQ_REL);
 }
-
-static int shutdown_claimed(weft_rt *rt);
 
 int weft_rt_shutdown(weft_rt *rt)
 {

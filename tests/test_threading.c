@@ -422,6 +422,7 @@ START_TEST(rule10_one_thread_at_a_time_runs_a_runtime)
             sched_yield();
         ck_assert_weft(weft_rt_block_on(rt, root_alone, NULL, NULL), WEFT_EBUSY);
         ck_assert_weft(weft_rt_shutdown(rt), WEFT_EPERM);
+        ck_assert_weft(weft_rt_reset(rt, &c), WEFT_EPERM);
         atomic_store(&root_may_end, 1);
         ck_assert_int_eq(pthread_join(th, NULL), 0);
         ck_assert_weft(first.r, 0);
