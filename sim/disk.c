@@ -252,10 +252,7 @@ static int pending_reserve(weft__simnet *n, weft__simfile *f)
 
 static uint64_t disk_latency(weft__simnet *n, const weft_node *node)
 {
-    const weft_disk_config *c = &node->disk;
-    if (!c->latency_spread_ns)
-        return c->latency_min_ns;
-    return c->latency_min_ns + weft__decide(n->sim, WEFT__S_TIMING, 0, false) % (c->latency_spread_ns + 1);
+    return weft__net_uniform(n, node->disk.latency_min_ns, node->disk.latency_spread_ns);
 }
 
 static bool fault(weft__simnet *n, unsigned permille)

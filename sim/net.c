@@ -2,7 +2,8 @@
  * a receive window, until a crash or a partition resets them) and datagrams
  * (lost, duplicated, reordered) between nodes, each packet delivered by a
  * timer after a latency drawn from the seed's timing stream (an exponential
- * over a minimum, as TigerBeetle's packet simulator draws it, plus a tail);
+ * over a minimum, plus a tail; the minimum and mean themselves drawn once per
+ * seed when the config gives spreads, as TigerBeetle's packet simulator does);
  * partitions (symmetric or one-way), clogged paths, paused and crashed
  * nodes. Faults come from the fault stream. No address here ever reaches a
  * real socket: this file makes no system call.
@@ -73,6 +74,13 @@ uint64_t weft__net_exp(weft__simnet *n, uint64_t min, uint64_t mean)
         d = cap;
     uint64_t r = (uint64_t)d;
     return min > UINT64_MAX - r ? UINT64_MAX : min + r;
+}
+
+uint64_t weft__net_uniform(weft__simnet *n, uint64_t lo, uint64_t spread)
+{
+    if (!spread)
+        return lo;
+    return lo + weft__decide(n->sim, WEFT__S_TIMING, 0, false) % (spread + 1);
 }
 
 static bool chance(weft__simnet *n, unsigned permille)

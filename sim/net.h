@@ -155,6 +155,9 @@ WEFT_HIDDEN bool weft__net_blocked(const weft__simnet *n, const weft_node *from,
 WEFT_HIDDEN void weft__net_free(weft__simnet *n);
 /* One latency draw (the timing stream) for the network or a disk. */
 WEFT_HIDDEN uint64_t weft__net_exp(weft__simnet *n, uint64_t min, uint64_t mean);
+/* A uniform draw (the timing stream) from [lo, lo + spread]; times are at
+ * most WEFT_SIM_DELAY_MAX, so the sum cannot wrap. */
+WEFT_HIDDEN uint64_t weft__net_uniform(weft__simnet *n, uint64_t lo, uint64_t spread);
 /* Complete op with its result at `at` (the disk's latency). */
 WEFT_HIDDEN int weft__net_later(weft__simnet *n, weft_node *node, uint64_t at, weft__io *op);
 WEFT_HIDDEN void weft__net_trace(weft__simnet *n, int ev, const weft_node *from, const weft_node *to, uint64_t b);

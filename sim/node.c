@@ -275,6 +275,16 @@ static int world(weft__simnet **out, const char *what)
     return *out ? 0 : WEFT_ENOMEM;
 }
 
+/* Every time of a config is at most WEFT_SIM_DELAY_MAX. */
+static int check_times(const uint64_t *t, size_t count, const char *what)
+{
+    for (size_t i = 0; i < count; i++)
+        if (t[i] > WEFT_SIM_DELAY_MAX)
+            return WEFT_MISUSE(WEFT_EINVAL, "%s: a time of %llu ns is above WEFT_SIM_DELAY_MAX (2^48 ns)", what,
+                               (unsigned long long)t[i]);
+    return 0;
+}
+
 static int check_node(weft__simnet *n, const weft_node *node, const char *what)
 {
     for (size_t i = 1; i < n->nnodes; i++)
@@ -426,7 +436,28 @@ int weft_net_config_set(const weft_net_config *c)
     if (c->tail_permille > 1000 || c->loss_permille > 1000 || c->dup_permille > 1000 ||
         c->reorder_permille > 1000 || c->short_io_permille > 1000)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_net_config_set: a permille above 1000");
+    const uint64_t times[] = {c->latency_min_ns,        c->latency_mean_ns, c->tail_ns,
+                              c->reorder_ns,            c->connect_timeout_ns, c->latency_min_spread_ns,
+                              c->latency_mean_spread_ns};
+    if ((r = check_times(times, sizeof times / sizeof *times, "weft_net_config_set")) < 0)
+        return r;
     n->cfg = *c;
+    /* Drawn here, once: the run's network is part of what its seed decides. */
+    n->cfg.latency_min_ns = weft__net_uniform(n, c->latency_min_ns, c->latency_min_spread_ns);
+    n->cfg.latency_mean_ns = weft__net_uniform(n, c->latency_mean_ns, c->latency_mean_spread_ns);
+    n->cfg.latency_min_spread_ns = n->cfg.latency_mean_spread_ns = 0;
+    return 0;
+}
+
+int weft_net_config_get(weft_net_config *out)
+{
+    weft__simnet *n;
+    int r = world(&n, "weft_net_config_get");
+    if (r < 0)
+        return r;
+    if (!out)
+        return WEFT_MISUSE(WEFT_EINVAL, "weft_net_config_get: NULL out");
+    *out = n->cfg;
     return 0;
 }
 
@@ -501,6 +532,9 @@ int weft_disk_config_set(weft_node *node, const weft_disk_config *c)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_disk_config_set: NULL config or a permille above 1000");
     if (c->block_size && (c->block_size & (c->block_size - 1)))
         return WEFT_MISUSE(WEFT_EINVAL, "weft_disk_config_set: block_size %u is not a power of two", c->block_size);
+    const uint64_t times[] = {c->latency_min_ns, c->latency_spread_ns};
+    if ((r = check_times(times, 2, "weft_disk_config_set")) < 0)
+        return r;
     if (node) {
         if ((r = check_node(n, node, "weft_disk_config_set")) < 0)
             return r;

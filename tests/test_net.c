@@ -52,6 +52,17 @@ static uint64_t over_seeds(weft_fn body, void *arg, uint64_t n, unsigned workers
         }                                                                                                       \
     } while (0)
 
+/* Field by field: a struct's padding is not part of its value. */
+static bool same_net_config(const weft_net_config *x, const weft_net_config *y)
+{
+    return x->latency_min_ns == y->latency_min_ns && x->latency_mean_ns == y->latency_mean_ns &&
+           x->tail_permille == y->tail_permille && x->tail_ns == y->tail_ns && x->loss_permille == y->loss_permille &&
+           x->dup_permille == y->dup_permille && x->reorder_permille == y->reorder_permille &&
+           x->reorder_ns == y->reorder_ns && x->short_io_permille == y->short_io_permille &&
+           x->connect_timeout_ns == y->connect_timeout_ns && x->latency_min_spread_ns == y->latency_min_spread_ns &&
+           x->latency_mean_spread_ns == y->latency_mean_spread_ns;
+}
+
 static uint8_t pat(unsigned id, size_t i)
 {
     return (uint8_t)(id * 31u + i * 13u + (i >> 7));
@@ -196,6 +207,163 @@ START_TEST(streams_deliver_every_byte_in_order_over_a_thousand_seeds)
     over_seeds(streams, (void *)(uintptr_t)20000, seeds_for(1000), 1);
     over_seeds(streams, (void *)(uintptr_t)5000, seeds_for(300), 2);
     over_seeds(streams, (void *)(uintptr_t)5000, seeds_for(100), 4);
+}
+END_TEST
+
+/* ---- latency drawn per seed ---------------------------------------------------------------- */
+
+/* With the spreads set, each seed draws its network's minimum and mean
+ * latency once (TigerBeetle's packet simulator does so); every datagram's
+ * latency then comes from the run's own distribution. A run sends PER_SEED_DGRAMS
+ * datagrams from a to b, one at a time, each carrying its send time. */
+enum { PER_SEED_DGRAMS = 16 };
+#define LAT_MIN (1 * MS)
+#define LAT_MIN_SPREAD (2 * MS)
+#define LAT_MEAN (3 * MS)
+#define LAT_MEAN_SPREAD (10 * MS)
+
+typedef struct drawn_net {
+    uint64_t min, mean;        /* what weft_net_config_get said the run drew */
+    uint64_t lowest, sum;      /* of the datagrams' latencies */
+    unsigned got;
+} drawn_net;
+
+static void *timed_receiver(void *arg)
+{
+    drawn_net *d = arg;
+    weft_sock *s;
+    if (weft_udp_bind(&s, "10.0.0.2:7") < 0)
+        return (void *)(intptr_t)__LINE__;
+    d->lowest = UINT64_MAX;
+    while (d->got < PER_SEED_DGRAMS) {
+        uint64_t sent;
+        char from[WEFT_ADDR_MAX];
+        if (weft_udp_recv_from(s, &sent, sizeof sent, from, sizeof from) != (ssize_t)sizeof sent)
+            return (void *)(intptr_t)__LINE__;
+        uint64_t lat = weft_now() - sent;
+        d->lowest = lat < d->lowest ? lat : d->lowest;
+        d->sum += lat;
+        d->got++;
+    }
+    weft_sock_close(s);
+    return NULL;
+}
+
+static void *timed_sender(void *arg)
+{
+    (void)arg;
+    weft_sock *s;
+    CHECK(weft_udp_bind(&s, "10.0.0.1:0") == 0);
+    for (unsigned i = 0; i < PER_SEED_DGRAMS; i++) {
+        uint64_t now = weft_now();
+        CHECK(weft_udp_send_to(s, &now, sizeof now, "10.0.0.2:7") == (ssize_t)sizeof now);
+        weft_sleep(100 * MS); /* one in flight at a time */
+    }
+    weft_sock_close(s);
+    return NULL;
+}
+
+static void *per_seed_network(void *arg)
+{
+    drawn_net *d = arg;
+    weft_node *a, *b;
+    CHECK(weft_node_new(&a, "a", "10.0.0.1") == 0);
+    CHECK(weft_node_new(&b, "b", "10.0.0.2") == 0);
+    weft_net_config nc = {.latency_min_ns = LAT_MIN, .latency_min_spread_ns = LAT_MIN_SPREAD,
+                          .latency_mean_ns = LAT_MEAN, .latency_mean_spread_ns = LAT_MEAN_SPREAD,
+                          .connect_timeout_ns = 7 * SEC};
+    CHECK(weft_net_config_set(&nc) == 0);
+    weft_net_config got;
+    CHECK(weft_net_config_get(&got) == 0);
+    d->min = got.latency_min_ns;
+    d->mean = got.latency_mean_ns;
+    CHECK(d->min >= LAT_MIN && d->min <= LAT_MIN + LAT_MIN_SPREAD);
+    CHECK(d->mean >= LAT_MEAN && d->mean <= LAT_MEAN + LAT_MEAN_SPREAD);
+    /* The draw replaces the ranges; the rest is as set. */
+    CHECK(got.latency_min_spread_ns == 0 && got.latency_mean_spread_ns == 0 && got.connect_timeout_ns == 7 * SEC);
+    weft_spawn_opts ob = {.name = "receiver", .node = b}, oa = {.name = "sender", .node = a};
+    weft_task *r, *sd;
+    CHECK(weft_spawn_ex(&r, timed_receiver, d, &ob) == 0);
+    weft_sleep(MS);
+    CHECK(weft_spawn_ex(&sd, timed_sender, NULL, &oa) == 0);
+    void *rr, *sr;
+    CHECK(weft_join(sd, &sr) == 0 && sr == NULL);
+    CHECK(weft_join(r, &rr) == 0 && rr == NULL);
+    /* Never below the run's own minimum. */
+    CHECK(d->got == PER_SEED_DGRAMS && d->lowest >= d->min);
+    return NULL;
+}
+
+static drawn_net run_per_seed(uint64_t seed)
+{
+    weft_config c = sim(1, seed);
+    drawn_net d;
+    memset(&d, 0, sizeof d);
+    void *res = (void *)1;
+    ck_assert_weft(run_in(&c, per_seed_network, &d, &res), 0);
+    ck_assert_msg(res == NULL, "seed %llu: body failed at line %ld", (unsigned long long)seed, (long)(intptr_t)res);
+    return d;
+}
+
+START_TEST(latency_minimum_and_mean_are_drawn_per_seed_and_replay)
+{
+    const uint64_t n = seeds_for(1000);
+    uint64_t min_low = 0, mean_low = 0, distinct = 0, prev_min = UINT64_MAX;
+    /* The datagrams' mean latency above the minimum, for the seeds that
+     * drew a mean in the lowest and in the highest quarter of its range. */
+    uint64_t slow_sum = 0, slow_runs = 0, fast_sum = 0, fast_runs = 0;
+    for (uint64_t seed = 0; seed < n; seed++) {
+        drawn_net d = run_per_seed(seed);
+        min_low += d.min < LAT_MIN + LAT_MIN_SPREAD / 2;
+        mean_low += d.mean < LAT_MEAN + LAT_MEAN_SPREAD / 2;
+        distinct += d.min != prev_min;
+        prev_min = d.min;
+        uint64_t above = d.sum / PER_SEED_DGRAMS - d.min;
+        if (d.mean < LAT_MEAN + LAT_MEAN_SPREAD / 4) {
+            fast_sum += above;
+            fast_runs++;
+        } else if (d.mean > LAT_MEAN + 3 * LAT_MEAN_SPREAD / 4) {
+            slow_sum += above;
+            slow_runs++;
+        }
+    }
+    /* Both ranges are covered: each half holds at least a third of the seeds. */
+    ck_assert_uint_ge(min_low * 3, n);
+    ck_assert_uint_ge((n - min_low) * 3, n);
+    ck_assert_uint_ge(mean_low * 3, n);
+    ck_assert_uint_ge((n - mean_low) * 3, n);
+    ck_assert_uint_ge(distinct * 10, n * 9);
+    /* The drawn mean is the one the datagrams see: the slow quarter's
+     * datagrams take at least twice as long above the minimum as the fast
+     * quarter's (their means are >= 10.5 ms and <= 5.5 ms). */
+    ck_assert_uint_gt(fast_runs, 0);
+    ck_assert_uint_gt(slow_runs, 0);
+    ck_assert_uint_ge(slow_sum / slow_runs, 2 * (fast_sum / fast_runs));
+    /* A seed replays its own network. */
+    for (uint64_t seed = 0; seed < 20; seed++) {
+        drawn_net x = run_per_seed(seed), y = run_per_seed(seed);
+        ck_assert_uint_eq(x.min, y.min);
+        ck_assert_uint_eq(x.mean, y.mean);
+        ck_assert_uint_eq(x.sum, y.sum);
+    }
+}
+END_TEST
+
+/* Without spreads, every seed's network has the config's minimum and mean. */
+static void *fixed_network(void *arg)
+{
+    (void)arg;
+    weft_net_config nc = {.latency_min_ns = LAT_MIN, .latency_mean_ns = LAT_MEAN, .tail_permille = 5,
+                          .tail_ns = 9 * MS};
+    CHECK(weft_net_config_set(&nc) == 0);
+    weft_net_config got;
+    CHECK(weft_net_config_get(&got) == 0 && same_net_config(&got, &nc));
+    return NULL;
+}
+
+START_TEST(without_spreads_the_latency_is_the_same_for_every_seed)
+{
+    over_seeds(fixed_network, NULL, seeds_for(100), 1);
 }
 END_TEST
 
@@ -1872,6 +2040,28 @@ static void *sim_bad_input(void *arg)
     CHECK(weft_net_partition(NULL, 1, &a, 1, 0) == WEFT_EINVAL);
     weft_disk_config dc = {.block_size = 1000};
     CHECK(weft_disk_config_set(a, &dc) == WEFT_EINVAL);
+    /* Times that could wrap virtual time: refused, and the config in force
+     * is left as it was. */
+    weft_net_config in_force;
+    CHECK(weft_net_config_get(&in_force) == 0);
+    const weft_net_config too_long[] = {
+        {.latency_min_ns = WEFT_SIM_DELAY_MAX + 1},       {.latency_mean_ns = UINT64_MAX},
+        {.tail_permille = 1, .tail_ns = UINT64_MAX},      {.reorder_ns = WEFT_SIM_DELAY_MAX + 1},
+        {.connect_timeout_ns = UINT64_MAX},               {.latency_min_spread_ns = UINT64_MAX},
+        {.latency_mean_spread_ns = WEFT_SIM_DELAY_MAX + 1},
+    };
+    for (size_t i = 0; i < sizeof too_long / sizeof *too_long; i++)
+        CHECK(weft_net_config_set(&too_long[i]) == WEFT_EINVAL);
+    weft_net_config after;
+    CHECK(weft_net_config_get(&after) == 0 && same_net_config(&after, &in_force));
+    CHECK(weft_net_config_get(NULL) == WEFT_EINVAL);
+    weft_net_config longest = {.latency_min_ns = WEFT_SIM_DELAY_MAX, .latency_min_spread_ns = WEFT_SIM_DELAY_MAX};
+    CHECK(weft_net_config_set(&longest) == 0);
+    CHECK(weft_net_config_set(&in_force) == 0);
+    /* Before the bound, a spread of 2^64 - 1 divided by zero (SIGFPE). */
+    weft_disk_config slow_disk[] = {{.latency_spread_ns = UINT64_MAX}, {.latency_min_ns = WEFT_SIM_DELAY_MAX + 1}};
+    for (size_t i = 0; i < 2; i++)
+        CHECK(weft_disk_config_set(a, &slow_disk[i]) == WEFT_EINVAL);
     /* The host's sockets cannot take another node's address. */
     weft_sock *s;
     CHECK(weft_tcp_listen(&s, "10.0.0.1:80", 1) == WEFT_EADDRNOTAVAIL);
@@ -2011,6 +2201,9 @@ static void *node_in_threaded(void *arg)
 {
     (void)arg;
     weft_node *n;
+    weft_net_config nc;
+    if (weft_net_config_get(&nc) != WEFT_ENOTSUP)
+        return (void *)(intptr_t)WEFT_EIO;
     return (void *)(intptr_t)weft_node_new(&n, "a", "127.0.0.2");
 }
 
@@ -2030,6 +2223,8 @@ Suite *suite_net(void)
     Suite *s = suite_create("net");
     TCase *tc = tcase_create("simulated");
     tcase_add_test(tc, streams_deliver_every_byte_in_order_over_a_thousand_seeds);
+    tcase_add_test(tc, latency_minimum_and_mean_are_drawn_per_seed_and_replay);
+    tcase_add_test(tc, without_spreads_the_latency_is_the_same_for_every_seed);
     tcase_add_test(tc, two_writers_on_different_workers_share_one_ordered_stream);
     tcase_add_test(tc, a_peers_close_gives_the_codes_linux_gives_eof_then_epipe_after_a_fin);
     tcase_add_test(tc, datagrams_are_lost_duplicated_and_reordered_and_nothing_else);

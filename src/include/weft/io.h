@@ -236,12 +236,25 @@ WEFT_API int weft_node_pause(weft_node *n, int on);
  * deadlines) are read on that clock. |drift_ppm| < 10^5. */
 WEFT_API int weft_node_clock(weft_node *n, int64_t skew_ns, int32_t drift_ppm);
 
+/* The largest time a simulated network or disk config may give (2^48 ns,
+ * about 3.3 days): virtual time must not wrap however many delays add up. */
+#define WEFT_SIM_DELAY_MAX ((uint64_t)1 << 48)
+
 /* The network's behaviour; a zeroed config is a perfect network with no
- * latency. Latency of each packet (and stream segment) is latency_min_ns
- * plus an exponential draw of mean latency_mean_ns, and with chance
- * tail_permille a further tail_ns; loss, duplication and reordering apply to
- * datagrams (streams stay reliable and ordered). The seed's timing and fault
- * streams draw every choice. */
+ * latency. Latency of each packet (and stream segment) is the run's minimum
+ * plus an exponential draw of the run's mean, and with chance tail_permille
+ * a further tail_ns; loss, duplication and reordering apply to datagrams
+ * (streams stay reliable and ordered). The seed's timing and fault streams
+ * draw every choice.
+ *
+ * The run's minimum and mean are latency_min_ns and latency_mean_ns, or, with
+ * the spreads set, drawn per seed as TigerBeetle's packet simulator draws
+ * them: the minimum uniformly from [latency_min_ns, latency_min_ns +
+ * latency_min_spread_ns] and the mean from [latency_mean_ns, latency_mean_ns
+ * + latency_mean_spread_ns], once, when the config is set — so one search
+ * meets fast and slow networks, and a seed replays its own.
+ * weft_net_config_get tells what the run drew. Each time is at most
+ * WEFT_SIM_DELAY_MAX. */
 typedef struct weft_net_config {
     uint64_t latency_min_ns;
     uint64_t latency_mean_ns;
@@ -253,8 +266,15 @@ typedef struct weft_net_config {
     uint64_t reorder_ns;
     unsigned short_io_permille; /* stream reads and writes cut short */
     uint64_t connect_timeout_ns; /* a SYN that never arrives; 0: 1 s */
+    uint64_t latency_min_spread_ns;  /* 0: the minimum is the same for every seed */
+    uint64_t latency_mean_spread_ns; /* 0: the mean is the same for every seed */
 } weft_net_config;
+/* Returns 0, WEFT_EINVAL (NULL, a permille above 1000, a time above
+ * WEFT_SIM_DELAY_MAX), WEFT_ENOTSUP (not simulated). */
 WEFT_API int weft_net_config_set(const weft_net_config *c);
+/* The config in force, with the minimum and mean this run drew in
+ * latency_min_ns and latency_mean_ns (and the spreads 0). */
+WEFT_API int weft_net_config_get(weft_net_config *out);
 /* Cut the network between the nodes of a[0..na) and b[0..nb) (NULL in a set
  * is the host node): no packet crosses from a to b (and from b to a unless
  * oneway); connections across are reset. Returns 0, WEFT_EINVAL. */
@@ -272,7 +292,8 @@ WEFT_API int weft_net_clog(weft_node *from, weft_node *to, uint64_t until_ns);
 #define WEFT_DISK_FILE_MAX ((uint64_t)1 << 44)
 
 /* The simulated disk of node n (NULL: every node). Latency is drawn from
- * [latency_min_ns, latency_min_ns + latency_spread_ns]; reads and writes fail
+ * [latency_min_ns, latency_min_ns + latency_spread_ns] (each at most
+ * WEFT_SIM_DELAY_MAX); reads and writes fail
  * with WEFT_EIO with the chances given; capacity_bytes (0: unlimited) makes
  * a write that would store more than that in the node's files (holes do not
  * count) fail with WEFT_ENOSPC; at a crash, each block of block_size (0:
