@@ -831,6 +831,27 @@ static inline weft__task *weft__sched_next_local(weft__worker *w)
  * when the worker wakes. */
 WEFT_HIDDEN bool weft__sched_prepare_park(weft__worker *w);
 WEFT_HIDDEN void weft__sched_unidle(weft__worker *w);
+/* The LIFO-slot watch of a real backend's idle workers (THREADING.md rule
+ * 11). What a watcher saw in a peer's slot at its last look: the task and
+ * the peer's step count then (the same pointer with the steps moved on is
+ * another occupancy: a chain of wakes puts the same task back again and
+ * again). Indexed by the peer's index in the engine. */
+typedef struct weft__slot_look {
+    const void *task;
+    uint64_t steps;
+} weft__slot_look;
+/* May w watch its peers' LIFO slots (a concurrent runtime's worker that
+ * shares work in a stealing engine)? */
+WEFT_HIDDEN bool weft__sched_watches(const weft__worker *w);
+/* Is w still in its engine's idle mask (nobody took it for new work)? */
+WEFT_HIDDEN bool weft__sched_is_idle(const weft__worker *w);
+/* Is another sharing worker of w's engine busy (not in the idle mask)? The
+ * caller orders the read with its own fence. */
+WEFT_HIDDEN bool weft__sched_peer_busy(const weft__worker *w);
+/* One look at the busy peers' LIFO slots: a slot that holds the task it held
+ * at the last look, its owner having run no step since, is stolen onto w's
+ * queue (true); otherwise what is there is recorded in looks. */
+WEFT_HIDDEN bool weft__sched_watch_slots(weft__worker *w, weft__slot_look *looks);
 /* Does w have tasks it could run without stealing? (for backends) */
 /* Local work, or work pushed to w or to its engine by others (cheap loads). */
 WEFT_HIDDEN bool weft__sched_has_incoming(weft__worker *w);

@@ -26,6 +26,7 @@
 #define WEFT__THREAD_PREFIX_MAX 12u
 
 #define KNOWN_FLAGS (WEFT_CFG_NO_ENV | WEFT_CFG_QUIET | WEFT_CFG_ATOMIC_SYNC)
+#define KNOWN_ENGINE_FLAGS WEFT_ENGINE_WATCH_LIFO
 
 static int validate_engine(const weft_config *c, const weft_engine_config *e, unsigned i)
 {
@@ -33,6 +34,9 @@ static int validate_engine(const weft_config *c, const weft_engine_config *e, un
     if ((unsigned)e->policy > WEFT_POLICY_GLOBAL)
         return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: engine '%s': policy %d is not a weft_policy", name,
                                (int)e->policy);
+    if (e->flags & ~KNOWN_ENGINE_FLAGS)
+        return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: engine '%s': unknown flags 0x%x", name,
+                               e->flags & ~KNOWN_ENGINE_FLAGS);
     if (e->thread_name && strlen(e->thread_name) > WEFT__THREAD_PREFIX_MAX)
         return WEFT_MISUSE_CFG(c, WEFT_EINVAL, "weft_rt_new: engine '%s': thread_name '%s' is longer than %u bytes",
                                name, e->thread_name, WEFT__THREAD_PREFIX_MAX);

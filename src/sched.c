@@ -738,6 +738,71 @@ static weft__task *steal(weft__worker *w)
     return t;
 }
 
+/* ---- The LIFO-slot watch (rule 11) ----------------------------------------
+ * A task put into its own worker's empty LIFO slot wakes nobody; if that
+ * worker's current task then runs on without returning to the loop (a long
+ * computation, a blocking call), only an awake worker would steal it. A
+ * real backend's idle worker therefore sleeps in short intervals while a
+ * peer is busy and looks at the busy peers' slots after each
+ * (backends/threads/backend.c): the same occupancy at two looks in a row has
+ * waited a whole interval, and is stolen with the exchange the owner takes
+ * its slot with. A slot whose content changes (a chain of wakes) never is. */
+
+bool weft__sched_watches(const weft__worker *w)
+{
+    return (w->engine->cfg.flags & WEFT_ENGINE_WATCH_LIFO) && lifo_slot_on(w) && !w->serial && !w->dedicated &&
+           w->engine->nworkers > 1;
+}
+
+bool weft__sched_is_idle(const weft__worker *w)
+{
+    return (weft__ld(&w->engine->idle, WEFT__RELAXED) & idle_bit(w)) != 0;
+}
+
+static inline uint64_t engine_mask(const weft__engine *e)
+{
+    return e->nworkers >= 64 ? ~0ull : (1ull << e->nworkers) - 1;
+}
+
+bool weft__sched_peer_busy(const weft__worker *w)
+{
+    const weft__engine *e = w->engine;
+    return (engine_mask(e) & ~weft__ld(&e->idle, WEFT__RELAXED) & ~idle_bit(w)) != 0;
+}
+
+bool weft__sched_watch_slots(weft__worker *w, weft__slot_look *looks)
+{
+    weft__engine *e = w->engine;
+    weft_rt *rt = w->rt;
+    uint64_t idle = weft__ld(&e->idle, WEFT__RELAXED);
+    for (unsigned i = 0; i < e->nworkers; i++) {
+        weft__worker *v = &rt->workers[e->first + i];
+        if (v == w || (idle & idle_bit(v)))
+            continue;
+        void *p = weft__ld(&v->lifo_slot, WEFT__RELAXED);
+        uint64_t steps = weft__count_read(&v->stats.steps);
+        weft__slot_look *l = &looks[i];
+        if (!p || p != l->task || steps != l->steps) {
+            l->task = p;
+            l->steps = steps;
+            continue;
+        }
+        l->task = NULL;
+        weft__task *t = weft__xchg(&v->lifo_slot, NULL, WEFT__ACQ_REL);
+        if (!t)
+            continue; /* its owner took it meanwhile */
+        if (t->flags & WEFT__F_PINNED) {
+            send_home(w, t);
+            continue;
+        }
+        push_owned(w, t);
+        weft__count(&w->stats.steals, 1);
+        weft__hook(rt, WEFT_HOOK_STEAL, w, t, (int)v->index, NULL);
+        return true;
+    }
+    return false;
+}
+
 weft__task *weft__sched_next(weft__worker *w)
 {
     weft__task *t;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static weft_config workers_config(unsigned workers)
@@ -928,6 +929,87 @@ START_TEST(rule11_a_yield_wakes_nobody)
 }
 END_TEST
 
+/* A task woken into its worker's LIFO slot while that worker's task then
+ * runs on without returning to its loop (here a CPU loop; a blocking call
+ * is the same) is stolen by the other worker, asleep until then: its watch
+ * (THREADING.md rule 11). Without it the woken task waited as long as the
+ * spinner ran (tokio#4941). */
+typedef struct stuck_slot {
+    weft_event ev;
+    atomic_bool ran;
+    long waiter_tid, spinner_tid;
+    bool saw_run;
+} stuck_slot;
+
+static void *waits_then_flags(void *arg)
+{
+    stuck_slot *s = arg;
+    ck_assert_weft(weft_event_wait(&s->ev), 0);
+    s->waiter_tid = os_tid();
+    atomic_store(&s->ran, true);
+    return NULL;
+}
+
+static void *wakes_then_spins(void *arg)
+{
+    stuck_slot *s = arg;
+    /* Both workers go to sleep meanwhile, the other with no deadline (slowly
+     * under the tools). */
+    weft_sleep((under_valgrind() || under_tsan() ? 500u : 50u) * 1000000ull);
+    s->spinner_tid = os_tid();
+    /* The waiter goes to this worker's LIFO slot and wakes nobody. */
+    ck_assert_weft(weft_event_set(&s->ev), 0);
+    /* Spin with no call into the runtime until the waiter has run; the
+     * bound is only hang protection, not a measure of speed. */
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (atomic_load(&s->ran)) {
+            s->saw_run = true;
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec >= 60)
+            break;
+        sched_yield();
+    }
+    return NULL;
+}
+
+static void *wake_then_spin_root(void *arg)
+{
+    stuck_slot *s = arg;
+    weft_task *waiter, *spinner;
+    ck_assert_weft(weft_spawn(&waiter, waits_then_flags, s), 0);
+    ck_assert_weft(weft_spawn(&spinner, wakes_then_spins, s), 0);
+    ck_assert_weft(weft_join(spinner, NULL), 0);
+    ck_assert_weft(weft_join(waiter, NULL), 0);
+    return NULL;
+}
+
+START_TEST(rule11_a_task_left_in_a_busy_workers_lifo_slot_is_stolen)
+{
+    weft_config c = workers_config(2);
+    weft_engine_config watching = {.workers = 2, .flags = WEFT_ENGINE_WATCH_LIFO};
+    c.engines = &watching;
+    c.nengines = 1;
+    weft_rt *rt;
+    stuck_slot s;
+    memset(&s, 0, sizeof s);
+    atomic_init(&s.ran, false);
+    ck_assert_weft(weft_event_init(&s.ev, 0), 0);
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, wake_then_spin_root, &s, NULL), 0);
+    ck_assert_msg(s.saw_run, "the woken task waited in the spinning worker's LIFO slot");
+    ck_assert_int_ne(s.waiter_tid, s.spinner_tid);
+    weft_rt_stats st;
+    ck_assert_weft(weft_rt_stats_get(rt, &st), 0);
+    ck_assert_uint_gt(st.steals, 0);
+    ck_assert_weft(weft_event_destroy(&s.ev), 0);
+    weft_rt_free(rt);
+}
+END_TEST
+
 Suite *suite_threading(void)
 {
     Suite *s = suite_create("threading");
@@ -949,6 +1031,7 @@ Suite *suite_threading(void)
     tcase_add_test(tc, rule11_idle_workers_wake_for_new_work);
     tcase_add_test(tc, rule11_a_task_in_its_workers_lifo_slot_wakes_nobody);
     tcase_add_test(tc, rule11_a_yield_wakes_nobody);
+    tcase_add_test(tc, rule11_a_task_left_in_a_busy_workers_lifo_slot_is_stolen);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -93,6 +93,9 @@ START_TEST(bad_engine_configurations_are_refused)
         bad.ncpus = 1; /* no array */
         ck_assert_weft(new_with(&bad, 1, mode), WEFT_EINVAL);
         bad = e;
+        bad.flags = 0x80u; /* no such flag */
+        ck_assert_weft(new_with(&bad, 1, mode), WEFT_EINVAL);
+        bad = e;
         bad.thread_name = "a-name-too-long-for-linux";
         ck_assert_weft(new_with(&bad, 1, mode), WEFT_EINVAL);
         bad = e;

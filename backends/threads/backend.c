@@ -189,6 +189,8 @@ static bool stopping(weft_rt *rt)
     return weft__ld(&rt->stop, WEFT__ACQUIRE) != 0;
 }
 
+static void thr_wake(weft__worker *w);
+
 /* Deadlock detection. A worker about to sleep with no deadline is counted
  * (`forever`); a wake uncounts it. The last one, already marked PARKED in
  * its parker, looks at every worker: all counted, all parkers PARKED, and
@@ -286,6 +288,47 @@ static bool spin_for_work(weft__worker *w, weft__thr_worker *tw)
     return false;
 }
 
+/* The watch interval of an idle worker while a peer of its engine is busy
+ * (THREADING.md rule 11): a task left in a busy worker's LIFO slot (a wake
+ * that woke nobody) is stolen after one to two intervals when its worker
+ * runs no step meanwhile. 10 ms: Go's sysmon ends up polling at that
+ * period, and a scheduler quantum of the kernel is of that order, so a
+ * worker stuck in a long computation or a blocking call delays the slot's
+ * task about as long as a preempted thread would wait. Ten times shorter
+ * would cost each watcher a thousand wake-ups a second while any worker
+ * runs; the watch costs nothing when every worker is idle (all sleep with
+ * no deadline) nor while the watched worker keeps switching tasks (the
+ * slot's content changes and is left alone). */
+#define WEFT__SLOT_WATCH_NS 10000000ull
+
+/* w stops being idle and is about to run work: if the other workers of its
+ * engine all sleep with no deadline (none is watching), wake one to watch,
+ * or a task w leaves in its LIFO slot could wait as long as w's task runs.
+ * A watcher decides to sleep forever after publishing `forever` and a
+ * fence, then reading the idle mask; w clears its idle bit, fences, then
+ * reads `forever` and `watching`: one of the two sees the other. */
+static void watch_kick(weft__worker *w, weft__thr *thr)
+{
+    weft_rt *rt = w->rt;
+    weft__engine *e = w->engine;
+    weft__fence(WEFT__SEQ_CST); /* the idle bit cleared before, the peers' flags after */
+    weft__worker *sleeper = NULL;
+    for (unsigned i = 0; i < e->nworkers; i++) {
+        weft__worker *v = &rt->workers[e->first + i];
+        if (v == w)
+            continue;
+        weft__thr_worker *vw = &thr->tw[v->index];
+        if (weft__ld(&vw->watching, WEFT__RELAXED))
+            return; /* one watcher is enough */
+        if (!sleeper && weft__ld(&vw->forever, WEFT__RELAXED))
+            sleeper = v;
+    }
+    if (!sleeper)
+        return;
+    weft__st(&thr->tw[sleeper->index].kicked, 1u, WEFT__RELEASE);
+    thr_wake(sleeper);
+}
+
 static void thr_park(weft__worker *w, uint64_t deadline)
 {
     weft_rt *rt = w->rt;
@@ -294,20 +337,59 @@ static void thr_park(weft__worker *w, uint64_t deadline)
     if (spin_for_work(w, tw))
         return;
     if (!weft__sched_prepare_park(w))
-        return;
+        goto leave_idle;
     weft__stacks_flush(w); /* a sleeping worker keeps no stacks from the others */
     weft__stacks_trim(rt);
     bool forever = deadline == UINT64_MAX;
     if (deadline > rt->time_limit)
         deadline = rt->time_limit;
+    bool watch = weft__sched_watches(w);
     park_ctx ctx = {rt, thr, false};
-    if (forever) {
-        forever_begin(thr, tw);
-        weft__parker_park(&tw->parker, &rt->os, deadline, all_asleep, &ctx);
-        forever_end(thr, tw);
-    } else if (!stopping(rt) && thr_now(rt) < deadline) {
-        weft__parker_park(&tw->parker, &rt->os, deadline, NULL, NULL);
+    for (;;) {
+        /* Sleep forever only while every peer is idle too; else watch
+         * their LIFO slots an interval at a time (rule 11). `forever`
+         * published before the look at the idle mask: see watch_kick. */
+        bool watching = false;
+        uint64_t until = deadline;
+        if (forever)
+            forever_begin(thr, tw);
+        if (watch) {
+            weft__st(&tw->watching, 0u, WEFT__RELAXED);
+            weft__fence(WEFT__SEQ_CST);
+            uint64_t now = thr_now(rt);
+            if (weft__sched_peer_busy(w) && now + WEFT__SLOT_WATCH_NS < deadline) {
+                watching = true;
+                until = now + WEFT__SLOT_WATCH_NS;
+                weft__st(&tw->watching, 1u, WEFT__RELAXED);
+                if (forever)
+                    forever_end(thr, tw);
+            }
+        }
+        if (forever && !watching) {
+            weft__parker_park(&tw->parker, &rt->os, deadline, all_asleep, &ctx);
+            forever_end(thr, tw);
+        } else if (!stopping(rt) && thr_now(rt) < until) {
+            weft__parker_park(&tw->parker, &rt->os, until, NULL, NULL);
+        }
+        bool kicked = weft__ld(&tw->kicked, WEFT__RELAXED) && weft__xchg(&tw->kicked, 0u, WEFT__ACQ_REL);
+        /* Back to the loop for anything but a watch's own wake-up: the
+         * deadlock, the stop, new work (whoever offers it takes the idle
+         * bit or leaves it in w's queues) and the deadline. */
+        if (!watch || ctx.deadlock || stopping(rt) || !weft__sched_is_idle(w) || weft__sched_has_incoming(w))
+            break;
+        uint64_t now = thr_now(rt);
+        if (now >= deadline)
+            break;
+        if (watching && now >= until) {
+            if (weft__sched_watch_slots(w, tw->looks))
+                break; /* a task waited a whole interval: it runs here */
+            continue;
+        }
+        if (!kicked)
+            break;
     }
+    if (watch)
+        weft__st(&tw->watching, 0u, WEFT__RELAXED);
     weft__sched_unidle(w);
     if (ctx.deadlock) {
         /* At shutdown the status alone says it; there every task left is
@@ -319,6 +401,14 @@ static void thr_park(weft__worker *w, uint64_t deadline)
     }
     if (deadline == rt->time_limit && thr_now(rt) >= deadline)
         stop_run(rt, WEFT_ETIMEDOUT); /* shutdown's time is up */
+    if (watch && !stopping(rt))
+        watch_kick(w, thr);
+    return;
+leave_idle:
+    /* It was in the idle mask for a moment: a peer deciding then may have
+     * gone to sleep forever. */
+    if (weft__sched_watches(w) && !stopping(rt))
+        watch_kick(w, thr);
 }
 
 /* New work goes first to a worker asleep on its futex: the one asleep in a

@@ -46,6 +46,10 @@ typedef struct weft__thr_worker {
     struct weft__reactor *reactor; /* its OS reactor (backends/reactor/) */
     unsigned spin_misses;  /* [owner] spins in a row that found no work */
     unsigned unspun_parks; /* [owner] parks since it gave up spinning */
+    /* The LIFO-slot watch (backend.c, thr_park; THREADING.md rule 11). */
+    weft__a32 watching;    /* [atomic] parked for one watch interval */
+    weft__a32 kicked;      /* [atomic] woken by a peer to watch, not for work */
+    weft__slot_look looks[WEFT_WORKERS_MAX]; /* [owner] the peers' slots at its last look */
 } weft__thr_worker;
 
 typedef struct weft__thr {
