@@ -608,6 +608,118 @@ START_TEST(a_cancelled_or_timed_out_read_never_writes_the_buffer_and_loses_nothi
 }
 END_TEST
 
+/* ---- reads that end just as their data arrives -------------------------------------- */
+
+/* A writer on the other worker (the same one with one worker) sends a
+ * numbered stream in small pieces at uneven moments, while the reader's
+ * calls keep ending early: deadlines of 0-60 us, and reads in a task
+ * cancelled 0-40 us after it starts. On io_uring the cancel then races the
+ * kernel's completion: a read the kernel finished anyway must return its
+ * bytes (not lose them), and one it cancelled must leave its buffer as it
+ * was. Every byte arrives once, in order, on every reactor. */
+enum { RACE_BYTES = 6000, RACE_MOD = 251, RACE_UNTOUCHED = 0xFF };
+
+static void *race_writer(void *arg)
+{
+    weft_sock *c = arg;
+    uint32_t x = 12345;
+    uint8_t piece[16];
+    for (size_t sent = 0; sent < RACE_BYTES;) {
+        x = x * 1103515245u + 12345u;
+        size_t len = 1 + (x >> 16) % 13;
+        if (len > RACE_BYTES - sent)
+            len = RACE_BYTES - sent;
+        for (size_t i = 0; i < len; i++)
+            piece[i] = (uint8_t)((sent + i) % RACE_MOD);
+        if (weft_sock_write_all(c, piece, len, NULL) != 0)
+            return (void *)(intptr_t)__LINE__;
+        sent += len;
+        if ((x >> 8) & 1)
+            weft_yield();
+        else
+            weft_sleep((x >> 20) % 30 * 1000);
+    }
+    return NULL;
+}
+
+typedef struct race_state {
+    size_t got;
+    unsigned timed_out, cancelled, late;
+} race_state;
+
+/* Check what one read gave: bytes in sequence, or an untouched buffer. */
+static const char *race_check(race_state *rs, const uint8_t *buf, size_t cap, ssize_t n)
+{
+    if (n > 0) {
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != (rs->got + (size_t)i) % RACE_MOD)
+                return "a byte lost, doubled or out of order";
+        rs->got += (size_t)n;
+        return NULL;
+    }
+    if (n != WEFT_ETIMEDOUT && n != WEFT_ECANCELED)
+        return "an unexpected result";
+    for (size_t i = 0; i < cap; i++)
+        if (buf[i] != RACE_UNTOUCHED)
+            return "a read that ended with nothing wrote its buffer";
+    return NULL;
+}
+
+static void *read_racing_data(void *arg)
+{
+    (void)arg;
+    weft_sock *l, *s, *c;
+    char addr[WEFT_ADDR_MAX];
+    const char *failed = connected_pair(&l, &s, &c, addr);
+    REQUIRE(!failed, "%s failed", failed);
+    weft_rt_stats st;
+    REQUIRE(weft_rt_stats_get(weft_rt_current(), &st) == 0, "stats");
+    weft_spawn_opts o = {.flags = WEFT_SPAWN_PINNED, .worker = (unsigned)st.workers - 1};
+    weft_task *w;
+    REQUIRE(weft_spawn_ex(&w, race_writer, c, &o) == 0, "spawn writer");
+    race_state rs = {0, 0, 0, 0};
+    uint8_t buf[64];
+    for (unsigned i = 0; rs.got < RACE_BYTES && i < 1000000; i++) {
+        memset(buf, RACE_UNTOUCHED, sizeof buf);
+        ssize_t n;
+        if (i % 2) {
+            uint64_t deadline = weft_now() + (uint64_t)(i % 7) * 10000;
+            n = weft_sock_read_until(s, buf, sizeof buf, deadline);
+            rs.timed_out += n == WEFT_ETIMEDOUT;
+            rs.late += n > 0 && weft_now() > deadline;
+        } else {
+            reader_arg ra = {s, buf, 0};
+            weft_task *t;
+            REQUIRE(weft_spawn(&t, blocked_reader, &ra) == 0, "spawn reader");
+            weft_sleep((uint64_t)(i % 5) * 10000);
+            weft_cancel(t);
+            weft_join(t, NULL);
+            n = ra.got;
+            rs.cancelled += n == WEFT_ECANCELED;
+        }
+        const char *bad = race_check(&rs, buf, sizeof buf, n);
+        REQUIRE(!bad, "read %u returned %zd after %zu bytes: %s", i, n, rs.got, bad);
+    }
+    void *wr;
+    REQUIRE(weft_join(w, &wr) == 0 && wr == NULL, "writer failed");
+    REQUIRE(rs.got == RACE_BYTES, "%zu of %d bytes arrived", rs.got, RACE_BYTES);
+    /* Nothing more is queued: the stream ends where the writer stopped. */
+    weft_sock_close(c);
+    ssize_t n = weft_sock_read_until(s, buf, sizeof buf, until());
+    REQUIRE(n == 0, "after the last byte: %zd", n);
+    printf("reads racing data on %s, %u worker(s): %u timed out, %u cancelled, %u finished past their deadline\n",
+           weft_rt_reactor(weft_rt_current()), (unsigned)st.workers, rs.timed_out, rs.cancelled, rs.late);
+    weft_sock_close(s);
+    weft_sock_close(l);
+    return NULL;
+}
+
+START_TEST(a_read_ended_as_its_data_arrives_returns_the_bytes_or_leaves_them_queued)
+{
+    each_reactor(read_racing_data, NULL);
+}
+END_TEST
+
 /* ---- close while another task waits ------------------------------------------------- */
 
 static void *close_wakes(void *arg)
@@ -1287,6 +1399,7 @@ Suite *suite_io(void)
     tcase_add_test(tc, peer_reset_mid_stream_and_refused_connections_have_their_codes);
     tcase_add_test(tc, accept_reports_emfile_and_the_server_keeps_serving);
     tcase_add_test(tc, a_cancelled_or_timed_out_read_never_writes_the_buffer_and_loses_nothing);
+    tcase_add_test(tc, a_read_ended_as_its_data_arrives_returns_the_bytes_or_leaves_them_queued);
     tcase_add_test(tc, closing_a_socket_ends_the_waits_on_it);
     tcase_add_test(tc, datagrams_go_both_ways_with_their_sender);
     tcase_add_test(tc, a_too_small_from_buffer_is_refused_and_the_datagram_stays_queued);
