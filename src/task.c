@@ -528,6 +528,12 @@ void weft__spawn_adopted(weft_rt *rt, weft__worker *w, weft__task *t)
     count_spawn(rt, w, t);
 }
 
+/* Out of line: the spawn paths stay short. */
+static WEFT_NOINLINE int spawn_refused(weft_rt *rt)
+{
+    return WEFT_MISUSE_RT(rt, WEFT_ESHUTDOWN, "weft_spawn: the runtime is shutting down; the task was not made");
+}
+
 static WEFT_ALWAYS_INLINE int spawn_prepare(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn fn, void *arg,
                                             const weft_spawn_opts *o, bool detached)
 {
@@ -542,7 +548,7 @@ static WEFT_ALWAYS_INLINE int spawn_prepare(weft_rt *rt, weft__worker *w, weft__
         return r;
     }
     if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
-        return WEFT_ESHUTDOWN;
+        return spawn_refused(rt);
     if (w)
         weft__sched_point(w);
     weft__task *t;
@@ -596,7 +602,7 @@ static int spawn_here(weft__worker *w, weft_fn fn, void *arg, const weft_spawn_o
 {
     weft_rt *rt = w->rt;
     if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
-        return WEFT_ESHUTDOWN;
+        return spawn_refused(rt);
     weft__sched_point(w);
     weft__task *t = record_take(rt, w);
     if (!t)

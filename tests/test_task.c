@@ -746,6 +746,49 @@ START_TEST(shutdown_cancels_reports_and_reclaims)
 }
 END_TEST
 
+/* A task cancelled by the shutdown tries to spawn: refused with
+ * WEFT_ESHUTDOWN, and a debug build says why on stderr. */
+static int late_spawn_result;
+
+static void *spawns_when_cancelled(void *arg)
+{
+    (void)arg;
+    int slept = weft_sleep(1000000000ull);
+    late_spawn_result = slept == WEFT_ECANCELED ? weft_spawn(NULL, twice, NULL) : slept;
+    return NULL;
+}
+
+static void *leaves_a_late_spawner(void *arg)
+{
+    (void)arg;
+    ck_assert_weft(weft_spawn(NULL, spawns_when_cancelled, NULL), 0);
+    weft_yield();
+    return NULL;
+}
+
+static int shutdown_with_a_late_spawner(void *arg)
+{
+    (void)arg;
+    weft_config c = test_config(1, 0);
+    c.flags &= ~WEFT_CFG_QUIET;
+    weft_rt *rt;
+    if (weft_rt_new(&rt, &c) != 0 || weft_rt_block_on(rt, leaves_a_late_spawner, NULL, NULL) != 0)
+        return 2;
+    weft_rt_shutdown(rt);
+    weft_rt_free(rt);
+    return late_spawn_result == WEFT_ESHUTDOWN ? 0 : 1;
+}
+
+START_TEST(a_spawn_during_shutdown_is_refused_and_says_why)
+{
+    char err[4096];
+    ck_assert_int_eq(run_child(shutdown_with_a_late_spawner, NULL, err, sizeof err), 0);
+#ifndef NDEBUG
+    ck_assert_msg(strstr(err, "weft_spawn: the runtime is shutting down") != NULL, "stderr: %s", err);
+#endif
+}
+END_TEST
+
 START_TEST(a_task_that_ignores_cancellation_is_abandoned_and_reported)
 {
     weft_config c = test_config(1, 0);
@@ -1105,6 +1148,7 @@ Suite *suite_task(void)
     tcase_add_test(tc, every_allocation_failure_is_survived);
     tcase_add_test(tc, shutdown_cancels_reports_and_reclaims);
     tcase_add_test(tc, tasks_handed_in_that_never_ran_are_cancelled_at_shutdown_not_abandoned);
+    tcase_add_test(tc, a_spawn_during_shutdown_is_refused_and_says_why);
     tcase_add_test(tc, a_task_that_ignores_cancellation_is_abandoned_and_reported);
     tcase_add_test(tc, a_deadlock_is_reported_not_hung);
     tcase_add_test(tc, threaded_mode_sleeps_in_real_time);
