@@ -13,7 +13,8 @@
  * (under two minutes for the slowest test under TSan on two shared vCPUs,
  * before simulated seeds were capped there), so no sanitizer or slow machine
  * comes near it; speed is measured in tests/bench. Check enforces it in fork
- * mode only (valgrind's CK_FORK=no run has none), and a user's own
+ * mode only (valgrind's CK_FORK=no run has a guard of its own in SConstruct),
+ * and a user's own
  * CK_DEFAULT_TIMEOUT wins. The model's runner has no bound: its budgets are
  * counts, and a soak may run for hours. */
 #define HANG_GUARD_SECONDS "1800"
