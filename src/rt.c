@@ -22,7 +22,8 @@
  * queue never empties (tokio's event_interval is 61 for the same reason). */
 #define WEFT__TIMER_POLL_MASK_REAL 63u
 /* Longest engine thread-name prefix: Linux names hold 15 bytes, and a
- * worker's name adds "-" and up to two digits. */
+ * worker's name adds "-" and up to two digits (a dedicated worker's "-d"
+ * and two digits take a byte of the prefix: engine.c, apply_name). */
 #define WEFT__THREAD_PREFIX_MAX 12u
 
 #define KNOWN_FLAGS (WEFT_CFG_NO_ENV | WEFT_CFG_QUIET | WEFT_CFG_ATOMIC_SYNC)

@@ -196,6 +196,36 @@ START_TEST(tasks_run_on_the_engine_they_are_spawned_onto)
 }
 END_TEST
 
+/* The longest prefix with two-digit dedicated workers: the number stays
+ * whole in Linux's 15 bytes, the prefix gives way. */
+static void *name_dedicated(void *arg)
+{
+    where *w = arg;
+    for (unsigned i = 0; i < 12; i++) {
+        weft_spawn_opts o = {.flags = WEFT_SPAWN_DEDICATED, .worker = i};
+        weft_task *t;
+        ck_assert_weft(weft_spawn_ex(&t, report_where, &w[i], &o), 0);
+        ck_assert_weft(weft_join(t, NULL), 0);
+    }
+    return NULL;
+}
+
+START_TEST(thread_names_keep_the_worker_number_whole)
+{
+    weft_engine_config e = {.workers = 1, .dedicated = 12, .thread_name = "twelve-bytes"};
+    weft_config c = threads(0);
+    c.engines = &e;
+    c.nengines = 1;
+    where w[12];
+    memset(w, 0, sizeof w);
+    ck_assert_weft(run_in(&c, name_dedicated, w, NULL), 0);
+    ck_assert_str_eq(w[0].name, "twelve-bytes-d0");
+    ck_assert_str_eq(w[9].name, "twelve-bytes-d9");
+    ck_assert_str_eq(w[10].name, "twelve-byte-d10");
+    ck_assert_str_eq(w[11].name, "twelve-byte-d11");
+}
+END_TEST
+
 /* ---- dedicated workers and pinned tasks never change thread ----------------- */
 
 typedef struct locality {
@@ -1478,6 +1508,7 @@ Suite *suite_threads(void)
     TCase *tc = tcase_create("engines");
     tcase_add_test(tc, bad_engine_configurations_are_refused);
     tcase_add_test(tc, tasks_run_on_the_engine_they_are_spawned_onto);
+    tcase_add_test(tc, thread_names_keep_the_worker_number_whole);
     tcase_add_test(tc, dedicated_and_pinned_tasks_resume_on_their_thread_after_every_wait);
     tcase_add_test(tc, blocking_calls_run_off_the_workers_and_join_like_tasks);
     tcase_add_test(tc, a_call_queued_while_the_idle_thread_wakes_for_another_gets_its_own);

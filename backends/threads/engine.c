@@ -76,9 +76,17 @@ static int apply_priority(weft__worker *w, weft__thr_worker *tw)
 static void apply_name(weft__worker *w)
 {
     const weft_engine_config *c = &w->engine->cfg;
-    char name[16];
+    char name[16], suffix[16];
     unsigned k = w->dedicated ? w->index_in_engine - w->engine->nworkers : w->index_in_engine;
-    snprintf(name, sizeof name, "%s-%s%u", c->thread_name ? c->thread_name : "weft", w->dedicated ? "d" : "", k);
+    snprintf(suffix, sizeof suffix, "-%s%u", w->dedicated ? "d" : "", k);
+    /* The prefix gives way when the name is too long for Linux, never the
+     * number: "-d10" and "-d11" must not both become "-d1". */
+    const char *prefix = c->thread_name ? c->thread_name : "weft";
+    size_t len = strlen(suffix), plen = strlen(prefix);
+    if (plen > sizeof name - 1 - len)
+        plen = sizeof name - 1 - len;
+    memcpy(name, prefix, plen);
+    memcpy(name + plen, suffix, len + 1);
     pthread_setname_np(pthread_self(), name);
 }
 
