@@ -528,10 +528,11 @@ void weft__spawn_adopted(weft_rt *rt, weft__worker *w, weft__task *t)
     count_spawn(rt, w, t);
 }
 
-/* Out of line: the spawn paths stay short. */
-static WEFT_NOINLINE int spawn_refused(weft_rt *rt)
+/* Out of line: the spawn paths stay short. The callers return the code
+ * themselves, so the compiler sees that nothing was made. */
+static WEFT_NOINLINE void say_spawn_refused(weft_rt *rt)
 {
-    return WEFT_MISUSE_RT(rt, WEFT_ESHUTDOWN, "weft_spawn: the runtime is shutting down; the task was not made");
+    (void)WEFT_MISUSE_RT(rt, WEFT_ESHUTDOWN, "weft_spawn: the runtime is shutting down; the task was not made");
 }
 
 static WEFT_ALWAYS_INLINE int spawn_prepare(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn fn, void *arg,
@@ -547,8 +548,10 @@ static WEFT_ALWAYS_INLINE int spawn_prepare(weft_rt *rt, weft__worker *w, weft__
     } else if ((r = placement(rt, w, o, &engine, &pin)) < 0) {
         return r;
     }
-    if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
-        return spawn_refused(rt);
+    if (weft__ld(&rt->shut_down, WEFT__ACQUIRE)) {
+        say_spawn_refused(rt);
+        return WEFT_ESHUTDOWN;
+    }
     if (w)
         weft__sched_point(w);
     weft__task *t;
@@ -601,8 +604,10 @@ int weft__spawn(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn fn, void
 static int spawn_here(weft__worker *w, weft_fn fn, void *arg, const weft_spawn_opts *o)
 {
     weft_rt *rt = w->rt;
-    if (weft__ld(&rt->shut_down, WEFT__ACQUIRE))
-        return spawn_refused(rt);
+    if (weft__ld(&rt->shut_down, WEFT__ACQUIRE)) {
+        say_spawn_refused(rt);
+        return WEFT_ESHUTDOWN;
+    }
     weft__sched_point(w);
     weft__task *t = record_take(rt, w);
     if (!t)
