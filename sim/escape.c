@@ -298,10 +298,11 @@ WEFT_INTERPOSE pid_t fork(void)
 /* vfork cannot be a C function that calls libc's: the child would return
  * from it to its caller and run on, on the stack it shares with the parent,
  * over the frame the parent then returns through. So vfork is a trampoline:
- * it calls vfork_target (C: the check, which fails the run or says where to
- * go), then jumps, not calls, to the real vfork (the sanitizer's, built the
- * same way, or libc's), which returns straight to vfork's caller. Written
- * for x86-64 only; elsewhere vfork is not caught (libc's is called). */
+ * it calls weft__vfork_target (C: the check, which fails the run or says
+ * where to go), then jumps, not calls, to the real vfork (ASan's interceptor,
+ * itself such a trampoline; TSan's, which forks; else libc's), which returns
+ * straight to vfork's caller. Written and tested for x86-64 only: elsewhere
+ * vfork is not caught and libc's is called directly. */
 #if defined(__x86_64__)
 __attribute__((visibility("hidden"))) pid_t (*weft__vfork_target(void))(void);
 
