@@ -623,6 +623,38 @@ static int spawn_here(weft__worker *w, weft_fn fn, void *arg, const weft_spawn_o
     return 0;
 }
 
+/* Out of budget (and on real threads): a fiber task lets the rest of its
+ * queue run, as after any runtime call. */
+static WEFT_NOINLINE void spawn_budget_out(weft__worker *w)
+{
+    weft__task *t = w->current;
+    if (!t || (t->flags & WEFT__F_NOSTACK) || w->in_hook)
+        return; /* nothing that can yield: the budget stays spent */
+    weft__hook(w->rt, WEFT_HOOK_YIELD, w, t, 0, NULL);
+    weft__switch_away(t, WEFT__SW_YIELD);
+}
+
+/* On a worker whose queue no other worker takes from, a spawn is a runtime
+ * call that spends the coop budget as the others do (Erlang's spawn spends
+ * reductions too): a task that spawns without ever waiting yields every
+ * WEFT__COOP_BUDGET spawns, so a burst's tasks run as it goes, their records
+ * come back hot and memory stays bounded, where queueing a million first
+ * faulted in 128 MB of records. Where peers take from the queue they run the
+ * burst meanwhile, and the spawner yielding would only stop it spawning (a
+ * 2-worker burst lost a quarter of its rate). Simulation keeps its
+ * schedules: there every spawn is a scheduling point, which explores
+ * switching at any spawn, not only at every 128th. */
+static WEFT_ALWAYS_INLINE int spawn_spent(weft__worker *w, int r)
+{
+    if (WEFT_UNLIKELY(r < 0) || !w->local_only || (w->rt->caps & WEFT__CAP_DETERMINISTIC))
+        return r;
+    if (WEFT_LIKELY(w->coop_budget > 1))
+        w->coop_budget--;
+    else
+        spawn_budget_out(w);
+    return r;
+}
+
 int weft_spawn_ex(weft_task **out, weft_fn fn, void *arg, const weft_spawn_opts *o)
 {
     weft__worker *w = weft__tls_worker;
@@ -630,7 +662,7 @@ int weft_spawn_ex(weft_task **out, weft_fn fn, void *arg, const weft_spawn_opts 
      * dedicated nor per-core, so a plain task goes on w's list (no LIFO slot
      * either: a lone worker has no peers). */
     if (WEFT_LIKELY(w && fn && !out && w->local_only && w->shares_work && (!o || plain_opts(o))))
-        return spawn_here(w, fn, arg, o);
+        return spawn_spent(w, spawn_here(w, fn, arg, o));
     if (out)
         *out = NULL;
     if (!w)
@@ -642,7 +674,7 @@ int weft_spawn_ex(weft_task **out, weft_fn fn, void *arg, const weft_spawn_opts 
     int r = weft__spawn(w->rt, w, out ? &t : NULL, fn, arg, o, out == NULL);
     if (r == 0 && out)
         *out = weft__task_handle(t);
-    return r;
+    return spawn_spent(w, r);
 }
 
 int weft_spawn(weft_task **t, weft_fn fn, void *arg)
