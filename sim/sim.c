@@ -89,7 +89,7 @@ static int sim_create(weft_rt *rt)
     s->step_cost = rt->cfg.sim.step_cost_ns;
     s->record = rt->cfg.sim.record_trace || rt->cfg.trace_path;
     s->recorded_time = UINT64_MAX;
-    s->hash = 0x6A09E667F3BCC908ull;
+    s->th.hash = 0x6A09E667F3BCC908ull;
     int r = weft__decide_init(s, &rt->cfg);
     if (r == 0)
         r = weft__trace_attach(s);

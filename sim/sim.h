@@ -60,7 +60,8 @@ enum weft__source {
 
 /* Trace event kinds (values are part of the trace hash: never renumber). */
 enum weft__ev_kind {
-    WEFT__EV_HOOK = 1,   /* a lifecycle hook: extra = hook event, a = status, b = task */
+    WEFT__EV_HOOK = WEFT__TRACE_EV_HOOK, /* a lifecycle hook: extra = hook event, a = status, b = task
+                                            (folded by the core too: weft__hook_fold) */
     WEFT__EV_DECIDE = 2, /* extra = stream, a = bound, b = value; text (not hashed) is
                             non-NULL when the choice kept the running worker */
     WEFT__EV_CLOCK = 3,  /* the virtual clock jumped: b = new time */
@@ -148,9 +149,10 @@ struct weft__sim {
     /* steps and budget */
     uint64_t steps, step_budget, step_cost;
     uint64_t timers_fired; /* by every virtual worker: they count against the budget */
-    /* trace: the hash always, the events when recording (in chunks that
-     * never move, so appending never copies) */
-    uint64_t hash, events;
+    /* trace: the hash always (with the count of events folded, and the
+     * wait names' hashes), the events when recording (in chunks that never
+     * move, so appending never copies) */
+    weft__trace_hash th;
     bool record;
     weft__event_rec **chunks;
     size_t nchunks, chunk_cap;
@@ -162,10 +164,6 @@ struct weft__sim {
     size_t names_used, names_cap;
     struct weft__name_chunk *name_chunks;
     int hook_id;
-    /* the hashes of the wait names (weft__wait_names), each made at its
-     * first park: bit k of wait_hashed says wait_hash[k] is made */
-    uint64_t wait_hash[WEFT__W_COUNT + 1];
-    uint32_t wait_hashed;
     /* failure */
     int failed;
     char message[4096];
@@ -221,26 +219,14 @@ static inline void weft__trace_record_inline(weft__sim *s, int kind, int worker,
     weft__trace_record(s, kind, worker, extra, a, b, text);
 }
 
-static inline uint64_t weft__trace_mix(uint64_t h, uint64_t v)
-{
-    h ^= v * 0x9E3779B97F4A7C15ull;
-    h = (h << 27) | (h >> 37);
-    return h * 0xBF58476D1CE4E5B9ull + 0x94D049BB133111EBull;
-}
-
 /* weft__trace_inline with the text's hash given (text_hash, when hashed).
- * weft__trace_fold is the one definition of how an event is folded into the
- * hash (the recording left to the caller). */
+ * weft__trace_fold folds an event into the hash (the recording left to the
+ * caller) by core.h's one definition, which the core's in-place fold of hook
+ * events uses too. */
 static inline void weft__trace_fold(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
                                     uint64_t text_hash, bool hashed)
 {
-    uint64_t h = weft__trace_mix(s->hash, (uint64_t)kind | (uint64_t)(uint8_t)worker << 8 |
-                                              (uint64_t)extra << 16 | (uint64_t)(uint32_t)a << 32);
-    h = weft__trace_mix(h, b);
-    if (hashed)
-        h = weft__trace_mix(h, text_hash);
-    s->hash = h;
-    s->events++;
+    weft__trace_hash_fold(&s->th, weft__trace_head(kind, worker, extra, a), b, text_hash, hashed);
 }
 
 static inline void weft__trace_text_hashed(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
