@@ -185,16 +185,17 @@ struct weft__sim {
 WEFT_HIDDEN int weft__decide_init(weft__sim *s, const weft_config *cfg);
 WEFT_HIDDEN void weft__decide_free(weft__sim *s);
 WEFT_HIDDEN uint64_t weft__decide(weft__sim *s, int stream, uint32_t bound, bool preempt);
+/* weft__decide_inline's rare cases, out of line: any source and record
+ * (any), a seed's bounded draw that must be drawn again (rejected: m is
+ * weft__bounded_draw's), the recording of a decision already folded
+ * (recorded). */
+WEFT_HIDDEN uint64_t weft__decide_any(weft__sim *s, int stream, uint32_t bound, bool preempt);
+WEFT_HIDDEN uint64_t weft__decide_rejected(weft__sim *s, int stream, uint32_t bound, bool preempt, uint64_t m);
+WEFT_HIDDEN uint64_t weft__decide_recorded(weft__sim *s, int worker, int stream, uint32_t bound, uint64_t v,
+                                           bool preempt);
 /* PCT's choice of worker (weft__decide_worker's, for a seed). */
 WEFT_HIDDEN unsigned weft__decide_pct(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first);
-/* Which of the n enabled workers runs (cands[0] is the asking one when
- * cur_first). Inline: an interleaving decision is one call deep. */
-static inline unsigned weft__decide_worker(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
-{
-    if (s->source == WEFT__SRC_SEED && s->strategy == WEFT_STRATEGY_PCT)
-        return weft__decide_pct(s, cands, n, cur_first);
-    return (unsigned)weft__decide(s, WEFT__S_INTERLEAVE, n, cur_first);
-}
+
 WEFT_HIDDEN int weft__decisions_push(weft_rt *rt, weft__decisions *d, const weft__decision *x);
 WEFT_HIDDEN void weft__decisions_free(weft_rt *rt, weft__decisions *d);
 
@@ -249,6 +250,43 @@ static inline void weft__trace_inline(weft__sim *s, int kind, int worker, unsign
     bool hashed = text && (kind == WEFT__EV_HOOK || kind == WEFT__EV_NOTE);
     weft__trace_text_hashed(s, kind, worker, extra, a, b, text,
                             hashed ? weft__hash_str(WEFT__HASH_INIT, text) : 0, hashed);
+}
+/* decide.c, inline (after the trace's inline functions it uses) */
+/* The worker a decision is made on (-1: the host). */
+static inline int weft__decider(void)
+{
+    return weft__tls_worker ? (int)weft__tls_worker->index : -1;
+}
+
+/* weft__decide: the common decision (the seed's, bounded, with room in the
+ * record) inline, with no call but tail calls; anything else is
+ * weft__decide_any's. The same draws, record and trace event either way. */
+static inline uint64_t weft__decide_inline(weft__sim *s, int stream, uint32_t bound, bool preempt)
+{
+    if (bound == 1)
+        return 0;
+    weft__decisions *rec = &s->rec;
+    if (WEFT_UNLIKELY(s->source != WEFT__SRC_SEED || bound == 0 || rec->len >= rec->cap))
+        return weft__decide_any(s, stream, bound, preempt);
+    uint64_t m = weft__bounded_draw(s->streams[stream], bound);
+    if (WEFT_UNLIKELY((uint32_t)m < bound))
+        return weft__decide_rejected(s, stream, bound, preempt, m);
+    uint64_t v = m >> 32;
+    rec->v[rec->len++] = (weft__decision){v, bound, (uint8_t)stream, preempt};
+    int worker = weft__decider();
+    weft__trace_fold(s, WEFT__EV_DECIDE, worker, (unsigned)stream, (int32_t)bound, v, 0, false);
+    if (WEFT_UNLIKELY(s->record))
+        return weft__decide_recorded(s, worker, stream, bound, v, preempt);
+    return v;
+}
+
+/* Which of the n enabled workers runs (cands[0] is the asking one when
+ * cur_first). Inline: an interleaving decision makes no call. */
+static inline unsigned weft__decide_worker(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
+{
+    if (s->source == WEFT__SRC_SEED && s->strategy == WEFT_STRATEGY_PCT)
+        return weft__decide_pct(s, cands, n, cur_first);
+    return (unsigned)weft__decide_inline(s, WEFT__S_INTERLEAVE, n, cur_first);
 }
 /* Walks the recorded events that were hashed (TIME markers are folded into
  * `time`, the virtual time of the event returned last). */
