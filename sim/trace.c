@@ -4,7 +4,10 @@
  * traces. The readable timelines (JSON, HTML) are timeline.c's.
  *
  * Runtime events arrive through an ordinary lifecycle hook: the trace is
- * built on hooks, not wired into the loop. The hash mixes only integers and
+ * built on hooks, not wired into the loop. While that hook is the only one
+ * and the trace is not recording, the core makes the hook's fold itself
+ * where the event is raised (weft__hook_fold, on the same weft__trace_hash),
+ * with no call. The hash mixes only integers and
  * string contents — never a pointer — so it is the same on every build and
  * machine, and it never depends on whether the events are being recorded.
  */

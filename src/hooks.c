@@ -143,7 +143,8 @@ void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const
     if (!set)
         return;
     /* The simulator's trace alone (a raw listener, added when the runtime is
-     * made, and the only one until a user adds a hook): one call. */
+     * made, and the only one until a user adds a hook): one call. Not
+     * recording, it is not called at all: weft__hook folds the event. */
     const weft__hook_entry *first = &set->v[0];
     if (WEFT_LIKELY(set->n == 1 && first->raw)) {
         if (first->mask & (1u << ev))
