@@ -149,12 +149,6 @@ static WEFT_NOINLINE void record_grow(weft__sim *s, const weft__decision *d)
         s->rec_truncated = true;
 }
 
-/* The worker a decision is made on (-1: the host). */
-static inline int decider(void)
-{
-    return weft__tls_worker ? (int)weft__tls_worker->index : -1;
-}
-
 /* A choice that kept the running worker changed nothing a reader of the
  * timeline needs to see: it is marked (outside the hash) to be folded. */
 static inline const char *kept_text(int stream, uint64_t value, bool preempt)
@@ -170,7 +164,7 @@ static inline void record(weft__sim *s, int stream, uint32_t bound, uint64_t val
         rec->v[rec->len++] = d; /* a truncated record never has room: it stopped growing */
     else
         record_grow(s, &d);
-    weft__trace_inline(s, WEFT__EV_DECIDE, decider(), (unsigned)stream, (int32_t)bound, value,
+    weft__trace_inline(s, WEFT__EV_DECIDE, weft__decider(), (unsigned)stream, (int32_t)bound, value,
                        kept_text(stream, value, preempt));
 }
 
@@ -187,7 +181,7 @@ static WEFT_NOINLINE uint64_t from_source(weft__sim *s, int stream, uint32_t bou
 }
 
 /* Any decision: every source, a 64-bit value, a record to grow. */
-static WEFT_NOINLINE uint64_t decide_any(weft__sim *s, int stream, uint32_t bound, bool preempt)
+uint64_t weft__decide_any(weft__sim *s, int stream, uint32_t bound, bool preempt)
 {
     uint64_t v;
     if (s->source == WEFT__SRC_SEED)
@@ -198,42 +192,23 @@ static WEFT_NOINLINE uint64_t decide_any(weft__sim *s, int stream, uint32_t boun
     return v;
 }
 
-/* A seed's bounded draw that must be drawn again (m: weft__bounded_draw). */
-static WEFT_NOINLINE uint64_t decide_rejected(weft__sim *s, int stream, uint32_t bound, bool preempt, uint64_t m)
+uint64_t weft__decide_rejected(weft__sim *s, int stream, uint32_t bound, bool preempt, uint64_t m)
 {
     uint64_t v = weft__bounded_reject(s->streams[stream], bound, m);
     record(s, stream, bound, v, preempt);
     return v;
 }
 
-static WEFT_NOINLINE uint64_t trace_record_decision(weft__sim *s, int worker, int stream, uint32_t bound, uint64_t v,
-                                                    bool preempt)
+uint64_t weft__decide_recorded(weft__sim *s, int worker, int stream, uint32_t bound, uint64_t v, bool preempt)
 {
     weft__trace_record_inline(s, WEFT__EV_DECIDE, worker, (unsigned)stream, (int32_t)bound, v,
                               kept_text(stream, v, preempt));
     return v;
 }
 
-/* The common decision (the seed's, bounded, with room in the record) makes
- * no call but tail calls, so it saves no registers; anything else is
- * decide_any's. The same draws, record and trace event either way. */
 uint64_t weft__decide(weft__sim *s, int stream, uint32_t bound, bool preempt)
 {
-    if (bound == 1)
-        return 0;
-    weft__decisions *rec = &s->rec;
-    if (WEFT_UNLIKELY(s->source != WEFT__SRC_SEED || bound == 0 || rec->len >= rec->cap))
-        return decide_any(s, stream, bound, preempt);
-    uint64_t m = weft__bounded_draw(s->streams[stream], bound);
-    if (WEFT_UNLIKELY((uint32_t)m < bound))
-        return decide_rejected(s, stream, bound, preempt, m);
-    uint64_t v = m >> 32;
-    rec->v[rec->len++] = (weft__decision){v, bound, (uint8_t)stream, preempt};
-    int worker = decider();
-    weft__trace_fold(s, WEFT__EV_DECIDE, worker, (unsigned)stream, (int32_t)bound, v, 0, false);
-    if (WEFT_UNLIKELY(s->record))
-        return trace_record_decision(s, worker, stream, bound, v, preempt);
-    return v;
+    return weft__decide_inline(s, stream, bound, preempt);
 }
 
 /* PCT: the enabled worker with the highest priority runs; at each change

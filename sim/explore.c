@@ -121,7 +121,7 @@ int weft__run_once(const weft__run_spec *sp, weft__outcome *out)
             }
     }
     out->status = weft_rt_block_on(rt, sp->test, sp->arg, NULL);
-    out->hash = s->hash;
+    out->hash = s->th.hash;
     if (s->message[0]) /* out->message is empty already */
         snprintf(out->message, sizeof out->message, "%s", s->message);
     for (size_t i = 0; i < s->rec.len; i++)
@@ -466,7 +466,7 @@ static uint64_t prefix_cb(void *ctx, weft__sim *s, int stream, uint32_t bound, b
         }
     }
     if (g->n < g->cap)
-        g->hash[g->n++] = s->hash;
+        g->hash[g->n++] = s->th.hash;
     uint64_t v = g->at < g->prefix->len ? g->prefix->v[g->at].value : 0;
     g->at++;
     return bound && v >= bound ? bound - 1 : v;

@@ -43,7 +43,7 @@ static int emit_trace(int fd, const weft_rt *rt)
 {
     const weft__sim *s = weft__sim_of(rt);
     char line[1100];
-    int n = snprintf(line, sizeof line, "hash %016" PRIx64 " events %" PRIu64 "\n", s->hash, s->events);
+    int n = snprintf(line, sizeof line, "hash %016" PRIx64 " events %" PRIu64 "\n", s->th.hash, s->th.events);
     weft__write_all(fd, line, (size_t)n);
     weft__cursor c = {.s = s};
     for (const weft__event *e; (e = weft__trace_next(&c)) != NULL;) {
@@ -228,7 +228,7 @@ int weft__selfcheck_process(const char *key, const weft_rt *rt, char *msg, size_
     /* Compare line by line: the header (hash, events), then each event. */
     const weft__sim *s = weft__sim_of(rt);
     char mine[1100];
-    snprintf(mine, sizeof mine, "hash %016" PRIx64 " events %" PRIu64, s->hash, s->events);
+    snprintf(mine, sizeof mine, "hash %016" PRIx64 " events %" PRIu64, s->th.hash, s->th.events);
     char *line = got, *nl = strchr(line, '\n');
     *nl = 0;
     if (!strcmp(line, mine)) {

@@ -89,7 +89,7 @@ static int sim_create(weft_rt *rt)
     s->step_cost = rt->cfg.sim.step_cost_ns;
     s->record = rt->cfg.sim.record_trace || rt->cfg.trace_path;
     s->recorded_time = UINT64_MAX;
-    s->hash = 0x6A09E667F3BCC908ull;
+    s->th.hash = 0x6A09E667F3BCC908ull;
     int r = weft__decide_init(s, &rt->cfg);
     if (r == 0)
         r = weft__trace_attach(s);
@@ -233,10 +233,16 @@ static WEFT_NOINLINE weft__worker *pick_after_clock(weft__sim *s)
 }
 
 /* Two or more are enabled: the decision source chooses among them. */
-static WEFT_NOINLINE weft__worker *pick_decide(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
+static inline weft__worker *pick_decide_inline(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
 {
     unsigned k = weft__decide_worker(s, cands, n, cur_first);
     return stopping(s->rt) ? NULL : cands[k];
+}
+
+/* pick's, out of line so that pick makes tail calls only. */
+static WEFT_NOINLINE weft__worker *pick_decide(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
+{
+    return pick_decide_inline(s, cands, n, cur_first);
 }
 
 /* The enabled workers into s->cands, cur (when not NULL: it is ready) first;
@@ -339,7 +345,7 @@ static WEFT_NOINLINE void sched_point_decide(weft__sim *s, weft__worker *w, unsi
 {
     weft__vworker *v = &s->vw[w->index];
     v->vstate = WEFT__V_READY;
-    weft__worker *next = pick_decide(s, s->cands, n, true);
+    weft__worker *next = pick_decide_inline(s, s->cands, n, true);
     if (next == w || !next) {
         v->vstate = WEFT__V_RUNNING;
         return;

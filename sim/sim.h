@@ -60,7 +60,8 @@ enum weft__source {
 
 /* Trace event kinds (values are part of the trace hash: never renumber). */
 enum weft__ev_kind {
-    WEFT__EV_HOOK = 1,   /* a lifecycle hook: extra = hook event, a = status, b = task */
+    WEFT__EV_HOOK = WEFT__TRACE_EV_HOOK, /* a lifecycle hook: extra = hook event, a = status, b = task
+                                            (folded by the core too: weft__hook_fold) */
     WEFT__EV_DECIDE = 2, /* extra = stream, a = bound, b = value; text (not hashed) is
                             non-NULL when the choice kept the running worker */
     WEFT__EV_CLOCK = 3,  /* the virtual clock jumped: b = new time */
@@ -148,9 +149,10 @@ struct weft__sim {
     /* steps and budget */
     uint64_t steps, step_budget, step_cost;
     uint64_t timers_fired; /* by every virtual worker: they count against the budget */
-    /* trace: the hash always, the events when recording (in chunks that
-     * never move, so appending never copies) */
-    uint64_t hash, events;
+    /* trace: the hash always (with the count of events folded, and the
+     * wait names' hashes), the events when recording (in chunks that never
+     * move, so appending never copies) */
+    weft__trace_hash th;
     bool record;
     weft__event_rec **chunks;
     size_t nchunks, chunk_cap;
@@ -162,10 +164,6 @@ struct weft__sim {
     size_t names_used, names_cap;
     struct weft__name_chunk *name_chunks;
     int hook_id;
-    /* the hashes of the wait names (weft__wait_names), each made at its
-     * first park: bit k of wait_hashed says wait_hash[k] is made */
-    uint64_t wait_hash[WEFT__W_COUNT + 1];
-    uint32_t wait_hashed;
     /* failure */
     int failed;
     char message[4096];
@@ -187,16 +185,17 @@ struct weft__sim {
 WEFT_HIDDEN int weft__decide_init(weft__sim *s, const weft_config *cfg);
 WEFT_HIDDEN void weft__decide_free(weft__sim *s);
 WEFT_HIDDEN uint64_t weft__decide(weft__sim *s, int stream, uint32_t bound, bool preempt);
+/* weft__decide_inline's rare cases, out of line: any source and record
+ * (any), a seed's bounded draw that must be drawn again (rejected: m is
+ * weft__bounded_draw's), the recording of a decision already folded
+ * (recorded). */
+WEFT_HIDDEN uint64_t weft__decide_any(weft__sim *s, int stream, uint32_t bound, bool preempt);
+WEFT_HIDDEN uint64_t weft__decide_rejected(weft__sim *s, int stream, uint32_t bound, bool preempt, uint64_t m);
+WEFT_HIDDEN uint64_t weft__decide_recorded(weft__sim *s, int worker, int stream, uint32_t bound, uint64_t v,
+                                           bool preempt);
 /* PCT's choice of worker (weft__decide_worker's, for a seed). */
 WEFT_HIDDEN unsigned weft__decide_pct(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first);
-/* Which of the n enabled workers runs (cands[0] is the asking one when
- * cur_first). Inline: an interleaving decision is one call deep. */
-static inline unsigned weft__decide_worker(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
-{
-    if (s->source == WEFT__SRC_SEED && s->strategy == WEFT_STRATEGY_PCT)
-        return weft__decide_pct(s, cands, n, cur_first);
-    return (unsigned)weft__decide(s, WEFT__S_INTERLEAVE, n, cur_first);
-}
+
 WEFT_HIDDEN int weft__decisions_push(weft_rt *rt, weft__decisions *d, const weft__decision *x);
 WEFT_HIDDEN void weft__decisions_free(weft_rt *rt, weft__decisions *d);
 
@@ -221,26 +220,14 @@ static inline void weft__trace_record_inline(weft__sim *s, int kind, int worker,
     weft__trace_record(s, kind, worker, extra, a, b, text);
 }
 
-static inline uint64_t weft__trace_mix(uint64_t h, uint64_t v)
-{
-    h ^= v * 0x9E3779B97F4A7C15ull;
-    h = (h << 27) | (h >> 37);
-    return h * 0xBF58476D1CE4E5B9ull + 0x94D049BB133111EBull;
-}
-
 /* weft__trace_inline with the text's hash given (text_hash, when hashed).
- * weft__trace_fold is the one definition of how an event is folded into the
- * hash (the recording left to the caller). */
+ * weft__trace_fold folds an event into the hash (the recording left to the
+ * caller) by core.h's one definition, which the core's in-place fold of hook
+ * events uses too. */
 static inline void weft__trace_fold(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
                                     uint64_t text_hash, bool hashed)
 {
-    uint64_t h = weft__trace_mix(s->hash, (uint64_t)kind | (uint64_t)(uint8_t)worker << 8 |
-                                              (uint64_t)extra << 16 | (uint64_t)(uint32_t)a << 32);
-    h = weft__trace_mix(h, b);
-    if (hashed)
-        h = weft__trace_mix(h, text_hash);
-    s->hash = h;
-    s->events++;
+    weft__trace_hash_fold(&s->th, weft__trace_head(kind, worker, extra, a), b, text_hash, hashed);
 }
 
 static inline void weft__trace_text_hashed(weft__sim *s, int kind, int worker, unsigned extra, int32_t a, uint64_t b,
@@ -263,6 +250,43 @@ static inline void weft__trace_inline(weft__sim *s, int kind, int worker, unsign
     bool hashed = text && (kind == WEFT__EV_HOOK || kind == WEFT__EV_NOTE);
     weft__trace_text_hashed(s, kind, worker, extra, a, b, text,
                             hashed ? weft__hash_str(WEFT__HASH_INIT, text) : 0, hashed);
+}
+/* decide.c, inline (after the trace's inline functions it uses) */
+/* The worker a decision is made on (-1: the host). */
+static inline int weft__decider(void)
+{
+    return weft__tls_worker ? (int)weft__tls_worker->index : -1;
+}
+
+/* weft__decide: the common decision (the seed's, bounded, with room in the
+ * record) inline, with no call but tail calls; anything else is
+ * weft__decide_any's. The same draws, record and trace event either way. */
+static inline uint64_t weft__decide_inline(weft__sim *s, int stream, uint32_t bound, bool preempt)
+{
+    if (bound == 1)
+        return 0;
+    weft__decisions *rec = &s->rec;
+    if (WEFT_UNLIKELY(s->source != WEFT__SRC_SEED || bound == 0 || rec->len >= rec->cap))
+        return weft__decide_any(s, stream, bound, preempt);
+    uint64_t m = weft__bounded_draw(s->streams[stream], bound);
+    if (WEFT_UNLIKELY((uint32_t)m < bound))
+        return weft__decide_rejected(s, stream, bound, preempt, m);
+    uint64_t v = m >> 32;
+    rec->v[rec->len++] = (weft__decision){v, bound, (uint8_t)stream, preempt};
+    int worker = weft__decider();
+    weft__trace_fold(s, WEFT__EV_DECIDE, worker, (unsigned)stream, (int32_t)bound, v, 0, false);
+    if (WEFT_UNLIKELY(s->record))
+        return weft__decide_recorded(s, worker, stream, bound, v, preempt);
+    return v;
+}
+
+/* Which of the n enabled workers runs (cands[0] is the asking one when
+ * cur_first). Inline: an interleaving decision makes no call. */
+static inline unsigned weft__decide_worker(weft__sim *s, weft__worker **cands, unsigned n, bool cur_first)
+{
+    if (s->source == WEFT__SRC_SEED && s->strategy == WEFT_STRATEGY_PCT)
+        return weft__decide_pct(s, cands, n, cur_first);
+    return (unsigned)weft__decide_inline(s, WEFT__S_INTERLEAVE, n, cur_first);
 }
 /* Walks the recorded events that were hashed (TIME markers are folded into
  * `time`, the virtual time of the event returned last). */

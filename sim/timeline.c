@@ -189,7 +189,7 @@ int weft_rt_trace_write_json(const weft_rt *rt, const char *path)
             "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"seed\":\"%" PRIu64 "\",\"hash\":\"%016" PRIx64
             "\",\"time\":\"virtual\",\"folded_decisions\":%zu,\"folded\":\"decisions that kept the running worker\"},"
             "\"traceEvents\":[\n",
-            s->seed, s->hash, m.folded);
+            s->seed, s->th.hash, m.folded);
     fprintf(f, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":1,\"args\":{\"name\":\"weft simulation\"}}");
     for (unsigned w = 0; w < m.nworkers; w++)
         fprintf(f, ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":1,\"tid\":%u,\"args\":{\"name\":\"worker %u\"}}",
@@ -557,7 +557,7 @@ int weft_rt_trace_write_html(const weft_rt *rt, const char *path)
     fprintf(f, "<h1>weft timeline</h1>\n<p class=\"meta\">%u virtual worker(s), %" PRIu64 " task(s); %zu events "
                "shown, %zu decisions that kept the running worker folded away; virtual time %s to %s; trace hash "
                "%016" PRIx64 "%s</p>\n",
-            m.nworkers, m.ntasks ? m.ntasks - 1 : 0, m.n, m.folded, t0, t1, s->hash,
+            m.nworkers, m.ntasks ? m.ntasks - 1 : 0, m.n, m.folded, t0, t1, s->th.hash,
             s->record ? "" : " (recording stopped early: out of memory)");
     if (m.fail != SIZE_MAX) {
         const weft__event *e = &m.v[m.fail].e;

@@ -4,7 +4,10 @@
  * traces. The readable timelines (JSON, HTML) are timeline.c's.
  *
  * Runtime events arrive through an ordinary lifecycle hook: the trace is
- * built on hooks, not wired into the loop. The hash mixes only integers and
+ * built on hooks, not wired into the loop. While that hook is the only one
+ * and the trace is not recording, the core makes the hook's fold itself
+ * where the event is raised (weft__hook_fold, on the same weft__trace_hash),
+ * with no call. The hash mixes only integers and
  * string contents — never a pointer — so it is the same on every build and
  * machine, and it never depends on whether the events are being recorded.
  */
@@ -121,11 +124,11 @@ static uint64_t text_hash(weft__sim *s, const char *text)
     int k = weft__wait_name_index(text);
     if (k < 0)
         return weft__hash_str(WEFT__HASH_INIT, text);
-    if (!(s->wait_hashed >> k & 1)) {
-        s->wait_hash[k] = weft__hash_str(WEFT__HASH_INIT, text);
-        s->wait_hashed |= 1u << k;
+    if (!(s->th.wait_hashed >> k & 1)) {
+        s->th.wait_hash[k] = weft__hash_str(WEFT__HASH_INIT, text);
+        s->th.wait_hashed |= 1u << k;
     }
-    return s->wait_hash[k];
+    return s->th.wait_hash[k];
 }
 
 static WEFT_NOINLINE void on_hook_text_any(weft__sim *s, weft_hook_event ev, const weft__worker *w,
@@ -143,12 +146,12 @@ static WEFT_NOINLINE void on_hook_text(weft__sim *s, weft_hook_event ev, const w
                                        int status, const char *reason)
 {
     int k = ev == WEFT_HOOK_PARK && reason ? weft__wait_name_index(reason) : -1;
-    if (k < 0 || !(s->wait_hashed >> k & 1)) {
+    if (k < 0 || !(s->th.wait_hashed >> k & 1)) {
         on_hook_text_any(s, ev, w, t, status, reason);
         return;
     }
     weft__trace_text_hashed(s, WEFT__EV_HOOK, w ? (int)w->index : -1, (unsigned)ev, status, t ? t->node.task_id : 0,
-                            reason, s->wait_hash[k], true);
+                            reason, s->th.wait_hash[k], true);
 }
 
 /* The events without text (most of them) hash two words and return: the
@@ -166,7 +169,9 @@ static void on_hook(void *ctx, weft_hook_event ev, const weft__worker *w, const 
 
 int weft__trace_attach(weft__sim *s)
 {
-    return weft__hook_add_raw(s->rt, WEFT_HOOK_ALL, on_hook, s, &s->hook_id);
+    /* Not recording, the hash is all it makes of an event: the core folds
+     * the events in place (weft__hook_fold) while it listens alone. */
+    return weft__hook_add_raw(s->rt, WEFT_HOOK_ALL, on_hook, s, s->record ? NULL : &s->th, &s->hook_id);
 }
 
 void weft__trace_free(weft__sim *s)
@@ -292,12 +297,12 @@ void weft__trace_format(const weft__event *e, uint64_t time, char *buf, size_t l
 
 uint64_t weft_rt_trace_hash(const weft_rt *rt)
 {
-    return rt && weft__sim_of(rt) ? weft__sim_of(rt)->hash : 0;
+    return rt && weft__sim_of(rt) ? weft__sim_of(rt)->th.hash : 0;
 }
 
 uint64_t weft_rt_trace_events(const weft_rt *rt)
 {
-    return rt && weft__sim_of(rt) ? weft__sim_of(rt)->events : 0;
+    return rt && weft__sim_of(rt) ? weft__sim_of(rt)->th.events : 0;
 }
 
 static int need_record(const weft_rt *rt, const char *path, const char *what)
@@ -316,8 +321,8 @@ int weft_rt_trace_write_text(const weft_rt *rt, const char *path)
     if (!f)
         return WEFT_EIO;
     const weft__sim *s = weft__sim_of(rt);
-    fprintf(f, "# weft trace: seed %" PRIu64 ", %" PRIu64 " events, hash %016" PRIx64 "%s\n", s->seed, s->events,
-            s->hash, s->record ? "" : " (recording stopped early: out of memory)");
+    fprintf(f, "# weft trace: seed %" PRIu64 ", %" PRIu64 " events, hash %016" PRIx64 "%s\n", s->seed, s->th.events,
+            s->th.hash, s->record ? "" : " (recording stopped early: out of memory)");
     char line[1024];
     weft__cursor c = {.s = s};
     for (const weft__event *e; (e = weft__trace_next(&c)) != NULL;) {
@@ -354,5 +359,5 @@ int64_t weft_trace_diff(const weft_rt *x, const weft_rt *y, char *a, size_t alen
         }
         return n;
     }
-    return weft__sim_of(x)->hash == weft__sim_of(y)->hash ? -1 : (int64_t)weft__sim_of(x)->events;
+    return weft__sim_of(x)->th.hash == weft__sim_of(y)->th.hash ? -1 : (int64_t)weft__sim_of(x)->th.events;
 }

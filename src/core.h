@@ -142,6 +142,11 @@ enum weft__wait_kind {
 WEFT_HIDDEN const char *weft__wait_name(int kind);
 #define WEFT__WAIT_NAME_WIDTH 32
 WEFT_HIDDEN extern const char weft__wait_names[WEFT__W_COUNT + 1][WEFT__WAIT_NAME_WIDTH];
+/* The row of weft__wait_names that names a wait kind (weft__wait_name's). */
+static inline unsigned weft__wait_row(int kind)
+{
+    return (unsigned)kind < WEFT__W_COUNT ? (unsigned)kind : WEFT__W_COUNT;
+}
 /* The row of weft__wait_names that text is (0 .. WEFT__W_COUNT), or -1 when
  * it is some other string: the simulator's trace hashes each wait's name
  * once, not at every park. Compares addresses as integers (never a pointer
@@ -389,9 +394,51 @@ WEFT_HIDDEN void weft__wheel_clear(weft__wheel *wh);
 typedef void (*weft__raw_hook_fn)(void *ctx, weft_hook_event ev, const weft__worker *w, const weft__task *t,
                                   int status, const char *reason);
 
+/* The simulator's trace hash (sim/trace.c owns it, inside its weft__sim):
+ * every event folds into it. The core folds a hook event in place, with no
+ * call, when the trace is the only listener and is not recording
+ * (rt->trace_fast); the fold and the event's words are defined here once,
+ * for both paths. Values are part of recorded trace hashes: fixed forever. */
+typedef struct weft__trace_hash {
+    uint64_t hash, events;
+    /* the hashes of the wait names (weft__wait_names), each made at its
+     * first park: bit k of wait_hashed says wait_hash[k] is made */
+    uint64_t wait_hash[WEFT__W_COUNT + 1];
+    uint32_t wait_hashed;
+} weft__trace_hash;
+
+/* The trace event kind of a hook event (sim.h's WEFT__EV_HOOK). */
+#define WEFT__TRACE_EV_HOOK 1
+
+static inline uint64_t weft__trace_mix(uint64_t h, uint64_t v)
+{
+    h ^= v * 0x9E3779B97F4A7C15ull;
+    h = (h << 27) | (h >> 37);
+    return h * 0xBF58476D1CE4E5B9ull + 0x94D049BB133111EBull;
+}
+
+/* An event is two words (the second is b), and a third when its text is
+ * hashed. */
+static inline uint64_t weft__trace_head(int kind, int worker, unsigned extra, int32_t a)
+{
+    return (uint64_t)kind | (uint64_t)(uint8_t)worker << 8 | (uint64_t)extra << 16 | (uint64_t)(uint32_t)a << 32;
+}
+
+static inline void weft__trace_hash_fold(weft__trace_hash *th, uint64_t head, uint64_t b, uint64_t text_hash,
+                                         bool hashed)
+{
+    uint64_t h = weft__trace_mix(th->hash, head);
+    h = weft__trace_mix(h, b);
+    if (hashed)
+        h = weft__trace_mix(h, text_hash);
+    th->hash = h;
+    th->events++;
+}
+
 typedef struct weft__hook_entry {
     weft_hook_fn fn;
     weft__raw_hook_fn raw; /* set instead of fn for an internal listener */
+    weft__trace_hash *trace; /* the raw listener is the simulator's trace, not recording */
     void *ctx;
     uint32_t mask;
     int id;
@@ -591,6 +638,9 @@ struct weft_rt {
     weft__a32 hooks_lock;
     weft__aptr hooks;         /* [atomic] weft__hook_set * (NULL: none) */
     weft__a32 hook_mask;      /* [atomic] */
+    weft__aptr trace_fast;    /* [atomic] weft__trace_hash *: the hooks are the
+                                 simulator's trace alone, not recording (it is
+                                 folded in place: weft__hook) */
     int next_hook_id;         /* [lock hooks_lock] */
     /* The run. */
     uint32_t timer_poll_mask; /* [init] poll timers every (mask+1) steps */
@@ -686,18 +736,56 @@ WEFT_HIDDEN void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__work
                                      int status, const char *reason);
 WEFT_HIDDEN void weft__hooks_free(weft_rt *rt);
 /* weft_hook_add for a raw listener; it takes its place in the chain's order
- * like any hook. */
-WEFT_HIDDEN int weft__hook_add_raw(weft_rt *rt, uint32_t mask, weft__raw_hook_fn fn, void *ctx, int *id);
+ * like any hook. trace (not NULL: the simulator's trace, not recording, whose
+ * fn folds every event into it as weft__hook_fold does) lets the core fold
+ * the events in place while it is the only listener. */
+WEFT_HIDDEN int weft__hook_add_raw(weft_rt *rt, uint32_t mask, weft__raw_hook_fn fn, void *ctx,
+                                   weft__trace_hash *trace, int *id);
 static inline bool weft__hook_on(weft_rt *rt, weft_hook_event ev)
 {
     return WEFT_UNLIKELY(weft__ld_s(rt->serial, &rt->hook_mask, WEFT__RELAXED) & (1u << ev));
 }
 
+/* The simulator's trace alone, not recording: the event is folded here (the
+ * fold the trace's own listener makes: sim/trace.c on_hook), else NULL. */
+static inline weft__trace_hash *weft__hook_trace_fast(weft_rt *rt)
+{
+    return weft__ld_s(rt->serial, &rt->trace_fast, WEFT__RELAXED);
+}
+
+static inline void weft__hook_fold(weft__trace_hash *th, weft_hook_event ev, const weft__worker *w,
+                                   const weft__task *t, int status, uint64_t text_hash, bool hashed)
+{
+    weft__trace_hash_fold(th, weft__trace_head(WEFT__TRACE_EV_HOOK, w ? (int)w->index : -1, (unsigned)ev, status),
+                          t ? t->node.task_id : 0, text_hash, hashed);
+}
+
+/* A spawn's event hashes the task's name: it always goes to the listeners
+ * (spawns are few). The other events but parks hash no text. */
 static inline void weft__hook(weft_rt *rt, weft_hook_event ev, weft__worker *w, const weft__task *t, int status,
                               const char *reason)
 {
-    if (weft__hook_on(rt, ev))
+    if (!weft__hook_on(rt, ev))
+        return;
+    weft__trace_hash *th = ev != WEFT_HOOK_SPAWN && ev != WEFT_HOOK_PARK ? weft__hook_trace_fast(rt) : NULL;
+    if (th)
+        weft__hook_fold(th, ev, w, t, status, 0, false);
+    else
         weft__hook_dispatch(rt, ev, w, t, status, reason);
+}
+
+/* A park's event: it hashes the wait's name, folded in place once the
+ * trace has hashed that name (at its first park). */
+static inline void weft__hook_park(weft_rt *rt, weft__worker *w, const weft__task *t, int kind)
+{
+    if (!weft__hook_on(rt, WEFT_HOOK_PARK)) /* the name only when someone listens */
+        return;
+    unsigned k = weft__wait_row(kind);
+    weft__trace_hash *th = weft__hook_trace_fast(rt);
+    if (th && (th->wait_hashed >> k & 1))
+        weft__hook_fold(th, WEFT_HOOK_PARK, w, t, 0, th->wait_hash[k], true);
+    else
+        weft__hook_dispatch(rt, WEFT_HOOK_PARK, w, t, 0, weft__wait_names[k]);
 }
 
 /* ---- tasks (task.c) ---- */
@@ -946,8 +1034,7 @@ static WEFT_ALWAYS_INLINE int weft__block(weft__task *t, int kind, void *obj, we
     };
     t->wait = &wa;
     weft__task_set_state(t, WEFT__T_RUNNING, WEFT__T_PARKED);
-    if (weft__hook_on(rt, WEFT_HOOK_PARK)) /* the name only when someone listens */
-        weft__hook_dispatch(rt, WEFT_HOOK_PARK, t->worker, t, 0, weft__wait_name(kind));
+    weft__hook_park(rt, t->worker, t, kind);
     weft__switch_away(t, WEFT__SW_PARK);
     /* Nothing else runs here while it waits: no interrupter can be looking
      * at the wait once the task runs again. */

@@ -41,7 +41,10 @@ static int publish(weft_rt *rt, int drop, const weft__hook_entry *add)
     }
     /* A worker may be walking the old set: it stays until the runtime goes. */
     set->retired = old;
+    /* The simulator's trace alone (mask: every event) is folded in place. */
+    weft__trace_hash *fast = set->n == 1 && set->v[0].trace ? set->v[0].trace : NULL;
     weft__st(&rt->hooks, (void *)set, WEFT__RELEASE);
+    weft__st(&rt->trace_fast, (void *)fast, WEFT__RELEASE);
     weft__st(&rt->hook_mask, mask, WEFT__RELEASE);
     return 0;
 }
@@ -68,9 +71,12 @@ int weft_hook_add(weft_rt *rt, uint32_t mask, weft_hook_fn fn, void *ctx, int *i
     return add(rt, &e, id);
 }
 
-int weft__hook_add_raw(weft_rt *rt, uint32_t mask, weft__raw_hook_fn fn, void *ctx, int *id)
+int weft__hook_add_raw(weft_rt *rt, uint32_t mask, weft__raw_hook_fn fn, void *ctx, weft__trace_hash *trace,
+                       int *id)
 {
-    weft__hook_entry e = {.raw = fn, .ctx = ctx, .mask = mask};
+    if (trace && mask != WEFT_HOOK_ALL)
+        return WEFT_EINVAL; /* folded in place, it hears every event */
+    weft__hook_entry e = {.raw = fn, .trace = trace, .ctx = ctx, .mask = mask};
     return add(rt, &e, id);
 }
 
@@ -137,7 +143,8 @@ void weft__hook_dispatch(weft_rt *rt, weft_hook_event ev, weft__worker *w, const
     if (!set)
         return;
     /* The simulator's trace alone (a raw listener, added when the runtime is
-     * made, and the only one until a user adds a hook): one call. */
+     * made, and the only one until a user adds a hook): one call. Not
+     * recording, it is not called at all: weft__hook folds the event. */
     const weft__hook_entry *first = &set->v[0];
     if (WEFT_LIKELY(set->n == 1 && first->raw)) {
         if (first->mask & (1u << ev))
@@ -156,5 +163,6 @@ void weft__hooks_free(weft_rt *rt)
         set = older;
     }
     rt->hooks.v = NULL;
+    rt->trace_fast.v = NULL;
     rt->hook_mask.v = 0;
 }

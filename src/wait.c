@@ -145,8 +145,7 @@ int weft__block_any(weft__task *t, int kind_flags, void *obj, weft__unlink_fn un
                        (unsigned long long)t->node.task_id, weft__task_state_name(weft__task_get_state(t)));
     }
     weft__unlock_s(serial, &t->wait_lock);
-    if (weft__hook_on(rt, WEFT_HOOK_PARK)) /* the name only when someone listens */
-        weft__hook_dispatch(rt, WEFT_HOOK_PARK, w, t, 0, weft__wait_name(kind));
+    weft__hook_park(rt, w, t, kind);
     bool external = (kind_flags & WEFT__W_EXTERNAL) != 0;
     if (external)
         weft__add_owned(&w->external_waits, 1u); /* w's thread: core.h says why per worker */
@@ -245,7 +244,7 @@ const char weft__wait_names[WEFT__W_COUNT + 1][WEFT__WAIT_NAME_WIDTH] = {
 
 const char *weft__wait_name(int kind)
 {
-    return weft__wait_names[(unsigned)kind < WEFT__W_COUNT ? kind : WEFT__W_COUNT];
+    return weft__wait_names[weft__wait_row(kind)];
 }
 
 /* ---- wait lists ---- */
