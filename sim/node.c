@@ -436,8 +436,16 @@ int weft_net_config_set(const weft_net_config *c)
     if (c->tail_permille > 1000 || c->loss_permille > 1000 || c->dup_permille > 1000 ||
         c->reorder_permille > 1000 || c->short_io_permille > 1000)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_net_config_set: a permille above 1000");
-    const uint64_t times[] = {c->latency_min_ns,        c->latency_mean_ns, c->tail_ns,
-                              c->reorder_ns,            c->connect_timeout_ns, c->latency_min_spread_ns,
+    /* The drawn minimum and mean are bounded too: a config read back with
+     * weft_net_config_get must be one weft_net_config_set takes. */
+    const uint64_t times[] = {c->latency_min_ns + c->latency_min_spread_ns,
+                              c->latency_mean_ns + c->latency_mean_spread_ns,
+                              c->tail_ns,
+                              c->reorder_ns,
+                              c->connect_timeout_ns,
+                              c->latency_min_ns,
+                              c->latency_mean_ns,
+                              c->latency_min_spread_ns, /* each alone too: a sum may wrap */
                               c->latency_mean_spread_ns};
     if ((r = check_times(times, sizeof times / sizeof *times, "weft_net_config_set")) < 0)
         return r;
@@ -532,8 +540,8 @@ int weft_disk_config_set(weft_node *node, const weft_disk_config *c)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_disk_config_set: NULL config or a permille above 1000");
     if (c->block_size && (c->block_size & (c->block_size - 1)))
         return WEFT_MISUSE(WEFT_EINVAL, "weft_disk_config_set: block_size %u is not a power of two", c->block_size);
-    const uint64_t times[] = {c->latency_min_ns, c->latency_spread_ns};
-    if ((r = check_times(times, 2, "weft_disk_config_set")) < 0)
+    const uint64_t times[] = {c->latency_min_ns, c->latency_spread_ns, c->latency_min_ns + c->latency_spread_ns};
+    if ((r = check_times(times, 3, "weft_disk_config_set")) < 0)
         return r;
     if (node) {
         if ((r = check_node(n, node, "weft_disk_config_set")) < 0)

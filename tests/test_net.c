@@ -2055,12 +2055,20 @@ static void *sim_bad_input(void *arg)
     weft_net_config after;
     CHECK(weft_net_config_get(&after) == 0 && same_net_config(&after, &in_force));
     CHECK(weft_net_config_get(NULL) == WEFT_EINVAL);
-    weft_net_config longest = {.latency_min_ns = WEFT_SIM_DELAY_MAX, .latency_min_spread_ns = WEFT_SIM_DELAY_MAX};
+    /* What a seed may draw is bounded, not only each field. */
+    weft_net_config too_wide = {.latency_min_ns = WEFT_SIM_DELAY_MAX, .latency_min_spread_ns = 1};
+    CHECK(weft_net_config_set(&too_wide) == WEFT_EINVAL);
+    weft_net_config longest = {.latency_min_ns = WEFT_SIM_DELAY_MAX / 2, .latency_min_spread_ns = WEFT_SIM_DELAY_MAX / 2,
+                               .latency_mean_ns = WEFT_SIM_DELAY_MAX};
     CHECK(weft_net_config_set(&longest) == 0);
+    weft_net_config drawn;
+    CHECK(weft_net_config_get(&drawn) == 0 && weft_net_config_set(&drawn) == 0);
     CHECK(weft_net_config_set(&in_force) == 0);
     /* Before the bound, a spread of 2^64 - 1 divided by zero (SIGFPE). */
-    weft_disk_config slow_disk[] = {{.latency_spread_ns = UINT64_MAX}, {.latency_min_ns = WEFT_SIM_DELAY_MAX + 1}};
-    for (size_t i = 0; i < 2; i++)
+    weft_disk_config slow_disk[] = {{.latency_spread_ns = UINT64_MAX},
+                                    {.latency_min_ns = WEFT_SIM_DELAY_MAX + 1},
+                                    {.latency_min_ns = WEFT_SIM_DELAY_MAX, .latency_spread_ns = 1}};
+    for (size_t i = 0; i < 3; i++)
         CHECK(weft_disk_config_set(a, &slow_disk[i]) == WEFT_EINVAL);
     /* The host's sockets cannot take another node's address. */
     weft_sock *s;

@@ -253,8 +253,8 @@ WEFT_API int weft_node_clock(weft_node *n, int64_t skew_ns, int32_t drift_ppm);
  * latency_min_spread_ns] and the mean from [latency_mean_ns, latency_mean_ns
  * + latency_mean_spread_ns], once, when the config is set — so one search
  * meets fast and slow networks, and a seed replays its own.
- * weft_net_config_get tells what the run drew. Each time is at most
- * WEFT_SIM_DELAY_MAX. */
+ * weft_net_config_get tells what the run drew. Each time, and the top of
+ * each range (minimum + spread), is at most WEFT_SIM_DELAY_MAX. */
 typedef struct weft_net_config {
     uint64_t latency_min_ns;
     uint64_t latency_mean_ns;
