@@ -991,6 +991,9 @@ typedef struct weft__waiter {
  * no-stack task (those cannot block), WEFT_ECANCELED if cancelled,
  * WEFT_ETIMEDOUT if a scope deadline passed. `what` names the call. */
 WEFT_HIDDEN int weft__blocking_entry_slow(weft__task **out, const char *what);
+/* Out of coop budget: the fiber task t of w lets the rest of its queue run
+ * first (a runtime call's forced yield; its budget is new when it resumes). */
+WEFT_HIDDEN void weft__budget_yield(weft__worker *w, weft__task *t);
 static inline int weft__blocking_entry(weft__task **out, const char *what)
 {
     weft__worker *w = weft__tls_worker;

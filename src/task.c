@@ -630,8 +630,7 @@ static WEFT_NOINLINE void spawn_budget_out(weft__worker *w)
     weft__task *t = w->current;
     if (!t || (t->flags & WEFT__F_NOSTACK) || w->in_hook)
         return; /* nothing that can yield: the budget stays spent */
-    weft__hook(w->rt, WEFT_HOOK_YIELD, w, t, 0, NULL);
-    weft__switch_away(t, WEFT__SW_YIELD);
+    weft__budget_yield(w, t);
 }
 
 /* On a worker whose queue no other worker takes from, a spawn is a runtime

@@ -13,6 +13,12 @@ int weft__require_task(weft__worker **out, const char *what)
     return 0;
 }
 
+void weft__budget_yield(weft__worker *w, weft__task *t)
+{
+    weft__hook(w->rt, WEFT_HOOK_YIELD, w, t, 0, NULL);
+    weft__switch_away(t, WEFT__SW_YIELD);
+}
+
 int weft__blocking_entry_slow(weft__task **out, const char *what)
 {
     weft__worker *w = weft__tls_worker;
@@ -25,9 +31,7 @@ int weft__blocking_entry_slow(weft__task **out, const char *what)
                            (unsigned long long)t->node.task_id, weft__task_label(t));
     }
     if (w->coop_budget <= 1) {
-        /* Out of budget: let the rest of the queue run first. */
-        weft__hook(w->rt, WEFT_HOOK_YIELD, w, t, 0, NULL);
-        weft__switch_away(t, WEFT__SW_YIELD);
+        weft__budget_yield(w, t);
         w = weft__tls_worker;
     } else {
         w->coop_budget--;

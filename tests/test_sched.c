@@ -103,6 +103,54 @@ START_TEST(a_task_that_never_blocks_lets_its_queue_run_on_one_real_worker)
 }
 END_TEST
 
+/* A spawn spends the coop budget on a lone real worker: a burst of 300
+ * spawns yields at the 128th and the 256th, and the children queued by
+ * then run before the spawner goes on. A no-stack spawner cannot yield:
+ * its burst stays queued. */
+static int burst_ran;
+
+static void *bump(void *arg)
+{
+    (void)arg;
+    burst_ran++;
+    return NULL;
+}
+
+static void *spawn_burst(void *arg)
+{
+    int *ran_during = arg;
+    for (int i = 0; i < 300; i++)
+        ck_assert_weft(weft_spawn(NULL, bump, NULL), 0);
+    *ran_during = burst_ran;
+    return NULL;
+}
+
+static void *burst_root(void *arg)
+{
+    int *ran_during = arg;
+    weft_spawn_opts o = {.flags = (unsigned)ran_during[1]};
+    weft_task *t;
+    ck_assert_weft(weft_spawn_ex(&t, spawn_burst, ran_during, &o), 0);
+    ck_assert_weft(weft_join(t, NULL), 0);
+    return NULL;
+}
+
+START_TEST(a_spawn_burst_on_a_lone_real_worker_runs_as_it_goes)
+{
+    for (unsigned nostack = 0; nostack < 2; nostack++) {
+        weft_config c = threaded_config(); /* one worker */
+        int ran_during[2] = {-1, nostack ? (int)WEFT_SPAWN_NOSTACK : 0};
+        burst_ran = 0;
+        ck_assert_weft(run_in(&c, burst_root, ran_during, NULL), 0);
+        ck_assert_int_eq(burst_ran, 300);
+        if (nostack)
+            ck_assert_int_eq(ran_during[0], 0);
+        else
+            ck_assert_msg(ran_during[0] >= 128 && ran_during[0] < 300, "%d ran during the burst", ran_during[0]);
+    }
+}
+END_TEST
+
 START_TEST(a_task_that_never_blocks_lets_its_queue_run_in_simulation)
 {
     /* One virtual worker: no other worker can take the victim, so only the
@@ -333,6 +381,7 @@ Suite *suite_sched(void)
     Suite *s = suite_create("sched");
     TCase *tc = tcase_create("coop_budget");
     tcase_add_test(tc, a_task_that_never_blocks_lets_its_queue_run_on_one_real_worker);
+    tcase_add_test(tc, a_spawn_burst_on_a_lone_real_worker_runs_as_it_goes);
     tcase_add_test(tc, a_task_that_never_blocks_lets_its_queue_run_in_simulation);
     suite_add_tcase(s, tc);
     tc = tcase_create("fairness");
