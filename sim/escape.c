@@ -319,8 +319,10 @@ pid_t (*weft__vfork_target(void))(void)
 #endif
 
 /* At entry the stack is 8 off 16-byte alignment (the return address): 8
- * more make the call an ABI call; the jump leaves it as vfork found it. */
-__asm__(".text\n"
+ * more make the call an ABI call; the jump leaves it as vfork found it.
+ * Pushed and popped: the compiler assumes a top-level asm leaves the section
+ * it found. */
+__asm__(".pushsection .text\n"
         ".globl vfork\n"
         ".type vfork, @function\n"
         "vfork:\n"
@@ -331,7 +333,8 @@ __asm__(".text\n"
         ".cfi_adjust_cfa_offset -8\n"
         "jmp *%rax\n"
         ".cfi_endproc\n"
-        ".size vfork, .-vfork\n");
+        ".size vfork, .-vfork\n"
+        ".popsection\n");
 #endif
 
 WEFT_INTERPOSE int posix_spawn(pid_t *restrict pid, const char *restrict path,

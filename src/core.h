@@ -654,6 +654,7 @@ struct weft_rt {
     weft__a32 running;        /* [atomic] claimed (compare-and-swap) by the one
                                  thread inside block_on or shutdown */
     weft__a32 shut_down;      /* [atomic] read by foreign spawns */
+    weft__a32 said_spawn_refused; /* [atomic] a refused spawn's debug message is printed once */
     weft_rt_stats stats;      /* what is not kept per worker (written while
                                  no worker runs, or by foreign spawns: rare) */
     weft__ctx host_ctx;

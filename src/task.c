@@ -529,10 +529,12 @@ void weft__spawn_adopted(weft_rt *rt, weft__worker *w, weft__task *t)
 }
 
 /* Out of line: the spawn paths stay short. The callers return the code
- * themselves, so the compiler sees that nothing was made. */
+ * themselves, so the compiler sees that nothing was made. Said once per
+ * runtime: a task that retries until shutdown ends would fill stderr. */
 static WEFT_NOINLINE void say_spawn_refused(weft_rt *rt)
 {
-    (void)WEFT_MISUSE_RT(rt, WEFT_ESHUTDOWN, "weft_spawn: the runtime is shutting down; the task was not made");
+    if (!weft__xchg(&rt->said_spawn_refused, 1u, WEFT__RELAXED))
+        (void)WEFT_MISUSE_RT(rt, WEFT_ESHUTDOWN, "weft_spawn: the runtime is shutting down; the task was not made");
 }
 
 static WEFT_ALWAYS_INLINE int spawn_prepare(weft_rt *rt, weft__worker *w, weft__task **out, weft_fn fn, void *arg,
