@@ -631,6 +631,8 @@ struct weft_rt {
     weft__a32 stacks_lock;
     weft__stack_pool pools[WEFT__STACK_CLASSES]; /* [lock stacks_lock] */
     uint64_t stacks_mapped;   /* [lock stacks_lock] */
+    weft__stack_pool *pool_hint; /* [lock stacks_lock] the class of the last take, */
+    size_t pool_hint_size;    /* [lock stacks_lock] for this size as asked */
     uint32_t stack_life;      /* [init] bumped by weft_rt_reset: a class no
                                  stack of this life was taken from is free
                                  for another size, as in a new runtime */

@@ -197,10 +197,18 @@ static weft__stack_pool *pool_for(weft_rt *rt, size_t size)
 /* weft__stack_get's work, under stacks_lock. */
 static inline int pool_take(weft_rt *rt, size_t size, weft__stack **out)
 {
-    weft__stack_pool *pool = pool_for(rt, weft__stack_round(size));
-    if (WEFT_UNLIKELY(!pool))
-        return WEFT_MISUSE(WEFT_ENOMEM, "more than %d distinct stack sizes, and none large enough",
-                           WEFT__STACK_CLASSES);
+    /* Almost every take asks for the size the last one did. The hint holds
+     * while its class is of this life: only a class of an earlier life (or
+     * none) is given another size. */
+    weft__stack_pool *pool = rt->pool_hint;
+    if (WEFT_UNLIKELY(!pool || rt->pool_hint_size != size || pool->life != rt->stack_life)) {
+        pool = pool_for(rt, weft__stack_round(size));
+        if (WEFT_UNLIKELY(!pool))
+            return WEFT_MISUSE(WEFT_ENOMEM, "more than %d distinct stack sizes, and none large enough",
+                               WEFT__STACK_CLASSES);
+        rt->pool_hint = pool;
+        rt->pool_hint_size = size;
+    }
     int r;
     if (WEFT_UNLIKELY(!pool->free.head) && (r = slab_new(rt, pool)) < 0)
         return r;
