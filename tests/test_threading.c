@@ -939,7 +939,30 @@ typedef struct stuck_slot {
     atomic_bool ran;
     long waiter_tid, spinner_tid;
     bool saw_run;
+    bool timer_beside;  /* a task of worker 1 sleeps ten minutes meanwhile */
 } stuck_slot;
+
+/* Both workers go to sleep meanwhile (slowly under the tools). */
+static uint64_t settle_ns(void)
+{
+    return (under_valgrind() || under_tsan() ? 500u : 50u) * 1000000ull;
+}
+
+/* Spin with no call into the runtime until *flag is set: true if it was.
+ * The bound is only hang protection, not a measure of speed. */
+static bool spin_until(atomic_bool *flag)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (atomic_load(flag))
+            return true;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec >= 60)
+            return false;
+        sched_yield();
+    }
+}
 
 static void *waits_then_flags(void *arg)
 {
@@ -953,52 +976,60 @@ static void *waits_then_flags(void *arg)
 static void *wakes_then_spins(void *arg)
 {
     stuck_slot *s = arg;
-    /* Both workers go to sleep meanwhile, the other with no deadline (slowly
-     * under the tools). */
-    weft_sleep((under_valgrind() || under_tsan() ? 500u : 50u) * 1000000ull);
+    weft_sleep(settle_ns());
     s->spinner_tid = os_tid();
     /* The waiter goes to this worker's LIFO slot and wakes nobody. */
     ck_assert_weft(weft_event_set(&s->ev), 0);
-    /* Spin with no call into the runtime until the waiter has run; the
-     * bound is only hang protection, not a measure of speed. */
-    struct timespec t0, now;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        if (atomic_load(&s->ran)) {
-            s->saw_run = true;
-            break;
-        }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - t0.tv_sec >= 60)
-            break;
-        sched_yield();
-    }
+    s->saw_run = spin_until(&s->ran);
     return NULL;
+}
+
+static void *sleeps_ten_minutes(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)weft_sleep(600ull * 1000000000ull);
 }
 
 static void *wake_then_spin_root(void *arg)
 {
     stuck_slot *s = arg;
-    weft_task *waiter, *spinner;
+    weft_task *waiter, *spinner, *holder = NULL;
+    weft_spawn_opts on0 = {.flags = WEFT_SPAWN_PINNED, .worker = 0};
+    weft_spawn_opts on1 = {.flags = WEFT_SPAWN_PINNED, .worker = 1};
+    if (s->timer_beside)
+        ck_assert_weft(weft_spawn_ex(&holder, sleeps_ten_minutes, NULL, &on1), 0);
     ck_assert_weft(weft_spawn(&waiter, waits_then_flags, s), 0);
-    ck_assert_weft(weft_spawn(&spinner, wakes_then_spins, s), 0);
+    ck_assert_weft(weft_spawn_ex(&spinner, wakes_then_spins, s, s->timer_beside ? &on0 : NULL), 0);
     ck_assert_weft(weft_join(spinner, NULL), 0);
     ck_assert_weft(weft_join(waiter, NULL), 0);
+    if (holder) {
+        void *slept;
+        ck_assert_weft(weft_cancel(holder), 0);
+        ck_assert_weft(weft_join(holder, &slept), WEFT_ECANCELED);
+        ck_assert_int_eq((int)(intptr_t)slept, WEFT_ECANCELED);
+    }
     return NULL;
 }
 
-START_TEST(rule11_a_task_left_in_a_busy_workers_lifo_slot_is_stolen)
+static weft_rt *watching_runtime(void)
 {
+    static const weft_engine_config watching = {.workers = 2, .flags = WEFT_ENGINE_WATCH_LIFO};
     weft_config c = workers_config(2);
-    weft_engine_config watching = {.workers = 2, .flags = WEFT_ENGINE_WATCH_LIFO};
     c.engines = &watching;
     c.nengines = 1;
     weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    return rt;
+}
+
+static void check_stuck_slot_is_stolen(bool timer_beside)
+{
+    weft_rt *rt = watching_runtime();
     stuck_slot s;
     memset(&s, 0, sizeof s);
     atomic_init(&s.ran, false);
+    s.timer_beside = timer_beside;
     ck_assert_weft(weft_event_init(&s.ev, 0), 0);
-    ck_assert_weft(weft_rt_new(&rt, &c), 0);
     ck_assert_weft(weft_rt_block_on(rt, wake_then_spin_root, &s, NULL), 0);
     ck_assert_msg(s.saw_run, "the woken task waited in the spinning worker's LIFO slot");
     ck_assert_int_ne(s.waiter_tid, s.spinner_tid);
@@ -1006,6 +1037,80 @@ START_TEST(rule11_a_task_left_in_a_busy_workers_lifo_slot_is_stolen)
     ck_assert_weft(weft_rt_stats_get(rt, &st), 0);
     ck_assert_uint_gt(st.steals, 0);
     ck_assert_weft(weft_event_destroy(&s.ev), 0);
+    weft_rt_free(rt);
+}
+
+START_TEST(rule11_a_task_left_in_a_busy_workers_lifo_slot_is_stolen)
+{
+    check_stuck_slot_is_stolen(false);
+}
+END_TEST
+
+/* The same with the other worker asleep until a timer of its own (ten
+ * minutes away) rather than with no deadline: the worker leaving its park
+ * kicks it to watch too. Before, only a sleeper with no deadline was
+ * kicked, and the woken task waited for that timer. */
+START_TEST(rule11_a_peer_asleep_until_its_own_timer_is_kicked_to_watch)
+{
+    check_stuck_slot_is_stolen(true);
+}
+END_TEST
+
+/* A sleeper kicked to watch still wakes for its own timer: worker 1's task
+ * sleeps 4 settle times while worker 0's spins, from one settle time on,
+ * until that task has run; the spinner's wake kicks worker 1 into its
+ * watch, whose intervals must end at its deadline. */
+typedef struct kicked_timer {
+    atomic_bool woke;
+    struct timespec slept_from, woke_at;
+    long sleeper_tid, spinner_tid;
+    bool saw_wake;
+} kicked_timer;
+
+static void *sleeps_then_flags(void *arg)
+{
+    kicked_timer *k = arg;
+    clock_gettime(CLOCK_MONOTONIC, &k->slept_from);
+    ck_assert_weft(weft_sleep(4 * settle_ns()), 0);
+    clock_gettime(CLOCK_MONOTONIC, &k->woke_at);
+    k->sleeper_tid = os_tid();
+    atomic_store(&k->woke, true);
+    return NULL;
+}
+
+static void *settles_then_spins(void *arg)
+{
+    kicked_timer *k = arg;
+    ck_assert_weft(weft_sleep(settle_ns()), 0);
+    k->spinner_tid = os_tid();
+    k->saw_wake = spin_until(&k->woke);
+    return NULL;
+}
+
+static void *kicked_timer_root(void *arg)
+{
+    weft_task *sleeper, *spinner;
+    weft_spawn_opts on0 = {.flags = WEFT_SPAWN_PINNED, .worker = 0};
+    weft_spawn_opts on1 = {.flags = WEFT_SPAWN_PINNED, .worker = 1};
+    ck_assert_weft(weft_spawn_ex(&sleeper, sleeps_then_flags, arg, &on1), 0);
+    ck_assert_weft(weft_spawn_ex(&spinner, settles_then_spins, arg, &on0), 0);
+    ck_assert_weft(weft_join(spinner, NULL), 0);
+    ck_assert_weft(weft_join(sleeper, NULL), 0);
+    return NULL;
+}
+
+START_TEST(rule11_a_sleeper_kicked_to_watch_still_wakes_for_its_timer)
+{
+    weft_rt *rt = watching_runtime();
+    kicked_timer k;
+    memset(&k, 0, sizeof k);
+    atomic_init(&k.woke, false);
+    ck_assert_weft(weft_rt_block_on(rt, kicked_timer_root, &k, NULL), 0);
+    ck_assert_msg(k.saw_wake, "the sleeper's timer did not wake it while the other worker was busy");
+    ck_assert_int_ne(k.sleeper_tid, k.spinner_tid);
+    int64_t slept = (int64_t)(k.woke_at.tv_sec - k.slept_from.tv_sec) * 1000000000 +
+                    (k.woke_at.tv_nsec - k.slept_from.tv_nsec);
+    ck_assert_int_ge(slept, (int64_t)(4 * settle_ns())); /* not woken early either */
     weft_rt_free(rt);
 }
 END_TEST
@@ -1032,6 +1137,8 @@ Suite *suite_threading(void)
     tcase_add_test(tc, rule11_a_task_in_its_workers_lifo_slot_wakes_nobody);
     tcase_add_test(tc, rule11_a_yield_wakes_nobody);
     tcase_add_test(tc, rule11_a_task_left_in_a_busy_workers_lifo_slot_is_stolen);
+    tcase_add_test(tc, rule11_a_peer_asleep_until_its_own_timer_is_kicked_to_watch);
+    tcase_add_test(tc, rule11_a_sleeper_kicked_to_watch_still_wakes_for_its_timer);
     suite_add_tcase(s, tc);
     return s;
 }

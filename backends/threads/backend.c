@@ -302,11 +302,13 @@ static bool spin_for_work(weft__worker *w, weft__thr_worker *tw)
 #define WEFT__SLOT_WATCH_NS 10000000ull
 
 /* w stops being idle and is about to run work: if the other workers of its
- * engine all sleep with no deadline (none is watching), wake one to watch,
- * or a task w leaves in its LIFO slot could wait as long as w's task runs.
- * A watcher decides to sleep forever after publishing `forever` and a
- * fence, then reading the idle mask; w clears its idle bit, fences, then
- * reads `forever` and `watching`: one of the two sees the other. */
+ * engine all sleep without watching (none is watching), wake one to watch,
+ * or a task w leaves in its LIFO slot could wait as long as w's task runs,
+ * or until that sleeper's own timer. A sleeper decides not to watch after
+ * publishing `sleeping` and a fence, then reading the idle mask; w clears
+ * its idle bit, fences, then reads `sleeping` and `watching`: one of the two
+ * sees the other. A sleeper whose deadline is within one interval is not
+ * flagged: it looks again by then anyway. */
 static void watch_kick(weft__worker *w, weft__thr *thr)
 {
     weft_rt *rt = w->rt;
@@ -320,7 +322,7 @@ static void watch_kick(weft__worker *w, weft__thr *thr)
         weft__thr_worker *vw = &thr->tw[v->index];
         if (weft__ld(&vw->watching, WEFT__RELAXED))
             return; /* one watcher is enough */
-        if (!sleeper && weft__ld(&vw->forever, WEFT__RELAXED))
+        if (!sleeper && weft__ld(&vw->sleeping, WEFT__RELAXED))
             sleeper = v;
     }
     if (!sleeper)
@@ -346,24 +348,29 @@ static void thr_park(weft__worker *w, uint64_t deadline)
     bool watch = weft__sched_watches(w);
     park_ctx ctx = {rt, thr, false};
     for (;;) {
-        /* Sleep forever only while every peer is idle too; else watch
-         * their LIFO slots an interval at a time (rule 11). `forever`
-         * published before the look at the idle mask: see watch_kick. */
+        /* Sleep past one interval only while every peer is idle too;
+         * else watch their LIFO slots an interval at a time (rule 11).
+         * `sleeping` published before the look at the idle mask: see
+         * watch_kick. */
         bool watching = false;
         uint64_t until = deadline;
         if (forever)
             forever_begin(thr, tw);
         if (watch) {
             weft__st(&tw->watching, 0u, WEFT__RELAXED);
+            weft__st(&tw->sleeping, 1u, WEFT__RELAXED);
             weft__fence(WEFT__SEQ_CST);
             uint64_t now = thr_now(rt);
-            if (weft__sched_peer_busy(w) && now + WEFT__SLOT_WATCH_NS < deadline) {
+            bool far = now + WEFT__SLOT_WATCH_NS < deadline;
+            if (far && weft__sched_peer_busy(w)) {
                 watching = true;
                 until = now + WEFT__SLOT_WATCH_NS;
                 weft__st(&tw->watching, 1u, WEFT__RELAXED);
                 if (forever)
                     forever_end(thr, tw);
             }
+            if (!far || watching)
+                weft__st(&tw->sleeping, 0u, WEFT__RELAXED);
         }
         if (forever && !watching) {
             weft__parker_park(&tw->parker, &rt->os, deadline, all_asleep, &ctx);
@@ -371,6 +378,8 @@ static void thr_park(weft__worker *w, uint64_t deadline)
         } else if (!stopping(rt) && thr_now(rt) < until) {
             weft__parker_park(&tw->parker, &rt->os, until, NULL, NULL);
         }
+        if (watch)
+            weft__st(&tw->sleeping, 0u, WEFT__RELAXED);
         bool kicked = weft__ld(&tw->kicked, WEFT__RELAXED) && weft__xchg(&tw->kicked, 0u, WEFT__ACQ_REL);
         /* Back to the loop for anything but a watch's own wake-up: the
          * deadlock, the stop, new work (whoever offers it takes the idle

@@ -48,6 +48,8 @@ typedef struct weft__thr_worker {
     unsigned unspun_parks; /* [owner] parks since it gave up spinning */
     /* The LIFO-slot watch (backend.c, thr_park; THREADING.md rule 11). */
     weft__a32 watching;    /* [atomic] parked for one watch interval */
+    weft__a32 sleeping;    /* [atomic] parked not watching, for longer than an
+                              interval (with no deadline or with a far one) */
     weft__a32 kicked;      /* [atomic] woken by a peer to watch, not for work */
     weft__slot_look looks[WEFT_WORKERS_MAX]; /* [owner] the peers' slots at its last look */
 } weft__thr_worker;
