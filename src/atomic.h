@@ -235,6 +235,16 @@ WEFT_HIDDEN extern uint64_t weft__tsan_fence_word;
     } while (0)
 #endif
 
+/* Serial read-modify-writes, for a word only a simulated serial runtime's
+ * one thread touches (the idle mask there): plain operations, which the
+ * model need not see: a simulation is one thread. */
+#define weft__fetch_or_s(serial, p, x, mo)                                                                 \
+    ((serial) ? __extension__({ __typeof__((p)->v) weft_s_old_ = (p)->v; (p)->v = weft_s_old_ | (x); weft_s_old_; }) \
+              : weft__fetch_or(p, x, mo))
+#define weft__fetch_and_s(serial, p, x, mo)                                                                \
+    ((serial) ? __extension__({ __typeof__((p)->v) weft_s_old_ = (p)->v; (p)->v = weft_s_old_ & (x); weft_s_old_; }) \
+              : weft__fetch_and(p, x, mo))
+
 /* Statistics counters: one writer (the owning worker), read by any thread
  * for a snapshot. Relaxed atomic accesses make the read race-free; they are
  * plain moves, and not synchronization, so the model leaves them alone. */

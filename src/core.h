@@ -580,6 +580,8 @@ struct weft__engine {
     weft__a32 searching;      /* [atomic] workers looking for work to steal */
     weft__a32 next_core;      /* [atomic] per-core: where the next foreign spawn goes */
     weft__a64 idle;           /* [atomic] bit i: worker first+i is parked */
+    bool idle_plain;          /* [init] `idle` is used without atomics: a
+                                 simulated serial runtime (rule 1) */
 };
 
 /* ------------------------------------------------------------------------ */

@@ -375,6 +375,10 @@ static int rt_build(weft_rt *rt, const weft_config *c)
     if (r == 0) {
         /* Rule 1: decided here, once. */
         rt->serial = (virtual_time || rt->nworkers == 1) && !(c->flags & WEFT_CFG_ATOMIC_SYNC);
+        /* A lone real worker's idle mask stays atomic: foreign threads
+         * hand it work (rule 9). A simulation takes none while it runs. */
+        for (unsigned i = 0; i < rt->nengines; i++)
+            rt->engines[i].idle_plain = rt->serial && virtual_time;
         r = workers_new(rt);
     }
     if (r == 0)

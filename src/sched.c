@@ -260,9 +260,9 @@ static inline uint64_t idle_bit(const weft__worker *w)
 static void notify_idle(weft__engine *e, weft__worker *cur)
 {
     weft_rt *rt = e->rt;
-    /* The idle mask is always atomic: a foreign thread may push to a serial
-     * runtime. Only a worker of a serial runtime, which has no other thread
-     * to race with, skips the fence. */
+    /* The idle mask is atomic but in a simulation: a foreign thread may push
+     * to a lone real worker. Only a worker of a serial runtime, which has no
+     * other thread to race with, skips the fence. */
     if (!rt->serial || !cur)
         weft__fence(WEFT__SEQ_CST); /* the push before, the idle mask after */
     for (;;) {
@@ -288,7 +288,7 @@ static void notify_idle(weft__engine *e, weft__worker *cur)
             }
         }
         uint64_t bit = 1ull << k;
-        if (weft__fetch_and(&e->idle, ~bit, WEFT__ACQ_REL) & bit) {
+        if (weft__fetch_and_s(e->idle_plain, &e->idle, ~bit, WEFT__ACQ_REL) & bit) {
             rt->backend->wake(&rt->workers[e->first + k]);
             return;
         }
@@ -343,7 +343,7 @@ bool weft__sched_prepare_park(weft__worker *w)
     weft__engine *e = w->engine;
     /* The idle bit before, the queues after. */
     if (shares_work(w)) {
-        weft__fetch_or(&e->idle, idle_bit(w), WEFT__SEQ_CST);
+        weft__fetch_or_s(e->idle_plain, &e->idle, idle_bit(w), WEFT__SEQ_CST);
         weft__fence_after_rmw();
     } else {
         weft__fence(WEFT__SEQ_CST);
@@ -361,7 +361,7 @@ void weft__sched_unidle(weft__worker *w)
         return;
     weft__engine *e = w->engine;
     if (weft__ld(&e->idle, WEFT__RELAXED) & idle_bit(w))
-        weft__fetch_and(&e->idle, ~idle_bit(w), WEFT__RELAXED);
+        weft__fetch_and_s(e->idle_plain, &e->idle, ~idle_bit(w), WEFT__RELAXED);
 }
 
 /* ------------------------------------------------------------------------ */

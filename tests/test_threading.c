@@ -821,6 +821,57 @@ START_TEST(rule9_foreign_threads_hand_in_work_with_weft_rt_spawn)
 }
 END_TEST
 
+/* A simulation is one thread whose every step its seed decides: a foreign
+ * thread's hand-in while it runs would race its plain structures and
+ * could not be replayed, so it is refused; before the run it waits for it
+ * like any other. */
+typedef struct sim_hand_in {
+    weft_rt *rt;
+    atomic_bool running, tried;
+    int spawned;
+} sim_hand_in;
+
+static void *try_hand_in_while_running(void *arg)
+{
+    sim_hand_in *h = arg;
+    while (!atomic_load(&h->running))
+        sched_yield();
+    h->spawned = weft_rt_spawn(h->rt, NULL, returns_arg, NULL, NULL);
+    atomic_store(&h->tried, true);
+    return NULL;
+}
+
+static void *yield_until_tried(void *arg)
+{
+    sim_hand_in *h = arg;
+    atomic_store(&h->running, true);
+    while (!atomic_load(&h->tried))
+        weft_yield();
+    return NULL;
+}
+
+START_TEST(rule9_a_running_simulation_refuses_a_foreign_threads_spawn)
+{
+    weft_config c = test_config(2, 7);
+    sim_hand_in h;
+    memset(&h, 0, sizeof h);
+    atomic_init(&h.running, false);
+    atomic_init(&h.tried, false);
+    ck_assert_weft(weft_rt_new(&h.rt, &c), 0);
+    weft_task *early;
+    ck_assert_weft(weft_rt_spawn(h.rt, &early, returns_arg, NULL, NULL), 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, try_hand_in_while_running, &h), 0);
+    ck_assert_weft(weft_rt_block_on(h.rt, yield_until_tried, &h, NULL), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_weft(h.spawned, WEFT_EPERM);
+    weft_rt_stats st;
+    ck_assert_weft(weft_rt_stats_get(h.rt, &st), 0);
+    ck_assert_uint_eq(st.spawned, 2u); /* the early one and the root */
+    weft_rt_free(h.rt);
+}
+END_TEST
+
 /* ---- rule 11: idle workers are woken, none lost ---------------------------- */
 
 static void *fan_out_rounds(void *arg)
@@ -1133,6 +1184,7 @@ Suite *suite_threading(void)
     tcase_add_test(tc, rule9_everything_else_is_refused_with_eperm);
     tcase_add_test(tc, rule9_a_task_of_another_runtime_may_not_stop_or_rearm_a_timer);
     tcase_add_test(tc, rule9_foreign_threads_hand_in_work_with_weft_rt_spawn);
+    tcase_add_test(tc, rule9_a_running_simulation_refuses_a_foreign_threads_spawn);
     tcase_add_test(tc, rule11_idle_workers_wake_for_new_work);
     tcase_add_test(tc, rule11_a_task_in_its_workers_lifo_slot_wakes_nobody);
     tcase_add_test(tc, rule11_a_yield_wakes_nobody);
