@@ -75,6 +75,13 @@ static int check_thread(const weft_chan *ch, const char *what)
                        what, w ? "another runtime" : "another thread");
 }
 
+/* A waiter of a running simulation would be woken from outside it. */
+static int refuse_sim_wake(const char *what)
+{
+    return WEFT_MISUSE(WEFT_EPERM, "%s: a task of a running simulation waits on this channel; a simulation takes "
+                                   "nothing from another thread while it runs", what);
+}
+
 static inline void chan_lock(weft_chan *ch)
 {
     weft__lock_s(ch->serial, &ch->lock);
@@ -414,6 +421,10 @@ static WEFT_ALWAYS_INLINE int chan_op(weft_chan *ch, bool send, void *elem, bool
     if (w && WEFT_UNLIKELY(w->sched_point != NULL) && (!block || (send ? send_ready(ch) : recv_ready(ch))))
         weft__sched_point(w);
     chan_lock(ch);
+    if (!ch->serial && WEFT_UNLIKELY(weft__waiters_refuse_outsider(send ? &ch->receivers : &ch->senders))) {
+        chan_unlock(ch);
+        return refuse_sim_wake(what);
+    }
     r = op_locked(ch, send, elem);
     if (r != WEFT_EAGAIN)
         return r;
@@ -475,6 +486,11 @@ int weft_chan_close(weft_chan *ch)
     if (ch->closed) {
         chan_unlock(ch);
         return WEFT_EPIPE;
+    }
+    if (!ch->serial && WEFT_UNLIKELY(weft__waiters_refuse_outsider(&ch->receivers) ||
+                                     weft__waiters_refuse_outsider(&ch->senders))) {
+        chan_unlock(ch);
+        return refuse_sim_wake("weft_chan_close");
     }
     close_locked(ch, NULL, 0);
     return 0;

@@ -675,6 +675,19 @@ struct weft_rt {
 /* The worker running on this OS thread (NULL outside a runtime). */
 WEFT_HIDDEN extern WEFT_TLS weft__worker *weft__tls_worker;
 
+/* Simulated runtimes running now, in this process (any thread). */
+WEFT_HIDDEN extern weft__a32 weft__virtual_runs;
+
+/* Is rt a running simulation and the caller outside it? A simulation takes
+ * nothing from another thread while it runs (THREADING.md rule 9): a
+ * hand-in or a wake from there would race its plain structures and could
+ * not be replayed. */
+static inline bool weft__refuses_outsider(const weft_rt *rt)
+{
+    const weft__worker *cur = weft__tls_worker;
+    return (rt->caps & WEFT__CAP_VIRTUAL_TIME) && (!cur || cur->rt != rt) && weft__ld(&rt->running, WEFT__ACQUIRE);
+}
+
 static inline weft__task *weft__current(void)
 {
     weft__worker *w = weft__tls_worker;
@@ -1098,6 +1111,17 @@ static inline weft__waiter *weft__waitlist_pop(weft_list *l)
     weft__waiter *w = WEFT_LIST_ENTRY(n, weft__waiter, link);
     w->linked = false;
     return w;
+}
+
+/* Would completing the first waiter of l (a shared object's, under its lock)
+ * wake a task of a running simulation from outside it? One relaxed load
+ * while no simulation runs. */
+static inline bool weft__waiters_refuse_outsider(const weft_list *l)
+{
+    if (WEFT_LIKELY(!weft__ld(&weft__virtual_runs, WEFT__RELAXED)) || !l->head)
+        return false;
+    const weft__waiter *w = WEFT_LIST_ENTRY(l->head, weft__waiter, link);
+    return weft__refuses_outsider(w->task->worker->rt);
 }
 
 /* Wake every waiter of chain (a list of waiters taken off their object

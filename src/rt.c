@@ -424,14 +424,27 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg)
 /* One thread at a time runs, shuts down or resets a runtime: it claims it
  * here, so two threads calling weft_rt_block_on at once get WEFT_EBUSY for
  * one of them rather than two sets of loops on the same workers. */
+weft__a32 weft__virtual_runs;
+
+static bool simulated(const weft_rt *rt)
+{
+    return (rt->caps & WEFT__CAP_VIRTUAL_TIME) != 0;
+}
+
 static bool claim(weft_rt *rt)
 {
     uint32_t idle = 0;
-    return weft__cas(&rt->running, &idle, 1u, WEFT__ACQ_REL, WEFT__ACQUIRE);
+    if (!weft__cas(&rt->running, &idle, 1u, WEFT__ACQ_REL, WEFT__ACQUIRE))
+        return false;
+    if (simulated(rt))
+        weft__fetch_add(&weft__virtual_runs, 1u, WEFT__RELAXED);
+    return true;
 }
 
 static void unclaim(weft_rt *rt)
 {
+    if (simulated(rt))
+        weft__fetch_sub(&weft__virtual_runs, 1u, WEFT__RELAXED);
     weft__st(&rt->running, 0u, WEFT__RELEASE);
 }
 

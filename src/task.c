@@ -692,9 +692,7 @@ int weft_rt_spawn(weft_rt *rt, weft_task **out, weft_fn fn, void *arg, const wef
     weft__worker *w = weft__tls_worker;
     if (w && w->rt != rt)
         w = NULL;
-    /* A simulation runs on one thread, every step decided by its seed:
-     * another thread's hand-in would race it and could not be replayed. */
-    if (!w && (rt->caps & WEFT__CAP_VIRTUAL_TIME) && weft__ld(&rt->running, WEFT__ACQUIRE))
+    if (weft__refuses_outsider(rt))
         return WEFT_MISUSE_RT(rt, WEFT_EPERM,
                               "weft_rt_spawn: a simulated runtime takes no work from another thread while it runs "
                               "(spawn from its tasks, or before weft_rt_block_on)");

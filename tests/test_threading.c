@@ -822,13 +822,17 @@ START_TEST(rule9_foreign_threads_hand_in_work_with_weft_rt_spawn)
 END_TEST
 
 /* A simulation is one thread whose every step its seed decides: a foreign
- * thread's hand-in while it runs would race its plain structures and
- * could not be replayed, so it is refused; before the run it waits for it
- * like any other. */
+ * thread's hand-in, or its wake of a simulated task, while it runs would
+ * race its plain structures and could not be replayed, so each is refused
+ * and changes nothing; a hand-in before the run waits for it like any
+ * other. */
 typedef struct sim_hand_in {
     weft_rt *rt;
+    weft_notify note;
+    weft_chan *shared;
     atomic_bool running, tried;
-    int spawned;
+    atomic_int parked;
+    int spawned, signalled, sent, closed;
 } sim_hand_in;
 
 static void *try_hand_in_while_running(void *arg)
@@ -837,38 +841,86 @@ static void *try_hand_in_while_running(void *arg)
     while (!atomic_load(&h->running))
         sched_yield();
     h->spawned = weft_rt_spawn(h->rt, NULL, returns_arg, NULL, NULL);
+    h->signalled = weft_notify_signal(&h->note);
+    uint64_t v = 7;
+    h->sent = weft_chan_try_send(h->shared, &v);
+    h->closed = weft_chan_close(h->shared);
     atomic_store(&h->tried, true);
     return NULL;
 }
 
-static void *yield_until_tried(void *arg)
+static void *waits_for_the_notifier(void *arg)
 {
     sim_hand_in *h = arg;
-    atomic_store(&h->running, true);
-    while (!atomic_load(&h->tried))
-        weft_yield();
+    atomic_fetch_add(&h->parked, 1);
+    ck_assert_weft(weft_notify_wait(&h->note), 0);
     return NULL;
 }
 
-START_TEST(rule9_a_running_simulation_refuses_a_foreign_threads_spawn)
+static void *receives_from_the_shared_channel(void *arg)
+{
+    sim_hand_in *h = arg;
+    uint64_t v = 0;
+    atomic_fetch_add(&h->parked, 1);
+    ck_assert_weft(weft_chan_recv(h->shared, &v), 0);
+    return (void *)(uintptr_t)v;
+}
+
+static void *wait_for_outside_attempts(void *arg)
+{
+    sim_hand_in *h = arg;
+    weft_task *a, *b;
+    ck_assert_weft(weft_spawn(&a, waits_for_the_notifier, h), 0);
+    ck_assert_weft(weft_spawn(&b, receives_from_the_shared_channel, h), 0);
+    /* Each waiter bumps `parked` in the step in which it parks. */
+    while (atomic_load(&h->parked) < 2)
+        weft_yield();
+    weft_yield();
+    atomic_store(&h->running, true);
+    while (!atomic_load(&h->tried))
+        weft_yield();
+    /* Nothing the outsider tried reached the waiters: both still wait, the
+     * channel is open and empty. */
+    uint64_t v = 42;
+    ck_assert_weft(weft_notify_signal(&h->note), 0);
+    ck_assert_weft(weft_chan_send(h->shared, &v), 0);
+    void *got;
+    ck_assert_weft(weft_join(a, NULL), 0);
+    ck_assert_weft(weft_join(b, &got), 0);
+    ck_assert_uint_eq((uintptr_t)got, 42);
+    return NULL;
+}
+
+START_TEST(rule9_a_running_simulation_refuses_a_foreign_threads_spawn_and_wakes)
 {
     weft_config c = test_config(2, 7);
     sim_hand_in h;
     memset(&h, 0, sizeof h);
     atomic_init(&h.running, false);
     atomic_init(&h.tried, false);
+    atomic_init(&h.parked, 0);
+    ck_assert_weft(weft_notify_init(&h.note), 0);
+    ck_assert_weft(weft_chan_new_shared(&h.shared, sizeof(uint64_t), 4), 0);
     ck_assert_weft(weft_rt_new(&h.rt, &c), 0);
     weft_task *early;
     ck_assert_weft(weft_rt_spawn(h.rt, &early, returns_arg, NULL, NULL), 0);
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, try_hand_in_while_running, &h), 0);
-    ck_assert_weft(weft_rt_block_on(h.rt, yield_until_tried, &h, NULL), 0);
+    ck_assert_weft(weft_rt_block_on(h.rt, wait_for_outside_attempts, &h, NULL), 0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
     ck_assert_weft(h.spawned, WEFT_EPERM);
+    ck_assert_weft(h.signalled, WEFT_EPERM);
+    ck_assert_weft(h.sent, WEFT_EPERM);
+    ck_assert_weft(h.closed, WEFT_EPERM);
     weft_rt_stats st;
     ck_assert_weft(weft_rt_stats_get(h.rt, &st), 0);
-    ck_assert_uint_eq(st.spawned, 2u); /* the early one and the root */
+    ck_assert_uint_eq(st.spawned, 4u); /* the early one, the root and its two */
     weft_rt_free(h.rt);
+    /* With the simulation over, the outsider may use both again. */
+    ck_assert_weft(weft_notify_signal(&h.note), 0);
+    ck_assert_weft(weft_chan_close(h.shared), 0);
+    ck_assert_weft(weft_notify_destroy(&h.note), 0);
+    ck_assert_weft(weft_chan_free(h.shared), 0);
 }
 END_TEST
 
@@ -1184,7 +1236,7 @@ Suite *suite_threading(void)
     tcase_add_test(tc, rule9_everything_else_is_refused_with_eperm);
     tcase_add_test(tc, rule9_a_task_of_another_runtime_may_not_stop_or_rearm_a_timer);
     tcase_add_test(tc, rule9_foreign_threads_hand_in_work_with_weft_rt_spawn);
-    tcase_add_test(tc, rule9_a_running_simulation_refuses_a_foreign_threads_spawn);
+    tcase_add_test(tc, rule9_a_running_simulation_refuses_a_foreign_threads_spawn_and_wakes);
     tcase_add_test(tc, rule11_idle_workers_wake_for_new_work);
     tcase_add_test(tc, rule11_a_task_in_its_workers_lifo_slot_wakes_nobody);
     tcase_add_test(tc, rule11_a_yield_wakes_nobody);
