@@ -75,13 +75,6 @@ static int check_thread(const weft_chan *ch, const char *what)
                        what, w ? "another runtime" : "another thread");
 }
 
-/* A waiter of a running simulation would be woken from outside it. */
-static int refuse_sim_wake(const char *what)
-{
-    return WEFT_MISUSE(WEFT_EPERM, "%s: a task of a running simulation waits on this channel; a simulation takes "
-                                   "nothing from another thread while it runs", what);
-}
-
 static inline void chan_lock(weft_chan *ch)
 {
     weft__lock_s(ch->serial, &ch->lock);
@@ -90,6 +83,23 @@ static inline void chan_lock(weft_chan *ch)
 static inline void chan_unlock(weft_chan *ch)
 {
     weft__unlock_s(ch->serial, &ch->lock);
+}
+
+/* With the lock held: would an operation from here complete a task of a
+ * running simulation from outside it (rule 9)? Then WEFT_EPERM, the lock
+ * released, nothing changed; else 0. */
+static int refuse_outsider(weft_chan *ch, const char *what)
+{
+    if (ch->serial)
+        return 0;
+    weft_rt *sim = weft__waiters_refuse_outsider(&ch->receivers);
+    if (!sim)
+        sim = weft__waiters_refuse_outsider(&ch->senders);
+    if (WEFT_LIKELY(!sim))
+        return 0;
+    chan_unlock(ch);
+    return WEFT_MISUSE_RT(sim, WEFT_EPERM, "%s: a task of a running simulation waits on this channel; a simulation "
+                                           "takes nothing from another thread while it runs", what);
 }
 
 /* Allocate through the current runtime when it uses the channel's allocator,
@@ -421,10 +431,8 @@ static WEFT_ALWAYS_INLINE int chan_op(weft_chan *ch, bool send, void *elem, bool
     if (w && WEFT_UNLIKELY(w->sched_point != NULL) && (!block || (send ? send_ready(ch) : recv_ready(ch))))
         weft__sched_point(w);
     chan_lock(ch);
-    if (!ch->serial && WEFT_UNLIKELY(weft__waiters_refuse_outsider(send ? &ch->receivers : &ch->senders))) {
-        chan_unlock(ch);
-        return refuse_sim_wake(what);
-    }
+    if ((r = refuse_outsider(ch, what)) < 0)
+        return r;
     r = op_locked(ch, send, elem);
     if (r != WEFT_EAGAIN)
         return r;
@@ -487,11 +495,8 @@ int weft_chan_close(weft_chan *ch)
         chan_unlock(ch);
         return WEFT_EPIPE;
     }
-    if (!ch->serial && WEFT_UNLIKELY(weft__waiters_refuse_outsider(&ch->receivers) ||
-                                     weft__waiters_refuse_outsider(&ch->senders))) {
-        chan_unlock(ch);
-        return refuse_sim_wake("weft_chan_close");
-    }
+    if ((r = refuse_outsider(ch, "weft_chan_close")) < 0)
+        return r;
     close_locked(ch, NULL, 0);
     return 0;
 }
@@ -523,12 +528,15 @@ static bool case_ready(const weft_select_case *c)
 }
 
 /* Try case i without blocking: 0 or WEFT_EPIPE done, WEFT_EAGAIN not ready,
- * WEFT_ENOMEM. */
+ * WEFT_ENOMEM, WEFT_EPERM (refused: rule 9). */
 static int try_case(weft_select_case *c)
 {
     weft_chan *ch = c->chan;
     chan_lock(ch);
-    int r = op_locked(ch, c->op == WEFT_SELECT_SEND, c->elem);
+    int r = refuse_outsider(ch, "weft_select");
+    if (r < 0)
+        return r;
+    r = op_locked(ch, c->op == WEFT_SELECT_SEND, c->elem);
     if (r == WEFT_EAGAIN)
         chan_unlock(ch);
     return r;
@@ -594,7 +602,7 @@ static int poll_cases(weft_select_case *cases, size_t n)
         int r = try_case(&cases[i]);
         if (r == WEFT_EAGAIN)
             continue;
-        if (r == WEFT_ENOMEM)
+        if (r == WEFT_ENOMEM || r == WEFT_EPERM)
             return r;
         cases[i].result = r;
         return (int)i;

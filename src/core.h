@@ -657,6 +657,8 @@ struct weft_rt {
     int stop_when;
     weft__a32 running;        /* [atomic] claimed (compare-and-swap) by the one
                                  thread inside block_on or shutdown */
+    weft__a32 outsiders;      /* [atomic] a simulation's: hand-ins from other
+                                 threads in flight (a claim waits for them) */
     weft__a32 shut_down;      /* [atomic] read by foreign spawns */
     weft__a32 said_spawn_refused; /* [atomic] a refused spawn's debug message is printed once */
     weft_rt_stats stats;      /* what is not kept per worker (written while
@@ -1113,15 +1115,20 @@ static inline weft__waiter *weft__waitlist_pop(weft_list *l)
     return w;
 }
 
-/* Would completing the first waiter of l (a shared object's, under its lock)
- * wake a task of a running simulation from outside it? One relaxed load
- * while no simulation runs. */
-static inline bool weft__waiters_refuse_outsider(const weft_list *l)
+/* The running simulation a waiter of l (a shared object's, under its lock)
+ * belongs to when the caller is outside it, or NULL. Every waiter counts,
+ * stale select registrations too: a close wakes them all, and refusing too
+ * often is safe. One relaxed load while no simulation runs. */
+static inline weft_rt *weft__waiters_refuse_outsider(const weft_list *l)
 {
-    if (WEFT_LIKELY(!weft__ld(&weft__virtual_runs, WEFT__RELAXED)) || !l->head)
-        return false;
-    const weft__waiter *w = WEFT_LIST_ENTRY(l->head, weft__waiter, link);
-    return weft__refuses_outsider(w->task->worker->rt);
+    if (WEFT_LIKELY(!weft__ld(&weft__virtual_runs, WEFT__RELAXED)))
+        return NULL;
+    for (const weft_link *n = l->head; n; n = n->next) {
+        weft_rt *rt = weft__task_rt(WEFT_LIST_ENTRY(n, weft__waiter, link)->task);
+        if (weft__refuses_outsider(rt))
+            return rt;
+    }
+    return NULL;
 }
 
 /* Wake every waiter of chain (a list of waiters taken off their object

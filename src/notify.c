@@ -48,10 +48,11 @@ int weft_notify_signal(weft_notify *n)
     if (w && w->current)
         weft__sched_point(w);
     weft__spin_lock(WEFT__OBJ_LOCK(n));
-    if (weft__waiters_refuse_outsider(&n->waiters)) {
+    weft_rt *sim = weft__waiters_refuse_outsider(&n->waiters);
+    if (sim) {
         weft__spin_unlock(WEFT__OBJ_LOCK(n));
-        return WEFT_MISUSE(WEFT_EPERM, "weft_notify_signal: a task of a running simulation waits on the notifier; "
-                                       "a simulation takes nothing from another thread while it runs");
+        return WEFT_MISUSE_RT(sim, WEFT_EPERM, "weft_notify_signal: a task of a running simulation waits on the "
+                                               "notifier; a simulation takes nothing from another thread while it runs");
     }
     weft__waiter *wt = weft__waitlist_pop(&n->waiters);
     weft__task *t = wt ? wt->task : NULL;

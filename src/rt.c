@@ -421,9 +421,6 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg)
     return 0;
 }
 
-/* One thread at a time runs, shuts down or resets a runtime: it claims it
- * here, so two threads calling weft_rt_block_on at once get WEFT_EBUSY for
- * one of them rather than two sets of loops on the same workers. */
 weft__a32 weft__virtual_runs;
 
 static bool simulated(const weft_rt *rt)
@@ -431,13 +428,23 @@ static bool simulated(const weft_rt *rt)
     return (rt->caps & WEFT__CAP_VIRTUAL_TIME) != 0;
 }
 
+/* One thread at a time runs, shuts down or resets a runtime: it claims it
+ * here, so two threads calling weft_rt_block_on at once get WEFT_EBUSY for
+ * one of them rather than two sets of loops on the same workers. */
 static bool claim(weft_rt *rt)
 {
     uint32_t idle = 0;
     if (!weft__cas(&rt->running, &idle, 1u, WEFT__ACQ_REL, WEFT__ACQUIRE))
         return false;
-    if (simulated(rt))
+    if (simulated(rt)) {
         weft__fetch_add(&weft__virtual_runs, 1u, WEFT__RELAXED);
+        /* A hand-in from another thread that looked before the claim ends
+         * before the run starts (weft_rt_spawn: its count, a fence, then
+         * `running`; here `running`, a fence, then the count). */
+        weft__fence(WEFT__SEQ_CST);
+        while (weft__ld(&rt->outsiders, WEFT__ACQUIRE))
+            weft__spin_hint();
+    }
     return true;
 }
 

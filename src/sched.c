@@ -260,9 +260,10 @@ static inline uint64_t idle_bit(const weft__worker *w)
 static void notify_idle(weft__engine *e, weft__worker *cur)
 {
     weft_rt *rt = e->rt;
-    /* The idle mask is atomic but in a simulation: a foreign thread may push
-     * to a lone real worker. Only a worker of a serial runtime, which has no
-     * other thread to race with, skips the fence. */
+    /* The idle mask is atomic but in a simulation's own thread: a foreign
+     * thread may push to a lone real worker, and several may hand work to a
+     * simulation before it runs. Only a worker of a serial runtime, which
+     * has no other thread to race with, skips the fence. */
     if (!rt->serial || !cur)
         weft__fence(WEFT__SEQ_CST); /* the push before, the idle mask after */
     for (;;) {
@@ -288,7 +289,7 @@ static void notify_idle(weft__engine *e, weft__worker *cur)
             }
         }
         uint64_t bit = 1ull << k;
-        if (weft__fetch_and_s(e->idle_plain, &e->idle, ~bit, WEFT__ACQ_REL) & bit) {
+        if (weft__fetch_and_s(e->idle_plain && cur, &e->idle, ~bit, WEFT__ACQ_REL) & bit) {
             rt->backend->wake(&rt->workers[e->first + k]);
             return;
         }

@@ -692,12 +692,23 @@ int weft_rt_spawn(weft_rt *rt, weft_task **out, weft_fn fn, void *arg, const wef
     weft__worker *w = weft__tls_worker;
     if (w && w->rt != rt)
         w = NULL;
-    if (weft__refuses_outsider(rt))
-        return WEFT_MISUSE_RT(rt, WEFT_EPERM,
-                              "weft_rt_spawn: a simulated runtime takes no work from another thread while it runs "
-                              "(spawn from its tasks, or before weft_rt_block_on)");
+    /* Another thread's hand-in to a simulation: counted while it lasts, so
+     * that a run starting meanwhile waits for it (rt.c, claim). */
+    bool outsider = !w && (rt->caps & WEFT__CAP_VIRTUAL_TIME);
+    if (outsider) {
+        weft__fetch_add(&rt->outsiders, 1u, WEFT__SEQ_CST);
+        weft__fence(WEFT__SEQ_CST);
+        if (weft__refuses_outsider(rt)) {
+            weft__fetch_sub(&rt->outsiders, 1u, WEFT__RELEASE);
+            return WEFT_MISUSE_RT(rt, WEFT_EPERM,
+                                  "weft_rt_spawn: a simulated runtime takes no work from another thread while it "
+                                  "runs (spawn from its tasks, or before weft_rt_block_on)");
+        }
+    }
     weft__task *t;
     int r = weft__spawn(rt, w, out ? &t : NULL, fn, arg, o, out == NULL);
+    if (outsider)
+        weft__fetch_sub(&rt->outsiders, 1u, WEFT__RELEASE);
     if (r == 0 && out)
         *out = weft__task_handle(t);
     return r;

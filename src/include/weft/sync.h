@@ -172,7 +172,10 @@ typedef struct weft_notify { /* private fields */
 
 WEFT_API int weft_notify_init(weft_notify *n);
 WEFT_API int weft_notify_destroy(weft_notify *n);
-/* Any thread. Wakes the longest-waiting task, or leaves a signal pending. */
+/* Any thread. Wakes the longest-waiting task, or leaves a signal pending.
+ * 0; WEFT_EPERM (nothing done) when a task of a simulation running on
+ * another thread waits on it: a simulation takes nothing from outside while
+ * it runs. */
 WEFT_API int weft_notify_signal(weft_notify *n);
 /* 0 (a signal was taken), WEFT_ECANCELED, WEFT_ETIMEDOUT, WEFT_EPERM,
  * WEFT_EINVAL. */
@@ -218,7 +221,10 @@ WEFT_API int weft_chan_free(weft_chan *ch);
 WEFT_API int weft_chan_send(weft_chan *ch, const void *elem);
 WEFT_API int weft_chan_send_until(weft_chan *ch, const void *elem, uint64_t deadline);
 /* 0, WEFT_EAGAIN (full / no receiver waiting), WEFT_EPIPE, WEFT_ENOMEM
- * (unbounded and cannot grow), WEFT_EINVAL. Works outside a task too. */
+ * (unbounded and cannot grow), WEFT_EINVAL. Works outside a task too. Every
+ * operation of a shared channel is WEFT_EPERM (nothing done) from outside a
+ * simulation running on another thread while one of its tasks waits on the
+ * channel. */
 WEFT_API int weft_chan_try_send(weft_chan *ch, const void *elem);
 WEFT_API int weft_chan_recv(weft_chan *ch, void *out);
 WEFT_API int weft_chan_recv_until(weft_chan *ch, void *out, uint64_t deadline);
@@ -245,7 +251,8 @@ typedef struct weft_select_case {
 
 /* Returns the index of the case performed, or WEFT_ETIMEDOUT, WEFT_ECANCELED,
  * WEFT_ENOMEM (a send to an unbounded channel could not grow it), WEFT_EPERM
- * (outside a task or in a no-stack task), WEFT_EINVAL. n is at most
+ * (outside a task or in a no-stack task; or a case would complete a task of
+ * a simulation running on another thread), WEFT_EINVAL. n is at most
  * WEFT_SELECT_MAX. */
 #define WEFT_SELECT_MAX 64
 WEFT_API int weft_select(weft_select_case *cases, size_t n, uint64_t deadline);
