@@ -580,8 +580,8 @@ struct weft__engine {
     weft__a32 searching;      /* [atomic] workers looking for work to steal */
     weft__a32 next_core;      /* [atomic] per-core: where the next foreign spawn goes */
     weft__a64 idle;           /* [atomic] bit i: worker first+i is parked */
-    bool idle_plain;          /* [init] `idle` is used without atomics: a
-                                 simulated serial runtime (rule 1) */
+    bool idle_plain;          /* [init] its simulation's own thread updates
+                                 `idle` without atomics (rule 1) */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -680,6 +680,12 @@ WEFT_HIDDEN extern WEFT_TLS weft__worker *weft__tls_worker;
 /* Simulated runtimes running now, in this process (any thread). */
 WEFT_HIDDEN extern weft__a32 weft__virtual_runs;
 
+/* A simulated runtime: virtual time, one thread, replayed from its seed. */
+static inline bool weft__virtual(const weft_rt *rt)
+{
+    return (rt->caps & WEFT__CAP_VIRTUAL_TIME) != 0;
+}
+
 /* Is rt a running simulation and the caller outside it? A simulation takes
  * nothing from another thread while it runs (THREADING.md rule 9): a
  * hand-in or a wake from there would race its plain structures and could
@@ -687,7 +693,7 @@ WEFT_HIDDEN extern weft__a32 weft__virtual_runs;
 static inline bool weft__refuses_outsider(const weft_rt *rt)
 {
     const weft__worker *cur = weft__tls_worker;
-    return (rt->caps & WEFT__CAP_VIRTUAL_TIME) && (!cur || cur->rt != rt) && weft__ld(&rt->running, WEFT__ACQUIRE);
+    return weft__virtual(rt) && (!cur || cur->rt != rt) && weft__ld(&rt->running, WEFT__ACQUIRE);
 }
 
 static inline weft__task *weft__current(void)

@@ -423,11 +423,6 @@ int weft_rt_new(weft_rt **out, const weft_config *cfg)
 
 weft__a32 weft__virtual_runs;
 
-static bool simulated(const weft_rt *rt)
-{
-    return (rt->caps & WEFT__CAP_VIRTUAL_TIME) != 0;
-}
-
 /* One thread at a time runs, shuts down or resets a runtime: it claims it
  * here, so two threads calling weft_rt_block_on at once get WEFT_EBUSY for
  * one of them rather than two sets of loops on the same workers. */
@@ -436,7 +431,7 @@ static bool claim(weft_rt *rt)
     uint32_t idle = 0;
     if (!weft__cas(&rt->running, &idle, 1u, WEFT__ACQ_REL, WEFT__ACQUIRE))
         return false;
-    if (simulated(rt)) {
+    if (weft__virtual(rt)) {
         weft__fetch_add(&weft__virtual_runs, 1u, WEFT__RELAXED);
         /* A hand-in from another thread that looked before the claim ends
          * before the run starts (weft_rt_spawn: its count, a fence, then
@@ -450,7 +445,7 @@ static bool claim(weft_rt *rt)
 
 static void unclaim(weft_rt *rt)
 {
-    if (simulated(rt))
+    if (weft__virtual(rt))
         weft__fetch_sub(&weft__virtual_runs, 1u, WEFT__RELAXED);
     weft__st(&rt->running, 0u, WEFT__RELEASE);
 }

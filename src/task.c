@@ -694,7 +694,7 @@ int weft_rt_spawn(weft_rt *rt, weft_task **out, weft_fn fn, void *arg, const wef
         w = NULL;
     /* Another thread's hand-in to a simulation: counted while it lasts, so
      * that a run starting meanwhile waits for it (rt.c, claim). */
-    bool outsider = !w && (rt->caps & WEFT__CAP_VIRTUAL_TIME);
+    bool outsider = !w && weft__virtual(rt);
     if (outsider) {
         weft__fetch_add(&rt->outsiders, 1u, WEFT__SEQ_CST);
         weft__fence(WEFT__SEQ_CST);

@@ -929,6 +929,72 @@ START_TEST(rule9_a_running_simulation_refuses_a_foreign_threads_spawn_and_wakes)
 }
 END_TEST
 
+/* Hand-ins that race the starts of a simulation's runs: each either lands
+ * before a run starts (the claim waits for it) and then runs, or is refused;
+ * none is lost or run twice, and under TSan none races the run. */
+typedef struct racing_hand_ins {
+    weft_rt *rt;
+    atomic_int ran, accepted;
+    atomic_bool done;
+} racing_hand_ins;
+
+static void *counts_a_run(void *arg)
+{
+    atomic_fetch_add(&((racing_hand_ins *)arg)->ran, 1);
+    return NULL;
+}
+
+static void *hands_in_until_enough(void *arg)
+{
+    racing_hand_ins *h = arg;
+    for (int tries = 0; atomic_load(&h->accepted) < 200 && tries < 1000000; tries++) {
+        int r = weft_rt_spawn(h->rt, NULL, counts_a_run, h, NULL);
+        ck_assert_msg(r == 0 || r == WEFT_EPERM, "weft_rt_spawn returned %d", r);
+        if (r == 0)
+            atomic_fetch_add(&h->accepted, 1);
+        sched_yield();
+    }
+    atomic_store(&h->done, true);
+    return NULL;
+}
+
+static void *yields_a_little(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 4; i++)
+        weft_yield();
+    return NULL;
+}
+
+static void *yields_until_all_ran(void *arg)
+{
+    racing_hand_ins *h = arg;
+    while (atomic_load(&h->ran) < atomic_load(&h->accepted))
+        weft_yield();
+    return NULL;
+}
+
+START_TEST(rule9_hand_ins_racing_a_simulations_runs_are_all_run_or_refused)
+{
+    weft_config c = test_config(2, 11);
+    racing_hand_ins h;
+    memset(&h, 0, sizeof h);
+    atomic_init(&h.ran, 0);
+    atomic_init(&h.accepted, 0);
+    atomic_init(&h.done, false);
+    ck_assert_weft(weft_rt_new(&h.rt, &c), 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, hands_in_until_enough, &h), 0);
+    while (!atomic_load(&h.done))
+        ck_assert_weft(weft_rt_block_on(h.rt, yields_a_little, NULL, NULL), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_weft(weft_rt_block_on(h.rt, yields_until_all_ran, &h, NULL), 0);
+    ck_assert_int_eq(atomic_load(&h.accepted), 200);
+    ck_assert_int_eq(atomic_load(&h.ran), 200);
+    weft_rt_free(h.rt);
+}
+END_TEST
+
 /* ---- rule 11: idle workers are woken, none lost ---------------------------- */
 
 static void *fan_out_rounds(void *arg)
@@ -1258,6 +1324,7 @@ Suite *suite_threading(void)
     tcase_add_test(tc, rule9_a_task_of_another_runtime_may_not_stop_or_rearm_a_timer);
     tcase_add_test(tc, rule9_foreign_threads_hand_in_work_with_weft_rt_spawn);
     tcase_add_test(tc, rule9_a_running_simulation_refuses_a_foreign_threads_spawn_and_wakes);
+    tcase_add_test(tc, rule9_hand_ins_racing_a_simulations_runs_are_all_run_or_refused);
     tcase_add_test(tc, rule11_idle_workers_wake_for_new_work);
     tcase_add_test(tc, rule11_a_task_in_its_workers_lifo_slot_wakes_nobody);
     tcase_add_test(tc, rule11_a_yield_wakes_nobody);
