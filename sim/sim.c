@@ -304,6 +304,9 @@ static void switch_to(weft__sim *s, weft__ctx *from, weft__worker *next)
     v->vstate = WEFT__V_RUNNING;
     v->wakeup = false;
     weft__tls_worker = next;
+    /* A virtual worker leaves only from its loop, its moves committed, or
+     * from a task mid-step: the plain jump has nothing to commit. */
+    WEFT_INVARIANT(!next->switched_out, "virtual worker %u resumed with a switch left to commit", next->index);
     weft__ctx_jump(from, v->resume, next, false);
 }
 

@@ -112,7 +112,8 @@ void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_fn entry)
 #endif
 }
 
-void *weft__ctx_jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying)
+/* The one switch both jumps make; `resumed` is weft__ctx_resumed or NULL. */
+static inline void *jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying, void (*resumed)(void))
 {
 #ifdef WEFT_ASAN
     __sanitizer_start_switch_fiber(dying ? NULL : &from->fake_stack, to->stack_bottom, to->stack_size);
@@ -127,7 +128,7 @@ void *weft__ctx_jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying)
     swapcontext(&from->uc, &to->uc);
     void *r = from->transfer;
 #elif RESUMED_IN_SWITCH
-    return weft__ctx_switch_asm(&from->sp, to->sp, transfer, weft__ctx_resumed);
+    return weft__ctx_switch_asm(&from->sp, to->sp, transfer, resumed);
 #else
     void *r = weft__ctx_switch_asm(&from->sp, to->sp, transfer, NULL);
 #endif
@@ -135,18 +136,22 @@ void *weft__ctx_jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying)
 #ifdef WEFT_ASAN
     __sanitizer_finish_switch_fiber(from->fake_stack, NULL, NULL);
 #endif
+    /* Whichever jump left here, the resumed side cannot tell from its own
+     * stack, so it always looks (these builds are not the fast ones). */
+    (void)resumed;
     weft__ctx_resumed();
     return r;
 #endif
 }
 
-void *weft__ctx_jump_in(weft__ctx *from, weft__ctx *to, void *transfer)
+void *weft__ctx_jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying)
 {
-#if RESUMED_IN_SWITCH
-    return weft__ctx_switch_asm(&from->sp, to->sp, transfer, NULL);
-#else
-    return weft__ctx_jump(from, to, transfer, false);
-#endif
+    return jump(from, to, transfer, dying, NULL);
+}
+
+void *weft__ctx_jump_commit(weft__ctx *from, weft__ctx *to, void *transfer, bool dying)
+{
+    return jump(from, to, transfer, dying, weft__ctx_resumed);
 }
 
 void weft__ctx_entered(weft__ctx *self)

@@ -77,16 +77,18 @@ typedef void (*weft__entry_fn)(void *transfer);
 WEFT_HIDDEN void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_fn entry);
 /* Save the running context into from and resume to; returns the transfer
  * value passed by whoever switches back. dying: from will never be resumed
- * (lets ASan release its fake stack). The resumed side has called
- * weft__ctx_resumed() before it goes on (its weft__ctx_jump returns, or its
- * entry starts): on x86-64 the switch itself calls it, so that a jump at the
- * end of a function is compiled as its tail jump. */
+ * (lets ASan release its fake stack). The leaving side has nothing for the
+ * resumed one to commit: a plain switch, the one the raw switch benchmark
+ * times against Boost.Context. */
 WEFT_HIDDEN void *weft__ctx_jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying);
-/* weft__ctx_jump (not dying) where the resumed side has nothing to commit:
- * the loop's switch into a task, as whatever left before it was committed
- * when the loop resumed. Where the switch calls weft__ctx_resumed itself,
- * this one does not (a call and a TLS load on every task run). */
-WEFT_HIDDEN void *weft__ctx_jump_in(weft__ctx *from, weft__ctx *to, void *transfer);
+/* weft__ctx_jump where the leaving side left a move for the resumed side to
+ * commit (its worker's switched_out): the resumed side calls
+ * weft__ctx_resumed() before it goes on (its jump returns, or its entry
+ * starts). On x86-64 the switch itself makes that call, so that a jump at the
+ * end of a function is compiled as its tail jump; only the switches that need
+ * it pay for it (a call and a TLS load: 1.4 ns of a 7 ns switch on AMD EPYC,
+ * measured 2026-12-02). */
+WEFT_HIDDEN void *weft__ctx_jump_commit(weft__ctx *from, weft__ctx *to, void *transfer, bool dying);
 /* Called first thing in a fresh context's entry. */
 WEFT_HIDDEN void weft__ctx_entered(weft__ctx *self);
 /* What a resumed context does first (the loop's: commit what the context

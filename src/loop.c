@@ -151,6 +151,7 @@ void weft__switch_away(weft__task *t, int how)
     weft__worker *w = t->worker;
     weft_rt *rt = w->rt;
     weft__task *next = NULL;
+    bool commit = false; /* a move left in w->switched_out */
     if (how != WEFT__SW_FINISH && direct_ok(w)) {
         /* Taken, not peeked: a thief cannot take it in between. One that
          * cannot be resumed directly (never run: its stack is bound by the
@@ -171,12 +172,16 @@ void weft__switch_away(weft__task *t, int how)
     } else if (how != WEFT__SW_PARK || !rt->serial) {
         w->switched_out = t;
         w->switched_out_how = (uint8_t)how;
+        commit = true;
     } /* else a serial park: weft__block made it PARKED, and no other thread
        * can wake it before its context is saved, so nothing is left to
        * commit after the switch (rule 3) */
     if (!next) {
         w->current = NULL; /* before the loop, which is resumed first */
-        weft__ctx_jump(&t->ctx, &w->loop_ctx, t, how == WEFT__SW_FINISH);
+        if (commit)
+            weft__ctx_jump_commit(&t->ctx, &w->loop_ctx, t, how == WEFT__SW_FINISH);
+        else
+            weft__ctx_jump(&t->ctx, &w->loop_ctx, t, false);
     } else {
         w->until_housekeeping--;
         weft__count(&w->stats.steps, 1);
@@ -185,7 +190,10 @@ void weft__switch_away(weft__task *t, int how)
         next->worker = w;
         weft__hook(rt, WEFT_HOOK_RESUME, w, next, 0, NULL);
         weft__task_set_state(next, WEFT__T_QUEUED, WEFT__T_RUNNING);
-        weft__ctx_jump(&t->ctx, &next->ctx, next, false);
+        if (commit)
+            weft__ctx_jump_commit(&t->ctx, &next->ctx, next, false);
+        else
+            weft__ctx_jump(&t->ctx, &next->ctx, next, false);
     }
     /* Resumed, perhaps on another worker; nothing may follow the jumps, so
      * that they are tail jumps (fiber_x86_64.S says why). */
@@ -246,7 +254,7 @@ static void run_task(weft__worker *w, weft__task *t)
     }
     weft__task_set_state(t, from, WEFT__T_RUNNING);
     WEFT_INVARIANT(!w->switched_out, "worker %u ran a task with a switch left to commit", w->index);
-    weft__ctx_jump_in(&w->loop_ctx, &t->ctx, t);
+    weft__ctx_jump(&w->loop_ctx, &t->ctx, t, false);
     /* Not necessarily t that came back: tasks may have handed the worker to
      * each other (weft__switch_away) before one came back here, and the one
      * that did set w->current to NULL and was committed (weft__ctx_resumed). */
