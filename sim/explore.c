@@ -802,10 +802,35 @@ static void finish_message(campaign *c, weft_fn test, void *arg)
     }
 }
 
+/* A campaign's runs follow each other on this thread: it holds the guard's
+ * signal stack and the watchdog's timer between them, so that a run pays
+ * no system call for either (six per seed before: 16% of a short one). */
+static void campaign_hold(void)
+{
+    weft__guard_hold();
+    weft__watchdog_hold();
+}
+
+static void campaign_release(void)
+{
+    weft__watchdog_release();
+    weft__guard_release();
+}
+
+static int explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explore_result *res);
+
 int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explore_result *res)
 {
     if (!o || !test || !res)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_explore: NULL argument");
+    campaign_hold();
+    int r = explore(o, test, arg, res);
+    campaign_release();
+    return r;
+}
+
+static int explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explore_result *res)
+{
     memset(res, 0, sizeof *res);
     campaign c;
     memset(&c, 0, sizeof c);
@@ -940,11 +965,23 @@ void weft_explore_result_free(weft_explore_result *res)
 
 /* ---- shrinking a printed schedule ---- */
 
+static int shrink(const weft_config *cfg, weft_fn test, void *arg, const char *schedule, unsigned budget, char **out,
+                  size_t *out_len);
+
 int weft_shrink(const weft_config *cfg, weft_fn test, void *arg, const char *schedule, unsigned budget, char **out,
                 size_t *out_len)
 {
     if (!test || !schedule || !out)
         return WEFT_MISUSE(WEFT_EINVAL, "weft_shrink: NULL argument");
+    campaign_hold();
+    int r = shrink(cfg, test, arg, schedule, budget, out, out_len);
+    campaign_release();
+    return r;
+}
+
+static int shrink(const weft_config *cfg, weft_fn test, void *arg, const char *schedule, unsigned budget, char **out,
+                  size_t *out_len)
+{
     *out = NULL;
     weft_config base = cfg ? *cfg : (weft_config){0};
     base.schedule = NULL;

@@ -345,6 +345,8 @@ WEFT_HIDDEN uint64_t weft__real_monotonic_ns(void);
 /* watchdog.c */
 WEFT_HIDDEN int weft__watchdog_arm(weft__sim *s);
 WEFT_HIDDEN void weft__watchdog_disarm(weft__sim *s);
+WEFT_HIDDEN void weft__watchdog_hold(void);
+WEFT_HIDDEN void weft__watchdog_release(void);
 WEFT_HIDDEN void weft__watchdog_free(weft__sim *s);
 
 #endif

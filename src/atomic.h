@@ -209,6 +209,10 @@ WEFT_HIDDEN extern uint64_t weft__tsan_fence_word;
 #define weft__fence_after_rmw() weft__fence(WEFT__SEQ_CST)
 #endif
 
+/* Orders this thread's plain stores against a signal handler that runs on
+ * the same thread (a compiler barrier: no other thread is involved). */
+#define weft__signal_fence() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
 /* Serial forms: a structure of a serial runtime (all of its tasks on one OS
  * thread) is accessed with plain loads and stores; the same structure in a
  * concurrent runtime with the atomic operation. `serial` is a property of

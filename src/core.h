@@ -753,6 +753,8 @@ WEFT_HIDDEN size_t weft__stack_round(size_t size);
 WEFT_HIDDEN int weft__guard_install(weft_rt *rt);
 WEFT_HIDDEN void weft__guard_enter(weft_rt *rt);
 WEFT_HIDDEN void weft__guard_leave(weft_rt *rt);
+WEFT_HIDDEN void weft__guard_hold(void);
+WEFT_HIDDEN void weft__guard_release(void);
 /* The stack of w's current task or loop that addr or sp falls in or just
  * below (an overflow), or NULL. */
 WEFT_HIDDEN const weft__stack *weft__stack_overflowed(const weft__worker *w, const void *addr, const void *sp);

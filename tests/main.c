@@ -1,10 +1,13 @@
 /* main.c — the Check runner: every suite of suites.h in one binary, a process
  * per test (Check's fork mode) unless CK_FORK=no (valgrind runs that way).
- * CK_RUN_SUITE / CK_RUN_CASE select a part, as Check documents. */
+ * CK_RUN_SUITE / CK_RUN_CASE select a part, as Check documents; `--list`
+ * prints the suites' names, one a line (run_tests.py runs them side by side). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "suites.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The suite's one bound on a test's wall-clock time, set before any case is
  * made (Check reads it in tcase_create). It is a hang detector, not a speed
@@ -19,8 +22,22 @@
  * counts, and a soak may run for hours. */
 #define HANG_GUARD_SECONDS "1800"
 
-int main(void)
+static int list_suites(void)
 {
+#define WEFT_PRINT_SUITE(name) puts(#name);
+    WEFT_SUITES(WEFT_PRINT_SUITE)
+#undef WEFT_PRINT_SUITE
+    return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--list") == 0)
+        return list_suites();
+    if (argc > 1) {
+        fprintf(stderr, "usage: %s [--list]   (CK_RUN_SUITE / CK_RUN_CASE select tests)\n", argv[0]);
+        return 2;
+    }
     setenv("CK_DEFAULT_TIMEOUT", HANG_GUARD_SECONDS, 0);
     SRunner *sr = NULL;
 #define WEFT_ADD_SUITE(name)                   \

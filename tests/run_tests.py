@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""run_tests.py — what `scons test` runs: the Check suite (its summary line
-stays visible); the source checks (layering, threads layer) and the layering
+"""run_tests.py — what `scons test` runs: the Check suites, as many side by
+side as the machine has cores (`--jobs`), each one's output and Check's
+summary line shown as it ends, then the total in Check's form; the source checks (layering, threads layer) and the layering
 program (the core and real backends alone run a threaded runtime); then the
 determinism comparison across builds — the same seeds must give the same
 trace hashes whether the library was built -O0 or -O2, by gcc or by clang, on
@@ -15,14 +16,60 @@ headless browser.
 --regenerate-golden` rewrites the golden file (after a deliberate version
 bump)."""
 import argparse
+import concurrent.futures
 import os
 import re
 import subprocess
 import sys
+import threading
 
 # One line per simulated run, as det_hashes.c prints it.
 CASE = re.compile(r'strategy=\d+ workers=\d+ faults=[01] seed=\d+ status=-?\d+ events=\d+ hash=[0-9a-f]{16}')
 VERSION = re.compile(r'version=(\d+)')
+SUMMARY = re.compile(r'^(\d+)%: Checks: (\d+), Failures: (\d+), Errors: (\d+)$', re.M)
+
+# Suites that take longest start first, so that the last to end is short
+# (measured under TSan, the slowest stage; the rest follow in their order).
+LONGEST_FIRST = ('threads', 'threading', 'net', 'props', 'io', 'sync', 'explore', 'chan', 'shard')
+
+
+def run_check(binary, jobs):
+    """Every suite of the Check binary, `jobs` at a time, one process each.
+    Returns the exit status: non-zero when a suite failed or ran no test."""
+    env_selects = any(os.environ.get(v) for v in ('CK_RUN_SUITE', 'CK_RUN_CASE', 'CK_INCLUDE_TAGS'))
+    if jobs <= 1 or env_selects:
+        return subprocess.call([binary])
+    names = subprocess.run([binary, '--list'], capture_output=True, text=True, check=True).stdout.split()
+    names.sort(key=lambda n: LONGEST_FIRST.index(n) if n in LONGEST_FIRST else len(LONGEST_FIRST))
+    lock = threading.Lock()
+    totals = [0, 0, 0]  # checks, failures, errors
+    failed = []
+
+    def one(name):
+        p = subprocess.run([binary], env=dict(os.environ, CK_RUN_SUITE=name),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        m = SUMMARY.search(p.stdout)
+        with lock:
+            print('-- suite %s --' % name)
+            print(p.stdout, end='', flush=True)
+            if m is None or int(m.group(2)) == 0 or p.returncode != 0:
+                failed.append('%s (exit %d%s)' % (name, p.returncode, '' if m else ', no summary line'))
+            if m is not None:
+                for i in range(3):
+                    totals[i] += int(m.group(i + 2))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        for f in [pool.submit(one, n) for n in names]:
+            f.result()
+    checks, failures, errors = totals
+    passed = checks - failures - errors
+    print('weft: all %d suites, %d at a time; in Check\'s form:' % (len(names), jobs))
+    print('%d%%: Checks: %d, Failures: %d, Errors: %d'
+          % (100 * passed // checks if checks else 0, checks, failures, errors), flush=True)
+    if failed:
+        print('weft: suites that failed: %s' % ', '.join(failed), file=sys.stderr)
+        return 1
+    return 0
 
 
 def check_golden(lines, path, regenerate):
@@ -62,6 +109,8 @@ def check_golden(lines, path, regenerate):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--suite')
+    ap.add_argument('--jobs', type=int, default=len(os.sched_getaffinity(0)),
+                    help='Check suites run side by side (default: the cores this process may use)')
     ap.add_argument('--det-dir', required=True)
     ap.add_argument('--layering')
     ap.add_argument('--idle-probe')
@@ -73,7 +122,7 @@ def main():
     args = ap.parse_args()
 
     if args.suite:
-        rc = subprocess.call([args.suite])
+        rc = run_check(args.suite, args.jobs)
         if rc != 0:
             print('weft: the Check suite failed (exit %d)' % rc, file=sys.stderr)
             return rc

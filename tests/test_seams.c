@@ -199,6 +199,95 @@ START_TEST(a_task_that_never_yields_is_reported_by_the_watchdog)
 }
 END_TEST
 
+/* ---- the same deaths in a later seed of an exploration ----------------------
+ * A campaign's runs hold the guard's signal stack and the watchdog's timer
+ * between them (no system call per run): the fourth run must still have
+ * both, and the thread must get its signal stack back as it was. */
+
+enum { DIE_BY_OVERFLOW = 1, DIE_BY_SPINNING = 2 };
+static unsigned explored_runs;
+
+static void *dies_on_the_fourth_run(void *arg)
+{
+    if (++explored_runs < 4) {
+        weft_yield();
+        return NULL;
+    }
+    return (intptr_t)arg == DIE_BY_OVERFLOW ? calls_big_frame(NULL) : spawns_a_spinner(NULL);
+}
+
+static weft_explore_opts exploration(void)
+{
+    weft_explore_opts o;
+    memset(&o, 0, sizeof o);
+    o.cfg = test_config(2, 0);
+    o.cfg.sim.watchdog_ms = 300;
+    o.seeds = 10;
+    return o;
+}
+
+static int explore_to_death(void *arg)
+{
+    explored_runs = 0;
+    weft_explore_opts o = exploration();
+    weft_explore_result res;
+    weft_explore(&o, dies_on_the_fourth_run, arg, &res);
+    return 4; /* not reached: the child dies first */
+}
+
+START_TEST(deaths_in_a_later_seed_of_an_exploration_are_reported_too)
+{
+    if (under_asan() || under_tsan() || under_valgrind())
+        return; /* as for the two tests above */
+    char err[4096], want[128];
+    snprintf(want, sizeof want, "weft: task 2 (big-frame) overflowed its %u-byte stack", WEFT_STACK_DEFAULT);
+    int sig = run_child(explore_to_death, (void *)(intptr_t)DIE_BY_OVERFLOW, err, sizeof err);
+    ck_assert_int_eq(sig, SIGABRT);
+    ck_assert_msg(strstr(err, want), "stderr was: %s", err);
+    ck_assert_msg(strstr(err, "WEFT_WORKERS=2 WEFT_SEED=3"), "stderr was: %s", err);
+    sig = run_child(explore_to_death, (void *)(intptr_t)DIE_BY_SPINNING, err, sizeof err);
+    ck_assert_int_eq(sig, SIGABRT);
+    ck_assert_msg(strstr(err, "weft: watchdog: task 2 (spinner) ran for 300 ms"), "stderr was: %s", err);
+    ck_assert_msg(strstr(err, "WEFT_WORKERS=2 WEFT_SEED=3"), "stderr was: %s", err);
+}
+END_TEST
+
+static void *yields_once(void *arg)
+{
+    weft_yield();
+    return arg;
+}
+
+static void assert_altstack_is(const stack_t *want)
+{
+    stack_t now;
+    ck_assert_int_eq(sigaltstack(NULL, &now), 0);
+    ck_assert_int_eq(now.ss_flags & SS_DISABLE, want->ss_flags & SS_DISABLE);
+    if (!(want->ss_flags & SS_DISABLE)) {
+        ck_assert_ptr_eq(now.ss_sp, want->ss_sp);
+        ck_assert_uint_eq(now.ss_size, want->ss_size);
+    }
+}
+
+START_TEST(an_exploration_leaves_the_threads_signal_stack_as_it_found_it)
+{
+    weft_explore_opts o = exploration();
+    weft_explore_result res;
+    stack_t before;
+    ck_assert_int_eq(sigaltstack(NULL, &before), 0);
+    ck_assert_weft(weft_explore(&o, yields_once, NULL, &res), 0);
+    ck_assert_uint_eq(res.runs, 10);
+    assert_altstack_is(&before); /* none, or a sanitizer's */
+    /* The program's own is kept, neither replaced nor removed. */
+    static char own[64 * 1024];
+    stack_t mine = {.ss_sp = own, .ss_size = sizeof own, .ss_flags = 0};
+    ck_assert_int_eq(sigaltstack(&mine, NULL), 0);
+    ck_assert_weft(weft_explore(&o, yields_once, NULL, &res), 0);
+    assert_altstack_is(&mine);
+    ck_assert_int_eq(sigaltstack(&before, NULL), 0);
+}
+END_TEST
+
 /* ---- the mutex under contention on real threads ---------------------------- */
 
 typedef struct counter {
@@ -254,6 +343,8 @@ Suite *suite_seams(void)
     tcase_add_test(tc, an_armed_timer_cannot_be_initialised_again);
     tcase_add_test(tc, a_frame_larger_than_the_guard_is_reported_as_an_overflow);
     tcase_add_test(tc, a_task_that_never_yields_is_reported_by_the_watchdog);
+    tcase_add_test(tc, deaths_in_a_later_seed_of_an_exploration_are_reported_too);
+    tcase_add_test(tc, an_exploration_leaves_the_threads_signal_stack_as_it_found_it);
     tcase_add_test(tc, a_contended_mutex_never_loses_a_wake_up);
     suite_add_tcase(s, tc);
     return s;
