@@ -57,6 +57,35 @@ void weft__ctx_init_host(weft__ctx *ctx)
 #endif
 }
 
+#ifdef WEFT_TSAN
+/* The instrumentation's own exit hook (no public header declares it). */
+void __tsan_func_exit(void);
+
+/* TSan counts fibers against its thread limit (~8k): one per pooled stack,
+ * not one per task. A stack keeps its fiber from task to task: making one
+ * costs 2–6 ms here (gcc 12's libtsan, mostly in the kernel), which was most
+ * of the TSan suite's time. The last task's final frames never returned, so
+ * a reused fiber's shadow call stack would grow by them, task after task,
+ * until it overflows: they are popped here, on the fiber's behalf and
+ * without synchronising with it. A stack whose last task left any other way
+ * (abandoned at shutdown, parked at an unknown depth) gets a fresh fiber. */
+static void tsan_fiber_for(weft__stack *stack)
+{
+    if (stack->tsan_fiber && stack->tsan_finished) {
+        void *here = __tsan_get_current_fiber();
+        __tsan_switch_to_fiber(stack->tsan_fiber, __tsan_switch_to_fiber_no_sync);
+        for (int i = 0; i < WEFT__TSAN_FINAL_FRAMES; i++)
+            __tsan_func_exit();
+        __tsan_switch_to_fiber(here, __tsan_switch_to_fiber_no_sync);
+    } else {
+        if (stack->tsan_fiber)
+            __tsan_destroy_fiber(stack->tsan_fiber);
+        stack->tsan_fiber = __tsan_create_fiber(0);
+    }
+    stack->tsan_finished = false;
+}
+#endif
+
 void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_fn entry)
 {
     char *top = stack->base + stack->size - stack->color;
@@ -66,14 +95,7 @@ void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_fn entry)
     ctx->fake_stack = NULL;
 #endif
 #ifdef WEFT_TSAN
-    /* TSan counts fibers against its thread limit (~8k): one per pooled
-     * stack, not one per task. It is made afresh for each task the stack
-     * is bound to: the last task's entry frames never returned (it left with
-     * a final switch), and TSan's shadow call stack of a reused fiber would
-     * grow by them, task after task, until it overflows. */
-    if (stack->tsan_fiber)
-        __tsan_destroy_fiber(stack->tsan_fiber);
-    stack->tsan_fiber = __tsan_create_fiber(0);
+    tsan_fiber_for(stack);
     ctx->tsan_fiber = stack->tsan_fiber;
 #endif
 #if defined(WEFT_UCONTEXT)
@@ -113,7 +135,7 @@ void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_fn entry)
 }
 
 /* The one switch both jumps make; `resumed` is weft__ctx_resumed or NULL. */
-static inline void *jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying, void (*resumed)(void))
+static inline __attribute__((always_inline)) void *jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying, void (*resumed)(void))
 {
 #ifdef WEFT_ASAN
     __sanitizer_start_switch_fiber(dying ? NULL : &from->fake_stack, to->stack_bottom, to->stack_size);

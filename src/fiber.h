@@ -46,7 +46,8 @@ typedef struct weft__stack {
     uint16_t color;           /* bytes left unused at the top (stack.c) */
     bool touched;             /* used since its pages were last handed back */
 #ifdef WEFT_TSAN
-    void *tsan_fiber; /* one per stack, reused by every task that runs on it */
+    void *tsan_fiber;   /* TSan's fiber for it (fiber.c: weft__ctx_make) */
+    bool tsan_finished; /* its last task left by its final switch */
 #endif
     /* [owner] of the task bound to it: the locks that task holds for
      * reading, the first t->read_holds of them (the rest is stale). Last:
@@ -89,6 +90,14 @@ WEFT_HIDDEN void *weft__ctx_jump(weft__ctx *from, weft__ctx *to, void *transfer,
  * it pay for it (a call and a TLS load: 1.4 ns of a 7 ns switch on AMD EPYC,
  * measured 2026-12-02). */
 WEFT_HIDDEN void *weft__ctx_jump_commit(weft__ctx *from, weft__ctx *to, void *transfer, bool dying);
+#ifdef WEFT_TSAN
+/* The instrumented frames a task leaves on its TSan fiber when it finishes:
+ * weft__task_entry, weft__switch_away and weft__ctx_jump_commit are live at
+ * its final switch and never return. A test checks the count
+ * (a_hundred_thousand_tasks_finish_one_after_another_on_one_stack:
+ * one frame too few overflows TSan's shadow stack). */
+#define WEFT__TSAN_FINAL_FRAMES 3
+#endif
 /* Called first thing in a fresh context's entry. */
 WEFT_HIDDEN void weft__ctx_entered(weft__ctx *self);
 /* What a resumed context does first (the loop's: commit what the context

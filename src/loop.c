@@ -130,6 +130,9 @@ void weft__task_entry(void *transfer)
      * of its finish here saved a few instructions per spawn but cost
      * yield_many a fifth of its speed (measured; the same instructions, so
      * the branch predictors' view of the switch). */
+#ifdef WEFT_TSAN
+    t->stack->tsan_finished = true; /* see WEFT__TSAN_FINAL_FRAMES */
+#endif
     weft__switch_away(t, WEFT__SW_FINISH);
     __builtin_unreachable();
 }
@@ -146,6 +149,9 @@ static bool direct_ok(weft__worker *w)
     return w->fifo && w->until_housekeeping > 1 && !stopping(w->rt);
 }
 
+#ifdef WEFT_TSAN
+__attribute__((noinline)) /* its frame is one of WEFT__TSAN_FINAL_FRAMES */
+#endif
 void weft__switch_away(weft__task *t, int how)
 {
     weft__worker *w = t->worker;

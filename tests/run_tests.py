@@ -22,6 +22,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 
 # One line per simulated run, as det_hashes.c prints it.
 CASE = re.compile(r'strategy=\d+ workers=\d+ faults=[01] seed=\d+ status=-?\d+ events=\d+ hash=[0-9a-f]{16}')
@@ -46,11 +47,12 @@ def run_check(binary, jobs):
     failed = []
 
     def one(name):
+        t0 = time.monotonic()
         p = subprocess.run([binary], env=dict(os.environ, CK_RUN_SUITE=name),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         m = SUMMARY.search(p.stdout)
         with lock:
-            print('-- suite %s --' % name)
+            print('-- suite %s (%.1f s) --' % (name, time.monotonic() - t0))
             print(p.stdout, end='', flush=True)
             if m is None or int(m.group(2)) == 0 or p.returncode != 0:
                 failed.append('%s (exit %d%s)' % (name, p.returncode, '' if m else ', no summary line'))
