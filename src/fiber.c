@@ -134,8 +134,10 @@ void weft__ctx_make(weft__ctx *ctx, weft__stack *stack, weft__entry_fn entry)
 #endif
 }
 
-/* The one switch both jumps make; `resumed` is weft__ctx_resumed or NULL. */
-static inline __attribute__((always_inline)) void *jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying, void (*resumed)(void))
+/* The one switch both jumps make; `resumed` is weft__ctx_resumed or NULL.
+ * Always inlined: no frame of its own (WEFT__TSAN_FINAL_FRAMES counts on it). */
+static inline __attribute__((always_inline)) void *jump(weft__ctx *from, weft__ctx *to, void *transfer, bool dying,
+                                                        void (*resumed)(void))
 {
 #ifdef WEFT_ASAN
     __sanitizer_start_switch_fiber(dying ? NULL : &from->fake_stack, to->stack_bottom, to->stack_size);
