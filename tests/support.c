@@ -120,6 +120,13 @@ void *yields_forever(void *arg)
     return arg;
 }
 
+void *yields_times(void *arg)
+{
+    for (uintptr_t i = 0; i < (uintptr_t)arg; i++)
+        weft_yield();
+    return NULL;
+}
+
 void *waits_forever(void *arg)
 {
     (void)arg;

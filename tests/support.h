@@ -52,6 +52,8 @@ void *returns_arg(void *arg);
 /* Yields in a loop and never returns, cancelled or not: a livelock, and a
  * task that shutdown has to abandon. */
 void *yields_forever(void *arg);
+/* Yields (uintptr_t)arg times; returns NULL. */
+void *yields_times(void *arg);
 /* Waits on an event nobody sets; returns what the wait returned (as an
  * intptr_t: WEFT_ECANCELED once cancelled). */
 void *waits_forever(void *arg);

@@ -252,12 +252,6 @@ START_TEST(deaths_in_a_later_seed_of_an_exploration_are_reported_too)
 }
 END_TEST
 
-static void *yields_once(void *arg)
-{
-    weft_yield();
-    return arg;
-}
-
 static void assert_altstack_is(const stack_t *want)
 {
     stack_t now;
@@ -275,14 +269,14 @@ START_TEST(an_exploration_leaves_the_threads_signal_stack_as_it_found_it)
     weft_explore_result res;
     stack_t before;
     ck_assert_int_eq(sigaltstack(NULL, &before), 0);
-    ck_assert_weft(weft_explore(&o, yields_once, NULL, &res), 0);
+    ck_assert_weft(weft_explore(&o, yields_times, (void *)(uintptr_t)1, &res), 0);
     ck_assert_uint_eq(res.runs, 10);
     assert_altstack_is(&before); /* none, or a sanitizer's */
     /* The program's own is kept, neither replaced nor removed. */
     static char own[64 * 1024];
     stack_t mine = {.ss_sp = own, .ss_size = sizeof own, .ss_flags = 0};
     ck_assert_int_eq(sigaltstack(&mine, NULL), 0);
-    ck_assert_weft(weft_explore(&o, yields_once, NULL, &res), 0);
+    ck_assert_weft(weft_explore(&o, yields_times, (void *)(uintptr_t)1, &res), 0);
     assert_altstack_is(&mine);
     ck_assert_int_eq(sigaltstack(&before, NULL), 0);
 }

@@ -958,14 +958,6 @@ static void *hands_in_until_enough(void *arg)
     return NULL;
 }
 
-static void *yields_a_little(void *arg)
-{
-    (void)arg;
-    for (int i = 0; i < 4; i++)
-        weft_yield();
-    return NULL;
-}
-
 static void *yields_until_all_ran(void *arg)
 {
     racing_hand_ins *h = arg;
@@ -986,7 +978,7 @@ START_TEST(rule9_hand_ins_racing_a_simulations_runs_are_all_run_or_refused)
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, hands_in_until_enough, &h), 0);
     while (!atomic_load(&h.done))
-        ck_assert_weft(weft_rt_block_on(h.rt, yields_a_little, NULL, NULL), 0);
+        ck_assert_weft(weft_rt_block_on(h.rt, yields_times, (void *)(uintptr_t)4, NULL), 0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
     ck_assert_weft(weft_rt_block_on(h.rt, yields_until_all_ran, &h, NULL), 0);
     ck_assert_int_eq(atomic_load(&h.accepted), 200);
