@@ -31,7 +31,7 @@ SUMMARY = re.compile(r'^(\d+)%: Checks: (\d+), Failures: (\d+), Errors: (\d+)$',
 
 # Suites that take longest start first, so that the last to end is short
 # (measured under TSan, the slowest stage; the rest follow in their order).
-LONGEST_FIRST = ('threads', 'threading', 'net', 'props', 'io', 'sync', 'explore', 'chan', 'shard')
+LONGEST_FIRST = ('threading', 'net', 'io', 'task', 'props', 'explore', 'sync', 'sim', 'chan', 'shrink')
 
 
 def run_check(binary, jobs):
