@@ -42,6 +42,15 @@ static int os_madvise(void *ctx, void *addr, size_t len, int advice)
     return madvise(addr, len, advice) == 0 ? 0 : -errno;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+void weft__os_prefault(const weft_os *os, void *addr, size_t len)
+{
+    (void)os->madvise(os->ctx, addr, len, MADV_POPULATE_WRITE);
+}
+
 static uint64_t os_monotonic_ns(void *ctx)
 {
     (void)ctx;

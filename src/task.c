@@ -10,11 +10,6 @@
 #include "core.h"
 
 #include <stdio.h>
-#include <sys/mman.h>
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
 
 /* ------------------------------------------------------------------------ */
 /* States                                                                    */
@@ -163,8 +158,8 @@ static void chunk_prefault(weft_rt *rt, void *mem)
     uintptr_t page = weft__page_size();
     uintptr_t start = ((uintptr_t)mem + page - 1) & ~(page - 1);
     uintptr_t end = ((uintptr_t)mem + CHUNK_BYTES) & ~(page - 1);
-    if (end > start) /* best effort: before Linux 5.14 the pages fault as before */
-        (void)rt->os.madvise(rt->os.ctx, (void *)start, end - start, MADV_POPULATE_WRITE);
+    if (end > start)
+        weft__os_prefault(&rt->os, (void *)start, end - start);
 }
 
 /* An old index stays readable until the runtime goes (rule 8). */

@@ -970,29 +970,78 @@ START_TEST(a_foreign_spawn_without_memory_for_its_name_gives_its_record_back)
 }
 END_TEST
 
-/* ---- a burst's chunks are faulted in whole (task.c, chunk_prefault) ---------------------- */
+/* ---- fresh memory is faulted in by one call (task.c chunk_prefault, stack.c prefault_top) ---- */
 
 #define POPULATE_WRITE 23 /* MADV_POPULATE_WRITE (Linux 5.14) */
 #define BURST_CHUNKS 8u
+#define MAPPINGS_KEPT 64u
 
+/* The runtime's madvise(MADV_POPULATE_WRITE) calls, told apart by where
+ * they fall: inside a mapping made through the table (a slab of stacks) or
+ * outside (task chunks, from the allocator). */
 typedef struct populate_books {
-    _Atomic unsigned calls;   /* madvise(MADV_POPULATE_WRITE) seen */
-    _Atomic unsigned misshapen; /* of them, not whole pages */
-    int answer;               /* what the table answers (0: the real call) */
+    _Atomic unsigned calls;       /* outside the table's mappings: task chunks */
+    _Atomic unsigned stack_calls; /* inside one: stacks */
+    _Atomic unsigned misshapen;   /* not whole pages, or a stack call not one page */
+    int answer;                   /* what the table answers (0: the real call) */
+    _Atomic unsigned nmaps;
+    struct {
+        char *_Atomic at;
+        size_t len;
+    } maps[MAPPINGS_KEPT];
 } populate_books;
+
+static void *recording_mmap(void *ctx, size_t len, int prot, int *err)
+{
+    populate_books *b = ctx;
+    void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        *err = -errno;
+        return NULL;
+    }
+    unsigned i = atomic_fetch_add(&b->nmaps, 1u);
+    ck_assert_uint_lt(i, MAPPINGS_KEPT);
+    b->maps[i].len = len;
+    atomic_store(&b->maps[i].at, (char *)p);
+    return p;
+}
+
+static bool in_a_mapping(populate_books *b, const char *addr, size_t len)
+{
+    unsigned n = atomic_load(&b->nmaps);
+    for (unsigned i = 0; i < n && i < MAPPINGS_KEPT; i++) {
+        const char *at = atomic_load(&b->maps[i].at);
+        if (at && addr >= at && addr + len <= at + b->maps[i].len)
+            return true;
+    }
+    return false;
+}
 
 static int counting_madvise(void *ctx, void *addr, size_t len, int advice)
 {
     populate_books *b = ctx;
     if (advice == POPULATE_WRITE) {
         size_t page = (size_t)sysconf(_SC_PAGESIZE);
-        atomic_fetch_add(&b->calls, 1u);
-        if (len == 0 || len % page || (uintptr_t)addr % page)
+        bool stack = in_a_mapping(b, addr, len);
+        atomic_fetch_add(stack ? &b->stack_calls : &b->calls, 1u);
+        if (len == 0 || len % page || (uintptr_t)addr % page || (stack && len != page))
             atomic_fetch_add(&b->misshapen, 1u);
         if (b->answer)
             return b->answer;
     }
     return madvise(addr, len, advice) == 0 ? 0 : -errno;
+}
+
+static weft_config with_books(weft_config c, weft_os *os, populate_books *b, int answer)
+{
+    memset(os, 0, sizeof *os);
+    memset(b, 0, sizeof *b);
+    b->answer = answer;
+    os->mmap = recording_mmap;
+    os->madvise = counting_madvise;
+    os->ctx = b;
+    c.os = os;
+    return c;
 }
 
 /* BURST_CHUNKS chunks' worth of tasks, all queued at once, then joined:
@@ -1018,12 +1067,7 @@ static void *burst_of_queued_tasks(void *arg)
 static unsigned populate_calls_of_burst(weft_config c, int answer, populate_books *b)
 {
     weft_os os;
-    memset(&os, 0, sizeof os);
-    memset(b, 0, sizeof *b);
-    b->answer = answer;
-    os.madvise = counting_madvise;
-    os.ctx = b;
-    c.os = &os;
+    c = with_books(c, &os, b, answer);
     ck_assert_weft(run_in(&c, burst_of_queued_tasks, NULL, NULL), 0);
     ck_assert_uint_eq(atomic_load(&b->misshapen), 0);
     return atomic_load(&b->calls);
@@ -1039,12 +1083,71 @@ START_TEST(a_burst_faults_in_each_new_chunk_whole_and_only_on_real_threads)
     ck_assert_uint_ge(populate_calls_of_burst(c, -EINVAL, &b), BURST_CHUNKS);
     /* A simulated runtime makes no such call (nor any it need not make). */
     ck_assert_uint_eq(populate_calls_of_burst(test_config(1, 7), 0, &b), 0);
+    ck_assert_uint_eq(atomic_load(&b.stack_calls), 0);
     /* Nor is the memory of an allocator the program configured touched. */
     counting_alloc ca;
     counting_alloc_init(&ca);
     c.allocator = &ca.a;
     ck_assert_uint_eq(populate_calls_of_burst(c, 0, &b), 0);
     ck_assert_uint_eq(ca.live_blocks, 0);
+}
+END_TEST
+
+#define WAVE 10u
+
+typedef struct wave {
+    weft_event go;
+    unsigned arrived; /* tasks of the wave about to wait (one worker: plain) */
+} wave;
+
+static void *arrives_then_waits(void *arg)
+{
+    wave *w = arg;
+    w->arrived++;
+    ck_assert_weft(weft_event_wait(&w->go), 0);
+    return NULL;
+}
+
+/* Two waves of WAVE tasks, each wave all waiting at once (so each task
+ * holds a stack of its own), the second after the first has finished. */
+static void *waves_of_parked_tasks(void *arg)
+{
+    (void)arg;
+    for (unsigned k = 0; k < 2; k++) {
+        wave w = {.arrived = 0};
+        ck_assert_weft(weft_event_init(&w.go, 0), 0);
+        weft_task *t[WAVE];
+        for (unsigned i = 0; i < WAVE; i++)
+            ck_assert_weft(weft_spawn(&t[i], arrives_then_waits, &w), 0);
+        while (w.arrived < WAVE)
+            weft_yield();
+        ck_assert_weft(weft_event_set(&w.go), 0);
+        for (unsigned i = 0; i < WAVE; i++)
+            ck_assert_weft(weft_join(t[i], NULL), 0);
+        ck_assert_weft(weft_event_destroy(&w.go), 0);
+    }
+    return NULL;
+}
+
+START_TEST(a_fresh_stacks_top_page_is_faulted_in_by_one_call_and_a_reused_one_by_none)
+{
+    populate_books b;
+    weft_os os;
+    /* The root's stack and one for each task of the first wave; the second
+     * wave runs on the stacks the first gave back. */
+    weft_config c = with_books(threaded_config(), &os, &b, 0);
+    ck_assert_weft(run_in(&c, waves_of_parked_tasks, NULL, NULL), 0);
+    ck_assert_uint_eq(atomic_load(&b.stack_calls), 1 + WAVE);
+    ck_assert_uint_eq(atomic_load(&b.misshapen), 0);
+    /* Refused (a kernel before 5.14): the tasks run all the same. */
+    c = with_books(threaded_config(), &os, &b, -EINVAL);
+    ck_assert_weft(run_in(&c, waves_of_parked_tasks, NULL, NULL), 0);
+    ck_assert_uint_eq(atomic_load(&b.stack_calls), 1 + WAVE);
+    /* A simulation's seeds make no system call: none there. */
+    c = with_books(test_config(1, 7), &os, &b, 0);
+    ck_assert_weft(run_in(&c, waves_of_parked_tasks, NULL, NULL), 0);
+    ck_assert_uint_eq(atomic_load(&b.stack_calls), 0);
+    ck_assert_uint_gt(atomic_load(&b.nmaps), 0); /* its stacks came through the table all the same */
 }
 END_TEST
 
@@ -1140,6 +1243,7 @@ Suite *suite_task(void)
     tcase_add_test(tc, spawn_join_delivers_results);
     tcase_add_test(tc, records_freed_by_a_burst_serve_the_next_burst_and_foreign_spawns);
     tcase_add_test(tc, a_burst_faults_in_each_new_chunk_whole_and_only_on_real_threads);
+    tcase_add_test(tc, a_fresh_stacks_top_page_is_faulted_in_by_one_call_and_a_reused_one_by_none);
     tcase_add_test(tc, misuse_returns_codes_and_leaves_the_runtime_usable);
     tcase_add_test(tc, a_handle_of_another_runtime_names_nothing_there);
     tcase_add_test(tc, calls_outside_a_runtime);
