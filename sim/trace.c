@@ -28,6 +28,10 @@ static weft__event_rec *slot(weft__sim *s)
         weft__event_rec *c = rt->base_alloc.alloc(rt->base_alloc.ctx, WEFT__TRACE_CHUNK * sizeof *c);
         if (!c)
             return NULL;
+        /* It fills at once: made present by one call, not a fault a page
+         * (weft__grow says why); never a program's own allocator's memory. */
+        if (rt->base_alloc.alloc == weft__malloc_allocator.alloc)
+            weft__os_prefault(NULL, c, WEFT__TRACE_CHUNK * sizeof *c);
         s->chunks[s->nchunks++] = c;
     }
     return &s->chunks[k][s->ev_len++ % WEFT__TRACE_CHUNK];

@@ -735,9 +735,11 @@ WEFT_HIDDEN int weft__grow(const weft_allocator *a, void **v, size_t *cap, size_
 
 /* ---- os.c, atomic.c ---- */
 WEFT_HIDDEN void weft__os_fill(weft_os *os, const weft_os *user);
-/* Make the pages of [addr, addr + len) present in one call rather than a
- * fault each, for memory about to be written. Best effort: a kernel before
- * Linux 5.14 (no MADV_POPULATE_WRITE) leaves them to fault as before. */
+/* Make the whole pages within [addr, addr + len) present in one call rather
+ * than a fault each, for memory about to be written: through os's madvise,
+ * or the real one when os is NULL (the default allocator's own memory).
+ * Best effort: a kernel before Linux 5.14 (no MADV_POPULATE_WRITE) leaves
+ * them to fault as before. */
 WEFT_HIDDEN void weft__os_prefault(const weft_os *os, void *addr, size_t len);
 
 /* ---- stacks (stack.c) ---- */

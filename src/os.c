@@ -48,7 +48,15 @@ static int os_madvise(void *ctx, void *addr, size_t len, int advice)
 
 void weft__os_prefault(const weft_os *os, void *addr, size_t len)
 {
-    (void)os->madvise(os->ctx, addr, len, MADV_POPULATE_WRITE);
+    uintptr_t page = weft__page_size();
+    uintptr_t start = ((uintptr_t)addr + page - 1) & ~(page - 1);
+    uintptr_t end = ((uintptr_t)addr + len) & ~(page - 1);
+    if (end <= start)
+        return;
+    if (os)
+        (void)os->madvise(os->ctx, (void *)start, end - start, MADV_POPULATE_WRITE);
+    else
+        (void)os_madvise(NULL, (void *)start, end - start, MADV_POPULATE_WRITE);
 }
 
 static uint64_t os_monotonic_ns(void *ctx)

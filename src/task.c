@@ -155,11 +155,7 @@ static void chunk_prefault(weft_rt *rt, void *mem)
     if (rt->nchunks == 0 || rt->base_alloc.alloc != weft__malloc_allocator.alloc ||
         (rt->caps & WEFT__CAP_DETERMINISTIC))
         return;
-    uintptr_t page = weft__page_size();
-    uintptr_t start = ((uintptr_t)mem + page - 1) & ~(page - 1);
-    uintptr_t end = ((uintptr_t)mem + CHUNK_BYTES) & ~(page - 1);
-    if (end > start)
-        weft__os_prefault(&rt->os, (void *)start, end - start);
+    weft__os_prefault(&rt->os, mem, CHUNK_BYTES);
 }
 
 /* An old index stays readable until the runtime goes (rule 8). */

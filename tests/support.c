@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -354,4 +355,32 @@ char *slurp(const char *path, size_t *len)
     if (len)
         *len = n;
     return buf;
+}
+
+bool kernel_populates(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    bool ok = madvise(p, page, 23 /* MADV_POPULATE_WRITE */) == 0;
+    munmap(p, page);
+    return ok;
+}
+
+size_t resident_pages(const void *p, size_t len, size_t *whole)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t end = ((uintptr_t)p + len) & ~(uintptr_t)(page - 1);
+    *whole = end > start ? (end - start) / page : 0;
+    if (!*whole)
+        return 0;
+    unsigned char *v = malloc(*whole);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(mincore((void *)start, end - start, v), 0);
+    size_t n = 0;
+    for (size_t i = 0; i < *whole; i++)
+        n += v[i] & 1;
+    free(v);
+    return n;
 }

@@ -8,6 +8,8 @@
 #define WEFT_TEST_SUPPORT_H
 
 #include <check.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <weft.h>
 
@@ -143,5 +145,12 @@ uint64_t seeds_for(uint64_t n);
 /* Time in ns as the runtime sees it (virtual in simulation), and 1 ms. */
 #define NOW() weft_now()
 #define MS 1000000ull
+
+/* Whether the kernel can populate pages (madvise MADV_POPULATE_WRITE,
+ * Linux 5.14); without it the runtime's prefaults are no-ops. */
+bool kernel_populates(void);
+/* How many of the whole pages within [p, p + len) are resident (mincore);
+ * *whole says how many whole pages there are. */
+size_t resident_pages(const void *p, size_t len, size_t *whole);
 
 #endif

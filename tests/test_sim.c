@@ -850,6 +850,29 @@ static void remove_when_done(void *ctx, const weft_hook_info *i)
         ck_assert_weft(weft_hook_remove(r->rt, r->id), 0);
 }
 
+/* A recorded trace's chunk fills at once: the pages past its first events
+ * are present before they are written. */
+START_TEST(a_recorded_traces_chunk_is_present_before_it_fills)
+{
+    if (!kernel_populates())
+        return; /* before Linux 5.14: the pages fault as before */
+    weft_config c = test_config(2, 3);
+    c.sim.record_trace = 1;
+    weft_rt *rt;
+    ck_assert_weft(weft_rt_new(&rt, &c), 0);
+    ck_assert_weft(weft_rt_block_on(rt, yields_times, (void *)(uintptr_t)3, NULL), 0);
+    const weft__sim *s = weft__sim_of(rt);
+    ck_assert_uint_eq(s->nchunks, 1);
+    size_t used = s->ev_len * sizeof(weft__event_rec), whole;
+    ck_assert_uint_lt(used + 4096, WEFT__TRACE_CHUNK * sizeof(weft__event_rec) / 2);
+    const char *tail = (const char *)s->chunks[0] + used + 4096;
+    size_t present = resident_pages(tail, WEFT__TRACE_CHUNK * sizeof(weft__event_rec) - used - 4096, &whole);
+    ck_assert_uint_gt(whole, 4);
+    ck_assert_uint_eq(present, whole);
+    weft_rt_free(rt);
+}
+END_TEST
+
 enum { FOLD_PLAIN, FOLD_RECORDED, FOLD_LISTENED, FOLD_LISTENED_A_WHILE, FOLD_LISTENED_BEFORE, FOLD_WAYS };
 
 static void folded_run(int how, uint64_t seed, uint64_t *hash, uint64_t *events, int *status)
@@ -926,6 +949,7 @@ Suite *suite_sim(void)
     tcase_add_test(tc, step_cost_lets_timeouts_fire_during_computation);
     tcase_add_test(tc, weft_rand_comes_from_the_seed);
     tcase_add_test(tc, traces_export_as_text_and_chrome_json);
+    tcase_add_test(tc, a_recorded_traces_chunk_is_present_before_it_fills);
     suite_add_tcase(s, tc);
     return s;
 }
