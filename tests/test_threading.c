@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #include "support.h"
 
+#include "../backends/threads/threads.h" /* a worker's parker: asleep yet? */
+
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -947,7 +949,11 @@ static void *counts_a_run(void *arg)
 static void *hands_in_until_enough(void *arg)
 {
     racing_hand_ins *h = arg;
-    for (int tries = 0; atomic_load(&h->accepted) < 200 && tries < 1000000; tries++) {
+    /* No bound on the tries: how many are refused depends on how the two
+     * threads are scheduled (under helgrind, beside another valgrind run,
+     * the main thread may hold the runtime for most of them), and every
+     * run leaves a window for the next hand-in. */
+    while (atomic_load(&h->accepted) < 200) {
         int r = weft_rt_spawn(h->rt, NULL, counts_a_run, h, NULL);
         ck_assert_msg(r == 0 || r == WEFT_EPERM, "weft_rt_spawn returned %d", r);
         if (r == 0)
@@ -1028,11 +1034,29 @@ typedef struct quiet_run {
     uint64_t steals, parks; /* during the steps */
 } quiet_run;
 
+/* From a task of a 2-worker runtime: wait, a millisecond at a time, until
+ * the worker it is not on sleeps (its parker says so, its park counted).
+ * A fixed time is not enough: under helgrind, beside another valgrind run
+ * on two cores, a thread may not run for longer than any such time. The
+ * bound is hang protection only. On return the task runs on the worker
+ * that stays awake, with no suspension since the look. */
+static void wait_until_the_other_worker_sleeps(weft_rt *rt)
+{
+    for (unsigned ms = 0;; ms++) {
+        unsigned other = 1u - weft__tls_worker->index;
+        uint32_t st = weft__ld(&weft__thr_of(rt)->tw[other].parker.state, WEFT__ACQUIRE);
+        if (st == WEFT__PARK_PARKED || st == WEFT__PARK_IN_REACTOR)
+            return;
+        ck_assert_msg(ms < 60000, "worker %u did not go to sleep within a minute", other);
+        ck_assert_weft(weft_sleep(1000000), 0);
+    }
+}
+
 static void *steps_after_a_rest(void *arg)
 {
     quiet_run *q = arg;
-    /* The other worker goes to sleep meanwhile (slowly under the tools). */
-    weft_sleep((under_valgrind() || under_tsan() ? 500u : 50u) * 1000000ull);
+    /* The other worker goes to sleep meanwhile. */
+    wait_until_the_other_worker_sleeps(q->rt);
     weft_rt_stats before, after;
     ck_assert_weft(weft_rt_stats_get(q->rt, &before), 0);
     for (unsigned i = 0; i < q->times; i++)
