@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +58,39 @@ void weft__os_prefault(const weft_os *os, void *addr, size_t len)
         (void)os->madvise(os->ctx, (void *)start, end - start, MADV_POPULATE_WRITE);
     else
         (void)os_madvise(NULL, (void *)start, end - start, MADV_POPULATE_WRITE);
+}
+
+#ifndef PIDFD_SELF
+#define PIDFD_SELF (-10000) /* the calling process's own memory (Linux 6.15) */
+#endif
+/* Ranges per process_madvise call (the kernel takes up to 1,024; this keeps
+ * the vector small on a loop's stack). */
+#define WEFT__MADVISE_BATCH 64u
+
+int weft__os_madvise_strided(const weft_os *os, char *first, size_t stride, size_t count, size_t len, int advice)
+{
+    /* Only the real call has a vector form: a table the program filled in
+     * sees every range itself. */
+    if (os->madvise != os_madvise)
+        return WEFT_ENOTSUP;
+#ifdef SYS_process_madvise
+    struct iovec iov[WEFT__MADVISE_BATCH];
+    for (size_t done = 0; done < count;) {
+        size_t n = count - done < WEFT__MADVISE_BATCH ? count - done : WEFT__MADVISE_BATCH;
+        for (size_t i = 0; i < n; i++)
+            iov[i] = (struct iovec){first + (done + i) * stride, len};
+        /* Before Linux 6.15 (no PIDFD_SELF) or without this advice for
+         * process_madvise, the kernel refuses: the caller goes range by
+         * range, which may repeat what was done (guards are idempotent). */
+        if (syscall(SYS_process_madvise, PIDFD_SELF, iov, n, advice, 0u) != (long)(n * len))
+            return WEFT_ENOTSUP;
+        done += n;
+    }
+    return 0;
+#else
+    (void)first, (void)stride, (void)count, (void)len, (void)advice;
+    return WEFT_ENOTSUP;
+#endif
 }
 
 static uint64_t os_monotonic_ns(void *ctx)
