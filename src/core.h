@@ -744,6 +744,7 @@ WEFT_HIDDEN void weft__os_prefault(const weft_os *os, void *addr, size_t len);
 /* madvise(advice) of count ranges of len bytes, stride bytes apart from
  * first, in a few process_madvise calls: 0, or WEFT_ENOTSUP when the kernel
  * (or a table the program filled in) wants them one call each. */
+WEFT_HIDDEN bool weft__os_strided_ok(const weft_os *os); /* may it work? */
 WEFT_HIDDEN int weft__os_madvise_strided(const weft_os *os, char *first, size_t stride, size_t count, size_t len,
                                          int advice);
 

@@ -44,7 +44,10 @@ typedef struct weft__stack {
     struct weft__stack_pool *pool;
     unsigned valgrind_id;
     uint16_t color;           /* bytes left unused at the top (stack.c) */
-    bool touched;             /* used since its pages were last handed back */
+    /* [stacks_lock] */
+    uint8_t touched : 1;      /* used since its pages were last handed back */
+    uint8_t present : 1;      /* its top page made present since then */
+    uint8_t slab_end : 1;     /* [init] the last of its slab */
 #ifdef WEFT_TSAN
     void *tsan_fiber;   /* TSan's fiber for it (fiber.c: weft__ctx_make) */
     bool tsan_finished; /* its last task left by its final switch */

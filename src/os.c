@@ -67,11 +67,20 @@ void weft__os_prefault(const weft_os *os, void *addr, size_t len)
  * the vector small on a loop's stack). */
 #define WEFT__MADVISE_BATCH 64u
 
+/* Set once the kernel refused a vector call: the next ones go range by range
+ * from the start. */
+static weft__a32 strided_refused;
+
+bool weft__os_strided_ok(const weft_os *os)
+{
+    return os->madvise == os_madvise && !weft__ld(&strided_refused, WEFT__RELAXED);
+}
+
 int weft__os_madvise_strided(const weft_os *os, char *first, size_t stride, size_t count, size_t len, int advice)
 {
     /* Only the real call has a vector form: a table the program filled in
      * sees every range itself. */
-    if (os->madvise != os_madvise)
+    if (!weft__os_strided_ok(os))
         return WEFT_ENOTSUP;
 #ifdef SYS_process_madvise
     struct iovec iov[WEFT__MADVISE_BATCH];
@@ -82,8 +91,10 @@ int weft__os_madvise_strided(const weft_os *os, char *first, size_t stride, size
         /* Before Linux 6.15 (no PIDFD_SELF) or without this advice for
          * process_madvise, the kernel refuses: the caller goes range by
          * range, which may repeat what was done (guards are idempotent). */
-        if (syscall(SYS_process_madvise, PIDFD_SELF, iov, n, advice, 0u) != (long)(n * len))
+        if (syscall(SYS_process_madvise, PIDFD_SELF, iov, n, advice, 0u) != (long)(n * len)) {
+            weft__st(&strided_refused, 1u, WEFT__RELAXED);
             return WEFT_ENOTSUP;
+        }
         done += n;
     }
     return 0;

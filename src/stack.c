@@ -151,6 +151,7 @@ static __attribute__((noinline)) int slab_new(weft_rt *rt, weft__stack_pool *poo
         st[i].size = span;
         st[i].color = (uint16_t)((pool->total + i) % WEFT__STACK_COLORS * WEFT__STACK_COLOR_STEP);
         st[i].pool = pool;
+        st[i].slab_end = i + 1 == count;
 #ifdef WEFT_HAVE_VALGRIND
         st[i].valgrind_id = VALGRIND_STACK_REGISTER(st[i].base, st[i].base + st[i].size);
 #endif
@@ -202,31 +203,57 @@ static weft__stack_pool *pool_for(weft_rt *rt, size_t size)
 /* A stack's first task writes its first frame into the stack's top page at
  * once, and on a virtual machine a first touch of fresh memory is dear:
  * here (AMD EPYC VM) a page fault costs 11-14 us, making the page present
- * by a call 3 us. So that page is made present by one call (cold
- * yield_many, 1,000 fresh stacks: 1,115 page faults -> 116, about 10% more
- * yields/s in A/B runs). Only the page the task touches anyway, so a
- * sleeping fiber's memory is unchanged; not in a simulated runtime, whose
- * seeds make no system calls (chunk_prefault's rule). */
-static WEFT_NOINLINE void prefault_top(weft_rt *rt, weft__stack *s)
+ * by a call 3 us, and about 1 us a page in a vector call. So that page is
+ * made present by a call (cold yield_many, 1,000 fresh stacks: 1,115 page
+ * faults -> 116), and once a pool has grown past its first slab (a burst)
+ * the call takes the top pages of the next fresh stacks of the slab too, up
+ * to WEFT__PREFAULT_AHEAD pages, which a burst takes next. Only top pages,
+ * which a task touches anyway, so a sleeping fiber's memory is unchanged
+ * and an idle runtime's first slab is left alone; not in a simulated
+ * runtime, whose seeds make no system calls (chunk_prefault's rule). */
+#define WEFT__PREFAULT_AHEAD 16u
+
+/* Under stacks_lock: how many stacks from s on (fresh) to make present, each
+ * marked so that no other take makes it present again. */
+static unsigned claim_tops(weft_rt *rt, const weft__stack_pool *pool, weft__stack *s)
 {
-    if (rt->caps & WEFT__CAP_DETERMINISTIC)
-        return;
-    size_t page = weft__page_size();
-    weft__os_prefault(&rt->os, s->base + s->size - page, page);
+    if (s->present || (rt->caps & WEFT__CAP_DETERMINISTIC))
+        return 0;
+    s->present = true;
+    bool ahead = pool->total > WEFT__SLAB_FIRST && weft__os_strided_ok(&rt->os);
+    unsigned n = 1;
+    for (weft__stack *p = s; ahead && n < WEFT__PREFAULT_AHEAD && !p->slab_end; n++) {
+        p++; /* the next of the slab: its stacks are one array, in address order */
+        if (p->touched || p->present)
+            break;
+        p->present = true;
+    }
+    return n;
 }
 
-/* pool_take's result: a fresh stack is prefaulted, outside any lock. */
+/* The top pages of n stacks of one slab from s on, outside any lock. */
+static WEFT_NOINLINE void prefault_tops(weft_rt *rt, weft__stack *s, unsigned n)
+{
+    size_t page = weft__page_size();
+    if (n > 1 && weft__os_madvise_strided(&rt->os, s->base + s->size - page, (size_t)(s[1].base - s[0].base), n,
+                                          page, MADV_POPULATE_WRITE) == 0)
+        return;
+    for (unsigned i = 0; i < n; i++)
+        weft__os_prefault(&rt->os, s[i].base + s[i].size - page, page);
+}
+
+/* pool_take's result: fresh stacks are prefaulted, outside any lock. */
 static inline int taken(weft_rt *rt, int r, weft__stack **out)
 {
     if (WEFT_UNLIKELY(r > 0)) {
-        prefault_top(rt, *out);
+        prefault_tops(rt, *out, (unsigned)r);
         return 0;
     }
     return r;
 }
 
-/* weft__stack_get's work, under stacks_lock: 1 when the stack was never
- * used (or its pages were handed back), else 0 or an error. */
+/* weft__stack_get's work, under stacks_lock: how many stacks from *out on
+ * to make present (claim_tops), or an error. */
 static inline int pool_take(weft_rt *rt, size_t size, weft__stack **out)
 {
     /* Almost every take asks for the size the last one did. The hint holds
@@ -246,12 +273,14 @@ static inline int pool_take(weft_rt *rt, size_t size, weft__stack **out)
         return r;
     weft__stack *s = WEFT_LIST_ENTRY(weft__list_pop_head(&pool->free), weft__stack, link);
     pool->nfree--;
-    bool fresh = !s->touched;
-    if (!fresh)
+    unsigned tops = 0;
+    if (s->touched)
         pool->nwarm--;
+    else
+        tops = claim_tops(rt, pool, s);
     s->touched = true;
     *out = s;
-    return fresh;
+    return (int)tops;
 }
 
 /* weft__stack_put's work, under stacks_lock. */
@@ -367,6 +396,7 @@ void weft__stacks_trim(weft_rt *rt)
                 continue;
             }
             if (s->touched) {
+                s->present = false;
                 rt->os.madvise(rt->os.ctx, s->base, s->size, MADV_DONTNEED);
                 s->touched = false;
                 pool->nwarm--;
