@@ -741,10 +741,17 @@ WEFT_HIDDEN void weft__os_fill(weft_os *os, const weft_os *user);
  * Best effort: a kernel before Linux 5.14 (no MADV_POPULATE_WRITE) leaves
  * them to fault as before. */
 WEFT_HIDDEN void weft__os_prefault(const weft_os *os, void *addr, size_t len);
+/* The same for count ranges of len bytes, stride bytes apart from first (page
+ * aligned): in a few vector calls where the kernel takes them, else one
+ * call a range. */
+WEFT_HIDDEN void weft__os_prefault_strided(const weft_os *os, char *first, size_t stride, size_t count,
+                                           size_t len);
+/* May weft__os_madvise_strided work with os (the real table, and the kernel
+ * has not refused it)? */
+WEFT_HIDDEN bool weft__os_strided_ok(const weft_os *os);
 /* madvise(advice) of count ranges of len bytes, stride bytes apart from
  * first, in a few process_madvise calls: 0, or WEFT_ENOTSUP when the kernel
  * (or a table the program filled in) wants them one call each. */
-WEFT_HIDDEN bool weft__os_strided_ok(const weft_os *os); /* may it work? */
 WEFT_HIDDEN int weft__os_madvise_strided(const weft_os *os, char *first, size_t stride, size_t count, size_t len,
                                          int advice);
 

@@ -104,6 +104,14 @@ int weft__os_madvise_strided(const weft_os *os, char *first, size_t stride, size
 #endif
 }
 
+void weft__os_prefault_strided(const weft_os *os, char *first, size_t stride, size_t count, size_t len)
+{
+    if (count > 1 && weft__os_madvise_strided(os, first, stride, count, len, MADV_POPULATE_WRITE) == 0)
+        return;
+    for (size_t i = 0; i < count; i++)
+        weft__os_prefault(os, first + i * stride, len);
+}
+
 static uint64_t os_monotonic_ns(void *ctx)
 {
     (void)ctx;

@@ -231,15 +231,13 @@ static unsigned claim_tops(weft_rt *rt, const weft__stack_pool *pool, weft__stac
     return n;
 }
 
-/* The top pages of n stacks of one slab from s on, outside any lock. */
+/* The top pages of n stacks of one slab from s on (one stride apart),
+ * outside any lock. */
 static WEFT_NOINLINE void prefault_tops(weft_rt *rt, weft__stack *s, unsigned n)
 {
     size_t page = weft__page_size();
-    if (n > 1 && weft__os_madvise_strided(&rt->os, s->base + s->size - page, (size_t)(s[1].base - s[0].base), n,
-                                          page, MADV_POPULATE_WRITE) == 0)
-        return;
-    for (unsigned i = 0; i < n; i++)
-        weft__os_prefault(&rt->os, s[i].base + s[i].size - page, page);
+    size_t stride = n > 1 ? (size_t)(s[1].base - s[0].base) : 0;
+    weft__os_prefault_strided(&rt->os, s->base + s->size - page, stride, n, page);
 }
 
 /* pool_take's result: fresh stacks are prefaulted, outside any lock. */
