@@ -329,9 +329,18 @@ typedef struct campaign {
     bool have_first;
     char self_key[256];
     weft_rt *spare; /* the runtime the next run resets and runs on */
+    /* Seeds on several jobs (explore_jobs): what the jobs share. */
+    unsigned jobs;
+    weft__a64 first_failed; /* the lowest seed index k that failed (UINT64_MAX: none) */
+    weft__a64 runs_done;    /* for the progress line */
+    weft__a32 halted;       /* a job saw the time budget run out (HALT_TIME) or an error (HALT_ERROR) */
 } campaign;
 
-static void progress(campaign *c, bool final)
+enum { HALT_TIME = 1, HALT_ERROR = 2 };
+
+/* The progress line, with runs made so far (a job's count while jobs run,
+ * else the result's). */
+static void progress_at(campaign *c, uint64_t runs, bool final)
 {
     if (!c->draw)
         return;
@@ -340,20 +349,25 @@ static void progress(campaign *c, bool final)
         return;
     c->next_draw = now + PROGRESS_EVERY_S;
     const weft_explore_result *res = c->res;
-    double dt = now - c->t0, rate = dt > 0 ? (double)res->runs / dt : 0;
+    double dt = now - c->t0, rate = dt > 0 ? (double)runs / dt : 0;
     char shard[48] = "", left[48] = "";
     if (c->shard.count > 1)
         snprintf(shard, sizeof shard, " [shard %u/%u]", c->shard.index, c->shard.count);
     double rest = -1;
-    if (c->target && rate > 0 && res->runs < c->target)
-        rest = (double)(c->target - res->runs) / rate;
+    if (c->target && rate > 0 && runs < c->target)
+        rest = (double)(c->target - runs) / rate;
     if (c->o->time_budget_s > 0 && (rest < 0 || c->o->time_budget_s - dt < rest))
         rest = c->o->time_budget_s - dt;
     if (!final && rest >= 0)
         snprintf(left, sizeof left, ", %.0f s left", rest < 0 ? 0 : rest);
     fprintf(stderr, "\rweft: explore%s%s%s: %" PRIu64 " runs, %.0f runs/s, %" PRIu64 " failure(s)%s\033[K%s",
-            c->o->name ? " " : "", c->o->name ? c->o->name : "", shard, res->runs, rate, res->failures, left,
+            c->o->name ? " " : "", c->o->name ? c->o->name : "", shard, runs, rate, res->failures, left,
             final ? "\n" : "");
+}
+
+static void progress(campaign *c, bool final)
+{
+    progress_at(c, c->res->runs, final);
 }
 
 static bool over_time(const campaign *c)
@@ -375,13 +389,18 @@ static void strategy_name(const weft_config *cfg, char *buf, size_t len)
 
 /* Count one run; true when exploration should stop (a failure, unless
  * KEEP_GOING). The first failure's decisions and message are kept. */
+static bool account_failure(campaign *c, weft__outcome *out, uint64_t seed, bool by_schedule);
+
 static bool account(campaign *c, weft__outcome *out, uint64_t seed, bool by_schedule)
 {
-    weft_explore_result *res = c->res;
-    res->runs++;
+    c->res->runs++;
     hashset_add(&c->hs, out->hash);
-    if (!weft__is_failure(out->status))
-        return false;
+    return weft__is_failure(out->status) && account_failure(c, out, seed, by_schedule);
+}
+
+static bool account_failure(campaign *c, weft__outcome *out, uint64_t seed, bool by_schedule)
+{
+    weft_explore_result *res = c->res;
     if (out->status == WEFT_ETIMEDOUT)
         res->timeouts++;
     char sig[256];
@@ -577,25 +596,51 @@ static int explore_exhaustive(campaign *c)
     return r;
 }
 
+/* A campaign's runs follow each other on this thread: it holds the guard's
+ * signal stack and the watchdog's timer between them, so that a run pays
+ * no system call for either (six per seed before: 16% of a short one). */
+static void campaign_hold(void)
+{
+    weft__guard_hold();
+    weft__watchdog_hold();
+}
+
+static void campaign_release(void)
+{
+    weft__watchdog_release();
+    weft__guard_release();
+}
+
+/* Run seed index k of the range (the seed is seed_start + k) on *spare. */
+static int run_seed(campaign *c, uint64_t k, weft_rt **spare, weft__outcome *out)
+{
+    weft_config cfg = c->cfg;
+    cfg.seed = c->o->seed_start + k;
+    weft__run_spec sp = c->base;
+    sp.cfg = &cfg;
+    sp.keep = WEFT__KEEP_FAILED;
+    sp.reuse = spare;
+    return weft__run_once(&sp, out);
+}
+
+static uint64_t seed_count(const campaign *c)
+{
+    return c->o->seeds ? c->o->seeds : DEFAULT_SEEDS;
+}
+
 static int explore_seeds(campaign *c)
 {
-    const weft_explore_opts *o = c->o;
-    uint64_t seeds = o->seeds ? o->seeds : DEFAULT_SEEDS;
+    uint64_t seeds = seed_count(c);
     c->target = seeds / c->shard.count + (c->shard.index < seeds % c->shard.count);
     int r = 0;
     /* Shard i of n runs seeds i, i + n, i + 2n, … of the range: together
      * the shards run each seed once, and a time budget leaves each shard's
      * earliest seeds done. */
     for (uint64_t k = c->shard.index; k < seeds; k += c->shard.count) {
-        weft_config cfg = c->cfg;
-        cfg.seed = o->seed_start + k;
-        weft__run_spec sp = c->base;
-        sp.cfg = &cfg;
-        sp.keep = WEFT__KEEP_FAILED;
         weft__outcome out;
-        if ((r = weft__run_once(&sp, &out)) < 0)
+        if ((r = run_seed(c, k, &c->spare, &out)) < 0)
             break;
-        bool stop = account(c, &out, cfg.seed, false);
+        bool stop = account(c, &out, c->o->seed_start + k, false);
         weft__decisions_release(&out.rec);
         if (stop)
             break;
@@ -605,6 +650,174 @@ static int explore_seeds(campaign *c)
             break;
         }
     }
+    return r;
+}
+
+/* ---- seeds on several OS threads ----
+ * Job j of J runs the shard's seeds j, j + J, j + 2J, … (counted within the
+ * shard), each on its own runtime, and keeps every run's trace hash in seed
+ * order and its failing runs whole. Once a seed fails (without KEEP_GOING)
+ * no job starts a later seed; runs of later seeds a job made before it heard
+ * are then left out. The merge accounts for the runs in seed order, as one
+ * job would have, so the result does not depend on how the jobs raced. */
+
+typedef struct failed_run {
+    uint64_t k;
+    weft__outcome out;
+} failed_run;
+
+typedef struct job {
+    campaign *c;
+    unsigned index;
+    weft__thread thread;
+    weft_rt *spare;
+    uint64_t *hashes; /* of the job's runs, in seed order */
+    size_t runs, cap;
+    failed_run *failed; /* in seed order */
+    size_t nfailed, failed_cap;
+    int r;
+} job;
+
+/* v (n elements of `size`, room for *cap) with room for one more: v itself,
+ * or its grown copy; NULL (v left as it was) when memory runs out. */
+static void *room_for_one(void *v, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return v;
+    size_t grown = *cap ? *cap * 2 : 64;
+    void *p = realloc(v, grown * size);
+    if (p)
+        *cap = grown;
+    return p;
+}
+
+static int job_keep(job *jb, uint64_t k, weft__outcome *out)
+{
+    uint64_t *hashes = room_for_one(jb->hashes, &jb->cap, jb->runs, sizeof *hashes);
+    if (!hashes)
+        return WEFT_ENOMEM;
+    jb->hashes = hashes;
+    if (weft__is_failure(out->status)) {
+        failed_run *failed = room_for_one(jb->failed, &jb->failed_cap, jb->nfailed, sizeof *failed);
+        if (!failed)
+            return WEFT_ENOMEM;
+        jb->failed = failed;
+        jb->failed[jb->nfailed].k = k;
+        jb->failed[jb->nfailed++].out = *out; /* its decisions move with it */
+    } else {
+        weft__decisions_release(&out->rec);
+    }
+    jb->hashes[jb->runs++] = out->hash;
+    return 0;
+}
+
+/* The lowest failing seed index wins, whichever job finds it first. */
+static void note_failed(campaign *c, uint64_t k)
+{
+    uint64_t cur = weft__ld(&c->first_failed, WEFT__RELAXED);
+    while (k < cur && !weft__cas(&c->first_failed, &cur, k, WEFT__RELEASE, WEFT__RELAXED))
+        ;
+}
+
+static void *job_main(void *arg)
+{
+    job *jb = arg;
+    campaign *c = jb->c;
+    uint64_t seeds = seed_count(c), stride = (uint64_t)c->shard.count * c->jobs;
+    bool keep_going = c->o->flags & WEFT_EXPLORE_KEEP_GOING;
+    if (jb->index)
+        campaign_hold(); /* the calling thread holds its own already */
+    for (uint64_t k = c->shard.index + (uint64_t)jb->index * c->shard.count; k < seeds; k += stride) {
+        if (k > weft__ld(&c->first_failed, WEFT__ACQUIRE) || weft__ld(&c->halted, WEFT__RELAXED))
+            break;
+        weft__outcome out;
+        if ((jb->r = run_seed(c, k, jb->index ? &jb->spare : &c->spare, &out)) < 0) {
+            weft__st(&c->halted, HALT_ERROR, WEFT__RELAXED);
+            break;
+        }
+        bool failed = weft__is_failure(out.status);
+        if ((jb->r = job_keep(jb, k, &out)) < 0) {
+            weft__decisions_release(&out.rec);
+            weft__st(&c->halted, HALT_ERROR, WEFT__RELAXED);
+            break;
+        }
+        uint64_t done = weft__fetch_add(&c->runs_done, 1u, WEFT__RELAXED) + 1;
+        if (failed && !keep_going) {
+            note_failed(c, k);
+            break;
+        }
+        if (!jb->index)
+            progress_at(c, done, false);
+        if (over_time(c)) {
+            weft__st(&c->halted, HALT_TIME, WEFT__RELAXED);
+            break;
+        }
+    }
+    if (jb->index)
+        campaign_release();
+    return NULL;
+}
+
+/* Account for the jobs' runs in seed order, up to the first failure that
+ * stops exploring. */
+static void merge_jobs(campaign *c, job *jobs)
+{
+    size_t next_failed[WEFT_EXPLORE_MAX_JOBS] = {0};
+    uint64_t seeds = seed_count(c), i = 0;
+    for (uint64_t k = c->shard.index; k < seeds; k += c->shard.count, i++) {
+        job *jb = &jobs[i % c->jobs];
+        size_t at = (size_t)(i / c->jobs);
+        if (at >= jb->runs)
+            continue; /* not run: past a failure, or the time ran out */
+        size_t *f = &next_failed[i % c->jobs];
+        if (*f < jb->nfailed && jb->failed[*f].k == k) {
+            if (account(c, &jb->failed[(*f)++].out, c->o->seed_start + k, false))
+                return;
+        } else {
+            c->res->runs++;
+            hashset_add(&c->hs, jb->hashes[at]);
+        }
+    }
+}
+
+static int explore_jobs(campaign *c)
+{
+    job *jobs = calloc(c->jobs, sizeof *jobs);
+    if (!jobs)
+        return WEFT_ENOMEM;
+    uint64_t seeds = seed_count(c);
+    c->target = seeds / c->shard.count + (c->shard.index < seeds % c->shard.count);
+    weft__st(&c->first_failed, UINT64_MAX, WEFT__RELAXED);
+    unsigned started = 1;
+    for (unsigned j = 0; j < c->jobs; j++) {
+        jobs[j].c = c;
+        jobs[j].index = j;
+    }
+    /* A job whose thread cannot start runs here after job 0: the result is
+     * the same, only later. */
+    while (started < c->jobs && weft__thread_start(&jobs[started].thread, job_main, &jobs[started]) == 0)
+        started++;
+    job_main(&jobs[0]);
+    for (unsigned j = started; j < c->jobs; j++)
+        job_main(&jobs[j]);
+    for (unsigned j = 1; j < started; j++)
+        weft__thread_join(&jobs[j].thread, NULL);
+    int r = 0;
+    for (unsigned j = 0; j < c->jobs && r == 0; j++)
+        r = jobs[j].r;
+    if (r == 0) {
+        merge_jobs(c, jobs);
+        if (weft__ld(&c->halted, WEFT__RELAXED) == HALT_TIME && strcmp(c->stopped, "first_failure"))
+            c->stopped = "time_budget";
+    }
+    for (unsigned j = 0; j < c->jobs; j++) {
+        for (size_t f = 0; f < jobs[j].nfailed; f++)
+            weft__decisions_release(&jobs[j].failed[f].out.rec);
+        free(jobs[j].failed);
+        free(jobs[j].hashes);
+        weft_rt_free(jobs[j].spare);
+    }
+    free(jobs);
     return r;
 }
 
@@ -802,21 +1015,6 @@ static void finish_message(campaign *c, weft_fn test, void *arg)
     }
 }
 
-/* A campaign's runs follow each other on this thread: it holds the guard's
- * signal stack and the watchdog's timer between them, so that a run pays
- * no system call for either (six per seed before: 16% of a short one). */
-static void campaign_hold(void)
-{
-    weft__guard_hold();
-    weft__watchdog_hold();
-}
-
-static void campaign_release(void)
-{
-    weft__watchdog_release();
-    weft__guard_release();
-}
-
 static int explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explore_result *res);
 
 int weft_explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_explore_result *res)
@@ -876,6 +1074,12 @@ static int explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_exp
     }
     res->shard_index = c.shard.index;
     res->shard_count = c.shard.count;
+    if (o->jobs > WEFT_EXPLORE_MAX_JOBS) {
+        snprintf(res->message, sizeof res->message, "weft: explore: %u jobs asked for, at most %u", o->jobs,
+                 WEFT_EXPLORE_MAX_JOBS);
+        return WEFT_MISUSE(WEFT_EINVAL, "weft_explore: too many jobs");
+    }
+    c.jobs = o->jobs ? o->jobs : 1;
     const char *check = NULL;
     bool self_check = (o->flags & (WEFT_EXPLORE_CHECK_DETERMINISM | WEFT_EXPLORE_CHECK_PROCESS)) ||
                       env_on(&c.cfg, "WEFT_CHECK_DETERMINISM", &check);
@@ -920,7 +1124,7 @@ static int explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_exp
         }
     }
     if (r == 0) {
-        r = by_schedule ? explore_exhaustive(&c) : explore_seeds(&c);
+        r = by_schedule ? explore_exhaustive(&c) : c.jobs > 1 ? explore_jobs(&c) : explore_seeds(&c);
     }
 
     res->distinct_traces = c.hs.n;

@@ -15,12 +15,14 @@
 #include <unistd.h>
 
 /* Explore fn on 2 virtual workers (PCT: depth 2) under seeds [seed_start,
- * seed_start + seeds), quietly; the timeline (or NULL) is written on failure. */
-static weft_explore_result explore_from(weft_fn fn, weft_strategy strategy, uint64_t seed_start, uint64_t seeds,
-                                        unsigned flags, const char *timeline)
+ * seed_start + seeds), quietly, on `jobs` OS threads (0: the caller's); the
+ * timeline (or NULL) is written on failure. */
+static weft_explore_result explore_on(weft_fn fn, weft_strategy strategy, uint64_t seed_start, uint64_t seeds,
+                                      unsigned flags, const char *timeline, unsigned jobs)
 {
     weft_explore_opts o;
     memset(&o, 0, sizeof o);
+    o.jobs = jobs;
     o.cfg = test_config(2, 0);
     o.cfg.sim.strategy = strategy;
     o.cfg.sim.pct_depth = 2;
@@ -31,6 +33,12 @@ static weft_explore_result explore_from(weft_fn fn, weft_strategy strategy, uint
     weft_explore_result r;
     ck_assert_weft(weft_explore(&o, fn, NULL, &r), 0);
     return r;
+}
+
+static weft_explore_result explore_from(weft_fn fn, weft_strategy strategy, uint64_t seed_start, uint64_t seeds,
+                                        unsigned flags, const char *timeline)
+{
+    return explore_on(fn, strategy, seed_start, seeds, flags, timeline, 0);
 }
 
 static weft_explore_result explore(weft_fn fn, weft_strategy strategy, uint64_t seeds, unsigned flags)
@@ -143,6 +151,92 @@ START_TEST(keep_going_counts_every_failing_seed)
     ck_assert_uint_gt(r.failures, 1);
     ck_assert_uint_lt(r.failures, 200);
     weft_explore_result_free(&r);
+}
+END_TEST
+
+/* ---- jobs: seeds on several OS threads ---- */
+
+static void *transfers_fixed(void *arg);
+
+/* What one job reports, jobs report: a and b agree on everything but time. */
+static void assert_same_exploration(const weft_explore_result *a, const weft_explore_result *b)
+{
+    ck_assert_uint_eq(a->runs, b->runs);
+    ck_assert_uint_eq(a->failures, b->failures);
+    ck_assert_uint_eq(a->distinct_failures, b->distinct_failures);
+    ck_assert_uint_eq(a->distinct_traces, b->distinct_traces);
+    ck_assert_int_eq(a->status, b->status);
+    ck_assert_uint_eq(a->failing_seed, b->failing_seed);
+    ck_assert_str_eq(a->message, b->message);
+    ck_assert_str_eq(a->signature, b->signature);
+    ck_assert_uint_eq(a->schedule_len, b->schedule_len);
+    if (a->schedule || b->schedule)
+        ck_assert_str_eq(a->schedule ? a->schedule : "", b->schedule ? b->schedule : "");
+}
+
+START_TEST(jobs_stop_at_the_same_first_failure_as_one_job)
+{
+    /* Seeds past the first failure fail too, and a job that runs them
+     * before it hears of the first must not count them. */
+    for (uint64_t start = 0; start < 3; start++) {
+        weft_explore_result one = explore_on(bank_lost_update_test, WEFT_STRATEGY_RANDOM, start * 50, 1000, 0, NULL, 1);
+        ck_assert_uint_eq(one.failures, 1);
+        ck_assert_uint_eq(one.runs, one.failing_seed - start * 50 + 1);
+        for (unsigned jobs = 2; jobs <= 4; jobs++) {
+            weft_explore_result many =
+                explore_on(bank_lost_update_test, WEFT_STRATEGY_RANDOM, start * 50, 1000, 0, NULL, jobs);
+            assert_same_exploration(&one, &many);
+            weft_explore_result_free(&many);
+        }
+        weft_explore_result_free(&one);
+    }
+}
+END_TEST
+
+START_TEST(jobs_keeping_going_count_every_run_and_failure_as_one_job)
+{
+    weft_explore_result one = explore_on(bank_lost_update_test, WEFT_STRATEGY_PCT, 0, 300, WEFT_EXPLORE_KEEP_GOING,
+                                         NULL, 0);
+    ck_assert_uint_eq(one.runs, 300);
+    ck_assert_uint_gt(one.failures, 1);
+    ck_assert_uint_gt(one.distinct_traces, 1);
+    weft_explore_result many = explore_on(bank_lost_update_test, WEFT_STRATEGY_PCT, 0, 300, WEFT_EXPLORE_KEEP_GOING,
+                                          NULL, 3);
+    assert_same_exploration(&one, &many);
+    weft_explore_result_free(&one);
+    weft_explore_result_free(&many);
+    /* A passing test: every seed runs, the same traces are seen. */
+    one = explore_on(transfers_fixed, WEFT_STRATEGY_RANDOM, 7, 400, 0, NULL, 1);
+    many = explore_on(transfers_fixed, WEFT_STRATEGY_RANDOM, 7, 400, 0, NULL, 2);
+    ck_assert_uint_eq(one.runs, 400);
+    ck_assert_uint_eq(one.failures, 0);
+    assert_same_exploration(&one, &many);
+    weft_explore_result_free(&one);
+    weft_explore_result_free(&many);
+}
+END_TEST
+
+START_TEST(jobs_split_a_shards_seeds_not_the_range)
+{
+    weft_explore_opts o;
+    memset(&o, 0, sizeof o);
+    o.cfg = test_config(2, 0);
+    o.seeds = 600;
+    o.shard_index = 1;
+    o.shard_count = 3;
+    o.flags = WEFT_EXPLORE_QUIET | WEFT_EXPLORE_KEEP_GOING;
+    weft_explore_result one, many;
+    ck_assert_weft(weft_explore(&o, bank_lost_update_test, NULL, &one), 0);
+    o.jobs = 2;
+    ck_assert_weft(weft_explore(&o, bank_lost_update_test, NULL, &many), 0);
+    ck_assert_uint_eq(one.runs, 200);
+    ck_assert_uint_gt(one.failures, 0);
+    assert_same_exploration(&one, &many);
+    weft_explore_result_free(&one);
+    weft_explore_result_free(&many);
+    o.jobs = WEFT_EXPLORE_MAX_JOBS + 1;
+    ck_assert_weft(weft_explore(&o, bank_lost_update_test, NULL, &many), WEFT_EINVAL);
+    ck_assert_msg(strstr(many.message, "jobs"), "%s", many.message);
 }
 END_TEST
 
@@ -451,5 +545,12 @@ Suite *suite_explore(void)
     tcase_add_test(tc, the_helper_can_skip_shrinking_and_refuses_bad_values);
     tcase_add_test(tc, explore_bad_input_and_time_budget);
     suite_add_tcase(s, tc);
+    /* Its own case: the one helgrind runs (scons helgrind), these runs being
+     * on several OS threads. */
+    TCase *jobs = tcase_create("jobs");
+    tcase_add_test(jobs, jobs_stop_at_the_same_first_failure_as_one_job);
+    tcase_add_test(jobs, jobs_keeping_going_count_every_run_and_failure_as_one_job);
+    tcase_add_test(jobs, jobs_split_a_shards_seeds_not_the_range);
+    suite_add_tcase(s, jobs);
     return s;
 }

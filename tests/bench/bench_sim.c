@@ -16,6 +16,9 @@
  *                                scheduling point, write it back, unlock; the
  *                                root joins and asserts the total). runs /
  *                                wall time of weft_explore. Goal: >= 10,000/s.
+ *   sim_seeds_2jobs seeds/s      the same exploration with opts.jobs = 2: the
+ *                                seeds on two OS threads (as many as this
+ *                                machine's CPUs), each with its own runtime.
  *   sim_time_ratio  x            100 tasks each weft_sleep(1 s) 1,000 times, 2
  *                                workers: virtual ns elapsed (weft_now) / wall
  *                                ns. Goal: >= 1000.
@@ -177,7 +180,7 @@ static void *seed_test(void *arg)
     return NULL;
 }
 
-static double explore_seeds(uint64_t seeds, uint64_t *runs)
+static double explore_seeds(uint64_t seeds, unsigned jobs, uint64_t *runs)
 {
     weft_explore_opts opts;
     memset(&opts, 0, sizeof opts);
@@ -185,6 +188,7 @@ static double explore_seeds(uint64_t seeds, uint64_t *runs)
     opts.seed_start = 0;
     opts.seeds = seeds;
     opts.flags = WEFT_EXPLORE_QUIET;
+    opts.jobs = jobs;
     weft_explore_result res;
     memset(&res, 0, sizeof res);
     double t0 = bench_now_sec();
@@ -196,8 +200,8 @@ static double explore_seeds(uint64_t seeds, uint64_t *runs)
     *runs = res.runs;
     if (res.runs != seeds)
         bench_fail("weft_explore ran %llu of %llu seeds", (unsigned long long)res.runs, (unsigned long long)seeds);
-    printf("# sim_seeds: %llu runs, %llu distinct traces, %.3f s (explore's own clock %.3f s)\n",
-           (unsigned long long)res.runs, (unsigned long long)res.distinct_traces, dt, res.elapsed_s);
+    printf("# sim_seeds, %u job(s): %llu runs, %llu distinct traces, %.3f s (explore's own clock %.3f s)\n",
+           jobs, (unsigned long long)res.runs, (unsigned long long)res.distinct_traces, dt, res.elapsed_s);
     weft_explore_result_free(&res);
     return dt;
 }
@@ -205,9 +209,12 @@ static double explore_seeds(uint64_t seeds, uint64_t *runs)
 static void sim_seeds(void)
 {
     uint64_t runs;
-    explore_seeds(SEEDS / 10, &runs); /* warm-up */
-    double s = explore_seeds(SEEDS, &runs);
+    explore_seeds(SEEDS / 10, 1, &runs); /* warm-up */
+    double s = explore_seeds(SEEDS, 1, &runs);
     bench_report("sim_seeds", "weft", (double)runs / s, "seeds/s");
+    explore_seeds(SEEDS / 10, 2, &runs); /* warm-up */
+    s = explore_seeds(SEEDS, 2, &runs);
+    bench_report("sim_seeds_2jobs", "weft", (double)runs / s, "seeds/s");
 }
 
 /* ------------------------------------------------------------------------ */

@@ -87,7 +87,7 @@ NO_COLD_WORKLOADS = {"rss_per_sleeping_task", "idle_rss", "echo", "echo_p99",
 # --only, since they cannot list their measurements).
 NO_COLD_PROGRAMS = {
     "bench_echo": {"echo", "echo_p99"},
-    "bench_sim": {"sim_decisions", "sim_seeds", "sim_time_ratio", "sim_trace_cost"},
+    "bench_sim": {"sim_decisions", "sim_seeds", "sim_seeds_2jobs", "sim_time_ratio", "sim_trace_cost"},
     "bench_idle_rss": {"idle_rss"},
     "bench_rss_per_sleeping_task": {"rss_per_sleeping_task"},
 }

@@ -157,7 +157,18 @@ typedef struct weft_explore_opts {
     const char *results_path;
     /* Add this exploration to a JUnit XML file. NULL → XML_OUTPUT_FILE. */
     const char *junit_path;
+    /* OS threads that run this shard's seeds side by side (0 or 1: the
+     * calling thread alone; at most WEFT_EXPLORE_MAX_JOBS), each on its own
+     * simulated runtime. The result is the one a single job reports: the
+     * same runs, failures, first failing seed, distinct traces and results
+     * files (runs past the first failure that a job made before it heard of
+     * it are left out). Opt in only for a test whose runs share nothing
+     * mutable (no static state, an arg no run writes): runs of different
+     * seeds now happen at the same time. Seeds (random, PCT) only;
+     * exhaustive search runs on the calling thread. */
+    unsigned jobs;
 } weft_explore_opts;
+#define WEFT_EXPLORE_MAX_JOBS 256u
 
 typedef struct weft_explore_result {
     uint64_t runs, failures;
