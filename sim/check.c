@@ -44,6 +44,24 @@ static int env_seconds(const char *name, double *out, char *msg, size_t msglen)
     return 0;
 }
 
+/* WEFT_JOBS for a test that runs its seeds on `jobs` threads (jobs > 0):
+ * how many, 1 to WEFT_EXPLORE_MAX_JOBS, or an error naming the variable. A
+ * test that did not opt in stays on one thread whatever it says. */
+static int env_jobs(unsigned *jobs, char *msg, size_t msglen)
+{
+    const char *v = env("WEFT_JOBS");
+    if (!v || !*jobs)
+        return 0;
+    uint64_t n;
+    if (weft__parse_u64(v, &n) < 0 || n == 0 || n > WEFT_EXPLORE_MAX_JOBS) {
+        snprintf(msg, msglen, "weft: WEFT_JOBS=\"%s\" is not valid: expected 1 to %u threads", v,
+                 WEFT_EXPLORE_MAX_JOBS);
+        return WEFT_EINVAL;
+    }
+    *jobs = (unsigned)n;
+    return 0;
+}
+
 /* Make a directory and its parents (what `mkdir -p` does); errors show
  * later, when the timeline cannot be written there. */
 static void make_dirs(const char *dir)
@@ -274,6 +292,9 @@ int weft_check_run(const weft_check_opts *co, weft_fn test, void *arg, char *msg
     const char *keep = env("WEFT_KEEP_GOING");
     if (keep && !strcmp(keep, "1"))
         o.flags |= WEFT_EXPLORE_KEEP_GOING;
+    o.jobs = d.jobs;
+    if ((r = env_jobs(&o.jobs, msg, msglen)) < 0)
+        return r;
     if (o.cfg.sim.strategy == WEFT_STRATEGY_EXHAUSTIVE)
         o.preemption_bound = 2;
     o.shrink_budget = d.shrink_budget;

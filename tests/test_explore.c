@@ -216,6 +216,33 @@ START_TEST(jobs_keeping_going_count_every_run_and_failure_as_one_job)
 }
 END_TEST
 
+START_TEST(the_helper_runs_a_test_that_opts_in_on_weft_jobs_threads)
+{
+    char one[8192], many[8192];
+    weft_config c = test_config(2, 0);
+    weft_check_opts o = {&c, "jobs", 1000, "/dev/null/x", 0, 0, 0};
+    setenv("WEFT_SHRINK_SECONDS", "0", 1);
+    ck_assert_weft(weft_check_run(&o, bank_lost_update_test, NULL, one, sizeof one), WEFT_EFAILED);
+    o.jobs = 2;
+    ck_assert_weft(weft_check_run(&o, bank_lost_update_test, NULL, many, sizeof many), WEFT_EFAILED);
+    ck_assert_str_eq(one, many); /* the same seed, message and replay line */
+    setenv("WEFT_JOBS", "3", 1);
+    ck_assert_weft(weft_check_run(&o, bank_lost_update_test, NULL, many, sizeof many), WEFT_EFAILED);
+    ck_assert_str_eq(one, many);
+    unsetenv("WEFT_SHRINK_SECONDS");
+    static const char *const bad[] = {"0", "lots", "257"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("WEFT_JOBS", bad[i], 1);
+        ck_assert_weft(weft_check_run(&o, transfers_fixed, NULL, many, sizeof many), WEFT_EINVAL);
+        ck_assert_msg(strstr(many, "WEFT_JOBS"), "%s", many);
+    }
+    /* A test that did not opt in ignores it. */
+    o.jobs = 0;
+    ck_assert_weft(weft_check_run(&o, transfers_fixed, NULL, many, sizeof many), 0);
+    unsetenv("WEFT_JOBS");
+}
+END_TEST
+
 START_TEST(jobs_split_a_shards_seeds_not_the_range)
 {
     weft_explore_opts o;
@@ -391,8 +418,8 @@ START_TEST(replaying_one_test_leaves_the_others_alone)
 {
     char msg[8192];
     weft_config c = test_config(2, 0);
-    weft_check_opts lost = {&c, "lost", 1000, "/dev/null/x", 0, 0};
-    weft_check_opts other = {&c, "other", 50, "/dev/null/x", 0, 0};
+    weft_check_opts lost = {&c, "lost", 1000, "/dev/null/x", 0, 0, 0};
+    weft_check_opts other = {&c, "other", 50, "/dev/null/x", 0, 0, 0};
     ck_assert_weft(weft_check_run(&lost, bank_lost_update_test, NULL, msg, sizeof msg), WEFT_EFAILED);
     char vars[4096];
     line_vars(msg, "weft: shrunk from", vars, sizeof vars);
@@ -480,7 +507,7 @@ START_TEST(the_helper_can_skip_shrinking_and_refuses_bad_values)
 {
     char msg[8192];
     weft_config c = test_config(2, 0);
-    weft_check_opts o = {&c, "noshrink", 1000, "/dev/null/x", 0, 0};
+    weft_check_opts o = {&c, "noshrink", 1000, "/dev/null/x", 0, 0, 0};
     setenv("WEFT_SHRINK_SECONDS", "0", 1);
     ck_assert_weft(weft_check_run(&o, bank_lost_update_test, NULL, msg, sizeof msg), WEFT_EFAILED);
     ck_assert_ptr_null(strstr(msg, "shrunk"));
@@ -551,6 +578,7 @@ Suite *suite_explore(void)
     tcase_add_test(jobs, jobs_stop_at_the_same_first_failure_as_one_job);
     tcase_add_test(jobs, jobs_keeping_going_count_every_run_and_failure_as_one_job);
     tcase_add_test(jobs, jobs_split_a_shards_seeds_not_the_range);
+    tcase_add_test(jobs, the_helper_runs_a_test_that_opts_in_on_weft_jobs_threads);
     suite_add_tcase(s, jobs);
     return s;
 }

@@ -210,7 +210,7 @@ WEFT_API int weft_shrink(const weft_config *cfg, weft_fn test, void *arg, const 
  * WEFT_WORKERS, the fault knobs, WEFT_MODE=threaded (the body once on the real
  * backend), WEFT_TRACE (where timelines go: a directory, or a path whose
  * extension is replaced), WEFT_SHRINK_SECONDS, WEFT_KEEP_GOING=1,
- * WEFT_CHECK_DETERMINISM; with WEFT_TEST=<name> these steer only the test of
+ * WEFT_CHECK_DETERMINISM, WEFT_JOBS; with WEFT_TEST=<name> these steer only the test of
  * that name. Every test follows the campaign's variables: the shard (as
  * weft_explore_opts.shard_count says), WEFT_RESULTS, XML_OUTPUT_FILE,
  * WEFT_TIME_BUDGET and WEFT_RUN_TIMEOUT (seconds). */
@@ -223,6 +223,11 @@ typedef struct weft_check_opts {
     const char *timeline;
     unsigned shrink_budget;  /* runs; 0 → 2000 */
     double shrink_time_s;    /* 0 → 10 s (WEFT_SHRINK_SECONDS; 0 there: no shrinking) */
+    /* OS threads for the seeds (weft_explore_opts.jobs), for a test whose
+     * runs share nothing mutable; 0 → 1. WEFT_JOBS=<n> sets the count for a
+     * test that opted in (jobs > 0) and leaves the others on one thread, as
+     * go test -parallel does for tests that call t.Parallel(). */
+    unsigned jobs;
 } weft_check_opts;
 
 /* Returns 0, the first failure's code (msg: what failed and the lines that
