@@ -299,7 +299,13 @@ static bool spin_for_work(weft__worker *w, weft__thr_worker *tw)
  * runs; the watch costs nothing when every worker is idle (all sleep with
  * no deadline) nor while the watched worker keeps switching tasks (the
  * slot's content changes and is left alone). */
+#ifdef WEFT_MODEL
+/* Shrunk in the model build, as loom shrinks tokio's tunables: a few ticks
+ * of the model's ticking clock (tests/model), so a watch takes few steps. */
+#define WEFT__SLOT_WATCH_NS 3000ull
+#else
 #define WEFT__SLOT_WATCH_NS 10000000ull
+#endif
 
 /* w stops being idle and is about to run work: if the other workers of its
  * engine all sleep without watching (none is watching), wake one to watch,

@@ -25,6 +25,9 @@ void *case_parker(void *arg);
 void *case_parker_shared(void *arg);
 /* A whole threaded runtime of two workers: spawn, steal, park, shutdown. */
 void *case_pool(void *arg);
+/* The slot watch: a task left in a busy worker's LIFO slot is taken by the
+ * sleeping one, once. */
+void *case_watch(void *arg);
 /* Its coordination objects' atomic paths, two workers each. */
 void *case_mutex(void *arg);
 void *case_sem(void *arg);

@@ -171,6 +171,8 @@ typedef struct pool {
     void *result;
     int status;
     weft_os os;
+    unsigned engine_flags; /* WEFT_ENGINE_… of its one engine of two workers */
+    uint64_t now;          /* the ticking clock's reading (when it ticks) */
 } pool;
 
 /* The program's main thread: make a threaded runtime of two workers (two
@@ -184,6 +186,11 @@ static void *program(void *arg)
     c.workers = 2;
     c.flags = WEFT_CFG_NO_ENV | WEFT_CFG_QUIET;
     c.os = &p->os;
+    weft_engine_config engine = {.workers = 2, .flags = p->engine_flags};
+    if (p->engine_flags) {
+        c.engines = &engine;
+        c.nengines = 1;
+    }
     weft_rt *rt;
     int r = weft_rt_new(&rt, &c);
     weft__model_check(r == 0, "weft_rt_new of the threaded runtime");
@@ -192,10 +199,23 @@ static void *program(void *arg)
     return NULL;
 }
 
-static void run_pool(weft_fn root, void *arg, void *expect)
+/* A clock that moves a microsecond a reading: the idle workers' timed
+ * sleeps (the slot watch's intervals, shrunk in this build) end. Plain:
+ * simulated threads switch only inside the layer's operations. */
+static uint64_t ticking_clock(void *ctx)
 {
-    pool p = {.root = root, .arg = arg, .status = 1};
+    uint64_t *now = ctx;
+    return *now += 1000u;
+}
+
+static void run_pool_with(weft_fn root, void *arg, void *expect, unsigned engine_flags)
+{
+    pool p = {.root = root, .arg = arg, .status = 1, .engine_flags = engine_flags};
     weft__model_os(&p.os);
+    if (engine_flags & WEFT_ENGINE_WATCH_LIFO) {
+        p.os.monotonic_ns = ticking_clock;
+        p.os.ctx = &p.now;
+    }
     weft__model *m;
     MODEL_CHECK(weft__model_open(&m) == 0);
     weft__mthread *main_thread;
@@ -204,6 +224,11 @@ static void run_pool(weft_fn root, void *arg, void *expect)
     weft__model_close(m);
     MODEL_CHECK(p.status == 0); /* not a deadlock, not a failure */
     MODEL_CHECK(p.result == expect);
+}
+
+static void run_pool(weft_fn root, void *arg, void *expect)
+{
+    run_pool_with(root, arg, expect, 0);
 }
 
 static void *plus_one(void *arg)
@@ -235,6 +260,62 @@ void *case_pool(void *arg)
 {
     (void)arg;
     run_pool(pool_root, NULL, (void *)(uintptr_t)6);
+    return NULL;
+}
+
+/* ---- the LIFO slot watch (THREADING.md rule 11) ----
+ * A task woken into a busy worker's LIFO slot wakes nobody; its worker then
+ * computes without returning to its loop until that task has run. Only the
+ * other worker, watching from its sleep, can take it: without the watch the
+ * run never ends (the step budget fails it), and a slot taken by both the
+ * watcher and its owner would run the task twice. */
+typedef struct watched {
+    weft_event ev;
+    weft__a32 ran;
+    unsigned runs; /* plain: the waiter's, read after the joins */
+} watched;
+
+static void *slot_waiter(void *arg)
+{
+    watched *s = arg;
+    if (weft_event_wait(&s->ev) < 0)
+        return NULL;
+    s->runs++;
+    weft__st(&s->ran, 1u, WEFT__RELEASE);
+    return NULL;
+}
+
+static void *slot_spinner(void *arg)
+{
+    watched *s = arg;
+    if (weft_event_set(&s->ev) < 0)
+        return NULL;
+    while (!weft__ld(&s->ran, WEFT__ACQUIRE))
+        weft__spin_hint();
+    return s;
+}
+
+static void *watch_root(void *arg)
+{
+    watched *s = arg;
+    weft_task *waiter, *spinner;
+    void *spun = NULL;
+    if (weft_spawn(&waiter, slot_waiter, s) < 0)
+        return NULL;
+    if (weft_spawn(&spinner, slot_spinner, s) < 0 || weft_join(spinner, &spun) < 0 || weft_join(waiter, NULL) < 0)
+        return NULL;
+    return spun;
+}
+
+void *case_watch(void *arg)
+{
+    (void)arg;
+    watched s;
+    memset(&s, 0, sizeof s);
+    MODEL_CHECK(weft_event_init(&s.ev, 0) == 0);
+    run_pool_with(watch_root, &s, &s, WEFT_ENGINE_WATCH_LIFO);
+    MODEL_CHECK(s.runs == 1);
+    weft_event_destroy(&s.ev);
     return NULL;
 }
 

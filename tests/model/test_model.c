@@ -64,6 +64,12 @@ START_TEST(pool)
 }
 END_TEST
 
+START_TEST(watch)
+{
+    model_explore("watch", case_watch, NULL, (model_budget){.max_schedules = CAPPED});
+}
+END_TEST
+
 START_TEST(mutex)
 {
     model_explore("mutex", case_mutex, NULL, (model_budget){.max_schedules = CAPPED});
@@ -124,6 +130,7 @@ Suite *suite_model_runtime(void)
     Suite *s = suite_create("model: runtime");
     TCase *tc = tcase("pool");
     tcase_add_test(tc, pool);
+    tcase_add_test(tc, watch);
     tcase_add_test(tc, mutex);
     tcase_add_test(tc, sem);
     tcase_add_test(tc, event);
