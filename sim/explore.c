@@ -628,10 +628,16 @@ static uint64_t seed_count(const campaign *c)
     return c->o->seeds ? c->o->seeds : DEFAULT_SEEDS;
 }
 
+/* The seeds of the range this shard runs. */
+static uint64_t shard_seeds(const campaign *c)
+{
+    uint64_t seeds = seed_count(c);
+    return seeds / c->shard.count + (c->shard.index < seeds % c->shard.count);
+}
+
 static int explore_seeds(campaign *c)
 {
     uint64_t seeds = seed_count(c);
-    c->target = seeds / c->shard.count + (c->shard.index < seeds % c->shard.count);
     int r = 0;
     /* Shard i of n runs seeds i, i + n, i + 2n, … of the range: together
      * the shards run each seed once, and a time budget leaves each shard's
@@ -785,8 +791,6 @@ static int explore_jobs(campaign *c)
     job *jobs = calloc(c->jobs, sizeof *jobs);
     if (!jobs)
         return WEFT_ENOMEM;
-    uint64_t seeds = seed_count(c);
-    c->target = seeds / c->shard.count + (c->shard.index < seeds % c->shard.count);
     weft__st(&c->first_failed, UINT64_MAX, WEFT__RELAXED);
     unsigned started = 1;
     for (unsigned j = 0; j < c->jobs; j++) {
@@ -1124,6 +1128,11 @@ static int explore(const weft_explore_opts *o, weft_fn test, void *arg, weft_exp
         }
     }
     if (r == 0) {
+        if (!by_schedule) {
+            c.target = shard_seeds(&c);
+            if (c.jobs > c.target) /* a job with no seed would start a thread for nothing */
+                c.jobs = c.target ? (unsigned)c.target : 1;
+        }
         r = by_schedule ? explore_exhaustive(&c) : c.jobs > 1 ? explore_jobs(&c) : explore_seeds(&c);
     }
 

@@ -213,6 +213,13 @@ START_TEST(jobs_keeping_going_count_every_run_and_failure_as_one_job)
     assert_same_exploration(&one, &many);
     weft_explore_result_free(&one);
     weft_explore_result_free(&many);
+    /* More jobs than seeds: each seed still runs once. */
+    one = explore_on(bank_lost_update_test, WEFT_STRATEGY_RANDOM, 0, 3, WEFT_EXPLORE_KEEP_GOING, NULL, 1);
+    many = explore_on(bank_lost_update_test, WEFT_STRATEGY_RANDOM, 0, 3, WEFT_EXPLORE_KEEP_GOING, NULL, 8);
+    ck_assert_uint_eq(one.runs, 3);
+    assert_same_exploration(&one, &many);
+    weft_explore_result_free(&one);
+    weft_explore_result_free(&many);
 }
 END_TEST
 
