@@ -8,13 +8,15 @@
  *
  * The servers, each a process of its own that prints "PORT <n>" and serves
  * until killed: weft (this program with --serve: epoll and io_uring, 1 and 2
- * workers), and the peers built by tests/bench/run.py (libuv, tokio on 1 and
- * 2 workers, Go on 1 and 2 Ps), found under the peers' build directory
- * (WEFT_BENCH_PEERS, else ../../bench-peers from this program). A peer that
- * is not built is skipped with a note.
+ * workers), the bare servers with no runtime (--serve-bare, echo_bare.h: the
+ * floor of each interface), and the peers built by tests/bench/run.py
+ * (libuv, tokio on 1 and 2 workers, Go on 1 and 2 Ps), found under the
+ * peers' build directory (WEFT_BENCH_PEERS, else ../../bench-peers from this
+ * program). A peer that is not built is skipped with a note.
  *
  *   bench_echo                          every server, BENCH lines
  *   bench_echo --serve REACTOR WORKERS  a weft echo server
+ *   bench_echo --serve-bare REACTOR     a bare one (epoll or uring)
  *   bench_echo --load PORT              the load alone, against a server there
  *   WEFT_ECHO_SECONDS (2), WEFT_ECHO_CONNS (50), WEFT_ECHO_MSG (64)
  */
@@ -27,6 +29,7 @@
 
 #define ECHO_SERVER_BUF 4096
 #include "echo_server.h"
+#include "echo_bare.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -205,6 +208,8 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "--serve"))
         return serve_main(argv[2], argv[3]);
+    if (argc == 3 && !strcmp(argv[1], "--serve-bare"))
+        return !strcmp(argv[2], "uring") ? echo_bare_uring() : echo_bare_epoll();
     if (argc == 3 && !strcmp(argv[1], "--load")) {
         double p99, rate = load(atoi(argv[2]), &p99);
         bench_report("echo", "server", rate, "msgs/s");
@@ -226,6 +231,13 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof wefts / sizeof *wefts; i++) {
         char *av[] = {self, "--serve", (char *)wefts[i].reactor, (char *)wefts[i].workers, NULL};
         measure(wefts[i].impl, av);
+    }
+    const char *bare[] = {"epoll", "uring"};
+    for (size_t i = 0; i < sizeof bare / sizeof *bare; i++) {
+        char impl[32];
+        snprintf(impl, sizeof impl, "bare-%s", bare[i]);
+        char *av[] = {self, "--serve-bare", (char *)bare[i], NULL};
+        measure(impl, av);
     }
     char peers[PATH_MAX], dir[PATH_MAX];
     const char *env = getenv("WEFT_BENCH_PEERS");
