@@ -3,8 +3,10 @@
  * The load: CONNS connections on 127.0.0.1, each sending a MSG-byte message
  * and waiting for its echo before the next (a closed loop), from one client
  * thread with its own epoll loop (no weft in it, so every server meets the
- * same client). Measured: messages per second, and the 99th percentile of
- * the round trip.
+ * same client). Measured: messages per second, the 99th percentile of the
+ * round trip, and the server's CPU time per message (all its threads, user
+ * and kernel: the load and the server share this machine's CPUs, so the
+ * rate is theirs together, while this is the server's cost alone).
  *
  * The servers, each a process of its own that prints "PORT <n>" and serves
  * until killed: weft (this program with --serve: epoll and io_uring, 1 and 2
@@ -42,6 +44,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- the weft server (echo_server.h) ------------------------------------------------ */
@@ -88,9 +91,20 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Drive the server at port; *p99_us receives the 99th percentile round trip. */
-static double load(int port, double *p99_us)
+/* The CPU time the process has used, in seconds (0 without a process). */
+static double cpu_of(clockid_t clock)
 {
+    struct timespec ts;
+    return clock_gettime(clock, &ts) == 0 ? (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 : 0;
+}
+
+/* Drive the server at port; *p99_us receives the 99th percentile round trip
+ * and, for a server process pid (0: none), *cpu_us its CPU time a message. */
+static double load(int port, pid_t pid, double *p99_us, double *cpu_us)
+{
+    clockid_t clock;
+    bool has_cpu = pid > 0 && clock_getcpuclockid(pid, &clock) == 0;
+    double cpu_start = 0;
     unsigned conns = env_u("WEFT_ECHO_CONNS", 50), msg = env_u("WEFT_ECHO_MSG", 64);
     double seconds = env_u("WEFT_ECHO_SECONDS", 2);
     char out[65536], in[65536];
@@ -122,6 +136,8 @@ static double load(int port, double *p99_us)
     }
     struct epoll_event ev[256];
     for (double t = now_s(); t < end; t = now_s()) {
+        if (has_cpu && cpu_start == 0 && t >= warm)
+            cpu_start = cpu_of(clock);
         int n = epoll_wait(ep, ev, 256, 100);
         for (int k = 0; k < n; k++) {
             lconn *c = &cs[ev[k].data.u32];
@@ -153,6 +169,7 @@ static double load(int port, double *p99_us)
         }
     }
     double rate = (double)done / (now_s() - warm);
+    *cpu_us = has_cpu && done ? (cpu_of(clock) - cpu_start) / (double)done * 1e6 : 0;
     qsort(lat, nlat, sizeof *lat, cmp_double);
     *p99_us = nlat ? lat[nlat * 99 / 100] * 1e6 : 0;
     for (unsigned i = 0; i < conns; i++)
@@ -191,12 +208,13 @@ static void measure(const char *impl, char *const argv[])
         waitpid(pid, NULL, 0);
         bench_fail("%s did not say its port (\"%s\")", impl, line);
     }
-    double p99;
-    double rate = load(port, &p99);
+    double p99, cpu;
+    double rate = load(port, pid, &p99, &cpu);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     bench_report("echo", impl, rate, "msgs/s");
     bench_report("echo_p99", impl, p99, "us");
+    bench_report("echo_cpu", impl, cpu, "us");
 }
 
 static int exists(const char *path)
@@ -211,7 +229,7 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "--serve-bare"))
         return !strcmp(argv[2], "uring") ? echo_bare_uring() : echo_bare_epoll();
     if (argc == 3 && !strcmp(argv[1], "--load")) {
-        double p99, rate = load(atoi(argv[2]), &p99);
+        double p99, cpu, rate = load(atoi(argv[2]), 0, &p99, &cpu);
         bench_report("echo", "server", rate, "msgs/s");
         bench_report("echo_p99", "server", p99, "us");
         return 0;

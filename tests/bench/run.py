@@ -19,7 +19,7 @@
    peer); BENCH_VARIANT=list makes a program print its measurements,
    "VARIANT <workload> <impl>", which is how the cold runs are found.
    Workloads with no cold mode are run warm only: rss_per_sleeping_task and
-   idle_rss (measured once, without warm-up, anyway), echo/echo_p99 (a load
+   idle_rss (measured once, without warm-up, anyway), echo/echo_p99/echo_cpu (a load
    against a server, after its own warm-up) and the simulator's sim_* rates
    (long runs; exploration is many runtimes in a row).
 3. Collects the lines `BENCH <workload> <impl> <value> <unit>` and prints a
@@ -81,12 +81,12 @@ REPORT_ORDER = WORKLOADS + MT_WORKLOADS
 
 # Workloads with no cold mode (see the docstring); their programs ignore
 # BENCH_COLD, and are never listed or run cold.
-NO_COLD_WORKLOADS = {"rss_per_sleeping_task", "idle_rss", "echo", "echo_p99",
+NO_COLD_WORKLOADS = {"rss_per_sleeping_task", "idle_rss", "echo", "echo_p99", "echo_cpu",
                      "soak_rss_per_idle_conn"}
 # weft programs built with BENCH_NO_COLD, and the workloads they report (for
 # --only, since they cannot list their measurements).
 NO_COLD_PROGRAMS = {
-    "bench_echo": {"echo", "echo_p99"},
+    "bench_echo": {"echo", "echo_p99", "echo_cpu"},
     "bench_sim": {"sim_decisions", "sim_seeds", "sim_seeds_2jobs", "sim_time_ratio", "sim_trace_cost"},
     "bench_idle_rss": {"idle_rss"},
     "bench_rss_per_sleeping_task": {"rss_per_sleeping_task"},
