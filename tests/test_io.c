@@ -861,6 +861,48 @@ START_TEST(files_read_write_at_offsets_and_sync)
 }
 END_TEST
 
+/* The file calls of files() (open, write, pwrite, fsync, pread, read,
+ * close, unlink) on io_uring are the kernel's own operations: none goes to
+ * the blocking pool, whose calls are tasks (counted in stats.spawned). On
+ * epoll the same calls do go there, which shows the count sees them. */
+typedef struct native_files {
+    const char *path;
+    bool native;
+} native_files;
+
+static void *files_counting_pool_calls(void *arg)
+{
+    native_files *nf = arg;
+    weft_rt_stats before, after;
+    REQUIRE(weft_rt_stats_get(weft_rt_current(), &before) == 0, "stats");
+    void *r = files((void *)nf->path);
+    if (r)
+        return r;
+    REQUIRE(weft_rt_stats_get(weft_rt_current(), &after) == 0, "stats");
+    uint64_t pool_calls = after.spawned - before.spawned;
+    REQUIRE(nf->native ? pool_calls == 0 : pool_calls >= 10, "%s: %llu calls went to the blocking pool",
+            weft_rt_reactor(weft_rt_current()), (unsigned long long)pool_calls);
+    return NULL;
+}
+
+START_TEST(file_calls_on_io_uring_are_the_kernels_own_operations)
+{
+    char path[256];
+    temp_file(path, sizeof path, "io", ".dat");
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        for (int uring = 0; uring <= (under_valgrind() ? 0 : 1); uring++) {
+            weft_config c = real(uring ? WEFT_REACTOR_URING : WEFT_REACTOR_EPOLL, workers);
+            native_files nf = {path, uring == 1};
+            void *res = (void *)1;
+            int r = run_in(&c, files_counting_pool_calls, &nf, &res);
+            ck_assert_msg(r == 0 && res == NULL, "%s, %u worker(s): run returned %d, body %p",
+                          uring ? "io_uring" : "epoll", workers, r, res);
+        }
+    }
+    unlink(path);
+}
+END_TEST
+
 /* A deadline or a cancellation that comes before the disk has a call: the
  * call returns WEFT_ETIMEDOUT / WEFT_ECANCELED and did nothing. */
 static void *cancelled_file_writer(void *arg)
@@ -1406,6 +1448,7 @@ Suite *suite_io(void)
     tcase_add_test(tc, files_read_write_at_offsets_and_sync);
     tcase_add_test(tc, file_calls_past_their_deadline_or_cancelled_do_nothing);
     tcase_add_test(tc, names_are_looked_up_on_the_blocking_pool);
+    tcase_add_test(tc, file_calls_on_io_uring_are_the_kernels_own_operations);
     tcase_add_test(tc, errors_injected_through_the_os_table_reach_the_caller_or_are_retried);
     tcase_add_test(tc, bad_input_gets_clear_codes_and_nothing_crashes);
     tcase_add_test(tc, an_unknown_reactor_is_refused);

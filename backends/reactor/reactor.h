@@ -135,6 +135,10 @@ WEFT_HIDDEN void weft__fdstate_put(weft_rt *rt, weft__fdstate *st);
 WEFT_HIDDEN void weft__fdstates_free(weft_rt *rt);
 /* The blocking parts (the pool runs them): files, and name lookups. */
 WEFT_HIDDEN int weft__sys_file(weft_rt *rt, weft__io *op);
+/* open(2)'s flags for weft_file_open's, and an opened file's descriptor
+ * given to the handle an open call made (both ways of opening use them). */
+WEFT_HIDDEN int weft__sys_open_flags(unsigned weft_flags);
+WEFT_HIDDEN void weft__sys_opened(weft__io *op, int fd);
 WEFT_HIDDEN int weft__sys_resolve(weft__io *op);
 /* End the waits on h (close) or wake a waiter for `ready` (an event). */
 WEFT_HIDDEN void weft__fdstate_event(weft__fdstate *st, int ready);

@@ -242,7 +242,7 @@ static uint32_t seq_of(weft__ioh *h, int ready)
     return st ? weft__ld(&st->seq[ready == WEFT__READY_IN ? 0 : 1], WEFT__ACQUIRE) : 0;
 }
 
-static int file_flags(unsigned f)
+int weft__sys_open_flags(unsigned f)
 {
     int fl = (f & WEFT_FILE_READ) && (f & WEFT_FILE_WRITE) ? O_RDWR : (f & WEFT_FILE_WRITE) ? O_WRONLY : O_RDONLY;
     if (f & WEFT_FILE_CREATE)
@@ -256,6 +256,12 @@ static int file_flags(unsigned f)
     return fl;
 }
 
+void weft__sys_opened(weft__io *op, int fd)
+{
+    op->h->fd = fd;
+    op->h->type = WEFT__H_FILE;
+}
+
 /* The file operations: plain blocking calls (on the blocking pool, or
  * inline where they cannot block for long). */
 static int file_op(weft_rt *rt, weft__io *op)
@@ -264,11 +270,10 @@ static int file_op(weft_rt *rt, weft__io *op)
     ssize_t n;
     switch (op->kind) {
     case WEFT__IO_FILE_OPEN: {
-        int fd = rt->os.open(rt->os.ctx, op->path, file_flags((unsigned)op->arg), op->mode);
+        int fd = rt->os.open(rt->os.ctx, op->path, weft__sys_open_flags((unsigned)op->arg), op->mode);
         if (fd < 0)
             return fd;
-        op->h->fd = fd;
-        op->h->type = WEFT__H_FILE;
+        weft__sys_opened(op, fd);
         return 0;
     }
     case WEFT__IO_FILE_READ: n = rt->os.pread(rt->os.ctx, op->h->fd, op->buf, op->len, off); break;

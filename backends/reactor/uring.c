@@ -1,8 +1,9 @@
 /* uring.c — the io_uring reactor (liburing): one ring per worker, its wait
  * (io_uring_enter with a timeout) the worker's park. Reads, writes, accepts
- * and file calls are the kernel's own operations, submitted in a batch at the
- * next wait; what has no native form here (connect, datagrams) waits for
- * readiness with a poll operation and runs as on epoll.
+ * and file calls (open, read, write, fsync, unlink) are the kernel's own
+ * operations, submitted in a batch at the next wait; what has no native form
+ * here (connect, datagrams) waits for readiness with a poll operation and
+ * runs as on epoll.
  *
  * The kernel holds a native operation's buffer until its completion arrives.
  * A cancelled or timed-out call therefore asks the kernel to cancel and then
@@ -27,6 +28,7 @@
 #else
 #define WEFT_URING_DEFINED(p, n) ((void)(p), (void)(n))
 #endif
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -112,7 +114,7 @@ static int ur_create(weft_rt *rt, weft__worker *w, weft__reactor **out, char *wh
     u->own_accept = os && os->accept;
     u->own_recv = os && os->recv;
     u->own_send = os && os->send;
-    u->own_files = os && (os->pread || os->pwrite || os->fsync);
+    u->own_files = os && (os->open || os->pread || os->pwrite || os->fsync || os->unlink);
     u->evfd = eventfd(0, EFD_CLOEXEC);
     if (u->evfd < 0) {
         r = -errno;
@@ -175,6 +177,9 @@ static void op_done(uring_reactor *u, weft__io *op, int res)
         int one = 1;
         setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         result = op->out->bk ? 0 : WEFT_ENOMEM;
+    } else if (op->kind == WEFT__IO_FILE_OPEN && res >= 0) {
+        weft__sys_opened(op, res);
+        result = 0;
     } else if (res == -ECANCELED) {
         /* Cancelled by nobody waiting on it: its socket was closed. */
         result = WEFT_EBADF;
@@ -278,6 +283,19 @@ static void prep_accept(struct io_uring_sqe *s, weft__io *op)
     io_uring_prep_accept(s, op->h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
+/* The path is the caller's, which waits until the kernel has the call
+ * (and the kernel copies it when the call is submitted). */
+static void prep_open(struct io_uring_sqe *s, weft__io *op)
+{
+    io_uring_prep_openat(s, AT_FDCWD, op->path, weft__sys_open_flags((unsigned)op->arg) | O_CLOEXEC,
+                         (mode_t)op->mode);
+}
+
+static void prep_unlink(struct io_uring_sqe *s, weft__io *op)
+{
+    io_uring_prep_unlinkat(s, AT_FDCWD, op->path, 0);
+}
+
 static void prep_file_read(struct io_uring_sqe *s, weft__io *op)
 {
     io_uring_prep_read(s, op->h->fd, op->buf, (unsigned)op->len,
@@ -310,6 +328,8 @@ static int ur_native(weft__reactor *base, weft__io *op)
     case WEFT__IO_READ: return fast && !u->own_recv ? submit(u, op, prep_recv) : WEFT__IO_NOT_NATIVE;
     case WEFT__IO_WRITE: return fast && !u->own_send ? submit(u, op, prep_send) : WEFT__IO_NOT_NATIVE;
     case WEFT__IO_ACCEPT: return fast && !u->own_accept ? submit(u, op, prep_accept) : WEFT__IO_NOT_NATIVE;
+    case WEFT__IO_FILE_OPEN: return !u->own_files ? submit(u, op, prep_open) : WEFT__IO_NOT_NATIVE;
+    case WEFT__IO_FILE_UNLINK: return !u->own_files ? submit(u, op, prep_unlink) : WEFT__IO_NOT_NATIVE;
     case WEFT__IO_FILE_READ: return !u->own_files ? submit(u, op, prep_file_read) : WEFT__IO_NOT_NATIVE;
     case WEFT__IO_FILE_WRITE: return !u->own_files ? submit(u, op, prep_file_write) : WEFT__IO_NOT_NATIVE;
     case WEFT__IO_FSYNC: return !u->own_files ? submit(u, op, prep_fsync) : WEFT__IO_NOT_NATIVE;
