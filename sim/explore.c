@@ -391,10 +391,16 @@ static void strategy_name(const weft_config *cfg, char *buf, size_t len)
  * KEEP_GOING). The first failure's decisions and message are kept. */
 static bool account_failure(campaign *c, weft__outcome *out, uint64_t seed, bool by_schedule);
 
-static bool account(campaign *c, weft__outcome *out, uint64_t seed, bool by_schedule)
+/* One more run, of trace hash `hash`. */
+static void count_run(campaign *c, uint64_t hash)
 {
     c->res->runs++;
-    hashset_add(&c->hs, out->hash);
+    hashset_add(&c->hs, hash);
+}
+
+static bool account(campaign *c, weft__outcome *out, uint64_t seed, bool by_schedule)
+{
+    count_run(c, out->hash);
     return weft__is_failure(out->status) && account_failure(c, out, seed, by_schedule);
 }
 
@@ -780,8 +786,7 @@ static void merge_jobs(campaign *c, job *jobs)
             if (account(c, &jb->failed[(*f)++].out, c->o->seed_start + k, false))
                 return;
         } else {
-            c->res->runs++;
-            hashset_add(&c->hs, jb->hashes[at]);
+            count_run(c, jb->hashes[at]);
         }
     }
 }

@@ -252,15 +252,19 @@ static void *timed_receiver(void *arg)
     return NULL;
 }
 
+/* PER_SEED_DGRAMS datagrams from a to b, each carrying its send time, a
+ * gap of arg nanoseconds (as (void *)(uintptr_t)) after each: 0 sends them
+ * all at once. */
 static void *timed_sender(void *arg)
 {
-    (void)arg;
+    uint64_t gap = (uint64_t)(uintptr_t)arg;
     weft_sock *s;
     CHECK(weft_udp_bind(&s, "10.0.0.1:0") == 0);
     for (unsigned i = 0; i < PER_SEED_DGRAMS; i++) {
         uint64_t now = weft_now();
         CHECK(weft_udp_send_to(s, &now, sizeof now, "10.0.0.2:7") == (ssize_t)sizeof now);
-        weft_sleep(100 * MS); /* one in flight at a time */
+        if (gap)
+            weft_sleep(gap);
     }
     weft_sock_close(s);
     return NULL;
@@ -288,7 +292,7 @@ static void *per_seed_network(void *arg)
     weft_task *r, *sd;
     CHECK(weft_spawn_ex(&r, timed_receiver, d, &ob) == 0);
     weft_sleep(MS);
-    CHECK(weft_spawn_ex(&sd, timed_sender, NULL, &oa) == 0);
+    CHECK(weft_spawn_ex(&sd, timed_sender, (void *)(uintptr_t)(100 * MS), &oa) == 0); /* one in flight at a time */
     void *rr, *sr;
     CHECK(weft_join(sd, &sr) == 0 && sr == NULL);
     CHECK(weft_join(r, &rr) == 0 && rr == NULL);
@@ -377,7 +381,7 @@ END_TEST
  * TAIL_EXP_MAX means (the draws are capped there, and past it lies 2 in a
  * billion anyway), so a latency beyond that is the tail's, which adds
  * TAIL_NS to one: none falls between the two. */
-enum { TAIL_DGRAMS = 16, TAIL_PERMILLE = 100, TAIL_EXP_MAX = 20 };
+enum { TAIL_DGRAMS = PER_SEED_DGRAMS, TAIL_PERMILLE = 100, TAIL_EXP_MAX = 20 };
 #define TAIL_NS SEC
 
 typedef struct tail_run {
@@ -405,19 +409,6 @@ static void *tail_receiver(void *arg)
     return NULL;
 }
 
-static void *tail_sender(void *arg)
-{
-    (void)arg;
-    weft_sock *s;
-    CHECK(weft_udp_bind(&s, "10.0.0.1:0") == 0);
-    for (unsigned i = 0; i < TAIL_DGRAMS; i++) {
-        uint64_t now = weft_now();
-        CHECK(weft_udp_send_to(s, &now, sizeof now, "10.0.0.2:7") == (ssize_t)sizeof now);
-    }
-    weft_sock_close(s);
-    return NULL;
-}
-
 static void *tailed_network(void *arg)
 {
     tail_run *tr = arg;
@@ -432,7 +423,7 @@ static void *tailed_network(void *arg)
     weft_task *r, *sd;
     CHECK(weft_spawn_ex(&r, tail_receiver, tr, &ob) == 0);
     weft_sleep(MS);
-    CHECK(weft_spawn_ex(&sd, tail_sender, NULL, &oa) == 0);
+    CHECK(weft_spawn_ex(&sd, timed_sender, NULL, &oa) == 0); /* all at once */
     void *rr = (void *)1, *sr = (void *)1;
     CHECK(weft_join(sd, &sr) == 0 && sr == NULL);
     CHECK(weft_join(r, &rr) == 0 && rr == NULL);

@@ -91,11 +91,15 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The CPU time the process has used, in seconds (0 without a process). */
-static double cpu_of(clockid_t clock)
+/* The CPU time the process of `clock` has used, in seconds; false when the
+ * clock cannot be read (the process is gone). */
+static bool cpu_of(clockid_t clock, double *s)
 {
     struct timespec ts;
-    return clock_gettime(clock, &ts) == 0 ? (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 : 0;
+    if (clock_gettime(clock, &ts) != 0)
+        return false;
+    *s = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return true;
 }
 
 /* Drive the server at port; *p99_us receives the 99th percentile round trip
@@ -103,8 +107,8 @@ static double cpu_of(clockid_t clock)
 static double load(int port, pid_t pid, double *p99_us, double *cpu_us)
 {
     clockid_t clock;
-    bool has_cpu = pid > 0 && clock_getcpuclockid(pid, &clock) == 0;
-    double cpu_start = 0;
+    bool has_cpu = pid > 0 && clock_getcpuclockid(pid, &clock) == 0, cpu_started = false;
+    double cpu_start = 0, cpu_end = 0;
     unsigned conns = env_u("WEFT_ECHO_CONNS", 50), msg = env_u("WEFT_ECHO_MSG", 64);
     double seconds = env_u("WEFT_ECHO_SECONDS", 2);
     char out[65536], in[65536];
@@ -136,8 +140,8 @@ static double load(int port, pid_t pid, double *p99_us, double *cpu_us)
     }
     struct epoll_event ev[256];
     for (double t = now_s(); t < end; t = now_s()) {
-        if (has_cpu && cpu_start == 0 && t >= warm)
-            cpu_start = cpu_of(clock);
+        if (has_cpu && !cpu_started && t >= warm)
+            has_cpu = cpu_started = cpu_of(clock, &cpu_start);
         int n = epoll_wait(ep, ev, 256, 100);
         for (int k = 0; k < n; k++) {
             lconn *c = &cs[ev[k].data.u32];
@@ -169,7 +173,8 @@ static double load(int port, pid_t pid, double *p99_us, double *cpu_us)
         }
     }
     double rate = (double)done / (now_s() - warm);
-    *cpu_us = has_cpu && done ? (cpu_of(clock) - cpu_start) / (double)done * 1e6 : 0;
+    has_cpu = has_cpu && cpu_started && cpu_of(clock, &cpu_end);
+    *cpu_us = has_cpu && done ? (cpu_end - cpu_start) / (double)done * 1e6 : 0;
     qsort(lat, nlat, sizeof *lat, cmp_double);
     *p99_us = nlat ? lat[nlat * 99 / 100] * 1e6 : 0;
     for (unsigned i = 0; i < conns; i++)

@@ -90,13 +90,20 @@ typedef struct bare_conn {
  * bits; the listener's accept is 0. */
 enum { BARE_RECV = 1, BARE_SEND = 2 };
 
-static void bare_queue(struct io_uring *ring, bare_conn *c, int what)
+/* An SQE, the queue submitted first when it is full. */
+static struct io_uring_sqe *bare_sqe(struct io_uring *ring)
 {
     struct io_uring_sqe *s = io_uring_get_sqe(ring);
     if (!s) {
         io_uring_submit(ring);
         s = io_uring_get_sqe(ring);
     }
+    return s;
+}
+
+static void bare_queue(struct io_uring *ring, bare_conn *c, int what)
+{
+    struct io_uring_sqe *s = bare_sqe(ring);
     if (what == BARE_RECV)
         io_uring_prep_recv(s, c->fd, c->buf, sizeof c->buf, 0);
     else
@@ -106,11 +113,7 @@ static void bare_queue(struct io_uring *ring, bare_conn *c, int what)
 
 static void bare_accept(struct io_uring *ring, int l)
 {
-    struct io_uring_sqe *s = io_uring_get_sqe(ring);
-    if (!s) {
-        io_uring_submit(ring);
-        s = io_uring_get_sqe(ring);
-    }
+    struct io_uring_sqe *s = bare_sqe(ring);
     io_uring_prep_accept(s, l, NULL, NULL, 0);
     io_uring_sqe_set_data64(s, 0);
 }
